@@ -1,0 +1,75 @@
+/**
+ * dmesg record compression as each kernel generation does it (spec 6.3), with pako.
+ * Only dmesg records are ever compressed. Inflation is capped so a corrupt or hostile stream
+ * can never allocate more than the kernel's own output buffer.
+ */
+import { Deflate, Inflate } from 'pako'
+import { CompressionFlavour } from './kernelVersion.js'
+
+/** crypto-API era scratch buffer: bufsize·100/ratio, ratio by bufsize (zbufsize_deflate). */
+function cryptoScratchSize(bufsize: number): number {
+  const ratio = bufsize >= 1000 && bufsize <= 2000 ? 56 : bufsize <= 3000 && bufsize > 2000 ? 54 : bufsize <= 3999 && bufsize > 3000 ? 52 : bufsize >= 4000 && bufsize <= 10000 ? 45 : 60
+  return Math.floor((bufsize * 100) / ratio)
+}
+
+/** Size of the dumper's scratch buffer (the largest text a record can be built from). */
+export function scratchBufferSize(flavour: CompressionFlavour, bufsize: number): number {
+  return flavour === 'zlib-raw-15' ? Math.floor((bufsize * 100) / 60) : cryptoScratchSize(bufsize)
+}
+
+/** The largest inflated size the kernel accepts when reading a record back. */
+export function inflateLimit(flavour: CompressionFlavour, bufsize: number): number {
+  return flavour === 'zlib-raw-15' ? 3 * bufsize : cryptoScratchSize(bufsize)
+}
+
+function streamOptions(flavour: CompressionFlavour): { raw: boolean; windowBits: number; memLevel: number } {
+  switch (flavour) {
+    case 'zlib-raw-15':
+      return { raw: true, windowBits: 15, memLevel: 8 }
+    case 'crypto-deflate-11':
+      return { raw: true, windowBits: 11, memLevel: 8 }
+    case 'zlib-wrapped-12':
+      return { raw: false, windowBits: 12, memLevel: 4 }
+  }
+}
+
+/**
+ * Compresses into at most `outputLimit` bytes, or returns undefined when the kernel's deflate
+ * would fail (output does not fit; for the oldest kernels also "not smaller than the input").
+ * Writers use window bits ≤ 11 where the target allows, so that any kernel from 4.17 on can read it.
+ */
+export function compress(flavour: CompressionFlavour, input: Uint8Array, outputLimit: number): Buffer | undefined {
+  const { raw, windowBits, memLevel } = streamOptions(flavour)
+  const deflater = new Deflate({ raw, level: 6, windowBits: Math.min(windowBits, flavour === 'zlib-raw-15' ? 11 : windowBits), memLevel })
+  deflater.push(input, true)
+  if (deflater.err) return undefined
+  const out = Buffer.from(deflater.result as Uint8Array)
+  if (out.length > outputLimit) return undefined
+  if (flavour === 'zlib-wrapped-12' && out.length >= input.length) return undefined
+  return out
+}
+
+export type InflateResult = { ok: true; data: Buffer } | { ok: false; reason: string }
+
+/** Inflates as the target kernel would; failure means the file stays `.enc.z`. */
+export function decompress(flavour: CompressionFlavour, input: Uint8Array, limit: number): InflateResult {
+  const { raw, windowBits } = streamOptions(flavour)
+  const chunks: Buffer[] = []
+  let total = 0
+  const overflow = new Error(`inflated data exceeds the kernel's ${limit}-byte buffer`)
+  const inflater = new Inflate({ raw, windowBits, chunkSize: 16384 })
+  inflater.onData = (chunk: Uint8Array) => {
+    total += chunk.length
+    // Abort at once: a small stream can inflate to gigabytes.
+    if (total > limit) throw overflow
+    chunks.push(Buffer.from(chunk))
+  }
+  try {
+    inflater.push(input, true)
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message }
+  }
+  if (inflater.err) return { ok: false, reason: inflater.msg || `zlib error ${inflater.err}` }
+  if (!inflater.ended) return { ok: false, reason: 'compressed stream is truncated (no final block)' }
+  return { ok: true, data: Buffer.concat(chunks) }
+}

@@ -1,0 +1,343 @@
+/**
+ * One typed description of a ramoops setup (spec section 1), built from module parameters, a
+ * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
+ */
+import { DEFAULT_KERNEL, formatKernelVersion, KernelQuirks, KernelVersion, parseKernelVersion, quirksFor } from './kernelVersion.js'
+
+/** kmsg_dump reasons (include/linux/kmsg_dump.h, 5.8+). */
+export const KMSG_DUMP = { undef: 0, panic: 1, oops: 2, emergency: 3, shutdown: 4 } as const
+
+/** The ramoops module parameters, as numbers. Absent = the module's default. */
+export interface ModuleParams {
+  mem_address?: number
+  mem_size?: number
+  record_size?: number
+  console_size?: number
+  ftrace_size?: number
+  pmsg_size?: number
+  ecc?: number
+  max_reason?: number
+  dump_oops?: number
+}
+
+/** What the machine running the kernel is like; none of it is stored in the region. */
+export interface TargetOptions {
+  /** `major.minor.patch`, default 6.12.0. */
+  kernel?: string
+  /** nr_cpu_ids: number of per-CPU ftrace zones in module-parameter setups. */
+  cpus?: number
+  /** 64 or 32: the ftrace record is 24 or 16 bytes. */
+  wordBits?: 64 | 32
+  /** CONFIG_PSTORE_CONSOLE / _PMSG / _FTRACE. A kernel without the ftrace frontend cannot merge per-CPU zones and shows no ftrace file. */
+  frontends?: Partial<Frontends>
+  /** pstore.compress: deflate (default) or none. */
+  compress?: boolean
+  /** Overrides of single version-derived behaviours (vendor or stable backports). */
+  quirks?: Partial<KernelQuirks>
+}
+
+export interface Frontends {
+  console: boolean
+  pmsg: boolean
+  ftrace: boolean
+}
+
+/** A setup after probe normalisation: everything the layout and the record code need. */
+export interface RamoopsConfig {
+  source: 'module' | 'devicetree'
+  memAddress: number
+  memSize: number
+  recordSize: number
+  consoleSize: number
+  ftraceSize: number
+  pmsgSize: number
+  /** Parity bytes per ECC block; 0 = ECC off. */
+  eccSize: number
+  eccBlockSize: number
+  maxReason: number
+  ftracePerCpu: boolean
+  kernel: KernelVersion
+  cpus: number
+  wordBits: 64 | 32
+  frontends: Frontends
+  compress: boolean
+  quirks: KernelQuirks
+}
+
+/** The JSON form of a RamoopsConfig (sidecar files, `inspect --json`). */
+export interface RamoopsConfigJson extends Omit<RamoopsConfig, 'kernel'> {
+  kernel: string
+}
+
+/** Raised when the kernel's probe would refuse the setup; the message says why in plain words. */
+export class ProbeError extends Error {
+  override name = 'ProbeError'
+}
+
+const MODULE_PARAM_NAMES = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
+
+/** Kernel integer parsing for module parameters (kstrtoul/kstrtoint base 0): 0x hex, leading-0 octal, decimal. */
+export function parseKernelInteger(text: string, what: string): number {
+  const t = text.trim()
+  const match = /^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\n?$/.exec(t)
+  if (!match) throw new ProbeError(`${what}: "${text}" is not a number (use decimal, 0x hex or 0 octal)`)
+  const body = match[2]
+  const magnitude = /^0[xX]/.test(body) ? parseInt(body.slice(2), 16) : body.length > 1 && body.startsWith('0') ? parseInt(body, 8) : parseInt(body, 10)
+  const value = match[1] === '-' ? -magnitude : magnitude
+  if (!Number.isSafeInteger(value)) throw new ProbeError(`${what}: "${text}" is too large`)
+  return value
+}
+
+/** `ramoops.mem_size=0x100000 ramoops.record_size=0x8000 …`: the ramoops.* words; others are ignored. */
+export function parseCmdline(cmdline: string): { params: ModuleParams; pstore: { compress?: boolean; kmsgBytes?: number } } {
+  const params: ModuleParams = {}
+  const pstore: { compress?: boolean; kmsgBytes?: number } = {}
+  for (const word of cmdline.trim().split(/\s+/).filter(Boolean)) {
+    const eq = word.indexOf('=')
+    if (eq < 0) continue
+    const key = word.slice(0, eq)
+    const value = word.slice(eq + 1).replace(/^"(.*)"$/, '$1')
+    if (key.startsWith('ramoops.')) {
+      const name = key.slice('ramoops.'.length).replace(/-/g, '_')
+      if (name === 'mem_type' || name === 'mem_name') continue // no effect on the format
+      if (!(MODULE_PARAM_NAMES as readonly string[]).includes(name)) {
+        throw new ProbeError(`unknown ramoops parameter "${key}" on the command line (known: ${MODULE_PARAM_NAMES.join(', ')})`)
+      }
+      params[name as keyof ModuleParams] = parseKernelInteger(value, key)
+    } else if (key === 'pstore.compress') {
+      pstore.compress = value !== 'none'
+    } else if (key === 'pstore.kmsg_bytes') {
+      pstore.kmsgBytes = parseKernelInteger(value, key)
+    }
+  }
+  return { params, pstore }
+}
+
+/** Settings that never come from the region itself, with their defaults. */
+function target(options: TargetOptions) {
+  const kernel = parseKernelVersion(options.kernel ?? DEFAULT_KERNEL)
+  const cpus = options.cpus ?? 1
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8192) throw new ProbeError(`cpus must be a whole number from 1 to 8192, not ${options.cpus}`)
+  const wordBits = options.wordBits ?? 64
+  if (wordBits !== 64 && wordBits !== 32) throw new ProbeError(`word size must be 64 or 32, not ${String(wordBits)}`)
+  return {
+    kernel,
+    cpus,
+    wordBits,
+    frontends: { console: true, pmsg: true, ftrace: true, ...options.frontends },
+    compress: options.compress ?? true,
+    quirks: { ...quirksFor(kernel), ...options.quirks },
+  }
+}
+
+/** ramoops_register_dummy(): module parameters → platform data (spec 1.1). */
+export function fromModuleParams(params: ModuleParams, options: TargetOptions = {}): RamoopsConfig {
+  const memSize = params.mem_size ?? 0
+  if (memSize === 0) {
+    throw new ProbeError('mem_size is 0: ramoops ignores its module parameters entirely (set mem_size, e.g. 0x100000)')
+  }
+  const maxReason =
+    params.max_reason !== undefined && params.max_reason >= 0
+      ? params.max_reason
+      : params.dump_oops !== undefined && params.dump_oops !== -1
+        ? params.dump_oops
+          ? KMSG_DUMP.oops
+          : KMSG_DUMP.panic
+        : KMSG_DUMP.oops
+  const ecc = params.ecc ?? 0
+  return normalise({
+    source: 'module',
+    memAddress: params.mem_address ?? 0,
+    memSize,
+    recordSize: params.record_size ?? 4096,
+    consoleSize: params.console_size ?? 4096,
+    ftraceSize: params.ftrace_size ?? 4096,
+    pmsgSize: params.pmsg_size ?? 4096,
+    eccSize: ecc === 1 ? 16 : ecc, // "ecc=1" historically means 16 parity bytes
+    eccBlockSize: 128,
+    maxReason,
+    ftracePerCpu: true, // module parameters always ask for per-CPU ftrace zones
+    ...target(options),
+  })
+}
+
+export function fromCmdline(cmdline: string, options: TargetOptions = {}): RamoopsConfig {
+  const { params, pstore } = parseCmdline(cmdline)
+  return fromModuleParams(params, { compress: pstore.compress, ...options })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device tree
+
+interface DtNode {
+  name: string
+  props: Map<string, string | null>
+  children: DtNode[]
+  parent?: DtNode
+}
+
+function stripComments(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ')
+}
+
+/** A small .dts reader: enough for node names, `name = <cells>;`, `name = "text";` and `name;`. */
+export function parseDtsTree(text: string, fileName = 'device tree'): DtNode {
+  const src = stripComments(text)
+  const root: DtNode = { name: '', props: new Map(), children: [] }
+  let node = root
+  let i = 0
+  const statement = /\s*([^{};=]+?)\s*(=\s*((?:"[^"]*"|<[^>]*>|\[[^\]]*\]|[^;{}])*?)\s*)?([;{}])/y
+  while (i < src.length) {
+    if (/^\s*$/.test(src.slice(i))) break
+    statement.lastIndex = i
+    const closing = /\s*}\s*;?/y
+    closing.lastIndex = i
+    const close = closing.exec(src)
+    if (close && src.slice(i).trimStart().startsWith('}')) {
+      if (!node.parent) throw new ProbeError(`${fileName}: unbalanced "}" near offset ${i}`)
+      node = node.parent
+      i = closing.lastIndex
+      continue
+    }
+    const m = statement.exec(src)
+    if (!m) throw new ProbeError(`${fileName}: cannot read the device tree near offset ${i}: "${src.slice(i, i + 40).trim()}"`)
+    const name = m[1].trim()
+    if (m[4] === '{') {
+      const child: DtNode = { name: name.replace(/^[\w-]+:\s*/, ''), props: new Map(), children: [], parent: node }
+      node.children.push(child)
+      node = child
+    } else if (m[4] === ';') {
+      if (!name.startsWith('/')) node.props.set(name, m[3] !== undefined ? m[3] : null) // skip /dts-v1/; and friends
+    } else {
+      throw new ProbeError(`${fileName}: unexpected "}" after "${name}"`)
+    }
+    i = statement.lastIndex
+  }
+  if (node !== root) throw new ProbeError(`${fileName}: a node is not closed with "};"`)
+  return root
+}
+
+function cells(value: string | null | undefined, prop: string, fileName: string): number[] {
+  if (value === null || value === undefined) return []
+  const m = /^<([^>]*)>$/.exec(value.trim())
+  if (!m) throw new ProbeError(`${fileName}: property ${prop} must be <cells>, found ${value}`)
+  return m[1]
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((c) => {
+      if (!/^(0x[0-9a-fA-F]+|\d+)$/.test(c)) throw new ProbeError(`${fileName}: property ${prop}: "${c}" is not a number`)
+      return Number(c)
+    })
+}
+
+function findRamoops(node: DtNode): DtNode | undefined {
+  if (node.props.get('compatible')?.includes('"ramoops"')) return node
+  for (const child of node.children) {
+    const found = findRamoops(child)
+    if (found) return found
+  }
+  return undefined
+}
+
+/** ramoops_parse_dt() (spec 1.2): device-tree defaults differ from module parameters. */
+export function fromDts(text: string, options: TargetOptions = {}, fileName = 'device tree'): RamoopsConfig {
+  const node = findRamoops(parseDtsTree(text, fileName))
+  if (!node) throw new ProbeError(`${fileName}: no node with compatible = "ramoops"`)
+  const parent = node.parent
+  const addressCells = cells(parent?.props.get('#address-cells'), '#address-cells', fileName)[0] ?? 2
+  const sizeCells = cells(parent?.props.get('#size-cells'), '#size-cells', fileName)[0] ?? 1
+  const reg = cells(node.props.get('reg'), 'reg', fileName)
+  if (reg.length < addressCells + sizeCells) {
+    throw new ProbeError(`${fileName}: ${node.name}: reg needs ${addressCells} address and ${sizeCells} size cells, found ${reg.length} (failed to locate DT /reserved-memory resource)`)
+  }
+  const join = (parts: number[]) => parts.reduce((acc, c) => acc * 2 ** 32 + c, 0)
+  const memAddress = join(reg.slice(0, addressCells))
+  const memSize = join(reg.slice(addressCells, addressCells + sizeCells))
+
+  const u32 = (prop: string, fallback: number): number => {
+    if (!node.props.has(prop)) return fallback
+    const value = cells(node.props.get(prop), prop, fileName)
+    if (value.length !== 1) throw new ProbeError(`${fileName}: failed to parse property ${prop}: expected one 32-bit cell`)
+    if (value[0] > 0x7fffffff) throw new ProbeError(`${fileName}: ${prop} ${value[0]} > INT_MAX: the kernel refuses the node`)
+    return value[0]
+  }
+  let consoleSize = u32('console-size', 0)
+  let pmsgSize = u32('pmsg-size', 0)
+  const recordSize = u32('record-size', 0)
+  const ftraceSize = u32('ftrace-size', 0)
+  const eccSize = u32('ecc-size', 0)
+  const flags = u32('flags', 0)
+  const maxReason = u32('max-reason', node.props.has('no-dump-oops') ? KMSG_DUMP.panic : KMSG_DUMP.oops)
+  // Old Chromebooks put ramoops outside /reserved-memory and relied on console/pmsg = record size.
+  const parentName = (parent?.name ?? '').replace(/@.*$/, '')
+  if (parentName !== 'reserved-memory' && !consoleSize && !ftraceSize && !pmsgSize && !eccSize) {
+    consoleSize = recordSize
+    pmsgSize = recordSize
+  }
+  return normalise({
+    source: 'devicetree',
+    memAddress,
+    memSize,
+    recordSize,
+    consoleSize,
+    ftraceSize,
+    pmsgSize,
+    eccSize,
+    eccBlockSize: 128,
+    maxReason,
+    ftracePerCpu: (flags & 1) !== 0,
+    ...target(options),
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function roundDownPow2(n: number): number {
+  if (n <= 0) return n
+  return 2 ** Math.floor(Math.log2(n))
+}
+
+/** ramoops_probe()'s checks and rounding (spec 1.3). */
+export function normalise(config: RamoopsConfig): RamoopsConfig {
+  const sizes = ['memSize', 'recordSize', 'consoleSize', 'ftraceSize', 'pmsgSize'] as const
+  for (const key of sizes) {
+    const v = config[key]
+    if (!Number.isSafeInteger(v) || v < 0) throw new ProbeError(`${key} must be a non-negative whole number of bytes, not ${v}`)
+  }
+  if (config.memSize > 2 ** 40) throw new ProbeError(`mem_size ${config.memSize} is absurdly large (over 1 TiB)`)
+  if (!config.memSize || (!config.recordSize && !config.consoleSize && !config.ftraceSize && !config.pmsgSize)) {
+    throw new ProbeError('The memory size and the record/console size must be non-zero')
+  }
+  if (!Number.isInteger(config.eccSize) || config.eccSize < 0 || config.eccSize > 127) {
+    throw new ProbeError(`ecc size ${config.eccSize} is invalid: use 0 (off), 1 (= 16) or 2..127 parity bytes (a 128-byte block plus its parity must fit a 255-byte Reed-Solomon codeword)`)
+  }
+  if (!Number.isInteger(config.maxReason) || config.maxReason < 0 || config.maxReason > 0x7fffffff) {
+    throw new ProbeError(`max_reason ${config.maxReason} is invalid`)
+  }
+  return {
+    ...config,
+    recordSize: roundDownPow2(config.recordSize),
+    consoleSize: roundDownPow2(config.consoleSize),
+    ftraceSize: roundDownPow2(config.ftraceSize),
+    pmsgSize: roundDownPow2(config.pmsgSize),
+  }
+}
+
+export function configToJson(config: RamoopsConfig): RamoopsConfigJson {
+  return { ...config, kernel: formatKernelVersion(config.kernel) }
+}
+
+export function configFromJson(json: RamoopsConfigJson, fileName = 'setup'): RamoopsConfig {
+  if (typeof json !== 'object' || json === null || typeof json.memSize !== 'number') {
+    throw new ProbeError(`${fileName}: not a pstore-sim setup (no memSize)`)
+  }
+  const kernel = parseKernelVersion(json.kernel ?? DEFAULT_KERNEL)
+  return normalise({
+    ...json,
+    kernel,
+    eccBlockSize: json.eccBlockSize ?? 128,
+    frontends: json.frontends ?? { console: true, pmsg: true, ftrace: true },
+    quirks: { ...quirksFor(kernel), ...json.quirks },
+  })
+}

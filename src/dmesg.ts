@@ -1,0 +1,51 @@
+/**
+ * dmesg records in their zones: the read side of ramoops_pstore_read() for one dmesg zone and
+ * the dmesg branch of ramoops_pstore_write() (spec 6.2, 6.4).
+ */
+import { PersistentRamZone } from './zone.js'
+import { PstoreRecord, RecordTime } from './record.js'
+import { formatDmesgHeader, parseDmesgHeader } from './dmesgHeader.js'
+
+/** One part from the kmsg dumper, as the backend receives it. */
+export interface DmesgWrite {
+  part: number
+  compressed: boolean
+  /** Record bytes: compressed stream, or `<Reason>#<n> Part1\n` + log text. */
+  payload: Uint8Array
+  /** Wall clock when the dump was taken. */
+  time: { sec: number; nsec: number }
+}
+
+/**
+ * Refreshes the zone's snapshot from RAM and parses its header. A zone with data but no valid
+ * header is zapped and skipped, as the kernel does. Returns undefined when there is no record.
+ */
+export function readDmesgZone(zone: PersistentRamZone, eccNoticePrefix: boolean): PstoreRecord | undefined {
+  zone.saveOld()
+  const snapshot = zone.oldLog
+  if (!snapshot || snapshot.length === 0) return undefined
+  const header = parseDmesgHeader(snapshot)
+  if (header.length === 0) {
+    zone.freeOld()
+    zone.zap()
+    return undefined
+  }
+  const time: RecordTime = { sec: header.sec, nsec: header.nsec }
+  return {
+    type: 'dmesg',
+    id: zone.layout.index,
+    time,
+    compressed: header.compressed,
+    payload: snapshot.subarray(header.length),
+    eccNotice: zone.eccNotice(eccNoticePrefix),
+  }
+}
+
+/** Zap, header, then as much of the payload as fits (its end is cut). */
+export function writeDmesgZone(zone: PersistentRamZone, write: DmesgWrite): void {
+  zone.zap()
+  const header = Buffer.from(formatDmesgHeader(write.time.sec, write.time.nsec, write.compressed), 'latin1')
+  zone.write(header)
+  const room = zone.capacity - header.length
+  zone.write(write.payload.length > room ? write.payload.subarray(0, Math.max(room, 0)) : write.payload)
+}

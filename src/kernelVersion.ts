@@ -1,0 +1,81 @@
+/**
+ * The target kernel's version, and every format or behaviour difference that depends on it.
+ *
+ * pstore's on-RAM format changed in small ways over the years (zone order, even zone sizes,
+ * compression, notice text...). Each difference is a named quirk derived from the version, so a
+ * setup can also override a single quirk when a vendor or stable tree backported it.
+ */
+export interface KernelVersion {
+  major: number
+  minor: number
+  patch: number
+}
+
+export const DEFAULT_KERNEL = '6.12.0'
+
+export function parseKernelVersion(text: string): KernelVersion {
+  const match = /^\s*v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+~][\w.+~-]*)?\s*$/.exec(text)
+  if (!match) {
+    throw new RangeError(`invalid kernel version "${text}": expected major.minor.patch, e.g. 6.12.0 or 6.1.192`)
+  }
+  const version = { major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3] ?? 0) }
+  if (version.major > 255 || version.minor > 255) {
+    throw new RangeError(`invalid kernel version "${text}": major and minor must be below 256`)
+  }
+  return version
+}
+
+export function formatKernelVersion(v: KernelVersion): string {
+  return `${v.major}.${v.minor}.${v.patch}`
+}
+
+/** LINUX_VERSION_CODE: the sublevel is clamped to 255 (include/generated/uapi/linux/version.h). */
+export function linuxVersionCode(v: KernelVersion): number {
+  return (v.major << 16) + (v.minor << 8) + Math.min(v.patch, 255)
+}
+
+/** Negative, zero or positive like a comparator: `atLeast(v, 6, 2)` reads better, see below. */
+export function compareVersion(a: KernelVersion, major: number, minor: number, patch = 0): number {
+  return a.major - major || a.minor - minor || a.patch - patch
+}
+
+export function atLeast(v: KernelVersion, major: number, minor: number, patch = 0): boolean {
+  return compareVersion(v, major, minor, patch) >= 0
+}
+
+/** The compression stream a kernel writes and reads for dmesg records (spec 6.3). */
+export type CompressionFlavour =
+  | 'zlib-raw-15' // 6.6+: zlib library, raw deflate, window 2^15, read limit 3 x bufsize
+  | 'crypto-deflate-11' // ~4.17..6.5: crypto API "deflate": raw, window 2^11, scratch buffer sized by ratio
+  | 'zlib-wrapped-12' // 3.11..~4.16: zlib library with header and adler32, window 2^12
+
+export interface KernelQuirks {
+  /** 6.2+ places pmsg before ftrace; older kernels ftrace before pmsg. */
+  pmsgBeforeFtrace: boolean
+  /** d49270a04623 (6.8, backported to stable trees): dmesg and ftrace zone sizes rounded down to even. */
+  evenZoneSizes: boolean
+  /** 6.6 "Check start of empty przs": a zone with size 0 but start != 0 is invalid and zapped. */
+  emptyZoneChecksStart: boolean
+  compression: CompressionFlavour
+  /** 5.18 prefixed the ECC notice with "ECC: ". */
+  eccNoticePrefix: boolean
+}
+
+/**
+ * Stable trees that received the even-zone-size fix (upstream d49270a04623, Cc: stable).
+ * The first stable release carrying it per branch; Debian's 6.1.192 (the fixtures) has it.
+ * A vendor tree that differs can override the quirk in its setup.
+ */
+const EVEN_ZONE_BACKPORTS: Record<string, number> = { '6.7': 3, '6.6': 15, '6.1': 76, '5.15': 148, '5.10': 209 }
+
+export function quirksFor(v: KernelVersion): KernelQuirks {
+  const branch = `${v.major}.${v.minor}`
+  const backport = EVEN_ZONE_BACKPORTS[branch]
+  return {
+    pmsgBeforeFtrace: atLeast(v, 6, 2),
+    evenZoneSizes: atLeast(v, 6, 8) || (backport !== undefined && v.patch >= backport),
+    emptyZoneChecksStart: atLeast(v, 6, 6),
+    compression: atLeast(v, 6, 6) ? 'zlib-raw-15' : atLeast(v, 4, 17) ? 'crypto-deflate-11' : 'zlib-wrapped-12',
+    eccNoticePrefix: atLeast(v, 5, 18),
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The pstore filesystem's view of a read pass (fs/pstore/inode.c, spec 8), without FUSE:
+ * file names, modes, sizes, times and the bytes `cat` returns. The FUSE adapter only serves it.
+ */
+import { PstoreRecord, recordBytes, recordName } from './record.js'
+import { ftraceText } from './ftrace.js'
+import { SymbolTable } from './symbols.js'
+import { WordBits } from './ftrace.js'
+
+export interface Timespec {
+  sec: number
+  nsec: number
+}
+
+export interface PstoreFile {
+  name: string
+  record: PstoreRecord
+  /** What `cat` returns. */
+  content: Buffer
+  /** The kernel's i_size: payload + ECC notice; for ftrace the binary size, not the text. */
+  kernelSize: number
+  mtime: Timespec
+  ctime: Timespec
+  atime: Timespec
+  mode: number
+}
+
+export interface ViewOptions {
+  /** Creation time of this pass's inodes (the kernel's current_time()). */
+  now: Timespec
+  wordBits: WordBits
+  symbols?: SymbolTable
+  /** `ftrace-ramoops-0` as the kernel names it, instead of the familiar `ftrace-ramoops`. */
+  exactNames?: boolean
+}
+
+export const FILE_MODE = 0o444
+export const ROOT_MODE = 0o750
+
+export function nowTimespec(): Timespec {
+  const ns = process.hrtime.bigint() - HRTIME_AT_LOAD + EPOCH_NS_AT_LOAD
+  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) }
+}
+const HRTIME_AT_LOAD = process.hrtime.bigint()
+const EPOCH_NS_AT_LOAD = BigInt(Date.now()) * 1_000_000n
+
+export function fileName(record: PstoreRecord, exactNames = false): string {
+  if (record.type === 'ftrace' && !exactNames) return 'ftrace-ramoops'
+  return recordName(record)
+}
+
+/** pstore_mkfile(): one file per record; a name already present is not created again. */
+export function makeFile(record: PstoreRecord, options: ViewOptions): PstoreFile {
+  const bytes = recordBytes(record)
+  const content = record.type === 'ftrace' ? Buffer.from(ftraceText(bytes, bytes.length, options.wordBits, options.symbols), 'latin1') : bytes
+  // Records carry a time only when the dmesg header had non-zero seconds.
+  const recordTime = record.time.sec !== 0n ? { sec: Number(record.time.sec), nsec: Number(record.time.nsec) } : undefined
+  return {
+    name: fileName(record, options.exactNames),
+    record,
+    content,
+    kernelSize: bytes.length,
+    mtime: recordTime ?? options.now,
+    ctime: recordTime ?? options.now,
+    atime: options.now,
+    mode: FILE_MODE,
+  }
+}
+
+export function makeFiles(records: PstoreRecord[], options: ViewOptions): PstoreFile[] {
+  const files: PstoreFile[] = []
+  const seen = new Set<string>()
+  for (const record of records) {
+    const file = makeFile(record, options)
+    if (seen.has(`${record.type}:${record.id}`)) continue
+    seen.add(`${record.type}:${record.id}`)
+    files.push(file)
+  }
+  return files
+}

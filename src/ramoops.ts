@@ -1,0 +1,171 @@
+/**
+ * The ramoops backend (fs/pstore/ram.c): the zones of one region, the boot that validates
+ * them, the read pass that turns them into records, the writes the kernel's frontends make,
+ * and erase. Every operation that changes RAM ends by flushing the region to its image.
+ */
+import { RamoopsConfig } from './config.js'
+import { computeLayout, RegionLayout, ZoneLayout, ZoneType } from './layout.js'
+import { RegionImage } from './region.js'
+import { EccStats, PersistentRamZone, ZoneBootOutcome } from './zone.js'
+import { PstoreRecord } from './record.js'
+import { readDmesgZone, writeDmesgZone, DmesgWrite } from './dmesg.js'
+import { decompress, inflateLimit } from './compression.js'
+import { mergePerCpuFtrace } from './ftrace.js'
+import { eraseRecord } from './erase.js'
+
+export interface ZoneReport {
+  layout: ZoneLayout
+  outcome: ZoneBootOutcome
+  ecc: EccStats
+}
+
+export class RamoopsError extends Error {
+  override name = 'RamoopsError'
+}
+
+export class Ramoops {
+  readonly layout: RegionLayout
+  readonly dmesg: PersistentRamZone[]
+  readonly console: PersistentRamZone | undefined
+  readonly pmsg: PersistentRamZone | undefined
+  readonly ftrace: PersistentRamZone[]
+  /** Kept in kernel memory only: the next dmesg zone to write; 0 after every boot. */
+  dumpWriteCnt = 0
+
+  constructor(
+    readonly config: RamoopsConfig,
+    readonly region: RegionImage,
+  ) {
+    this.layout = computeLayout(config)
+    if (region.size !== config.memSize) {
+      throw new RamoopsError(`region is ${region.size} bytes but mem_size is ${config.memSize}`)
+    }
+    const zone = (layout: ZoneLayout) =>
+      new PersistentRamZone(region, layout, config.eccSize, config.eccBlockSize, config.quirks.emptyZoneChecksStart)
+    this.dmesg = this.layout.dmesg.map(zone)
+    this.console = this.layout.console && zone(this.layout.console)
+    this.pmsg = this.layout.pmsg && zone(this.layout.pmsg)
+    this.ftrace = this.layout.ftrace.map(zone)
+  }
+
+  /** Every zone in region order. */
+  get zones(): PersistentRamZone[] {
+    const all = [...this.dmesg, this.console, this.pmsg, ...this.ftrace].filter((z): z is PersistentRamZone => z !== undefined)
+    return all.sort((a, b) => a.offset - b.offset)
+  }
+
+  /** psinfo->bufsize: the capacity of dmesg zone 0 (0 without dmesg zones). */
+  get bufsize(): number {
+    return this.dmesg[0]?.capacity ?? 0
+  }
+
+  /** What a kernel boot does to the region before anyone reads it (spec 3.3). */
+  boot(): ZoneReport[] {
+    this.dumpWriteCnt = 0
+    const reports = this.zones.map((zone) => ({ layout: zone.layout, outcome: zone.boot(), ecc: { ...zone.ecc } }))
+    this.region.flush()
+    return reports
+  }
+
+  /**
+   * One pass of pstore_get_backend_records(): records in the kernel's order (dmesg 0..n-1,
+   * console, pmsg, ftrace); the pass ends at the first record whose payload is empty.
+   */
+  readRecords(): PstoreRecord[] {
+    const records: PstoreRecord[] = []
+    const push = (record: PstoreRecord | undefined): boolean => {
+      if (!record) return true
+      if (record.payload.length === 0) return false // size 0 ends the pass
+      records.push(this.inflate(record))
+      return true
+    }
+    for (const zone of this.dmesg) {
+      if (!push(readDmesgZone(zone, this.config.quirks.eccNoticePrefix))) return this.done(records)
+    }
+    for (const [type, zone] of [['console', this.console], ['pmsg', this.pmsg]] as const) {
+      if (zone?.oldLog?.length) {
+        if (!push({ type, id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload: zone.oldLog, eccNotice: zone.eccNotice(this.config.quirks.eccNoticePrefix) })) {
+          return this.done(records)
+        }
+      }
+    }
+    push(this.readFtrace())
+    return this.done(records)
+  }
+
+  private done(records: PstoreRecord[]): PstoreRecord[] {
+    this.region.flush() // dmesg zones without a header were zapped
+    return records
+  }
+
+  private readFtrace(): PstoreRecord | undefined {
+    if (this.ftrace.length === 0) return undefined
+    const prefix = this.config.quirks.eccNoticePrefix
+    if (!this.config.ftracePerCpu) {
+      const zone = this.ftrace[0]
+      if (!zone.oldLog?.length) return undefined
+      return { type: 'ftrace', id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload: zone.oldLog, eccNotice: zone.eccNotice(prefix) }
+    }
+    // A zone takes part when it has data, or when ECC is on (the kernel's prz_ok()).
+    const present = this.ftrace.filter((zone) => zone.oldLog?.length || this.config.eccSize)
+    if (present.length === 0) return undefined
+    // Without CONFIG_PSTORE_FTRACE the kernel's combine step is a stub that empties the log.
+    const merged = this.config.frontends.ftrace ? mergePerCpuFtrace(present.map((zone) => zone.oldLog ?? Buffer.alloc(0)), this.config.wordBits) : Buffer.alloc(0)
+    const ecc = present.reduce((sum, zone) => ({ correctedBytes: sum.correctedBytes + zone.ecc.correctedBytes, badBlocks: sum.badBlocks + zone.ecc.badBlocks }), { correctedBytes: 0, badBlocks: 0 })
+    const notice = !this.config.eccSize ? '' : ecc.correctedBytes || ecc.badBlocks ? `\n${prefix ? 'ECC: ' : ''}${ecc.correctedBytes} Corrected bytes, ${ecc.badBlocks} unrecoverable blocks\n` : `\n${prefix ? 'ECC: ' : ''}No errors detected\n`
+    return { type: 'ftrace', id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload: merged, eccNotice: notice }
+  }
+
+  /** decompress_record() in the pstore core. */
+  private inflate(record: PstoreRecord): PstoreRecord {
+    if (!record.compressed || record.type !== 'dmesg') return record
+    if (!this.config.compress) return { ...record, inflateError: 'compression is off (pstore.compress=none)' }
+    const flavour = this.config.quirks.compression
+    const result = decompress(flavour, record.payload, inflateLimit(flavour, this.bufsize))
+    if (!result.ok) return { ...record, inflateError: result.reason }
+    return { ...record, compressed: false, payload: result.data }
+  }
+
+  /** ramoops_pstore_write() for a dmesg part. Throws RamoopsError when ramoops refuses it. */
+  writeDmesg(write: DmesgWrite): { zone: number } {
+    if (write.part !== 1) throw new RamoopsError(`ramoops stores only part 1 of a dump (got part ${write.part}): -ENOSPC`)
+    if (this.dmesg.length === 0) throw new RamoopsError('this setup has no dmesg zones (record_size 0): -ENOSPC')
+    const index = this.dumpWriteCnt
+    writeDmesgZone(this.dmesg[index], write)
+    this.dumpWriteCnt = (index + 1) % this.dmesg.length
+    this.region.flush()
+    return { zone: index }
+  }
+
+  writeConsole(bytes: Uint8Array): void {
+    if (!this.console) throw new RamoopsError('this setup has no console zone (console_size 0)')
+    this.console.write(bytes)
+    this.region.flush()
+  }
+
+  /** /dev/pmsg0: one write(2), copied straight into the ring; 0 bytes do nothing. */
+  writePmsg(bytes: Uint8Array): number {
+    if (!this.pmsg) throw new RamoopsError('this setup has no pmsg zone (pmsg_size 0)')
+    if (bytes.length === 0) return 0
+    this.pmsg.write(bytes)
+    this.region.flush()
+    return bytes.length
+  }
+
+  /** Binary ftrace records, appended to the zone of `cpu` (per-CPU) or zone 0. */
+  writeFtrace(cpu: number, bytes: Uint8Array): void {
+    if (this.ftrace.length === 0) throw new RamoopsError('this setup has no ftrace zone (ftrace_size 0)')
+    const index = this.config.ftracePerCpu ? cpu : 0
+    if (index < 0 || index >= this.ftrace.length) {
+      throw new RamoopsError(`CPU ${cpu} has no ftrace zone: this setup has ${this.ftrace.length} (cpus ${this.config.cpus})`)
+    }
+    this.ftrace[index].write(bytes)
+    this.region.flush()
+  }
+
+  /** ramoops_pstore_erase(): drop the snapshot and zap the record's zone (spec 8). */
+  erase(type: ZoneType, id: number): void {
+    eraseRecord(this, type, id)
+    this.region.flush()
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * One persistent RAM zone (fs/pstore/ram_core.c): a 12-byte header (sig, start, size), a ring
+ * buffer of `capacity` bytes and, with ECC, Reed-Solomon parity for every 128-byte block and
+ * for the header (spec 3, 4, 5).
+ */
+import { RegionImage } from './region.js'
+import { ZoneLayout, zoneGeometry, ZoneGeometry, ZONE_HEADER_SIZE } from './layout.js'
+import { reedSolomon, ReedSolomon } from './reedSolomon.js'
+
+export type ZoneBootOutcome =
+  | 'empty' // valid signature, nothing stored
+  | 'valid' // valid signature and header: snapshot taken
+  | 'invalid-zapped' // size > capacity or start > size
+  | 'signature-zapped' // wrong signature: signature written, zone zapped
+
+export interface EccStats {
+  correctedBytes: number
+  badBlocks: number
+}
+
+export class PersistentRamZone {
+  readonly geometry: ZoneGeometry
+  readonly capacity: number
+  /** The boot snapshot ("old log"), or undefined when the zone had nothing. */
+  oldLog: Buffer | undefined
+  readonly ecc: EccStats = { correctedBytes: 0, badBlocks: 0 }
+  private readonly rs: ReedSolomon | undefined
+
+  constructor(
+    readonly region: RegionImage,
+    readonly layout: ZoneLayout,
+    readonly eccSize: number,
+    readonly eccBlockSize: number,
+    /** 6.6+: size 0 with start != 0 is invalid (spec 10, "empty-zone check"). */
+    readonly emptyZoneChecksStart: boolean,
+  ) {
+    const geometry = zoneGeometry(layout.size, eccSize, eccBlockSize)
+    if (typeof geometry === 'string') throw new RangeError(geometry)
+    this.geometry = geometry
+    this.capacity = geometry.capacity
+    this.rs = eccSize ? reedSolomon(eccSize) : undefined
+  }
+
+  get offset(): number {
+    return this.layout.offset
+  }
+
+  get dataOffset(): number {
+    return this.layout.offset + ZONE_HEADER_SIZE
+  }
+
+  get sig(): number {
+    return this.region.u32(this.offset)
+  }
+
+  /** atomic_t start, read as the kernel's size_t after sign extension (negative = huge). */
+  get start(): number {
+    return this.region.i32(this.offset + 4)
+  }
+
+  get size(): number {
+    return this.region.i32(this.offset + 8)
+  }
+
+  get signatureValid(): boolean {
+    return this.sig === this.layout.sig
+  }
+
+  /** persistent_ram_post_init() and the first persistent_ram_save_old() (spec 3.3). */
+  boot(): ZoneBootOutcome {
+    this.oldLog = undefined
+    this.ecc.correctedBytes = 0
+    this.ecc.badBlocks = 0
+    if (this.rs) this.countDecode(this.decodeBlock(this.offset, ZONE_HEADER_SIZE, this.offset + this.geometry.headerParityOffset))
+
+    let outcome: ZoneBootOutcome
+    if (!this.signatureValid) {
+      this.region.writeU32(this.offset, this.layout.sig)
+      this.zap()
+      return 'signature-zapped'
+    }
+    const size = this.size
+    const start = this.start
+    if (size === 0 && (start === 0 || !this.emptyZoneChecksStart)) return 'empty'
+    if (size < 0 || start < 0 || size > this.capacity || start > size) {
+      this.zap()
+      return 'invalid-zapped'
+    }
+    this.decodeDataBelowSize()
+    this.saveOld()
+    outcome = 'valid'
+    if (this.layout.zapOld) this.zap()
+    return outcome
+  }
+
+  /** persistent_ram_save_old(): the snapshot, data[start..size) + data[0..start) (spec 4.2). */
+  saveOld(): void {
+    const size = this.size
+    const start = this.start
+    if (size <= 0 || size > this.capacity || start < 0 || start > size) {
+      // Only reachable when RAM changed after boot; the kernel would keep its previous copy.
+      if (size === 0) this.oldLog = undefined
+      return
+    }
+    const data = this.region.bytes.subarray(this.dataOffset, this.dataOffset + this.capacity)
+    this.oldLog = Buffer.concat([data.subarray(start, size), data.subarray(0, start)])
+  }
+
+  freeOld(): void {
+    this.oldLog = undefined
+  }
+
+  /** persistent_ram_zap(): start = size = 0; data and data parity stay. */
+  zap(): void {
+    this.region.writeI32(this.offset + 4, 0)
+    this.region.writeI32(this.offset + 8, 0)
+    this.updateHeaderEcc()
+  }
+
+  /** persistent_ram_write() (spec 4.1). Returns the number of bytes the caller asked to write. */
+  write(input: Uint8Array): number {
+    const count = input.length
+    let s = input
+    if (s.length > this.capacity) s = s.subarray(s.length - this.capacity)
+    const c = s.length
+    // buffer_size_add(): saturates at capacity.
+    const oldSize = this.size
+    if (oldSize !== this.capacity) this.region.writeI32(this.offset + 8, Math.min(oldSize + c, this.capacity))
+    // buffer_start_add(): wraps to 0, never to capacity.
+    const oldStart = this.start
+    let next = oldStart + c
+    while (next >= this.capacity) next -= this.capacity
+    this.region.writeI32(this.offset + 4, next)
+
+    const room = this.capacity - oldStart
+    if (room < c) {
+      this.update(s.subarray(0, room), oldStart)
+      this.update(s.subarray(room), 0)
+    } else {
+      this.update(s, oldStart)
+    }
+    this.updateHeaderEcc()
+    return count
+  }
+
+  /** The ECC notice pstore appends to every record read from this zone (spec 5.5). */
+  eccNotice(withPrefix: boolean): string {
+    if (!this.eccSize) return ''
+    const prefix = withPrefix ? 'ECC: ' : ''
+    if (this.ecc.correctedBytes || this.ecc.badBlocks) {
+      return `\n${prefix}${this.ecc.correctedBytes} Corrected bytes, ${this.ecc.badBlocks} unrecoverable blocks\n`
+    }
+    return `\n${prefix}No errors detected\n`
+  }
+
+  private update(s: Uint8Array, start: number): void {
+    this.region.write(this.dataOffset + start, s)
+    this.updateEcc(start, s.length)
+  }
+
+  /** persistent_ram_update_ecc(): re-encode every block touched, at least one (spec 5.3). */
+  private updateEcc(start: number, count: number): void {
+    if (!this.rs) return
+    const block = this.eccBlockSize
+    let blockStart = start - (start % block)
+    let index = Math.floor(start / block)
+    do {
+      const length = Math.min(block, this.capacity - blockStart)
+      this.encodeBlock(this.dataOffset + blockStart, length, this.offset + this.geometry.parityOffset + index * this.eccSize)
+      blockStart += block
+      index++
+    } while (blockStart < start + count)
+  }
+
+  private updateHeaderEcc(): void {
+    if (!this.rs) return
+    this.encodeBlock(this.offset, ZONE_HEADER_SIZE, this.offset + this.geometry.headerParityOffset)
+  }
+
+  private encodeBlock(dataAt: number, length: number, parityAt: number): void {
+    const bytes = this.region.bytes
+    this.rs!.encode(bytes.subarray(dataAt, dataAt + length), bytes.subarray(parityAt, parityAt + this.eccSize))
+    this.region.markDirty(parityAt, this.eccSize)
+  }
+
+  /** Decodes in place; corrections are RAM writes, so they reach a read-write image. */
+  private decodeBlock(dataAt: number, length: number, parityAt: number): number {
+    const bytes = this.region.bytes
+    const data = bytes.subarray(dataAt, dataAt + length)
+    // The kernel decodes against a copy of the parity: corrections land in data only.
+    const parity = Buffer.from(bytes.subarray(parityAt, parityAt + this.eccSize))
+    const before = this.region.readOnly ? undefined : Buffer.from(data)
+    const result = this.rs!.decode(data, parity)
+    if (result > 0 && before && !before.equals(data)) this.region.markDirty(dataAt, length)
+    return result
+  }
+
+  private countDecode(result: number): void {
+    if (result > 0) this.ecc.correctedBytes += result
+    else if (result < 0) this.ecc.badBlocks++
+  }
+
+  /** persistent_ram_ecc_old(): blocks whose start is below `size`. */
+  private decodeDataBelowSize(): void {
+    if (!this.rs) return
+    const size = this.size
+    const block = this.eccBlockSize
+    for (let at = 0, index = 0; at < size; at += block, index++) {
+      const length = Math.min(block, this.capacity - at)
+      this.countDecode(this.decodeBlock(this.dataOffset + at, length, this.offset + this.geometry.parityOffset + index * this.eccSize))
+    }
+  }
+}
