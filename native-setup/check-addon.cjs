@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+'use strict'
+// native-setup/check-addon.cjs - proves that the patched fuse-native works here.
+//
+// 1. loads fuse-native from this project and checks that the native addon in use
+//    is node_modules/fuse-native/build/Release/fuse.node (not a prebuild) and that
+//    it was built from the patched source (fuse_native_patch_level >= 1);
+// 2. mounts a tiny filesystem in a temp dir (with the patched options hardRemove,
+//    attrTimeout/entryTimeout/negativeTimeout = 0, so libfuse must accept them)
+//    holding one file whose mtime is { sec: 1704067210, nsec: 305249000 };
+// 3. from a separate process, asynchronously (FUSE handlers run on this event
+//    loop: synchronous access to the mount from here would deadlock), runs
+//    `stat -c '%Y.%y' file` and checks the nanoseconds survive; then sets the
+//    mtime with `touch -m -d ...` (utimens) and checks it with stat again;
+// 4. unmounts and checks the mount is gone.
+//
+// Exit codes: 0 ok, 2 environment problem (message names what to run).
+
+const path = require('path')
+const fs = require('fs')
+const os = require('os')
+const { execFile } = require('child_process')
+
+const ROOT = path.resolve(__dirname, '..')
+const FN_DIR = path.join(ROOT, 'node_modules', 'fuse-native')
+const EXPECTED_ADDON = path.join(FN_DIR, 'build', 'Release', 'fuse.node')
+const MTIME = { sec: 1704067210, nsec: 305249000 }
+const TOUCHED = { sec: 1709262245, nsec: 123456789 } // 2024-03-01T03:04:05.123456789Z
+const DEADLINE_MS = 20000
+const FIX = 'run: bash native-setup/setup.sh (to force a rebuild: rm -rf node_modules/fuse-native/build first)'
+
+let fuse = null
+let mnt = null
+let tmp = null
+
+function fail (msg) {
+  process.stderr.write(`check-addon: FAILED: ${msg}\n  ${FIX}\n`)
+  cleanup(() => process.exit(2))
+}
+
+function cleanup (done) {
+  const finish = () => {
+    if (tmp) { try { fs.rmSync(tmp, { recursive: true, force: true }) } catch (_) {} }
+    done()
+  }
+  if (!fuse || !mnt) return finish()
+  const f = fuse
+  fuse = null
+  f.unmount(() => {
+    if (isMounted(mnt)) {
+      execFile('fusermount', ['-uz', mnt], () => finish())
+    } else finish()
+  })
+}
+
+function isMounted (p) {
+  const info = fs.readFileSync('/proc/self/mountinfo', 'utf-8')
+  return info.split('\n').some((l) => l.split(' ')[4] === p)
+}
+
+function run (cmd, args) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { env: { ...process.env, TZ: 'UTC', LC_ALL: 'C' }, timeout: 10000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${cmd} ${args.join(' ')}: ${err.message} ${stderr}`.trim()))
+      resolve(stdout.trim())
+    })
+  })
+}
+
+async function main () {
+  const guard = setTimeout(() => fail(`timed out after ${DEADLINE_MS} ms (a FUSE request hung?)`), DEADLINE_MS)
+
+  if (!fs.existsSync('/dev/fuse')) return fail('/dev/fuse is missing')
+
+  let Fuse
+  try {
+    Fuse = require(FN_DIR)
+  } catch (err) {
+    return fail(`cannot load fuse-native: ${err.message}`)
+  }
+  const addonPath = require(path.join(ROOT, 'node_modules', 'node-gyp-build')).path(FN_DIR)
+  if (addonPath !== EXPECTED_ADDON) return fail(`fuse-native loads ${addonPath}, not the source build ${EXPECTED_ADDON}`)
+  const maps = fs.readFileSync('/proc/self/maps', 'utf-8').split('\n').filter((l) => l.endsWith('.node') && l.includes('fuse'))
+  if (!maps.some((l) => l.endsWith(EXPECTED_ADDON))) return fail(`mapped addon is not ${EXPECTED_ADDON}: ${maps.join(' | ')}`)
+  if (!(Fuse.NATIVE_PATCH_LEVEL >= 1) || !Fuse.NS_TIMES) {
+    return fail(`fuse-native is not patched (NATIVE_PATCH_LEVEL=${Fuse.NATIVE_PATCH_LEVEL}): patch not applied or addon built before the patch`)
+  }
+
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-check-'))
+  mnt = path.join(tmp, 'mnt')
+  fs.mkdirSync(mnt)
+
+  const now = new Date()
+  const file = { mtime: { ...MTIME }, atime: now, ctime: { ...MTIME }, content: Buffer.from('ok\n') }
+  const root = { mode: 0o40755, size: 4096, nlink: 2, uid: 0, gid: 0, mtime: now, atime: now, ctime: now }
+  let utimensSeen = null
+  const ops = {
+    getattr (p, cb) {
+      if (p === '/') return cb(0, root)
+      if (p === '/file') {
+        return cb(0, { mode: 0o100644, size: file.content.length, nlink: 1, uid: 0, gid: 0, atime: file.atime, mtime: file.mtime, ctime: file.ctime })
+      }
+      return cb(Fuse.ENOENT)
+    },
+    readdir (p, cb) {
+      if (p === '/') return cb(0, ['file'])
+      return cb(Fuse.ENOENT)
+    },
+    open (p, flags, cb) { return p === '/file' ? cb(0, 42) : cb(Fuse.ENOENT) },
+    release (p, fd, cb) { return cb(null) }, // null must be accepted (patched)
+    read (p, fd, buf, len, pos, cb) {
+      const chunk = file.content.subarray(pos, pos + len)
+      chunk.copy(buf)
+      return cb(chunk.length)
+    },
+    utimens (p, atime, mtime, cb) {
+      utimensSeen = { atime, mtime }
+      if (atime) file.atime = { sec: atime.sec, nsec: atime.nsec }
+      if (mtime) file.mtime = { sec: mtime.sec, nsec: mtime.nsec }
+      return cb(0)
+    }
+  }
+
+  fuse = new Fuse(mnt, ops, {
+    hardRemove: true,
+    attrTimeout: 0,
+    entryTimeout: 0,
+    negativeTimeout: 0,
+    fsname: 'pstore-check'
+  })
+  await new Promise((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())))
+    .catch((err) => { fuse = null; throw new Error(`mount failed: ${err.message}`) })
+
+  const target = path.join(mnt, 'file')
+  const out = await run('stat', ['-c', '%Y.%y', target])
+  // e.g. 1704067210.2024-01-01 00:00:10.305249000 +0000
+  const want = `${MTIME.sec}.2024-01-01 00:00:10.${String(MTIME.nsec).padStart(9, '0')} +0000`
+  if (out !== want) throw new Error(`stat of a { sec, nsec } mtime gave "${out}", want "${want}" (nanoseconds lost?)`)
+
+  // utimens: touch -m sets mtime with ns precision and omits atime (null).
+  await run('touch', ['-m', '-d', '2024-03-01 03:04:05.123456789 UTC', target])
+  if (!utimensSeen) throw new Error('utimens handler was not called by touch')
+  if (utimensSeen.atime !== null) throw new Error(`utimens atime should be null (UTIME_OMIT), got ${JSON.stringify(utimensSeen.atime)}`)
+  const m = utimensSeen.mtime
+  if (!m || m.sec !== TOUCHED.sec || m.nsec !== TOUCHED.nsec) throw new Error(`utimens mtime ${JSON.stringify(m)}, want ${JSON.stringify(TOUCHED)}`)
+  if (+m !== TOUCHED.sec * 1000 + 123) throw new Error(`utimens mtime valueOf() = ${+m}, want ms`)
+  const out2 = await run('stat', ['-c', '%Y.%y', target])
+  if (!out2.endsWith('03:04:05.123456789 +0000')) throw new Error(`after touch, stat gave "${out2}"`)
+
+  const content = await run('cat', [target])
+  if (content !== 'ok') throw new Error(`read gave "${content}"`)
+
+  const f = fuse
+  fuse = null
+  await new Promise((resolve, reject) => f.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
+  if (isMounted(mnt)) throw new Error(`${mnt} is still mounted after unmount`)
+  fs.rmSync(tmp, { recursive: true, force: true })
+  tmp = null
+  clearTimeout(guard)
+  process.stdout.write(`check-addon: ok (${path.relative(ROOT, addonPath)}, patch level ${Fuse.NATIVE_PATCH_LEVEL}, mtime ns survived: ${out.split('.').pop()})\n`)
+}
+
+main().catch((err) => fail(err.message))

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# native-setup/setup.sh - make this checkout able to run the FUSE daemon.
+#
+# Runs at the start of every `npm test` / `npm start`; idempotent and quiet when
+# there is nothing to do (one line per step that does something, plus the
+# final check line). See native-setup/README.md.
+#
+#   1. Debian packages: fuse (libfuse.so.2, fusermount), libfuse-dev, pkg-config
+#      (+ make/g++/python3 for node-gyp if missing); apt-get update first.
+#   2. /dev/fuse exists (created with mknod when root).
+#   3. node_modules installed and not older than package.json/package-lock.json
+#      (npm ci, or npm install without a lockfile).
+#   4. patches/fuse-native+2.2.6.patch applied (patch-package).
+#   5. fuse-native's addon built from the patched source
+#      (node_modules/fuse-native/build/Release/fuse.node, via node-gyp).
+#   6. node native-setup/check-addon.cjs: mount, ns mtime seen by stat, unmount.
+#
+# Exit codes: 0 ok, 2 environment problem (the message says what to run).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" || exit 2
+cd "$ROOT" || exit 2
+
+FN="node_modules/fuse-native"
+PATCH="patches/fuse-native+2.2.6.patch"
+ADDON="$FN/build/Release/fuse.node"
+PATCH_STAMP="node_modules/.pstore-sim-patch.sha1"
+APT_PKGS=(fuse libfuse-dev pkg-config)
+
+LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/pstore-setup.XXXXXX")" || exit 2
+trap 'rm -rf "$LOGDIR"' EXIT
+
+say() { printf 'setup: %s\n' "$*"; }
+# die MESSAGE [FIX LINES...]: environment problem -> exit 2
+die() {
+  printf 'setup: ERROR: %s\n' "$1" >&2
+  shift
+  local l
+  for l in "$@"; do printf '  %s\n' "$l" >&2; done
+  exit 2
+}
+log_tail() { tail -n "${2:-25}" "$1" 2>/dev/null | sed 's/^/    | /' >&2; }
+
+# Two setups in the same checkout at once (parallel npm test) must not race.
+if command -v flock >/dev/null 2>&1; then
+  LOCK="${TMPDIR:-/tmp}/pstore-sim-setup.$(id -u).$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1).lock"
+  exec 9>"$LOCK" || die "cannot open lock file $LOCK"
+  flock -w 900 9 || die "another native-setup/setup.sh holds $LOCK for 15 min"
+fi
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ---------------------------------------------------------------- 1. apt
+deb_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+has_libfuse2() {
+  local cache
+  cache="$(/sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null)"
+  [[ "$cache" == *"libfuse.so.2 "* ]]   # no pipe into grep -q: SIGPIPE + pipefail
+}
+
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${APT_PKGS[@]}"; do deb_installed "$p" || missing+=("$p"); done
+  # What we really use: libfuse.so.2 (loaded by the addon) and fusermount.
+  has_libfuse2 || deb_installed libfuse2 || missing+=(libfuse2)
+  # node-gyp needs a C toolchain and python3 to build the addon.
+  if ! command -v make >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
+    missing+=(build-essential)
+  fi
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+elif [ ! -x /usr/bin/fusermount ] && ! command -v fusermount >/dev/null 2>&1; then
+  die "no dpkg here and fusermount is missing" "install FUSE 2 (libfuse.so.2 + fusermount), its headers and pkg-config with your package manager"
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  APT_CMD="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+  if is_root; then
+    SUDO=()
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+    SUDO=(sudo -n)
+  else
+    die "missing Debian packages: ${missing[*]} (not root, and sudo -n does not work)" \
+      "run: sudo sh -c '$APT_CMD'" "then: bash native-setup/setup.sh"
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  APT_OPTS=(-o DPkg::Lock::Timeout=300)
+  if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" update >"$LOGDIR/apt-update.log" 2>&1; then
+    log_tail "$LOGDIR/apt-update.log"
+    die "apt-get update failed" "run: sudo sh -c '$APT_CMD'"
+  fi
+  if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y --no-install-recommends "${missing[@]}" >"$LOGDIR/apt-install.log" 2>&1; then
+    log_tail "$LOGDIR/apt-install.log"
+    die "apt-get install failed" "run: sudo sh -c '$APT_CMD'"
+  fi
+  for p in "${missing[@]}"; do
+    deb_installed "$p" || die "package $p still not installed after apt-get install" "run: sudo sh -c '$APT_CMD'"
+  done
+fi
+[ -x /usr/bin/fusermount ] || command -v fusermount >/dev/null 2>&1 || die "fusermount not found" "run: sudo apt-get install -y --reinstall --no-install-recommends fuse"
+has_libfuse2 || die "libfuse.so.2 not found" "run: sudo apt-get install -y --reinstall --no-install-recommends libfuse2"
+
+# ---------------------------------------------------------------- 2. /dev/fuse
+if [ ! -c /dev/fuse ]; then
+  if is_root; then
+    mknod -m 666 /dev/fuse c 10 229 2>"$LOGDIR/mknod.log" || {
+      log_tail "$LOGDIR/mknod.log"
+      die "/dev/fuse is missing and mknod failed" "on the host run: modprobe fuse" \
+        "in a container start it with: --device /dev/fuse --cap-add SYS_ADMIN"
+    }
+    say "created /dev/fuse"
+  else
+    die "/dev/fuse is missing" "run: sudo mknod -m 666 /dev/fuse c 10 229   (or: sudo modprobe fuse)"
+  fi
+fi
+
+# ---------------------------------------------------------------- 3. npm deps
+MARKER="node_modules/.package-lock.json"   # npm rewrites it on every install
+
+# Installed tree == lockfile? (so a package.json edit that touches only
+# scripts does not wipe node_modules under everybody's feet)
+tree_matches_lock() {
+  [ -f package-lock.json ] && [ -f "$MARKER" ] || return 1
+  node -e '
+    const fs = require("fs")
+    const want = JSON.parse(fs.readFileSync("package-lock.json", "utf8")).packages || {}
+    const have = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).packages || {}
+    const same = (a, b) => a.version === b.version && a.integrity === b.integrity && !!a.link === !!b.link
+    for (const [k, v] of Object.entries(want)) {
+      if (k === "" || !k.includes("node_modules/")) continue
+      if (!have[k]) { if (v.optional || v.devOptional) continue; process.exit(1) }
+      if (!same(v, have[k])) process.exit(1)
+    }
+    for (const k of Object.keys(have)) if (!want[k]) process.exit(1)
+    const root = JSON.parse(fs.readFileSync("package.json", "utf8"))
+    for (const d of Object.keys({ ...root.dependencies, ...root.devDependencies, ...root.optionalDependencies }))
+      if (!want["node_modules/" + d]) process.exit(1)
+  ' "$MARKER" >/dev/null 2>&1
+}
+
+npm_install() {
+  local cmd=(npm ci)
+  [ -f package-lock.json ] || cmd=(npm install)
+  say "installing node modules (${cmd[*]})"
+  if ! "${cmd[@]}" --no-audit --no-fund --foreground-scripts=false >"$LOGDIR/npm.log" 2>&1; then
+    log_tail "$LOGDIR/npm.log" 40
+    die "${cmd[*]} failed" "fix the error above, then run: bash native-setup/setup.sh" \
+      "(package.json and package-lock.json out of sync? run: npm install)"
+  fi
+  # npm may print install-script warnings and still exit 0: check the result.
+  [ -f "$FN/package.json" ] && [ -f "$FN/fuse-native.c" ] || die "${cmd[*]} did not install fuse-native" "run: rm -rf node_modules && bash native-setup/setup.sh"
+  [ -f node_modules/patch-package/index.js ] || die "${cmd[*]} did not install patch-package" "run: rm -rf node_modules && bash native-setup/setup.sh"
+  INSTALLED=1
+}
+
+INSTALLED=0
+need_install=0
+if [ ! -d node_modules ] || [ ! -f "$MARKER" ] || [ ! -f "$FN/package.json" ]; then
+  need_install=1
+elif [ package.json -nt "$MARKER" ] || { [ -f package-lock.json ] && [ package-lock.json -nt "$MARKER" ]; }; then
+  if tree_matches_lock; then
+    touch "$MARKER"   # same packages: only the timestamps moved
+  else
+    need_install=1
+  fi
+fi
+[ "$need_install" -eq 1 ] && npm_install
+
+# ---------------------------------------------------------------- 4. patch
+[ -f "$PATCH" ] || die "$PATCH is missing from the checkout" "run: git checkout -- $PATCH"
+patch_markers() {
+  grep -q 'fuse_native_patch_level' "$FN/fuse-native.c" 2>/dev/null &&
+    grep -q 'NATIVE_PATCH_LEVEL' "$FN/index.js" 2>/dev/null
+}
+patch_sum="$(sha1sum "$PATCH" | cut -c1-40)"
+if ! patch_markers || [ "$(cat "$PATCH_STAMP" 2>/dev/null)" != "$patch_sum" ]; then
+  if ! node node_modules/patch-package/index.js --error-on-fail >"$LOGDIR/patch.log" 2>&1; then
+    if [ "$INSTALLED" -eq 0 ]; then
+      # e.g. an older version of the patch is applied: start from clean files
+      say "patch does not apply to the installed fuse-native: reinstalling"
+      npm_install
+      node node_modules/patch-package/index.js --error-on-fail >"$LOGDIR/patch.log" 2>&1
+    fi
+  fi
+  if ! patch_markers; then
+    log_tail "$LOGDIR/patch.log"
+    die "$PATCH is not applied to $FN" "run: rm -rf node_modules && bash native-setup/setup.sh"
+  fi
+  printf '%s\n' "$patch_sum" >"$PATCH_STAMP"
+  say "fuse-native patch applied ($PATCH)"
+fi
+
+# ---------------------------------------------------------------- 5. build
+addon_patched() { [ -f "$ADDON" ] && grep -q 'fuse_native_patch_level' "$ADDON" 2>/dev/null; }
+
+if [ ! -f "$ADDON" ] || [ "$ADDON" -ot "$FN/fuse-native.c" ] || ! addon_patched; then
+  gyp=""
+  npm_home="$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." 2>/dev/null && pwd)"
+  for c in "$npm_home/node_modules/node-gyp/bin/node-gyp.js" "$ROOT/node_modules/node-gyp/bin/node-gyp.js"; do
+    if [ -f "$c" ]; then gyp="$c"; break; fi
+  done
+  [ -n "$gyp" ] || die "node-gyp not found (neither npm's bundled one nor node_modules/node-gyp)" "run: npm install -g node-gyp   then: bash native-setup/setup.sh"
+  # Node's headers: npm's nodedir setting, else the prefix node runs from.
+  nodedir="${npm_config_nodedir:-}"
+  if [ -z "$nodedir" ]; then
+    nodedir="$(npm config get nodedir 2>/dev/null || true)"
+    [ "$nodedir" = undefined ] || [ "$nodedir" = null ] && nodedir=""
+  fi
+  if [ -z "$nodedir" ]; then
+    prefix="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
+    [ -f "$prefix/include/node/node_api.h" ] && nodedir="$prefix"
+  fi
+  say "building the fuse-native addon from the patched source (node-gyp${nodedir:+, nodedir=$nodedir})"
+  if ! (cd "$FN" && node "$gyp" rebuild ${nodedir:+"--nodedir=$nodedir"}) >"$LOGDIR/gyp.log" 2>&1; then
+    log_tail "$LOGDIR/gyp.log" 30
+    die "node-gyp rebuild of fuse-native failed" \
+      "needs make, g++, python3 and Node's headers (npm config set nodedir=/usr, if they are in /usr/include/node)" \
+      "then run: bash native-setup/setup.sh"
+  fi
+  addon_patched || die "$ADDON was not rebuilt from the patched source" "run: rm -rf $FN/build && bash native-setup/setup.sh"
+  touch "$ADDON"
+fi
+
+# ---------------------------------------------------------------- 6. check
+node native-setup/check-addon.cjs || exit 2
+exit 0
