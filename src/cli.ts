@@ -1,0 +1,367 @@
+#!/usr/bin/env node
+/**
+ * pstore-sim: the command line. It only parses and calls; the work is in the modules it imports.
+ * Exit codes: 0 ok, 1 user error, 2 environment problem.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import yargs, { Argv } from 'yargs'
+import { hideBin } from 'yargs/helpers'
+import { ProbeError } from './config.js'
+import { SetupError, SetupOverrides, parseSize, setupForImage, writeSidecar } from './setup.js'
+import { ImageError, RegionImage } from './region.js'
+import { Simulation, statePath } from './simulation.js'
+import { EnvironmentError, PstoreDaemon, MountOptions } from './daemon.js'
+import { ControlError, ControlRequest, sendControl } from './control.js'
+import { findDaemon, isMounted, processAlive, readMountRecord, removeMountRecord, runDir, mountKey } from './runtime.js'
+import { MachineHaltedError } from './machine.js'
+import { inspectImage, formatInspection } from './inspect.js'
+import { RamoopsError } from './ramoops.js'
+import { DumpReason } from './kmsgDumper.js'
+
+class UserError extends Error {}
+
+const SETUP_FLAGS = {
+  'mem-size': { type: 'string', describe: 'region size (ramoops.mem_size), e.g. 0x100000, 1M' },
+  'record-size': { type: 'string', describe: 'dmesg record size (default 4096, as the module)' },
+  'console-size': { type: 'string', describe: 'console zone size (default 4096)' },
+  'ftrace-size': { type: 'string', describe: 'ftrace area, split per CPU (default 4096)' },
+  'pmsg-size': { type: 'string', describe: 'pmsg zone size (default 4096)' },
+  ecc: { type: 'number', describe: 'ECC parity bytes per block: 0 off, 1 = 16, N' },
+  'max-reason': { type: 'number', describe: 'highest kmsg_dump reason stored (1 panic, 2 oops, 3 emergency, 4 shutdown)' },
+  cpus: { type: 'number', describe: 'nr_cpu_ids: per-CPU ftrace zones' },
+  kernel: { type: 'string', describe: 'target kernel version (default 6.12.0)' },
+  'word-size': { type: 'number', choices: [64, 32], describe: 'target word size: ftrace record of 24 or 16 bytes' },
+  frontends: { type: 'string', describe: 'pstore frontends built into the target kernel (default console,pmsg,ftrace)' },
+  cmdline: { type: 'string', describe: 'kernel command line with ramoops.* parameters' },
+  dts: { type: 'string', describe: 'device tree source file with a ramoops node' },
+} as const
+
+type SetupArgs = { [K in keyof typeof SETUP_FLAGS]?: string | number }
+
+function overridesFrom(argv: SetupArgs): SetupOverrides {
+  const size = (key: keyof SetupArgs) => (argv[key] === undefined ? undefined : parseSize(argv[key] as string, `--${key}`))
+  const frontends =
+    argv.frontends === undefined
+      ? undefined
+      : (() => {
+          const list = String(argv.frontends).split(',').map((s) => s.trim()).filter(Boolean)
+          for (const f of list) if (!['console', 'pmsg', 'ftrace', 'none'].includes(f)) throw new UserError(`--frontends: unknown frontend "${f}" (console, pmsg, ftrace or none)`)
+          return { console: list.includes('console'), pmsg: list.includes('pmsg'), ftrace: list.includes('ftrace') }
+        })()
+  return {
+    params: {
+      mem_size: size('mem-size'),
+      record_size: size('record-size'),
+      console_size: size('console-size'),
+      ftrace_size: size('ftrace-size'),
+      pmsg_size: size('pmsg-size'),
+      ecc: argv.ecc as number | undefined,
+      max_reason: argv['max-reason'] as number | undefined,
+    },
+    cmdline: argv.cmdline as string | undefined,
+    dtsFile: argv.dts as string | undefined,
+    target: { kernel: argv.kernel as string | undefined, cpus: argv.cpus as number | undefined, wordBits: argv['word-size'] as 64 | 32 | undefined, frontends },
+  }
+}
+
+function withSetup<T>(y: Argv<T>): Argv<T & SetupArgs> {
+  return y.options(SETUP_FLAGS).group(Object.keys(SETUP_FLAGS), 'Setup (overrides the IMAGE.json sidecar):') as Argv<T & SetupArgs>
+}
+
+function readInput(value: string | undefined): Buffer {
+  if (value === undefined || value === '-') return fs.readFileSync(0)
+  return Buffer.from(value, 'utf8')
+}
+
+function print(result: unknown, json: boolean | undefined, text: () => string): void {
+  process.stdout.write(json ? JSON.stringify(result, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n' : text())
+}
+
+/** Runs an event on the daemon serving TARGET, or directly on the image when none does. */
+async function onTarget(target: string, argv: SetupArgs, request: ControlRequest, direct: (sim: Simulation) => unknown): Promise<unknown> {
+  const daemon = findDaemon(target)
+  if (daemon) return sendControl(daemon.socket, request)
+  if (fs.existsSync(target) && fs.statSync(target).isDirectory()) {
+    throw new UserError(`${target}: no pstore-sim daemon serves this directory; give an image or a mounted mountpoint`)
+  }
+  const sim = Simulation.open(target, overridesFrom(argv), { readOnly: false })
+  try {
+    return direct(sim)
+  } finally {
+    sim.close()
+  }
+}
+
+function describeCrash(r: any): string {
+  if (!r.stored) return `nothing stored: ${r.why}\n`
+  return `stored ${r.reason} in dmesg zone ${r.zone}${r.compressed ? ' (compressed)' : ''}\n`
+}
+
+function parseMountOptions(o: string | undefined): { readOnly: boolean; kmsgBytes?: number; allowOther: boolean } {
+  const result = { readOnly: false, kmsgBytes: undefined as number | undefined, allowOther: false }
+  for (const opt of (o ?? '').split(',').filter(Boolean)) {
+    const [key, value] = opt.split('=')
+    if (key === 'ro') result.readOnly = true
+    else if (key === 'rw') result.readOnly = false
+    else if (key === 'allow_other') result.allowOther = true
+    else if (key === 'kmsg_bytes') {
+      // pstore ignores an invalid value silently; so do we
+      const n = Number(value)
+      if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) result.kmsgBytes = n
+    } else throw new UserError(`-o ${opt}: unknown mount option (ro, rw, kmsg_bytes=N, allow_other)`)
+  }
+  return result
+}
+
+const cliPath = fileURLToPath(import.meta.url)
+
+async function mountInBackground(argv: string[], mountpoint: string): Promise<void> {
+  fs.mkdirSync(runDir(), { recursive: true, mode: 0o700 })
+  const logFile = path.join(runDir(), `${mountKey(mountpoint)}.log`)
+  const log = fs.openSync(logFile, 'w')
+  const child = spawn(process.execPath, [cliPath, ...argv, '--foreground'], { detached: true, stdio: ['ignore', log, log, 'ipc'] })
+  fs.closeSync(log)
+  const message = await new Promise<any>((resolve) => {
+    child.once('message', resolve)
+    child.once('exit', (code) => resolve({ error: `the daemon exited with code ${code}: ${fs.readFileSync(logFile, 'utf8').trim()}`, exitCode: code === 2 ? 2 : 1 }))
+  })
+  child.removeAllListeners()
+  if (child.connected) child.disconnect()
+  child.unref()
+  if (message.error) {
+    process.stderr.write(`pstore-sim: ${message.error}\n`)
+    process.exit(message.exitCode ?? 1)
+  }
+  process.stdout.write(message.text)
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    if (!processAlive(pid)) return true
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return !processAlive(pid)
+}
+
+export async function main(args = hideBin(process.argv)): Promise<void> {
+  await yargs(args)
+    .scriptName('pstore-sim')
+    .usage('$0 <command>\n\nA simulated Linux pstore (ramoops) to mount, read, erase and feed without crashing a machine.')
+    .command(
+      'format <image>',
+      'create a region image (zeroed, then booted once) and its IMAGE.json sidecar',
+      (y) => withSetup(y.positional('image', { type: 'string', demandOption: true }).option('force', { type: 'boolean', describe: 'overwrite an existing image' })).example('$0 format demo.img --mem-size 1M --record-size 32K --console-size 32K --pmsg-size 4K --ftrace-size 8K', 'a typical device-tree layout'),
+      async (argv) => {
+        const image = argv.image as string
+        if (fs.existsSync(image) && !argv.force) throw new UserError(`${image}: already exists; pass --force to overwrite it`)
+        const overrides = overridesFrom(argv)
+        if (!overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
+          throw new UserError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
+        }
+        fs.rmSync(`${image}.json`, { force: true })
+        const { config, source } = setupForImage(image, overrides)
+        const fd = fs.openSync(image, 'w')
+        fs.ftruncateSync(fd, config.memSize)
+        fs.closeSync(fd)
+        writeSidecar(image, source, config)
+        fs.rmSync(statePath(image), { force: true })
+        const sim = Simulation.open(image, {}, { readOnly: false })
+        sim.machine.boot()
+        sim.close()
+        process.stdout.write(`formatted ${image}: ${config.memSize} bytes, ${sim.machine.ramoops.dmesg.length} dmesg zones, kernel ${argv.kernel ?? config.kernel.major + '.' + config.kernel.minor + '.' + config.kernel.patch}\n`)
+      },
+    )
+    .command(
+      'mount <image> <mountpoint>',
+      'boot the image and mount its pstore (returns when the mount is ready)',
+      (y) =>
+        withSetup(
+          y
+            .positional('image', { type: 'string', demandOption: true })
+            .positional('mountpoint', { type: 'string', demandOption: true })
+            .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground' })
+            .option('o', { type: 'string', describe: 'mount options: ro, kmsg_bytes=N, allow_other' })
+            .option('pmsg-fifo', { type: 'string', describe: 'path of the /dev/pmsg0-like FIFO (default MOUNTPOINT.pmsg0)' })
+            .option('exact-names', { type: 'boolean', describe: "the target kernel's own names (ftrace-ramoops-0)" })
+            .option('system-map', { type: 'string', describe: 'System.map for ftrace symbols' }),
+        )
+          .example('$0 mount demo.img /tmp/pstore', 'mount in the background')
+          .example('$0 mount dump.bin /mnt/p -o ro --kernel 6.1.192 --mem-size 1M --record-size 32K', 'inspect a board dump without changing a byte'),
+      async (argv) => {
+        const mountpoint = path.resolve(argv.mountpoint as string)
+        if (!argv.foreground) return mountInBackground(process.argv.slice(2), mountpoint)
+        const mountOptions = parseMountOptions(argv.o as string | undefined)
+        const options: MountOptions = {
+          image: argv.image as string,
+          mountpoint,
+          overrides: overridesFrom(argv),
+          readOnly: mountOptions.readOnly,
+          kmsgBytes: mountOptions.kmsgBytes,
+          allowOther: mountOptions.allowOther,
+          pmsgFifo: argv['pmsg-fifo'] as string | undefined,
+          exactNames: !!argv['exact-names'],
+          systemMap: argv['system-map'] as string | undefined,
+        }
+        const stale = readMountRecord(mountpoint)
+        if (stale && !processAlive(stale.pid)) removeMountRecord(mountpoint)
+        const daemon = new PstoreDaemon(options)
+        await daemon.start()
+        const text = `mounted ${daemon.image} at ${mountpoint}${daemon.options.readOnly ? ' (read-only)' : ''}\n` + (daemon.fifoPath ? `pmsg FIFO: ${daemon.fifoPath}\n` : '')
+        if (process.send) {
+          process.send({ text })
+          process.disconnect?.()
+        } else {
+          process.stdout.write(text)
+        }
+        const stop = () => void daemon.stop().then(() => process.exit(0))
+        process.on('SIGINT', stop)
+        process.on('SIGTERM', stop)
+        process.on('SIGHUP', stop)
+      },
+    )
+    .command(
+      'umount <mountpoint>',
+      'unmount and wait for the daemon to finish its writes',
+      (y) => y.positional('mountpoint', { type: 'string', demandOption: true }),
+      async (argv) => {
+        const mountpoint = path.resolve(argv.mountpoint as string)
+        const daemon = readMountRecord(mountpoint)
+        if (daemon && processAlive(daemon.pid)) {
+          await sendControl(daemon.socket, { op: 'umount' })
+          if (!(await waitForExit(daemon.pid, 15000))) throw new EnvironmentError(`the daemon (pid ${daemon.pid}) did not exit after unmounting ${mountpoint}`)
+          return
+        }
+        if (daemon) removeMountRecord(mountpoint)
+        if (!isMounted(mountpoint)) throw new UserError(`${mountpoint}: not mounted`)
+        await new Promise<void>((resolve, reject) => spawn('fusermount', ['-uz', mountpoint], { stdio: 'inherit' }).on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount -uz ${mountpoint} failed`)))))
+      },
+    )
+    .command(
+      'reboot <mountpoint>',
+      'simulate a reboot of the mounted machine: boot sequence again, view refreshed',
+      (y) => y.positional('mountpoint', { type: 'string', demandOption: true }),
+      async (argv) => {
+        const daemon = findDaemon(argv.mountpoint as string)
+        if (!daemon) throw new UserError(`${argv.mountpoint}: not a pstore-sim mount (mount it first; an image is rebooted by mounting it)`)
+        const result = (await sendControl(daemon.socket, { op: 'reboot' })) as { files: string[] }
+        process.stdout.write(`rebooted: ${result.files.length} file(s)\n`)
+      },
+    )
+    .command(
+      'panic <target>',
+      'crash the simulated kernel: log the report and run the kmsg dumper',
+      (y) =>
+        withSetup(
+          y
+            .positional('target', { type: 'string', demandOption: true, describe: 'image or mountpoint' })
+            .option('reason', { choices: ['panic', 'oops', 'emergency', 'shutdown'] as const, default: 'panic' as const })
+            .option('log', { type: 'string', describe: 'log to dump instead of this boot\'s (FILE or - for stdin)' })
+            .option('time', { type: 'number', describe: 'wall-clock seconds for the record header (default now)' })
+            .option('compress', { type: 'boolean', default: true, describe: 'compress the record (--no-compress stores text)' })
+            .option('reboot', { type: 'boolean', describe: 'boot again after the crash' })
+            .option('json', { type: 'boolean' }),
+        ).example('$0 panic /tmp/pstore --reason oops', 'an oops; three in one boot fill slots 0, 1, 2'),
+      async (argv) => {
+        const logText = argv.log === undefined ? undefined : argv.log === '-' ? fs.readFileSync(0, 'latin1') : readFileOrFail(argv.log)
+        const request = { op: 'panic', reason: argv.reason as DumpReason, logText, time: argv.time, compress: argv.compress, reboot: argv.reboot } as const
+        const result = await onTarget(argv.target as string, argv, request, (sim) => {
+          const r = sim.machine.crash({ reason: request.reason, logText, time: argv.time, compress: argv.compress })
+          if (argv.reboot) sim.machine.boot()
+          return r
+        })
+        print(result, argv.json, () => describeCrash(result))
+      },
+    )
+    .command(
+      'console <target> [text]',
+      'print lines on the simulated kernel console (TEXT, or stdin when absent or -)',
+      (y) => withSetup(y.positional('target', { type: 'string', demandOption: true }).positional('text', { type: 'string' })),
+      async (argv) => {
+        const text = readInput(argv.text as string | undefined).toString('latin1')
+        await onTarget(argv.target as string, argv, { op: 'console', text }, (sim) => sim.machine.console(text))
+      },
+    )
+    .command(
+      'pmsg <target> [text]',
+      'write to /dev/pmsg0 (TEXT as given, or stdin when absent or -)',
+      (y) => withSetup(y.positional('target', { type: 'string', demandOption: true }).positional('text', { type: 'string' })),
+      async (argv) => {
+        const data = readInput(argv.text as string | undefined)
+        await onTarget(argv.target as string, argv, { op: 'pmsg', dataBase64: data.toString('base64') }, (sim) => sim.machine.pmsg(data))
+      },
+    )
+    .command(
+      'ftrace <target> [file]',
+      'append ftrace records, one per line: "cpu ip parent_ip" (hex addresses)',
+      (y) => withSetup(y.positional('target', { type: 'string', demandOption: true }).positional('file', { type: 'string' })),
+      async (argv) => {
+        const source = argv.file === undefined || argv.file === '-' ? fs.readFileSync(0, 'utf8') : readFileOrFail(argv.file as string)
+        const calls = parseFtraceLines(source, (argv.file as string | undefined) ?? 'stdin')
+        await onTarget(argv.target as string, argv, { op: 'ftrace', calls: calls.map((c) => ({ cpu: c.cpu, ip: '0x' + c.ip.toString(16), parentIp: '0x' + c.parentIp.toString(16) })) }, (sim) =>
+          sim.machine.ftrace(calls),
+        )
+      },
+    )
+    .command(
+      'inspect <image>',
+      'show the setup, every zone and every record a boot would show (never writes)',
+      (y) => withSetup(y.positional('image', { type: 'string', demandOption: true }).option('json', { type: 'boolean' }).option('system-map', { type: 'string' })),
+      async (argv) => {
+        const report = await inspectImage(argv.image as string, overridesFrom(argv), argv['system-map'] as string | undefined)
+        print(report, argv.json, () => formatInspection(report))
+      },
+    )
+    .demandCommand(1, 'give a command; see pstore-sim --help')
+    .strict()
+    .help()
+    .fail((msg, err) => {
+      if (err) throw err
+      process.stderr.write(`pstore-sim: ${msg}\nRun pstore-sim --help for usage.\n`)
+      process.exit(1)
+    })
+    .parseAsync()
+}
+
+function readFileOrFail(file: string): string {
+  try {
+    return fs.readFileSync(file, 'latin1')
+  } catch (err) {
+    throw new UserError(`${file}: cannot read: ${(err as Error).message}`)
+  }
+}
+
+export function parseFtraceLines(text: string, fileName: string): Array<{ cpu: number; ip: bigint; parentIp: bigint }> {
+  const calls: Array<{ cpu: number; ip: bigint; parentIp: bigint }> = []
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/#.*/, '').trim()
+    if (!line) return
+    const m = /^(\d+)\s+(?:0x)?([0-9a-fA-F]+)\s+(?:0x)?([0-9a-fA-F]+)$/.exec(line)
+    if (!m) throw new UserError(`${fileName}:${i + 1}: expected "cpu ip parent_ip" with hex addresses, found "${raw}"`)
+    calls.push({ cpu: Number(m[1]), ip: BigInt('0x' + m[2]), parentIp: BigInt('0x' + m[3]) })
+  })
+  return calls
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof EnvironmentError) return 2
+  if (err instanceof ControlError) return err.exitCode
+  return 1
+}
+
+const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(cliPath)
+if (isMain) {
+  main().catch((err: unknown) => {
+    const known = err instanceof UserError || err instanceof SetupError || err instanceof ProbeError || err instanceof ImageError || err instanceof ControlError || err instanceof EnvironmentError || err instanceof MachineHaltedError || err instanceof RamoopsError
+    const message = known || (err as NodeJS.ErrnoException)?.code ? (err as Error).message : String((err as Error)?.stack ?? err)
+    if (process.send) process.send({ error: message, exitCode: exitCodeFor(err) })
+    process.stderr.write(`pstore-sim: ${message}\n`)
+    process.exitCode = exitCodeFor(err)
+    if (process.send) process.disconnect?.()
+  })
+}
+
+export { RegionImage }

@@ -1,0 +1,236 @@
+/**
+ * A mounted pstore: the simulated machine booted on the image, its files served over FUSE,
+ * the pmsg FIFO beside the mountpoint and the control socket the CLI talks to. Mounting is a
+ * boot; `reboot` boots again and reloads the view.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { createRequire } from 'node:module'
+import { execFile } from 'node:child_process'
+import createDebug from 'debug'
+import { Simulation } from './simulation.js'
+import { SetupOverrides } from './setup.js'
+import { MountView } from './mountView.js'
+import { fuseOperations, Errno } from './fuseAdapter.js'
+import { nowTimespec, Timespec } from './pstoreFs.js'
+import { PmsgFifo, defaultFifoPath } from './pmsgFifo.js'
+import { ControlError, ControlRequest, serveControl } from './control.js'
+import { removeMountRecord, socketPath, writeMountRecord, isMounted } from './runtime.js'
+import { SymbolTable } from './symbols.js'
+import { DumpReason } from './kmsgDumper.js'
+import type net from 'node:net'
+
+const debug = createDebug('pstore-sim:daemon')
+const require = createRequire(import.meta.url)
+
+export interface MountOptions {
+  image: string
+  mountpoint: string
+  overrides?: SetupOverrides
+  readOnly?: boolean
+  /** pstore's kmsg_bytes mount option (default 10240). */
+  kmsgBytes?: number
+  allowOther?: boolean
+  /** Path of the pmsg FIFO; false for none. Default `<mountpoint>.pmsg0`. */
+  pmsgFifo?: string | false
+  exactNames?: boolean
+  /** A System.map to print ftrace symbols with. */
+  systemMap?: string
+}
+
+export class EnvironmentError extends Error {
+  override name = 'EnvironmentError'
+}
+
+export function loadFuse(): any {
+  try {
+    return require('fuse-native')
+  } catch (err) {
+    throw new EnvironmentError(
+      `the fuse-native addon does not load (${(err as Error).message.split('\n')[0]}): run "npm run setup" (native-setup/setup.sh installs Debian's fuse package and rebuilds the addon)`,
+    )
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => execFile(cmd, args, (err) => (err ? reject(err) : resolve())))
+}
+
+/** Checks the mountpoint: creates a missing one, recovers a dead mount, refuses a non-empty one. */
+export async function prepareMountpoint(mountpoint: string): Promise<void> {
+  try {
+    fs.statSync(mountpoint)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED') {
+      debug('recovering dead mount at %s', mountpoint)
+      await run('fusermount', ['-uz', mountpoint]).catch(() => run('umount', ['-l', mountpoint]))
+    } else if (code === 'ENOENT') {
+      fs.mkdirSync(mountpoint, { recursive: true })
+      return
+    } else {
+      throw new Error(`${mountpoint}: cannot use as a mountpoint: ${(err as Error).message}`)
+    }
+  }
+  if (isMounted(mountpoint)) throw new Error(`${mountpoint}: something is already mounted there (pstore-sim umount ${mountpoint})`)
+  const stat = fs.statSync(mountpoint)
+  if (!stat.isDirectory()) throw new Error(`${mountpoint}: not a directory`)
+  if (fs.readdirSync(mountpoint).length > 0) throw new Error(`${mountpoint}: directory is not empty; mount on an empty or missing directory`)
+}
+
+export class PstoreDaemon {
+  readonly simulation: Simulation
+  readonly view: MountView
+  private fuse: any
+  private fifo: PmsgFifo | undefined
+  private control: net.Server | undefined
+  private watchdog: NodeJS.Timeout | undefined
+  private symbols: SymbolTable | undefined
+  private stopping: Promise<void> | undefined
+  readonly mountpoint: string
+  readonly image: string
+
+  constructor(readonly options: MountOptions) {
+    this.mountpoint = path.resolve(options.mountpoint)
+    this.image = path.resolve(options.image)
+    this.simulation = Simulation.open(this.image, options.overrides ?? {}, { readOnly: !!options.readOnly })
+    this.view = new MountView({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, nowTimespec())
+  }
+
+  get fifoPath(): string | undefined {
+    if (this.options.pmsgFifo === false || this.options.readOnly) return undefined
+    return this.options.pmsgFifo ?? defaultFifoPath(this.mountpoint)
+  }
+
+  /** Boots the machine and loads its records into the view. */
+  boot(): void {
+    const { records } = this.simulation.machine.boot()
+    this.simulation.saveState()
+    this.view.load(records, { now: nowTimespec(), wordBits: this.simulation.config.wordBits, symbols: this.symbols, exactNames: this.options.exactNames })
+    debug('booted: %d records', records.length)
+  }
+
+  async start(): Promise<void> {
+    const Fuse = loadFuse()
+    if (this.options.systemMap) this.symbols = await SymbolTable.load(this.options.systemMap)
+    await prepareMountpoint(this.mountpoint)
+    this.boot()
+    const ops = fuseOperations(this.view, {
+      readOnly: !!this.options.readOnly,
+      now: nowTimespec,
+      erase: (entry) => {
+        try {
+          this.simulation.machine.ramoops.erase(entry.file.record.type, entry.file.record.id)
+          return 0
+        } catch (err) {
+          debug('erase failed: %s', (err as Error).message)
+          return Errno.EIO
+        }
+      },
+    })
+    this.fuse = new Fuse(this.mountpoint, ops, {
+      fsname: `pstore-sim:${path.basename(this.image)}`,
+      subtype: 'pstore',
+      defaultPermissions: true,
+      allowOther: !!this.options.allowOther,
+      hardRemove: true,
+      attrTimeout: 0,
+      entryTimeout: 0,
+      negativeTimeout: 0,
+      timeout: false,
+    })
+    await new Promise<void>((resolve, reject) => this.fuse.mount((err: Error | null) => (err ? reject(new Error(`cannot mount ${this.mountpoint}: ${err.message}`)) : resolve())))
+    const fifoPath = this.fifoPath
+    if (fifoPath && this.simulation.config.pmsgSize && this.simulation.config.frontends.pmsg) {
+      this.fifo = PmsgFifo.create(fifoPath, (chunk) => {
+        try {
+          if (!this.simulation.machine.state.halted) this.simulation.machine.pmsg(chunk)
+        } catch (err) {
+          debug('pmsg write failed: %s', (err as Error).message)
+        }
+      })
+    }
+    const socket = socketPath(this.mountpoint)
+    fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 })
+    this.control = await serveControl(socket, (request) => this.handle(request))
+    writeMountRecord({
+      pid: process.pid,
+      image: this.image,
+      mountpoint: this.mountpoint,
+      socket,
+      fifo: this.fifo?.path,
+      readOnly: !!this.options.readOnly,
+      startedAt: new Date().toISOString(),
+    })
+    // A fuse-native daemon would live on after an outside `fusermount -u`: notice and leave.
+    this.watchdog = setInterval(() => {
+      if (!isMounted(this.mountpoint)) {
+        debug('mount vanished from outside; exiting')
+        void this.stop()
+      }
+    }, 500)
+    this.watchdog.unref()
+  }
+
+  async handle(request: ControlRequest): Promise<unknown> {
+    const machine = this.simulation.machine
+    const readOnlyRefusal = () => {
+      if (this.options.readOnly) throw new ControlError(`${this.mountpoint} is mounted read-only (-o ro): the image is never written`)
+    }
+    switch (request.op) {
+      case 'status':
+        return { image: this.image, mountpoint: this.mountpoint, fifo: this.fifo?.path, files: this.view.names(), state: machine.state }
+      case 'reboot':
+        this.boot()
+        return { files: this.view.names() }
+      case 'umount':
+        setImmediate(() => void this.stop())
+        return { unmounting: true }
+      case 'panic': {
+        readOnlyRefusal()
+        const result = machine.crash({ reason: request.reason as DumpReason, logText: request.logText, time: request.time, compress: request.compress, kmsgBytes: this.options.kmsgBytes })
+        this.simulation.saveState()
+        if (request.reboot) this.boot()
+        return result
+      }
+      case 'console':
+        readOnlyRefusal()
+        return this.saved(() => machine.console(request.text))
+      case 'pmsg':
+        readOnlyRefusal()
+        return this.saved(() => machine.pmsg(Buffer.from(request.dataBase64, 'base64')))
+      case 'ftrace':
+        readOnlyRefusal()
+        return this.saved(() => machine.ftrace(request.calls.map((c) => ({ cpu: c.cpu, ip: BigInt(c.ip), parentIp: BigInt(c.parentIp) }))))
+      default:
+        throw new ControlError(`unknown request ${(request as { op: string }).op}`)
+    }
+  }
+
+  private saved<T>(action: () => T): T {
+    try {
+      return action()
+    } finally {
+      this.simulation.saveState()
+    }
+  }
+
+  /** Clean unmount: FIFO removed, writes flushed, state saved, registry cleaned. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.watchdog) clearInterval(this.watchdog)
+      this.fifo?.close()
+      this.control?.close()
+      if (this.fuse) {
+        await new Promise<void>((resolve) => this.fuse.unmount(() => resolve()))
+        if (isMounted(this.mountpoint)) await run('fusermount', ['-uz', this.mountpoint]).catch(() => undefined)
+      }
+      this.simulation.close()
+      removeMountRecord(this.mountpoint)
+      debug('stopped')
+    })()
+    return this.stopping
+  }
+}
+
+export type { Timespec }

@@ -1,0 +1,173 @@
+/**
+ * The FUSE operations of a mounted pstore: a thin mapping from fuse-native's callbacks to the
+ * MountView, answering with the errno the kernel's pstore gives (spec 8). Everything is served
+ * from state computed at boot; no handler parses the region.
+ *
+ * Caching: the daemon mounts with attribute, entry and negative timeouts of 0 (see daemon.ts),
+ * so `ls`, `stat` and lookups always ask us and never show a file a reboot or `rm` removed;
+ * file contents are not kept in the page cache across opens (no kernel_cache), as a reboot can
+ * change a file's bytes under the same name.
+ */
+import { MountEntry, MountView } from './mountView.js'
+import { Timespec } from './pstoreFs.js'
+
+const S_IFDIR = 0o040000
+const S_IFREG = 0o100000
+const O_ACCMODE = 3
+const O_RDONLY = 0
+const O_TRUNC = 0o1000
+
+/** Negative errno values as fuse-native expects them. */
+export const Errno = {
+  EPERM: -1,
+  ENOENT: -2,
+  EIO: -5,
+  EACCES: -13,
+  EEXIST: -17,
+  ENOTDIR: -20,
+  EISDIR: -21,
+  EINVAL: -22,
+  EROFS: -30,
+  ENOTEMPTY: -39,
+  ENODATA: -61,
+  EOPNOTSUPP: -95,
+} as const
+
+export interface FuseCallbacks {
+  /** Backend erase of the record behind `entry`; returns an errno (0 = erased). */
+  erase(entry: MountEntry): number
+  readOnly: boolean
+  now(): Timespec
+}
+
+type Cb = (...args: any[]) => void
+
+export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Record<string, (...args: any[]) => void> {
+  const byFd = new Map<number, MountEntry>()
+  let nextFd = 1
+
+  const lookup = (path: string): MountEntry | undefined => (path.startsWith('/') && path.indexOf('/', 1) < 0 ? view.get(path.slice(1)) : undefined)
+
+  const stat = (entry: MountEntry) => ({
+    mode: S_IFREG | entry.mode,
+    uid: entry.uid,
+    gid: entry.gid,
+    size: view.size(entry),
+    nlink: 1,
+    blksize: 4096,
+    blocks: Math.ceil(view.size(entry) / 512),
+    atime: entry.atime,
+    mtime: entry.mtime,
+    ctime: entry.ctime,
+  })
+  const rootStat = () => ({
+    mode: S_IFDIR | view.root.mode,
+    uid: view.root.uid,
+    gid: view.root.gid,
+    size: 0,
+    nlink: 2,
+    blksize: 4096,
+    atime: view.root.atime,
+    mtime: view.root.mtime,
+    ctime: view.root.ctime,
+  })
+  const entryOrRoot = (path: string, cb: Cb, change: (target: MountEntry | typeof view.root) => void) => {
+    const target = path === '/' ? view.root : lookup(path)
+    if (!target) return cb(Errno.ENOENT)
+    if (callbacks.readOnly) return cb(Errno.EROFS)
+    change(target)
+    target.ctime = callbacks.now()
+    cb(0)
+  }
+  // The kernel refuses these in the VFS: pstore has only lookup and unlink.
+  // On a read-only mount the VFS answers EROFS first.
+  const refuse = (errno: number) => (...args: any[]) => (args[args.length - 1] as Cb)(callbacks.readOnly ? Errno.EROFS : errno)
+
+  return {
+    init: (cb: Cb) => cb(0),
+    getattr: (path: string, cb: Cb) => {
+      if (path === '/') return cb(0, rootStat())
+      const entry = lookup(path)
+      if (!entry) return cb(Errno.ENOENT)
+      cb(0, stat(entry))
+    },
+    fgetattr: (path: string, fd: number, cb: Cb) => {
+      const entry = byFd.get(fd) ?? lookup(path)
+      if (!entry) return path === '/' ? cb(0, rootStat()) : cb(Errno.ENOENT)
+      cb(0, stat(entry))
+    },
+    readdir: (path: string, cb: Cb) => {
+      if (path !== '/') return cb(lookup(path) ? Errno.ENOTDIR : Errno.ENOENT)
+      cb(0, ['.', '..', ...view.names()])
+    },
+    open: (path: string, flags: number, cb: Cb) => {
+      const entry = lookup(path)
+      if (!entry) return cb(Errno.ENOENT)
+      if ((flags & O_ACCMODE) !== O_RDONLY && callbacks.readOnly) return cb(Errno.EROFS)
+      // Root may open for writing (the mode check passed in the kernel); writes then fail.
+      if (flags & O_TRUNC) entry.truncated = true
+      const fd = nextFd++
+      byFd.set(fd, entry)
+      cb(0, fd)
+    },
+    release: (_path: string, fd: number, cb: Cb) => {
+      byFd.delete(fd)
+      cb(0)
+    },
+    read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
+      const entry = byFd.get(fd) ?? lookup(path)
+      if (!entry) return cb(Errno.ENOENT)
+      const content = entry.file.content
+      const size = view.size(entry)
+      if (pos >= size) return cb(0)
+      const n = content.copy(buf, 0, pos, Math.min(size, pos + len))
+      cb(n)
+    },
+    write: (_path: string, _fd: number, _buf: Buffer, _len: number, _pos: number, cb: Cb) => cb(Errno.EINVAL),
+    truncate: (path: string, size: number, cb: Cb) => {
+      const entry = lookup(path)
+      if (!entry) return cb(Errno.ENOENT)
+      if (callbacks.readOnly) return cb(Errno.EROFS)
+      if (size === 0) entry.truncated = true
+      cb(0)
+    },
+    ftruncate: (path: string, fd: number, size: number, cb: Cb) => {
+      const entry = byFd.get(fd) ?? lookup(path)
+      if (!entry) return cb(Errno.ENOENT)
+      if (callbacks.readOnly) return cb(Errno.EROFS)
+      if (size === 0) entry.truncated = true
+      cb(0)
+    },
+    unlink: (path: string, cb: Cb) => {
+      const entry = lookup(path)
+      if (!entry) return cb(Errno.ENOENT)
+      if (callbacks.readOnly) return cb(Errno.EROFS)
+      const errno = callbacks.erase(entry)
+      if (errno) return cb(errno)
+      view.remove(entry.file.name, callbacks.now())
+      cb(0)
+    },
+    chmod: (path: string, mode: number, cb: Cb) => entryOrRoot(path, cb, (t) => (t.mode = mode & 0o7777)),
+    chown: (path: string, uid: number, gid: number, cb: Cb) =>
+      entryOrRoot(path, cb, (t) => {
+        // (uid_t)-1 leaves that id unchanged
+        if (uid !== 0xffffffff && uid !== -1) t.uid = uid
+        if (gid !== 0xffffffff && gid !== -1) t.gid = gid
+      }),
+    utimens: (path: string, atime: Timespec | null, mtime: Timespec | null, cb: Cb) =>
+      entryOrRoot(path, cb, (t) => {
+        if (atime) t.atime = { sec: atime.sec, nsec: atime.nsec }
+        if (mtime) t.mtime = { sec: mtime.sec, nsec: mtime.nsec }
+      }),
+    statfs: (_path: string, cb: Cb) =>
+      cb(0, { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255 }),
+    create: (_path: string, _mode: number, cb: Cb) => cb(callbacks.readOnly ? Errno.EROFS : Errno.EACCES),
+    mknod: refuse(Errno.EPERM),
+    mkdir: refuse(Errno.EPERM),
+    rmdir: (path: string, cb: Cb) => cb(path === '/' ? Errno.EPERM : lookup(path) ? Errno.ENOTDIR : Errno.ENOENT),
+    rename: refuse(Errno.EPERM),
+    link: refuse(Errno.EPERM),
+    symlink: refuse(Errno.EPERM),
+    setxattr: refuse(Errno.EOPNOTSUPP),
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * `pstore-sim inspect`: the setup, every zone and every record the next boot would show,
+ * computed on a private copy of the image (the file is only read).
+ */
+import { configToJson, RamoopsConfigJson } from './config.js'
+import { RegionImage } from './region.js'
+import { Ramoops } from './ramoops.js'
+import { SetupOverrides, setupForImage } from './setup.js'
+import { makeFiles, nowTimespec } from './pstoreFs.js'
+import { SymbolTable } from './symbols.js'
+
+export interface ZoneInspection {
+  type: string
+  index: number
+  offset: number
+  size: number
+  capacity: number
+  signature: string
+  signatureValid: boolean
+  start: number
+  used: number
+  bootOutcome: string
+  ecc?: { correctedBytes: number; badBlocks: number }
+}
+
+export interface Inspection {
+  image: string
+  setup: RamoopsConfigJson
+  zones: ZoneInspection[]
+  unusedTail: { offset: number; size: number }
+  records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string }>
+}
+
+export async function inspectImage(image: string, overrides: SetupOverrides, systemMap?: string): Promise<Inspection> {
+  const { config } = setupForImage(image, overrides)
+  const region = RegionImage.open(image, { readOnly: true, expectedSize: config.memSize })
+  const ramoops = new Ramoops(config, region)
+  const before = ramoops.zones.map((zone) => ({ sig: zone.sig, valid: zone.signatureValid, start: zone.start, size: zone.size }))
+  const reports = ramoops.boot()
+  const symbols = systemMap ? await SymbolTable.load(systemMap) : undefined
+  const files = makeFiles(ramoops.readRecords(), { now: nowTimespec(), wordBits: config.wordBits, symbols })
+  return {
+    image,
+    setup: configToJson(config),
+    zones: ramoops.zones.map((zone, i) => ({
+      type: zone.layout.type,
+      index: zone.layout.index,
+      offset: zone.offset,
+      size: zone.layout.size,
+      capacity: zone.capacity,
+      signature: '0x' + before[i].sig.toString(16).padStart(8, '0'),
+      signatureValid: before[i].valid,
+      start: before[i].start,
+      used: before[i].size,
+      bootOutcome: reports[i].outcome,
+      ...(config.eccSize ? { ecc: reports[i].ecc } : {}),
+    })),
+    unusedTail: { offset: ramoops.layout.usedEnd, size: config.memSize - ramoops.layout.usedEnd },
+    records: files.map((f) => ({
+      name: f.name,
+      size: f.content.length,
+      kernelSize: f.kernelSize,
+      mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
+      compressed: f.record.compressed,
+      ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
+    })),
+  }
+}
+
+const hex = (n: number) => '0x' + n.toString(16)
+
+export function formatInspection(r: Inspection): string {
+  const s = r.setup
+  const lines = [
+    `image   ${r.image}`,
+    `setup   ${s.source}: mem_size ${hex(s.memSize)} record ${hex(s.recordSize)} console ${hex(s.consoleSize)} pmsg ${hex(s.pmsgSize)} ftrace ${hex(s.ftraceSize)}${s.ftracePerCpu ? ` (per CPU, ${s.cpus} CPUs)` : ''} ecc ${s.eccSize} max_reason ${s.maxReason} kernel ${s.kernel}`,
+    '',
+    'zone        offset     size       capacity   sig         valid  start      used       boot',
+  ]
+  for (const z of r.zones) {
+    const name = `${z.type}[${z.index}]`.padEnd(11)
+    lines.push(
+      `${name} ${hex(z.offset).padEnd(10)} ${String(z.size).padEnd(10)} ${String(z.capacity).padEnd(10)} ${z.signature}  ${(z.signatureValid ? 'yes' : 'no').padEnd(6)} ${String(z.start).padEnd(10)} ${String(z.used).padEnd(10)} ${z.bootOutcome}${z.ecc ? ` ecc: ${z.ecc.correctedBytes} corrected, ${z.ecc.badBlocks} bad` : ''}`,
+    )
+  }
+  lines.push(`unused tail: ${r.unusedTail.size} bytes at ${hex(r.unusedTail.offset)}`, '', r.records.length ? 'records:' : 'records: none')
+  for (const rec of r.records) {
+    lines.push(`  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`)
+  }
+  return lines.join('\n') + '\n'
+}

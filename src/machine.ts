@@ -1,0 +1,191 @@
+/**
+ * The simulated machine that owns the region: what a kernel keeps in RAM between events of one
+ * boot (dump write counter, oops counter, the printk log, the ftrace counter, whether it
+ * halted after a panic) and the kernel's side of every event: boot, printk to the console,
+ * panics and oopses through the kmsg dumper, /dev/pmsg0 writes and ftrace records.
+ *
+ * The state is plain JSON so that it survives between CLI commands while no daemon runs.
+ */
+import { RamoopsConfig } from './config.js'
+import { formatKernelVersion } from './kernelVersion.js'
+import { Ramoops, ZoneReport } from './ramoops.js'
+import { RegionImage } from './region.js'
+import { PstoreRecord } from './record.js'
+import { buildDumpPart, DumpReason, formatConsoleRecord, formatSyslogRecord, logFromText, LogRecord, reasonIsDumped } from './kmsgDumper.js'
+import { encodeFtraceRecord } from './ftrace.js'
+import { panicReport, bootBanner, oopsReport } from './crashReport.js'
+
+export interface MachineState {
+  version: 1
+  bootCount: number
+  /** Wall clock at the last boot, in ms since the epoch. */
+  bootedAtMs: number
+  dumpWriteCnt: number
+  oopsCount: number
+  halted: boolean
+  /** This boot's printk records, formatted in syslog form, oldest first. */
+  log: string[]
+  /** The last uptime handed out, so that records stay in order within a boot. */
+  lastUptimeUs: number
+  /** Global ftrace record counter (the `ts` field). */
+  ftraceCounter: number
+}
+
+export class MachineHaltedError extends Error {
+  override name = 'MachineHaltedError'
+}
+
+/** CONFIG_LOG_BUF_SHIFT=17: the printk ring keeps the newest 128 KiB. */
+const LOG_BUFFER_BYTES = 128 * 1024
+
+export interface CrashOptions {
+  reason: DumpReason
+  /** Replaces this boot's log for the dump (already formatted or plain lines). */
+  logText?: string
+  /** Wall-clock seconds for the record header; default now. */
+  time?: number
+  compress?: boolean
+  /** Default: the last 10240 bytes rule of pstore (kmsg_bytes); 0 stores nothing. */
+  kmsgBytes?: number
+  /** Panic message, e.g. "sysrq triggered crash". */
+  message?: string
+}
+
+export interface CrashResult {
+  stored: boolean
+  zone?: number
+  compressed?: boolean
+  reason: DumpReason
+  why?: string
+}
+
+export function freshState(): MachineState {
+  return { version: 1, bootCount: 0, bootedAtMs: Date.now(), dumpWriteCnt: 0, oopsCount: 0, halted: false, log: [], lastUptimeUs: 0, ftraceCounter: 0 }
+}
+
+export class SimulatedMachine {
+  readonly ramoops: Ramoops
+  state: MachineState
+
+  constructor(
+    readonly config: RamoopsConfig,
+    readonly region: RegionImage,
+    state?: MachineState,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.ramoops = new Ramoops(config, region)
+    this.state = state ? { ...freshState(), ...state } : freshState()
+    this.ramoops.dumpWriteCnt = this.state.dumpWriteCnt
+  }
+
+  /** A reboot: the kernel validates every zone, snapshots, zaps console and pmsg, then reads. */
+  boot(): { reports: ZoneReport[]; records: PstoreRecord[] } {
+    const reports = this.ramoops.boot()
+    this.state = { ...freshState(), bootCount: this.state.bootCount + 1, bootedAtMs: this.clock(), ftraceCounter: this.state.ftraceCounter }
+    const records = this.ramoops.readRecords()
+    for (const line of bootBanner(this.config)) this.printk(line, 6)
+    return { reports, records }
+  }
+
+  uptimeUs(): number {
+    const elapsed = Math.max(0, Math.round((this.clock() - this.state.bootedAtMs) * 1000))
+    this.state.lastUptimeUs = Math.max(elapsed, this.state.lastUptimeUs + 1)
+    return this.state.lastUptimeUs
+  }
+
+  private assertRunning(what: string): void {
+    if (this.state.halted) {
+      throw new MachineHaltedError(`the simulated machine halted after a panic: ${what} needs a reboot first (pstore-sim reboot MOUNTPOINT, pstore-sim mount, or panic --reboot)`)
+    }
+  }
+
+  /** printk(): the log gets the record; the console zone gets it when the console frontend is built in. */
+  printk(text: string, level = 6, facility = 0): void {
+    const record: LogRecord = { facility, level, uptimeUs: this.uptimeUs(), text }
+    this.state.log.push(formatSyslogRecord(record))
+    let bytes = this.state.log.reduce((n, r) => n + r.length, 0)
+    while (bytes > LOG_BUFFER_BYTES && this.state.log.length > 1) bytes -= this.state.log.shift()!.length
+    if (this.config.frontends.console && this.ramoops.console) {
+      this.ramoops.writeConsole(Buffer.from(formatConsoleRecord(record), 'latin1'))
+    }
+  }
+
+  /** Console lines, as the kernel would print them (one printk per line). */
+  console(text: string): number {
+    this.assertRunning('console output')
+    if (!this.config.frontends.console) throw new Error('this target kernel has no pstore console frontend (CONFIG_PSTORE_CONSOLE off)')
+    if (!this.ramoops.console) throw new Error('this setup has no console zone (console_size 0)')
+    const lines = text.split('\n')
+    if (lines[lines.length - 1] === '') lines.pop()
+    for (const line of lines) this.printk(line, 6)
+    return lines.length
+  }
+
+  /** One write(2) to /dev/pmsg0. */
+  pmsg(bytes: Uint8Array): number {
+    this.assertRunning('a pmsg write')
+    if (!this.config.frontends.pmsg) throw new Error('this target kernel has no /dev/pmsg0 (CONFIG_PSTORE_PMSG off)')
+    return this.ramoops.writePmsg(bytes)
+  }
+
+  /** Function-trace records, each appended as the ftrace frontend would on that CPU. */
+  ftrace(calls: Array<{ cpu: number; ip: bigint; parentIp: bigint }>): number {
+    this.assertRunning('ftrace records')
+    if (!this.config.frontends.ftrace) throw new Error('this target kernel has no pstore ftrace frontend (CONFIG_PSTORE_FTRACE off)')
+    for (const call of calls) {
+      const record = encodeFtraceRecord({ ip: call.ip, parentIp: call.parentIp, cpu: call.cpu, timestamp: BigInt(this.state.ftraceCounter++) }, this.config.wordBits)
+      this.ramoops.writeFtrace(call.cpu, record)
+    }
+    return calls.length
+  }
+
+  /** A panic, oops, emergency restart or shutdown: the report is logged, then kmsg_dump(). */
+  crash(options: CrashOptions): CrashResult {
+    this.assertRunning(`a ${options.reason}`)
+    const reason = options.reason
+    const uptime = this.state.lastUptimeUs
+    if (options.logText === undefined) {
+      const report = reason === 'panic' ? panicReport(this.config, options.message) : reason === 'oops' ? oopsReport(this.config) : []
+      for (const [level, line] of report) this.printk(line, level)
+    }
+    const result: CrashResult = { stored: false, reason }
+    if (!reasonIsDumped(reason, this.config.maxReason)) {
+      result.why = `max_reason ${this.config.maxReason} does not dump ${reason} (${reason} needs max_reason >= ${['panic', 'oops', 'emergency', 'shutdown'].indexOf(reason) + 1})`
+    } else if ((options.kmsgBytes ?? 10240) <= 0) {
+      result.why = 'kmsg_bytes is 0: the dumper stores nothing'
+    } else if (this.ramoops.dmesg.length === 0) {
+      result.why = 'this setup has no dmesg zones (record_size 0)'
+    } else {
+      this.state.oopsCount++
+      const log = options.logText !== undefined ? logFromText(options.logText, uptime) : this.state.log
+      const nowMs = options.time !== undefined ? options.time * 1000 : this.clock()
+      const sec = Math.floor(nowMs / 1000)
+      const part = buildDumpPart({
+        reason,
+        oopsCount: this.state.oopsCount,
+        log,
+        bufsize: this.ramoops.bufsize,
+        compress: (options.compress ?? true) && this.config.compress,
+        flavour: this.config.quirks.compression,
+        time: { sec, nsec: Math.round((nowMs - sec * 1000) * 1e6) },
+      })
+      if (part) {
+        this.ramoops.dumpWriteCnt = this.state.dumpWriteCnt
+        const { zone } = this.ramoops.writeDmesg(part)
+        this.state.dumpWriteCnt = this.ramoops.dumpWriteCnt
+        Object.assign(result, { stored: true, zone, compressed: part.compressed })
+      } else {
+        result.why = 'the log is empty: nothing to dump'
+      }
+    }
+    if (reason === 'panic') {
+      this.printk(`---[ end Kernel panic - not syncing: ${options.message ?? 'sysrq triggered crash'} ]---`, 0)
+      this.state.halted = true
+    }
+    return result
+  }
+
+  kernelRelease(): string {
+    return `${formatKernelVersion(this.config.kernel)}-pstore-sim`
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The state of a mounted pstore between reboots: the files made at the last boot, and what the
+ * VFS lets users change on them in memory only (chmod, chown, utimes, an O_TRUNC open), all lost
+ * at the next mount as on the kernel's pstore (spec 8). No FUSE here.
+ */
+import { makeFiles, PstoreFile, ROOT_MODE, Timespec, ViewOptions } from './pstoreFs.js'
+import { PstoreRecord } from './record.js'
+
+export interface MountEntry {
+  file: PstoreFile
+  mode: number
+  uid: number
+  gid: number
+  atime: Timespec
+  mtime: Timespec
+  ctime: Timespec
+  /** An O_TRUNC open by root leaves the reported size at 0 until the next mount. */
+  truncated: boolean
+}
+
+export interface RootAttributes {
+  mode: number
+  uid: number
+  gid: number
+  atime: Timespec
+  mtime: Timespec
+  ctime: Timespec
+}
+
+export class MountView {
+  private entries = new Map<string, MountEntry>()
+  root: RootAttributes
+  /** Bumped at every change of the file set, for caches. */
+  generation = 0
+
+  constructor(
+    readonly owner: { uid: number; gid: number },
+    now: Timespec,
+  ) {
+    this.root = { mode: ROOT_MODE, uid: owner.uid, gid: owner.gid, atime: now, mtime: now, ctime: now }
+  }
+
+  /** A boot's records replace the whole view (a fresh mount). */
+  load(records: PstoreRecord[], options: ViewOptions): void {
+    this.entries.clear()
+    for (const file of makeFiles(records, options)) {
+      this.entries.set(file.name, {
+        file,
+        mode: file.mode,
+        uid: this.owner.uid,
+        gid: this.owner.gid,
+        atime: file.atime,
+        mtime: file.mtime,
+        ctime: file.ctime,
+        truncated: false,
+      })
+    }
+    this.root = { ...this.root, atime: options.now, mtime: options.now, ctime: options.now }
+    this.generation++
+  }
+
+  get(name: string): MountEntry | undefined {
+    return this.entries.get(name)
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()]
+  }
+
+  size(entry: MountEntry): number {
+    return entry.truncated ? 0 : entry.file.content.length
+  }
+
+  remove(name: string, now: Timespec): MountEntry | undefined {
+    const entry = this.entries.get(name)
+    if (!entry) return undefined
+    this.entries.delete(name)
+    this.root.mtime = now
+    this.root.ctime = now
+    this.generation++
+    return entry
+  }
+}

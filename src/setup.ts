@@ -1,0 +1,130 @@
+/**
+ * Where a command's ramoops setup comes from: the sidecar `IMAGE.json` written by `format`,
+ * overridden by setup flags, a kernel command line or a device-tree file. The sidecar keeps the
+ * *inputs* (module parameters, cmdline or dts text) so that flags override them the way a kernel
+ * would combine them, and `--cmdline` and flags give the same layout.
+ */
+import fs from 'node:fs'
+import { configToJson, fromCmdline, fromDts, fromModuleParams, ModuleParams, ProbeError, RamoopsConfig, TargetOptions } from './config.js'
+
+export interface SetupSource {
+  /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
+  params?: ModuleParams
+  cmdline?: string
+  dts?: string
+  dtsFile?: string
+  target: TargetOptions
+}
+
+export interface Sidecar {
+  pstoreSim: 1
+  setup: SetupSource
+  /** The resolved setup, for people and scripts reading the file; not read back. */
+  resolved?: ReturnType<typeof configToJson>
+}
+
+export class SetupError extends Error {
+  override name = 'SetupError'
+}
+
+export function sidecarPath(image: string): string {
+  return `${image}.json`
+}
+
+export function readSidecar(image: string): Sidecar | undefined {
+  const file = sidecarPath(image)
+  let text: string
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch {
+    return undefined
+  }
+  let json: Sidecar
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new SetupError(`${file}: not valid JSON (${(err as Error).message}); fix it or pass the setup with flags`)
+  }
+  if (json?.pstoreSim !== 1 || typeof json.setup !== 'object') throw new SetupError(`${file}: not a pstore-sim sidecar (no "pstoreSim": 1)`)
+  return json
+}
+
+export function writeSidecar(image: string, source: SetupSource, config: RamoopsConfig): void {
+  const sidecar: Sidecar = { pstoreSim: 1, setup: source, resolved: configToJson(config) }
+  fs.writeFileSync(sidecarPath(image), JSON.stringify(sidecar, null, 2) + '\n')
+}
+
+export function resolveSetup(source: SetupSource): RamoopsConfig {
+  if (source.dts !== undefined) return fromDts(source.dts, source.target, source.dtsFile ?? 'device tree')
+  if (source.cmdline !== undefined) return fromCmdline(source.cmdline, source.target)
+  return fromModuleParams(source.params ?? {}, source.target)
+}
+
+/** Overrides given on the command line, all optional. */
+export interface SetupOverrides {
+  params?: ModuleParams
+  cmdline?: string
+  dtsFile?: string
+  target?: TargetOptions
+}
+
+function hasKeys(o: object | undefined): boolean {
+  return !!o && Object.values(o).some((v) => v !== undefined)
+}
+
+/**
+ * The setup for an image: sidecar, then overrides. A dump with neither gets a clear error
+ * saying what to pass.
+ */
+export function setupForImage(image: string, overrides: SetupOverrides): { source: SetupSource; config: RamoopsConfig; fromSidecar: boolean } {
+  const sidecar = readSidecar(image)
+  const base: SetupSource = sidecar?.setup ?? { target: {} }
+  const target = { ...base.target, ...stripUndefined(overrides.target ?? {}) }
+  let source: SetupSource
+  if (overrides.dtsFile !== undefined) {
+    let dts: string
+    try {
+      dts = fs.readFileSync(overrides.dtsFile, 'utf8')
+    } catch (err) {
+      throw new SetupError(`${overrides.dtsFile}: cannot read the device tree: ${(err as Error).message}`)
+    }
+    source = { dts, dtsFile: overrides.dtsFile, target }
+  } else if (overrides.cmdline !== undefined) {
+    source = { cmdline: overrides.cmdline, target }
+  } else if (hasKeys(overrides.params)) {
+    // Flags override the sidecar's module parameters one by one.
+    const params = base.params && base.cmdline === undefined && base.dts === undefined ? { ...base.params } : {}
+    source = { params: { ...params, ...stripUndefined(overrides.params ?? {}) }, target }
+  } else if (sidecar) {
+    source = { ...base, target }
+  } else {
+    throw new SetupError(
+      `${image}: no setup: there is no ${sidecarPath(image)} sidecar and no setup flags. ` +
+        `Pass the ramoops parameters the region was written with, e.g. --mem-size 0x100000 --record-size 0x8000 --console-size 0x8000 --pmsg-size 0x1000 --ftrace-size 0 --kernel 6.1.192, ` +
+        `or --cmdline "ramoops.mem_size=0x100000 …", or --dts FILE`,
+    )
+  }
+  try {
+    return { source, config: resolveSetup(source), fromSidecar: !!sidecar }
+  } catch (err) {
+    if (err instanceof ProbeError || err instanceof RangeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+    throw err
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/** `0x8000`, `32768`, `32K`, `1M`, `1G`: sizes as users type them (CLI flags only). */
+export function parseSize(text: string | number, what: string): number {
+  if (typeof text === 'number') return text
+  const m = /^\s*(0x[0-9a-fA-F]+|\d+)\s*([kKmMgG]i?[bB]?)?\s*$/.exec(text)
+  if (!m) throw new SetupError(`${what}: "${text}" is not a size (use 32768, 0x8000 or 32K)`)
+  const base = m[1].toLowerCase().startsWith('0x') ? parseInt(m[1], 16) : parseInt(m[1], 10)
+  const unit = (m[2] ?? '').charAt(0).toLowerCase()
+  const factor = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1
+  const value = base * factor
+  if (!Number.isSafeInteger(value)) throw new SetupError(`${what}: "${text}" is too large`)
+  return value
+}
