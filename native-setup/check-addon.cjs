@@ -35,6 +35,7 @@ let tmp = null
 
 function fail (msg) {
   process.stderr.write(`check-addon: FAILED: ${msg}\n  ${FIX}\n`)
+  setTimeout(() => process.exit(2), 5000) // even if the unmount below hangs
   cleanup(() => process.exit(2))
 }
 
