@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import yargs, { Argv } from 'yargs'
 import { hideBin } from 'yargs/helpers'
@@ -15,7 +14,8 @@ import { ImageError, RegionImage } from './region.js'
 import { Simulation, statePath } from './simulation.js'
 import { EnvironmentError, PstoreDaemon, MountOptions } from './daemon.js'
 import { ControlError, ControlRequest, sendControl } from './control.js'
-import { findDaemon, isMounted, processAlive, readMountRecord, removeMountRecord, runDir, mountKey } from './runtime.js'
+import { findDaemon, processAlive, readMountRecord, removeMountRecord } from './runtime.js'
+import { ClientError, startDaemon, unmount } from './client.js'
 import { MachineHaltedError } from './machine.js'
 import { inspectImage, formatInspection } from './inspect.js'
 import { RamoopsError } from './ramoops.js'
@@ -118,35 +118,6 @@ function parseMountOptions(o: string | undefined): { readOnly: boolean; kmsgByte
 
 const cliPath = fileURLToPath(import.meta.url)
 
-async function mountInBackground(argv: string[], mountpoint: string): Promise<void> {
-  fs.mkdirSync(runDir(), { recursive: true, mode: 0o700 })
-  const logFile = path.join(runDir(), `${mountKey(mountpoint)}.log`)
-  const log = fs.openSync(logFile, 'w')
-  const child = spawn(process.execPath, [cliPath, ...argv, '--foreground'], { detached: true, stdio: ['ignore', log, log, 'ipc'] })
-  fs.closeSync(log)
-  const message = await new Promise<any>((resolve) => {
-    child.once('message', resolve)
-    child.once('exit', (code) => resolve({ error: `the daemon exited with code ${code}: ${fs.readFileSync(logFile, 'utf8').trim()}`, exitCode: code === 2 ? 2 : 1 }))
-  })
-  child.removeAllListeners()
-  if (child.connected) child.disconnect()
-  child.unref()
-  if (message.error) {
-    process.stderr.write(`pstore-sim: ${message.error}\n`)
-    process.exit(message.exitCode ?? 1)
-  }
-  process.stdout.write(message.text)
-}
-
-async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs
-  while (Date.now() < until) {
-    if (!processAlive(pid)) return true
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  return !processAlive(pid)
-}
-
 export async function main(args = hideBin(process.argv)): Promise<void> {
   await yargs(args)
     .scriptName('pstore-sim')
@@ -193,7 +164,10 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
           .example('$0 mount dump.bin /mnt/p -o ro --kernel 6.1.192 --mem-size 1M --record-size 32K', 'inspect a board dump without changing a byte'),
       async (argv) => {
         const mountpoint = path.resolve(argv.mountpoint as string)
-        if (!argv.foreground) return mountInBackground(process.argv.slice(2), mountpoint)
+        if (!argv.foreground) {
+          process.stdout.write(await startDaemon(args, mountpoint))
+          return
+        }
         const mountOptions = parseMountOptions(argv.o as string | undefined)
         const options: MountOptions = {
           image: argv.image as string,
@@ -227,18 +201,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
       'umount <mountpoint>',
       'unmount and wait for the daemon to finish its writes',
       (y) => y.positional('mountpoint', { type: 'string', demandOption: true }),
-      async (argv) => {
-        const mountpoint = path.resolve(argv.mountpoint as string)
-        const daemon = readMountRecord(mountpoint)
-        if (daemon && processAlive(daemon.pid)) {
-          await sendControl(daemon.socket, { op: 'umount' })
-          if (!(await waitForExit(daemon.pid, 15000))) throw new EnvironmentError(`the daemon (pid ${daemon.pid}) did not exit after unmounting ${mountpoint}`)
-          return
-        }
-        if (daemon) removeMountRecord(mountpoint)
-        if (!isMounted(mountpoint)) throw new UserError(`${mountpoint}: not mounted`)
-        await new Promise<void>((resolve, reject) => spawn('fusermount', ['-uz', mountpoint], { stdio: 'inherit' }).on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount -uz ${mountpoint} failed`)))))
-      },
+      async (argv) => unmount(argv.mountpoint as string),
     )
     .command(
       'reboot <mountpoint>',
@@ -348,14 +311,14 @@ export function parseFtraceLines(text: string, fileName: string): Array<{ cpu: n
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof EnvironmentError) return 2
-  if (err instanceof ControlError) return err.exitCode
+  if (err instanceof ControlError || err instanceof ClientError) return err.exitCode
   return 1
 }
 
 const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(cliPath)
 if (isMain) {
   main().catch((err: unknown) => {
-    const known = err instanceof UserError || err instanceof SetupError || err instanceof ProbeError || err instanceof ImageError || err instanceof ControlError || err instanceof EnvironmentError || err instanceof MachineHaltedError || err instanceof RamoopsError
+    const known = err instanceof UserError || err instanceof ClientError || err instanceof SetupError || err instanceof ProbeError || err instanceof ImageError || err instanceof ControlError || err instanceof EnvironmentError || err instanceof MachineHaltedError || err instanceof RamoopsError
     const message = known || (err as NodeJS.ErrnoException)?.code ? (err as Error).message : String((err as Error)?.stack ?? err)
     if (process.send) process.send({ error: message, exitCode: exitCodeFor(err) })
     process.stderr.write(`pstore-sim: ${message}\n`)
