@@ -1,0 +1,186 @@
+#!/bin/sh
+# /init of the pstore-sim kernel harness initramfs (busybox sh). Built into the initramfs by
+# scripts/kernel/prepare.sh; driven by test/kernel/harness.ts.
+#
+# Kernel command line:
+#   pstoresim.ramoops=mem_address=0x8000000,mem_size=0x100000,...   ramoops module options
+#   pstoresim.actions=list,rm:dmesg-ramoops-0,list,reload,list,panic
+#   pstoresim.out=ttyS1        where the protocol goes (default ttyS1, falls back to console)
+#
+# Actions (comma separated, run in order after insmod + mount):
+#   list          every file of /sys/fs/pstore: stat + sha256 + base64 content
+#   rm:NAME       rm /sys/fs/pstore/NAME
+#   reload        umount pstore, rmmod ramoops, insmod ramoops (same options), mount
+#   remount       umount + mount pstore (the backend is asked for its records again)
+#   umount, mount
+#   kmsg:TEXT     write TEXT to /dev/kmsg ('+' stands for a space)
+#   sleep:SEC
+#   params        print the module parameters (also done after every insmod)
+#   panic         echo c > /proc/sysrq-trigger (sysrq crash = panic; does not return)
+#   oops[:bug]    oops in a child process via /proc/pstoresim_oops (helper module: NULL
+#                 dereference, or BUG()); the kernel goes on (panic_on_oops=0)
+#   warn          a WARN() (no dump)
+# Protocol lines all start with "PSTORESIM-"; the last one is PSTORESIM-DONE (unless a panic).
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin TZ=UTC
+exec </dev/console >/dev/console 2>&1
+set -f
+
+RAMOOPS=
+ACTIONS=
+OUTDEV=ttyS1
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    pstoresim.ramoops=*) RAMOOPS=${w#pstoresim.ramoops=} ;;
+    pstoresim.actions=*) ACTIONS=${w#pstoresim.actions=} ;;
+    pstoresim.out=*) OUTDEV=${w#pstoresim.out=} ;;
+  esac
+done
+
+if [ -c "/dev/$OUTDEV" ] && stty -F "/dev/$OUTDEV" raw -echo 2>/dev/null; then
+  exec 3>"/dev/$OUTDEV"
+else
+  exec 3>&1
+fi
+p() { echo "PSTORESIM-$*" >&3; }
+# let the UART drain what the tty layer still holds
+drain() { sleep "${1:-1}"; }
+
+PSTORE=/sys/fs/pstore
+MODS=/lib/modules
+RAMOOPS_ARGS=$(echo "$RAMOOPS" | tr ',' ' ')
+
+read -r up _ </proc/uptime
+p "BOOTED uptime=$up kernel=$(uname -r)"
+p "CMDLINE $(cat /proc/cmdline)"
+echo "pstoresim /init: ramoops=$RAMOOPS actions=$ACTIONS"
+
+params() {
+  p "PARAMS-BEGIN"
+  set +f
+  for f in /sys/module/ramoops/parameters/* /sys/module/pstore/parameters/*; do
+    [ -f "$f" ] || continue
+    v=$(cat "$f" 2>/dev/null) || v='?'
+    p "PARAM ${f#/sys/module/} $v"
+  done
+  set -f
+  p "PARAMS-END"
+}
+
+klog() {
+  p "KLOG-BEGIN"
+  dmesg | grep -iE 'ramoops|pstore|persistent_ram' | while IFS= read -r l; do p "KLOG $l"; done
+  p "KLOG-END"
+}
+
+insmod_ramoops() {
+  p "INSMOD args=$RAMOOPS"
+  if out=$(insmod "$MODS/ramoops.ko" $RAMOOPS_ARGS 2>&1); then
+    p "INSMOD-OK"
+  else
+    p "INSMOD-FAIL $(echo $out)"
+  fi
+  klog
+  params
+}
+
+do_mount() {
+  mkdir -p $PSTORE
+  if out=$(mount -t pstore pstore $PSTORE 2>&1); then p "MOUNT-OK"; else p "MOUNT-FAIL $(echo $out)"; fi
+}
+
+do_umount() {
+  if out=$(umount $PSTORE 2>&1); then p "UMOUNT ok"; else p "UMOUNT fail $(echo $out)"; fi
+}
+
+listing() {
+  tag=$1
+  n=0
+  p "LISTING-BEGIN tag=$tag"
+  for f in $(ls $PSTORE); do
+    path=$PSTORE/$f
+    st=$(stat -c '%s %a %f %u %g %Y' "$path")
+    full=$(stat -c '%y' "$path" | tr ' ' '_')
+    sum=$(sha256sum "$path" 2>/dev/null | cut -d' ' -f1)
+    set -- $st
+    p "FILE tag=$tag name=$f size=$1 mode=$2 fmode=$3 uid=$4 gid=$5 mtime=$6 mtime_full=$full sha256=${sum:-error}"
+    p "B64-BEGIN tag=$tag name=$f"
+    base64 "$path" >&3 2>/dev/null || p "READ-ERROR name=$f"
+    p "B64-END tag=$tag name=$f"
+    n=$((n + 1))
+  done
+  p "LISTING-END tag=$tag count=$n"
+}
+
+oops_helper() {
+  if [ ! -e /proc/pstoresim_oops ]; then
+    if [ ! -f "$MODS/pstoresim_oops.ko" ]; then p "OOPS-UNSUPPORTED (no helper module)"; return 1; fi
+    out=$(insmod "$MODS/pstoresim_oops.ko" 2>&1) || { p "OOPS-UNSUPPORTED insmod: $(echo $out)"; return 1; }
+  fi
+  return 0
+}
+
+# ---- modules: dependencies first (load-order), ramoops with the options
+for m in $(cat $MODS/load-order); do
+  [ "$m" = ramoops.ko ] && continue
+  out=$(insmod "$MODS/$m" 2>&1) || p "INSMOD-DEP-FAIL $m $(echo $out)"
+done
+insmod_ramoops
+do_mount
+
+step=0
+for a in $(echo "$ACTIONS" | tr ',' ' '); do
+  step=$((step + 1))
+  p "ACTION step=$step action=$a"
+  case "$a" in
+    none) ;;
+    list) listing "step$step" ;;
+    rm:*)
+      name=${a#rm:}
+      if out=$(rm "$PSTORE/$name" 2>&1); then p "RM ok name=$name"; else p "RM fail name=$name $(echo $out)"; fi
+      ;;
+    reload)
+      do_umount
+      if out=$(rmmod ramoops 2>&1); then p "RMMOD ok"; else p "RMMOD fail $(echo $out)"; fi
+      insmod_ramoops
+      do_mount
+      ;;
+    remount) do_umount; do_mount ;;
+    umount) do_umount ;;
+    mount) do_mount ;;
+    params) params ;;
+    klog) klog ;;
+    kmsg:*)
+      echo "${a#kmsg:}" | tr '+' ' ' > /dev/kmsg
+      p "KMSG ok"
+      ;;
+    sleep:*) sleep "${a#sleep:}" ;;
+    panic)
+      p "PANIC-TRIGGER"
+      drain 1
+      echo c > /proc/sysrq-trigger
+      p "PANIC-RETURNED"
+      ;;
+    oops|oops:*|warn)
+      case "$a" in oops:bug) what=bug ;; warn) what=warn ;; *) what=null ;; esac
+      if oops_helper; then
+        p "OOPS-TRIGGER what=$what"
+        drain 1
+        /bin/busybox sh -c "echo $what > /proc/pstoresim_oops"
+        p "OOPS-DONE rc=$?"
+      fi
+      ;;
+    *) p "ERROR unknown action $a" ;;
+  esac
+done
+
+p "DONE"
+sync
+drain 0.3
+poweroff -f
+sleep 60

@@ -1,0 +1,176 @@
+/**
+ * Self-check of the kernel harness against shared/fixtures/kernel-6.1/b-reboot: booting the same
+ * Debian kernel on the same image must give the same listing and the same region bytes.
+ * Prepares the kernel cache itself (scripts/kernel/prepare.sh, idempotent) when needed.
+ */
+import t, { type Test } from 'tap'
+import { createHash } from 'node:crypto'
+import { inflateRawSync } from 'node:zlib'
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { kernelAvailable, kernelInfo, prepareKernel, runKernel, sharedDir, type KernelRamoopsParams, type KernelRun } from './harness.js'
+
+const caseDir = path.join(sharedDir(), 'fixtures/kernel-6.1/b-reboot')
+
+interface FixtureFile {
+  name: string
+  size: number
+  mode: string
+  uid: number
+  gid: number
+  mtime: number
+  mtime_nsec: number
+  sha256: string
+}
+
+const num = (v: string | number): number => (typeof v === 'number' ? v : Number(v))
+
+function fixtureParams(): KernelRamoopsParams {
+  const j = JSON.parse(readFileSync(path.join(caseDir, 'params.json'), 'utf8')) as { ramoops: Record<string, string | number> }
+  const r = j.ramoops
+  return {
+    memAddress: num(r.mem_address),
+    memSize: num(r.mem_size),
+    recordSize: num(r.record_size),
+    consoleSize: num(r.console_size),
+    ftraceSize: num(r.ftrace_size),
+    pmsgSize: num(r.pmsg_size),
+    ecc: num(r.ecc),
+  }
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+function firstDiff(a: Buffer, b: Buffer): string {
+  if (a.length !== b.length) return `length ${a.length} != ${b.length}`
+  let n = 0
+  let first = -1
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) {
+      if (first < 0) first = i
+      n++
+    }
+  }
+  return first < 0 ? 'equal' : `${n} bytes differ, first at 0x${first.toString(16)}`
+}
+
+function simplify(files: KernelRun['listings'][number]['files']): object[] {
+  return files.map((f) => ({
+    name: f.name,
+    size: f.size,
+    mode: f.mode,
+    uid: f.uid,
+    gid: f.gid,
+    mtime: f.mtimeSec,
+    mtime_nsec: f.mtimeNsec,
+    sha256: sha(f.content),
+  }))
+}
+
+/** Prepares the kernel cache (idempotent) and says why the suite cannot run, if it cannot. */
+async function skipReason(): Promise<string | false> {
+  if (!existsSync(caseDir)) return `fixtures not found at ${caseDir} (set PSTORE_SIM_SHARED)`
+  try {
+    await prepareKernel()
+  } catch (e) {
+    return `cannot prepare the kernel: ${(e as Error).message.split('\n').slice(0, 5).join(' | ')}`
+  }
+  const avail = await kernelAvailable()
+  return avail.ok ? false : `kernel/qemu unavailable: ${avail.reason}`
+}
+
+const skip = await skipReason()
+// PSTORE_SIM_REQUIRE_KERNEL=1: a machine that must boot the kernel fails instead of skipping
+if (skip && process.env.PSTORE_SIM_REQUIRE_KERNEL === '1') t.fail(`kernel suite required but: ${skip}`)
+
+t.test('kernel harness reproduces fixture b-reboot', { skip }, async (t) => {
+  const info = kernelInfo()
+  t.comment(`kernel: ${info?.package} ${info?.version}; ${info?.qemuVersion}`)
+
+  const params = fixtureParams()
+  const image = path.join(caseDir, 'region-before.bin')
+  const expected = JSON.parse(readFileSync(path.join(caseDir, 'listing.json'), 'utf8')) as { files: FixtureFile[] }
+  const expectedFiles = expected.files.map((f) => ({
+    name: f.name,
+    size: f.size,
+    mode: f.mode,
+    uid: f.uid,
+    gid: f.gid,
+    mtime: f.mtime,
+    mtime_nsec: f.mtime_nsec,
+    sha256: f.sha256,
+  }))
+
+  await t.test('boot + list: same listing, region untouched', async (t) => {
+    const run = await runKernel({ image, params, actions: ['list'] })
+    t.comment(`boot: /init after ${run.timings.toInitMs} ms, total ${run.timings.totalMs} ms`)
+    t.equal(run.panicked, false, 'no panic')
+    t.equal(run.listings.length, 1, 'one listing')
+    t.same(simplify(run.listings[0]?.files ?? []), expectedFiles, 'listing equals b-reboot/listing.json')
+    t.equal(run.moduleParams['ramoops/parameters/mem_size'], String(params.memSize), 'module params applied')
+    const after = readFileSync(path.join(caseDir, 'region-after-boot.bin'))
+    t.equal(run.region.length, params.memSize, 'dumped memSize bytes')
+    t.ok(run.region.equals(after), `region equals region-after-boot.bin (${firstDiff(run.region, after)})`)
+  })
+
+  await t.test('rm dmesg-ramoops-0: erased region, record gone after reload', async (t) => {
+    const run = await runKernel({ image, params, actions: ['rm:dmesg-ramoops-0', 'list', 'reload', 'list'] })
+    t.comment(`boot: /init after ${run.timings.toInitMs} ms, total ${run.timings.totalMs} ms`)
+    t.ok(run.events.includes('RM ok name=dmesg-ramoops-0'), 'rm succeeded')
+    t.same(
+      run.listings.map((l) => [l.tag, l.files.length]),
+      [
+        ['step2', 0],
+        ['step4', 0],
+      ],
+      'nothing listed after rm, nor after reload',
+    )
+    const after = readFileSync(path.join(caseDir, 'region-after-erase.bin'))
+    t.ok(run.region.equals(after), `region equals region-after-erase.bin (${firstDiff(run.region, after)})`)
+  })
+
+  // a-panic's geometry: first dmesg zone header at 0, the next zone at 0x83ba
+  const RTC_BASE = Date.UTC(2024, 0, 1) / 1000
+  const dmesgZone0 = (t: Test, region: Buffer): { text: string; header: string } => {
+    t.equal(region.readUInt32LE(0), 0x43474244, 'dmesg zone 0 has the persistent_ram signature')
+    const start = region.readUInt32LE(4)
+    const size = region.readUInt32LE(8)
+    const data = region.subarray(12, 12 + size)
+    const nl = data.indexOf(0x0a)
+    const header = data.subarray(0, nl + 1).toString('latin1')
+    t.match(header, /^====\d+\.\d{6}-C\n$/, `compressed record header ${JSON.stringify(header)} (start=${start} size=${size})`)
+    return { text: inflateRawSync(data.subarray(nl + 1)).toString('latin1'), header }
+  }
+
+  await t.test('panic on a zeroed region: one compressed dmesg record, other zones as in a-panic', async (t) => {
+    const run = await runKernel({ image: Buffer.alloc(params.memSize), params, actions: ['kmsg:pstoresim+marker+before+panic', 'panic'] })
+    t.comment(`boot: /init after ${run.timings.toInitMs} ms, total ${run.timings.totalMs} ms`)
+    t.equal(run.panicked, true, 'panicked')
+    t.match(run.serial, /Kernel panic - not syncing: sysrq triggered crash/, 'panic on the console')
+    const { text, header } = dmesgZone0(t, run.region)
+    const sec = Number(header.slice(4).split('.')[0])
+    t.ok(sec >= RTC_BASE && sec < RTC_BASE + 300, `record time ${sec} follows the RTC base`)
+    t.match(text, /^Panic#1 Part1\n/, 'inflated record starts with Panic#1 Part1')
+    t.match(text, /pstoresim marker before panic/, 'record holds the kmsg marker')
+    const fixture = readFileSync(path.join(caseDir, '../a-panic/region-after-panic.bin'))
+    t.ok(run.region.subarray(0x83ba).equals(fixture.subarray(0x83ba)), 'bytes after dmesg zone 0 equal a-panic (zone headers)')
+  })
+
+  await t.test('oops (helper module), reload, list: an Oops record', { skip: info?.oopsModule ? false : 'oops helper module not built' }, async (t) => {
+    const run = await runKernel({ image: Buffer.alloc(params.memSize), params, actions: ['oops', 'reload', 'list'] })
+    t.comment(`boot: /init after ${run.timings.toInitMs} ms, total ${run.timings.totalMs} ms`)
+    t.equal(run.panicked, false, 'no panic: the kernel survives the oops')
+    t.match(run.serial, /BUG: kernel NULL pointer dereference/, 'oops on the console')
+    const files = run.listings[0]?.files ?? []
+    t.same(files.map((f) => f.name), ['dmesg-ramoops-0'], 'one dmesg record')
+    const f = files[0]
+    if (f) {
+      t.equal(f.mode, '0444')
+      t.equal(f.size, f.content.length, 'size = decompressed length')
+      t.match(f.content.toString('latin1'), /^Oops#1 Part1\n/, 'record starts with Oops#1 Part1')
+      t.ok(f.mtimeSec >= RTC_BASE && f.mtimeSec < RTC_BASE + 300, 'mtime from the record header')
+    }
+    const { text } = dmesgZone0(t, run.region)
+    t.equal(text, f?.content.toString('latin1'), 'region record inflates to the listed content')
+  })
+})

@@ -1,0 +1,522 @@
+/**
+ * Boots Debian's real 6.1 kernel in QEMU (TCG) on a ramoops region image and reports what the
+ * kernel sees in /sys/fs/pstore, plus the region as the kernel left it.
+ *
+ * The kernel, its modules and the initramfs are prepared (and cached) by
+ * scripts/kernel/prepare.sh; the guest side is scripts/kernel/init.sh. See test/kernel/README.md.
+ *
+ * Method (the same as the fixtures in shared/fixtures/kernel-6.1): `-M pc -m 256M`,
+ * `memmap=SIZE$ADDR` reserves the region, the image is preloaded with QEMU's generic loader,
+ * ramoops is insmod'ed with module options, the region is dumped with QMP `pmemsave`.
+ *
+ * Serial ports: ttyS0 = kernel console (KernelRun.serial), ttyS1 = /init's protocol
+ * (KernelRun.protocol, lines starting with PSTORESIM-), kept apart so kernel messages never
+ * interleave with the base64 content.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { promises as fsp, existsSync, readFileSync } from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export interface KernelRamoopsParams {
+  memSize: number
+  recordSize: number
+  consoleSize: number
+  ftraceSize: number
+  pmsgSize: number
+  ecc: number
+  memAddress?: number /* default 0x8000000 */
+  maxReason?: number
+}
+
+export interface KernelFile {
+  name: string
+  size: number
+  mode: string /* '0444' */
+  uid: number
+  gid: number
+  mtimeSec: number
+  mtimeNsec: number
+  content: Buffer
+  /** sha256 of the content as computed inside the guest (verified against content) */
+  sha256: string
+}
+
+export interface KernelRun {
+  listings: { tag: string; files: KernelFile[] }[]
+  /** the region (memSize bytes at memAddress), dumped after the run */
+  region: Buffer
+  /** ttyS0: the kernel console (and /init's own diagnostics) */
+  serial: string
+  panicked: boolean
+  /** ttyS1: /init's protocol lines */
+  protocol: string
+  /** protocol lines other than listings (ACTION, RM, INSMOD-OK, KLOG, ...), without the prefix */
+  events: string[]
+  /** module parameters as read from /sys/module after the last insmod */
+  moduleParams: Record<string, string>
+  /** the kernel command line used */
+  cmdline: string
+  timings: { toInitMs: number | null; totalMs: number }
+}
+
+export interface KernelInfo {
+  package: string
+  version: string
+  release: string
+  vmlinuz: string
+  initrd: string
+  modules: string[]
+  oopsModule: boolean
+  qemu: string
+  qemuVersion: string
+  config: Record<string, string>
+  builtin: Record<string, boolean>
+}
+
+export const DEFAULT_MEM_ADDRESS = 0x8000000
+const GUEST_RAM = 256 * 1024 * 1024
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+export const repoRoot = path.resolve(here, '../..')
+export const prepareScript = path.join(repoRoot, 'scripts/kernel/prepare.sh')
+
+export function sharedDir(): string {
+  return process.env.PSTORE_SIM_SHARED ?? path.resolve(repoRoot, '../shared')
+}
+
+export function kernelCacheDir(): string {
+  const root = process.env.PSTORE_SIM_CACHE ?? path.join(os.homedir(), '.cache/pstore-sim')
+  return path.join(root, 'kernel')
+}
+
+export function kernelInfo(): KernelInfo | null {
+  const f = path.join(kernelCacheDir(), 'kernel.json')
+  if (!existsSync(f)) return null
+  try {
+    return JSON.parse(readFileSync(f, 'utf8')) as KernelInfo
+  } catch {
+    return null
+  }
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+/** Runs scripts/kernel/prepare.sh (idempotent; ~1 s when cached). Returns the cache dir. */
+export async function prepareKernel(timeoutMs = 15 * 60_000): Promise<string> {
+  const r = await run('bash', [prepareScript], timeoutMs)
+  if (r.code !== 0) throw new Error(`prepare.sh failed (exit ${r.code}):\n${r.stderr.slice(-4000)}`)
+  return r.stdout.trim().split('\n').pop() ?? kernelCacheDir()
+}
+
+/** Prepared (kernel.json, kernel, initramfs present) and qemu-system-x86_64 runnable. */
+export async function kernelAvailable(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const info = kernelInfo()
+  if (!info) return { ok: false, reason: `not prepared: no ${path.join(kernelCacheDir(), 'kernel.json')} (run ${prepareScript})` }
+  for (const f of [info.vmlinuz, info.initrd]) {
+    if (!existsSync(f)) return { ok: false, reason: `missing ${f} (run ${prepareScript})` }
+  }
+  try {
+    const r = await run(info.qemu || 'qemu-system-x86_64', ['--version'], 20_000)
+    if (r.code !== 0) return { ok: false, reason: `qemu-system-x86_64 --version exited ${r.code}: ${r.stderr.trim()}` }
+  } catch (e) {
+    return { ok: false, reason: `qemu-system-x86_64 not runnable: ${(e as Error).message}` }
+  }
+  return { ok: true }
+}
+
+const hex = (n: number): string => (n === 0 ? '0' : '0x' + n.toString(16))
+
+export function ramoopsOptions(p: KernelRamoopsParams): string {
+  const opts = [
+    `mem_address=${hex(p.memAddress ?? DEFAULT_MEM_ADDRESS)}`,
+    `mem_size=${hex(p.memSize)}`,
+    `record_size=${hex(p.recordSize)}`,
+    `console_size=${hex(p.consoleSize)}`,
+    `ftrace_size=${hex(p.ftraceSize)}`,
+    `pmsg_size=${hex(p.pmsgSize)}`,
+    `ecc=${p.ecc}`,
+  ]
+  if (p.maxReason !== undefined) opts.push(`max_reason=${p.maxReason}`)
+  return opts.join(',')
+}
+
+// ------------------------------------------------------------------------------------ QMP
+class Qmp {
+  private sock: net.Socket
+  private buf = ''
+  private waiters: { resolve: (v: unknown) => void; reject: (e: Error) => void }[] = []
+  private greeted: Promise<void>
+  readonly events: { event: string; data?: unknown }[] = []
+  closed = false
+
+  private constructor(sock: net.Socket) {
+    this.sock = sock
+    let greet!: () => void
+    this.greeted = new Promise((r) => (greet = r))
+    sock.on('data', (d: Buffer) => {
+      this.buf += d.toString()
+      let i: number
+      while ((i = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, i).trim()
+        this.buf = this.buf.slice(i + 1)
+        if (!line) continue
+        let msg: Record<string, unknown>
+        try {
+          msg = JSON.parse(line) as Record<string, unknown>
+        } catch {
+          continue
+        }
+        if ('QMP' in msg) greet()
+        else if ('event' in msg) this.events.push({ event: String(msg.event), data: msg.data })
+        else if ('return' in msg) this.waiters.shift()?.resolve(msg.return)
+        else if ('error' in msg) this.waiters.shift()?.reject(new Error(`QMP error: ${JSON.stringify(msg.error)}`))
+      }
+    })
+    const fail = (): void => {
+      this.closed = true
+      for (const w of this.waiters.splice(0)) w.reject(new Error('QMP connection closed'))
+    }
+    sock.on('close', fail)
+    sock.on('error', fail)
+  }
+
+  static async connect(sockPath: string, deadline: number, alive: () => boolean): Promise<Qmp> {
+    for (;;) {
+      try {
+        const sock = await new Promise<net.Socket>((resolve, reject) => {
+          const s = net.createConnection(sockPath)
+          s.once('connect', () => resolve(s))
+          s.once('error', reject)
+        })
+        const q = new Qmp(sock)
+        await Promise.race([q.greeted, sleep(10_000).then(() => Promise.reject(new Error('no QMP greeting')))])
+        await q.cmd('qmp_capabilities')
+        return q
+      } catch (e) {
+        if (!alive()) throw new Error('QEMU exited before QMP was up')
+        if (Date.now() > deadline) throw new Error(`cannot connect to QMP at ${sockPath}: ${(e as Error).message}`)
+        await sleep(50)
+      }
+    }
+  }
+
+  cmd(execute: string, args?: Record<string, unknown>): Promise<unknown> {
+    if (this.closed) return Promise.reject(new Error('QMP connection closed'))
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject })
+      this.sock.write(JSON.stringify(args ? { execute, arguments: args } : { execute }) + '\n')
+    })
+  }
+
+  close(): void {
+    this.sock.destroy()
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+async function readText(f: string): Promise<string> {
+  try {
+    return await fsp.readFile(f, 'latin1')
+  } catch {
+    return ''
+  }
+}
+
+// ------------------------------------------------------------------------------- parsing
+export interface ParsedProtocol {
+  listings: { tag: string; files: KernelFile[] }[]
+  events: string[]
+  moduleParams: Record<string, string>
+  done: boolean
+  booted: boolean
+}
+
+function kv(s: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const w of s.split(' ')) {
+    const i = w.indexOf('=')
+    if (i > 0) out[w.slice(0, i)] = w.slice(i + 1)
+  }
+  return out
+}
+
+/** Parses /init's protocol (ttyS1). Throws if a file's content does not match the guest's sha256. */
+export function parseProtocol(text: string): ParsedProtocol {
+  const res: ParsedProtocol = { listings: [], events: [], moduleParams: {}, done: false, booted: false }
+  let listing: { tag: string; files: KernelFile[] } | null = null
+  let file: KernelFile | null = null
+  let b64: string[] | null = null
+  let params: Record<string, string> | null = null
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '')
+    if (!line.startsWith('PSTORESIM-')) {
+      if (b64) b64.push(line.trim())
+      continue
+    }
+    const body = line.slice('PSTORESIM-'.length)
+    const sp = body.indexOf(' ')
+    const kw = sp < 0 ? body : body.slice(0, sp)
+    const rest = sp < 0 ? '' : body.slice(sp + 1)
+    switch (kw) {
+      case 'LISTING-BEGIN':
+        listing = { tag: kv(rest).tag ?? `listing${res.listings.length + 1}`, files: [] }
+        break
+      case 'LISTING-END':
+        if (listing) res.listings.push(listing)
+        listing = null
+        break
+      case 'FILE': {
+        const f = kv(rest)
+        const frac = /\.(\d+)/.exec(f.mtime_full ?? '')
+        file = {
+          name: f.name,
+          size: Number(f.size),
+          mode: (f.mode ?? '').padStart(4, '0'),
+          uid: Number(f.uid),
+          gid: Number(f.gid),
+          mtimeSec: Number(f.mtime),
+          mtimeNsec: frac ? Number(frac[1].padEnd(9, '0').slice(0, 9)) : 0,
+          content: Buffer.alloc(0),
+          sha256: f.sha256,
+        }
+        break
+      }
+      case 'B64-BEGIN':
+        b64 = []
+        break
+      case 'B64-END':
+        if (file && b64) {
+          file.content = Buffer.from(b64.join(''), 'base64')
+          const sum = createHash('sha256').update(file.content).digest('hex')
+          if (file.sha256 !== 'error' && sum !== file.sha256) {
+            throw new Error(`serial transport corrupted ${file.name}: sha256 ${sum} != guest's ${file.sha256}`)
+          }
+          listing?.files.push(file)
+        }
+        file = null
+        b64 = null
+        break
+      case 'PARAMS-BEGIN':
+        params = {}
+        break
+      case 'PARAM': {
+        const i = rest.indexOf(' ')
+        if (params) params[rest.slice(0, i)] = rest.slice(i + 1)
+        break
+      }
+      case 'PARAMS-END':
+        if (params) res.moduleParams = params
+        params = null
+        break
+      case 'DONE':
+        res.done = true
+        res.events.push(body)
+        break
+      case 'BOOTED':
+        res.booted = true
+        res.events.push(body)
+        break
+      default:
+        res.events.push(body)
+    }
+  }
+  return res
+}
+
+// --------------------------------------------------------------------------------- runKernel
+const ACTION_RE = /^(list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|rm:[A-Za-z0-9._-]+|kmsg:[!-+\--~]+|sleep:[0-9.]+)$/
+
+/**
+ * Boots the kernel on `image` (preloaded at memAddress), runs `actions` in the guest's /init and
+ * returns the listings, the dumped region and the serial output. QEMU is always killed and the
+ * temp dir removed (set PSTORE_SIM_KEEP_TMP=1 to keep it; its path is then printed to stderr).
+ */
+export async function runKernel(opts: {
+  image: Buffer | string
+  params: KernelRamoopsParams
+  actions: string[]
+  cpus?: number
+  rtcBase?: string /* '2024-01-01T00:00:00' */
+  timeoutMs?: number
+}): Promise<KernelRun> {
+  const info = kernelInfo()
+  if (!info) throw new Error(`kernel not prepared: run ${prepareScript}`)
+  const p = opts.params
+  const memAddress = p.memAddress ?? DEFAULT_MEM_ADDRESS
+  const cpus = opts.cpus ?? 1
+  const rtcBase = opts.rtcBase ?? '2024-01-01T00:00:00'
+  const timeoutMs = opts.timeoutMs ?? 90_000
+  for (const a of opts.actions) {
+    if (!ACTION_RE.test(a)) throw new Error(`unsupported action ${JSON.stringify(a)}`)
+    if (a.startsWith('oops') && !info.oopsModule) throw new Error('oops action unavailable: helper module not built (see prepare.sh output)')
+  }
+  if (!(p.memSize > 0) || memAddress % 4096 !== 0) throw new Error('memSize must be > 0 and memAddress page aligned')
+  const reserve = Math.ceil(p.memSize / 4096) * 4096
+  if (memAddress < 0x1000000 || memAddress + reserve > GUEST_RAM - 0x2000000) {
+    throw new Error(`region 0x${memAddress.toString(16)}+0x${reserve.toString(16)} does not fit the 256M guest (keep it within 16M..224M)`)
+  }
+  const image = typeof opts.image === 'string' ? await fsp.readFile(opts.image) : opts.image
+  if (image.length > p.memSize) throw new Error(`image (${image.length} bytes) larger than memSize (${p.memSize})`)
+
+  const started = Date.now()
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'pstore-sim-kernel-'))
+  if (/[,\s]/.test(tmp)) throw new Error(`temp dir ${tmp} contains a comma or space (QEMU option syntax)`)
+  const imgPath = path.join(tmp, 'region-before.bin')
+  const dumpPath = path.join(tmp, 'region-after.bin')
+  const consolePath = path.join(tmp, 'serial-console.log')
+  const protoPath = path.join(tmp, 'serial-protocol.log')
+  const qmpPath = path.join(tmp, 'qmp.sock')
+  const cmdline = [
+    'console=ttyS0,115200',
+    'panic=0',
+    'nokaslr',
+    'loglevel=7',
+    `memmap=${hex(reserve)}$${hex(memAddress)}`,
+    `pstoresim.ramoops=${ramoopsOptions(p)}`,
+    `pstoresim.actions=${opts.actions.length ? opts.actions.join(',') : 'none'}`,
+  ].join(' ')
+  const args = [
+    '-M', 'pc', '-m', '256M', '-smp', String(cpus), '-accel', 'tcg',
+    '-display', 'none', '-monitor', 'none',
+    '-no-reboot', '-no-shutdown',
+    '-rtc', `base=${rtcBase},clock=vm`,
+    '-serial', `file:${consolePath}`,
+    '-serial', `file:${protoPath}`,
+    '-qmp', `unix:${qmpPath},server=on,wait=off`,
+    '-kernel', info.vmlinuz,
+    '-initrd', info.initrd,
+    '-append', cmdline,
+    '-device', `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`,
+  ]
+
+  let child: ChildProcess | null = null
+  let qmp: Qmp | null = null
+  let qemuStderr = ''
+  let exited = false
+  const killOnExit = (): void => {
+    child?.kill('SIGTERM')
+  }
+  const keep = process.env.PSTORE_SIM_KEEP_TMP === '1'
+  try {
+    await fsp.writeFile(imgPath, image)
+    await fsp.writeFile(path.join(tmp, 'qemu-args.json'), JSON.stringify([info.qemu, ...args], null, 1) + '\n')
+    // coreutils timeout: QEMU never outlives the run by much, even if this process is killed
+    // before its finally block runs (SIGTERM to `timeout` is forwarded to QEMU)
+    const hardLimit = String(Math.ceil(timeoutMs / 1000) + 30)
+    const proc = spawn('timeout', ['--kill-after=5', hardLimit, info.qemu || 'qemu-system-x86_64', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    child = proc
+    process.once('exit', killOnExit)
+    const exitP = new Promise<void>((resolve) => {
+      proc.on('exit', () => {
+        exited = true
+        resolve()
+      })
+      proc.on('error', (e) => {
+        qemuStderr += String(e)
+        exited = true
+        resolve()
+      })
+    })
+    proc.stderr?.on('data', (d: Buffer) => (qemuStderr += d.toString()))
+    const deadline = started + timeoutMs
+    qmp = await Qmp.connect(qmpPath, deadline, () => !exited)
+
+    // wait for /init's DONE, a finished panic, a guest shutdown/reset or the timeout
+    let toInitMs: number | null = null
+    let panicked = false
+    let protocol = ''
+    let serial = ''
+    for (;;) {
+      protocol = await readText(protoPath)
+      serial = await readText(consolePath)
+      if (toInitMs === null && protocol.includes('PSTORESIM-BOOTED')) toInitMs = Date.now() - started
+      if (/^PSTORESIM-DONE\s*$/m.test(protocol)) {
+        // let /init power off (-no-shutdown keeps QEMU up, paused): a kernel with
+        // max_reason >= 4 (KMSG_DUMP_SHUTDOWN) dumps to ramoops on the way down
+        const until = Math.min(deadline, Date.now() + 10_000)
+        while (!exited && Date.now() < until && !qmp.events.some((e) => e.event === 'SHUTDOWN')) await sleep(50)
+        break
+      }
+      if (serial.includes('---[ end Kernel panic')) {
+        panicked = true
+        break
+      }
+      if (exited) throw new Error(`QEMU exited early (${proc.exitCode ?? proc.signalCode}): ${qemuStderr.trim()}`)
+      if (qmp.events.some((e) => e.event === 'SHUTDOWN' || e.event === 'RESET')) break
+      if (Date.now() > deadline) throw new Error(`timeout after ${timeoutMs} ms`)
+      await sleep(100)
+    }
+    // pause the guest, dump the region, quit
+    await qmp.cmd('stop')
+    await qmp.cmd('pmemsave', { val: memAddress, size: p.memSize, filename: dumpPath })
+    const region = await fsp.readFile(dumpPath)
+    protocol = await readText(protoPath)
+    serial = await readText(consolePath)
+    await qmp.cmd('quit').catch(() => undefined)
+    await Promise.race([exitP, sleep(5000)])
+
+    const parsed = parseProtocol(protocol)
+    if (qmp.events.some((e) => e.event === 'SHUTDOWN')) parsed.events.push('QEMU-SHUTDOWN (guest powered off)')
+    if (!parsed.done && !panicked) {
+      throw new Error(`guest stopped without PSTORESIM-DONE (events: ${qmp.events.map((e) => e.event).join(',')})`)
+    }
+    return {
+      listings: parsed.listings,
+      region,
+      serial,
+      panicked,
+      protocol,
+      events: parsed.events,
+      moduleParams: parsed.moduleParams,
+      cmdline,
+      timings: { toInitMs, totalMs: Date.now() - started },
+    }
+  } catch (e) {
+    const err = e as Error
+    const tail = (s: string): string => s.split('\n').slice(-25).join('\n')
+    err.message +=
+      `\n--- qemu stderr:\n${qemuStderr.trim()}` +
+      `\n--- console (tail):\n${tail(await readText(consolePath))}` +
+      `\n--- protocol (tail):\n${tail(await readText(protoPath))}` +
+      (keep ? `\n--- kept: ${tmp}` : '\n(set PSTORE_SIM_KEEP_TMP=1 to keep the temp dir)')
+    throw err
+  } finally {
+    qmp?.close()
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const c = child
+      const gone = new Promise<boolean>((r) => c.once('exit', () => r(true)))
+      c.kill('SIGTERM')
+      if (!(await Promise.race([gone, sleep(5000).then(() => false)]))) {
+        c.kill('SIGKILL')
+        await Promise.race([gone, sleep(2000)])
+      }
+    }
+    process.removeListener('exit', killOnExit)
+    if (keep) process.stderr.write(`pstore-sim kernel harness: kept ${tmp}\n`)
+    else await fsp.rm(tmp, { recursive: true, force: true })
+  }
+}
