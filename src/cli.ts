@@ -71,9 +71,14 @@ function withSetup<T>(y: Argv<T>): Argv<T & SetupArgs> {
   return y.options(SETUP_FLAGS).group(Object.keys(SETUP_FLAGS), 'Setup (overrides the IMAGE.json sidecar):') as Argv<T & SetupArgs>
 }
 
-function readInput(value: string | undefined): Buffer {
-  if (value === undefined || value === '-') return fs.readFileSync(0)
-  return Buffer.from(value, 'utf8')
+/** yargs hands a lone `-` positional over as "": look at the raw words to tell it from "". */
+function isStdin(value: string | undefined, rawArgs: string[]): boolean {
+  return value === undefined || value === '-' || (value === '' && rawArgs.includes('-'))
+}
+
+function readInput(value: string | undefined, rawArgs: string[]): Buffer {
+  if (isStdin(value, rawArgs)) return fs.readFileSync(0)
+  return Buffer.from(value!, 'utf8')
 }
 
 function print(result: unknown, json: boolean | undefined, text: () => string): void {
@@ -229,7 +234,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
             .option('json', { type: 'boolean' }),
         ).example('$0 panic /tmp/pstore --reason oops', 'an oops; three in one boot fill slots 0, 1, 2'),
       async (argv) => {
-        const logText = argv.log === undefined ? undefined : argv.log === '-' ? fs.readFileSync(0, 'latin1') : readFileOrFail(argv.log)
+        const logText = argv.log === undefined ? undefined : isStdin(argv.log, args) ? fs.readFileSync(0, 'latin1') : readFileOrFail(argv.log)
         const request = { op: 'panic', reason: argv.reason as DumpReason, logText, time: argv.time, compress: argv.compress, reboot: argv.reboot } as const
         const result = await onTarget(argv.target as string, argv, request, (sim) => {
           const r = sim.machine.crash({ reason: request.reason, logText, time: argv.time, compress: argv.compress })
@@ -244,7 +249,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
       'print lines on the simulated kernel console (TEXT, or stdin when absent or -)',
       (y) => withSetup(y.positional('target', { type: 'string', demandOption: true }).positional('text', { type: 'string' })),
       async (argv) => {
-        const text = readInput(argv.text as string | undefined).toString('latin1')
+        const text = readInput(argv.text as string | undefined, args).toString('latin1')
         await onTarget(argv.target as string, argv, { op: 'console', text }, (sim) => sim.machine.console(text))
       },
     )
@@ -253,7 +258,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
       'write to /dev/pmsg0 (TEXT as given, or stdin when absent or -)',
       (y) => withSetup(y.positional('target', { type: 'string', demandOption: true }).positional('text', { type: 'string' })),
       async (argv) => {
-        const data = readInput(argv.text as string | undefined)
+        const data = readInput(argv.text as string | undefined, args)
         await onTarget(argv.target as string, argv, { op: 'pmsg', dataBase64: data.toString('base64') }, (sim) => sim.machine.pmsg(data))
       },
     )
@@ -262,7 +267,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
       'append ftrace records, one per line: "cpu ip parent_ip" (hex addresses)',
       (y) => withSetup(y.positional('target', { type: 'string', demandOption: true }).positional('file', { type: 'string' })),
       async (argv) => {
-        const source = argv.file === undefined || argv.file === '-' ? fs.readFileSync(0, 'utf8') : readFileOrFail(argv.file as string)
+        const source = isStdin(argv.file as string | undefined, args) ? fs.readFileSync(0, 'utf8') : readFileOrFail(argv.file as string)
         const calls = parseFtraceLines(source, (argv.file as string | undefined) ?? 'stdin')
         await onTarget(argv.target as string, argv, { op: 'ftrace', calls: calls.map((c) => ({ cpu: c.cpu, ip: '0x' + c.ip.toString(16), parentIp: '0x' + c.parentIp.toString(16) })) }, (sim) =>
           sim.machine.ftrace(calls),

@@ -5,7 +5,7 @@
 import t from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
-import { fixtureCase, systemMapPath } from './helpers/fixtures.js'
+import { fixtureCase, fixtureFlags, systemMapPath } from './helpers/fixtures.js'
 import { cat, ls, mountImage, sha256, statFiles, tempDir } from './helpers/mount.js'
 
 interface Case {
@@ -24,24 +24,6 @@ const cases: Case[] = [
   { kernel: 'kernel-6.1-custom', name: 'h1-panic', image: 'region-after-panic.bin' },
   { kernel: 'kernel-6.1-custom', name: 'h2-ftrace-smp2', image: 'region-after-panic.bin' },
 ]
-
-/** The setup flags the fixture's kernel ran with. */
-export function fixtureFlags(kernel: Case['kernel'], name: string): string[] {
-  const c = fixtureCase(kernel, name)
-  const p = c.params.ramoops
-  const custom = kernel === 'kernel-6.1-custom'
-  return [
-    '--kernel', '6.1.192',
-    '--mem-size', p.mem_size,
-    '--record-size', p.record_size,
-    '--console-size', p.console_size,
-    '--ftrace-size', p.ftrace_size,
-    '--pmsg-size', p.pmsg_size,
-    '--ecc', p.ecc,
-    '--cpus', String(c.params.guest_nr_cpus),
-    '--frontends', custom ? 'console,pmsg,ftrace' : 'none',
-  ]
-}
 
 for (const fc of cases) {
   t.test(`${fc.kernel}/${fc.name} mounted -o ro`, async (t) => {

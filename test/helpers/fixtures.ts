@@ -90,3 +90,22 @@ export function describeDiff(a: Buffer, b: Buffer, limit = 8): string {
   }
   return diffs.length ? diffs.join(', ') : 'identical'
 }
+
+/** The setup flags the fixture's kernel ran with. */
+export function fixtureFlags(kernel: 'kernel-6.1' | 'kernel-6.1-custom', name: string): string[] {
+  const c = fixtureCase(kernel, name)
+  const p = c.params.ramoops
+  const custom = kernel === 'kernel-6.1-custom'
+  return [
+    '--kernel', '6.1.192',
+    '--mem-size', p.mem_size,
+    '--record-size', p.record_size,
+    '--console-size', p.console_size,
+    '--ftrace-size', p.ftrace_size,
+    '--pmsg-size', p.pmsg_size,
+    '--ecc', p.ecc,
+    '--cpus', String(c.params.guest_nr_cpus),
+    '--frontends', custom ? 'console,pmsg,ftrace' : 'none',
+  ]
+}
+

@@ -25,6 +25,7 @@ export function run(cmd: string, args: string[], options: { input?: Buffer | str
       const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? ((err as NodeJS.ErrnoException).code as unknown as number) : (err as { status?: number }).status ?? 1) : 0
       resolve({ code: err && code === 0 ? 1 : code, stdout, stderr: stderr.toString() })
     })
+    child.stdin?.on('error', () => undefined) // a client that never reads its stdin
     child.stdin?.end(options.input ?? '')
   })
 }
