@@ -277,9 +277,21 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
     .command(
       'inspect <image>',
       'show the setup, every zone and every record a boot would show (never writes)',
-      (y) => withSetup(y.positional('image', { type: 'string', demandOption: true }).option('json', { type: 'boolean' }).option('system-map', { type: 'string' })),
+      (y) =>
+        withSetup(
+          y
+            .positional('image', { type: 'string', demandOption: true })
+            .option('json', { type: 'boolean', describe: 'machine-readable output' })
+            .option('content', { type: 'boolean', describe: 'with --json: every file\'s bytes, base64' })
+            .option('exact-names', { type: 'boolean', describe: "the target kernel's own names (ftrace-ramoops-0)" })
+            .option('system-map', { type: 'string', describe: 'System.map for ftrace symbols' }),
+        ),
       async (argv) => {
-        const report = await inspectImage(argv.image as string, overridesFrom(argv), argv['system-map'] as string | undefined)
+        const report = await inspectImage(argv.image as string, overridesFrom(argv), {
+          systemMap: argv['system-map'] as string | undefined,
+          exactNames: !!argv['exact-names'],
+          withContent: !!argv.content,
+        })
         print(report, argv.json, () => formatInspection(report))
       },
     )

@@ -28,17 +28,17 @@ export interface Inspection {
   setup: RamoopsConfigJson
   zones: ZoneInspection[]
   unusedTail: { offset: number; size: number }
-  records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string }>
+  records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string; contentBase64?: string }>
 }
 
-export async function inspectImage(image: string, overrides: SetupOverrides, systemMap?: string): Promise<Inspection> {
+export async function inspectImage(image: string, overrides: SetupOverrides, options: { systemMap?: string; exactNames?: boolean; withContent?: boolean } = {}): Promise<Inspection> {
   const { config } = setupForImage(image, overrides)
   const region = RegionImage.open(image, { readOnly: true, expectedSize: config.memSize })
   const ramoops = new Ramoops(config, region)
   const before = ramoops.zones.map((zone) => ({ sig: zone.sig, valid: zone.signatureValid, start: zone.start, size: zone.size }))
   const reports = ramoops.boot()
-  const symbols = systemMap ? await SymbolTable.load(systemMap) : undefined
-  const files = makeFiles(ramoops.readRecords(), { now: nowTimespec(), wordBits: config.wordBits, symbols })
+  const symbols = options.systemMap ? await SymbolTable.load(options.systemMap) : undefined
+  const files = makeFiles(ramoops.readRecords(), { now: nowTimespec(), wordBits: config.wordBits, symbols, exactNames: options.exactNames })
   return {
     image,
     setup: configToJson(config),
@@ -63,6 +63,7 @@ export async function inspectImage(image: string, overrides: SetupOverrides, sys
       mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
       compressed: f.record.compressed,
       ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
+      ...(options.withContent ? { contentBase64: f.content.toString('base64') } : {}),
     })),
   }
 }
