@@ -20,6 +20,7 @@ import { MachineHaltedError } from './machine.js'
 import { inspectImage, formatInspection } from './inspect.js'
 import { RamoopsError } from './ramoops.js'
 import { DumpReason } from './kmsgDumper.js'
+import { corrupt, FlipReport, CorruptError } from './corrupt.js'
 
 class UserError extends Error {}
 
@@ -275,6 +276,35 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
       },
     )
     .command(
+      'corrupt <target>',
+      'flip bits in the region, as RAM that did not survive a reset cleanly (fault injection)',
+      (y) =>
+        withSetup(
+          y
+            .positional('target', { type: 'string', demandOption: true, describe: 'image or mountpoint' })
+            .option('zone', { type: 'string', array: true, describe: 'zones for random flips: dmesg:N, console, pmsg, ftrace:N (default: every zone with data)' })
+            .option('random', { type: 'number', describe: 'number of random bit flips (distinct bytes)' })
+            .option('area', { choices: ['record', 'data', 'header', 'parity', 'zone'] as const, default: 'record' as const, describe: 'where random flips land' })
+            .option('max-per-block', { type: 'number', describe: 'at most this many flipped bytes per 128-byte ECC block (e.g. 8 stays correctable with ECC 16)' })
+            .option('flip', { type: 'string', array: true, describe: 'explicit flip OFFSET:BIT (offset in the region, bit 0-7)' })
+            .option('seed', { type: 'number', describe: 'seed for the random choice (replayable)' })
+            .option('json', { type: 'boolean' }),
+        )
+          .example('$0 corrupt demo.img --zone dmesg:0 --random 8 --max-per-block 8', 'correctable damage with ECC 16')
+          .example('$0 corrupt demo.img --flip 0x100:3', 'flip bit 3 of the byte at 0x100'),
+      async (argv) => {
+        const flips = ((argv.flip as string[] | undefined) ?? []).map((f) => {
+          const m = /^(0x[0-9a-fA-F]+|\d+):([0-7])$/.exec(f)
+          if (!m) throw new UserError(`--flip ${f}: expected OFFSET:BIT, e.g. 0x100:3`)
+          return { offset: Number(m[1]), bit: Number(m[2]) }
+        })
+        if (!flips.length && !argv.random) throw new UserError('say what to flip: --random N and/or --flip OFFSET:BIT')
+        const spec = { zones: argv.zone as string[] | undefined, random: argv.random, area: argv.area, maxPerBlock: argv['max-per-block'], flips, seed: argv.seed }
+        const result = (await onTarget(argv.target as string, argv, { op: 'corrupt', spec }, (sim) => corrupt(sim.machine.ramoops, spec))) as FlipReport[]
+        print(result, argv.json, () => result.map((f) => `flipped bit ${f.bit} at 0x${f.offset.toString(16)} (${f.where}): 0x${f.before.toString(16).padStart(2, '0')} -> 0x${f.after.toString(16).padStart(2, '0')}\n`).join(''))
+      },
+    )
+    .command(
       'inspect <image>',
       'show the setup, every zone and every record a boot would show (never writes)',
       (y) =>
@@ -335,7 +365,7 @@ function exitCodeFor(err: unknown): number {
 const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(cliPath)
 if (isMain) {
   main().catch((err: unknown) => {
-    const known = err instanceof UserError || err instanceof ClientError || err instanceof SetupError || err instanceof ProbeError || err instanceof ImageError || err instanceof ControlError || err instanceof EnvironmentError || err instanceof MachineHaltedError || err instanceof RamoopsError
+    const known = err instanceof UserError || err instanceof ClientError || err instanceof SetupError || err instanceof ProbeError || err instanceof ImageError || err instanceof ControlError || err instanceof EnvironmentError || err instanceof MachineHaltedError || err instanceof RamoopsError || err instanceof CorruptError
     const message = known || (err as NodeJS.ErrnoException)?.code ? (err as Error).message : String((err as Error)?.stack ?? err)
     if (process.send) process.send({ error: message, exitCode: exitCodeFor(err) })
     process.stderr.write(`pstore-sim: ${message}\n`)

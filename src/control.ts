@@ -5,6 +5,7 @@
  */
 import net from 'node:net'
 import fs from 'node:fs'
+import type { CorruptSpec } from './corrupt.js'
 
 export type ControlRequest =
   | { op: 'status' }
@@ -14,6 +15,7 @@ export type ControlRequest =
   | { op: 'console'; text: string }
   | { op: 'pmsg'; dataBase64: string }
   | { op: 'ftrace'; calls: Array<{ cpu: number; ip: string; parentIp: string }> }
+  | { op: 'corrupt'; spec: CorruptSpec }
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string; exitCode: number }
 

@@ -18,6 +18,7 @@ import { ControlError, ControlRequest, serveControl } from './control.js'
 import { removeMountRecord, socketPath, writeMountRecord, isMounted } from './runtime.js'
 import { SymbolTable } from './symbols.js'
 import { DumpReason } from './kmsgDumper.js'
+import { corrupt } from './corrupt.js'
 import type net from 'node:net'
 
 const debug = createDebug('pstore-sim:daemon')
@@ -202,6 +203,13 @@ export class PstoreDaemon {
       case 'ftrace':
         readOnlyRefusal()
         return this.saved(() => machine.ftrace(request.calls.map((c) => ({ cpu: c.cpu, ip: BigInt(c.ip), parentIp: BigInt(c.parentIp) }))))
+      case 'corrupt':
+        readOnlyRefusal()
+        return this.saved(() => {
+          const flips = corrupt(machine.ramoops, request.spec)
+          machine.ramoops.region.flush()
+          return flips
+        })
       default:
         throw new ControlError(`unknown request ${(request as { op: string }).op}`)
     }

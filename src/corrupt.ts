@@ -1,0 +1,136 @@
+/**
+ * Fault injection: flip chosen or random bits of the region, as RAM that did not survive a
+ * reset cleanly would. With ECC the next boot corrects what it can and reports the rest in the
+ * notice every record carries; without ECC the damage shows as it is.
+ */
+import { Ramoops } from './ramoops.js'
+import { ZONE_HEADER_SIZE } from './layout.js'
+import { PersistentRamZone } from './zone.js'
+
+export type CorruptArea = 'record' | 'data' | 'header' | 'parity' | 'zone'
+
+export interface CorruptSpec {
+  /** Zones to pick random bits in, e.g. ["dmesg:0", "console"]; default every zone with data. */
+  zones?: string[]
+  /** Where in each zone random flips land: the record bytes (start/size window, default), the whole data area, the header, the parity, or anywhere. */
+  area?: CorruptArea
+  /** Number of random bit flips (distinct bytes). */
+  random?: number
+  /** At most this many flipped bytes per 128-byte ECC block (random flips only). */
+  maxPerBlock?: number
+  /** Explicit flips: region offset and bit (0-7). */
+  flips?: Array<{ offset: number; bit: number }>
+  seed?: number
+}
+
+export interface FlipReport {
+  offset: number
+  bit: number
+  before: number
+  after: number
+  /** e.g. "dmesg[0] data+100", "pmsg[0] header+4", "unused tail" */
+  where: string
+}
+
+export class CorruptError extends Error {
+  override name = 'CorruptError'
+}
+
+function describe(ramoops: Ramoops, offset: number): string {
+  const zone = ramoops.zones.find((z) => offset >= z.offset && offset < z.offset + z.layout.size)
+  if (!zone) return offset < ramoops.region.size ? 'unused tail' : 'outside the region'
+  const rel = offset - zone.offset
+  const name = `${zone.layout.type}[${zone.layout.index}]`
+  if (rel < ZONE_HEADER_SIZE) return `${name} header+${rel}`
+  if (rel < ZONE_HEADER_SIZE + zone.capacity) return `${name} data+${rel - ZONE_HEADER_SIZE}`
+  if (rel < zone.geometry.headerParityOffset) return `${name} parity of block ${Math.floor((rel - zone.geometry.parityOffset) / zone.eccSize)}`
+  return `${name} header parity+${rel - zone.geometry.headerParityOffset}`
+}
+
+/** Mulberry32: a small seeded PRNG, so a fault pattern can be replayed. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let x = s
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function selectZones(ramoops: Ramoops, names: string[] | undefined): PersistentRamZone[] {
+  if (!names || names.length === 0) return ramoops.zones.filter((z) => z.size > 0)
+  return names.map((name) => {
+    const [type, index = '0'] = name.split(':')
+    const zone = ramoops.zones.find((z) => z.layout.type === type && z.layout.index === Number(index))
+    if (!zone) throw new CorruptError(`no zone "${name}" in this setup (zones: dmesg:0..${ramoops.dmesg.length - 1}${ramoops.console ? ', console' : ''}${ramoops.pmsg ? ', pmsg' : ''}${ramoops.ftrace.length ? `, ftrace:0..${ramoops.ftrace.length - 1}` : ''})`)
+    return zone
+  })
+}
+
+/** Byte ranges (region offsets) a random flip may hit in `zone`. */
+function candidateRanges(zone: PersistentRamZone, area: CorruptArea): Array<[number, number]> {
+  const data = zone.dataOffset
+  switch (area) {
+    case 'header':
+      return [[zone.offset, zone.offset + ZONE_HEADER_SIZE]]
+    case 'data':
+      return [[data, data + zone.capacity]]
+    case 'parity':
+      return zone.eccSize ? [[zone.offset + zone.geometry.parityOffset, zone.offset + zone.layout.size]] : []
+    case 'zone':
+      return [[zone.offset, zone.offset + zone.layout.size]]
+    case 'record': {
+      const size = Math.max(0, Math.min(zone.size, zone.capacity))
+      return size > 0 ? [[data, data + size]] : []
+    }
+  }
+}
+
+/** Flips the bits and returns exactly what changed. The caller flushes the region. */
+export function corrupt(ramoops: Ramoops, spec: CorruptSpec): FlipReport[] {
+  const region = ramoops.region
+  const reports: FlipReport[] = []
+  const flip = (offset: number, bit: number) => {
+    if (!Number.isInteger(offset) || offset < 0 || offset >= region.size) throw new CorruptError(`offset ${offset} is outside the ${region.size}-byte region`)
+    if (!Number.isInteger(bit) || bit < 0 || bit > 7) throw new CorruptError(`bit ${bit} must be 0..7`)
+    const before = region.bytes[offset]
+    const after = before ^ (1 << bit)
+    region.write(offset, Uint8Array.of(after))
+    reports.push({ offset, bit, before, after, where: describe(ramoops, offset) })
+  }
+  for (const f of spec.flips ?? []) flip(f.offset, f.bit)
+  if (spec.random) {
+    const random = prng(spec.seed ?? Date.now())
+    const ranges = selectZones(ramoops, spec.zones).flatMap((zone) => candidateRanges(zone, spec.area ?? 'record'))
+    const total = ranges.reduce((n, [a, b]) => n + (b - a), 0)
+    if (total === 0) throw new CorruptError('no bytes to corrupt in the chosen zones and area (empty records? try --area data)')
+    const chosen = new Set<number>()
+    const perBlock = new Map<string, number>()
+    const limit = spec.maxPerBlock ?? Infinity
+    const wanted = Math.min(spec.random, total)
+    for (let attempts = 0; chosen.size < wanted && attempts < spec.random * 1000; attempts++) {
+      let pick = Math.floor(random() * total)
+      let offset = -1
+      for (const [a, b] of ranges) {
+        if (pick < b - a) {
+          offset = a + pick
+          break
+        }
+        pick -= b - a
+      }
+      if (chosen.has(offset)) continue
+      // Data bytes share a 128-byte ECC block; header and parity bytes count on their own.
+      const zone = ramoops.zones.find((z) => offset >= z.dataOffset && offset < z.dataOffset + z.capacity)
+      const block = zone ? `${zone.offset}:${Math.floor((offset - zone.dataOffset) / ramoops.config.eccBlockSize)}` : `byte:${offset}`
+      const count = perBlock.get(block) ?? 0
+      if (count >= limit) continue
+      perBlock.set(block, count + 1)
+      chosen.add(offset)
+      flip(offset, Math.floor(random() * 8))
+    }
+    if (chosen.size < wanted) throw new CorruptError(`only ${chosen.size} of ${wanted} flips fit the --max-per-block limit in the chosen bytes`)
+  }
+  return reports
+}
