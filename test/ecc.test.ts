@@ -1,0 +1,88 @@
+/**
+ * ECC as ramoops does it: parity identical to the kernel's in every block of its regions, an
+ * ECC image written by a simulated panic carries parity a kernel accepts, and through a real
+ * mount corrupted bytes are corrected (or reported unrecoverable) with the kernel's notice.
+ */
+import t from 'tap'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fixtureCase, fixtureConfig } from './helpers/fixtures.js'
+import { cat, mountImage, pstoreSim, tempDir } from './helpers/mount.js'
+import { Ramoops } from '../src/ramoops.js'
+import { RegionImage } from '../src/region.js'
+import { reedSolomon } from '../src/reedSolomon.js'
+import { ZONE_HEADER_SIZE } from '../src/layout.js'
+import { fromModuleParams } from '../src/config.js'
+
+/** Every parity slot of every zone that our encoder disagrees with. */
+function parityMismatches(ramoops: Ramoops): string[] {
+  const bytes = ramoops.region.bytes
+  const rs = reedSolomon(ramoops.config.eccSize)
+  const parity = Buffer.alloc(ramoops.config.eccSize)
+  const bad: string[] = []
+  for (const zone of ramoops.zones) {
+    const e = ramoops.config.eccSize
+    for (let i = 0; i * 128 < zone.capacity; i++) {
+      const start = zone.dataOffset + i * 128
+      rs.encode(bytes.subarray(start, start + Math.min(128, zone.capacity - i * 128)), parity)
+      const at = zone.offset + zone.geometry.parityOffset + i * e
+      if (!parity.equals(bytes.subarray(at, at + e))) bad.push(`${zone.layout.type}[${zone.layout.index}] block ${i}`)
+    }
+    rs.encode(bytes.subarray(zone.offset, zone.offset + ZONE_HEADER_SIZE), parity)
+    const at = zone.offset + zone.geometry.headerParityOffset
+    if (!parity.equals(bytes.subarray(at, at + e))) bad.push(`${zone.layout.type}[${zone.layout.index}] header`)
+  }
+  return bad
+}
+
+t.test("our encoder's parity equals the kernel's in every block of c-ecc-reboot", async (t) => {
+  const c = fixtureCase('kernel-6.1', 'c-ecc-reboot')
+  for (const image of ['region-before.bin', 'region-after-boot.bin', 'region-after-erase.bin']) {
+    const ramoops = new Ramoops(fixtureConfig(c), RegionImage.fromBuffer(Buffer.from(c.read(image)), true))
+    const blocks = ramoops.zones.reduce((n, z) => n + Math.ceil(z.capacity / 128) + 1, 0)
+    t.same(parityMismatches(ramoops), [], `${image}: all ${blocks} parity blocks identical`)
+  }
+})
+
+t.test('a simulated panic with ECC leaves parity the kernel computes, for E = 16 and E = 32', async (t) => {
+  for (const ecc of [1, 32]) {
+    const config = fromModuleParams({ mem_size: 0x100000, record_size: 0x8000, console_size: 0x8000, pmsg_size: 0x1000, ftrace_size: 0x2000, ecc }, { kernel: '6.1.192' })
+    const ramoops = new Ramoops(config, RegionImage.fromBuffer(Buffer.alloc(config.memSize)))
+    ramoops.boot()
+    ramoops.writeDmesg({ part: 1, compressed: false, payload: Buffer.from('Panic#1 Part1\n' + 'x'.repeat(5000)), time: { sec: 1700000000, nsec: 0 } })
+    ramoops.writeConsole(Buffer.from('a console line\n'.repeat(3000))) // wraps the ring
+    ramoops.writePmsg(Buffer.from('pmsg'))
+    t.same(parityMismatches(ramoops), [], `ecc=${ecc}: every block and header parity consistent`)
+  }
+})
+
+t.test('through a mount: correctable flips are corrected with the notice; beyond repair is reported', async (t) => {
+  const dir = tempDir(t)
+  const image = path.join(dir, 'ecc.img')
+  t.equal((await pstoreSim(['format', image, '--mem-size', '1M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '4K', '--ftrace-size', '8K', '--ecc', '1', '--kernel', '6.1.192'])).code, 0)
+  t.equal((await pstoreSim(['panic', image, '--no-compress'])).code, 0)
+  const mnt = path.join(dir, 'mnt')
+  await mountImage(t, image, mnt)
+  const file = path.join(mnt, 'dmesg-ramoops-0')
+  const clean = (await cat(file)).stdout.toString('latin1')
+  t.ok(clean.endsWith('\nECC: No errors detected\n'), 'a clean record carries the 5.18+ notice')
+  const text = clean.slice(0, -'\nECC: No errors detected\n'.length)
+
+  const flips = await pstoreSim(['corrupt', mnt, '--zone', 'dmesg:0', '--random', '8', '--max-per-block', '8', '--seed', '7', '--json'])
+  t.equal(flips.code, 0, `corrupt: ${flips.stderr}`)
+  const changed = JSON.parse(flips.stdout.toString())
+  t.equal(changed.length, 8, 'the CLI prints exactly the 8 flips it made')
+  t.equal((await pstoreSim(['reboot', mnt])).code, 0)
+  t.equal((await cat(file)).stdout.toString('latin1'), text + '\nECC: 8 Corrected bytes, 0 unrecoverable blocks\n', 'original text and the notice')
+
+  // ten flipped bytes in one 128-byte block: more than E/2 = 8
+  const offsets = Array.from({ length: 10 }, (_, i) => `${12 + 300 + i}:2`)
+  t.equal((await pstoreSim(['corrupt', mnt, ...offsets.flatMap((o) => ['--flip', o])])).code, 0)
+  t.equal((await pstoreSim(['reboot', mnt])).code, 0, 'the boot does not throw')
+  const damaged = (await cat(file)).stdout.toString('latin1')
+  t.ok(damaged.endsWith('\nECC: 0 Corrected bytes, 1 unrecoverable blocks\n'), 'the notice reports the bad block')
+  t.not(damaged.slice(0, text.length), text, 'the damage shows in the text')
+  const inspect = JSON.parse((await pstoreSim(['inspect', image, '--json'])).stdout.toString())
+  t.same(inspect.zones[0].ecc, { correctedBytes: 0, badBlocks: 1 }, 'inspect shows per-zone ECC results')
+  t.ok(fs.existsSync(image))
+})
