@@ -53,6 +53,15 @@ export function loadFuse(): any {
   }
 }
 
+/** What a mount needs from the machine; each miss is an environment problem (exit 2). */
+export function checkEnvironment(): void {
+  if (!fs.existsSync('/dev/fuse')) {
+    throw new EnvironmentError('no /dev/fuse on this machine: run "npm run setup" (as root it creates the device), or "modprobe fuse"')
+  }
+  const inPath = (process.env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, 'fusermount')))
+  if (!inPath) throw new EnvironmentError('no fusermount in PATH: install Debian\'s fuse package ("npm run setup" does, or: apt-get install fuse)')
+}
+
 function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => execFile(cmd, args, (err) => (err ? reject(err) : resolve())))
 }
@@ -112,6 +121,7 @@ export class PstoreDaemon {
   }
 
   async start(): Promise<void> {
+    checkEnvironment()
     const Fuse = loadFuse()
     if (this.options.systemMap) this.symbols = await SymbolTable.load(this.options.systemMap)
     await prepareMountpoint(this.mountpoint)
