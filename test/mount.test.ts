@@ -218,9 +218,16 @@ t.test('kill -9 of the daemon: the next mount recovers the dead mount by itself'
   await new Promise((r) => setTimeout(r, 200))
   const dead = await run('ls', [mnt])
   t.match(dead.stderr, 'Transport endpoint is not connected', 'the mount is dead')
+  t.ok(fs.lstatSync(`${mnt}.pmsg0`).isFIFO(), 'the killed daemon left its FIFO behind')
+  // a symlink where the FIFO goes must be replaced, never followed
+  const victim = path.join(dir, 'victim.txt')
+  fs.writeFileSync(victim, 'keep me')
+  fs.unlinkSync(`${mnt}.pmsg0`)
+  fs.symlinkSync(victim, `${mnt}.pmsg0`)
   await mountImage(t, image, mnt)
   t.same(await ls(mnt), ['console-ramoops-0'], 'mounted again')
-  t.ok(fs.statSync(`${mnt}.pmsg0`).isFIFO(), 'the stale FIFO was replaced')
+  t.ok(fs.lstatSync(`${mnt}.pmsg0`).isFIFO(), 'the stale entry was replaced by a FIFO')
+  t.equal(fs.readFileSync(victim, 'utf8'), 'keep me', 'the symlink target was not touched')
 })
 
 t.test('SIGTERM unmounts cleanly; mountpoints are created or refused', async (t) => {
