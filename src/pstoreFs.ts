@@ -3,9 +3,8 @@
  * file names, modes, sizes, times and the bytes `cat` returns. The FUSE adapter only serves it.
  */
 import { PstoreRecord, recordBytes, recordName } from './record.js'
-import { ftraceText } from './ftrace.js'
+import { ftraceText, WordBits } from './ftrace.js'
 import { SymbolTable } from './symbols.js'
-import { WordBits } from './ftrace.js'
 
 export interface Timespec {
   sec: number
@@ -71,10 +70,10 @@ export function makeFiles(records: PstoreRecord[], options: ViewOptions): Pstore
   const files: PstoreFile[] = []
   const seen = new Set<string>()
   for (const record of records) {
-    const file = makeFile(record, options)
-    if (seen.has(`${record.type}:${record.id}`)) continue
-    seen.add(`${record.type}:${record.id}`)
-    files.push(file)
+    const key = `${record.type}:${record.id}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    files.push(makeFile(record, options))
   }
   return files
 }

@@ -6,7 +6,7 @@
 import { RamoopsConfig } from './config.js'
 import { computeLayout, RegionLayout, ZoneLayout, ZoneType } from './layout.js'
 import { RegionImage } from './region.js'
-import { EccStats, PersistentRamZone, ZoneBootOutcome } from './zone.js'
+import { EccStats, eccNotice, PersistentRamZone, ZoneBootOutcome } from './zone.js'
 import { PstoreRecord } from './record.js'
 import { readDmesgZone, writeDmesgZone, DmesgWrite } from './dmesg.js'
 import { decompress, inflateLimit } from './compression.js'
@@ -46,13 +46,13 @@ export class Ramoops {
     this.console = this.layout.console && zone(this.layout.console)
     this.pmsg = this.layout.pmsg && zone(this.layout.pmsg)
     this.ftrace = this.layout.ftrace.map(zone)
+    this.zones = [...this.dmesg, this.console, this.pmsg, ...this.ftrace]
+      .filter((z): z is PersistentRamZone => z !== undefined)
+      .sort((a, b) => a.offset - b.offset)
   }
 
   /** Every zone in region order. */
-  get zones(): PersistentRamZone[] {
-    const all = [...this.dmesg, this.console, this.pmsg, ...this.ftrace].filter((z): z is PersistentRamZone => z !== undefined)
-    return all.sort((a, b) => a.offset - b.offset)
-  }
+  readonly zones: PersistentRamZone[]
 
   /** psinfo->bufsize: the capacity of dmesg zone 0 (0 without dmesg zones). */
   get bufsize(): number {
@@ -112,8 +112,7 @@ export class Ramoops {
     // Without CONFIG_PSTORE_FTRACE the kernel's combine step is a stub that empties the log.
     const merged = this.config.frontends.ftrace ? mergePerCpuFtrace(present.map((zone) => zone.oldLog ?? Buffer.alloc(0)), this.config.wordBits) : Buffer.alloc(0)
     const ecc = present.reduce((sum, zone) => ({ correctedBytes: sum.correctedBytes + zone.ecc.correctedBytes, badBlocks: sum.badBlocks + zone.ecc.badBlocks }), { correctedBytes: 0, badBlocks: 0 })
-    const notice = !this.config.eccSize ? '' : ecc.correctedBytes || ecc.badBlocks ? `\n${prefix ? 'ECC: ' : ''}${ecc.correctedBytes} Corrected bytes, ${ecc.badBlocks} unrecoverable blocks\n` : `\n${prefix ? 'ECC: ' : ''}No errors detected\n`
-    return { type: 'ftrace', id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload: merged, eccNotice: notice }
+    return { type: 'ftrace', id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload: merged, eccNotice: this.config.eccSize ? eccNotice(ecc, prefix) : '' }
   }
 
   /** decompress_record() in the pstore core. */

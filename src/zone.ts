@@ -18,6 +18,13 @@ export interface EccStats {
   badBlocks: number
 }
 
+/** persistent_ram_ecc_string(): 5.18+ prefixes "ECC: ". */
+export function eccNotice(stats: EccStats, withPrefix: boolean): string {
+  const prefix = withPrefix ? 'ECC: ' : ''
+  if (stats.correctedBytes || stats.badBlocks) return `\n${prefix}${stats.correctedBytes} Corrected bytes, ${stats.badBlocks} unrecoverable blocks\n`
+  return `\n${prefix}No errors detected\n`
+}
+
 export class PersistentRamZone {
   readonly geometry: ZoneGeometry
   readonly capacity: number
@@ -145,12 +152,7 @@ export class PersistentRamZone {
 
   /** The ECC notice pstore appends to every record read from this zone (spec 5.5). */
   eccNotice(withPrefix: boolean): string {
-    if (!this.eccSize) return ''
-    const prefix = withPrefix ? 'ECC: ' : ''
-    if (this.ecc.correctedBytes || this.ecc.badBlocks) {
-      return `\n${prefix}${this.ecc.correctedBytes} Corrected bytes, ${this.ecc.badBlocks} unrecoverable blocks\n`
-    }
-    return `\n${prefix}No errors detected\n`
+    return this.eccSize ? eccNotice(this.ecc, withPrefix) : ''
   }
 
   private update(s: Uint8Array, start: number): void {
