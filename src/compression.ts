@@ -5,6 +5,10 @@
  */
 import { Deflate, Inflate } from 'pako'
 import { CompressionFlavour } from './kernelVersion.js'
+import { isKernelSpace } from './dmesgHeader.js'
+
+/** BFINAL 0, BTYPE 00 (stored), LEN 0, NLEN 0xFFFF. */
+const EMPTY_STORED_BLOCK = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff])
 
 /** crypto-API era scratch buffer: bufsize·100/ratio, ratio by bufsize (zbufsize_deflate). */
 function cryptoScratchSize(bufsize: number): number {
@@ -43,7 +47,11 @@ export function compress(flavour: CompressionFlavour, input: Uint8Array, outputL
   const deflater = new Deflate({ raw, level: 6, windowBits: Math.min(windowBits, flavour === 'zlib-raw-15' ? 11 : windowBits), memLevel })
   deflater.push(input, true)
   if (deflater.err) return undefined
-  const out = Buffer.from(deflater.result as Uint8Array)
+  let out = Buffer.from(deflater.result as Uint8Array)
+  // The reader's header parser swallows leading white space (a short text often deflates to a
+  // first byte of 0x0B or 0x0D): start such a stream with an empty stored block, valid for
+  // every inflater, so the record stays readable.
+  if (raw && isKernelSpace(out[0])) out = Buffer.concat([EMPTY_STORED_BLOCK, out])
   if (out.length > outputLimit) return undefined
   if (flavour === 'zlib-wrapped-12' && out.length >= input.length) return undefined
   return out
@@ -57,7 +65,9 @@ export function decompress(flavour: CompressionFlavour, input: Uint8Array, limit
   const chunks: Buffer[] = []
   let total = 0
   const overflow = new Error(`inflated data exceeds the kernel's ${limit}-byte buffer`)
-  const inflater = new Inflate({ raw, windowBits, chunkSize: 16384 })
+  // One output buffer for the whole stream, as the kernel inflates in a single call: zlib then
+  // accepts any distance back into this call's output, beyond the window (inffast.c).
+  const inflater = new Inflate({ raw, windowBits, chunkSize: limit + 1 })
   inflater.onData = (chunk: Uint8Array) => {
     total += chunk.length
     // Abort at once: a small stream can inflate to gigabytes.

@@ -245,8 +245,15 @@ export function fromDts(text: string, options: TargetOptions = {}, fileName = 'd
   const node = findRamoops(parseDtsTree(text, fileName))
   if (!node) throw new ProbeError(`${fileName}: no node with compatible = "ramoops"`)
   const parent = node.parent
-  const addressCells = cells(parent?.props.get('#address-cells'), '#address-cells', fileName)[0] ?? 2
-  const sizeCells = cells(parent?.props.get('#size-cells'), '#size-cells', fileName)[0] ?? 1
+  // of_n_addr_cells()/of_n_size_cells(): the nearest ancestor that says, else the root default 1.
+  const inherited = (prop: string): number => {
+    for (let n = parent; n; n = n.parent) {
+      if (n.props.has(prop)) return cells(n.props.get(prop), prop, fileName)[0] ?? 1
+    }
+    return 1
+  }
+  const addressCells = inherited('#address-cells')
+  const sizeCells = inherited('#size-cells')
   const reg = cells(node.props.get('reg'), 'reg', fileName)
   if (reg.length < addressCells + sizeCells) {
     throw new ProbeError(`${fileName}: ${node.name}: reg needs ${addressCells} address and ${sizeCells} size cells, found ${reg.length} (failed to locate DT /reserved-memory resource)`)

@@ -13,7 +13,7 @@ export interface DmesgHeader {
 }
 
 /** Kernel isspace(): lib/ctype.c classes 0x09-0x0D, space and Latin-1 NBSP (0xA0) as white space. */
-function isKernelSpace(byte: number): boolean {
+export function isKernelSpace(byte: number): boolean {
   return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d) || byte === 0xa0
 }
 

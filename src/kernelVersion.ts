@@ -54,7 +54,7 @@ export interface KernelQuirks {
   pmsgBeforeFtrace: boolean
   /** d49270a04623 (6.8, backported to stable trees): dmesg and ftrace zone sizes rounded down to even. */
   evenZoneSizes: boolean
-  /** 6.6 "Check start of empty przs": a zone with size 0 but start != 0 is invalid and zapped. */
+  /** 6.6 "Check start of empty przs" (and stable backports): a zone with size 0 but start != 0 is invalid and zapped. */
   emptyZoneChecksStart: boolean
   compression: CompressionFlavour
   /** 5.18 prefixed the ECC notice with "ECC: ". */
@@ -68,13 +68,22 @@ export interface KernelQuirks {
  */
 const EVEN_ZONE_BACKPORTS: Record<string, number> = { '6.7': 3, '6.6': 15, '6.1': 76, '5.15': 148, '5.10': 209 }
 
+/**
+ * Stable trees that received "pstore/ram: Check start of empty przs during init" (upstream in
+ * 6.6, CVE-2023-53331): the first stable release carrying it per branch.
+ */
+const EMPTY_START_BACKPORTS: Record<string, number> = { '6.5': 3, '6.4': 16, '6.1': 53, '5.15': 132, '5.10': 195, '5.4': 257, '4.19': 295, '4.14': 326 }
+
+function hasFix(v: KernelVersion, mainline: [number, number], backports: Record<string, number>): boolean {
+  const first = backports[`${v.major}.${v.minor}`]
+  return atLeast(v, mainline[0], mainline[1]) || (first !== undefined && v.patch >= first)
+}
+
 export function quirksFor(v: KernelVersion): KernelQuirks {
-  const branch = `${v.major}.${v.minor}`
-  const backport = EVEN_ZONE_BACKPORTS[branch]
   return {
     pmsgBeforeFtrace: atLeast(v, 6, 2),
-    evenZoneSizes: atLeast(v, 6, 8) || (backport !== undefined && v.patch >= backport),
-    emptyZoneChecksStart: atLeast(v, 6, 6),
+    evenZoneSizes: hasFix(v, [6, 8], EVEN_ZONE_BACKPORTS),
+    emptyZoneChecksStart: hasFix(v, [6, 6], EMPTY_START_BACKPORTS),
     compression: atLeast(v, 6, 6) ? 'zlib-raw-15' : atLeast(v, 4, 17) ? 'crypto-deflate-11' : 'zlib-wrapped-12',
     eccNoticePrefix: atLeast(v, 5, 18),
   }

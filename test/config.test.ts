@@ -374,3 +374,24 @@ t.test('target options', async (t) => {
   t.equal(c.quirks.evenZoneSizes, true, '6.1.192 carries the even-size backport')
   t.equal(fromModuleParams({ mem_size: 0x100000 }, { kernel: '6.1.0', quirks: { evenZoneSizes: true } }).quirks.evenZoneSizes, true, 'quirk override')
 })
+
+t.test('stable backports: 6.1.192 checks the start of empty zones (CVE-2023-53331 fix, 6.1.53+)', async (t) => {
+  const q = (kernel: string) => fromModuleParams({ mem_size: 0x100000 }, { kernel }).quirks.emptyZoneChecksStart
+  t.equal(q('6.1.192'), true)
+  t.equal(q('6.1.53'), true)
+  t.equal(q('6.1.52'), false)
+  t.equal(q('5.10.195'), true)
+  t.equal(q('6.6.0'), true)
+  t.equal(q('6.3.0'), false)
+})
+
+t.test('device tree: #address-cells/#size-cells come from the nearest ancestor, root default 1', async (t) => {
+  const dts = `/ { #address-cells = <1>; #size-cells = <1>;
+    soc { ramoops@9ff00000 { compatible = "ramoops"; reg = <0x9ff00000 0x100000>; record-size = <0x4000>; }; };
+  };`
+  const c = fromDts(dts)
+  t.equal(c.memAddress, 0x9ff00000)
+  t.equal(c.memSize, 0x100000)
+  const bare = fromDts(`/ { ramoops { compatible = "ramoops"; reg = <0x1000 0x2000>; record-size = <0x800>; }; };`)
+  t.same([bare.memAddress, bare.memSize], [0x1000, 0x2000], 'no cells anywhere: 1 and 1')
+})

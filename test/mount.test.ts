@@ -2,7 +2,7 @@
  * The mounted pstore through real clients: erase bytes, refused operations and their errno,
  * the pmsg FIFO, systemd-pstore, reboots, crash recovery and the read-only promise.
  */
-import t from 'tap'
+import t, { Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
@@ -12,14 +12,13 @@ import { readMountRecord } from '../src/runtime.js'
 
 const DEMO = ['--mem-size', '1M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '4K', '--ftrace-size', '8K']
 
-async function demoImage(t: Tap, dir: string): Promise<string> {
+async function demoImage(t: Test, dir: string): Promise<string> {
   const image = path.join(dir, 'demo.img')
   const r = await pstoreSim(['format', image, ...DEMO])
   t.equal(r.code, 0, `format: ${r.stderr}`)
   return image
 }
 
-type Tap = typeof t
 
 t.test('rm is the kernel\'s erase: the image equals b-reboot/region-after-erase.bin', async (t) => {
   const c = fixtureCase('kernel-6.1', 'b-reboot')

@@ -2,7 +2,7 @@
  * The engine against regions a real 6.1.192 kernel wrote and read: the boot's and the erase's
  * byte changes must be identical, and the read pass must give the kernel's listing exactly.
  */
-import t from 'tap'
+import t, { Test } from 'tap'
 import crypto from 'node:crypto'
 import { Ramoops } from '../src/ramoops.js'
 import { RegionImage } from '../src/region.js'
@@ -34,7 +34,7 @@ function creationTime(expected: KernelListingFile[]): Timespec {
  * kernel (a coarse clock: h2's ftrace file is 4 ms younger than its console file), one per
  * pass here. Those are compared within 50 ms of the pass time; dmesg times exactly.
  */
-function assertListing(t: Tap.Test, files: PstoreFile[], expected: KernelListingFile[], now?: Timespec) {
+function assertListing(t: Test, files: PstoreFile[], expected: KernelListingFile[], now?: Timespec) {
   const sorted = [...files].sort((a, b) => a.name.localeCompare(b.name))
   t.same(
     sorted.map((f) => f.name),
@@ -57,10 +57,6 @@ function assertListing(t: Tap.Test, files: PstoreFile[], expected: KernelListing
   }
 }
 
-type Tap = typeof t
-declare namespace Tap {
-  type Test = typeof t
-}
 
 const cases61 = ['b-reboot', 'c-ecc-reboot', 'f1-all-zones', 'f2-wrapped'] as const
 for (const name of cases61) {

@@ -8,6 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import crypto from 'node:crypto'
 import { execFile, spawnSync } from 'node:child_process'
+import type { Test } from 'tap'
 import { repoRoot } from './fixtures.js'
 
 export const cliJs = path.join(repoRoot, 'dist', 'src', 'cli.js')
@@ -39,7 +40,6 @@ export function sha256(data: Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex')
 }
 
-type Test = { teardown(fn: () => unknown): void; fail(msg: string): void; ok(v: unknown, msg?: string): void; equal(a: unknown, b: unknown, msg?: string): void; match(a: unknown, b: unknown, msg?: string): void }
 
 /** A fresh directory removed after the test (after its mounts are gone). */
 export function tempDir(t: Test, prefix = 'pstore-sim-test-'): string {
