@@ -8,21 +8,19 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import yargs, { Argv } from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { ProbeError } from './config.js'
-import { SetupError, SetupOverrides, parseSize, setupForImage, writeSidecar } from './setup.js'
-import { ImageError, RegionImage } from './region.js'
-import { Simulation, statePath } from './simulation.js'
-import { EnvironmentError, PstoreDaemon, MountOptions } from './daemon.js'
-import { ControlError, ControlRequest, sendControl } from './control.js'
-import { findDaemon, processAlive, readMountRecord, removeMountRecord } from './runtime.js'
-import { ClientError, startDaemon, unmount } from './client.js'
-import { MachineHaltedError } from './machine.js'
-import { inspectImage, formatInspection } from './inspect.js'
-import { RamoopsError } from './ramoops.js'
-import { DumpReason } from './kmsgDumper.js'
-import { corrupt, FlipReport, CorruptError } from './corrupt.js'
+import { SetupOverrides, parseSize } from './setup.js'
+import { ControlRequest, sendControl } from './control.js'
+import { findDaemon } from './runtime.js'
+import { startDaemon, unmount } from './client.js'
+import { PstoreSimError } from './errors.js'
+// Types only: the modules behind them load when a command needs them, so that commands which
+// only talk to a daemon start fast.
+import type { MountOptions } from './daemon.js'
+import type { Simulation } from './simulation.js'
+import type { DumpReason } from './kmsgDumper.js'
+import type { FlipReport } from './corrupt.js'
 
-class UserError extends Error {}
+class UserError extends PstoreSimError {}
 
 const SETUP_FLAGS = {
   'mem-size': { type: 'string', describe: 'region size (ramoops.mem_size), e.g. 0x100000, 1M' },
@@ -87,15 +85,16 @@ function print(result: unknown, json: boolean | undefined, text: () => string): 
 }
 
 /** Runs an event on the daemon serving TARGET, or directly on the image when none does. */
-async function onTarget(target: string, argv: SetupArgs, request: ControlRequest, direct: (sim: Simulation) => unknown): Promise<unknown> {
+async function onTarget(target: string, argv: SetupArgs, request: ControlRequest, direct: (sim: Simulation) => unknown | Promise<unknown>): Promise<unknown> {
   const daemon = findDaemon(target)
   if (daemon) return sendControl(daemon.socket, request)
   if (fs.existsSync(target) && fs.statSync(target).isDirectory()) {
     throw new UserError(`${target}: no pstore-sim daemon serves this directory; give an image or a mounted mountpoint`)
   }
+  const { Simulation } = await import('./simulation.js')
   const sim = Simulation.open(target, overridesFrom(argv), { readOnly: false })
   try {
-    return direct(sim)
+    return await direct(sim)
   } finally {
     sim.close()
   }
@@ -133,23 +132,10 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
       'create a region image (zeroed, then booted once) and its IMAGE.json sidecar',
       (y) => withSetup(y.positional('image', { type: 'string', demandOption: true }).option('force', { type: 'boolean', describe: 'overwrite an existing image' })).example('$0 format demo.img --mem-size 1M --record-size 32K --console-size 32K --pmsg-size 4K --ftrace-size 8K', 'a typical device-tree layout'),
       async (argv) => {
-        const image = argv.image as string
-        if (fs.existsSync(image) && !argv.force) throw new UserError(`${image}: already exists; pass --force to overwrite it`)
-        const overrides = overridesFrom(argv)
-        if (!overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
-          throw new UserError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
-        }
-        fs.rmSync(`${image}.json`, { force: true })
-        const { config, source } = setupForImage(image, overrides)
-        const fd = fs.openSync(image, 'w')
-        fs.ftruncateSync(fd, config.memSize)
-        fs.closeSync(fd)
-        writeSidecar(image, source, config)
-        fs.rmSync(statePath(image), { force: true })
-        const sim = Simulation.open(image, {}, { readOnly: false })
-        sim.machine.boot()
-        sim.close()
-        process.stdout.write(`formatted ${image}: ${config.memSize} bytes, ${sim.machine.ramoops.dmesg.length} dmesg zones, kernel ${argv.kernel ?? config.kernel.major + '.' + config.kernel.minor + '.' + config.kernel.patch}\n`)
+        const { formatImage } = await import('./simulation.js')
+        const { config, dmesgZones } = formatImage(argv.image as string, overridesFrom(argv), { force: !!argv.force })
+        const k = config.kernel
+        process.stdout.write(`formatted ${argv.image}: ${config.memSize} bytes, ${dmesgZones} dmesg zones, kernel ${k.major}.${k.minor}.${k.patch}\n`)
       },
     )
     .command(
@@ -169,15 +155,10 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
           .example('$0 mount demo.img /tmp/pstore', 'mount in the background')
           .example('$0 mount dump.bin /mnt/p -o ro --kernel 6.1.192 --mem-size 1M --record-size 32K', 'inspect a board dump without changing a byte'),
       async (argv) => {
-        const mountpoint = path.resolve(argv.mountpoint as string)
-        if (!argv.foreground) {
-          process.stdout.write(await startDaemon(args, mountpoint))
-          return
-        }
         const mountOptions = parseMountOptions(argv.o as string | undefined)
         const options: MountOptions = {
-          image: argv.image as string,
-          mountpoint,
+          image: path.resolve(argv.image as string),
+          mountpoint: path.resolve(argv.mountpoint as string),
           overrides: overridesFrom(argv),
           readOnly: mountOptions.readOnly,
           kmsgBytes: mountOptions.kmsgBytes,
@@ -186,21 +167,12 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
           exactNames: !!argv['exact-names'],
           systemMap: argv['system-map'] as string | undefined,
         }
-        const stale = readMountRecord(mountpoint)
-        if (stale && !processAlive(stale.pid)) removeMountRecord(mountpoint)
-        const daemon = new PstoreDaemon(options)
-        await daemon.start()
-        const text = `mounted ${daemon.image} at ${mountpoint}${daemon.options.readOnly ? ' (read-only)' : ''}\n` + (daemon.fifoPath ? `pmsg FIFO: ${daemon.fifoPath}\n` : '')
-        if (process.send) {
-          process.send({ text })
-          process.disconnect?.()
-        } else {
-          process.stdout.write(text)
+        if (!argv.foreground) {
+          process.stdout.write(await startDaemon(options))
+          return
         }
-        const stop = () => void daemon.stop().then(() => process.exit(0))
-        process.on('SIGINT', stop)
-        process.on('SIGTERM', stop)
-        process.on('SIGHUP', stop)
+        const { serveForeground } = await import('./daemon.js')
+        process.stdout.write(await serveForeground(options))
       },
     )
     .command(
@@ -300,7 +272,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
         })
         if (!flips.length && !argv.random) throw new UserError('say what to flip: --random N and/or --flip OFFSET:BIT')
         const spec = { zones: argv.zone as string[] | undefined, random: argv.random, area: argv.area, maxPerBlock: argv['max-per-block'], flips, seed: argv.seed }
-        const result = (await onTarget(argv.target as string, argv, { op: 'corrupt', spec }, (sim) => corrupt(sim.machine.ramoops, spec))) as FlipReport[]
+        const result = (await onTarget(argv.target as string, argv, { op: 'corrupt', spec }, async (sim) => (await import('./corrupt.js')).corrupt(sim.machine.ramoops, spec))) as FlipReport[]
         print(result, argv.json, () => result.map((f) => `flipped bit ${f.bit} at 0x${f.offset.toString(16)} (${f.where}): 0x${f.before.toString(16).padStart(2, '0')} -> 0x${f.after.toString(16).padStart(2, '0')}\n`).join(''))
       },
     )
@@ -317,6 +289,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
             .option('system-map', { type: 'string', describe: 'System.map for ftrace symbols' }),
         ),
       async (argv) => {
+        const { inspectImage, formatInspection } = await import('./inspect.js')
         const report = await inspectImage(argv.image as string, overridesFrom(argv), {
           systemMap: argv['system-map'] as string | undefined,
           exactNames: !!argv['exact-names'],
@@ -356,22 +329,12 @@ export function parseFtraceLines(text: string, fileName: string): Array<{ cpu: n
   return calls
 }
 
-function exitCodeFor(err: unknown): number {
-  if (err instanceof EnvironmentError) return 2
-  if (err instanceof ControlError || err instanceof ClientError) return err.exitCode
-  return 1
-}
-
 const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(cliPath)
 if (isMain) {
-  main().catch((err: unknown) => {
-    const known = err instanceof UserError || err instanceof ClientError || err instanceof SetupError || err instanceof ProbeError || err instanceof ImageError || err instanceof ControlError || err instanceof EnvironmentError || err instanceof MachineHaltedError || err instanceof RamoopsError || err instanceof CorruptError
-    const message = known || (err as NodeJS.ErrnoException)?.code ? (err as Error).message : String((err as Error)?.stack ?? err)
-    if (process.send) process.send({ error: message, exitCode: exitCodeFor(err) })
-    process.stderr.write(`pstore-sim: ${message}\n`)
-    process.exitCode = exitCodeFor(err)
-    if (process.send) process.disconnect?.()
+  main().catch((err: Error) => {
+    // Our own errors and the system's (ENOENT…) speak for themselves; anything else is a bug: show where.
+    const known = err instanceof PstoreSimError || (err as NodeJS.ErrnoException)?.code !== undefined
+    process.stderr.write(`pstore-sim: ${known ? err.message : String(err?.stack ?? err)}\n`)
+    process.exitCode = err instanceof PstoreSimError ? err.exitCode : 1
   })
 }
-
-export { RegionImage }

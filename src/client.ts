@@ -10,25 +10,29 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ControlRequest, sendControl } from './control.js'
 import { isMounted, mountKey, processAlive, readMountRecord, removeMountRecord, runDir, MountRecord } from './runtime.js'
-import { EnvironmentError } from './daemon.js'
+import { EnvironmentError, PstoreSimError } from './errors.js'
+import type { MountOptions } from './daemon.js'
 
 export const cliPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli.js')
+const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'daemonMain.js')
 
-export class ClientError extends Error {
+export class ClientError extends PstoreSimError {
   constructor(
     message: string,
-    readonly exitCode = 1,
+    override readonly exitCode = 1,
   ) {
     super(message)
   }
 }
 
-/** Runs `pstore-sim mount … --foreground` detached and resolves with its first words once mounted. */
-export async function startDaemon(cliArgs: string[], mountpoint: string): Promise<string> {
+/** Starts a daemon detached and resolves with its first words once the mount is usable. */
+export async function startDaemon(options: MountOptions): Promise<string> {
+  const mountpoint = path.resolve(options.mountpoint)
   fs.mkdirSync(runDir(), { recursive: true, mode: 0o700 })
   const logFile = path.join(runDir(), `${mountKey(mountpoint)}.log`)
   const log = fs.openSync(logFile, 'w')
-  const child = spawn(process.execPath, [cliPath, ...cliArgs, '--foreground'], { detached: true, stdio: ['ignore', log, log, 'ipc'] })
+  const json = JSON.stringify({ ...options, mountpoint, image: path.resolve(options.image) })
+  const child = spawn(process.execPath, [daemonMainPath, json], { detached: true, stdio: ['ignore', log, log, 'ipc'] })
   fs.closeSync(log)
   const message = await new Promise<{ text?: string; error?: string; exitCode?: number }>((resolve) => {
     child.once('message', (m) => resolve(m as { text?: string }))

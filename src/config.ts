@@ -3,6 +3,7 @@
  * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
  */
 import { DEFAULT_KERNEL, formatKernelVersion, KernelQuirks, KernelVersion, parseKernelVersion, quirksFor } from './kernelVersion.js'
+import { PstoreSimError } from './errors.js'
 
 /** kmsg_dump reasons (include/linux/kmsg_dump.h, 5.8+). */
 export const KMSG_DUMP = { undef: 0, panic: 1, oops: 2, emergency: 3, shutdown: 4 } as const
@@ -70,7 +71,7 @@ export interface RamoopsConfigJson extends Omit<RamoopsConfig, 'kernel'> {
 }
 
 /** Raised when the kernel's probe would refuse the setup; the message says why in plain words. */
-export class ProbeError extends Error {
+export class ProbeError extends PstoreSimError {
   override name = 'ProbeError'
 }
 

@@ -6,6 +6,7 @@
 import net from 'node:net'
 import fs from 'node:fs'
 import type { CorruptSpec } from './corrupt.js'
+import { PstoreSimError } from './errors.js'
 
 export type ControlRequest =
   | { op: 'status' }
@@ -21,10 +22,10 @@ export type ControlResponse = { ok: true; result: unknown } | { ok: false; error
 
 export type ControlHandler = (request: ControlRequest) => Promise<unknown>
 
-export class ControlError extends Error {
+export class ControlError extends PstoreSimError {
   constructor(
     message: string,
-    readonly exitCode = 1,
+    override readonly exitCode = 1,
   ) {
     super(message)
   }
@@ -51,7 +52,7 @@ export function serveControl(socketPath: string, handler: ControlHandler): Promi
       const request = JSON.parse(line) as ControlRequest
       return { ok: true, result: await handler(request) }
     } catch (err) {
-      return { ok: false, error: (err as Error).message, exitCode: err instanceof ControlError ? err.exitCode : 1 }
+      return { ok: false, error: (err as Error).message, exitCode: err instanceof PstoreSimError ? err.exitCode : 1 }
     }
   }
   return new Promise((resolve, reject) => {

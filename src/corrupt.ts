@@ -6,6 +6,7 @@
 import { Ramoops } from './ramoops.js'
 import { ZONE_HEADER_SIZE } from './layout.js'
 import { PersistentRamZone } from './zone.js'
+import { PstoreSimError } from './errors.js'
 
 export type CorruptArea = 'record' | 'data' | 'header' | 'parity' | 'zone'
 
@@ -32,7 +33,7 @@ export interface FlipReport {
   where: string
 }
 
-export class CorruptError extends Error {
+export class CorruptError extends PstoreSimError {
   override name = 'CorruptError'
 }
 

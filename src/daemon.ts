@@ -8,6 +8,7 @@ import path from 'node:path'
 import { createRequire } from 'node:module'
 import { execFile } from 'node:child_process'
 import createDebug from 'debug'
+import { EnvironmentError } from './errors.js'
 import { Simulation } from './simulation.js'
 import { SetupOverrides } from './setup.js'
 import { MountView } from './mountView.js'
@@ -15,7 +16,7 @@ import { fuseOperations, Errno } from './fuseAdapter.js'
 import { nowTimespec, Timespec } from './pstoreFs.js'
 import { PmsgFifo, defaultFifoPath } from './pmsgFifo.js'
 import { ControlError, ControlRequest, serveControl } from './control.js'
-import { removeMountRecord, socketPath, writeMountRecord, isMounted } from './runtime.js'
+import { removeMountRecord, socketPath, writeMountRecord, isMounted, readMountRecord, processAlive } from './runtime.js'
 import { SymbolTable } from './symbols.js'
 import { DumpReason } from './kmsgDumper.js'
 import { corrupt } from './corrupt.js'
@@ -39,9 +40,6 @@ export interface MountOptions {
   systemMap?: string
 }
 
-export class EnvironmentError extends Error {
-  override name = 'EnvironmentError'
-}
 
 export function loadFuse(): any {
   try {
@@ -105,6 +103,10 @@ export class PstoreDaemon {
     this.image = path.resolve(options.image)
     this.simulation = Simulation.open(this.image, options.overrides ?? {}, { readOnly: !!options.readOnly })
     this.view = new MountView({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, nowTimespec())
+  }
+
+  get hasFifo(): boolean {
+    return this.fifo !== undefined
   }
 
   get fifoPath(): string | undefined {
@@ -251,4 +253,21 @@ export class PstoreDaemon {
   }
 }
 
+export { EnvironmentError }
 export type { Timespec }
+
+/**
+ * Runs a daemon in this process until SIGINT/SIGTERM/SIGHUP or `umount`, and resolves once the
+ * mount is usable with the words to tell the user.
+ */
+export async function serveForeground(options: MountOptions): Promise<string> {
+  const stale = readMountRecord(options.mountpoint)
+  if (stale && !processAlive(stale.pid)) removeMountRecord(options.mountpoint)
+  const daemon = new PstoreDaemon(options)
+  await daemon.start()
+  const stop = () => void daemon.stop().then(() => process.exit(0))
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  process.on('SIGHUP', stop)
+  return `mounted ${daemon.image} at ${daemon.mountpoint}${options.readOnly ? ' (read-only)' : ''}\n` + (daemon.fifoPath && daemon.hasFifo ? `pmsg FIFO: ${daemon.fifoPath}\n` : '')
+}

@@ -5,6 +5,7 @@
  */
 import { ZoneType } from './layout.js'
 import { PersistentRamZone } from './zone.js'
+import { PstoreSimError } from './errors.js'
 
 export interface ErasableBackend {
   dmesg: PersistentRamZone[]
@@ -13,7 +14,7 @@ export interface ErasableBackend {
   ftrace: PersistentRamZone[]
 }
 
-export class EraseError extends Error {
+export class EraseError extends PstoreSimError {
   override name = 'EraseError'
 }
 

@@ -11,9 +11,9 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { execFile } from 'node:child_process'
-import { cliPath, send, startDaemon, unmount } from './client.js'
-import { ModuleParams, TargetOptions } from './config.js'
+import { send, startDaemon, unmount } from './client.js'
+import { formatImage as createImage } from './simulation.js'
+import type { SetupOverrides } from './setup.js'
 import { DumpReason } from './kmsgDumper.js'
 import { defaultFifoPath } from './pmsgFifo.js'
 
@@ -28,49 +28,11 @@ export { SymbolTable } from './symbols.js'
 export { ReedSolomon, reedSolomon } from './reedSolomon.js'
 export type { PstoreRecord } from './record.js'
 
-export interface ImageSetup {
-  /** ramoops module parameters (what the CLI's setup flags mean). */
-  params?: ModuleParams
-  cmdline?: string
-  dtsFile?: string
-  target?: TargetOptions
-}
-
-function setupArgs(setup: ImageSetup): string[] {
-  const args: string[] = []
-  const p = setup.params ?? {}
-  const flag = (name: string, value: number | string | undefined) => {
-    if (value !== undefined) args.push(`--${name}`, String(value))
-  }
-  flag('mem-size', p.mem_size)
-  flag('record-size', p.record_size)
-  flag('console-size', p.console_size)
-  flag('ftrace-size', p.ftrace_size)
-  flag('pmsg-size', p.pmsg_size)
-  flag('ecc', p.ecc)
-  flag('max-reason', p.max_reason)
-  flag('cmdline', setup.cmdline)
-  flag('dts', setup.dtsFile)
-  const t = setup.target ?? {}
-  flag('kernel', t.kernel)
-  flag('cpus', t.cpus)
-  flag('word-size', t.wordBits)
-  if (t.frontends) flag('frontends', Object.entries(t.frontends).filter(([, on]) => on).map(([name]) => name).join(',') || 'none')
-  return args
-}
-
-function cli(args: string[], input?: Buffer | string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [cliPath, ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(stderr.trim() || err.message))
-      else resolve(stdout)
-    })
-    child.stdin?.end(input ?? '')
-  })
-}
+/** A setup as the CLI's setup flags give it: module parameters, a command line or a .dts file, and the target. */
+export type ImageSetup = SetupOverrides
 
 export async function formatImage(image: string, setup: ImageSetup, options: { force?: boolean } = {}): Promise<void> {
-  await cli(['format', image, ...setupArgs(setup), ...(options.force ? ['--force'] : [])])
+  createImage(image, setup, options)
 }
 
 export interface MountHandle {
@@ -96,12 +58,8 @@ export interface MountApiOptions extends ImageSetup {
 
 export async function mount(image: string, mountpoint: string, options: MountApiOptions = {}): Promise<MountHandle> {
   const abs = path.resolve(mountpoint)
-  const o = [options.readOnly ? 'ro' : undefined, options.kmsgBytes !== undefined ? `kmsg_bytes=${options.kmsgBytes}` : undefined].filter(Boolean).join(',')
-  const args = ['mount', image, abs, ...setupArgs(options), ...(o ? ['-o', o] : [])]
-  if (typeof options.pmsgFifo === 'string') args.push('--pmsg-fifo', options.pmsgFifo)
-  if (options.exactNames) args.push('--exact-names')
-  if (options.systemMap) args.push('--system-map', options.systemMap)
-  await startDaemon(args, abs)
+  const { readOnly, kmsgBytes, pmsgFifo, exactNames, systemMap, ...setup } = options
+  await startDaemon({ image: path.resolve(image), mountpoint: abs, overrides: setup, readOnly, kmsgBytes, pmsgFifo, exactNames, systemMap })
   const fifo = typeof options.pmsgFifo === 'string' ? options.pmsgFifo : defaultFifoPath(abs)
   return {
     mountpoint: abs,

@@ -14,6 +14,7 @@ import { PstoreRecord } from './record.js'
 import { buildDumpPart, DumpReason, formatConsoleRecord, formatSyslogRecord, logFromText, LogRecord, reasonIsDumped } from './kmsgDumper.js'
 import { encodeFtraceRecord } from './ftrace.js'
 import { panicReport, bootBanner, oopsReport } from './crashReport.js'
+import { PstoreSimError } from './errors.js'
 
 export interface MachineState {
   version: 1
@@ -31,7 +32,7 @@ export interface MachineState {
   ftraceCounter: number
 }
 
-export class MachineHaltedError extends Error {
+export class MachineHaltedError extends PstoreSimError {
   override name = 'MachineHaltedError'
 }
 

@@ -12,6 +12,7 @@ import { readDmesgZone, writeDmesgZone, DmesgWrite } from './dmesg.js'
 import { decompress, inflateLimit } from './compression.js'
 import { mergePerCpuFtrace } from './ftrace.js'
 import { eraseRecord } from './erase.js'
+import { PstoreSimError } from './errors.js'
 
 export interface ZoneReport {
   layout: ZoneLayout
@@ -19,7 +20,7 @@ export interface ZoneReport {
   ecc: EccStats
 }
 
-export class RamoopsError extends Error {
+export class RamoopsError extends PstoreSimError {
   override name = 'RamoopsError'
 }
 

@@ -6,8 +6,9 @@
  * evidence) are changed in memory only; their file is never opened for writing.
  */
 import fs from 'node:fs'
+import { PstoreSimError } from './errors.js'
 
-export class ImageError extends Error {
+export class ImageError extends PstoreSimError {
   override name = 'ImageError'
 }
 

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs'
 import { configToJson, fromCmdline, fromDts, fromModuleParams, ModuleParams, ProbeError, RamoopsConfig, TargetOptions } from './config.js'
+import { PstoreSimError } from './errors.js'
 
 export interface SetupSource {
   /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
@@ -23,7 +24,7 @@ export interface Sidecar {
   resolved?: ReturnType<typeof configToJson>
 }
 
-export class SetupError extends Error {
+export class SetupError extends PstoreSimError {
   override name = 'SetupError'
 }
 

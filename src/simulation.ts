@@ -3,10 +3,10 @@
  * state (kept in `IMAGE.state.json` between commands while no daemon owns the image).
  */
 import fs from 'node:fs'
-import { RegionImage } from './region.js'
-import { freshState, MachineState, SimulatedMachine } from './machine.js'
+import { ImageError, RegionImage } from './region.js'
+import { MachineState, SimulatedMachine } from './machine.js'
 import { RamoopsConfig } from './config.js'
-import { SetupOverrides, setupForImage, SetupSource } from './setup.js'
+import { SetupError, SetupOverrides, setupForImage, SetupSource, sidecarPath, writeSidecar } from './setup.js'
 
 export function statePath(image: string): string {
   return `${image}.state.json`
@@ -23,6 +23,7 @@ export class Simulation {
   ) {}
 
   static open(image: string, overrides: SetupOverrides, options: { readOnly: boolean; clock?: () => number }): Simulation {
+    if (!fs.existsSync(image)) throw new ImageError(`${image}: no such image (create one with pstore-sim format)`)
     const { config, source } = setupForImage(image, overrides)
     const region = RegionImage.open(image, { readOnly: options.readOnly, expectedSize: config.memSize })
     const machine = new SimulatedMachine(config, region, loadState(image), options.clock)
@@ -53,4 +54,28 @@ function loadState(image: string): MachineState | undefined {
   }
 }
 
-export { freshState }
+
+/**
+ * `pstore-sim format`: a zeroed image of mem_size bytes, its sidecar, and a first boot that
+ * gives every zone its signature, as a kernel's first boot would.
+ */
+export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { config: RamoopsConfig; dmesgZones: number } {
+  if (fs.existsSync(image) && !options.force) throw new SetupError(`${image}: already exists; pass --force to overwrite it`)
+  if (!overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
+    throw new SetupError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
+  }
+  fs.rmSync(sidecarPath(image), { force: true }) // a new setup, not the old one overridden
+  const { config, source } = setupForImage(image, overrides)
+  const fd = fs.openSync(image, 'w')
+  try {
+    fs.ftruncateSync(fd, config.memSize)
+  } finally {
+    fs.closeSync(fd)
+  }
+  writeSidecar(image, source, config)
+  fs.rmSync(statePath(image), { force: true })
+  const sim = Simulation.open(image, {}, { readOnly: false })
+  sim.machine.boot()
+  sim.close()
+  return { config, dmesgZones: sim.machine.ramoops.dmesg.length }
+}
