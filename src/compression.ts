@@ -1,9 +1,11 @@
 /**
- * dmesg record compression as each kernel generation does it (spec 6.3), with pako.
+ * dmesg record compression as each kernel generation does it (spec 6.3): pako deflates the
+ * records a simulated kernel writes, Node's zlib inflates what a boot reads.
  * Only dmesg records are ever compressed. Inflation is capped so a corrupt or hostile stream
  * can never allocate more than the kernel's own output buffer.
  */
-import { Deflate, Inflate } from 'pako'
+import zlib from 'node:zlib'
+import { Deflate } from 'pako'
 import { CompressionFlavour } from './kernelVersion.js'
 import { isKernelSpace } from './dmesgHeader.js'
 
@@ -59,27 +61,23 @@ export function compress(flavour: CompressionFlavour, input: Uint8Array, outputL
 
 export type InflateResult = { ok: true; data: Buffer } | { ok: false; reason: string }
 
-/** Inflates as the target kernel would; failure means the file stays `.enc.z`. */
+/**
+ * Inflates as the target kernel would; failure means the file stays `.enc.z`.
+ * Node's native zlib (the boot's hot path: thousands of records on big regions), with one output
+ * buffer for the whole stream as the kernel inflates in a single call: zlib then accepts any
+ * distance back into this call's output, beyond the window (inffast.c). The output is capped at
+ * the kernel's buffer, so no stream can allocate more.
+ */
 export function decompress(flavour: CompressionFlavour, input: Uint8Array, limit: number): InflateResult {
   const { raw, windowBits } = streamOptions(flavour)
-  const chunks: Buffer[] = []
-  let total = 0
-  const overflow = new Error(`inflated data exceeds the kernel's ${limit}-byte buffer`)
-  // One output buffer for the whole stream, as the kernel inflates in a single call: zlib then
-  // accepts any distance back into this call's output, beyond the window (inffast.c).
-  const inflater = new Inflate({ raw, windowBits, chunkSize: limit + 1 })
-  inflater.onData = (chunk: Uint8Array) => {
-    total += chunk.length
-    // Abort at once: a small stream can inflate to gigabytes.
-    if (total > limit) throw overflow
-    chunks.push(Buffer.from(chunk))
-  }
+  const options = { windowBits, chunkSize: Math.max(64, limit + 1), maxOutputLength: Math.max(1, limit) }
   try {
-    inflater.push(input, true)
+    const data = raw ? zlib.inflateRawSync(input, options) : zlib.inflateSync(input, options)
+    return { ok: true, data }
   } catch (err) {
-    return { ok: false, reason: (err as Error).message }
+    const e = err as NodeJS.ErrnoException
+    if (e.code === 'ERR_BUFFER_TOO_LARGE') return { ok: false, reason: `inflated data exceeds the kernel's ${limit}-byte buffer` }
+    if (e.code === 'Z_BUF_ERROR') return { ok: false, reason: 'compressed stream is truncated (no final block)' }
+    return { ok: false, reason: e.message }
   }
-  if (inflater.err) return { ok: false, reason: inflater.msg || `zlib error ${inflater.err}` }
-  if (!inflater.ended) return { ok: false, reason: 'compressed stream is truncated (no final block)' }
-  return { ok: true, data: Buffer.concat(chunks) }
 }

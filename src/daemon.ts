@@ -8,7 +8,7 @@ import path from 'node:path'
 import { createRequire } from 'node:module'
 import { execFile } from 'node:child_process'
 import createDebug from 'debug'
-import { EnvironmentError } from './errors.js'
+import { EnvironmentError, PstoreSimError } from './errors.js'
 import { Simulation } from './simulation.js'
 import { SetupOverrides } from './setup.js'
 import { MountView } from './mountView.js'
@@ -77,13 +77,17 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
       fs.mkdirSync(mountpoint, { recursive: true })
       return
     } else {
-      throw new Error(`${mountpoint}: cannot use as a mountpoint: ${(err as Error).message}`)
+      throw new MountError(`${mountpoint}: cannot use as a mountpoint: ${(err as Error).message}`)
     }
   }
-  if (isMounted(mountpoint)) throw new Error(`${mountpoint}: something is already mounted there (pstore-sim umount ${mountpoint})`)
+  if (isMounted(mountpoint)) throw new MountError(`${mountpoint}: something is already mounted there (pstore-sim umount ${mountpoint})`)
   const stat = fs.statSync(mountpoint)
-  if (!stat.isDirectory()) throw new Error(`${mountpoint}: not a directory`)
-  if (fs.readdirSync(mountpoint).length > 0) throw new Error(`${mountpoint}: directory is not empty; mount on an empty or missing directory`)
+  if (!stat.isDirectory()) throw new MountError(`${mountpoint}: not a directory`)
+  if (fs.readdirSync(mountpoint).length > 0) throw new MountError(`${mountpoint}: directory is not empty; mount on an empty or missing directory`)
+}
+
+export class MountError extends PstoreSimError {
+  override name = 'MountError'
 }
 
 export class PstoreDaemon {
@@ -152,16 +156,23 @@ export class PstoreDaemon {
       negativeTimeout: 0,
       timeout: false,
     })
-    await new Promise<void>((resolve, reject) => this.fuse.mount((err: Error | null) => (err ? reject(new Error(`cannot mount ${this.mountpoint}: ${err.message}`)) : resolve())))
     const fifoPath = this.fifoPath
-    if (fifoPath && this.simulation.config.pmsgSize && this.simulation.config.frontends.pmsg) {
-      this.fifo = PmsgFifo.create(fifoPath, (chunk) => {
-        try {
-          if (!this.simulation.machine.state.halted) this.simulation.machine.pmsg(chunk)
-        } catch (err) {
-          debug('pmsg write failed: %s', (err as Error).message)
-        }
-      })
+    const fifo =
+      fifoPath && this.simulation.config.pmsgSize && this.simulation.config.frontends.pmsg
+        ? PmsgFifo.create(fifoPath, (chunk) => {
+            try {
+              if (!this.simulation.machine.state.halted) this.simulation.machine.pmsg(chunk)
+            } catch (err) {
+              debug('pmsg write failed: %s', (err as Error).message)
+            }
+          })
+        : undefined
+    const mounted = new Promise<void>((resolve, reject) => this.fuse.mount((err: Error | null) => (err ? reject(new MountError(`cannot mount ${this.mountpoint}: ${err.message}`)) : resolve())))
+    const [fifoResult, mountResult] = await Promise.allSettled([fifo, mounted])
+    if (fifoResult.status === 'fulfilled') this.fifo = fifoResult.value
+    if (mountResult.status === 'rejected' || fifoResult.status === 'rejected') {
+      await this.stop()
+      throw mountResult.status === 'rejected' ? mountResult.reason : (fifoResult as PromiseRejectedResult).reason
     }
     const socket = socketPath(this.mountpoint)
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 })

@@ -43,9 +43,6 @@ export interface FuseCallbacks {
 type Cb = (...args: any[]) => void
 
 export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Record<string, (...args: any[]) => void> {
-  const byFd = new Map<number, MountEntry>()
-  let nextFd = 1
-
   const lookup = (path: string): MountEntry | undefined => (path.startsWith('/') && path.indexOf('/', 1) < 0 ? view.get(path.slice(1)) : undefined)
 
   const stat = (entry: MountEntry) => ({
@@ -92,7 +89,7 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
       cb(0, stat(entry))
     },
     fgetattr: (path: string, fd: number, cb: Cb) => {
-      const entry = byFd.get(fd) ?? lookup(path)
+      const entry = view.byHandle(fd) ?? lookup(path)
       if (!entry) return path === '/' ? cb(0, rootStat()) : cb(Errno.ENOENT)
       cb(0, stat(entry))
     },
@@ -106,16 +103,10 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
       if ((flags & O_ACCMODE) !== O_RDONLY && callbacks.readOnly) return cb(Errno.EROFS)
       // Root may open for writing (the mode check passed in the kernel); writes then fail.
       if (flags & O_TRUNC) entry.truncated = true
-      const fd = nextFd++
-      byFd.set(fd, entry)
-      cb(0, fd)
-    },
-    release: (_path: string, fd: number, cb: Cb) => {
-      byFd.delete(fd)
-      cb(0)
+      cb(0, entry.handle)
     },
     read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
-      const entry = byFd.get(fd) ?? lookup(path)
+      const entry = view.byHandle(fd) ?? lookup(path)
       if (!entry) return cb(Errno.ENOENT)
       const content = entry.file.content
       const size = view.size(entry)
@@ -132,7 +123,7 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
       cb(0)
     },
     ftruncate: (path: string, fd: number, size: number, cb: Cb) => {
-      const entry = byFd.get(fd) ?? lookup(path)
+      const entry = view.byHandle(fd) ?? lookup(path)
       if (!entry) return cb(Errno.ENOENT)
       if (callbacks.readOnly) return cb(Errno.EROFS)
       if (size === 0) entry.truncated = true

@@ -16,6 +16,8 @@ export interface MountEntry {
   ctime: Timespec
   /** An O_TRUNC open by root leaves the reported size at 0 until the next mount. */
   truncated: boolean
+  /** The file handle `open` returns for this file. */
+  handle: number
 }
 
 export interface RootAttributes {
@@ -29,9 +31,11 @@ export interface RootAttributes {
 
 export class MountView {
   private entries = new Map<string, MountEntry>()
+  /** This boot's files by position, kept after unlink so that an open file stays readable. */
+  private byHandleIndex: MountEntry[] = []
   root: RootAttributes
-  /** Bumped at every change of the file set, for caches. */
-  generation = 0
+  /** Counts boots: a file handle from an earlier boot finds nothing. */
+  private boots = 0
 
   constructor(
     readonly owner: { uid: number; gid: number },
@@ -43,8 +47,9 @@ export class MountView {
   /** A boot's records replace the whole view (a fresh mount). */
   load(records: PstoreRecord[], options: ViewOptions): void {
     this.entries.clear()
+    this.byHandleIndex = []
     for (const file of makeFiles(records, options)) {
-      this.entries.set(file.name, {
+      const entry: MountEntry = {
         file,
         mode: file.mode,
         uid: this.owner.uid,
@@ -53,10 +58,22 @@ export class MountView {
         mtime: file.mtime,
         ctime: file.ctime,
         truncated: false,
-      })
+        handle: 0,
+      }
+      this.byHandleIndex.push(entry)
+      // A handle names the boot and the file, so no table of open files is needed (and no
+      // release round trip): 12 bits of generation, 20 bits of index.
+      entry.handle = (((this.boots + 1) & 0xfff) << 20) | this.byHandleIndex.length
+      this.entries.set(file.name, entry)
     }
     this.root = { ...this.root, atime: options.now, mtime: options.now, ctime: options.now }
-    this.generation++
+    this.boots++
+  }
+
+  /** The entry an open file handle refers to, even after unlink; undefined after a reboot. */
+  byHandle(handle: number): MountEntry | undefined {
+    if (((handle >>> 20) & 0xfff) !== (this.boots & 0xfff)) return undefined
+    return this.byHandleIndex[(handle & 0xfffff) - 1]
   }
 
   get(name: string): MountEntry | undefined {
@@ -77,7 +94,6 @@ export class MountView {
     this.entries.delete(name)
     this.root.mtime = now
     this.root.ctime = now
-    this.generation++
     return entry
   }
 }

@@ -8,7 +8,8 @@
  */
 import fs from 'node:fs'
 import net from 'node:net'
-import { execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
+import { PstoreSimError } from './errors.js'
 
 export function defaultFifoPath(mountpoint: string): string {
   return `${mountpoint.replace(/\/+$/, '')}.pmsg0`
@@ -24,7 +25,7 @@ export class PmsgFifo {
    * Creates the pipe, replacing a stale pipe or symlink (never following it); refuses to
    * replace anything else.
    */
-  static create(path: string, onData: (chunk: Buffer) => void): PmsgFifo {
+  static async create(path: string, onData: (chunk: Buffer) => void): Promise<PmsgFifo> {
     let existing: fs.Stats | undefined
     try {
       existing = fs.lstatSync(path)
@@ -33,9 +34,12 @@ export class PmsgFifo {
     }
     if (existing) {
       if (existing.isFIFO() || existing.isSymbolicLink()) fs.unlinkSync(path)
-      else throw new Error(`${path}: exists and is not a FIFO; remove it or choose another --pmsg-fifo`)
+      else throw new PstoreSimError(`${path}: exists and is not a FIFO; remove it or choose another --pmsg-fifo`)
     }
-    execFileSync('mkfifo', ['-m', '0220', path])
+    // Node has no mkfifo(3); the tool runs while the daemon does other start-up work.
+    await new Promise<void>((resolve, reject) =>
+      execFile('mkfifo', ['-m', '0220', path], (err, _out, stderr) => (err ? reject(new PstoreSimError(`${path}: mkfifo failed: ${stderr.trim() || err.message}`)) : resolve())),
+    )
     const fifo = new PmsgFifo(path)
     // O_RDWR keeps a writer open ourselves, so the pipe never reports EOF between clients.
     fifo.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW)

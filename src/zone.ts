@@ -32,6 +32,9 @@ export class PersistentRamZone {
   oldLog: Buffer | undefined
   readonly ecc: EccStats = { correctedBytes: 0, badBlocks: 0 }
   private readonly rs: ReedSolomon | undefined
+  /** Counts this zone's writes and zaps, so a snapshot of unchanged RAM is not copied again. */
+  private ramVersion = 0
+  private oldLogVersion = -1
 
   constructor(
     readonly region: RegionImage,
@@ -76,6 +79,7 @@ export class PersistentRamZone {
   /** persistent_ram_post_init() and the first persistent_ram_save_old() (spec 3.3). */
   boot(): ZoneBootOutcome {
     this.oldLog = undefined
+    this.ramVersion++ // RAM may have changed behind our back (a new boot, injected faults)
     this.ecc.correctedBytes = 0
     this.ecc.badBlocks = 0
     if (this.rs) this.countDecode(this.decodeBlock(this.offset, ZONE_HEADER_SIZE, this.offset + this.geometry.headerParityOffset))
@@ -102,6 +106,7 @@ export class PersistentRamZone {
 
   /** persistent_ram_save_old(): the snapshot, data[start..size) + data[0..start) (spec 4.2). */
   saveOld(): void {
+    if (this.oldLog && this.oldLogVersion === this.ramVersion) return
     const size = this.size
     const start = this.start
     if (size <= 0 || size > this.capacity || start < 0 || start > size) {
@@ -111,6 +116,7 @@ export class PersistentRamZone {
     }
     const data = this.region.bytes.subarray(this.dataOffset, this.dataOffset + this.capacity)
     this.oldLog = Buffer.concat([data.subarray(start, size), data.subarray(0, start)])
+    this.oldLogVersion = this.ramVersion
   }
 
   freeOld(): void {
@@ -119,6 +125,7 @@ export class PersistentRamZone {
 
   /** persistent_ram_zap(): start = size = 0; data and data parity stay. */
   zap(): void {
+    this.ramVersion++
     this.region.writeI32(this.offset + 4, 0)
     this.region.writeI32(this.offset + 8, 0)
     this.updateHeaderEcc()
@@ -126,6 +133,7 @@ export class PersistentRamZone {
 
   /** persistent_ram_write() (spec 4.1). Returns the number of bytes the caller asked to write. */
   write(input: Uint8Array): number {
+    this.ramVersion++
     const count = input.length
     let s = input
     if (s.length > this.capacity) s = s.subarray(s.length - this.capacity)
