@@ -14,27 +14,13 @@ import { Ramoops, RamoopsError } from '../src/ramoops.js'
 import { ImageError, RegionImage } from '../src/region.js'
 import { recordName } from '../src/record.js'
 import { makeFiles } from '../src/pstoreFs.js'
-import { fixtureCase, fixtureConfig } from './helpers/fixtures.js'
+import { fixtureCase, fixtureConfig, noise } from './helpers/fixtures.js'
 
 const DBGC = 0x43474244
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-bad-'))
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }))
 const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex')
 
-/** Deterministic pseudo-random bytes (xorshift32). */
-function noise(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    out[i] = x & 0xff
-  }
-  return out
-}
 
 t.test('RegionImage.open: wrong size, missing file, directory', async (t) => {
   const short = path.join(tmp, 'short.img')

@@ -7,7 +7,7 @@ import t from 'tap'
 import zlib from 'node:zlib'
 import { compress, decompress, inflateLimit, scratchBufferSize } from '../src/compression.js'
 import { CompressionFlavour } from '../src/kernelVersion.js'
-import { fixtureCase } from './helpers/fixtures.js'
+import { fixtureCase, noise } from './helpers/fixtures.js'
 
 const FLAVOURS: CompressionFlavour[] = ['zlib-raw-15', 'crypto-deflate-11', 'zlib-wrapped-12']
 
@@ -20,20 +20,6 @@ function kernelText(): Buffer {
   return zlib.inflateRawSync(after.subarray(12 + 24, 12 + size))
 }
 
-/** Deterministic pseudo-random bytes (xorshift32). */
-function noise(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    out[i] = x & 0xff
-  }
-  return out
-}
 
 const text = kernelText()
 

@@ -109,3 +109,17 @@ export function fixtureFlags(kernel: 'kernel-6.1' | 'kernel-6.1-custom', name: s
   ]
 }
 
+/** Deterministic pseudo-random bytes (xorshift32). */
+export function noise(length: number, seed: number): Buffer {
+  const out = Buffer.alloc(length)
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    out[i] = x & 0xff
+  }
+  return out
+}

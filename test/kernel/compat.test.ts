@@ -17,7 +17,7 @@
 import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
-import { kernelAvailable, kernelInfo, prepareKernel, runKernel, type KernelFile, type KernelRun } from './harness.js'
+import { kernelInfo, kernelSkipReason, runKernel, type KernelFile, type KernelRun } from './harness.js'
 import { cat, ls, pstoreSim, sha256, statFiles } from '../helpers/mount.js'
 import {
   cli,
@@ -45,17 +45,7 @@ import {
 type Tap = Test
 
 // ------------------------------------------------------------------------------------- skip
-async function skipReason(): Promise<string | false> {
-  try {
-    await prepareKernel()
-  } catch (e) {
-    return `cannot prepare the kernel: ${(e as Error).message.split('\n').slice(0, 5).join(' | ')}`
-  }
-  const avail = await kernelAvailable()
-  return avail.ok ? false : `kernel/qemu unavailable: ${avail.reason}`
-}
-
-const skip = await skipReason()
+const skip = await kernelSkipReason()
 if (skip && process.env.PSTORE_SIM_REQUIRE_KERNEL === '1') t.fail(`kernel suite required but: ${skip}`)
 
 const started = Date.now()

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import { inflateRawSync } from 'node:zlib'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { kernelAvailable, kernelInfo, prepareKernel, runKernel, sharedDir, type KernelRamoopsParams, type KernelRun } from './harness.js'
+import { kernelInfo, kernelSkipReason, runKernel, sharedDir, type KernelRamoopsParams, type KernelRun } from './harness.js'
 
 const caseDir = path.join(sharedDir(), 'fixtures/kernel-6.1/b-reboot')
 
@@ -67,16 +67,9 @@ function simplify(files: KernelRun['listings'][number]['files']): object[] {
   }))
 }
 
-/** Prepares the kernel cache (idempotent) and says why the suite cannot run, if it cannot. */
 async function skipReason(): Promise<string | false> {
   if (!existsSync(caseDir)) return `fixtures not found at ${caseDir} (set PSTORE_SIM_SHARED)`
-  try {
-    await prepareKernel()
-  } catch (e) {
-    return `cannot prepare the kernel: ${(e as Error).message.split('\n').slice(0, 5).join(' | ')}`
-  }
-  const avail = await kernelAvailable()
-  return avail.ok ? false : `kernel/qemu unavailable: ${avail.reason}`
+  return kernelSkipReason()
 }
 
 const skip = await skipReason()

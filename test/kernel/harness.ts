@@ -520,3 +520,17 @@ export async function runKernel(opts: {
     else await fsp.rm(tmp, { recursive: true, force: true })
   }
 }
+
+/**
+ * Prepares the kernel cache (idempotent) and says why the kernel suites cannot run here, if they
+ * cannot; false when they can.
+ */
+export async function kernelSkipReason(): Promise<string | false> {
+  try {
+    await prepareKernel()
+  } catch (e) {
+    return `cannot prepare the kernel: ${(e as Error).message.split('\n').slice(0, 5).join(' | ')}`
+  }
+  const avail = await kernelAvailable()
+  return avail.ok ? false : `kernel/qemu unavailable: ${avail.reason}`
+}
