@@ -12,7 +12,11 @@
 //    loop: synchronous access to the mount from here would deadlock), runs
 //    `stat -c '%Y.%y' file` and checks the nanoseconds survive; then sets the
 //    mtime with `touch -m -d ...` (utimens) and checks it with stat again;
-// 4. unmounts and checks the mount is gone.
+// 4. unmounts and checks the mount is gone;
+// 5. fuse.invalidate (patch level 2): mounts a second filesystem with
+//    attrTimeout/entryTimeout 10 s, stats a file (size 10), changes it to 20
+//    behind the kernel's back (stat must still say 10: the cache is on), calls
+//    fuse.invalidate(['cached']) and stat must say 20; unmounts.
 //
 // Exit codes: 0 ok, 2 environment problem (message names what to run).
 
@@ -32,6 +36,7 @@ const FIX = 'run: bash native-setup/setup.sh (to force a rebuild: rm -rf node_mo
 let fuse = null
 let mnt = null
 let tmp = null
+let fuse2 = null
 
 function fail (msg) {
   process.stderr.write(`check-addon: FAILED: ${msg}\n  ${FIX}\n`)
@@ -44,14 +49,17 @@ function cleanup (done) {
     if (tmp) { try { fs.rmSync(tmp, { recursive: true, force: true }) } catch (_) {} }
     done()
   }
-  if (!fuse || !mnt) return finish()
-  const f = fuse
-  fuse = null
-  f.unmount(() => {
-    if (isMounted(mnt)) {
-      execFile('fusermount', ['-uz', mnt], () => finish())
-    } else finish()
-  })
+  const mounts = [[fuse, mnt], [fuse2, fuse2 && fuse2.mnt]].filter(([f, m]) => f && m)
+  fuse = fuse2 = null
+  let left = mounts.length
+  if (!left) return finish()
+  for (const [f, m] of mounts) {
+    f.unmount(() => {
+      const next = () => { if (--left === 0) finish() }
+      if (isMounted(m)) execFile('fusermount', ['-uz', m], next)
+      else next()
+    })
+  }
 }
 
 function isMounted (p) {
@@ -83,8 +91,8 @@ async function main () {
   if (addonPath !== EXPECTED_ADDON) return fail(`fuse-native loads ${addonPath}, not the source build ${EXPECTED_ADDON}`)
   const maps = fs.readFileSync('/proc/self/maps', 'utf-8').split('\n').filter((l) => l.endsWith('.node') && l.includes('fuse'))
   if (!maps.some((l) => l.endsWith(EXPECTED_ADDON))) return fail(`mapped addon is not ${EXPECTED_ADDON}: ${maps.join(' | ')}`)
-  if (!(Fuse.NATIVE_PATCH_LEVEL >= 1) || !Fuse.NS_TIMES) {
-    return fail(`fuse-native is not patched (NATIVE_PATCH_LEVEL=${Fuse.NATIVE_PATCH_LEVEL}): patch not applied or addon built before the patch`)
+  if (!(Fuse.NATIVE_PATCH_LEVEL >= 2) || !Fuse.NS_TIMES || !Fuse.INVALIDATE) {
+    return fail(`fuse-native is not patched (NATIVE_PATCH_LEVEL=${Fuse.NATIVE_PATCH_LEVEL}, want 2): patch not applied or addon built before the patch`)
   }
 
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-check-'))
@@ -155,10 +163,38 @@ async function main () {
   fuse = null
   await new Promise((resolve, reject) => f.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
   if (isMounted(mnt)) throw new Error(`${mnt} is still mounted after unmount`)
+
+  // fuse.invalidate: kernel caches on (10 s), the size changes behind them.
+  const mnt2 = path.join(tmp, 'mnt2')
+  fs.mkdirSync(mnt2)
+  let size = 10
+  fuse2 = new Fuse(mnt2, {
+    getattr (p, cb) {
+      if (p === '/') return cb(0, root)
+      if (p === '/cached') return cb(0, { mode: 0o100444, size, nlink: 1, uid: 0, gid: 0, atime: now, mtime: now, ctime: now })
+      return cb(Fuse.ENOENT)
+    },
+    readdir (p, cb) { return cb(0, p === '/' ? ['cached'] : []) }
+  }, { hardRemove: true, attrTimeout: 10, entryTimeout: 10, negativeTimeout: 0, fsname: 'pstore-check-cache' })
+  await new Promise((resolve, reject) => fuse2.mount((err) => (err ? reject(new Error(`second mount failed: ${err.message}`)) : resolve())))
+  const cached = path.join(mnt2, 'cached')
+  const s1 = await run('stat', ['-c', '%s', cached])
+  size = 20
+  const s2 = await run('stat', ['-c', '%s', cached])
+  if (s1 !== '10' || s2 !== '10') throw new Error(`attrTimeout 10: stat gave ${s1} then ${s2} after a change, want 10 and 10 (cached)`)
+  const inv = await fuse2.invalidate(['cached'])
+  if (inv.invalidated !== 1) throw new Error(`fuse.invalidate(['cached']) gave ${JSON.stringify(inv)}, want 1 invalidated`)
+  const s3 = await run('stat', ['-c', '%s', cached])
+  if (s3 !== '20') throw new Error(`after fuse.invalidate, stat gave ${s3}, want 20`)
+  const f2 = fuse2
+  fuse2 = null
+  await new Promise((resolve, reject) => f2.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
+  if (isMounted(mnt2)) throw new Error(`${mnt2} is still mounted after unmount`)
+
   fs.rmSync(tmp, { recursive: true, force: true })
   tmp = null
   clearTimeout(guard)
-  process.stdout.write(`check-addon: ok (${path.relative(ROOT, addonPath)}, patch level ${Fuse.NATIVE_PATCH_LEVEL}, mtime ns survived: ${out.split('.').pop()})\n`)
+  process.stdout.write(`check-addon: ok (${path.relative(ROOT, addonPath)}, patch level ${Fuse.NATIVE_PATCH_LEVEL}, mtime ns survived: ${out.split('.').pop()}, invalidate: stat 10 -> 20)\n`)
 }
 
 main().catch((err) => fail(err.message))
