@@ -86,6 +86,9 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
   if (fs.readdirSync(mountpoint).length > 0) throw new MountError(`${mountpoint}: directory is not empty; mount on an empty or missing directory`)
 }
 
+/** How long the kernel may cache attributes and names (see PstoreDaemon.cacheTimeout). */
+const CACHE_TIMEOUT_S = 10
+
 export class MountError extends PstoreSimError {
   override name = 'MountError'
 }
@@ -99,6 +102,7 @@ export class PstoreDaemon {
   private watchdog: NodeJS.Timeout | undefined
   private symbols: SymbolTable | undefined
   private stopping: Promise<void> | undefined
+  private fuseSupportsInvalidate = false
   readonly mountpoint: string
   readonly image: string
 
@@ -118,20 +122,42 @@ export class PstoreDaemon {
     return this.options.pmsgFifo ?? defaultFifoPath(this.mountpoint)
   }
 
-  /** Boots the machine and loads its records into the view. */
-  boot(): void {
+  /**
+   * Boots the machine and loads its records into the view. When mounted, the kernel is told to
+   * forget every name it may have cached (old and new) and the root's attributes, before this
+   * resolves: a reboot is the only change of the file set that does not pass through the kernel.
+   */
+  async boot(): Promise<void> {
+    const before = this.view.names()
     const { records } = this.simulation.machine.boot()
     this.simulation.saveState()
     this.view.load(records, { now: nowTimespec(), wordBits: this.simulation.config.wordBits, symbols: this.symbols, exactNames: this.options.exactNames })
     debug('booted: %d records', records.length)
+    if (this.fuse && this.cacheTimeout > 0) {
+      await this.fuse.invalidate([...new Set([...before, ...this.view.names()])]).catch((err: Error) => {
+        // Without it `ls` could show the previous boot's files for up to the cache timeout.
+        throw new MountError(`reboot: the kernel's cache of ${this.mountpoint} could not be invalidated: ${err.message}`)
+      })
+    }
+  }
+
+  /**
+   * Seconds the kernel may cache attributes and names. Every change but a reboot reaches us
+   * through the kernel (unlink, chmod, utimes, truncate), which updates its cache itself, and a
+   * reboot invalidates explicitly (fuse.invalidate, patched fuse-native). Without that patch
+   * level nothing is cached.
+   */
+  private get cacheTimeout(): number {
+    return this.fuseSupportsInvalidate ? CACHE_TIMEOUT_S : 0
   }
 
   async start(): Promise<void> {
     checkEnvironment()
     const Fuse = loadFuse()
+    this.fuseSupportsInvalidate = !!Fuse.INVALIDATE
     if (this.options.systemMap) this.symbols = await SymbolTable.load(this.options.systemMap)
     await prepareMountpoint(this.mountpoint)
-    this.boot()
+    await this.boot()
     const ops = fuseOperations(this.view, {
       readOnly: !!this.options.readOnly,
       now: nowTimespec,
@@ -151,9 +177,9 @@ export class PstoreDaemon {
       defaultPermissions: true,
       allowOther: !!this.options.allowOther,
       hardRemove: true,
-      attrTimeout: 0,
-      entryTimeout: 0,
-      negativeTimeout: 0,
+      attrTimeout: this.cacheTimeout,
+      entryTimeout: this.cacheTimeout,
+      negativeTimeout: 0, // a name a reboot brings must show at once
       timeout: false,
     })
     const fifoPath = this.fifoPath
@@ -205,7 +231,7 @@ export class PstoreDaemon {
       case 'status':
         return { image: this.image, mountpoint: this.mountpoint, fifo: this.fifo?.path, files: this.view.names(), state: machine.state }
       case 'reboot':
-        this.boot()
+        await this.boot()
         return { files: this.view.names() }
       case 'umount':
         setImmediate(() => void this.stop())
@@ -214,7 +240,7 @@ export class PstoreDaemon {
         readOnlyRefusal()
         const result = machine.crash({ reason: request.reason as DumpReason, logText: request.logText, time: request.time, compress: request.compress, kmsgBytes: this.options.kmsgBytes })
         this.simulation.saveState()
-        if (request.reboot) this.boot()
+        if (request.reboot) await this.boot()
         return result
       }
       case 'console':

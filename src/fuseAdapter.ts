@@ -3,10 +3,11 @@
  * MountView, answering with the errno the kernel's pstore gives (spec 8). Everything is served
  * from state computed at boot; no handler parses the region.
  *
- * Caching: the daemon mounts with attribute, entry and negative timeouts of 0 (see daemon.ts),
- * so `ls`, `stat` and lookups always ask us and never show a file a reboot or `rm` removed;
- * file contents are not kept in the page cache across opens (no kernel_cache), as a reboot can
- * change a file's bytes under the same name.
+ * Caching (set up in daemon.ts): the kernel caches attributes and names for a few seconds;
+ * every change but a reboot passes through these handlers and the kernel updates its cache
+ * from our replies, and a reboot invalidates every name explicitly. Negative lookups are never
+ * cached (a reboot's new names show at once), and file contents are not kept in the page cache
+ * across opens (no kernel_cache), as a reboot can change a file's bytes under the same name.
  */
 import { MountEntry, MountView } from './mountView.js'
 import { Timespec } from './pstoreFs.js'
