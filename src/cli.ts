@@ -105,8 +105,8 @@ function describeCrash(r: any): string {
   return `stored ${r.reason} in dmesg zone ${r.zone}${r.compressed ? ' (compressed)' : ''}\n`
 }
 
-function parseMountOptions(o: string | undefined): { readOnly: boolean; kmsgBytes?: number; allowOther: boolean } {
-  const result = { readOnly: false, kmsgBytes: undefined as number | undefined, allowOther: false }
+function parseMountOptions(o: string | undefined): { readOnly: boolean; kmsgBytes?: number; allowOther: boolean; cacheTimeout?: number } {
+  const result = { readOnly: false, kmsgBytes: undefined as number | undefined, allowOther: false, cacheTimeout: undefined as number | undefined }
   for (const opt of (o ?? '').split(',').filter(Boolean)) {
     const [key, value] = opt.split('=')
     if (key === 'ro') result.readOnly = true
@@ -116,7 +116,11 @@ function parseMountOptions(o: string | undefined): { readOnly: boolean; kmsgByte
       // pstore ignores an invalid value silently; so do we
       const n = Number(value)
       if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) result.kmsgBytes = n
-    } else throw new UserError(`-o ${opt}: unknown mount option (ro, rw, kmsg_bytes=N, allow_other)`)
+    } else if (key === 'cache_timeout') {
+      const n = Number(value)
+      if (!Number.isFinite(n) || n < 0) throw new UserError(`-o ${opt}: cache_timeout takes seconds (0 turns the kernel's cache off)`)
+      result.cacheTimeout = n
+    } else throw new UserError(`-o ${opt}: unknown mount option (ro, rw, kmsg_bytes=N, allow_other, cache_timeout=SECONDS)`)
   }
   return result
 }
@@ -147,7 +151,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
             .positional('image', { type: 'string', demandOption: true })
             .positional('mountpoint', { type: 'string', demandOption: true })
             .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground' })
-            .option('o', { type: 'string', describe: 'mount options: ro, kmsg_bytes=N, allow_other' })
+            .option('o', { type: 'string', describe: 'mount options: ro, kmsg_bytes=N, allow_other, cache_timeout=SECONDS (default 10)' })
             .option('pmsg-fifo', { type: 'string', describe: 'path of the /dev/pmsg0-like FIFO (default MOUNTPOINT.pmsg0)' })
             .option('exact-names', { type: 'boolean', describe: "the target kernel's own names (ftrace-ramoops-0)" })
             .option('system-map', { type: 'string', describe: 'System.map for ftrace symbols' }),
@@ -163,6 +167,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
           readOnly: mountOptions.readOnly,
           kmsgBytes: mountOptions.kmsgBytes,
           allowOther: mountOptions.allowOther,
+          cacheTimeout: mountOptions.cacheTimeout,
           pmsgFifo: argv['pmsg-fifo'] as string | undefined,
           exactNames: !!argv['exact-names'],
           systemMap: argv['system-map'] as string | undefined,

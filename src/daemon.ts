@@ -38,6 +38,8 @@ export interface MountOptions {
   exactNames?: boolean
   /** A System.map to print ftrace symbols with. */
   systemMap?: string
+  /** Seconds the kernel may cache attributes and names (default 10; 0: every stat asks the daemon). */
+  cacheTimeout?: number
 }
 
 
@@ -148,7 +150,7 @@ export class PstoreDaemon {
    * level nothing is cached.
    */
   private get cacheTimeout(): number {
-    return this.fuseSupportsInvalidate ? CACHE_TIMEOUT_S : 0
+    return this.fuseSupportsInvalidate ? (this.options.cacheTimeout ?? CACHE_TIMEOUT_S) : 0
   }
 
   async start(): Promise<void> {

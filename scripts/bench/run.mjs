@@ -138,8 +138,8 @@ const live = new Set()
 
 /** A pstore-sim mount of IMAGE (restored from its pristine copy before every mount). */
 class PstoreSim {
-  constructor(label, image, mountpoint) {
-    Object.assign(this, { kind: 'pstore-sim', label, image, mountpoint, pid: undefined, files: 0 })
+  constructor(label, image, mountpoint, mountArgs = []) {
+    Object.assign(this, { kind: 'pstore-sim', label, image, mountpoint, mountArgs, pid: undefined, files: 0 })
   }
   restore() {
     fs.copyFileSync(`${this.image}.pristine`, this.image)
@@ -151,7 +151,7 @@ class PstoreSim {
     fs.mkdirSync(this.mountpoint, { recursive: true })
     register('mounts', this.mountpoint)
     const t0 = nowMs()
-    const child = spawn(process.execPath, [CLI, 'mount', this.image, this.mountpoint, ...extraArgs], { env: ENV, stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, 'mount', this.image, this.mountpoint, ...this.mountArgs, ...extraArgs], { env: ENV, stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     child.stderr.on('data', (d) => (stderr += d))
     let exitCode
@@ -380,14 +380,20 @@ const FS_ORDER = ['pstore-sim', 'reffs', 'minimal', 'tmpfs']
 async function benchSize(size) {
   const mnt = (name) => path.join(WORK, 'mnt', `${name}-${size.label}`)
   const snap = path.join(WORK, 'snap', size.label)
-  const ps = new PstoreSim(size.label, size.image, mnt('pstore'))
+  // Uncached rows: the kernel's cache off (cache_timeout=0), like the C and minimal mounts.
+  const ps = new PstoreSim(size.label, size.image, mnt('pstore'), ['-o', 'cache_timeout=0'])
   const first = await ps.start()
+  // Cached rows: pstore-sim as users mount it (kernel cache on, invalidated at reboot), on a copy.
+  const cachedImage = `${size.image}-cached`
+  for (const suffix of ['', '.json', '.pristine', '.state.json.pristine']) fs.copyFileSync(`${size.image}${suffix}`, `${cachedImage}${suffix}`)
+  const psCached = new PstoreSim(size.label, cachedImage, mnt('pstore-cached'))
   fs.mkdirSync(path.dirname(snap), { recursive: true })
   run('cp', ['-a', ps.mountpoint, snap]) // names, bytes, modes and ns times
   const names = fs.readdirSync(snap).sort()
   const totalBytes = names.reduce((n, f) => n + fs.statSync(path.join(snap, f)).size, 0)
   const fss = {
     'pstore-sim': ps,
+    'pstore-sim-cached': psCached,
     reffs: new SnapshotFs('reffs', size.label, snap, mnt('reffs'), false),
     'reffs-cached': new SnapshotFs('reffs', size.label, snap, mnt('reffs-cached'), true),
     minimal: new SnapshotFs('minimal', size.label, snap, mnt('minimal'), false),
@@ -413,9 +419,9 @@ async function benchSize(size) {
   const add = (op, name, v) => ((S[op] ??= {})[name] ??= []).push(v)
   const ops = [
     { op: 'stat-off', fs: ['pstore-sim', 'reffs', 'minimal', 'tmpfs'], run: (n) => client('stat', STAT_N, dirOf(n)), per: 'op' },
-    { op: 'stat-on', fs: ['reffs-cached', 'minimal-cached', 'tmpfs'], run: (n) => client('stat', STAT_N, dirOf(n)), per: 'op' },
+    { op: 'stat-on', fs: ['pstore-sim-cached', 'reffs-cached', 'minimal-cached', 'tmpfs'], run: (n) => client('stat', STAT_N, dirOf(n)), per: 'op' },
     { op: 'ls-off', fs: ['pstore-sim', 'reffs', 'minimal', 'tmpfs'], run: (n) => client('run', k, 'ls', '-l', dirOf(n)), per: 'run' },
-    { op: 'ls-on', fs: ['reffs-cached', 'minimal-cached', 'tmpfs'], run: (n) => client('runwarm', k, 'ls', '-l', dirOf(n)), per: 'run' },
+    { op: 'ls-on', fs: ['pstore-sim-cached', 'reffs-cached', 'minimal-cached', 'tmpfs'], run: (n) => client('runwarm', k, 'ls', '-l', dirOf(n)), per: 'run' },
     { op: 'cat', fs: ['pstore-sim', 'reffs', 'minimal', 'tmpfs'], run: (n) => client('run', k, 'cat', ...filesOf(n)), per: 'run' },
     { op: 'orc', fs: ['pstore-sim', 'reffs', 'minimal', 'tmpfs'], run: (n) => client('orc', ORC_N, dirOf(n)), per: 'op' },
   ]
@@ -724,7 +730,7 @@ function buildRows() {
         op: `${OP_NAMES[op]} [${size.label}, ${s.files} files]`,
         key: op,
         size: size.label,
-        ps: cached ? undefined : v['pstore-sim'],
+        ps: cached ? v['pstore-sim-cached'] : v['pstore-sim'],
         c: cached ? v['reffs-cached'] : v.reffs,
         min: cached ? v['minimal-cached'] : v.minimal,
         tmpfs: op === 'mount' ? undefined : v.tmpfs,
@@ -738,8 +744,8 @@ function buildRows() {
         row.met = row.psC !== undefined ? row.psC <= t.max : undefined
       } else if (t?.cachedOnly) {
         row.target = t.text
-        row.met = 'n/a'
-        row.note = `pstore-sim cannot mount with caching; C-cached/tmpfs ${fmt(ratio(row.c, row.tmpfs), 2)}×, minimal-cached/tmpfs ${fmt(ratio(row.min, row.tmpfs), 2)}×`
+        row.met = row.psT !== undefined ? row.psT <= t.max : undefined
+        row.note = `pstore-sim as mounted by default (kernel cache on); C-cached/tmpfs ${fmt(ratio(row.c, row.tmpfs), 2)}×, minimal-cached/tmpfs ${fmt(ratio(row.min, row.tmpfs), 2)}×`
       }
       if (op === 'mount') {
         row.note = `pstore-sim: spawn of \`pstore-sim mount\` → listing answers; C/minimal: spawn of the FS process → listing answers`
@@ -822,7 +828,7 @@ function printTable(rows) {
   const env = results.env
   out.push(`pstore-sim benchmark (${results.mode}, ${ROUNDS} rounds, medians): node ${env.node}, libfuse ${env.libfuse}, ${env.cpus} CPUs, kernel ${env.kernel}, commit ${env.gitCommit}${env.gitDirty ? ' (src modified)' : ''}`)
   out.push(`load average at start ${env.loadAvgStart.join(' ')}, at end ${(env.loadAvgEnd ?? []).join(' ')}${Math.max(...env.loadAvgStart) > env.cpus * 0.5 ? '  (busy machine: other work ran alongside; ratios are more trustworthy than absolute times)' : ''}`)
-  out.push('C ref = scripts/bench/reffs.c (libfuse 2, fuse_loop_mt); minimal = scripts/bench/minimal-fuse.cjs (fuse-native); cached rows: C/minimal mounted with attr_timeout=entry_timeout=1')
+  out.push('C ref = scripts/bench/reffs.c (libfuse 2, fuse_loop_mt); minimal = scripts/bench/minimal-fuse.cjs (fuse-native); cached rows: pstore-sim with its default kernel cache, C/minimal mounted with attr_timeout=entry_timeout=1; uncached rows: pstore-sim -o cache_timeout=0')
   out.push('')
   out.push(line(head))
   out.push(w.map((n) => '-'.repeat(n)).join('  '))
