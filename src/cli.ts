@@ -19,6 +19,7 @@ import type { MountOptions } from './daemon.js'
 import type { Simulation } from './simulation.js'
 import type { DumpReason } from './kmsgDumper.js'
 import type { FlipReport } from './corrupt.js'
+import type { CrashResult } from './machine.js'
 
 class UserError extends PstoreSimError {}
 
@@ -100,7 +101,7 @@ async function onTarget(target: string, argv: SetupArgs, request: ControlRequest
   }
 }
 
-function describeCrash(r: any): string {
+function describeCrash(r: CrashResult): string {
   if (!r.stored) return `nothing stored: ${r.why}\n`
   return `stored ${r.reason} in dmesg zone ${r.zone}${r.compressed ? ' (compressed)' : ''}\n`
 }
@@ -219,7 +220,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
           if (argv.reboot) sim.machine.boot()
           return r
         })
-        print(result, argv.json, () => describeCrash(result))
+        print(result, argv.json, () => describeCrash(result as CrashResult))
       },
     )
     .command(
