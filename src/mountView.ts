@@ -6,28 +6,25 @@
 import { makeFiles, PstoreFile, ROOT_MODE, Timespec, ViewOptions } from './pstoreFs.js'
 import { PstoreRecord } from './record.js'
 
-export interface MountEntry {
-  file: PstoreFile
+/** What chmod, chown and utimes may change, in memory only, on a file or the root. */
+export interface Attributes {
   mode: number
   uid: number
   gid: number
   atime: Timespec
   mtime: Timespec
   ctime: Timespec
+}
+
+export interface MountEntry extends Attributes {
+  file: PstoreFile
   /** An O_TRUNC open by root leaves the reported size at 0 until the next mount. */
   truncated: boolean
   /** The file handle `open` returns for this file. */
   handle: number
 }
 
-export interface RootAttributes {
-  mode: number
-  uid: number
-  gid: number
-  atime: Timespec
-  mtime: Timespec
-  ctime: Timespec
-}
+export type RootAttributes = Attributes
 
 export class MountView {
   private entries = new Map<string, MountEntry>()

@@ -8,20 +8,12 @@ import { createHash } from 'node:crypto'
 import { inflateRawSync } from 'node:zlib'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
+import type { KernelListingFile } from '../helpers/fixtures.js'
 import { kernelInfo, kernelSkipReason, runKernel, sharedDir, type KernelRamoopsParams, type KernelRun } from './harness.js'
 
 const caseDir = path.join(sharedDir(), 'fixtures/kernel-6.1/b-reboot')
 
-interface FixtureFile {
-  name: string
-  size: number
-  mode: string
-  uid: number
-  gid: number
-  mtime: number
-  mtime_nsec: number
-  sha256: string
-}
+type FixtureFile = KernelListingFile
 
 const num = (v: string | number): number => (typeof v === 'number' ? v : Number(v))
 
