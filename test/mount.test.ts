@@ -200,7 +200,7 @@ t.test('reads at any offset and size; rm of an open file leaves no .fuse_hidden 
   const holder = spawn('sh', ['-c', 'exec 3<"$1"; read -r line <&3; echo "$line"; sleep 1; cat <&3 | wc -c', 'sh', file], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   holder.stdout.on('data', (d) => (out += d))
-  await new Promise((r) => setTimeout(r, 300))
+  for (let i = 0; i < 200 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50)) // the holder has it open
   t.equal((await run('rm', [file])).code, 0, 'rm of an open file')
   t.same(await ls(mnt), ['console-ramoops-0'], 'gone, and no .fuse_hidden* file')
   await new Promise((r) => holder.on('exit', r))
@@ -214,8 +214,11 @@ t.test('kill -9 of the daemon: the next mount recovers the dead mount by itself'
   await mountImage(t, image, mnt)
   const record = readMountRecord(mnt)!
   process.kill(record.pid, 'SIGKILL')
-  await new Promise((r) => setTimeout(r, 200))
-  const dead = await run('ls', [mnt])
+  let dead = await run('ls', [mnt])
+  for (let i = 0; i < 100 && !dead.stderr.includes('not connected'); i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    dead = await run('ls', [mnt])
+  }
   t.match(dead.stderr, 'Transport endpoint is not connected', 'the mount is dead')
   t.ok(fs.lstatSync(`${mnt}.pmsg0`).isFIFO(), 'the killed daemon left its FIFO behind')
   // a symlink where the FIFO goes must be replaced, never followed
