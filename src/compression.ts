@@ -5,9 +5,13 @@
  * can never allocate more than the kernel's own output buffer.
  */
 import zlib from 'node:zlib'
-import { Deflate } from 'pako'
+import { createRequire } from 'node:module'
 import { CompressionFlavour } from './kernelVersion.js'
 import { isKernelSpace } from './dmesgHeader.js'
+
+// pako is needed only to write records: loaded on first use, not at every daemon start.
+const require = createRequire(import.meta.url)
+let pako: typeof import('pako') | undefined
 
 /** BFINAL 0, BTYPE 00 (stored), LEN 0, NLEN 0xFFFF. */
 const EMPTY_STORED_BLOCK = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff])
@@ -46,7 +50,8 @@ function streamOptions(flavour: CompressionFlavour): { raw: boolean; windowBits:
  */
 export function compress(flavour: CompressionFlavour, input: Uint8Array, outputLimit: number): Buffer | undefined {
   const { raw, windowBits, memLevel } = streamOptions(flavour)
-  const deflater = new Deflate({ raw, level: 6, windowBits: Math.min(windowBits, flavour === 'zlib-raw-15' ? 11 : windowBits), memLevel })
+  pako ??= require('pako') as typeof import('pako')
+  const deflater = new pako.Deflate({ raw, level: 6, windowBits: Math.min(windowBits, flavour === 'zlib-raw-15' ? 11 : windowBits), memLevel })
   deflater.push(input, true)
   if (deflater.err) return undefined
   let out = Buffer.from(deflater.result as Uint8Array)

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { execFile } from 'node:child_process'
-import createDebug from 'debug'
+import { logger } from './log.js'
 import { EnvironmentError, PstoreSimError } from './errors.js'
 import { Simulation } from './simulation.js'
 import { SetupOverrides } from './setup.js'
@@ -22,7 +22,7 @@ import { DumpReason } from './kmsgDumper.js'
 import { corrupt } from './corrupt.js'
 import type net from 'node:net'
 
-const debug = createDebug('pstore-sim:daemon')
+const debug = logger('daemon')
 const require = createRequire(import.meta.url)
 
 export interface MountOptions {
