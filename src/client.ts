@@ -9,11 +9,10 @@ import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ControlRequest, sendControl } from './control.js'
-import { isMounted, mountKey, processAlive, readMountRecord, removeMountRecord, runDir, MountRecord } from './runtime.js'
+import { isMounted, liveDaemon, mountKey, processAlive, runDir } from './runtime.js'
 import { EnvironmentError, PstoreSimError } from './errors.js'
 import type { MountOptions } from './daemon.js'
 
-export const cliPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli.js')
 const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'daemonMain.js')
 
 export class ClientError extends PstoreSimError {
@@ -56,12 +55,6 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   return !processAlive(pid)
 }
 
-export function liveDaemon(mountpoint: string): MountRecord | undefined {
-  const record = readMountRecord(mountpoint)
-  if (record && processAlive(record.pid)) return record
-  if (record) removeMountRecord(mountpoint)
-  return undefined
-}
 
 /** Unmounts and waits until the daemon has flushed and exited. */
 export async function unmount(mountpoint: string): Promise<void> {

@@ -335,17 +335,3 @@ export function normalise(config: RamoopsConfig): RamoopsConfig {
 export function configToJson(config: RamoopsConfig): RamoopsConfigJson {
   return { ...config, kernel: formatKernelVersion(config.kernel) }
 }
-
-export function configFromJson(json: RamoopsConfigJson, fileName = 'setup'): RamoopsConfig {
-  if (typeof json !== 'object' || json === null || typeof json.memSize !== 'number') {
-    throw new ProbeError(`${fileName}: not a pstore-sim setup (no memSize)`)
-  }
-  const kernel = parseKernelVersion(json.kernel ?? DEFAULT_KERNEL)
-  return normalise({
-    ...json,
-    kernel,
-    eccBlockSize: json.eccBlockSize ?? 128,
-    frontends: json.frontends ?? { console: true, pmsg: true, ftrace: true },
-    quirks: { ...quirksFor(kernel), ...json.quirks },
-  })
-}

@@ -7,8 +7,13 @@ import { formatKernelVersion } from './kernelVersion.js'
 
 const hex = (n: number) => '0x' + n.toString(16)
 
+/** `uname -r` of the simulated kernel. */
+function kernelRelease(config: RamoopsConfig): string {
+  return `${formatKernelVersion(config.kernel)}-pstore-sim`
+}
+
 export function bootBanner(config: RamoopsConfig): string[] {
-  const release = `${formatKernelVersion(config.kernel)}-pstore-sim`
+  const release = kernelRelease(config)
   const params = `ramoops.mem_address=${hex(config.memAddress)} ramoops.mem_size=${hex(config.memSize)} ramoops.record_size=${hex(config.recordSize)} ramoops.console_size=${hex(config.consoleSize)} ramoops.ftrace_size=${hex(config.ftraceSize)} ramoops.pmsg_size=${hex(config.pmsgSize)} ramoops.ecc=${config.eccSize}`
   return [
     `Linux version ${release} (pstore-sim) #1 SMP PREEMPT_DYNAMIC`,
@@ -34,7 +39,7 @@ const CALL_TRACE_PANIC = [
 ]
 
 function machineLines(config: RamoopsConfig): string[] {
-  const release = `${formatKernelVersion(config.kernel)}-pstore-sim`
+  const release = kernelRelease(config)
   return [`CPU: 0 PID: 1 Comm: init Not tainted ${release} #1`, 'Hardware name: pstore-sim simulated machine, BIOS pstore-sim 01/01/2024']
 }
 

@@ -16,7 +16,7 @@ import { fuseOperations, Errno } from './fuseAdapter.js'
 import { nowTimespec, Timespec } from './pstoreFs.js'
 import { PmsgFifo, defaultFifoPath } from './pmsgFifo.js'
 import { ControlError, ControlRequest, serveControl } from './control.js'
-import { removeMountRecord, socketPath, writeMountRecord, isMounted, readMountRecord, processAlive } from './runtime.js'
+import { liveDaemon, removeMountRecord, socketPath, writeMountRecord, isMounted } from './runtime.js'
 import { SymbolTable } from './symbols.js'
 import { DumpReason } from './kmsgDumper.js'
 import { corrupt } from './corrupt.js'
@@ -300,8 +300,7 @@ export type { Timespec }
  * mount is usable with the words to tell the user.
  */
 export async function serveForeground(options: MountOptions): Promise<string> {
-  const stale = readMountRecord(options.mountpoint)
-  if (stale && !processAlive(stale.pid)) removeMountRecord(options.mountpoint)
+  liveDaemon(options.mountpoint) // drops the record a killed daemon left
   const daemon = new PstoreDaemon(options)
   await daemon.start()
   const stop = () => void daemon.stop().then(() => process.exit(0))

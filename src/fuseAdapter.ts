@@ -46,18 +46,21 @@ type Cb = (...args: any[]) => void
 export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Record<string, (...args: any[]) => void> {
   const lookup = (path: string): MountEntry | undefined => (path.startsWith('/') && path.indexOf('/', 1) < 0 ? view.get(path.slice(1)) : undefined)
 
-  const stat = (entry: MountEntry) => ({
-    mode: S_IFREG | entry.mode,
-    uid: entry.uid,
-    gid: entry.gid,
-    size: view.size(entry),
-    nlink: 1,
-    blksize: 4096,
-    blocks: Math.ceil(view.size(entry) / 512),
-    atime: entry.atime,
-    mtime: entry.mtime,
-    ctime: entry.ctime,
-  })
+  const stat = (entry: MountEntry) => {
+    const size = view.size(entry)
+    return {
+      mode: S_IFREG | entry.mode,
+      uid: entry.uid,
+      gid: entry.gid,
+      size,
+      nlink: 1,
+      blksize: 4096,
+      blocks: Math.ceil(size / 512),
+      atime: entry.atime,
+      mtime: entry.mtime,
+      ctime: entry.ctime,
+    }
+  }
   const rootStat = () => ({
     mode: S_IFDIR | view.root.mode,
     uid: view.root.uid,

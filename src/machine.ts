@@ -6,8 +6,7 @@
  *
  * The state is plain JSON so that it survives between CLI commands while no daemon runs.
  */
-import { RamoopsConfig } from './config.js'
-import { formatKernelVersion } from './kernelVersion.js'
+import { KMSG_DUMP, RamoopsConfig } from './config.js'
 import { Ramoops, ZoneReport } from './ramoops.js'
 import { RegionImage } from './region.js'
 import { PstoreRecord } from './record.js'
@@ -30,6 +29,11 @@ export interface MachineState {
   lastUptimeUs: number
   /** Global ftrace record counter (the `ts` field). */
   ftraceCounter: number
+}
+
+/** The target kernel or setup lacks what an event needs (a frontend, a zone). */
+export class MachineSetupError extends PstoreSimError {
+  override name = 'MachineSetupError'
 }
 
 export class MachineHaltedError extends PstoreSimError {
@@ -67,6 +71,8 @@ export function freshState(): MachineState {
 export class SimulatedMachine {
   readonly ramoops: Ramoops
   state: MachineState
+  /** Bytes in state.log, kept so that printk does not sum the whole log each time. */
+  private logBytes: number
 
   constructor(
     readonly config: RamoopsConfig,
@@ -76,6 +82,7 @@ export class SimulatedMachine {
   ) {
     this.ramoops = new Ramoops(config, region)
     this.state = state ? { ...freshState(), ...state } : freshState()
+    this.logBytes = this.state.log.reduce((n, r) => n + r.length, 0)
     this.ramoops.dumpWriteCnt = this.state.dumpWriteCnt
   }
 
@@ -83,6 +90,7 @@ export class SimulatedMachine {
   boot(): { reports: ZoneReport[]; records: PstoreRecord[] } {
     const reports = this.ramoops.boot()
     this.state = { ...freshState(), bootCount: this.state.bootCount + 1, bootedAtMs: this.clock(), ftraceCounter: this.state.ftraceCounter }
+    this.logBytes = 0
     const records = this.ramoops.readRecords()
     for (const line of bootBanner(this.config)) this.printk(line, 6)
     return { reports, records }
@@ -103,9 +111,10 @@ export class SimulatedMachine {
   /** printk(): the log gets the record; the console zone gets it when the console frontend is built in. */
   printk(text: string, level = 6, facility = 0): void {
     const record: LogRecord = { facility, level, uptimeUs: this.uptimeUs(), text }
-    this.state.log.push(formatSyslogRecord(record))
-    let bytes = this.state.log.reduce((n, r) => n + r.length, 0)
-    while (bytes > LOG_BUFFER_BYTES && this.state.log.length > 1) bytes -= this.state.log.shift()!.length
+    const line = formatSyslogRecord(record)
+    this.state.log.push(line)
+    this.logBytes += line.length
+    while (this.logBytes > LOG_BUFFER_BYTES && this.state.log.length > 1) this.logBytes -= this.state.log.shift()!.length
     if (this.config.frontends.console && this.ramoops.console) {
       this.ramoops.writeConsole(Buffer.from(formatConsoleRecord(record), 'latin1'))
     }
@@ -114,8 +123,8 @@ export class SimulatedMachine {
   /** Console lines, as the kernel would print them (one printk per line). */
   console(text: string): number {
     this.assertRunning('console output')
-    if (!this.config.frontends.console) throw new Error('this target kernel has no pstore console frontend (CONFIG_PSTORE_CONSOLE off)')
-    if (!this.ramoops.console) throw new Error('this setup has no console zone (console_size 0)')
+    if (!this.config.frontends.console) throw new MachineSetupError('this target kernel has no pstore console frontend (CONFIG_PSTORE_CONSOLE off)')
+    if (!this.ramoops.console) throw new MachineSetupError('this setup has no console zone (console_size 0)')
     const lines = text.split('\n')
     if (lines[lines.length - 1] === '') lines.pop()
     for (const line of lines) this.printk(line, 6)
@@ -125,14 +134,14 @@ export class SimulatedMachine {
   /** One write(2) to /dev/pmsg0. */
   pmsg(bytes: Uint8Array): number {
     this.assertRunning('a pmsg write')
-    if (!this.config.frontends.pmsg) throw new Error('this target kernel has no /dev/pmsg0 (CONFIG_PSTORE_PMSG off)')
+    if (!this.config.frontends.pmsg) throw new MachineSetupError('this target kernel has no /dev/pmsg0 (CONFIG_PSTORE_PMSG off)')
     return this.ramoops.writePmsg(bytes)
   }
 
   /** Function-trace records, each appended as the ftrace frontend would on that CPU. */
   ftrace(calls: Array<{ cpu: number; ip: bigint; parentIp: bigint }>): number {
     this.assertRunning('ftrace records')
-    if (!this.config.frontends.ftrace) throw new Error('this target kernel has no pstore ftrace frontend (CONFIG_PSTORE_FTRACE off)')
+    if (!this.config.frontends.ftrace) throw new MachineSetupError('this target kernel has no pstore ftrace frontend (CONFIG_PSTORE_FTRACE off)')
     for (const call of calls) {
       const record = encodeFtraceRecord({ ip: call.ip, parentIp: call.parentIp, cpu: call.cpu, timestamp: BigInt(this.state.ftraceCounter++) }, this.config.wordBits)
       this.ramoops.writeFtrace(call.cpu, record)
@@ -151,7 +160,7 @@ export class SimulatedMachine {
     }
     const result: CrashResult = { stored: false, reason }
     if (!reasonIsDumped(reason, this.config.maxReason)) {
-      result.why = `max_reason ${this.config.maxReason} does not dump ${reason} (${reason} needs max_reason >= ${['panic', 'oops', 'emergency', 'shutdown'].indexOf(reason) + 1})`
+      result.why = `max_reason ${this.config.maxReason} does not dump ${reason} (${reason} needs max_reason >= ${KMSG_DUMP[reason]})`
     } else if ((options.kmsgBytes ?? 10240) <= 0) {
       result.why = 'kmsg_bytes is 0: the dumper stores nothing'
     } else if (this.ramoops.dmesg.length === 0) {
@@ -171,7 +180,6 @@ export class SimulatedMachine {
         time: { sec, nsec: Math.round((nowMs - sec * 1000) * 1e6) },
       })
       if (part) {
-        this.ramoops.dumpWriteCnt = this.state.dumpWriteCnt
         const { zone } = this.ramoops.writeDmesg(part)
         this.state.dumpWriteCnt = this.ramoops.dumpWriteCnt
         Object.assign(result, { stored: true, zone, compressed: part.compressed })
@@ -184,9 +192,5 @@ export class SimulatedMachine {
       this.state.halted = true
     }
     return result
-  }
-
-  kernelRelease(): string {
-    return `${formatKernelVersion(this.config.kernel)}-pstore-sim`
   }
 }

@@ -36,12 +36,14 @@ export interface ViewOptions {
 export const FILE_MODE = 0o444
 export const ROOT_MODE = 0o750
 
+// Wall clock with nanoseconds: Date has only milliseconds, hrtime has no epoch.
+const HRTIME_AT_LOAD = process.hrtime.bigint()
+const EPOCH_NS_AT_LOAD = BigInt(Date.now()) * 1_000_000n
+
 export function nowTimespec(): Timespec {
   const ns = process.hrtime.bigint() - HRTIME_AT_LOAD + EPOCH_NS_AT_LOAD
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) }
 }
-const HRTIME_AT_LOAD = process.hrtime.bigint()
-const EPOCH_NS_AT_LOAD = BigInt(Date.now()) * 1_000_000n
 
 export function fileName(record: PstoreRecord, exactNames = false): string {
   if (record.type === 'ftrace' && !exactNames) return 'ftrace-ramoops'

@@ -7,7 +7,7 @@ import { RamoopsConfig } from './config.js'
 import { computeLayout, RegionLayout, ZoneLayout, ZoneType } from './layout.js'
 import { RegionImage } from './region.js'
 import { EccStats, eccNotice, PersistentRamZone, ZoneBootOutcome } from './zone.js'
-import { PstoreRecord } from './record.js'
+import { PstoreRecord, untimedRecord } from './record.js'
 import { readDmesgZone, writeDmesgZone, DmesgWrite } from './dmesg.js'
 import { decompress, inflateLimit } from './compression.js'
 import { mergePerCpuFtrace } from './ftrace.js'
@@ -70,33 +70,31 @@ export class Ramoops {
 
   /**
    * One pass of pstore_get_backend_records(): records in the kernel's order (dmesg 0..n-1,
-   * console, pmsg, ftrace); the pass ends at the first record whose payload is empty.
+   * console, pmsg, ftrace); the pass ends at the first record whose payload is empty, and the
+   * zones after it are not even looked at (a headerless dmesg zone there is not zapped).
    */
   readRecords(): PstoreRecord[] {
     const records: PstoreRecord[] = []
-    const push = (record: PstoreRecord | undefined): boolean => {
-      if (!record) return true
-      if (record.payload.length === 0) return false // size 0 ends the pass
+    for (const record of this.backendRecords()) {
+      if (record.payload.length === 0) break
       records.push(this.inflate(record))
-      return true
     }
-    for (const zone of this.dmesg) {
-      if (!push(readDmesgZone(zone, this.config.quirks.eccNoticePrefix))) return this.done(records)
-    }
-    for (const [type, zone] of [['console', this.console], ['pmsg', this.pmsg]] as const) {
-      if (zone?.oldLog?.length) {
-        if (!push({ type, id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload: zone.oldLog, eccNotice: zone.eccNotice(this.config.quirks.eccNoticePrefix) })) {
-          return this.done(records)
-        }
-      }
-    }
-    push(this.readFtrace())
-    return this.done(records)
-  }
-
-  private done(records: PstoreRecord[]): PstoreRecord[] {
     this.region.flush() // dmesg zones without a header were zapped
     return records
+  }
+
+  /** ramoops_pstore_read(), one record per call, lazily. */
+  private *backendRecords(): Generator<PstoreRecord> {
+    const prefix = this.config.quirks.eccNoticePrefix
+    for (const zone of this.dmesg) {
+      const record = readDmesgZone(zone, prefix)
+      if (record) yield record
+    }
+    for (const [type, zone] of [['console', this.console], ['pmsg', this.pmsg]] as const) {
+      if (zone?.oldLog?.length) yield untimedRecord(type, zone.oldLog, zone.eccNotice(prefix))
+    }
+    const ftrace = this.readFtrace()
+    if (ftrace) yield ftrace
   }
 
   private readFtrace(): PstoreRecord | undefined {
@@ -104,8 +102,7 @@ export class Ramoops {
     const prefix = this.config.quirks.eccNoticePrefix
     if (!this.config.ftracePerCpu) {
       const zone = this.ftrace[0]
-      if (!zone.oldLog?.length) return undefined
-      return { type: 'ftrace', id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload: zone.oldLog, eccNotice: zone.eccNotice(prefix) }
+      return zone.oldLog?.length ? untimedRecord('ftrace', zone.oldLog, zone.eccNotice(prefix)) : undefined
     }
     // A zone takes part when it has data, or when ECC is on (the kernel's prz_ok()).
     const present = this.ftrace.filter((zone) => zone.oldLog?.length || this.config.eccSize)
@@ -113,7 +110,7 @@ export class Ramoops {
     // Without CONFIG_PSTORE_FTRACE the kernel's combine step is a stub that empties the log.
     const merged = this.config.frontends.ftrace ? mergePerCpuFtrace(present.map((zone) => zone.oldLog ?? Buffer.alloc(0)), this.config.wordBits) : Buffer.alloc(0)
     const ecc = present.reduce((sum, zone) => ({ correctedBytes: sum.correctedBytes + zone.ecc.correctedBytes, badBlocks: sum.badBlocks + zone.ecc.badBlocks }), { correctedBytes: 0, badBlocks: 0 })
-    return { type: 'ftrace', id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload: merged, eccNotice: this.config.eccSize ? eccNotice(ecc, prefix) : '' }
+    return untimedRecord('ftrace', merged, this.config.eccSize ? eccNotice(ecc, prefix) : '')
   }
 
   /** decompress_record() in the pstore core. */

@@ -25,6 +25,11 @@ export interface PstoreRecord {
   inflateError?: string
 }
 
+/** A console, pmsg or ftrace record: id 0, no time, never compressed. */
+export function untimedRecord(type: ZoneType, payload: Buffer, eccNotice: string): PstoreRecord {
+  return { type, id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload, eccNotice }
+}
+
 /** `<type>-<backend>-<id><suffix>` (inode.c). */
 export function recordName(record: Pick<PstoreRecord, 'type' | 'id' | 'compressed'>, backend = 'ramoops'): string {
   return `${record.type}-${backend}-${record.id}${record.compressed ? '.enc.z' : ''}`

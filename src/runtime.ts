@@ -64,6 +64,14 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** The record of the daemon serving `mountpoint`, if it still runs (a stale one is removed). */
+export function liveDaemon(mountpoint: string): MountRecord | undefined {
+  const record = readMountRecord(mountpoint)
+  if (record && processAlive(record.pid)) return record
+  if (record) removeMountRecord(mountpoint)
+  return undefined
+}
+
 /** All records whose daemon still runs (stale ones are removed). */
 export function liveMounts(): MountRecord[] {
   let names: string[]

@@ -33,6 +33,7 @@
  * at or after it are unknown. Inittext is handled the same way only when both of its markers exist.
  */
 import { readFile } from 'node:fs/promises'
+import { PstoreSimError } from './errors.js'
 
 export interface KernelSymbol {
   address: bigint
@@ -150,6 +151,11 @@ function hex(v: bigint): string {
   return v.toString(16)
 }
 
+/** A System.map that cannot be read or used; the message names the file (and line). */
+export class SymbolMapError extends PstoreSimError {
+  override name = 'SymbolMapError'
+}
+
 export class SymbolTable {
   /** kallsyms' table: kept symbols in kallsyms order, sizes as a lookup at their address reports. */
   readonly symbols: readonly KernelSymbol[]
@@ -185,18 +191,18 @@ export class SymbolTable {
       if (line.trim() === '') continue
       const m = LINE_RE.exec(line.trim())
       if (!m) {
-        throw new Error(
+        throw new SymbolMapError(
           `${fileName}:${i + 1}: malformed System.map line ${JSON.stringify(line)} ` +
             '(expected "<hex address> <type letter> <symbol name>")',
         )
       }
       if (m[1].length > 16) {
-        throw new Error(`${fileName}:${i + 1}: address ${m[1]} does not fit in 64 bits`)
+        throw new SymbolMapError(`${fileName}:${i + 1}: address ${m[1]} does not fit in 64 bits`)
       }
       raw.push({ address: BigInt('0x' + m[1]), type: m[2], name: m[3], order: raw.length })
     }
     if (raw.length === 0) {
-      throw new Error(`${fileName}: no symbols found (empty System.map?)`)
+      throw new SymbolMapError(`${fileName}: no symbols found (empty System.map?)`)
     }
     return SymbolTable.build(raw, options, fileName)
   }
@@ -207,7 +213,7 @@ export class SymbolTable {
     try {
       text = await readFile(path, 'latin1')
     } catch (err) {
-      throw new Error(`cannot read symbol map ${path}: ${(err as Error).message}`, { cause: err })
+      throw new SymbolMapError(`cannot read symbol map ${path}: ${(err as Error).message}`, { cause: err })
     }
     return SymbolTable.parseSystemMap(text, path, options)
   }
@@ -233,7 +239,7 @@ export class SymbolTable {
       kept = candidates
       const end = marker.get('_end')
       if (stext === undefined || end === undefined) {
-        throw new Error(`${fileName}: _stext or _end missing, cannot emulate CONFIG_KALLSYMS_ALL`)
+        throw new SymbolMapError(`${fileName}: _stext or _end missing, cannot emulate CONFIG_KALLSYMS_ALL`)
       }
       ranges.push({ start: stext, end })
       const ib = marker.get('__init_begin')

@@ -84,7 +84,6 @@ export class PersistentRamZone {
     this.ecc.badBlocks = 0
     if (this.rs) this.countDecode(this.decodeBlock(this.offset, ZONE_HEADER_SIZE, this.offset + this.geometry.headerParityOffset))
 
-    let outcome: ZoneBootOutcome
     if (!this.signatureValid) {
       this.region.writeU32(this.offset, this.layout.sig)
       this.zap()
@@ -99,9 +98,8 @@ export class PersistentRamZone {
     }
     this.decodeDataBelowSize()
     this.saveOld()
-    outcome = 'valid'
     if (this.layout.zapOld) this.zap()
-    return outcome
+    return 'valid'
   }
 
   /** persistent_ram_save_old(): the snapshot, data[start..size) + data[0..start) (spec 4.2). */
