@@ -4,7 +4,7 @@
 //
 // 1. loads fuse-native from this project and checks that the native addon in use
 //    is node_modules/fuse-native/build/Release/fuse.node (not a prebuild) and that
-//    it was built from the patched source (fuse_native_patch_level >= 1);
+//    it was built from the patched source (fuse_native_patch_level >= 3);
 // 2. mounts a tiny filesystem in a temp dir (with the patched options hardRemove,
 //    attrTimeout/entryTimeout/negativeTimeout = 0, so libfuse must accept them)
 //    holding one file whose mtime is { sec: 1704067210, nsec: 305249000 };
@@ -17,6 +17,9 @@
 //    attrTimeout/entryTimeout 10 s, stats a file (size 10), changes it to 20
 //    behind the kernel's back (stat must still say 10: the cache is on), calls
 //    fuse.invalidate(['cached']) and stat must say 20; unmounts.
+// 6. fuse.files (patch level 3): a third mount whose one file is in the native
+//    table; ls, stat and cat must show it without any JS handler being asked;
+//    Fuse.mkfifo makes a FIFO.
 //
 // Exit codes: 0 ok, 2 environment problem (message names what to run).
 
@@ -91,8 +94,8 @@ async function main () {
   if (addonPath !== EXPECTED_ADDON) return fail(`fuse-native loads ${addonPath}, not the source build ${EXPECTED_ADDON}`)
   const maps = fs.readFileSync('/proc/self/maps', 'utf-8').split('\n').filter((l) => l.endsWith('.node') && l.includes('fuse'))
   if (!maps.some((l) => l.endsWith(EXPECTED_ADDON))) return fail(`mapped addon is not ${EXPECTED_ADDON}: ${maps.join(' | ')}`)
-  if (!(Fuse.NATIVE_PATCH_LEVEL >= 2) || !Fuse.NS_TIMES || !Fuse.INVALIDATE) {
-    return fail(`fuse-native is not patched (NATIVE_PATCH_LEVEL=${Fuse.NATIVE_PATCH_LEVEL}, want 2): patch not applied or addon built before the patch`)
+  if (!(Fuse.NATIVE_PATCH_LEVEL >= 3) || !Fuse.NS_TIMES || !Fuse.INVALIDATE || !Fuse.NATIVE_FILES) {
+    return fail(`fuse-native is not patched (NATIVE_PATCH_LEVEL=${Fuse.NATIVE_PATCH_LEVEL}, want 3): patch not applied or addon built before the patch`)
   }
 
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-check-'))
@@ -191,10 +194,30 @@ async function main () {
   await new Promise((resolve, reject) => f2.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
   if (isMounted(mnt2)) throw new Error(`${mnt2} is still mounted after unmount`)
 
+  // fuse.files: stat, ls and cat answered natively; the JS handlers are never asked.
+  const mnt3 = path.join(tmp, 'mnt3')
+  fs.mkdirSync(mnt3)
+  const asked = []
+  const askJs = (name) => (...args) => { asked.push(name); args[args.length - 1](Fuse.EIO) }
+  fuse2 = new Fuse(mnt3, { getattr: askJs('getattr'), readdir: askJs('readdir'), open: askJs('open'), read: askJs('read') },
+    { hardRemove: true, attrTimeout: 0, entryTimeout: 0, negativeTimeout: 0, fsname: 'pstore-check-files' })
+  fuse2.files.setRoot(root)
+  fuse2.files.set(7, 'native', { mode: 0o100444, size: 7, nlink: 1, mtime: MTIME, atime: MTIME, ctime: MTIME }, Buffer.from('native\n'))
+  await new Promise((resolve, reject) => fuse2.mount((err) => (err ? reject(new Error(`third mount failed: ${err.message}`)) : resolve())))
+  const listed = await run('sh', ['-c', `ls ${mnt3} && stat -c %s ${mnt3}/native && cat ${mnt3}/native`])
+  if (listed !== 'native\n7\nnative') throw new Error(`fuse.files: ls/stat/cat gave ${JSON.stringify(listed)}`)
+  if (asked.length) throw new Error(`fuse.files: the JS handlers were asked for ${asked.join(', ')}`)
+  const f3 = fuse2
+  fuse2 = null
+  await new Promise((resolve, reject) => f3.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
+  const fifo = path.join(tmp, 'fifo')
+  Fuse.mkfifo(fifo, 0o600)
+  if (!fs.statSync(fifo).isFIFO()) throw new Error('Fuse.mkfifo did not make a FIFO')
+
   fs.rmSync(tmp, { recursive: true, force: true })
   tmp = null
   clearTimeout(guard)
-  process.stdout.write(`check-addon: ok (${path.relative(ROOT, addonPath)}, patch level ${Fuse.NATIVE_PATCH_LEVEL}, mtime ns survived: ${out.split('.').pop()}, invalidate: stat 10 -> 20)\n`)
+  process.stdout.write(`check-addon: ok (${path.relative(ROOT, addonPath)}, patch level ${Fuse.NATIVE_PATCH_LEVEL}, mtime ns survived: ${out.split('.').pop()}, invalidate: stat 10 -> 20, native files: ls/stat/cat without JS)\n`)
 }
 
 main().catch((err) => fail(err.message))

@@ -77,8 +77,10 @@ export function decompress(flavour: CompressionFlavour, input: Uint8Array, limit
   const { raw, windowBits } = streamOptions(flavour)
   const options = { windowBits, chunkSize: Math.max(64, limit + 1), maxOutputLength: Math.max(1, limit) }
   try {
-    const data = raw ? zlib.inflateRawSync(input, options) : zlib.inflateSync(input, options)
-    return { ok: true, data }
+    const output = raw ? zlib.inflateRawSync(input, options) : zlib.inflateSync(input, options)
+    // The output is a view of zlib's buffer of the kernel's size (often 4× the text): keep a
+    // right-sized copy, so that the big buffer is reused at once instead of living with the file.
+    return { ok: true, data: Buffer.from(output) }
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     if (e.code === 'ERR_BUFFER_TOO_LARGE') return { ok: false, reason: `inflated data exceeds the kernel's ${limit}-byte buffer` }

@@ -14,7 +14,8 @@ import { SetupOverrides } from './setup.js'
 import { MountView } from './mountView.js'
 import { fuseOperations, Errno } from './fuseAdapter.js'
 import { nowTimespec, Timespec } from './pstoreFs.js'
-import { PmsgFifo, defaultFifoPath } from './pmsgFifo.js'
+import { PmsgFifo, PipeTools, defaultFifoPath } from './pmsgFifo.js'
+import { NativeFilesMirror } from './nativeFiles.js'
 import { ControlError, ControlRequest, serveControl } from './control.js'
 import { liveDaemon, removeMountRecord, socketPath, writeMountRecord, isMounted } from './runtime.js'
 import { SymbolTable } from './symbols.js'
@@ -105,6 +106,9 @@ export class PstoreDaemon {
   private symbols: SymbolTable | undefined
   private stopping: Promise<void> | undefined
   private fuseSupportsInvalidate = false
+  private nativeFiles = false
+  /** FUSE requests that reached the JS handlers, by operation (native answers are not counted). */
+  private readonly jsRequests: Record<string, number> = {}
   readonly mountpoint: string
   readonly image: string
 
@@ -160,7 +164,7 @@ export class PstoreDaemon {
     if (this.options.systemMap) this.symbols = await SymbolTable.load(this.options.systemMap)
     await prepareMountpoint(this.mountpoint)
     await this.boot()
-    const ops = fuseOperations(this.view, {
+    const ops = this.counted(fuseOperations(this.view, {
       readOnly: !!this.options.readOnly,
       now: nowTimespec,
       erase: (entry) => {
@@ -172,7 +176,7 @@ export class PstoreDaemon {
           return Errno.EIO
         }
       },
-    })
+    }))
     this.fuse = new Fuse(this.mountpoint, ops, {
       fsname: `pstore-sim:${path.basename(this.image)}`,
       subtype: 'pstore',
@@ -184,6 +188,11 @@ export class PstoreDaemon {
       negativeTimeout: 0, // a name a reboot brings must show at once
       timeout: false,
     })
+    // Answer getattr/readdir/open/read natively from a mirror of the view (patched fuse-native,
+    // level 3). PSTORE_SIM_NATIVE_FILES=0 serves every request from JS instead (for comparison).
+    this.nativeFiles = !!this.fuse.files && process.env.PSTORE_SIM_NATIVE_FILES !== '0'
+    if (this.nativeFiles) this.view.observe(new NativeFilesMirror(this.fuse.files, this.view))
+    const pipeTools: PipeTools | undefined = Fuse.NATIVE_FILES ? { mkfifo: Fuse.mkfifo, setPipeSize: Fuse.setPipeSize } : undefined
     const fifoPath = this.fifoPath
     const fifo =
       fifoPath && this.simulation.config.pmsgSize && this.simulation.config.frontends.pmsg
@@ -193,7 +202,7 @@ export class PstoreDaemon {
             } catch (err) {
               debug('pmsg write failed: %s', (err as Error).message)
             }
-          })
+          }, pipeTools)
         : undefined
     const mounted = new Promise<void>((resolve, reject) => this.fuse.mount((err: Error | null) => (err ? reject(new MountError(`cannot mount ${this.mountpoint}: ${err.message}`)) : resolve())))
     const [fifoResult, mountResult] = await Promise.allSettled([fifo, mounted])
@@ -224,6 +233,19 @@ export class PstoreDaemon {
     this.watchdog.unref()
   }
 
+  /** Counts the requests each handler serves (`status` reports them: which path answered). */
+  private counted(ops: Record<string, (...args: any[]) => void>): Record<string, (...args: any[]) => void> {
+    const counted: Record<string, (...args: any[]) => void> = {}
+    for (const [name, handler] of Object.entries(ops)) {
+      this.jsRequests[name] = 0
+      counted[name] = (...args) => {
+        this.jsRequests[name]++
+        handler(...args)
+      }
+    }
+    return counted
+  }
+
   async handle(request: ControlRequest): Promise<unknown> {
     const machine = this.simulation.machine
     const readOnlyRefusal = () => {
@@ -231,7 +253,15 @@ export class PstoreDaemon {
     }
     switch (request.op) {
       case 'status':
-        return { image: this.image, mountpoint: this.mountpoint, fifo: this.fifo?.path, files: this.view.names(), state: machine.state }
+        return {
+          image: this.image,
+          mountpoint: this.mountpoint,
+          fifo: this.fifo?.path,
+          files: this.view.names(),
+          state: machine.state,
+          nativeFiles: this.nativeFiles,
+          jsRequests: this.jsRequests,
+        }
       case 'reboot':
         await this.boot()
         return { files: this.view.names() }

@@ -9,7 +9,7 @@
  * cached (a reboot's new names show at once), and file contents are not kept in the page cache
  * across opens (no kernel_cache), as a reboot can change a file's bytes under the same name.
  */
-import { MountEntry, MountView } from './mountView.js'
+import { Attributes, MountEntry, MountView, RootAttributes } from './mountView.js'
 import { Timespec } from './pstoreFs.js'
 
 const S_IFDIR = 0o040000
@@ -43,41 +43,47 @@ export interface FuseCallbacks {
 
 type Cb = (...args: any[]) => void
 
-export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Record<string, (...args: any[]) => void> {
-  const lookup = (path: string): MountEntry | undefined => (path.startsWith('/') && path.indexOf('/', 1) < 0 ? view.get(path.slice(1)) : undefined)
-
-  const stat = (entry: MountEntry) => {
-    const size = view.size(entry)
-    return {
-      mode: S_IFREG | entry.mode,
-      uid: entry.uid,
-      gid: entry.gid,
-      size,
-      nlink: 1,
-      blksize: 4096,
-      blocks: Math.ceil(size / 512),
-      atime: entry.atime,
-      mtime: entry.mtime,
-      ctime: entry.ctime,
-    }
+/** A file's attributes as getattr answers them. */
+export function fileStat(view: MountView, entry: MountEntry) {
+  const size = view.size(entry)
+  return {
+    mode: S_IFREG | entry.mode,
+    uid: entry.uid,
+    gid: entry.gid,
+    size,
+    nlink: 1,
+    blksize: 4096,
+    blocks: Math.ceil(size / 512),
+    atime: entry.atime,
+    mtime: entry.mtime,
+    ctime: entry.ctime,
   }
-  const rootStat = () => ({
-    mode: S_IFDIR | view.root.mode,
-    uid: view.root.uid,
-    gid: view.root.gid,
+}
+
+/** The root directory's attributes as getattr answers them. */
+export function rootStat(root: RootAttributes) {
+  return {
+    mode: S_IFDIR | root.mode,
+    uid: root.uid,
+    gid: root.gid,
     size: 0,
     nlink: 2,
     blksize: 4096,
-    atime: view.root.atime,
-    mtime: view.root.mtime,
-    ctime: view.root.ctime,
-  })
-  const entryOrRoot = (path: string, cb: Cb, change: (target: MountEntry | typeof view.root) => void) => {
+    atime: root.atime,
+    mtime: root.mtime,
+    ctime: root.ctime,
+  }
+}
+
+export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Record<string, (...args: any[]) => void> {
+  const lookup = (path: string): MountEntry | undefined => (path.startsWith('/') && path.indexOf('/', 1) < 0 ? view.get(path.slice(1)) : undefined)
+
+  const stat = (entry: MountEntry) => fileStat(view, entry)
+  const setAttributes = (path: string, cb: Cb, change: (attributes: Attributes) => void) => {
     const target = path === '/' ? view.root : lookup(path)
     if (!target) return cb(Errno.ENOENT)
     if (callbacks.readOnly) return cb(Errno.EROFS)
-    change(target)
-    target.ctime = callbacks.now()
+    view.setAttributes(target, change, callbacks.now())
     cb(0)
   }
   // The kernel refuses these in the VFS: pstore has only lookup and unlink.
@@ -87,14 +93,14 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
   return {
     init: (cb: Cb) => cb(0),
     getattr: (path: string, cb: Cb) => {
-      if (path === '/') return cb(0, rootStat())
+      if (path === '/') return cb(0, rootStat(view.root))
       const entry = lookup(path)
       if (!entry) return cb(Errno.ENOENT)
       cb(0, stat(entry))
     },
     fgetattr: (path: string, fd: number, cb: Cb) => {
       const entry = view.byHandle(fd) ?? lookup(path)
-      if (!entry) return path === '/' ? cb(0, rootStat()) : cb(Errno.ENOENT)
+      if (!entry) return path === '/' ? cb(0, rootStat(view.root)) : cb(Errno.ENOENT)
       cb(0, stat(entry))
     },
     readdir: (path: string, cb: Cb) => {
@@ -106,7 +112,7 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
       if (!entry) return cb(Errno.ENOENT)
       if ((flags & O_ACCMODE) !== O_RDONLY && callbacks.readOnly) return cb(Errno.EROFS)
       // Root may open for writing (the mode check passed in the kernel); writes then fail.
-      if (flags & O_TRUNC) entry.truncated = true
+      if (flags & O_TRUNC) view.truncate(entry)
       cb(0, entry.handle)
     },
     read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
@@ -123,14 +129,14 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
       const entry = lookup(path)
       if (!entry) return cb(Errno.ENOENT)
       if (callbacks.readOnly) return cb(Errno.EROFS)
-      if (size === 0) entry.truncated = true
+      if (size === 0) view.truncate(entry)
       cb(0)
     },
     ftruncate: (path: string, fd: number, size: number, cb: Cb) => {
       const entry = view.byHandle(fd) ?? lookup(path)
       if (!entry) return cb(Errno.ENOENT)
       if (callbacks.readOnly) return cb(Errno.EROFS)
-      if (size === 0) entry.truncated = true
+      if (size === 0) view.truncate(entry)
       cb(0)
     },
     unlink: (path: string, cb: Cb) => {
@@ -142,15 +148,15 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
       view.remove(entry.file.name, callbacks.now())
       cb(0)
     },
-    chmod: (path: string, mode: number, cb: Cb) => entryOrRoot(path, cb, (t) => (t.mode = mode & 0o7777)),
+    chmod: (path: string, mode: number, cb: Cb) => setAttributes(path, cb, (t) => (t.mode = mode & 0o7777)),
     chown: (path: string, uid: number, gid: number, cb: Cb) =>
-      entryOrRoot(path, cb, (t) => {
+      setAttributes(path, cb, (t) => {
         // (uid_t)-1 leaves that id unchanged
         if (uid !== 0xffffffff && uid !== -1) t.uid = uid
         if (gid !== 0xffffffff && gid !== -1) t.gid = gid
       }),
     utimens: (path: string, atime: Timespec | null, mtime: Timespec | null, cb: Cb) =>
-      entryOrRoot(path, cb, (t) => {
+      setAttributes(path, cb, (t) => {
         if (atime) t.atime = { sec: atime.sec, nsec: atime.nsec }
         if (mtime) t.mtime = { sec: mtime.sec, nsec: mtime.nsec }
       }),

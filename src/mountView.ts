@@ -26,6 +26,20 @@ export interface MountEntry extends Attributes {
 
 export type RootAttributes = Attributes
 
+/**
+ * Told of every change to the view, after it is made: a FUSE binding that answers from a copy
+ * of the view (fuse-native's native file table) updates that copy from here.
+ */
+export interface MountViewObserver {
+  /** The view was replaced (a boot), or the observer was just attached. */
+  loaded(view: MountView): void
+  /** An entry's attributes or size changed. */
+  changed(entry: MountEntry): void
+  /** An entry was unlinked (still readable through an open handle until the next boot). */
+  removed(entry: MountEntry): void
+  rootChanged(root: RootAttributes): void
+}
+
 export class MountView {
   private entries = new Map<string, MountEntry>()
   /** This boot's files by position, kept after unlink so that an open file stays readable. */
@@ -33,6 +47,7 @@ export class MountView {
   root: RootAttributes
   /** Counts boots: a file handle from an earlier boot finds nothing. */
   private boots = 0
+  private observer: MountViewObserver | undefined
 
   constructor(
     readonly owner: { uid: number; gid: number },
@@ -65,6 +80,18 @@ export class MountView {
     }
     this.root = { ...this.root, atime: options.now, mtime: options.now, ctime: options.now }
     this.boots++
+    this.observer?.loaded(this)
+  }
+
+  /** Attaches the one observer, which first sees the whole view as it is now. */
+  observe(observer: MountViewObserver): void {
+    this.observer = observer
+    observer.loaded(this)
+  }
+
+  /** Every entry listed now, in listing order. */
+  entriesInOrder(): IterableIterator<MountEntry> {
+    return this.entries.values()
   }
 
   /** The entry an open file handle refers to, even after unlink; undefined after a reboot. */
@@ -85,12 +112,29 @@ export class MountView {
     return entry.truncated ? 0 : entry.file.content.length
   }
 
+  /** chmod, chown, utimes: `change` edits the attributes, then ctime is `now`. */
+  setAttributes(target: MountEntry | RootAttributes, change: (attributes: Attributes) => void, now: Timespec): void {
+    change(target)
+    target.ctime = now
+    if (target === this.root) this.observer?.rootChanged(this.root)
+    else this.observer?.changed(target as MountEntry)
+  }
+
+  /** An O_TRUNC open or a truncate to 0 by root: the size reads 0 until the next mount. */
+  truncate(entry: MountEntry): void {
+    if (entry.truncated) return
+    entry.truncated = true
+    this.observer?.changed(entry)
+  }
+
   remove(name: string, now: Timespec): MountEntry | undefined {
     const entry = this.entries.get(name)
     if (!entry) return undefined
     this.entries.delete(name)
     this.root.mtime = now
     this.root.ctime = now
+    this.observer?.removed(entry)
+    this.observer?.rootChanged(this.root)
     return entry
   }
 }

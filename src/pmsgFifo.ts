@@ -15,6 +15,18 @@ export function defaultFifoPath(mountpoint: string): string {
   return `${mountpoint.replace(/\/+$/, '')}.pmsg0`
 }
 
+/** Native helpers of the patched fuse-native (patch level 3), when the daemon has them. */
+export interface PipeTools {
+  mkfifo(path: string, mode: number): void
+  setPipeSize(fd: number, size: number): number
+}
+
+/**
+ * Bytes the pipe holds while the daemon is busy (the kernel default is 64 KiB): each wake-up of
+ * the reader then takes up to this much at once, and a writer blocks less often.
+ */
+const PIPE_CAPACITY = 1 << 20
+
 export class PmsgFifo {
   private socket: net.Socket | undefined
   private fd: number | undefined
@@ -25,7 +37,7 @@ export class PmsgFifo {
    * Creates the pipe, replacing a stale pipe or symlink (never following it); refuses to
    * replace anything else.
    */
-  static async create(path: string, onData: (chunk: Buffer) => void): Promise<PmsgFifo> {
+  static async create(path: string, onData: (chunk: Buffer) => void, tools?: PipeTools): Promise<PmsgFifo> {
     let existing: fs.Stats | undefined
     try {
       existing = fs.lstatSync(path)
@@ -36,15 +48,31 @@ export class PmsgFifo {
       if (existing.isFIFO() || existing.isSymbolicLink()) fs.unlinkSync(path)
       else throw new PstoreSimError(`${path}: exists and is not a FIFO; remove it or choose another --pmsg-fifo`)
     }
-    // Node has no mkfifo(3); the tool runs while the daemon does other start-up work.
-    await new Promise<void>((resolve, reject) =>
-      execFile('mkfifo', ['-m', '0220', path], (err, _out, stderr) => (err ? reject(new PstoreSimError(`${path}: mkfifo failed: ${stderr.trim() || err.message}`)) : resolve())),
-    )
+    await makeFifo(path, tools)
     const fifo = new PmsgFifo(path)
     // O_RDWR keeps a writer open ourselves, so the pipe never reports EOF between clients.
     fifo.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW)
-    fifo.socket = new net.Socket({ fd: fifo.fd, readable: true, writable: false })
-    fifo.socket.on('data', onData)
+    let readSize = 64 * 1024
+    try {
+      if (tools) readSize = tools.setPipeSize(fifo.fd, PIPE_CAPACITY)
+    } catch {
+      // above /proc/sys/fs/pipe-max-size for this user: the default pipe still works
+    }
+    // One buffer for every read, handed on as a view: onData copies what it keeps (the pmsg zone
+    // is a ring in the region). 'data' events would allocate a Buffer per read: 4x slower.
+    const buffer = Buffer.allocUnsafe(readSize)
+    fifo.socket = new net.Socket({
+      fd: fifo.fd,
+      readable: true,
+      writable: false,
+      onread: {
+        buffer,
+        callback: (n: number) => {
+          onData(buffer.subarray(0, n))
+          return true
+        },
+      },
+    } as net.SocketConstructorOpts & net.ConnectOpts) // Node takes onread here too; its types do not say so
     fifo.socket.on('error', () => undefined)
     return fifo
   }
@@ -59,4 +87,21 @@ export class PmsgFifo {
       /* already gone */
     }
   }
+}
+
+/** mkfifo with mode 0220 exactly (not masked by the umask). */
+async function makeFifo(path: string, tools: PipeTools | undefined): Promise<void> {
+  if (tools) {
+    try {
+      tools.mkfifo(path, 0o220)
+      fs.chmodSync(path, 0o220)
+      return
+    } catch (err) {
+      throw new PstoreSimError(`${path}: mkfifo failed: ${(err as Error).message}`)
+    }
+  }
+  // Node has no mkfifo(3): without the patched addon, the tool.
+  await new Promise<void>((resolve, reject) =>
+    execFile('mkfifo', ['-m', '0220', path], (err, _out, stderr) => (err ? reject(new PstoreSimError(`${path}: mkfifo failed: ${stderr.trim() || err.message}`)) : resolve())),
+  )
 }

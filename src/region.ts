@@ -1,5 +1,10 @@
 /**
- * The backing image: the reserved RAM region, byte for byte, held in memory.
+ * The backing image: the reserved RAM region, byte for byte.
+ *
+ * A file-backed region is loaded lazily, in chunks: a boot reads only the zone headers and the
+ * used bytes, so its cost follows the bytes in use, not mem_size. Reads of chunks not loaded yet
+ * go straight to the file (their bytes there are still the region's: only loaded chunks are
+ * ever changed or written back); a chunk is loaded before its first change.
  *
  * Read-write images get every change written through to the file at the end of each operation
  * (`flush()`), as a kernel's stores land in RAM. Read-only images (dumps taken from boards are
@@ -12,15 +17,40 @@ export class ImageError extends PstoreSimError {
   override name = 'ImageError'
 }
 
+/** Load granularity: a page. */
+const CHUNK_SIZE = 4096
+/**
+ * File reads of unloaded bytes go through a small window that is read ahead: a zone's header and
+ * the start of its data then cost one read. Its bytes stay valid because unloaded chunks never
+ * change in the file.
+ */
+const READ_AHEAD_SIZE = 8192
+
 export class RegionImage {
   private dirty: Array<[number, number]> = []
-  private fd: number | undefined
+  private writeFd: number | undefined
+  private readFd: number | undefined
+  /** Per chunk, 1 while it is still only in the file; undefined once every chunk is in memory. */
+  private unloaded: Uint8Array | undefined
+  private unloadedCount = 0
+  private readonly readAhead = Buffer.allocUnsafe(READ_AHEAD_SIZE)
+  private readAheadStart = 0
+  private readAheadEnd = 0
+  private readonly wordScratch = Buffer.alloc(4)
 
   private constructor(
-    readonly bytes: Buffer,
+    /** Only the loaded chunks hold the region's bytes; the others are zero until loaded. */
+    private readonly memory: Buffer,
     readonly readOnly: boolean,
     readonly path: string | undefined,
-  ) {}
+    readFd?: number,
+  ) {
+    if (readFd !== undefined) {
+      this.readFd = readFd
+      this.unloadedCount = Math.ceil(memory.length / CHUNK_SIZE)
+      if (this.unloadedCount > 0) this.unloaded = new Uint8Array(this.unloadedCount).fill(1)
+    }
+  }
 
   /** An in-memory region (tests, `inspect`, simulations without a file). */
   static fromBuffer(bytes: Buffer, readOnly = false): RegionImage {
@@ -42,41 +72,104 @@ export class RegionImage {
           `give the setup the region was dumped with (--mem-size, --cmdline or --dts)`,
       )
     }
-    const bytes = fs.readFileSync(path)
-    return new RegionImage(bytes, options.readOnly, path)
+    // Zero-filled pages cost nothing until touched: only the chunks loaded later are.
+    return new RegionImage(Buffer.alloc(stat.size), options.readOnly, path, fs.openSync(path, 'r'))
+  }
+
+  /** The whole region, every chunk loaded (tools and tests; the engine reads ranges). */
+  get bytes(): Buffer {
+    this.load(0, this.memory.length)
+    return this.memory
   }
 
   get size(): number {
-    return this.bytes.length
+    return this.memory.length
   }
 
   u32(offset: number): number {
-    return this.bytes.readUInt32LE(offset)
+    if (!this.unloaded) return this.memory.readUInt32LE(offset)
+    this.copy(offset, 4, this.wordScratch)
+    return this.wordScratch.readUInt32LE(0)
   }
 
   i32(offset: number): number {
-    return this.bytes.readInt32LE(offset)
+    if (!this.unloaded) return this.memory.readInt32LE(offset)
+    this.copy(offset, 4, this.wordScratch)
+    return this.wordScratch.readInt32LE(0)
+  }
+
+  /** Copies `length` region bytes at `offset` into `target`, loading nothing. */
+  copy(offset: number, length: number, target: Uint8Array, targetOffset = 0): void {
+    this.checkRange('read', offset, length)
+    const unloaded = this.unloaded
+    if (!unloaded) {
+      target.set(this.memory.subarray(offset, offset + length), targetOffset)
+      return
+    }
+    const end = offset + length
+    let at = offset
+    while (at < end) {
+      // One run of chunks that are all loaded or all unloaded.
+      const state = unloaded[Math.floor(at / CHUNK_SIZE)]
+      let runEnd = (Math.floor(at / CHUNK_SIZE) + 1) * CHUNK_SIZE
+      while (runEnd < end && unloaded[runEnd / CHUNK_SIZE] === state) runEnd += CHUNK_SIZE
+      runEnd = Math.min(runEnd, end)
+      const into = targetOffset + (at - offset)
+      if (state) this.readFile(at, runEnd - at, target, into)
+      else target.set(this.memory.subarray(at, runEnd), into)
+      at = runEnd
+    }
+  }
+
+  /** The region's bytes at `offset`, live: changes made through it must be reported with markDirty(). */
+  view(offset: number, length: number): Buffer {
+    this.load(offset, length)
+    return this.memory.subarray(offset, offset + length)
+  }
+
+  /** Reads the file's chunks in [offset, offset + length) into memory, once (one read per run). */
+  load(offset: number, length: number): void {
+    const unloaded = this.unloaded
+    if (!unloaded || length <= 0) return
+    const end = Math.floor((Math.min(offset + length, this.memory.length) - 1) / CHUNK_SIZE) + 1
+    let chunk = Math.max(0, Math.floor(offset / CHUNK_SIZE))
+    while (chunk < end) {
+      if (!unloaded[chunk]) {
+        chunk++
+        continue
+      }
+      // One read for every run of unloaded chunks.
+      let runEnd = chunk + 1
+      while (runEnd < end && unloaded[runEnd]) runEnd++
+      const start = chunk * CHUNK_SIZE
+      this.readFully(start, Math.min(runEnd * CHUNK_SIZE, this.memory.length) - start, this.memory, start)
+      unloaded.fill(0, chunk, runEnd)
+      this.unloadedCount -= runEnd - chunk
+      chunk = runEnd
+    }
+    if (this.unloadedCount === 0) this.unloaded = undefined
   }
 
   write(offset: number, data: Uint8Array): void {
-    if (offset < 0 || offset + data.length > this.bytes.length) {
-      throw new RangeError(`write of ${data.length} bytes at ${offset} is outside the ${this.bytes.length}-byte region`)
-    }
-    this.bytes.set(data, offset)
+    this.checkRange('write', offset, data.length)
+    this.load(offset, data.length)
+    this.memory.set(data, offset)
     this.markDirty(offset, data.length)
   }
 
   writeU32(offset: number, value: number): void {
-    this.bytes.writeUInt32LE(value >>> 0, offset)
+    this.load(offset, 4)
+    this.memory.writeUInt32LE(value >>> 0, offset)
     this.markDirty(offset, 4)
   }
 
   writeI32(offset: number, value: number): void {
-    this.bytes.writeInt32LE(value | 0, offset)
+    this.load(offset, 4)
+    this.memory.writeInt32LE(value | 0, offset)
     this.markDirty(offset, 4)
   }
 
-  /** Bytes changed in place through `bytes` (e.g. by the ECC decoder) must be reported here. */
+  /** Bytes changed in place through `view()` or `bytes` (e.g. by the ECC decoder) must be reported here. */
   markDirty(offset: number, length: number): void {
     if (this.readOnly || !this.path || length <= 0) return
     const last = this.dirty[this.dirty.length - 1]
@@ -95,14 +188,45 @@ export class RegionImage {
    */
   flush(): void {
     if (this.readOnly || !this.path || this.dirty.length === 0) return
-    this.fd ??= fs.openSync(this.path, 'r+')
-    for (const [offset, length] of this.dirty) fs.writeSync(this.fd, this.bytes, offset, length, offset)
+    this.writeFd ??= fs.openSync(this.path, 'r+')
+    for (const [offset, length] of this.dirty) fs.writeSync(this.writeFd, this.memory, offset, length, offset)
     this.dirty = []
   }
 
   close(): void {
     this.flush()
-    if (this.fd !== undefined) fs.closeSync(this.fd)
-    this.fd = undefined
+    if (this.writeFd !== undefined) fs.closeSync(this.writeFd)
+    this.writeFd = undefined
+    if (this.readFd !== undefined) fs.closeSync(this.readFd)
+    this.readFd = undefined
+  }
+
+  private checkRange(what: string, offset: number, length: number): void {
+    if (offset < 0 || offset + length > this.memory.length) {
+      throw new RangeError(`${what} of ${length} bytes at ${offset} is outside the ${this.memory.length}-byte region`)
+    }
+  }
+
+  /** File bytes of unloaded chunks, through the read-ahead window when they fit in it. */
+  private readFile(offset: number, length: number, target: Uint8Array, targetOffset: number): void {
+    if (length > READ_AHEAD_SIZE) {
+      this.readFully(offset, length, target, targetOffset)
+      return
+    }
+    if (offset < this.readAheadStart || offset + length > this.readAheadEnd) {
+      this.readAheadStart = offset
+      this.readAheadEnd = Math.min(offset + READ_AHEAD_SIZE, this.memory.length)
+      this.readFully(offset, this.readAheadEnd - offset, this.readAhead, 0)
+    }
+    target.set(this.readAhead.subarray(offset - this.readAheadStart, offset - this.readAheadStart + length), targetOffset)
+  }
+
+  private readFully(offset: number, length: number, target: Uint8Array, targetOffset: number): void {
+    this.readFd ??= fs.openSync(this.path!, 'r')
+    for (let done = 0; done < length; ) {
+      const n = fs.readSync(this.readFd, target, targetOffset + done, length - done, offset + done)
+      if (n === 0) throw new ImageError(`${this.path}: the image shrank while in use (no bytes at ${offset + done})`)
+      done += n
+    }
   }
 }

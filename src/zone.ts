@@ -32,6 +32,8 @@ export class PersistentRamZone {
   oldLog: Buffer | undefined
   readonly ecc: EccStats = { correctedBytes: 0, badBlocks: 0 }
   private readonly rs: ReedSolomon | undefined
+  /** A block's bytes before decoding, reused for every block. */
+  private readonly decodeScratch: Buffer | undefined
   /** Counts this zone's writes and zaps, so a snapshot of unchanged RAM is not copied again. */
   private ramVersion = 0
   private oldLogVersion = -1
@@ -49,6 +51,7 @@ export class PersistentRamZone {
     this.geometry = geometry
     this.capacity = geometry.capacity
     this.rs = eccSize ? reedSolomon(eccSize) : undefined
+    this.decodeScratch = eccSize ? Buffer.alloc(Math.max(eccBlockSize, ZONE_HEADER_SIZE)) : undefined
   }
 
   get offset(): number {
@@ -112,8 +115,11 @@ export class PersistentRamZone {
       if (size === 0) this.oldLog = undefined
       return
     }
-    const data = this.region.bytes.subarray(this.dataOffset, this.dataOffset + this.capacity)
-    this.oldLog = Buffer.concat([data.subarray(start, size), data.subarray(0, start)])
+    // Copied straight from the region: reading a snapshot loads nothing into it.
+    const snapshot = Buffer.allocUnsafe(size)
+    this.region.copy(this.dataOffset + start, size - start, snapshot)
+    this.region.copy(this.dataOffset, start, snapshot, size - start)
+    this.oldLog = snapshot
     this.oldLogVersion = this.ramVersion
   }
 
@@ -186,20 +192,18 @@ export class PersistentRamZone {
   }
 
   private encodeBlock(dataAt: number, length: number, parityAt: number): void {
-    const bytes = this.region.bytes
-    this.rs!.encode(bytes.subarray(dataAt, dataAt + length), bytes.subarray(parityAt, parityAt + this.eccSize))
+    this.rs!.encode(this.region.view(dataAt, length), this.region.view(parityAt, this.eccSize))
     this.region.markDirty(parityAt, this.eccSize)
   }
 
   /** Decodes in place; corrections are RAM writes, so they reach a read-write image. */
   private decodeBlock(dataAt: number, length: number, parityAt: number): number {
-    const bytes = this.region.bytes
-    const data = bytes.subarray(dataAt, dataAt + length)
-    // The kernel decodes against a copy of the parity: corrections land in data only.
-    const parity = Buffer.from(bytes.subarray(parityAt, parityAt + this.eccSize))
-    const before = this.region.readOnly ? undefined : Buffer.from(data)
-    const result = this.rs!.decode(data, parity)
-    if (result > 0 && before && !before.equals(data)) this.region.markDirty(dataAt, length)
+    const data = this.region.view(dataAt, length)
+    const before = this.decodeScratch!.subarray(0, length)
+    before.set(data)
+    // The kernel decodes against a copy of the parity; decode() never writes it either.
+    const result = this.rs!.decode(data, this.region.view(parityAt, this.eccSize))
+    if (result > 0 && !before.equals(data)) this.region.markDirty(dataAt, length)
     return result
   }
 
@@ -213,6 +217,10 @@ export class PersistentRamZone {
     if (!this.rs) return
     const size = this.size
     const block = this.eccBlockSize
+    // The blocks and their parity in two reads, not one per block.
+    const blocks = Math.ceil(size / block)
+    this.region.load(this.dataOffset, Math.min(blocks * block, this.capacity))
+    this.region.load(this.offset + this.geometry.parityOffset, blocks * this.eccSize)
     for (let at = 0, index = 0; at < size; at += block, index++) {
       const length = Math.min(block, this.capacity - at)
       this.countDecode(this.decodeBlock(this.dataOffset + at, length, this.offset + this.geometry.parityOffset + index * this.eccSize))

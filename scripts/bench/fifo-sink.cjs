@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /*
  * fifo-sink: the pmsg FIFO side of the benchmark without pstore-sim: a FIFO read exactly as
- * src/pmsgFifo.ts reads it (mkfifo, O_RDWR | O_NONBLOCK, a net.Socket 'data' handler), to show
+ * src/pmsgFifo.ts reads it (mkfifo, O_RDWR | O_NONBLOCK, a 1 MiB pipe via the patched
+ * fuse-native's setPipeSize, a net.Socket reading into one reused buffer with `onread`), to show
  * what Node itself costs per byte.
  *
  *   node scripts/bench/fifo-sink.cjs FIFO BYTES DONEFILE [--ring IMAGE CAPACITY]
@@ -15,7 +16,9 @@
 'use strict'
 const fs = require('fs')
 const net = require('net')
+const path = require('path')
 const { execFileSync } = require('child_process')
+const Fuse = require(path.join(__dirname, '..', '..', 'node_modules', 'fuse-native'))
 
 const [fifo, bytesText, doneFile, ...rest] = process.argv.slice(2)
 const expected = Number(bytesText)
@@ -32,9 +35,16 @@ if (rest[0] === '--ring') {
 fs.rmSync(fifo, { force: true })
 execFileSync('mkfifo', ['-m', '0220', fifo])
 const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK)
-const socket = new net.Socket({ fd, readable: true, writable: false })
+let readSize = 64 * 1024
+try {
+  readSize = Fuse.setPipeSize(fd, 1 << 20)
+} catch {
+  // an addon without patch level 3: the default pipe
+}
+const buffer = Buffer.allocUnsafe(readSize)
 let got = 0
-socket.on('data', (chunk) => {
+const socket = new net.Socket({ fd, readable: true, writable: false, onread: { buffer, callback: (n) => onChunk(buffer.subarray(0, n)) } })
+function onChunk (chunk) {
   got += chunk.length
   if (ring) {
     let s = chunk
@@ -55,7 +65,7 @@ socket.on('data', (chunk) => {
     fs.rmSync(fifo, { force: true })
     process.exit(0)
   }
-})
+}
 socket.on('error', () => undefined)
 process.on('SIGTERM', () => {
   fs.rmSync(fifo, { force: true })

@@ -1,0 +1,51 @@
+/**
+ * The view as the patched fuse-native's native file table holds it (`fuse.files`, patch level 3):
+ * with it, getattr, readdir, a read-only open and read are answered on the FUSE thread without
+ * a hop to the Node event loop, the cost that made every uncached operation 2–3× a C filesystem.
+ * Everything else (unlink, chmod, utimes, truncate, open for writing) still reaches the handlers in
+ * fuseAdapter.ts, which change the MountView; the view tells this mirror before the handler
+ * replies, so the table is never behind what a client has been told.
+ *
+ * The table references each file's content buffer instead of copying it: contents are made at
+ * boot and never written afterwards (a boot makes new ones).
+ */
+import { MountEntry, MountView, MountViewObserver, RootAttributes } from './mountView.js'
+import { fileStat, rootStat } from './fuseAdapter.js'
+
+/** fuse-native's `fuse.files` (see native-setup/README.md). */
+export interface NativeFileTable {
+  setRoot(stat: object): void
+  set(handle: number, name: string, stat: object, content: Buffer): void
+  setStat(handle: number, stat: object): boolean
+  remove(handle: number): boolean
+  clear(): void
+  batch<T>(fn: () => T): T
+}
+
+export class NativeFilesMirror implements MountViewObserver {
+  constructor(
+    private readonly table: NativeFileTable,
+    private readonly view: MountView,
+  ) {}
+
+  /** A boot replaced every file: clients see the old set or the new one, never half of it. */
+  loaded(view: MountView): void {
+    this.table.batch(() => {
+      this.table.clear()
+      for (const entry of view.entriesInOrder()) this.table.set(entry.handle, entry.file.name, fileStat(view, entry), entry.file.content)
+      this.rootChanged(view.root)
+    })
+  }
+
+  changed(entry: MountEntry): void {
+    this.table.setStat(entry.handle, fileStat(this.view, entry))
+  }
+
+  removed(entry: MountEntry): void {
+    this.table.remove(entry.handle)
+  }
+
+  rootChanged(root: RootAttributes): void {
+    this.table.setRoot(rootStat(root))
+  }
+}
