@@ -6,12 +6,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import yargs, { Argv } from 'yargs'
-import { hideBin } from 'yargs/helpers'
+import type { Argv } from 'yargs'
 import { SetupOverrides, parseSize } from './setup.js'
 import { ControlRequest, sendControl } from './control.js'
 import { findDaemon } from './runtime.js'
-import { startDaemon, unmount } from './client.js'
+import { cancelEarlyDaemon, EarlyDaemon, spawnEarlyDaemon, startDaemon, unmount } from './client.js'
 import { PstoreSimError } from './errors.js'
 // Types only: the modules behind them load when a command needs them, so that commands which
 // only talk to a daemon start fast.
@@ -128,8 +127,31 @@ function parseMountOptions(o: string | undefined): { readOnly: boolean; kmsgByte
 
 const cliPath = fileURLToPath(import.meta.url)
 
-export async function main(args = hideBin(process.argv)): Promise<void> {
-  await yargs(args)
+/**
+ * `pstore-sim mount` in the background, as far as can be told before parsing: the daemon can
+ * then start while yargs loads and parses (a wrong guess only costs a daemon that exits).
+ */
+function looksLikeBackgroundMount(args: string[]): boolean {
+  return args[0] === 'mount' && !args.some((a) => a === '--' || /^--(foreground|help|version)\b/.test(a) || /^-[a-zA-Z]*[fh]/.test(a))
+}
+
+export async function main(args = process.argv.slice(2)): Promise<void> {
+  const early = looksLikeBackgroundMount(args) ? spawnEarlyDaemon() : undefined
+  // yargs exits on a usage error without unwinding: the daemon sees its channel close, the log goes here
+  if (early) process.once('exit', () => cancelEarlyDaemon(early))
+  try {
+    await parseAndRun(args, early)
+  } finally {
+    if (early) cancelEarlyDaemon(early) // a no-op once it has its options
+  }
+}
+
+async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Promise<void> {
+  // Loaded here, not at the top: a background mount's daemon is already starting meanwhile.
+  const { default: yargs } = await import('yargs')
+  const parser = yargs(args)
+  skipHelpRendering(parser)
+  await parser
     .scriptName('pstore-sim')
     .usage('$0 <command>\n\nA simulated Linux pstore (ramoops) to mount, read, erase and feed without crashing a machine.')
     .command(
@@ -174,7 +196,7 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
           systemMap: argv['system-map'] as string | undefined,
         }
         if (!argv.foreground) {
-          process.stdout.write(await startDaemon(options))
+          process.stdout.write(await startDaemon(options, early))
           return
         }
         const { serveForeground } = await import('./daemon.js')
@@ -313,6 +335,19 @@ export async function main(args = hideBin(process.argv)): Promise<void> {
       process.exit(1)
     })
     .parseAsync()
+}
+
+/**
+ * yargs renders the whole help text before running any command, in case the command fails and
+ * wants to show it (ours never does: errors print one line). That is ~40 ms of every CLI call
+ * (string widths of every line): skip it. `--help` renders its text itself, unaffected. Internal
+ * API, hence guarded: if it moves, the CLI is only slower.
+ */
+function skipHelpRendering(parser: Argv): void {
+  const usage = (parser as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } })
+    .getInternalMethods?.()
+    .getUsageInstance?.()
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined
 }
 
 function readFileOrFail(file: string): string {

@@ -1,14 +1,42 @@
 /**
  * Entry point of a background daemon started by `pstore-sim mount` or the JS API: the options
- * come as JSON in argv[2] and readiness goes back over the IPC channel. Kept free of the CLI's
- * argument parser so that a mount is usable as early as possible.
+ * come as JSON in argv[2], or, for a daemon the CLI starts while it is still parsing its
+ * arguments (`--await-options LOGFILE`), as the first IPC message. Readiness goes back over the
+ * IPC channel. Kept free of the CLI's argument parser so that a mount is usable as early as
+ * possible.
  */
-import { serveForeground, MountOptions } from './daemon.js'
+import fs from 'node:fs'
+import { serveForeground, MountOptions, loadFuse } from './daemon.js'
 import { PstoreSimError } from './errors.js'
 
-const options = JSON.parse(process.argv[2] ?? '{}') as MountOptions
+function optionsFromParent(abandonedLog: string): Promise<MountOptions> {
+  // The addon loads while the CLI parses; a failure shows again, with its message, in start().
+  try {
+    loadFuse()
+  } catch {
+    /* reported by serveForeground */
+  }
+  return new Promise((resolve) => {
+    const onMessage = (message: { options?: MountOptions }) => {
+      if (!message.options) return
+      process.off('message', onMessage)
+      process.off('disconnect', onAbandon)
+      resolve(message.options)
+    }
+    // The CLI exited or decided otherwise before sending options: nothing to serve.
+    const onAbandon = () => {
+      fs.rmSync(abandonedLog, { force: true })
+      process.exit(0)
+    }
+    process.on('message', onMessage)
+    process.once('disconnect', onAbandon)
+  })
+}
 
-serveForeground(options).then(
+const options: Promise<MountOptions> =
+  process.argv[2] === '--await-options' ? optionsFromParent(process.argv[3] ?? '') : Promise.resolve(JSON.parse(process.argv[2] ?? '{}') as MountOptions)
+
+options.then(serveForeground).then(
   (text) => {
     process.send?.({ text })
     process.disconnect?.()

@@ -152,9 +152,32 @@ export class RegionImage {
 
   write(offset: number, data: Uint8Array): void {
     this.checkRange('write', offset, data.length)
-    this.load(offset, data.length)
+    this.loadAround(offset, data.length)
     this.memory.set(data, offset)
     this.markDirty(offset, data.length)
+  }
+
+  /**
+   * Before a write of [offset, offset + length): loads only the chunks it covers in part. The
+   * chunks it covers whole are about to be overwritten: reading them first would be wasted (a
+   * 64 MiB stream into the pmsg ring read as much as it wrote).
+   */
+  private loadAround(offset: number, length: number): void {
+    const unloaded = this.unloaded
+    if (!unloaded || length <= 0) return
+    const firstWhole = Math.ceil(offset / CHUNK_SIZE)
+    const end = offset + length
+    const endWhole = end === this.memory.length ? Math.ceil(end / CHUNK_SIZE) : Math.floor(end / CHUNK_SIZE)
+    if (endWhole <= firstWhole) return this.load(offset, length)
+    this.load(offset, firstWhole * CHUNK_SIZE - offset)
+    this.load(endWhole * CHUNK_SIZE, end - endWhole * CHUNK_SIZE)
+    for (let chunk = firstWhole; chunk < endWhole; chunk++) {
+      if (unloaded[chunk]) {
+        unloaded[chunk] = 0
+        this.unloadedCount--
+      }
+    }
+    if (this.unloadedCount === 0) this.unloaded = undefined
   }
 
   writeU32(offset: number, value: number): void {

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { fixtureCase, describeDiff, fixtureFlags } from './helpers/fixtures.js'
-import { assertErrno, cat, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
+import { assertErrno, cat, cliJs, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
 import { readMountRecord } from '../src/runtime.js'
 
 const DEMO = ['--mem-size', '1M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '4K', '--ftrace-size', '8K']
@@ -240,7 +240,17 @@ t.test('SIGTERM unmounts cleanly; mountpoints are created or refused', async (t)
   t.ok(fs.existsSync(mnt), 'a missing mountpoint is created')
   const record = readMountRecord(mnt)!
   process.kill(record.pid, 'SIGTERM')
-  for (let i = 0; i < 100 && fs.existsSync(`${mnt}.pmsg0`); i++) await new Promise((r) => setTimeout(r, 50))
+  // the daemon exits once it has unmounted (the FIFO goes first, while the files still answer)
+  const alive = () => {
+    try {
+      process.kill(record.pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50))
+  t.notOk(alive(), 'the daemon exited')
   t.notOk(fs.existsSync(`${mnt}.pmsg0`), 'FIFO removed')
   t.same(await ls(mnt), [], 'unmounted')
   fs.writeFileSync(path.join(mnt, 'stray'), 'x')
@@ -278,4 +288,32 @@ t.test('the kernel caches attributes and names, but never shows a stale file aft
   t.same(await ls(mnt), ['console-ramoops-0', 'dmesg-ramoops-0'], 'panic --reboot shows the new record at once')
   t.equal((await run('rm', [path.join(mnt, 'dmesg-ramoops-0')])).code, 0)
   assertErrno(t, await run('stat', [path.join(mnt, 'dmesg-ramoops-0')]), 'No such file or directory', 'stat after rm')
+})
+
+t.test('a mount the CLI refuses leaves no daemon and no log behind (the daemon starts before the arguments are parsed)', async (t) => {
+  const dir = tempDir(t)
+  const image = await demoImage(t, dir)
+  const runDir = path.join(dir, 'run')
+  const env = { ...process.env, PSTORE_SIM_RUN_DIR: runDir }
+  const daemonsOfThisRun = () =>
+    fs.readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && (() => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(runDir)
+      } catch {
+        return false
+      }
+    })())
+  for (const [what, args] of [
+    ['an unknown -o option', ['mount', image, path.join(dir, 'm1'), '-o', 'bogus']],
+    ['a missing mountpoint (yargs exits)', ['mount', image]],
+    ['an image that does not exist', ['mount', path.join(dir, 'missing.img'), path.join(dir, 'm2')]],
+  ] as const) {
+    const r = await run(process.execPath, [cliJs, ...args], { env })
+    t.equal(r.code, 1, `${what}: exit 1`)
+    t.ok(r.stderr.length > 0, `${what}: says why (${r.stderr.trim().split('\n')[0]})`)
+    for (let i = 0; i < 100 && daemonsOfThisRun().length > 0; i++) await new Promise((r) => setTimeout(r, 50))
+    t.same(daemonsOfThisRun(), [], `${what}: no daemon left`)
+    const left = fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((f) => f.startsWith('starting-')) : []
+    t.same(left, [], `${what}: no start-up log left`)
+  }
 })
