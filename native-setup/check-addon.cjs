@@ -199,14 +199,22 @@ async function main () {
   fs.mkdirSync(mnt3)
   const asked = []
   const askJs = (name) => (...args) => { asked.push(name); args[args.length - 1](Fuse.EIO) }
-  fuse2 = new Fuse(mnt3, { getattr: askJs('getattr'), readdir: askJs('readdir'), open: askJs('open'), read: askJs('read') },
+  // A handle with bit 31 set: a JS open handler passes it as an int32 (sign-extended in fi->fh).
+  const HANDLE = 0xf0000007
+  const openForWriting = (p, flags, cb) => { asked.push('open for writing'); cb(0, HANDLE) }
+  const unlink = (p, cb) => { fuse2.files.remove(HANDLE); cb(0) }
+  fuse2 = new Fuse(mnt3, { getattr: askJs('getattr'), fgetattr: askJs('fgetattr'), readdir: askJs('readdir'), open: openForWriting, read: askJs('read'), unlink },
     { hardRemove: true, attrTimeout: 0, entryTimeout: 0, negativeTimeout: 0, fsname: 'pstore-check-files' })
   fuse2.files.setRoot(root)
-  fuse2.files.set(7, 'native', { mode: 0o100444, size: 7, nlink: 1, mtime: MTIME, atime: MTIME, ctime: MTIME }, Buffer.from('native\n'))
+  fuse2.files.set(HANDLE, 'native', { mode: 0o100444, size: 7, nlink: 1, mtime: MTIME, atime: MTIME, ctime: MTIME }, Buffer.from('native\n'))
   await new Promise((resolve, reject) => fuse2.mount((err) => (err ? reject(new Error(`third mount failed: ${err.message}`)) : resolve())))
   const listed = await run('sh', ['-c', `ls ${mnt3} && stat -c %s ${mnt3}/native && cat ${mnt3}/native`])
   if (listed !== 'native\n7\nnative') throw new Error(`fuse.files: ls/stat/cat gave ${JSON.stringify(listed)}`)
   if (asked.length) throw new Error(`fuse.files: the JS handlers were asked for ${asked.join(', ')}`)
+  // open(O_RDWR) goes to JS, which returns the handle; after unlink (no path left) the reads
+  // through it are still native, found by that handle
+  const readWrite = await run('python3', ['-c', 'import os, sys; fd = os.open(sys.argv[1], os.O_RDWR); os.unlink(sys.argv[1]); print(os.read(fd, 100).decode(), end="")', `${mnt3}/native`])
+  if (readWrite !== 'native' || asked.join() !== 'open for writing') throw new Error(`fuse.files: read through a JS-opened handle gave ${JSON.stringify(readWrite)}, handlers asked: ${asked.join(', ')}`)
   const f3 = fuse2
   fuse2 = null
   await new Promise((resolve, reject) => f3.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))

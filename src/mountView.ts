@@ -75,7 +75,8 @@ export class MountView {
       this.byHandleIndex.push(entry)
       // A handle names the boot and the file, so no table of open files is needed (and no
       // release round trip): 12 bits of generation, 20 bits of index.
-      entry.handle = (((this.boots + 1) & 0xfff) << 20) | this.byHandleIndex.length
+      // >>> 0: from the 2048th boot on, bit 31 is set; a handle is a uint32, never negative.
+      entry.handle = ((((this.boots + 1) & 0xfff) << 20) | this.byHandleIndex.length) >>> 0
       this.entries.set(file.name, entry)
     }
     this.root = { ...this.root, atime: options.now, mtime: options.now, ctime: options.now }
