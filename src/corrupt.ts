@@ -96,7 +96,7 @@ export function corrupt(ramoops: Ramoops, spec: CorruptSpec): FlipReport[] {
   const flip = (offset: number, bit: number) => {
     if (!Number.isInteger(offset) || offset < 0 || offset >= region.size) throw new CorruptError(`offset ${offset} is outside the ${region.size}-byte region`)
     if (!Number.isInteger(bit) || bit < 0 || bit > 7) throw new CorruptError(`bit ${bit} must be 0..7`)
-    const before = region.bytes[offset]
+    const before = region.view(offset, 1)[0] // loads one chunk, not the whole region
     const after = before ^ (1 << bit)
     region.write(offset, Uint8Array.of(after))
     reports.push({ offset, bit, before, after, where: describe(ramoops, offset) })
