@@ -33,7 +33,10 @@ const FN_DIR = path.join(ROOT, 'node_modules', 'fuse-native')
 const EXPECTED_ADDON = path.join(FN_DIR, 'build', 'Release', 'fuse.node')
 const MTIME = { sec: 1704067210, nsec: 305249000 }
 const TOUCHED = { sec: 1709262245, nsec: 123456789 } // 2024-03-01T03:04:05.123456789Z
-const DEADLINE_MS = 20000
+// Normally under 1 s; generous, because a loaded VM can stall for seconds (one 20 s time-out seen).
+const DEADLINE_MS = 60000
+/** What check-addon is doing, for the time-out message. */
+let step = 'loading fuse-native'
 const FIX = 'run: bash native-setup/setup.sh (to force a rebuild: rm -rf node_modules/fuse-native/build first)'
 
 let fuse = null
@@ -80,7 +83,7 @@ function run (cmd, args) {
 }
 
 async function main () {
-  const guard = setTimeout(() => fail(`timed out after ${DEADLINE_MS} ms (a FUSE request hung?)`), DEADLINE_MS)
+  const guard = setTimeout(() => fail(`timed out after ${DEADLINE_MS} ms in step "${step}" (a FUSE request hung?)`), DEADLINE_MS)
 
   if (!fs.existsSync('/dev/fuse')) return fail('/dev/fuse is missing')
 
@@ -140,30 +143,36 @@ async function main () {
     negativeTimeout: 0,
     fsname: 'pstore-check'
   })
+  step = 'first mount'
   await new Promise((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())))
     .catch((err) => { fuse = null; throw new Error(`mount failed: ${err.message}`) })
 
   const target = path.join(mnt, 'file')
+  step = 'stat of the ns mtime'
   const out = await run('stat', ['-c', '%Y.%y', target])
   // e.g. 1704067210.2024-01-01 00:00:10.305249000 +0000
   const want = `${MTIME.sec}.2024-01-01 00:00:10.${String(MTIME.nsec).padStart(9, '0')} +0000`
   if (out !== want) throw new Error(`stat of a { sec, nsec } mtime gave "${out}", want "${want}" (nanoseconds lost?)`)
 
   // utimens: touch -m sets mtime with ns precision and omits atime (null).
+  step = 'touch -m -d'
   await run('touch', ['-m', '-d', '2024-03-01 03:04:05.123456789 UTC', target])
   if (!utimensSeen) throw new Error('utimens handler was not called by touch')
   if (utimensSeen.atime !== null) throw new Error(`utimens atime should be null (UTIME_OMIT), got ${JSON.stringify(utimensSeen.atime)}`)
   const m = utimensSeen.mtime
   if (!m || m.sec !== TOUCHED.sec || m.nsec !== TOUCHED.nsec) throw new Error(`utimens mtime ${JSON.stringify(m)}, want ${JSON.stringify(TOUCHED)}`)
   if (+m !== TOUCHED.sec * 1000 + 123) throw new Error(`utimens mtime valueOf() = ${+m}, want ms`)
+  step = 'stat after touch'
   const out2 = await run('stat', ['-c', '%Y.%y', target])
   if (!out2.endsWith('03:04:05.123456789 +0000')) throw new Error(`after touch, stat gave "${out2}"`)
 
+  step = 'cat'
   const content = await run('cat', [target])
   if (content !== 'ok') throw new Error(`read gave "${content}"`)
 
   const f = fuse
   fuse = null
+  step = 'first unmount'
   await new Promise((resolve, reject) => f.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
   if (isMounted(mnt)) throw new Error(`${mnt} is still mounted after unmount`)
 
@@ -179,18 +188,23 @@ async function main () {
     },
     readdir (p, cb) { return cb(0, p === '/' ? ['cached'] : []) }
   }, { hardRemove: true, attrTimeout: 10, entryTimeout: 10, negativeTimeout: 0, fsname: 'pstore-check-cache' })
+  step = 'mount with caches'
   await new Promise((resolve, reject) => fuse2.mount((err) => (err ? reject(new Error(`second mount failed: ${err.message}`)) : resolve())))
   const cached = path.join(mnt2, 'cached')
+  step = 'stat, cached'
   const s1 = await run('stat', ['-c', '%s', cached])
   size = 20
+  step = 'stat after the change'
   const s2 = await run('stat', ['-c', '%s', cached])
   if (s1 !== '10' || s2 !== '10') throw new Error(`attrTimeout 10: stat gave ${s1} then ${s2} after a change, want 10 and 10 (cached)`)
   const inv = await fuse2.invalidate(['cached'])
   if (inv.invalidated !== 1) throw new Error(`fuse.invalidate(['cached']) gave ${JSON.stringify(inv)}, want 1 invalidated`)
+  step = 'stat after invalidate'
   const s3 = await run('stat', ['-c', '%s', cached])
   if (s3 !== '20') throw new Error(`after fuse.invalidate, stat gave ${s3}, want 20`)
   const f2 = fuse2
   fuse2 = null
+  step = 'unmount with caches'
   await new Promise((resolve, reject) => f2.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
   if (isMounted(mnt2)) throw new Error(`${mnt2} is still mounted after unmount`)
 
@@ -207,16 +221,20 @@ async function main () {
     { hardRemove: true, attrTimeout: 0, entryTimeout: 0, negativeTimeout: 0, fsname: 'pstore-check-files' })
   fuse2.files.setRoot(root)
   fuse2.files.set(HANDLE, 'native', { mode: 0o100444, size: 7, nlink: 1, mtime: MTIME, atime: MTIME, ctime: MTIME }, Buffer.from('native\n'))
+  step = 'mount of fuse.files'
   await new Promise((resolve, reject) => fuse2.mount((err) => (err ? reject(new Error(`third mount failed: ${err.message}`)) : resolve())))
+  step = 'ls/stat/cat of fuse.files'
   const listed = await run('sh', ['-c', `ls ${mnt3} && stat -c %s ${mnt3}/native && cat ${mnt3}/native`])
   if (listed !== 'native\n7\nnative') throw new Error(`fuse.files: ls/stat/cat gave ${JSON.stringify(listed)}`)
   if (asked.length) throw new Error(`fuse.files: the JS handlers were asked for ${asked.join(', ')}`)
   // open(O_RDWR) goes to JS, which returns the handle; after unlink (no path left) the reads
   // through it are still native, found by that handle
+  step = 'read through a JS-opened handle after unlink'
   const readWrite = await run('python3', ['-c', 'import os, sys; fd = os.open(sys.argv[1], os.O_RDWR); os.unlink(sys.argv[1]); print(os.read(fd, 100).decode(), end="")', `${mnt3}/native`])
   if (readWrite !== 'native' || asked.join() !== 'open for writing') throw new Error(`fuse.files: read through a JS-opened handle gave ${JSON.stringify(readWrite)}, handlers asked: ${asked.join(', ')}`)
   const f3 = fuse2
   fuse2 = null
+  step = 'unmount of fuse.files'
   await new Promise((resolve, reject) => f3.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
   const fifo = path.join(tmp, 'fifo')
   Fuse.mkfifo(fifo, 0o600)
