@@ -68,6 +68,13 @@ function cleanup (done) {
   }
 }
 
+/** Unmounts `f` (already out of fuse/fuse2, so fail() leaves it alone) and checks the mount is gone. */
+async function unmountChecked (f, mountpoint, what) {
+  step = what
+  await new Promise((resolve, reject) => f.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
+  if (isMounted(mountpoint)) throw new Error(`${mountpoint} is still mounted after unmount`)
+}
+
 function isMounted (p) {
   const info = fs.readFileSync('/proc/self/mountinfo', 'utf-8')
   return info.split('\n').some((l) => l.split(' ')[4] === p)
@@ -172,9 +179,7 @@ async function main () {
 
   const f = fuse
   fuse = null
-  step = 'first unmount'
-  await new Promise((resolve, reject) => f.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
-  if (isMounted(mnt)) throw new Error(`${mnt} is still mounted after unmount`)
+  await unmountChecked(f, mnt, 'first unmount')
 
   // fuse.invalidate: kernel caches on (10 s), the size changes behind them.
   const mnt2 = path.join(tmp, 'mnt2')
@@ -204,9 +209,7 @@ async function main () {
   if (s3 !== '20') throw new Error(`after fuse.invalidate, stat gave ${s3}, want 20`)
   const f2 = fuse2
   fuse2 = null
-  step = 'unmount with caches'
-  await new Promise((resolve, reject) => f2.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
-  if (isMounted(mnt2)) throw new Error(`${mnt2} is still mounted after unmount`)
+  await unmountChecked(f2, mnt2, 'unmount with caches')
 
   // fuse.files: stat, ls and cat answered natively; the JS handlers are never asked.
   const mnt3 = path.join(tmp, 'mnt3')
@@ -234,8 +237,7 @@ async function main () {
   if (readWrite !== 'native' || asked.join() !== 'open for writing') throw new Error(`fuse.files: read through a JS-opened handle gave ${JSON.stringify(readWrite)}, handlers asked: ${asked.join(', ')}`)
   const f3 = fuse2
   fuse2 = null
-  step = 'unmount of fuse.files'
-  await new Promise((resolve, reject) => f3.unmount((err) => (err ? reject(new Error(`unmount failed: ${err.message}`)) : resolve())))
+  await unmountChecked(f3, mnt3, 'unmount of fuse.files')
   const fifo = path.join(tmp, 'fifo')
   Fuse.mkfifo(fifo, 0o600)
   if (!fs.statSync(fifo).isFIFO()) throw new Error('Fuse.mkfifo did not make a FIFO')

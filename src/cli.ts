@@ -137,11 +137,11 @@ function looksLikeBackgroundMount(args: string[]): boolean {
 
 export async function main(args = process.argv.slice(2)): Promise<void> {
   const early = looksLikeBackgroundMount(args) ? spawnEarlyDaemon() : undefined
-  // yargs exits on a usage error without unwinding: the daemon sees its channel close, the log goes here
-  if (early) process.once('exit', () => cancelEarlyDaemon(early))
   try {
     await parseAndRun(args, early)
   } finally {
+    // Its IPC channel would keep this process alive. (On a usage error yargs exits without
+    // unwinding: the channel closes with the process, which the daemon notices all the same.)
     if (early) cancelEarlyDaemon(early) // a no-op once it has its options
   }
 }

@@ -28,7 +28,8 @@ export class ClientError extends PstoreSimError {
  * A daemon process started before its options are known: Node's start-up and the daemon's
  * modules load while the CLI is still parsing its arguments (two cores, half the wait).
  * `startDaemon(options, early)` hands it the options; if the CLI never does (a parse error, a
- * crash), the daemon sees the IPC channel close and exits, removing its log.
+ * crash), the daemon sees the IPC channel close and exits, removing its log: the daemon alone
+ * owns that file until it is renamed to the mount's log.
  */
 export interface EarlyDaemon {
   child: ChildProcess
@@ -45,20 +46,26 @@ function daemonEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GLIBC_TUNABLES: tunables }
 }
 
-export function spawnEarlyDaemon(): EarlyDaemon {
+/** A detached daemon process writing to `logFile`, with an IPC channel for its first words. */
+function spawnDaemon(args: string[], logFile: string): ChildProcess {
   fs.mkdirSync(runDir(), { recursive: true, mode: 0o700 })
-  const logFile = path.join(runDir(), `starting-${process.pid}.log`)
   const log = fs.openSync(logFile, 'w')
-  const child = spawn(process.execPath, [daemonMainPath, '--await-options', logFile], { detached: true, stdio: ['ignore', log, log, 'ipc'], env: daemonEnv() })
-  fs.closeSync(log)
-  return { child, logFile }
+  try {
+    return spawn(process.execPath, [daemonMainPath, ...args], { detached: true, stdio: ['ignore', log, log, 'ipc'], env: daemonEnv() })
+  } finally {
+    fs.closeSync(log)
+  }
 }
 
-/** An early daemon that will not be needed: it exits at once. Its log goes too (once renamed, no-op). */
+export function spawnEarlyDaemon(): EarlyDaemon {
+  const logFile = path.join(runDir(), `starting-${process.pid}.log`)
+  return { child: spawnDaemon(['--await-options', logFile], logFile), logFile }
+}
+
+/** An early daemon that will not be needed: it sees its channel close and exits (with its log). */
 export function cancelEarlyDaemon(early: EarlyDaemon): void {
   if (early.child.connected) early.child.disconnect()
   early.child.unref()
-  fs.rmSync(early.logFile, { force: true })
 }
 
 /**
@@ -67,7 +74,6 @@ export function cancelEarlyDaemon(early: EarlyDaemon): void {
  */
 export async function startDaemon(options: MountOptions, early?: EarlyDaemon): Promise<string> {
   const mountpoint = path.resolve(options.mountpoint)
-  fs.mkdirSync(runDir(), { recursive: true, mode: 0o700 })
   const logFile = path.join(runDir(), `${mountKey(mountpoint)}.log`)
   const resolved: MountOptions = { ...options, mountpoint, image: path.resolve(options.image) }
   let child: ChildProcess
@@ -78,14 +84,10 @@ export async function startDaemon(options: MountOptions, early?: EarlyDaemon): P
     child.send({ options: resolved }, () => undefined)
   } else {
     if (early) cancelEarlyDaemon(early)
-    const log = fs.openSync(logFile, 'w')
-    child = spawn(process.execPath, [daemonMainPath, JSON.stringify(resolved)], { detached: true, stdio: ['ignore', log, log, 'ipc'], env: daemonEnv() })
-    fs.closeSync(log)
+    child = spawnDaemon([JSON.stringify(resolved)], logFile)
   }
   const message = await new Promise<{ text?: string; error?: string; exitCode?: number }>((resolve) => {
-    child.on('message', (m: { text?: string; error?: string }) => {
-      if (m.text !== undefined || m.error !== undefined) resolve(m)
-    })
+    child.once('message', (m) => resolve(m as { text?: string }))
     child.once('exit', (code) =>
       resolve({ error: `the daemon exited with code ${code}: ${fs.readFileSync(logFile, 'utf8').trim()}`, exitCode: code === 2 ? 2 : 1 }),
     )

@@ -30,6 +30,8 @@ function optionsFromParent(abandonedLog: string): Promise<MountOptions> {
     }
     process.on('message', onMessage)
     process.once('disconnect', onAbandon)
+    // The CLI may have exited while this process was still loading its modules.
+    if (!process.connected) onAbandon()
   })
 }
 

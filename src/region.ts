@@ -143,10 +143,17 @@ export class RegionImage {
       while (runEnd < end && unloaded[runEnd]) runEnd++
       const start = chunk * CHUNK_SIZE
       this.readFully(start, Math.min(runEnd * CHUNK_SIZE, this.memory.length) - start, this.memory, start)
-      unloaded.fill(0, chunk, runEnd)
-      this.unloadedCount -= runEnd - chunk
+      this.markLoaded(chunk, runEnd)
       chunk = runEnd
     }
+  }
+
+  /** Chunks [first, end) hold the region's bytes in memory from now on. */
+  private markLoaded(first: number, end: number): void {
+    const unloaded = this.unloaded
+    if (!unloaded) return
+    for (let chunk = first; chunk < end; chunk++) this.unloadedCount -= unloaded[chunk]
+    unloaded.fill(0, first, end)
     if (this.unloadedCount === 0) this.unloaded = undefined
   }
 
@@ -163,21 +170,14 @@ export class RegionImage {
    * 64 MiB stream into the pmsg ring read as much as it wrote).
    */
   private loadAround(offset: number, length: number): void {
-    const unloaded = this.unloaded
-    if (!unloaded || length <= 0) return
+    if (!this.unloaded || length <= 0) return
     const firstWhole = Math.ceil(offset / CHUNK_SIZE)
     const end = offset + length
     const endWhole = end === this.memory.length ? Math.ceil(end / CHUNK_SIZE) : Math.floor(end / CHUNK_SIZE)
     if (endWhole <= firstWhole) return this.load(offset, length)
     this.load(offset, firstWhole * CHUNK_SIZE - offset)
     this.load(endWhole * CHUNK_SIZE, end - endWhole * CHUNK_SIZE)
-    for (let chunk = firstWhole; chunk < endWhole; chunk++) {
-      if (unloaded[chunk]) {
-        unloaded[chunk] = 0
-        this.unloadedCount--
-      }
-    }
-    if (this.unloadedCount === 0) this.unloaded = undefined
+    this.markLoaded(firstWhole, endWhole)
   }
 
   writeU32(offset: number, value: number): void {

@@ -7,17 +7,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { fixtureCase, describeDiff, fixtureFlags } from './helpers/fixtures.js'
-import { assertErrno, cat, cliJs, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
-import { readMountRecord } from '../src/runtime.js'
+import { assertErrno, cat, cliJs, demoImage, DEMO, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
+import { processAlive, readMountRecord } from '../src/runtime.js'
 
-const DEMO = ['--mem-size', '1M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '4K', '--ftrace-size', '8K']
-
-async function demoImage(t: Test, dir: string): Promise<string> {
-  const image = path.join(dir, 'demo.img')
-  const r = await pstoreSim(['format', image, ...DEMO])
-  t.equal(r.code, 0, `format: ${r.stderr}`)
-  return image
-}
 
 
 t.test('rm is the kernel\'s erase: the image equals b-reboot/region-after-erase.bin', async (t) => {
@@ -241,16 +233,8 @@ t.test('SIGTERM unmounts cleanly; mountpoints are created or refused', async (t)
   const record = readMountRecord(mnt)!
   process.kill(record.pid, 'SIGTERM')
   // the daemon exits once it has unmounted (the FIFO goes first, while the files still answer)
-  const alive = () => {
-    try {
-      process.kill(record.pid, 0)
-      return true
-    } catch {
-      return false
-    }
-  }
-  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50))
-  t.notOk(alive(), 'the daemon exited')
+  for (let i = 0; i < 100 && processAlive(record.pid); i++) await new Promise((r) => setTimeout(r, 50))
+  t.notOk(processAlive(record.pid), 'the daemon exited')
   t.notOk(fs.existsSync(`${mnt}.pmsg0`), 'FIFO removed')
   t.same(await ls(mnt), [], 'unmounted')
   fs.writeFileSync(path.join(mnt, 'stray'), 'x')
@@ -295,14 +279,14 @@ t.test('a mount the CLI refuses leaves no daemon and no log behind (the daemon s
   const image = await demoImage(t, dir)
   const runDir = path.join(dir, 'run')
   const env = { ...process.env, PSTORE_SIM_RUN_DIR: runDir }
-  const daemonsOfThisRun = () =>
-    fs.readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && (() => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(runDir)
-      } catch {
-        return false
-      }
-    })())
+  const commandLine = (pid: string) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    } catch {
+      return '' // gone meanwhile
+    }
+  }
+  const daemonsOfThisRun = () => fs.readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && commandLine(pid).includes(runDir))
   for (const [what, args] of [
     ['an unknown -o option', ['mount', image, path.join(dir, 'm1'), '-o', 'bogus']],
     ['a missing mountpoint (yargs exits)', ['mount', image]],

@@ -7,11 +7,9 @@
 import t, { Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawn, spawnSync } from 'node:child_process'
-import { cliJs, ls, pstoreSim, run, RunResult, sha256, tempDir } from './helpers/mount.js'
+import { spawn } from 'node:child_process'
+import { DEMO, demoImage, ls, mountImage, pstoreSim, run, RunResult, sha256, tempDir } from './helpers/mount.js'
 import { send } from '../src/client.js'
-
-const DEMO = ['--mem-size', '1M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '4K', '--ftrace-size', '8K']
 
 interface Status {
   nativeFiles: boolean
@@ -34,15 +32,8 @@ async function richImage(t: Test, dir: string, name: string): Promise<string> {
   return image
 }
 
-/** `pstore-sim mount` with extra environment; unmounted at teardown whatever happens. */
-async function mountWith(t: Test, image: string, mnt: string, env: NodeJS.ProcessEnv): Promise<void> {
-  const r = await run(process.execPath, [cliJs, 'mount', image, mnt, '-o', 'cache_timeout=0'], { env: { ...process.env, ...env } })
-  t.teardown(async () => {
-    const u = await pstoreSim(['umount', mnt])
-    if (u.code !== 0) spawnSync('fusermount', ['-uz', mnt])
-  })
-  t.equal(r.code, 0, `mount: ${r.stderr}`)
-}
+/** Every stat reaches the daemon (no kernel cache), so what answers it is what is compared. */
+const mountUncached = (t: Test, image: string, mnt: string, env: NodeJS.ProcessEnv = {}) => mountImage(t, image, mnt, ['-o', 'cache_timeout=0'], env)
 
 const sh = (script: string, ...args: string[]): Promise<RunResult> => run('sh', ['-c', script, 'sh', ...args])
 
@@ -107,8 +98,8 @@ t.test('native answers and JS answers show the same files, bytes, errors and cha
   if (fs.existsSync(`${nativeImage}.state.json`)) fs.copyFileSync(`${nativeImage}.state.json`, `${jsImage}.state.json`)
   const nativeMnt = path.join(dir, 'native')
   const jsMnt = path.join(dir, 'js')
-  await mountWith(t, nativeImage, nativeMnt, {})
-  await mountWith(t, jsImage, jsMnt, { PSTORE_SIM_NATIVE_FILES: '0' })
+  await mountUncached(t, nativeImage, nativeMnt)
+  await mountUncached(t, jsImage, jsMnt, { PSTORE_SIM_NATIVE_FILES: '0' })
 
   const nativeStory = await story(t, nativeMnt)
   const jsStory = await story(t, jsMnt)
@@ -136,10 +127,9 @@ t.test('native answers and JS answers show the same files, bytes, errors and cha
 
 t.test('a reboot replaces the native table at once: a listing shows the old files or the new, never half', async (t) => {
   const dir = tempDir(t)
-  const image = path.join(dir, 'demo.img')
-  t.equal((await pstoreSim(['format', image, ...DEMO])).code, 0)
+  const image = await demoImage(t, dir)
   const mnt = path.join(dir, 'mnt')
-  await mountWith(t, image, mnt, {})
+  await mountUncached(t, image, mnt)
   // boot k shows k dmesg records (k oopses before it: slots 0..k-1), plus the console file
   const valid = new Set<string>()
   const listing = (dmesgCount: number) =>

@@ -55,9 +55,23 @@ export function tempDir(t: Test, prefix = 'pstore-sim-test-'): string {
   return dir
 }
 
-/** Mounts with the CLI (in the background) and guarantees `umount` at teardown. */
-export async function mountImage(t: Test, image: string, mountpoint: string, extra: string[] = []): Promise<RunResult> {
-  const result = await pstoreSim(['mount', image, mountpoint, ...extra])
+/** The demo's layout (`npm start`): 1 MiB, 32 KiB records and console, 4 KiB pmsg, 8 KiB ftrace. */
+export const DEMO = ['--mem-size', '1M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '4K', '--ftrace-size', '8K']
+
+/** `pstore-sim format DIR/demo.img` with the demo's layout. */
+export async function demoImage(t: Test, dir: string): Promise<string> {
+  const image = path.join(dir, 'demo.img')
+  const r = await pstoreSim(['format', image, ...DEMO])
+  t.equal(r.code, 0, `format: ${r.stderr}`)
+  return image
+}
+
+/**
+ * Mounts with the CLI (in the background) and guarantees `umount` at teardown; `env` is added to
+ * the CLI's (and so the daemon's) environment.
+ */
+export async function mountImage(t: Test, image: string, mountpoint: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  const result = await run(process.execPath, [cliJs, 'mount', image, mountpoint, ...extra], { env: { ...process.env, ...env } })
   t.teardown(async () => {
     const u = await pstoreSim(['umount', mountpoint])
     if (u.code !== 0 && !/not mounted/.test(u.stderr)) spawnSync('fusermount', ['-uz', mountpoint])
