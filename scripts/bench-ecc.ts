@@ -11,7 +11,7 @@
  *   - decode of every block with 0 errors
  *   - decode of every block with 8 symbol errors (the E = 16 maximum)
  */
-import { reedSolomon } from '../src/reedSolomon.js';
+import { reedSolomon } from '../src/format/reedSolomon.js';
 
 const E = 16;
 const BLOCK = 128;

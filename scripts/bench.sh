@@ -67,14 +67,14 @@ pkg-config --exists fuse || { echo "bench.sh: libfuse 2 headers missing (npm run
 if [ "$BUILD" = 1 ]; then
   echo "bench.sh: npx tsc -p tsconfig.json" >&2
   if ! npx tsc -p tsconfig.json >&2; then
-    if [ -f dist/src/cli.js ]; then
+    if [ -f dist/src/cli/main.js ]; then
       echo "bench.sh: the build failed; benchmarking the existing dist/ (may be stale)" >&2
     else
       echo "bench.sh: the build failed and there is no dist/" >&2; exit 2
     fi
   fi
 fi
-[ -f dist/src/cli.js ] || { echo "bench.sh: dist/src/cli.js missing: build first (npx tsc -p tsconfig.json)" >&2; exit 2; }
+[ -f dist/src/cli/main.js ] || { echo "bench.sh: dist/src/cli/main.js missing: build first (npx tsc -p tsconfig.json)" >&2; exit 2; }
 
 # Work directory on tmpfs (images, snapshots, mountpoints, the tmpfs side of the comparison).
 WORK="" OWN_TMPFS=0

@@ -5,8 +5,8 @@
  */
 import t from 'tap'
 import zlib from 'node:zlib'
-import { compress, decompress, inflateLimit, scratchBufferSize } from '../src/compression.js'
-import { CompressionFlavour } from '../src/kernelVersion.js'
+import { compress, decompress, inflateLimit, scratchBufferSize } from '../src/pstore/compression.js'
+import { CompressionFlavour } from '../src/format/kernelVersion.js'
 import { fixtureCase, noise } from './helpers/fixtures.js'
 
 const FLAVOURS: CompressionFlavour[] = ['zlib-raw-15', 'crypto-deflate-11', 'zlib-wrapped-12']

@@ -4,7 +4,7 @@
  * ramoops_probe). Every expected value is written out by hand from the spec and the kernel code.
  */
 import t from 'tap'
-import { fromCmdline, fromDts, fromModuleParams, parseCmdline, parseKernelInteger, ProbeError } from '../src/config.js'
+import { fromCmdline, fromDts, fromModuleParams, parseCmdline, parseKernelInteger, ProbeError } from '../src/backend/ramoops/config.js'
 
 t.test('module parameters: defaults (ramoops_register_dummy)', async (t) => {
   const c = fromModuleParams({ mem_size: 0x100000 })

@@ -6,11 +6,11 @@
 import t from 'tap'
 import crypto from 'node:crypto'
 import zlib from 'node:zlib'
-import { fromModuleParams } from '../src/config.js'
-import { Ramoops, RamoopsError } from '../src/ramoops.js'
-import { RegionImage } from '../src/region.js'
-import { buildDumpPart } from '../src/kmsgDumper.js'
-import { recordName } from '../src/record.js'
+import { fromModuleParams } from '../src/backend/ramoops/config.js'
+import { Ramoops, RamoopsError } from '../src/backend/ramoops/ramoops.js'
+import { RegionImage } from '../src/format/region.js'
+import { buildDumpPart } from '../src/pstore/kmsgDumper.js'
+import { recordName } from '../src/pstore/record.js'
 import { describeDiff, fixtureCase, fixtureConfig } from './helpers/fixtures.js'
 
 const DBGC = 0x43474244

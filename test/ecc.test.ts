@@ -8,11 +8,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fixtureCase, fixtureConfig } from './helpers/fixtures.js'
 import { cat, mountImage, pstoreSim, tempDir } from './helpers/mount.js'
-import { Ramoops } from '../src/ramoops.js'
-import { RegionImage } from '../src/region.js'
-import { reedSolomon } from '../src/reedSolomon.js'
-import { ZONE_HEADER_SIZE } from '../src/layout.js'
-import { fromModuleParams } from '../src/config.js'
+import { Ramoops } from '../src/backend/ramoops/ramoops.js'
+import { RegionImage } from '../src/format/region.js'
+import { reedSolomon } from '../src/format/reedSolomon.js'
+import { ZONE_HEADER_SIZE } from '../src/backend/ramoops/layout.js'
+import { fromModuleParams } from '../src/backend/ramoops/config.js'
 
 /** Every parity slot of every zone that our encoder disagrees with. */
 function parityMismatches(ramoops: Ramoops): string[] {

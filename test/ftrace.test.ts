@@ -11,8 +11,8 @@ import {
   ftraceText,
   mergePerCpuFtrace,
   type FtraceRecord,
-} from '../src/ftrace.js'
-import { SymbolTable } from '../src/symbols.js'
+} from '../src/pstore/ftrace.js'
+import { SymbolTable } from '../src/pstore/symbols.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const shared = process.env.PSTORE_SIM_SHARED ?? path.resolve(repoRoot, '../shared')

@@ -13,7 +13,7 @@ import {
   newestRecordsThatFit,
   reasonIsDumped,
   REASON_NAMES,
-} from '../src/kmsgDumper.js'
+} from '../src/pstore/kmsgDumper.js'
 
 const TIME = { sec: 1704067210, nsec: 305249000 }
 

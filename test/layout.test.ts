@@ -3,8 +3,8 @@
  * All offsets and sizes below are computed by hand from the spec's pseudo-steps.
  */
 import t from 'tap'
-import { fromDts, fromModuleParams, ProbeError, RamoopsConfig } from '../src/config.js'
-import { computeLayout, RegionLayout, zoneGeometry, ZoneGeometry } from '../src/layout.js'
+import { fromDts, fromModuleParams, ProbeError, RamoopsConfig } from '../src/backend/ramoops/config.js'
+import { computeLayout, RegionLayout, zoneGeometry, ZoneGeometry } from '../src/backend/ramoops/layout.js'
 
 const DBGC = 0x43474244
 

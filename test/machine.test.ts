@@ -3,10 +3,10 @@
  * after panic) and what reaches the region through the console, pmsg and the kmsg dumper.
  */
 import t from 'tap'
-import { fromModuleParams, RamoopsConfig } from '../src/config.js'
-import { MachineHaltedError, SimulatedMachine } from '../src/machine.js'
-import { RegionImage } from '../src/region.js'
-import { PstoreRecord, recordName } from '../src/record.js'
+import { fromModuleParams, RamoopsConfig } from '../src/backend/ramoops/config.js'
+import { MachineHaltedError, SimulatedMachine } from '../src/machine/machine.js'
+import { RegionImage } from '../src/format/region.js'
+import { PstoreRecord, recordName } from '../src/pstore/record.js'
 import { describeDiff, fixtureCase, fixtureConfig } from './helpers/fixtures.js'
 
 const NOW = Date.UTC(2024, 0, 1) // fixed wall clock

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { fixtureCase, describeDiff, fixtureFlags } from './helpers/fixtures.js'
 import { assertErrno, cat, cliJs, demoImage, DEMO, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
-import { processAlive, readMountRecord } from '../src/runtime.js'
+import { processAlive, readMountRecord } from '../src/daemon/registry.js'
 
 
 

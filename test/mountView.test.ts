@@ -3,8 +3,8 @@
  * (the native file table's mirror) is told of, in order.
  */
 import t from 'tap'
-import { MountEntry, MountView, MountViewObserver, RootAttributes } from '../src/mountView.js'
-import { PstoreRecord, untimedRecord } from '../src/record.js'
+import { MountEntry, MountView, MountViewObserver, RootAttributes } from '../src/pstore/mountView.js'
+import { PstoreRecord, untimedRecord } from '../src/pstore/record.js'
 
 const now = { sec: 1704067210, nsec: 305249000 }
 const options = { now, wordBits: 64 as const }

@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { DEMO, demoImage, ls, mountImage, pstoreSim, run, RunResult, sha256, tempDir } from './helpers/mount.js'
-import { send } from '../src/client.js'
+import { send } from '../src/daemon/client.js'
 
 interface Status {
   nativeFiles: boolean

@@ -4,10 +4,10 @@
  */
 import t, { Test } from 'tap'
 import crypto from 'node:crypto'
-import { Ramoops } from '../src/ramoops.js'
-import { RegionImage } from '../src/region.js'
-import { makeFiles, PstoreFile, Timespec } from '../src/pstoreFs.js'
-import { SymbolTable } from '../src/symbols.js'
+import { Ramoops } from '../src/backend/ramoops/ramoops.js'
+import { RegionImage } from '../src/format/region.js'
+import { makeFiles, PstoreFile, Timespec } from '../src/pstore/filesystem.js'
+import { SymbolTable } from '../src/pstore/symbols.js'
 import { describeDiff, fixtureCase, fixtureConfig, FixtureCase, KernelListingFile, systemMapPath } from './helpers/fixtures.js'
 import fs from 'node:fs'
 

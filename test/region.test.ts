@@ -7,8 +7,8 @@ import t from 'tap'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { RegionImage } from '../src/region.js'
-import { Ramoops } from '../src/ramoops.js'
+import { RegionImage } from '../src/format/region.js'
+import { Ramoops } from '../src/backend/ramoops/ramoops.js'
 import { fixtureCase, fixtureConfig } from './helpers/fixtures.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-region-'))

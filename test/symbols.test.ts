@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { SymbolTable, formatUnknownAddress } from '../src/symbols.js'
+import { SymbolTable, formatUnknownAddress } from '../src/pstore/symbols.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const shared = process.env.PSTORE_SIM_SHARED ?? path.resolve(repoRoot, '../shared')

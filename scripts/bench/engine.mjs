@@ -32,12 +32,12 @@ while (args.length) {
   }
 }
 const load = (m) => import(pathToFileURL(path.join(projectDir, 'dist/src', m)).href)
-const { Simulation } = await load('simulation.js')
-const { SimulatedMachine } = await load('machine.js')
-const { RegionImage } = await load('region.js')
-const { MountView } = await load('mountView.js')
-const { nowTimespec } = await load('pstoreFs.js')
-const { reedSolomon } = await load('reedSolomon.js')
+const { Simulation } = await load('machine/simulation.js')
+const { SimulatedMachine } = await load('machine/machine.js')
+const { RegionImage } = await load('format/region.js')
+const { MountView } = await load('pstore/mountView.js')
+const { nowTimespec } = await load('pstore/filesystem.js')
+const { reedSolomon } = await load('format/reedSolomon.js')
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)

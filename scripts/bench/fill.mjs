@@ -26,7 +26,7 @@ if (!projectDir || !image || !(count >= 1)) {
   process.exit(1)
 }
 const compress = !flags.includes('--no-compress')
-const { Simulation } = await import(pathToFileURL(path.join(projectDir, 'dist/src/simulation.js')).href)
+const { Simulation } = await import(pathToFileURL(path.join(projectDir, 'dist/src/machine/simulation.js')).href)
 
 const t0 = performance.now()
 const sim = Simulation.open(image, {}, { readOnly: false })

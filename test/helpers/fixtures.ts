@@ -2,7 +2,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { fromModuleParams, RamoopsConfig, TargetOptions } from '../../src/config.js'
+import { fromModuleParams, RamoopsConfig, TargetOptions } from '../../src/backend/ramoops/config.js'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const sharedDir = process.env.PSTORE_SIM_SHARED ?? path.resolve(repoRoot, '../shared')

@@ -11,7 +11,7 @@ import { execFile, spawnSync } from 'node:child_process'
 import type { Test } from 'tap'
 import { repoRoot } from './fixtures.js'
 
-export const cliJs = path.join(repoRoot, 'dist', 'src', 'cli.js')
+export const cliJs = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js')
 
 export interface RunResult {
   code: number

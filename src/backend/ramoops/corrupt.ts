@@ -6,7 +6,7 @@
 import { Ramoops } from './ramoops.js'
 import { ZONE_HEADER_SIZE } from './layout.js'
 import { PersistentRamZone } from './zone.js'
-import { PstoreSimError } from './errors.js'
+import { PstoreSimError } from '../../util/errors.js'
 
 export type CorruptArea = 'record' | 'data' | 'header' | 'parity' | 'zone'
 

@@ -6,14 +6,15 @@
  *
  * The state is plain JSON so that it survives between CLI commands while no daemon runs.
  */
-import { KMSG_DUMP, RamoopsConfig } from './config.js'
-import { Ramoops, ZoneReport } from './ramoops.js'
-import { RegionImage } from './region.js'
-import { PstoreRecord } from './record.js'
-import { buildDumpPart, DumpReason, formatConsoleRecord, formatSyslogRecord, logFromText, LogRecord, reasonIsDumped } from './kmsgDumper.js'
-import { encodeFtraceRecord } from './ftrace.js'
+import { RamoopsConfig } from '../backend/ramoops/config.js'
+import { KMSG_DUMP } from '../pstore/record.js'
+import { Ramoops, ZoneReport } from '../backend/ramoops/ramoops.js'
+import { RegionImage } from '../format/region.js'
+import { PstoreRecord } from '../pstore/record.js'
+import { buildDumpPart, DumpReason, formatConsoleRecord, formatSyslogRecord, logFromText, LogRecord, reasonIsDumped } from '../pstore/kmsgDumper.js'
+import { encodeFtraceRecord } from '../pstore/ftrace.js'
 import { panicReport, bootBanner, oopsReport } from './crashReport.js'
-import { PstoreSimError } from './errors.js'
+import { PstoreSimError } from '../util/errors.js'
 
 export interface MachineState {
   version: 1

@@ -9,11 +9,11 @@ import path from 'node:path'
 import { ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ControlRequest, sendControl } from './control.js'
-import { isMounted, liveDaemon, mountKey, processAlive, runDir } from './runtime.js'
-import { EnvironmentError, PstoreSimError } from './errors.js'
+import { isMounted, liveDaemon, mountKey, processAlive, runDir } from './registry.js'
+import { EnvironmentError, PstoreSimError } from '../util/errors.js'
 import type { MountOptions } from './daemon.js'
 
-const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'daemonMain.js')
+const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js')
 
 export class ClientError extends PstoreSimError {
   constructor(

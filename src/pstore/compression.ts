@@ -6,8 +6,8 @@
  */
 import zlib from 'node:zlib'
 import { createRequire } from 'node:module'
-import { CompressionFlavour } from './kernelVersion.js'
-import { isKernelSpace } from './dmesgHeader.js'
+import { CompressionFlavour } from '../format/kernelVersion.js'
+import { isKernelSpace } from '../format/dmesgHeader.js'
 
 // pako is needed only to write records: loaded on first use, not at every daemon start.
 const require = createRequire(import.meta.url)

@@ -2,12 +2,12 @@
  * `pstore-sim inspect`: the setup, every zone and every record the next boot would show,
  * computed on a private copy of the image (the file is only read).
  */
-import { configToJson, RamoopsConfigJson } from './config.js'
-import { RegionImage } from './region.js'
-import { Ramoops } from './ramoops.js'
-import { SetupOverrides, setupForImage } from './setup.js'
-import { makeFiles, nowTimespec } from './pstoreFs.js'
-import { SymbolTable } from './symbols.js'
+import { configToJson, RamoopsConfigJson } from '../backend/ramoops/config.js'
+import { RegionImage } from '../format/region.js'
+import { Ramoops } from '../backend/ramoops/ramoops.js'
+import { SetupOverrides, setupForImage } from './imageSetup.js'
+import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
+import { SymbolTable } from '../pstore/symbols.js'
 
 export interface ZoneInspection {
   type: string

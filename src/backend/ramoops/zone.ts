@@ -3,9 +3,9 @@
  * buffer of `capacity` bytes and, with ECC, Reed-Solomon parity for every 128-byte block and
  * for the header (spec 3, 4, 5).
  */
-import { RegionImage } from './region.js'
+import { RegionImage } from '../../format/region.js'
 import { ZoneLayout, zoneGeometry, ZoneGeometry, ZONE_HEADER_SIZE } from './layout.js'
-import { reedSolomon, ReedSolomon } from './reedSolomon.js'
+import { reedSolomon, ReedSolomon } from '../../format/reedSolomon.js'
 
 export type ZoneBootOutcome =
   | 'empty' // valid signature, nothing stored

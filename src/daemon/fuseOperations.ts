@@ -11,8 +11,8 @@
  * cached (a reboot's new names show at once), and file contents are not kept in the page cache
  * across opens (no kernel_cache), as a reboot can change a file's bytes under the same name.
  */
-import { Attributes, MountEntry, MountView, RootAttributes } from './mountView.js'
-import { Timespec } from './pstoreFs.js'
+import { Attributes, MountEntry, MountView, RootAttributes } from '../pstore/mountView.js'
+import { Timespec } from '../pstore/filesystem.js'
 
 const S_IFDIR = 0o040000
 const S_IFREG = 0o100000

@@ -3,10 +3,10 @@
  * state (kept in `IMAGE.state.json` between commands while no daemon owns the image).
  */
 import fs from 'node:fs'
-import { ImageError, RegionImage } from './region.js'
+import { ImageError, RegionImage } from '../format/region.js'
 import { MachineState, SimulatedMachine } from './machine.js'
-import { RamoopsConfig } from './config.js'
-import { SetupError, SetupOverrides, setupForImage, SetupSource, sidecarPath, writeSidecar } from './setup.js'
+import { RamoopsConfig } from '../backend/ramoops/config.js'
+import { SetupError, SetupOverrides, setupForImage, SetupSource, sidecarPath, writeSidecar } from './imageSetup.js'
 
 export function statePath(image: string): string {
   return `${image}.state.json`

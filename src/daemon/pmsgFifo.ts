@@ -9,7 +9,7 @@
 import fs from 'node:fs'
 import net from 'node:net'
 import { execFile } from 'node:child_process'
-import { PstoreSimError } from './errors.js'
+import { PstoreSimError } from '../util/errors.js'
 
 export function defaultFifoPath(mountpoint: string): string {
   return `${mountpoint.replace(/\/+$/, '')}.pmsg0`

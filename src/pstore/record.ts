@@ -2,7 +2,21 @@
  * A pstore record: what the backend hands to the pstore core on each read, and the file the
  * filesystem makes of it (fs/pstore/platform.c, inode.c; spec 6.4, 8).
  */
-import { ZoneType } from './layout.js'
+/** The record types a backend stores (pstore_type_id); a ramoops zone holds one of them. */
+export type PstoreType = 'dmesg' | 'console' | 'pmsg' | 'ftrace'
+
+/** kmsg_dump reasons (include/linux/kmsg_dump.h, 5.8+). */
+export const KMSG_DUMP = { undef: 0, panic: 1, oops: 2, emergency: 3, shutdown: 4 } as const
+
+/** One part from the kmsg dumper, as the backend receives it. */
+export interface DmesgWrite {
+  part: number
+  compressed: boolean
+  /** Record bytes: compressed stream, or `<Reason>#<n> Part1\n` + log text. */
+  payload: Uint8Array
+  /** Wall clock when the dump was taken. */
+  time: { sec: number; nsec: number }
+}
 
 export interface RecordTime {
   /** Seconds since the epoch, signed (a dmesg header may hold anything). */
@@ -11,7 +25,7 @@ export interface RecordTime {
 }
 
 export interface PstoreRecord {
-  type: ZoneType
+  type: PstoreType
   id: number
   /** From the dmesg header; 0/0 for every other type. */
   time: RecordTime
@@ -26,7 +40,7 @@ export interface PstoreRecord {
 }
 
 /** A console, pmsg or ftrace record: id 0, no time, never compressed. */
-export function untimedRecord(type: ZoneType, payload: Buffer, eccNotice: string): PstoreRecord {
+export function untimedRecord(type: PstoreType, payload: Buffer, eccNotice: string): PstoreRecord {
   return { type, id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload, eccNotice }
 }
 

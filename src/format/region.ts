@@ -11,7 +11,7 @@
  * evidence) are changed in memory only; their file is never opened for writing.
  */
 import fs from 'node:fs'
-import { PstoreSimError } from './errors.js'
+import { PstoreSimError } from '../util/errors.js'
 
 export class ImageError extends PstoreSimError {
   override name = 'ImageError'

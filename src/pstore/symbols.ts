@@ -33,7 +33,7 @@
  * at or after it are unknown. Inittext is handled the same way only when both of its markers exist.
  */
 import { readFile } from 'node:fs/promises'
-import { PstoreSimError } from './errors.js'
+import { PstoreSimError } from '../util/errors.js'
 
 export interface KernelSymbol {
   address: bigint

@@ -2,11 +2,10 @@
  * One typed description of a ramoops setup (spec section 1), built from module parameters, a
  * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
  */
-import { DEFAULT_KERNEL, formatKernelVersion, KernelQuirks, KernelVersion, parseKernelVersion, quirksFor } from './kernelVersion.js'
-import { PstoreSimError } from './errors.js'
+import { DEFAULT_KERNEL, formatKernelVersion, KernelQuirks, KernelVersion, parseKernelVersion, quirksFor } from '../../format/kernelVersion.js'
+import { PstoreSimError } from '../../util/errors.js'
 
-/** kmsg_dump reasons (include/linux/kmsg_dump.h, 5.8+). */
-export const KMSG_DUMP = { undef: 0, panic: 1, oops: 2, emergency: 3, shutdown: 4 } as const
+import { KMSG_DUMP } from '../../pstore/record.js'
 
 /** The ramoops module parameters, as numbers. Absent = the module's default. */
 export interface ModuleParams {

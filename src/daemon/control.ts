@@ -5,8 +5,8 @@
  */
 import net from 'node:net'
 import fs from 'node:fs'
-import type { CorruptSpec } from './corrupt.js'
-import { PstoreSimError } from './errors.js'
+import type { CorruptSpec } from '../backend/ramoops/corrupt.js'
+import { PstoreSimError } from '../util/errors.js'
 
 export type ControlRequest =
   | { op: 'status' }

@@ -3,18 +3,8 @@
  * the dmesg branch of ramoops_pstore_write() (spec 6.2, 6.4).
  */
 import { PersistentRamZone } from './zone.js'
-import { PstoreRecord, RecordTime } from './record.js'
-import { formatDmesgHeader, parseDmesgHeader } from './dmesgHeader.js'
-
-/** One part from the kmsg dumper, as the backend receives it. */
-export interface DmesgWrite {
-  part: number
-  compressed: boolean
-  /** Record bytes: compressed stream, or `<Reason>#<n> Part1\n` + log text. */
-  payload: Uint8Array
-  /** Wall clock when the dump was taken. */
-  time: { sec: number; nsec: number }
-}
+import { DmesgWrite, PstoreRecord, RecordTime } from '../../pstore/record.js'
+import { formatDmesgHeader, parseDmesgHeader } from '../../format/dmesgHeader.js'
 
 /**
  * Refreshes the zone's snapshot from RAM and parses its header. A zone with data but no valid

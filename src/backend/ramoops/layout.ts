@@ -3,10 +3,12 @@
  * ramoops_probe() does: dmesg zones first, then console, then pmsg and ftrace in the version's
  * order. Unused bytes (division remainders, even-rounding) all end up at the region's tail.
  */
-import { linuxVersionCode } from './kernelVersion.js'
+import { linuxVersionCode } from '../../format/kernelVersion.js'
 import { ProbeError, RamoopsConfig } from './config.js'
+import type { PstoreType } from '../../pstore/record.js'
 
-export type ZoneType = 'dmesg' | 'console' | 'pmsg' | 'ftrace'
+/** Each zone holds records of one pstore type. */
+export type ZoneType = PstoreType
 
 /** "DBGC" little-endian; every zone's signature is this XOR a per-type value. */
 export const PERSISTENT_RAM_SIG = 0x43474244

@@ -3,7 +3,7 @@
  * VFS lets users change on them in memory only (chmod, chown, utimes, an O_TRUNC open), all lost
  * at the next mount as on the kernel's pstore (spec 8). No FUSE here.
  */
-import { makeFiles, PstoreFile, ROOT_MODE, Timespec, ViewOptions } from './pstoreFs.js'
+import { makeFiles, PstoreFile, ROOT_MODE, Timespec, ViewOptions } from './filesystem.js'
 import { PstoreRecord } from './record.js'
 
 /** What chmod, chown and utimes may change, in memory only, on a file or the root. */

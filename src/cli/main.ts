@@ -7,18 +7,18 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Argv } from 'yargs'
-import { SetupOverrides, parseSize } from './setup.js'
-import { ControlRequest, sendControl } from './control.js'
-import { findDaemon } from './runtime.js'
-import { cancelEarlyDaemon, EarlyDaemon, spawnEarlyDaemon, startDaemon, unmount } from './client.js'
-import { PstoreSimError } from './errors.js'
+import { SetupOverrides, parseSize } from '../machine/imageSetup.js'
+import { ControlRequest, sendControl } from '../daemon/control.js'
+import { findDaemon } from '../daemon/registry.js'
+import { cancelEarlyDaemon, EarlyDaemon, spawnEarlyDaemon, startDaemon, unmount } from '../daemon/client.js'
+import { PstoreSimError } from '../util/errors.js'
 // Types only: the modules behind them load when a command needs them, so that commands which
 // only talk to a daemon start fast.
-import type { MountOptions } from './daemon.js'
-import type { Simulation } from './simulation.js'
-import type { DumpReason } from './kmsgDumper.js'
-import type { FlipReport } from './corrupt.js'
-import type { CrashResult } from './machine.js'
+import type { MountOptions } from '../daemon/daemon.js'
+import type { Simulation } from '../machine/simulation.js'
+import type { DumpReason } from '../pstore/kmsgDumper.js'
+import type { FlipReport } from '../backend/ramoops/corrupt.js'
+import type { CrashResult } from '../machine/machine.js'
 
 class UserError extends PstoreSimError {}
 
@@ -91,7 +91,7 @@ async function onTarget(target: string, argv: SetupArgs, request: ControlRequest
   if (fs.existsSync(target) && fs.statSync(target).isDirectory()) {
     throw new UserError(`${target}: no pstore-sim daemon serves this directory; give an image or a mounted mountpoint`)
   }
-  const { Simulation } = await import('./simulation.js')
+  const { Simulation } = await import('../machine/simulation.js')
   const sim = Simulation.open(target, overridesFrom(argv), { readOnly: false })
   try {
     return await direct(sim)
@@ -159,7 +159,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
       'create a region image (zeroed, then booted once) and its IMAGE.json sidecar',
       (y) => withSetup(y.positional('image', { type: 'string', demandOption: true }).option('force', { type: 'boolean', describe: 'overwrite an existing image' })).example('$0 format demo.img --mem-size 1M --record-size 32K --console-size 32K --pmsg-size 4K --ftrace-size 8K', 'a typical device-tree layout'),
       async (argv) => {
-        const { formatImage } = await import('./simulation.js')
+        const { formatImage } = await import('../machine/simulation.js')
         const { config, dmesgZones } = formatImage(argv.image as string, overridesFrom(argv), { force: !!argv.force })
         const k = config.kernel
         process.stdout.write(`formatted ${argv.image}: ${config.memSize} bytes, ${dmesgZones} dmesg zones, kernel ${k.major}.${k.minor}.${k.patch}\n`)
@@ -199,7 +199,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
           process.stdout.write(await startDaemon(options, early))
           return
         }
-        const { serveForeground } = await import('./daemon.js')
+        const { serveForeground } = await import('../daemon/daemon.js')
         process.stdout.write(await serveForeground(options))
       },
     )
@@ -300,7 +300,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
         })
         if (!flips.length && !argv.random) throw new UserError('say what to flip: --random N and/or --flip OFFSET:BIT')
         const spec = { zones: argv.zone as string[] | undefined, random: argv.random, area: argv.area, maxPerBlock: argv['max-per-block'], flips, seed: argv.seed }
-        const result = (await onTarget(argv.target as string, argv, { op: 'corrupt', spec }, async (sim) => (await import('./corrupt.js')).corrupt(sim.machine.ramoops, spec))) as FlipReport[]
+        const result = (await onTarget(argv.target as string, argv, { op: 'corrupt', spec }, async (sim) => (await import('../backend/ramoops/corrupt.js')).corrupt(sim.machine.ramoops, spec))) as FlipReport[]
         print(result, argv.json, () => result.map((f) => `flipped bit ${f.bit} at 0x${f.offset.toString(16)} (${f.where}): 0x${f.before.toString(16).padStart(2, '0')} -> 0x${f.after.toString(16).padStart(2, '0')}\n`).join(''))
       },
     )
@@ -317,7 +317,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
             .option('system-map', { type: 'string', describe: 'System.map for ftrace symbols' }),
         ),
       async (argv) => {
-        const { inspectImage, formatInspection } = await import('./inspect.js')
+        const { inspectImage, formatInspection } = await import('../machine/inspect.js')
         const report = await inspectImage(argv.image as string, overridesFrom(argv), {
           systemMap: argv['system-map'] as string | undefined,
           exactNames: !!argv['exact-names'],

@@ -5,7 +5,7 @@
  */
 import { ZoneType } from './layout.js'
 import { PersistentRamZone } from './zone.js'
-import { PstoreSimError } from './errors.js'
+import { PstoreSimError } from '../../util/errors.js'
 
 export interface ErasableBackend {
   dmesg: PersistentRamZone[]

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs'
 import { serveForeground, MountOptions, loadFuse } from './daemon.js'
-import { PstoreSimError } from './errors.js'
+import { PstoreSimError } from '../util/errors.js'
 
 function optionsFromParent(abandonedLog: string): Promise<MountOptions> {
   // The addon loads while the CLI parses; a failure shows again, with its message, in start().

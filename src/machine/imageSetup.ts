@@ -5,8 +5,8 @@
  * would combine them, and `--cmdline` and flags give the same layout.
  */
 import fs from 'node:fs'
-import { configToJson, fromCmdline, fromDts, fromModuleParams, ModuleParams, ProbeError, RamoopsConfig, TargetOptions } from './config.js'
-import { PstoreSimError } from './errors.js'
+import { configToJson, fromCmdline, fromDts, fromModuleParams, ModuleParams, ProbeError, RamoopsConfig, TargetOptions } from '../backend/ramoops/config.js'
+import { PstoreSimError } from '../util/errors.js'
 
 export interface SetupSource {
   /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */

@@ -5,14 +5,15 @@
  */
 import { RamoopsConfig } from './config.js'
 import { computeLayout, RegionLayout, ZoneLayout, ZoneType } from './layout.js'
-import { RegionImage } from './region.js'
+import { RegionImage } from '../../format/region.js'
 import { EccStats, eccNotice, PersistentRamZone, ZoneBootOutcome } from './zone.js'
-import { PstoreRecord, untimedRecord } from './record.js'
-import { readDmesgZone, writeDmesgZone, DmesgWrite } from './dmesg.js'
-import { decompress, inflateLimit } from './compression.js'
-import { mergePerCpuFtrace } from './ftrace.js'
+import { PstoreRecord, untimedRecord } from '../../pstore/record.js'
+import { readDmesgZone, writeDmesgZone } from './dmesgZone.js'
+import type { DmesgWrite } from '../../pstore/record.js'
+import { decompress, inflateLimit } from '../../pstore/compression.js'
+import { mergePerCpuFtrace } from '../../pstore/ftrace.js'
 import { eraseRecord } from './erase.js'
-import { PstoreSimError } from './errors.js'
+import { PstoreSimError } from '../../util/errors.js'
 
 export interface ZoneReport {
   layout: ZoneLayout

@@ -4,10 +4,9 @@
  * records that fit, compresses the part when it can, and hands it to the backend. ramoops keeps
  * only part 1, so this builds exactly that part.
  */
-import { KMSG_DUMP } from './config.js'
-import { CompressionFlavour } from './kernelVersion.js'
+import { CompressionFlavour } from '../format/kernelVersion.js'
 import { compress, scratchBufferSize } from './compression.js'
-import { DmesgWrite } from './dmesg.js'
+import { DmesgWrite, KMSG_DUMP } from './record.js'
 
 export type DumpReason = 'panic' | 'oops' | 'emergency' | 'shutdown'
 
