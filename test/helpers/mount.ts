@@ -10,8 +10,24 @@ import crypto from 'node:crypto'
 import { execFile, spawnSync } from 'node:child_process'
 import type { Test } from 'tap'
 import { repoRoot } from './fixtures.js'
+import { mountKey, processAlive, type MountRecord } from '../../src/daemon/registry.js'
+
+/** The record a daemon wrote in `runDirectory` for `mountpoint`, if any. */
+function readMountRecordIn(runDirectory: string, mountpoint: string): MountRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(runDirectory, `${mountKey(mountpoint)}.json`), 'utf8')) as MountRecord
+  } catch {
+    return undefined
+  }
+}
 
 export const cliJs = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js')
+
+// A run directory of its own for every test process (tap runs each file in one): files running
+// in parallel never see each other's daemons, and what a daemon leaves there is this file's.
+const ownRunDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-run-'))
+process.env.PSTORE_SIM_RUN_DIR = ownRunDir
+process.on('exit', () => fs.rmSync(ownRunDir, { recursive: true, force: true }))
 
 export interface RunResult {
   code: number
@@ -68,13 +84,28 @@ export async function demoImage(t: Test, dir: string): Promise<string> {
 
 /**
  * Mounts with the CLI (in the background) and guarantees `umount` at teardown; `env` is added to
- * the CLI's (and so the daemon's) environment.
+ * the CLI's (and so the daemon's) environment. Teardown fails the test when the daemon does not
+ * go away cleanly, as libfuse's test harness does: `umount` must succeed (unless the test
+ * unmounted already), the daemon must exit, and its log must be empty (without DEBUG a daemon
+ * writes there only what went wrong: an erase or pmsg write that failed, a crash).
  */
 export async function mountImage(t: Test, image: string, mountpoint: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  const result = await run(process.execPath, [cliJs, 'mount', image, mountpoint, ...extra], { env: { ...process.env, ...env } })
+  const daemonEnv = { ...process.env, ...env }
+  const result = await run(process.execPath, [cliJs, 'mount', image, mountpoint, ...extra], { env: daemonEnv })
+  const runDirectory = daemonEnv.PSTORE_SIM_RUN_DIR ?? ownRunDir
+  const record = readMountRecordIn(runDirectory, mountpoint)
   t.teardown(async () => {
-    const u = await pstoreSim(['umount', mountpoint])
-    if (u.code !== 0 && !/not mounted/.test(u.stderr)) spawnSync('fusermount', ['-uz', mountpoint])
+    const u = await run(process.execPath, [cliJs, 'umount', mountpoint], { env: daemonEnv })
+    if (u.code !== 0) {
+      spawnSync('fusermount', ['-uz', mountpoint])
+      if (!/not mounted/.test(u.stderr)) throw new Error(`teardown: umount ${mountpoint} failed: ${u.stderr}`)
+    }
+    if (!record) return
+    for (let i = 0; i < 200 && processAlive(record.pid); i++) await new Promise((r) => setTimeout(r, 50))
+    if (processAlive(record.pid)) throw new Error(`teardown: the daemon (pid ${record.pid}) of ${mountpoint} is still running after umount`)
+    const log = path.join(runDirectory, `${mountKey(mountpoint)}.log`)
+    const text = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim() : ''
+    if (text && !daemonEnv.DEBUG) throw new Error(`teardown: the daemon of ${mountpoint} logged: ${text}`)
   })
   if (result.code !== 0) t.fail(`mount failed: ${result.stderr}`)
   return result
