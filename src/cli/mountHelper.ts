@@ -32,7 +32,12 @@ export function helperCall(args: string[]): HelperCall | undefined {
   return undefined
 }
 
+/** What execvp(3) and sh search when PATH is unset, as it is for helpers mount(8) runs. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
 export async function runMountHelper(call: HelperCall): Promise<void> {
+  // mount.fuse runs us through sh with no PATH in the environment: the daemon needs fusermount.
+  process.env.PATH ||= DEFAULT_PATH
   const options = { ...parseMountOptionList(call.options), image: path.resolve(call.image), mountpoint: path.resolve(call.mountpoint) }
   if (!fs.existsSync(options.image)) throw new PstoreSimError(`${call.image}: no such image (format one: pstore-sim format ${call.image})`)
   // mount(8) helpers are silent on success: the daemon's "mounted …" line is not printed.
