@@ -21,7 +21,7 @@ const SIZE_PARAMS = ['mem_size', 'record_size', 'console_size', 'ftrace_size', '
 
 export type MountOptionFields = Omit<MountOptions, 'image' | 'mountpoint'>
 
-const KNOWN = 'ro, rw, kmsg_bytes=N, cache_timeout=SECONDS, allow_other, mem_size=, record_size=, console_size=, ftrace_size=, pmsg_size=, ecc=N, max_reason=N, kernel=VERSION, cpus=N, pmsg_fifo=PATH, exact_names, system_map=PATH'
+const KNOWN = 'ro, rw, kmsg_bytes=N, cache_timeout=SECONDS, allow_other, mem_size=, record_size=, console_size=, ftrace_size=, pmsg_size=, ecc=N, max_reason=N, kernel=VERSION, cpus=N, frontends=console+pmsg+ftrace|none, pmsg_fifo=PATH, exact_names, system_map=PATH'
 
 function bad(opt: string, why: string): PstoreSimError {
   return new PstoreSimError(`-o ${opt}: ${why}`)
@@ -57,6 +57,11 @@ function apply(out: MountOptionFields & { overrides: SetupOverrides & { params: 
   } else if (key === 'kernel') {
     if (!value || !/^\d+\.\d+(\.\d+)?$/.test(value)) throw bad(opt, 'takes a kernel version, e.g. kernel=6.1.192')
     out.overrides.target.kernel = value
+  } else if (key === 'frontends') {
+    // '+' between names: ',' separates the options themselves
+    const list = (value ?? '').split('+').filter(Boolean)
+    if (!list.length || list.some((f) => !['console', 'pmsg', 'ftrace', 'none'].includes(f))) throw bad(opt, 'takes console, pmsg, ftrace joined by + (e.g. frontends=console+pmsg), or none')
+    out.overrides.target.frontends = { console: list.includes('console'), pmsg: list.includes('pmsg'), ftrace: list.includes('ftrace') }
   } else if (key === 'cpus') out.overrides.target.cpus = integer(opt, value, 4096)
   else if (key === 'pmsg_fifo' || key === 'system_map') {
     if (!value) throw bad(opt, 'takes a path')
