@@ -5,7 +5,8 @@
 # there is nothing to do (one line per step that does something, plus the
 # final check line). See native-setup/README.md.
 #
-#   1. Debian packages: fuse (libfuse.so.2, fusermount), libfuse-dev, pkg-config
+#   1. Debian packages: fuse (libfuse.so.2, fusermount), libfuse-dev, pkg-config, systemd
+#      (systemd-pstore for the exec tests), util-linux (unshare)
 #      (+ make/g++/python3 for node-gyp if missing); apt-get update first.
 #   2. /dev/fuse exists (created with mknod when root).
 #   3. node_modules installed and not older than package.json/package-lock.json
@@ -71,6 +72,9 @@ if command -v dpkg-query >/dev/null 2>&1; then
     missing+=(build-essential)
   fi
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  # The collectors the exec tests run for real: systemd-pstore; unshare/mount for the namespace.
+  [ -x /lib/systemd/systemd-pstore ] || missing+=(systemd)
+  command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 elif [ ! -x /usr/bin/fusermount ] && ! command -v fusermount >/dev/null 2>&1; then
   die "no dpkg here and fusermount is missing" "install FUSE 2 (libfuse.so.2 + fusermount), its headers and pkg-config with your package manager"
 fi

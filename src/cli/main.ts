@@ -12,6 +12,8 @@ import { sendEvent } from '../daemon/control.js'
 import { findDaemon } from '../daemon/registry.js'
 import { cancelEarlyDaemon, EarlyDaemon, spawnEarlyDaemon, startDaemon, unmount } from '../daemon/client.js'
 import { PstoreSimError } from '../util/errors.js'
+import { execCommand, parseExecArgs, runExec } from './exec.js'
+import { helperCall, runMountHelper } from './mountHelper.js'
 // Types only: the modules behind them load when a command needs them, so that commands which
 // only talk to a daemon start fast.
 import type { MountOptions } from '../daemon/daemon.js'
@@ -136,6 +138,10 @@ function looksLikeBackgroundMount(args: string[]): boolean {
 }
 
 export async function main(args = process.argv.slice(2)): Promise<void> {
+  // exec takes its command's words as they are; mount(8) calls `pstore-sim IMAGE DIR -o OPTIONS`.
+  if (args[0] === 'exec' && parseExecArgs(args.slice(1))) return runExec(args.slice(1))
+  const helper = helperCall(args)
+  if (helper) return runMountHelper(helper)
   const early = looksLikeBackgroundMount(args) ? spawnEarlyDaemon() : undefined
   try {
     await parseAndRun(args, early)
@@ -320,6 +326,10 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
         print(report, argv.json, () => formatInspection(report))
       },
     )
+    .command(execCommand)
+    .completion('completion', 'print a bash completion script (pstore-sim completion >> ~/.bashrc)')
+    .example('$0 exec demo.img --tmpfs /var/lib/systemd/pstore -- /lib/systemd/systemd-pstore', 'systemd-pstore as its unit runs it')
+    .example('mount -t fuse.pstore-sim /srv/demo.img /mnt/pstore -o ro,kmsg_bytes=4096', 'mount(8), or fstab: /srv/demo.img /mnt/pstore fuse.pstore-sim noauto,ro 0 0')
     .demandCommand(1, 'give a command; see pstore-sim --help')
     .strict()
     .help()

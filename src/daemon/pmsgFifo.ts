@@ -52,6 +52,7 @@ export class PmsgFifo {
     const fifo = new PmsgFifo(path)
     // O_RDWR keeps a writer open ourselves, so the pipe never reports EOF between clients.
     fifo.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW)
+    fs.fchmodSync(fifo.fd, 0o220) // owner-readable until opened: a daemon not run by root opens it too
     let readSize = 64 * 1024
     try {
       if (tools) readSize = tools.setPipeSize(fifo.fd, PIPE_CAPACITY)
@@ -89,12 +90,12 @@ export class PmsgFifo {
   }
 }
 
-/** mkfifo with mode 0220 exactly (not masked by the umask). */
+/** mkfifo with mode 0620 exactly (not masked by the umask); 0220 once the daemon holds it open. */
 async function makeFifo(path: string, tools: PipeTools | undefined): Promise<void> {
   if (tools) {
     try {
-      tools.mkfifo(path, 0o220)
-      fs.chmodSync(path, 0o220)
+      tools.mkfifo(path, 0o620)
+      fs.chmodSync(path, 0o620)
       return
     } catch (err) {
       throw new PstoreSimError(`${path}: mkfifo failed: ${(err as Error).message}`)
@@ -102,6 +103,6 @@ async function makeFifo(path: string, tools: PipeTools | undefined): Promise<voi
   }
   // Node has no mkfifo(3): without the patched addon, the tool.
   await new Promise<void>((resolve, reject) =>
-    execFile('mkfifo', ['-m', '0220', path], (err, _out, stderr) => (err ? reject(new PstoreSimError(`${path}: mkfifo failed: ${stderr.trim() || err.message}`)) : resolve())),
+    execFile('mkfifo', ['-m', '0620', path], (err, _out, stderr) => (err ? reject(new PstoreSimError(`${path}: mkfifo failed: ${stderr.trim() || err.message}`)) : resolve())),
   )
 }

@@ -1,0 +1,126 @@
+/**
+ * The inside of `pstore-sim exec`: runs as `unshare --mount … node execNamespace.js SPEC`, in a
+ * private mount namespace, so every mount below is seen by this process and its children only.
+ * It builds the namespace (a /dev of its own holding pmsg0, the pstore mount on /sys/fs/pstore,
+ * the caller's --tmpfs and --bind), tells the outer process over fd 3, then runs the command and
+ * exits with its status. Every program is run with an argument array, never through a shell.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { execFileSync, spawn } from 'node:child_process'
+
+export interface NamespaceSpec {
+  /** The pstore-sim mountpoint to show on /sys/fs/pstore. */
+  pstore: string
+  /** The mount's pmsg FIFO, bound on /dev/pmsg0 (none for a read-only mount). */
+  fifo?: string
+  /** An empty directory of the outer process's, where the host's /dev is reached while copying. */
+  stage: string
+  tmpfs: string[]
+  binds: Array<{ src: string; dst: string }>
+  command: string[]
+}
+
+/**
+ * The host /dev entries a program expects (the set container runtimes provide, plus kmsg and
+ * console for loggers); anything else is given with --bind /dev/X:/dev/X. Binding every entry
+ * would cost one mount(8) per node: seconds on a loaded machine.
+ */
+const DEV_ENTRIES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'console', 'kmsg', 'ptmx', 'pts', 'shm', 'mqueue', 'hugepages', 'fd', 'stdin', 'stdout', 'stderr', 'core', 'log']
+
+export const PSTORE_DIR = '/sys/fs/pstore'
+
+class SetupFailure extends Error {}
+
+function mount(args: string[]): void {
+  try {
+    execFileSync('mount', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  } catch (err) {
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim()
+    throw new SetupFailure(`mount ${args.join(' ')}: ${stderr || (err as Error).message}`)
+  }
+}
+
+/** Creates `dst` as the kind of thing `src` is (a directory, or an empty file to bind over). */
+function createLike(src: string, dst: string): void {
+  fs.mkdirSync(path.dirname(dst), { recursive: true })
+  if (fs.statSync(src).isDirectory()) fs.mkdirSync(dst)
+  else fs.writeFileSync(dst, '')
+}
+
+/** The host's /dev is reached through `stage` while a tmpfs takes /dev's place. */
+function privateDev(spec: NamespaceSpec): void {
+  mount(['--rbind', '/dev', spec.stage])
+  mount(['-t', 'tmpfs', '-o', 'mode=0755,nosuid,size=1m', 'pstore-sim-dev', '/dev'])
+  for (const name of DEV_ENTRIES) {
+    const src = path.join(spec.stage, name)
+    const dst = path.join('/dev', name)
+    let st: fs.Stats
+    try {
+      st = fs.lstatSync(src)
+    } catch {
+      continue
+    }
+    if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(src), dst)
+    else {
+      createLike(src, dst)
+      mount([st.isDirectory() ? '--rbind' : '--bind', src, dst])
+    }
+  }
+  if (spec.fifo) {
+    fs.writeFileSync('/dev/pmsg0', '')
+    mount(['--bind', spec.fifo, '/dev/pmsg0'])
+  }
+  mount(['--make-rprivate', spec.stage])
+  execFileSync('umount', ['-l', spec.stage], { stdio: 'ignore' })
+}
+
+function build(spec: NamespaceSpec): void {
+  privateDev(spec)
+  mount(['--bind', spec.pstore, PSTORE_DIR])
+  for (const dir of spec.tmpfs) {
+    if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true }) // only under a private tmpfs (checked outside)
+    mount(['-t', 'tmpfs', '-o', 'mode=0755', 'pstore-sim-tmpfs', dir])
+  }
+  for (const { src, dst } of spec.binds) {
+    if (!fs.existsSync(dst)) createLike(src, dst) // only under a private tmpfs (checked outside)
+    mount([fs.statSync(src).isDirectory() ? '--rbind' : '--bind', src, dst])
+  }
+}
+
+function report(message: string): void {
+  try {
+    fs.writeSync(3, message + '\n')
+    fs.closeSync(3) // not for the command
+  } catch {
+    /* the outer process is gone: nothing to tell */
+  }
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const
+
+function runCommand(command: string[]): void {
+  const child = spawn(command[0], command.slice(1), { stdio: 'inherit' })
+  // A terminal's ^C reaches the command itself (same process group); a kill of this process is passed on.
+  for (const s of SIGNALS) process.on(s, () => child.kill(s))
+  child.on('error', (err) => {
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT'
+    process.stderr.write(`pstore-sim exec: ${command[0]}: ${missing ? 'command not found' : err.message}\n`)
+    process.exit(missing ? 127 : 126)
+  })
+  child.on('exit', (code, signal) => {
+    // as a shell reports it: 128 + the signal's number
+    process.exitCode = code ?? 128 + (signal ? os.constants.signals[signal] : 0)
+  })
+}
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as NamespaceSpec
+try {
+  build(spec)
+} catch (err) {
+  report(`error ${(err as Error).message.replace(/\n/g, ' ')}`)
+  process.exit(2)
+}
+report('ready')
+runCommand(spec.command)
