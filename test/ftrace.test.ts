@@ -234,7 +234,7 @@ interface Zone {
   size: number
 }
 
-/** Kernel 6.1 layout (spec 2, zone order dmesg, console, ftrace, pmsg), module-parameter setup. */
+/** Kernel 6.1 layout (docs/ramoops-format.md §2, zone order dmesg, console, ftrace, pmsg), module-parameter setup. */
 function layout61(memSize: number, recordSize: number, consoleSize: number, ftraceSize: number, pmsgSize: number, cpus: number) {
   const dumpArea = memSize - consoleSize - ftraceSize - pmsgSize
   const n = Math.floor(dumpArea / recordSize)
@@ -250,7 +250,7 @@ function layout61(memSize: number, recordSize: number, consoleSize: number, ftra
   return { n, dmesgZone, console, ftrace, pmsg }
 }
 
-/** Spec 4.2: data[start..size) followed by data[0..start). */
+/** docs/ramoops-format.md §4.2: data[start..size) followed by data[0..start). */
 function snapshot(region: Buffer, zone: Zone, expectedSig: number): Buffer {
   const sig = region.readUInt32LE(zone.offset)
   if (sig !== expectedSig) throw new Error(`zone at ${zone.offset}: sig ${sig.toString(16)}`)
