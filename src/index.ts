@@ -11,10 +11,14 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { send, startDaemon, unmount } from './daemon/client.js'
+import { sendEventTo, startDaemon, unmount } from './daemon/client.js'
 import { formatImage as createImage } from './machine/simulation.js'
 import type { SetupOverrides } from './machine/imageSetup.js'
-import { DumpReason } from './pstore/kmsgDumper.js'
+import type { DumpReason } from './pstore/kmsgDumper.js'
+import type { CrashResult } from './machine/machine.js'
+import type { FtraceCall } from './machine/events.js'
+import type { CorruptSpec, FlipReport } from './backend/ramoops/corrupt.js'
+import { PstoreSimError } from './util/errors.js'
 import { defaultFifoPath } from './daemon/pmsgFifo.js'
 
 export * from './backend/ramoops/config.js'
@@ -28,12 +32,54 @@ export { inspectImage } from './machine/inspect.js'
 export { SymbolTable } from './pstore/symbols.js'
 export { ReedSolomon, reedSolomon } from './format/reedSolomon.js'
 export type { PstoreRecord } from './pstore/record.js'
+export type { CrashResult, FtraceCall, CorruptSpec, FlipReport, DumpReason }
+export type { KernelEvent, EventResult } from './machine/events.js'
+export { PstoreSimError, EnvironmentError } from './util/errors.js'
 
 /** A setup as the CLI's setup flags give it: module parameters, a command line or a .dts file, and the target. */
 export type ImageSetup = SetupOverrides
 
+/** The JS API's own errors: an option it does not know, a value of the wrong type. */
+export class ApiError extends PstoreSimError {
+  override name = 'ApiError'
+}
+
+const SETUP_KEYS = ['params', 'cmdline', 'dtsFile', 'target'] as const
+const PARAM_KEYS = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
+const TARGET_KEYS = ['kernel', 'cpus', 'wordBits', 'frontends', 'compress', 'quirks'] as const
+const MOUNT_KEYS = ['readOnly', 'kmsgBytes', 'allowOther', 'cacheTimeout', 'pmsgFifo', 'exactNames', 'systemMap'] as const
+
+/** A misspelt option would otherwise be ignored silently and the test would run on defaults. */
+function rejectUnknownKeys(what: string, value: object | undefined, known: readonly string[]): void {
+  if (value === undefined) return
+  if (typeof value !== 'object' || value === null) throw new ApiError(`${what}: expected an object`)
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw new ApiError(`${what}.${key}: unknown option (known: ${known.join(', ')})`)
+  }
+}
+
+function checkSetup(what: string, setup: ImageSetup): void {
+  rejectUnknownKeys(`${what}.params`, setup.params, PARAM_KEYS)
+  rejectUnknownKeys(`${what}.target`, setup.target, TARGET_KEYS)
+}
+
 export async function formatImage(image: string, setup: ImageSetup, options: { force?: boolean } = {}): Promise<void> {
+  rejectUnknownKeys('formatImage setup', setup, SETUP_KEYS)
+  checkSetup('formatImage setup', setup)
+  rejectUnknownKeys('formatImage options', options, ['force'])
   createImage(image, setup, options)
+}
+
+export interface PanicOptions {
+  reason?: DumpReason
+  /** Dump this text instead of this boot's log (the CLI's --log). */
+  log?: string
+  /** Wall-clock seconds for the record header (default now). */
+  time?: number
+  /** false: store the text uncompressed (--no-compress). */
+  compress?: boolean
+  /** Boot again after the crash (--reboot). */
+  reboot?: boolean
 }
 
 export interface MountHandle {
@@ -41,37 +87,53 @@ export interface MountHandle {
   image: string
   /** The /dev/pmsg0-like FIFO, when the mount has one. */
   fifo: string | undefined
-  reboot(): Promise<void>
-  panic(options?: { reason?: DumpReason; log?: string; time?: number; compress?: boolean; reboot?: boolean }): Promise<unknown>
-  console(text: string): Promise<void>
-  pmsg(data: string | Buffer): Promise<void>
-  ftrace(calls: Array<{ cpu: number; ip: bigint; parentIp: bigint }>): Promise<void>
+  /** Boots again; answers the files the new boot shows. */
+  reboot(): Promise<{ files: string[] }>
+  panic(options?: PanicOptions): Promise<CrashResult>
+  /** Printk lines; answers how many. */
+  console(text: string): Promise<{ lines: number }>
+  /** One write to /dev/pmsg0; answers the bytes stored. */
+  pmsg(data: string | Uint8Array): Promise<{ bytes: number }>
+  ftrace(calls: FtraceCall[]): Promise<{ records: number }>
+  corrupt(spec: CorruptSpec): Promise<FlipReport[]>
   unmount(): Promise<void>
 }
 
+/** The CLI's mount options: setup flags (as for formatImage), `-o` options and the other flags. */
 export interface MountApiOptions extends ImageSetup {
+  /** -o ro: the image is never written. */
   readOnly?: boolean
+  /** -o kmsg_bytes=N (default 10240). */
   kmsgBytes?: number
+  /** -o allow_other. */
+  allowOther?: boolean
+  /** -o cache_timeout=SECONDS (default 10; 0: every stat asks the daemon). */
+  cacheTimeout?: number
+  /** --pmsg-fifo PATH; false for none. Default `<mountpoint>.pmsg0`. */
   pmsgFifo?: string | false
+  /** --exact-names: the kernel's own `ftrace-ramoops-0`. */
   exactNames?: boolean
+  /** --system-map FILE: ftrace symbols. */
   systemMap?: string
 }
 
 export async function mount(image: string, mountpoint: string, options: MountApiOptions = {}): Promise<MountHandle> {
+  rejectUnknownKeys('mount options', options, [...SETUP_KEYS, ...MOUNT_KEYS])
+  checkSetup('mount options', options)
   const abs = path.resolve(mountpoint)
-  const { readOnly, kmsgBytes, pmsgFifo, exactNames, systemMap, ...setup } = options
-  await startDaemon({ image: path.resolve(image), mountpoint: abs, overrides: setup, readOnly, kmsgBytes, pmsgFifo, exactNames, systemMap })
-  const fifo = typeof options.pmsgFifo === 'string' ? options.pmsgFifo : defaultFifoPath(abs)
+  const { readOnly, kmsgBytes, allowOther, cacheTimeout, pmsgFifo, exactNames, systemMap, ...setup } = options
+  await startDaemon({ image: path.resolve(image), mountpoint: abs, overrides: setup, readOnly, kmsgBytes, allowOther, cacheTimeout, pmsgFifo, exactNames, systemMap })
+  const fifo = typeof pmsgFifo === 'string' ? path.resolve(pmsgFifo) : defaultFifoPath(abs)
   return {
     mountpoint: abs,
     image: path.resolve(image),
-    fifo: fs.existsSync(fifo) ? fifo : undefined,
-    reboot: async () => void (await send(abs, { op: 'reboot' })),
-    panic: (p = {}) => send(abs, { op: 'panic', reason: p.reason ?? 'panic', logText: p.log, time: p.time, compress: p.compress, reboot: p.reboot }),
-    console: async (text) => void (await send(abs, { op: 'console', text })),
-    pmsg: async (data) => void (await send(abs, { op: 'pmsg', dataBase64: Buffer.from(data).toString('base64') })),
-    ftrace: async (calls) =>
-      void (await send(abs, { op: 'ftrace', calls: calls.map((c) => ({ cpu: c.cpu, ip: '0x' + c.ip.toString(16), parentIp: '0x' + c.parentIp.toString(16) })) })),
+    fifo: pmsgFifo !== false && !readOnly && fs.existsSync(fifo) ? fifo : undefined,
+    reboot: () => sendEventTo(abs, { op: 'reboot' }),
+    panic: (p = {}) => sendEventTo(abs, { op: 'panic', reason: p.reason ?? 'panic', logText: p.log, time: p.time, compress: p.compress, reboot: p.reboot }),
+    console: (text) => sendEventTo(abs, { op: 'console', text }),
+    pmsg: (data) => sendEventTo(abs, { op: 'pmsg', data: typeof data === 'string' ? Buffer.from(data, 'utf8') : data }),
+    ftrace: (calls) => sendEventTo(abs, { op: 'ftrace', calls }),
+    corrupt: (spec) => sendEventTo(abs, { op: 'corrupt', spec }),
     unmount: () => unmount(abs),
   }
 }

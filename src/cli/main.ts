@@ -8,16 +8,15 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Argv } from 'yargs'
 import { SetupOverrides, parseSize } from '../machine/imageSetup.js'
-import { ControlRequest, sendControl } from '../daemon/control.js'
+import { sendEvent } from '../daemon/control.js'
 import { findDaemon } from '../daemon/registry.js'
 import { cancelEarlyDaemon, EarlyDaemon, spawnEarlyDaemon, startDaemon, unmount } from '../daemon/client.js'
 import { PstoreSimError } from '../util/errors.js'
 // Types only: the modules behind them load when a command needs them, so that commands which
 // only talk to a daemon start fast.
 import type { MountOptions } from '../daemon/daemon.js'
-import type { Simulation } from '../machine/simulation.js'
+import type { EventResult, KernelEvent } from '../machine/events.js'
 import type { DumpReason } from '../pstore/kmsgDumper.js'
-import type { FlipReport } from '../backend/ramoops/corrupt.js'
 import type { CrashResult } from '../machine/machine.js'
 
 class UserError extends PstoreSimError {}
@@ -84,17 +83,18 @@ function print(result: unknown, json: boolean | undefined, text: () => string): 
   process.stdout.write(json ? JSON.stringify(result, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n' : text())
 }
 
-/** Runs an event on the daemon serving TARGET, or directly on the image when none does. */
-async function onTarget(target: string, argv: SetupArgs, request: ControlRequest, direct: (sim: Simulation) => unknown | Promise<unknown>): Promise<unknown> {
+/** Runs a kernel event on the daemon serving TARGET, or directly on the image when none does. */
+async function onTarget<E extends KernelEvent>(target: string, argv: SetupArgs, event: E): Promise<EventResult<E>> {
   const daemon = findDaemon(target)
-  if (daemon) return sendControl(daemon.socket, request)
+  if (daemon) return sendEvent(daemon.socket, event)
   if (fs.existsSync(target) && fs.statSync(target).isDirectory()) {
     throw new UserError(`${target}: no pstore-sim daemon serves this directory; give an image or a mounted mountpoint`)
   }
   const { Simulation } = await import('../machine/simulation.js')
+  const { applyEvent, bootUnmounted } = await import('../machine/events.js')
   const sim = Simulation.open(target, overridesFrom(argv), { readOnly: false })
   try {
-    return await direct(sim)
+    return await applyEvent(sim, event, { boot: bootUnmounted(sim) })
   } finally {
     sim.close()
   }
@@ -216,7 +216,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
       async (argv) => {
         const daemon = findDaemon(argv.mountpoint as string)
         if (!daemon) throw new UserError(`${argv.mountpoint}: not a pstore-sim mount (mount it first; an image is rebooted by mounting it)`)
-        const result = (await sendControl(daemon.socket, { op: 'reboot' })) as { files: string[] }
+        const result = await sendEvent(daemon.socket, { op: 'reboot' })
         process.stdout.write(`rebooted: ${result.files.length} file(s)\n`)
       },
     )
@@ -236,13 +236,9 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
         ).example('$0 panic /tmp/pstore --reason oops', 'an oops; three in one boot fill slots 0, 1, 2'),
       async (argv) => {
         const logText = argv.log === undefined ? undefined : isStdin(argv.log, args) ? fs.readFileSync(0, 'latin1') : readFileOrFail(argv.log)
-        const request = { op: 'panic', reason: argv.reason as DumpReason, logText, time: argv.time, compress: argv.compress, reboot: argv.reboot } as const
-        const result = await onTarget(argv.target as string, argv, request, (sim) => {
-          const r = sim.machine.crash({ reason: request.reason, logText, time: argv.time, compress: argv.compress })
-          if (argv.reboot) sim.machine.boot()
-          return r
-        })
-        print(result, argv.json, () => describeCrash(result as CrashResult))
+        const event = { op: 'panic', reason: argv.reason as DumpReason, logText, time: argv.time, compress: argv.compress, reboot: argv.reboot } as const
+        const result = await onTarget(argv.target as string, argv, event)
+        print(result, argv.json, () => describeCrash(result))
       },
     )
     .command(
@@ -251,7 +247,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
       (y) => withSetup(y.positional('target', { type: 'string', demandOption: true }).positional('text', { type: 'string' })),
       async (argv) => {
         const text = readInput(argv.text as string | undefined, args).toString('latin1')
-        await onTarget(argv.target as string, argv, { op: 'console', text }, (sim) => sim.machine.console(text))
+        await onTarget(argv.target as string, argv, { op: 'console', text })
       },
     )
     .command(
@@ -260,7 +256,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
       (y) => withSetup(y.positional('target', { type: 'string', demandOption: true }).positional('text', { type: 'string' })),
       async (argv) => {
         const data = readInput(argv.text as string | undefined, args)
-        await onTarget(argv.target as string, argv, { op: 'pmsg', dataBase64: data.toString('base64') }, (sim) => sim.machine.pmsg(data))
+        await onTarget(argv.target as string, argv, { op: 'pmsg', data })
       },
     )
     .command(
@@ -270,9 +266,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
       async (argv) => {
         const source = isStdin(argv.file as string | undefined, args) ? fs.readFileSync(0, 'utf8') : readFileOrFail(argv.file as string)
         const calls = parseFtraceLines(source, (argv.file as string | undefined) ?? 'stdin')
-        await onTarget(argv.target as string, argv, { op: 'ftrace', calls: calls.map((c) => ({ cpu: c.cpu, ip: '0x' + c.ip.toString(16), parentIp: '0x' + c.parentIp.toString(16) })) }, (sim) =>
-          sim.machine.ftrace(calls),
-        )
+        await onTarget(argv.target as string, argv, { op: 'ftrace', calls })
       },
     )
     .command(
@@ -300,7 +294,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
         })
         if (!flips.length && !argv.random) throw new UserError('say what to flip: --random N and/or --flip OFFSET:BIT')
         const spec = { zones: argv.zone as string[] | undefined, random: argv.random, area: argv.area, maxPerBlock: argv['max-per-block'], flips, seed: argv.seed }
-        const result = (await onTarget(argv.target as string, argv, { op: 'corrupt', spec }, async (sim) => (await import('../backend/ramoops/corrupt.js')).corrupt(sim.machine.ramoops, spec))) as FlipReport[]
+        const result = await onTarget(argv.target as string, argv, { op: 'corrupt', spec })
         print(result, argv.json, () => result.map((f) => `flipped bit ${f.bit} at 0x${f.offset.toString(16)} (${f.where}): 0x${f.before.toString(16).padStart(2, '0')} -> 0x${f.after.toString(16).padStart(2, '0')}\n`).join(''))
       },
     )

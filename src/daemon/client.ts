@@ -8,21 +8,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { ControlRequest, sendControl } from './control.js'
+import { ControlError, ControlRequest, sendControl, sendEvent } from './control.js'
+import type { EventResult, KernelEvent } from '../machine/events.js'
 import { isMounted, liveDaemon, mountKey, processAlive, runDir } from './registry.js'
-import { EnvironmentError, PstoreSimError } from '../util/errors.js'
+import { EnvironmentError } from '../util/errors.js'
 import type { MountOptions } from './daemon.js'
 
 const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js')
-
-export class ClientError extends PstoreSimError {
-  constructor(
-    message: string,
-    override readonly exitCode = 1,
-  ) {
-    super(message)
-  }
-}
 
 /**
  * A daemon process started before its options are known: Node's start-up and the daemon's
@@ -95,7 +87,7 @@ export async function startDaemon(options: MountOptions, early?: EarlyDaemon): P
   child.removeAllListeners()
   if (child.connected) child.disconnect()
   child.unref()
-  if (message.error !== undefined) throw new ClientError(message.error, message.exitCode ?? 1)
+  if (message.error !== undefined) throw new ControlError(message.error, message.exitCode ?? 1)
   return message.text ?? ''
 }
 
@@ -118,14 +110,24 @@ export async function unmount(mountpoint: string): Promise<void> {
     if (!(await waitForExit(daemon.pid, 15000))) throw new EnvironmentError(`the daemon (pid ${daemon.pid}) did not exit after unmounting ${abs}`)
     return
   }
-  if (!isMounted(abs)) throw new ClientError(`${abs}: not mounted`)
+  if (!isMounted(abs)) throw new ControlError(`${abs}: not mounted`)
   await new Promise<void>((resolve, reject) =>
     spawn('fusermount', ['-uz', abs], { stdio: 'ignore' }).on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount -uz ${abs} failed`)))),
   )
 }
 
-export async function send(mountpoint: string, request: ControlRequest): Promise<unknown> {
+function daemonAt(mountpoint: string): { socket: string } {
   const daemon = liveDaemon(path.resolve(mountpoint))
-  if (!daemon) throw new ClientError(`${mountpoint}: not a pstore-sim mount`)
-  return sendControl(daemon.socket, request)
+  if (!daemon) throw new ControlError(`${mountpoint}: not a pstore-sim mount`)
+  return daemon
+}
+
+/** A raw control request (`status`, for tests and tools). */
+export async function send(mountpoint: string, request: ControlRequest): Promise<unknown> {
+  return sendControl(daemonAt(mountpoint).socket, request)
+}
+
+/** A kernel event for the machine mounted at `mountpoint`, with its typed result. */
+export async function sendEventTo<E extends KernelEvent>(mountpoint: string, event: E): Promise<EventResult<E>> {
+  return sendEvent(daemonAt(mountpoint).socket, event)
 }

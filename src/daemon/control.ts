@@ -5,20 +5,45 @@
  */
 import net from 'node:net'
 import fs from 'node:fs'
-import type { CorruptSpec } from '../backend/ramoops/corrupt.js'
+import type { EventResult, KernelEvent } from '../machine/events.js'
 import { PstoreSimError } from '../util/errors.js'
 
-export type ControlRequest =
-  | { op: 'status' }
-  | { op: 'reboot' }
-  | { op: 'umount' }
-  | { op: 'panic'; reason: 'panic' | 'oops' | 'emergency' | 'shutdown'; logText?: string; time?: number; compress?: boolean; reboot?: boolean }
-  | { op: 'console'; text: string }
+/** A kernel event as it crosses the socket: bytes as base64, addresses as hex (JSON has neither). */
+export type WireEvent =
+  | Exclude<KernelEvent, { op: 'pmsg' } | { op: 'ftrace' }>
   | { op: 'pmsg'; dataBase64: string }
   | { op: 'ftrace'; calls: Array<{ cpu: number; ip: string; parentIp: string }> }
-  | { op: 'corrupt'; spec: CorruptSpec }
+
+export type ControlRequest = { op: 'status' } | { op: 'umount' } | WireEvent
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string; exitCode: number }
+
+export function eventToWire(event: KernelEvent): WireEvent {
+  switch (event.op) {
+    case 'pmsg':
+      return { op: 'pmsg', dataBase64: Buffer.from(event.data).toString('base64') }
+    case 'ftrace':
+      return { op: 'ftrace', calls: event.calls.map((c) => ({ cpu: c.cpu, ip: '0x' + c.ip.toString(16), parentIp: '0x' + c.parentIp.toString(16) })) }
+    default:
+      return event
+  }
+}
+
+export function eventFromWire(wire: WireEvent): KernelEvent {
+  switch (wire.op) {
+    case 'pmsg':
+      return { op: 'pmsg', data: Buffer.from(wire.dataBase64, 'base64') }
+    case 'ftrace':
+      return { op: 'ftrace', calls: wire.calls.map((c) => ({ cpu: c.cpu, ip: BigInt(c.ip), parentIp: BigInt(c.parentIp) })) }
+    default:
+      return wire
+  }
+}
+
+/** Sends one kernel event to the daemon listening on `socketPath` and answers its typed result. */
+export async function sendEvent<E extends KernelEvent>(socketPath: string, event: E): Promise<EventResult<E>> {
+  return (await sendControl(socketPath, eventToWire(event))) as EventResult<E>
+}
 
 export type ControlHandler = (request: ControlRequest) => Promise<unknown>
 

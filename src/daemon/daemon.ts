@@ -17,11 +17,10 @@ import { fuseOperations, Errno } from './fuseOperations.js'
 import { nowTimespec, Timespec } from '../pstore/filesystem.js'
 import { PmsgFifo, PipeTools, defaultFifoPath } from './pmsgFifo.js'
 import { NativeFilesMirror } from './nativeFiles.js'
-import { ControlError, ControlRequest, serveControl } from './control.js'
+import { ControlError, ControlRequest, eventFromWire, serveControl } from './control.js'
+import { applyEvent } from '../machine/events.js'
 import { liveDaemon, removeMountRecord, socketPath, writeMountRecord, isMounted } from './registry.js'
 import { SymbolTable } from '../pstore/symbols.js'
-import { DumpReason } from '../pstore/kmsgDumper.js'
-import { corrupt } from '../backend/ramoops/corrupt.js'
 import type net from 'node:net'
 
 const debug = logger('daemon')
@@ -265,10 +264,6 @@ export class PstoreDaemon {
   }
 
   async handle(request: ControlRequest): Promise<unknown> {
-    const machine = this.simulation.machine
-    const readOnlyRefusal = () => {
-      if (this.options.readOnly) throw new ControlError(`${this.mountpoint} is mounted read-only (-o ro): the image is never written`)
-    }
     switch (request.op) {
       case 'status':
         return {
@@ -276,50 +271,25 @@ export class PstoreDaemon {
           mountpoint: this.mountpoint,
           fifo: this.fifo?.path,
           files: this.view.names(),
-          state: machine.state,
+          state: this.simulation.machine.state,
           nativeFiles: this.nativeFiles,
           jsRequests: this.jsRequests,
         }
-      case 'reboot':
-        await this.boot()
-        return { files: this.view.names() }
       case 'umount':
         setImmediate(() => void this.stop())
         return { unmounting: true }
-      case 'panic': {
-        readOnlyRefusal()
-        const result = machine.crash({ reason: request.reason as DumpReason, logText: request.logText, time: request.time, compress: request.compress, kmsgBytes: this.options.kmsgBytes })
-        this.simulation.saveState()
-        if (request.reboot) await this.boot()
-        return result
-      }
-      case 'console':
-        readOnlyRefusal()
-        return this.saved(() => machine.console(request.text))
-      case 'pmsg':
-        readOnlyRefusal()
-        return this.saved(() => machine.pmsg(Buffer.from(request.dataBase64, 'base64')))
-      case 'ftrace':
-        readOnlyRefusal()
-        return this.saved(() => machine.ftrace(request.calls.map((c) => ({ cpu: c.cpu, ip: BigInt(c.ip), parentIp: BigInt(c.parentIp) }))))
-      case 'corrupt':
-        readOnlyRefusal()
-        return this.saved(() => {
-          const flips = corrupt(machine.ramoops, request.spec)
-          machine.ramoops.region.flush()
-          return flips
-        })
+      case 'reboot':
+        // allowed read-only too: such a mount boots in memory and never writes the image
+        return { files: await this.rebootNames() }
       default:
-        throw new ControlError(`unknown request ${(request as { op: string }).op}`)
+        if (this.options.readOnly) throw new ControlError(`${this.mountpoint} is mounted read-only (-o ro): the image is never written`)
+        return applyEvent(this.simulation, eventFromWire(request), { kmsgBytes: this.options.kmsgBytes, boot: () => this.rebootNames() })
     }
   }
 
-  private saved<T>(action: () => T): T {
-    try {
-      return action()
-    } finally {
-      this.simulation.saveState()
-    }
+  private async rebootNames(): Promise<string[]> {
+    await this.boot()
+    return this.view.names()
   }
 
   /** Clean unmount: FIFO removed, writes flushed, state saved, registry cleaned. */

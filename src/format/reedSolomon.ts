@@ -193,12 +193,33 @@ export class ReedSolomon {
    */
   decode(data: Uint8Array, parity: Uint8Array, fixParity = false): number {
     this.checkLengths(data, parity);
-    const E = this.nroots;
-    const len = data.length;
+    if (!this.remainder(data, parity)) return 0;
+    this.computeSyndromes();
+    const deg = this.berlekampMassey();
+    if (deg === 0) return -1;
+    const pad = NN - this.nroots - data.length;
+    const count = this.chienSearch(deg, pad);
+    if (count !== deg) return -1;
+    const corrected = this.forney(deg, count);
+    if (corrected < 0 || !this.errorsMatchSyndromes(count)) return -1;
+    const firstParity = NN - this.nroots;
+    for (let k = 0; k < count; k++) {
+      const e = this.errVal[k];
+      if (e === 0) continue;
+      const p = this.errPos[k];
+      if (p < firstParity) data[p - pad] ^= e;
+      else if (fixParity) parity[p - firstParity] ^= e;
+    }
+    return corrected;
+  }
 
-    // received(x) = data(x)·x^E + parity(x) ≡ rem(x) (mod g), with
-    // rem = (freshly computed parity) XOR (stored parity). Since g(α^i) = 0,
-    // the syndromes S_i = received(α^i) = rem(α^i).
+  /**
+   * received(x) = data(x)·x^E + parity(x) ≡ rem(x) (mod g), with
+   * rem = (freshly computed parity) XOR (stored parity). Since g(α^i) = 0,
+   * the syndromes S_i = received(α^i) = rem(α^i). False when rem is 0 (clean).
+   */
+  private remainder(data: Uint8Array, parity: Uint8Array): boolean {
+    const E = this.nroots;
     this.runRegister(data);
     const r = this.reg;
     const rem = this.rem;
@@ -208,9 +229,13 @@ export class ReedSolomon {
       rem[j] = v;
       any |= v;
     }
-    if (any === 0) return 0;
+    return any !== 0;
+  }
 
-    // Syndromes S_i = Σ_j rem[j]·α^(i·(E−1−j)), i = 0..E−1 (Horner per root).
+  /** Syndromes S_i = Σ_j rem[j]·α^(i·(E−1−j)), i = 0..E−1 (Horner per root). */
+  private computeSyndromes(): void {
+    const E = this.nroots;
+    const rem = this.rem;
     const syn = this.syn;
     syn[0] = 0;
     for (let j = 0; j < E; j++) syn[0] ^= rem[j];
@@ -221,8 +246,12 @@ export class ReedSolomon {
       }
       syn[i] = s;
     }
+  }
 
-    // Berlekamp–Massey: Λ(x) (lambda) and B(x) (prev), ascending coefficients.
+  /** Berlekamp–Massey: Λ(x) (lambda) and B(x) (prev), ascending coefficients. Answers deg Λ. */
+  private berlekampMassey(): number {
+    const E = this.nroots;
+    const syn = this.syn;
     const lambda = this.lambda;
     const prev = this.prev;
     const tmp = this.tmp;
@@ -267,17 +296,21 @@ export class ReedSolomon {
 
     let deg = 0;
     for (let i = 1; i <= E; i++) if (lambda[i] !== 0) deg = i;
-    if (deg === 0) return -1;
+    return deg;
+  }
 
-    // Chien search over the real positions only. Position p (0 = first symbol
-    // of the full 255-symbol word, whose first `pad` symbols are the implicit
-    // zeros of the shortened code) has locator X = α^(254−p); it is an error
-    // location iff Λ(X⁻¹) = Λ(α^(p+1)) = 0. The kernel scans all 255
-    // positions and fails on a root inside the implicit-zero part; scanning
-    // only the real ones is equivalent because Λ has at most deg roots, so
-    // "deg roots among the real positions" is exactly the kernel's success
-    // condition.
-    const pad = NN - E - len;
+  /**
+   * Chien search over the real positions only. Position p (0 = first symbol
+   * of the full 255-symbol word, whose first `pad` symbols are the implicit
+   * zeros of the shortened code) has locator X = α^(254−p); it is an error
+   * location iff Λ(X⁻¹) = Λ(α^(p+1)) = 0. The kernel scans all 255
+   * positions and fails on a root inside the implicit-zero part; scanning
+   * only the real ones is equivalent because Λ has at most deg roots, so
+   * "deg roots among the real positions" is exactly the kernel's success
+   * condition. Answers the number of roots found (at most deg).
+   */
+  private chienSearch(deg: number, pad: number): number {
+    const lambda = this.lambda;
     const chien = this.chien;
     const rootPow = this.rootPow;
     const errPos = this.errPos;
@@ -302,9 +335,17 @@ export class ReedSolomon {
         if (++count === deg) break;
       }
     }
-    if (count !== deg) return -1;
+    return count;
+  }
 
-    // Ω(x) = S(x)·Λ(x) mod x^deg.
+  /**
+   * Ω(x) = S(x)·Λ(x) mod x^deg, then Forney (fcr = 0): e = X^(1−fcr) · Ω(X⁻¹) / Λ'(X⁻¹),
+   * X⁻¹ = α^rootPow. Answers the number of nonzero error values, or -1.
+   */
+  private forney(deg: number, count: number): number {
+    const syn = this.syn;
+    const lambda = this.lambda;
+    const rootPow = this.rootPow;
     const omega = this.omega;
     for (let i = 0; i < deg; i++) {
       let v = 0;
@@ -316,7 +357,6 @@ export class ReedSolomon {
       omega[i] = v;
     }
 
-    // Forney (fcr = 0): e = X^(1−fcr) · Ω(X⁻¹) / Λ'(X⁻¹), X⁻¹ = α^rootPow.
     const errVal = this.errVal;
     let corrected = 0;
     for (let k = 0; k < count; k++) {
@@ -341,27 +381,23 @@ export class ReedSolomon {
       errVal[k] = EXP[(LOG[num] + (NN - ip) + (NN - LOG[den])) % NN];
       corrected++;
     }
+    return corrected;
+  }
 
-    // The error pattern must reproduce every syndrome:
-    // S_i = Σ_k e_k · X_k^i with X_k = α^(254 − p_k).
+  /** The error pattern must reproduce every syndrome: S_i = Σ_k e_k · X_k^i with X_k = α^(254 − p_k). */
+  private errorsMatchSyndromes(count: number): boolean {
+    const E = this.nroots;
+    const errVal = this.errVal;
+    const errPos = this.errPos;
     for (let i = 0; i < E; i++) {
       let v = 0;
       for (let k = 0; k < count; k++) {
         const e = errVal[k];
         if (e !== 0) v ^= EXP[(LOG[e] + i * (NN - 1 - errPos[k])) % NN];
       }
-      if (v !== syn[i]) return -1;
+      if (v !== this.syn[i]) return false;
     }
-
-    const firstParity = NN - E;
-    for (let k = 0; k < count; k++) {
-      const e = errVal[k];
-      if (e === 0) continue;
-      const p = errPos[k];
-      if (p < firstParity) data[p - pad] ^= e;
-      else if (fixParity) parity[p - firstParity] ^= e;
-    }
-    return corrected;
+    return true;
   }
 }
 

@@ -95,9 +95,7 @@ export function setupForImage(image: string, overrides: SetupOverrides): { sourc
   } else if (overrides.cmdline !== undefined) {
     source = { cmdline: overrides.cmdline, target }
   } else if (hasKeys(overrides.params)) {
-    // Flags override the sidecar's module parameters one by one.
-    const params = base.params && base.cmdline === undefined && base.dts === undefined ? { ...base.params } : {}
-    source = { params: { ...params, ...stripUndefined(overrides.params ?? {}) }, target }
+    source = { ...overrideParams(image, base, stripUndefined(overrides.params ?? {})), target }
   } else if (sidecar) {
     source = { ...base, target }
   } else {
@@ -150,6 +148,23 @@ function autoKernel(image: string, source: SetupSource): string {
   const probe = resolveSetup({ ...source, target: { ...source.target, kernel: undefined } })
   const why = probe.ftraceSize === 0 ? 'this setup has no ftrace zone' : 'no ftrace zone holds a kernel-version signature (a region no kernel with these ftrace zones has booted on, or another setup)'
   throw new SetupError(`${image}: --kernel auto: ${why}; give the version, e.g. --kernel 6.12.0`)
+}
+
+/**
+ * Module parameters given on top of a sidecar's setup, combined as the kernel combines them:
+ * over module parameters one by one; after a command line's `ramoops.*` words (the last of
+ * two equal words wins, as parse_args() goes left to right). A device tree takes no module
+ * parameters (its node's properties are the setup), so none are accepted on top of one.
+ */
+function overrideParams(image: string, base: SetupSource, params: ModuleParams): Pick<SetupSource, 'params' | 'cmdline'> {
+  if (base.dts !== undefined) {
+    throw new SetupError(`${image}: its setup is a device tree (${sidecarPath(image)}); module parameters do not change a device-tree setup: give a changed device tree instead`)
+  }
+  if (base.cmdline !== undefined) {
+    const words = Object.entries(params).map(([name, value]) => `ramoops.${name}=${value}`)
+    return { cmdline: [base.cmdline.trim(), ...words].join(' ') }
+  }
+  return { params: { ...base.params, ...params } }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

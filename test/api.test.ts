@@ -1,0 +1,130 @@
+/**
+ * The JS API as a user's test suite meets it: `npm pack`, the tarball unpacked into a temp
+ * project's node_modules, `import { formatImage, mount } from 'pstore-sim'` in a separate
+ * process, and a TypeScript consumer type-checked against the shipped declarations.
+ */
+import t from 'tap'
+import fs from 'node:fs'
+import path from 'node:path'
+import { cat, ls, run, tempDir } from './helpers/mount.js'
+import { repoRoot } from './helpers/fixtures.js'
+
+/** The packed package, installed by hand: its own files, the repo's dependencies beside it. */
+async function installPacked(dir: string): Promise<string> {
+  const pack = await run('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: repoRoot })
+  if (pack.code !== 0) throw new Error(`npm pack: ${pack.stderr}`)
+  const tarball = path.join(dir, pack.stdout.toString().trim().split('\n').pop()!)
+  const project = path.join(dir, 'project')
+  const pkgDir = path.join(project, 'node_modules', 'pstore-sim')
+  fs.mkdirSync(pkgDir, { recursive: true })
+  const untar = await run('tar', ['-xzf', tarball, '-C', pkgDir, '--strip-components=1'])
+  if (untar.code !== 0) throw new Error(`tar: ${untar.stderr}`)
+  // npm would install the dependencies; the repo's (with the patched addon) stand in for them
+  fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(pkgDir, 'node_modules'))
+  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }))
+  return project
+}
+
+t.test('the packed package ships only what a user needs', async (t) => {
+  const r = await run('npm', ['pack', '--dry-run', '--json'], { cwd: repoRoot })
+  t.equal(r.code, 0, r.stderr)
+  const files: string[] = JSON.parse(r.stdout.toString())[0].files.map((f: { path: string }) => f.path)
+  t.ok(files.includes('dist/src/index.js') && files.includes('dist/src/index.d.ts'), 'the library and its types')
+  t.ok(files.includes('dist/src/daemon/main.js'), 'the daemon entry the API spawns')
+  t.ok(files.includes('patches/fuse-native+2.2.6.patch') && files.includes('native-setup/setup.sh'), 'what builds the patched addon')
+  t.same(files.filter((f) => /^(test|scripts|src)\//.test(f) || f.endsWith('.map')), [], 'no tests, scripts, sources or source maps')
+})
+
+t.test("a test suite uses the API from 'pstore-sim': format, mount, events, typed results, unmount", async (t) => {
+  const dir = tempDir(t)
+  const project = await installPacked(dir)
+  const image = path.join(dir, 'demo.img')
+  const mnt = path.join(dir, 'mnt')
+  fs.writeFileSync(
+    path.join(project, 'suite.mjs'),
+    `import { formatImage, mount } from 'pstore-sim'
+const [image, mnt] = process.argv.slice(2)
+await formatImage(image, { params: { mem_size: 0x100000, record_size: 0x8000, console_size: 0x8000, pmsg_size: 0x1000, ftrace_size: 0x2000 } })
+const pstore = await mount(image, mnt, { cacheTimeout: 0 })
+const out = {}
+out.console = await pstore.console('myapp: hello\\nmyapp: again')
+out.pmsg = await pstore.pmsg('from the api')
+out.oops = await pstore.panic({ reason: 'oops', compress: false })
+out.reboot = await pstore.reboot()
+out.fifo = pstore.fifo
+console.log(JSON.stringify(out))
+`,
+  )
+  t.teardown(() => run('fusermount', ['-uz', mnt]))
+  const r = await run(process.execPath, ['suite.mjs', image, mnt], { cwd: project })
+  t.equal(r.code, 0, `suite: ${r.stderr}`)
+  const out = JSON.parse(r.stdout.toString())
+  t.same(out.console, { lines: 2 }, 'console answers its line count')
+  t.same(out.pmsg, { bytes: 12 }, 'pmsg answers the bytes stored')
+  t.match(out.oops, { stored: true, zone: 0, compressed: false, reason: 'oops' }, 'panic answers the CrashResult')
+  t.same(out.reboot.files.sort(), ['console-ramoops-0', 'dmesg-ramoops-0', 'pmsg-ramoops-0'], 'reboot answers the new boot\'s files')
+  t.equal(out.fifo, `${mnt}.pmsg0`)
+  t.same(await ls(mnt), out.reboot.files, 'ls shows what reboot said')
+  t.equal((await cat(path.join(mnt, 'pmsg-ramoops-0'))).stdout.toString(), 'from the api')
+  t.match((await cat(path.join(mnt, 'dmesg-ramoops-0'))).stdout.toString(), /^Oops#1 Part1\n/)
+
+  fs.writeFileSync(path.join(project, 'unmount.mjs'), `import { unmount } from 'pstore-sim'\nawait unmount(process.argv[2])\n`)
+  const u = await run(process.execPath, ['unmount.mjs', mnt], { cwd: project })
+  t.equal(u.code, 0, `unmount: ${u.stderr}`)
+  t.same(await ls(mnt), [], 'unmounted')
+})
+
+t.test('the API rejects options it does not know instead of running on defaults', async (t) => {
+  const dir = tempDir(t)
+  const project = await installPacked(dir)
+  const image = path.join(dir, 'x.img')
+  fs.writeFileSync(
+    path.join(project, 'typo.mjs'),
+    `import { formatImage, mount } from 'pstore-sim'
+const [image, which] = process.argv.slice(2)
+try {
+  if (which === 'format') await formatImage(image, { params: { mem_size: 0x100000, recordsize: 0x8000 } })
+  else await mount(image, image + '.mnt', { readonly: true })
+  console.log('accepted')
+} catch (err) {
+  console.log(err.name + ': ' + err.message)
+}
+`,
+  )
+  const f = await run(process.execPath, ['typo.mjs', image, 'format'], { cwd: project })
+  t.equal(f.stdout.toString().trim(), 'ApiError: formatImage setup.params.recordsize: unknown option (known: mem_address, mem_size, record_size, console_size, ftrace_size, pmsg_size, ecc, max_reason, dump_oops)')
+  t.notOk(fs.existsSync(image), 'nothing created')
+  const m = await run(process.execPath, ['typo.mjs', image, 'mount'], { cwd: project })
+  t.match(m.stdout.toString().trim(), /^ApiError: mount options\.readonly: unknown option \(known: params, .*readOnly/)
+  t.notOk(fs.existsSync(`${image}.mnt`), 'no mountpoint made')
+})
+
+t.test('a TypeScript consumer type-checks against the shipped declarations', async (t) => {
+  const dir = tempDir(t)
+  const project = await installPacked(dir)
+  fs.writeFileSync(
+    path.join(project, 'consumer.ts'),
+    `import { mount, type CrashResult, type MountHandle } from 'pstore-sim'
+export async function crash(): Promise<number | undefined> {
+  const pstore: MountHandle = await mount('a.img', '/tmp/a', { readOnly: false, cacheTimeout: 0, kmsgBytes: 4096 })
+  const result: CrashResult = await pstore.panic({ reason: 'oops' })
+  const { files } = await pstore.reboot()
+  return files.length > 0 ? result.zone : undefined
+}
+`,
+  )
+  fs.writeFileSync(
+    path.join(project, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types: ['node'] }, files: ['consumer.ts'] }),
+  )
+  // a Node project has @types/node; the repo's stands in
+  fs.symlinkSync(path.join(repoRoot, 'node_modules', '@types'), path.join(project, 'node_modules', '@types'))
+  const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc')
+  const ok = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project })
+  t.equal(ok.code, 0, `tsc: ${ok.stdout.toString()}${ok.stderr}`)
+  // the check can fail: a wrong use of a typed result is an error
+  fs.appendFileSync(path.join(project, 'consumer.ts'), `export const wrong = async (p: MountHandle): Promise<string> => (await p.console('x')).lines\n`)
+  const bad = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project })
+  t.not(bad.code, 0, 'a misuse of a result type is caught')
+  t.match(bad.stdout.toString(), /Type 'number' is not assignable to type 'string'/)
+})
