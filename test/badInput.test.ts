@@ -109,7 +109,7 @@ t.test('valid signatures, garbage headers: each zone zapped or kept by the kerne
   layout.zones.forEach((z, i) => {
     const [start, size] = headers[i % headers.length]
     const C = 4084
-    // spec 3.3, by hand: empty only when both are 0 (6.6+); invalid when size > C or start > size as unsigned (negative = huge)
+    // docs/ramoops-format.md §3.3, by hand: empty only when both are 0 (6.6+); invalid when size > C or start > size as unsigned (negative = huge)
     const u = (v: number) => (v < 0 ? 2 ** 64 + v : v)
     const want = size === 0 && start === 0 ? 'empty' : u(size) > C || u(start) > u(size) ? 'invalid-zapped' : 'valid'
     t.equal(reports[i].outcome, want, `${z.type} ${z.index}: start ${start}, size ${size} → ${want}`)

@@ -1,5 +1,5 @@
 /**
- * dmesg compression per kernel generation (spec 6.3). Streams are checked with Node's own zlib
+ * dmesg compression per kernel generation (docs/ramoops-format.md §6.3). Streams are checked with Node's own zlib
  * (an independent implementation of the same formats), and the reference text is the kernel's
  * own record from the kernel-6.1/a-panic fixture.
  */

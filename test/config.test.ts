@@ -1,7 +1,7 @@
 /**
  * Configuration from module parameters, the kernel command line and a device tree, and the
- * probe-time normalisation (spec 1; fs/pstore/ram.c ramoops_register_dummy, ramoops_parse_dt,
- * ramoops_probe). Every expected value is written out by hand from the spec and the kernel code.
+ * probe-time normalisation (docs/ramoops-format.md §1; fs/pstore/ram.c ramoops_register_dummy, ramoops_parse_dt,
+ * ramoops_probe). Every expected value is written out by hand from docs/ramoops-format.md and the kernel code.
  */
 import t from 'tap'
 import { fromCmdline, fromDts, fromModuleParams, parseCmdline, parseKernelInteger, ProbeError } from '../src/backend/ramoops/config.js'

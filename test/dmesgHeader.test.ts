@@ -1,5 +1,5 @@
 /**
- * The dmesg record header (spec 6.2 step 4, 6.4 step 2): ramoops_write_kmsg_hdr() and the
+ * The dmesg record header (docs/ramoops-format.md §6.2 step 4, §6.4 step 2): ramoops_write_kmsg_hdr() and the
  * vsscanf-based ramoops_read_kmsg_hdr(), which tries `====%lld.%lu-%c\n%n`, then `====%lld.%lu\n%n`.
  * Kernel vsscanf rules used below (lib/vsprintf.c): white space in the format matches any amount
  * of white space (none included); numeric conversions skip leading white space; %c and %n do not;

@@ -1,7 +1,7 @@
 /**
  * A dump written by the engine compared with the dump a real 6.1.192 kernel wrote
  * (kernel-6.1/a-panic: zeroed region, sysrq panic), and the write rules of ramoops_pstore_write()
- * (spec 6.2): zone choice, zap, header, end cut, dump_write_cnt rotation, part 1 only.
+ * (docs/ramoops-format.md §6.2): zone choice, zap, header, end cut, dump_write_cnt rotation, part 1 only.
  */
 import t from 'tap'
 import crypto from 'node:crypto'
@@ -91,7 +91,7 @@ t.test('a simulated panic, compressed: laid out like the kernel dump', async (t)
   t.equal(sha256(records[0].payload), fixtureCase('kernel-6.1', 'b-reboot').listing().files[0].sha256, 'same content as the kernel\'s dmesg-ramoops-0')
 })
 
-t.test('the same panic uncompressed: byte-identical to the spec', async (t) => {
+t.test('the same panic uncompressed: byte-identical to docs/ramoops-format.md §6.2', async (t) => {
   const config = fixtureConfig(c, { compress: false })
   const region = RegionImage.fromBuffer(Buffer.from(before))
   const ramoops = new Ramoops(config, region)

@@ -1,8 +1,5 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import {
   ECC_NOTICE_NO_ERRORS,
   decodeFtraceRecords,
@@ -13,11 +10,9 @@ import {
   type FtraceRecord,
 } from '../src/pstore/ftrace.js'
 import { SymbolTable } from '../src/pstore/symbols.js'
+import { fixtureCase, systemMapPath } from './helpers/fixtures.js'
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const shared = process.env.PSTORE_SIM_SHARED ?? path.resolve(repoRoot, '../shared')
-const caseDir = path.join(shared, 'fixtures/kernel-6.1-custom/h2-ftrace-smp2')
-const systemMap = path.join(shared, 'fixtures/kernel-6.1-custom/System.map')
+const h2 = fixtureCase('kernel-6.1-custom', 'h2-ftrace-smp2')
 
 const rec = (ip: bigint, parentIp: bigint, timestamp: bigint, cpu: number): FtraceRecord => ({
   ip,
@@ -239,7 +234,7 @@ interface Zone {
   size: number
 }
 
-/** Kernel 6.1 layout (spec 2, zone order dmesg, console, ftrace, pmsg), module-parameter setup. */
+/** Kernel 6.1 layout (docs/ramoops-format.md §2, zone order dmesg, console, ftrace, pmsg), module-parameter setup. */
 function layout61(memSize: number, recordSize: number, consoleSize: number, ftraceSize: number, pmsgSize: number, cpus: number) {
   const dumpArea = memSize - consoleSize - ftraceSize - pmsgSize
   const n = Math.floor(dumpArea / recordSize)
@@ -255,7 +250,7 @@ function layout61(memSize: number, recordSize: number, consoleSize: number, ftra
   return { n, dmesgZone, console, ftrace, pmsg }
 }
 
-/** Spec 4.2: data[start..size) followed by data[0..start). */
+/** docs/ramoops-format.md §4.2: data[start..size) followed by data[0..start). */
 function snapshot(region: Buffer, zone: Zone, expectedSig: number): Buffer {
   const sig = region.readUInt32LE(zone.offset)
   if (sig !== expectedSig) throw new Error(`zone at ${zone.offset}: sig ${sig.toString(16)}`)
@@ -267,10 +262,8 @@ function snapshot(region: Buffer, zone: Zone, expectedSig: number): Buffer {
   return Buffer.concat([data.subarray(start, size), data.subarray(0, start)])
 }
 
-const haveFixture = existsSync(path.join(caseDir, 'listing.json')) && existsSync(systemMap)
-
-t.test('h2-ftrace-smp2: reproduces the kernel ftrace-ramoops-0 byte for byte', { skip: !haveFixture && `no fixtures in ${shared}` }, async (t) => {
-  const params = JSON.parse(readFileSync(path.join(caseDir, 'params.json'), 'utf8'))
+t.test('h2-ftrace-smp2: reproduces the kernel ftrace-ramoops-0 byte for byte', async (t) => {
+  const params = h2.params as typeof h2.params & { linux_version_code: number }
   const r = params.ramoops
   const cpus: number = params.guest_nr_cpus
   t.equal(cpus, 2)
@@ -281,18 +274,19 @@ t.test('h2-ftrace-smp2: reproduces the kernel ftrace-ramoops-0 byte for byte', {
   const sig = 0x43474244 ^ params.linux_version_code
   t.equal(sig, 0x43414384)
 
-  const listing = JSON.parse(readFileSync(path.join(caseDir, 'listing.json'), 'utf8'))
-  const file = listing.files.find((f: { name: string }) => f.name === 'ftrace-ramoops-0')
+  const listing = h2.listing()
+  const file = listing.files.find((f) => f.name === 'ftrace-ramoops-0')
   t.ok(file, 'listing has ftrace-ramoops-0')
+  if (!file) return
   const expected = Buffer.from(file.content_b64, 'base64')
   t.equal(expected.length, 35874)
   t.equal(file.size, 8160)
 
-  const symbols = await SymbolTable.load(systemMap)
+  const symbols = await SymbolTable.load(systemMapPath())
 
   // the ftrace zones the next boot read: unchanged from the panic dump (ftrace zones are not zapped)
   for (const image of ['region-after-panic.bin', 'region-after-boot.bin']) {
-    const region = readFileSync(path.join(caseDir, image))
+    const region = h2.read(image)
     const snaps = geo.ftrace.map((z) => snapshot(region, z, sig))
     t.same(snaps.map((s) => s.length), [4084, 4084], `${image}: both CPU zones full`)
     t.same(snaps.map((s) => s.length % 24), [4, 4], 'each has 4 torn leading bytes')
@@ -312,7 +306,7 @@ t.test('h2-ftrace-smp2: reproduces the kernel ftrace-ramoops-0 byte for byte', {
   }
 
   // and the records decode to what the text says
-  const region = readFileSync(path.join(caseDir, 'region-after-panic.bin'))
+  const region = h2.read('region-after-panic.bin')
   const merged = mergePerCpuFtrace(geo.ftrace.map((z) => snapshot(region, z, sig)), 64)
   const recs = decodeFtraceRecords(merged, 64)
   t.equal(recs.length, 340)

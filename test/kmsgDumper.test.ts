@@ -1,5 +1,5 @@
 /**
- * pstore's kmsg dumper (spec 6.1; fs/pstore/platform.c pstore_dump, kernel/printk
+ * pstore's kmsg dumper (docs/ramoops-format.md §6.1; fs/pstore/platform.c pstore_dump, kernel/printk
  * kmsg_dump_get_buffer): the `<Reason>#<n> Part1` line, the newest whole records that fit into
  * (buffer − line − 1) bytes, syslog-formatted log lines, and the reason filter.
  */

@@ -1,6 +1,6 @@
 /**
- * Region layout (spec 2, ramoops_probe + ramoops_init_przs) and zone geometry (spec 4.4).
- * All offsets and sizes below are computed by hand from the spec's pseudo-steps.
+ * Region layout (docs/ramoops-format.md §2, ramoops_probe + ramoops_init_przs) and zone geometry (docs/ramoops-format.md §4.4).
+ * All offsets and sizes below are computed by hand from the steps in docs/ramoops-format.md §2.
  */
 import t from 'tap'
 import { fromDts, fromModuleParams, ProbeError, RamoopsConfig } from '../src/backend/ramoops/config.js'
@@ -11,7 +11,7 @@ const DBGC = 0x43474244
 /** [type, index, offset, size] of every zone in region order. */
 const summary = (layout: RegionLayout) => layout.zones.map((z) => [z.type, z.index, z.offset, z.size])
 
-t.test('spec worked example: module params, 1 MiB, defaults, 4 CPUs, 6.2+', async (t) => {
+t.test('docs/ramoops-format.md §2 worked example: module params, 1 MiB, defaults, 4 CPUs, 6.2+', async (t) => {
   const config = fromModuleParams({ mem_size: 0x100000 }, { cpus: 4, kernel: '6.2.0' })
   const layout = computeLayout(config)
   // dump area = 0x100000 - 3 x 4096 = 1036288 = 253 x 4096
@@ -62,9 +62,9 @@ t.test('the same setup on 6.1: ftrace before pmsg', async (t) => {
 
 t.test('ftrace signatures by version', async (t) => {
   const sig = (kernel: string) => computeLayout(fromModuleParams({ mem_size: 0x100000 }, { kernel })).ftrace[0].sig
-  t.equal(sig('6.12.0'), 0x43414e44, 'spec 3.2')
-  t.equal(sig('6.6.0'), 0x43414444, 'spec 3.2')
-  t.equal(sig('4.19.0'), 0x43435144, 'spec 3.2')
+  t.equal(sig('6.12.0'), 0x43414e44, 'docs/ramoops-format.md §3.2')
+  t.equal(sig('6.6.0'), 0x43414444, 'docs/ramoops-format.md §3.2')
+  t.equal(sig('4.19.0'), 0x43435144, 'docs/ramoops-format.md §3.2')
   t.equal(sig('6.1.192'), 0x43414384, 'the fixtures README: 0x0601C0 → 0x43414384')
   t.equal(sig('6.1.300'), 0x434143bb, 'sublevel clamped to 255: 0x0601FF')
 })
@@ -224,7 +224,7 @@ t.test('"no room" and zero-count failures', async (t) => {
   t.throws(() => computeLayout(fromModuleParams({ mem_size: 2 ** 20, record_size: 2 ** 30 })), ProbeError, 'record_size larger than the region')
 })
 
-t.test('zoneGeometry: spec 4.4 table', async (t) => {
+t.test('zoneGeometry: docs/ramoops-format.md §4.4 table', async (t) => {
   const g = (z: number, e: number) => zoneGeometry(z, e, 128) as ZoneGeometry
   t.same(g(4096, 0), { capacity: 4084, eccBlocks: 0, parityOffset: 4096, headerParityOffset: 4096 })
   t.same(g(4096, 16), { capacity: 3604, eccBlocks: 29, parityOffset: 3616, headerParityOffset: 4080 })

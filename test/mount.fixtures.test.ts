@@ -34,7 +34,7 @@ for (const fc of cases) {
     const before = sha256(fs.readFileSync(image))
     const mnt = path.join(dir, 'mnt')
     const extra = ['-o', 'ro', '--exact-names', ...fixtureFlags(fc.kernel, fc.name)]
-    if (fc.kernel === 'kernel-6.1-custom') extra.push('--system-map', systemMapPath)
+    if (fc.kernel === 'kernel-6.1-custom') extra.push('--system-map', systemMapPath())
     const mountedAt = Date.now() / 1000
     await mountImage(t, image, mnt, extra)
     const expected = c.listing(fc.listing).files

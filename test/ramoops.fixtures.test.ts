@@ -18,7 +18,7 @@ function bootAndRead(c: FixtureCase, image: string, now: Timespec) {
   const region = RegionImage.fromBuffer(Buffer.from(c.read(image)))
   const ramoops = new Ramoops(config, region)
   const reports = ramoops.boot()
-  const symbols = config.frontends.ftrace ? SymbolTable.parseSystemMap(fs.readFileSync(systemMapPath, 'utf8'), systemMapPath) : undefined
+  const symbols = config.frontends.ftrace ? SymbolTable.parseSystemMap(fs.readFileSync(systemMapPath(), 'utf8'), systemMapPath()) : undefined
   const files = makeFiles(ramoops.readRecords(), { now, wordBits: config.wordBits, symbols, exactNames: true })
   return { ramoops, region, reports, files }
 }

@@ -1,14 +1,9 @@
 import t from 'tap'
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { SymbolTable, formatUnknownAddress } from '../src/pstore/symbols.js'
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const shared = process.env.PSTORE_SIM_SHARED ?? path.resolve(repoRoot, '../shared')
-const systemMap = path.join(shared, 'fixtures/kernel-6.1-custom/System.map')
+import { systemMapPath } from './helpers/fixtures.js'
 
 // A miniature System.map in `nm -n` order, with the features kallsyms cares about.
 const MAP = [
@@ -139,8 +134,8 @@ t.test('bad input: clear errors with file name and line number', async (t) => {
   t.equal((await SymbolTable.load(good)).formatShort(0xffffffff81000000n), 'startup_64')
 })
 
-t.test('the kernel-6.1-custom System.map', { skip: !existsSync(systemMap) && `no fixtures in ${shared}` }, async (t) => {
-  const st = await SymbolTable.load(systemMap)
+t.test('the kernel-6.1-custom System.map', async (t) => {
+  const st = await SymbolTable.load(systemMapPath())
   t.same(st.lookup(0xffffffff81157433n), { name: 'persistent_ram_write', offset: 0x3an, size: 0xc5n })
   t.equal(st.formatLong(0xffffffff81157433n), 'persistent_ram_write+0x3a/0xc5')
   t.equal(st.formatShort(0xffffffff8115710an), 'buffer_size_add')

@@ -1,5 +1,5 @@
 /**
- * One persistent RAM zone (spec 3.3, 4.1-4.3; fs/pstore/ram_core.c): ring writes, the boot
+ * One persistent RAM zone (docs/ramoops-format.md §3.3, §4.1-4.3; fs/pstore/ram_core.c): ring writes, the boot
  * snapshot and every boot outcome, on a small 32-byte zone (capacity 20) placed at offset 8 of a
  * 48-byte region whose other bytes must never change.
  */
@@ -113,7 +113,7 @@ t.test('snapshot: data[start..size) + data[0..start)', async (t) => {
   t.equal(unwrapped.zone.boot(), 'valid')
   t.equal(unwrapped.zone.oldLog?.toString('latin1'), 'hello')
 
-  // an odd but accepted state: start < size < C (spec 4.2: use the formula as is)
+  // an odd but accepted state: start < size < C (docs/ramoops-format.md §4.2: use the formula as is)
   const odd = makeZone({ start: 3, size: 5, data: 'ABCDE' })
   t.equal(odd.zone.boot(), 'valid')
   t.equal(odd.zone.oldLog?.toString('latin1'), 'DEABC')

@@ -32,7 +32,7 @@ const SETUP_FLAGS = {
   ecc: { type: 'number', describe: 'ECC parity bytes per block: 0 off, 1 = 16, N' },
   'max-reason': { type: 'number', describe: 'highest kmsg_dump reason stored (1 panic, 2 oops, 3 emergency, 4 shutdown)' },
   cpus: { type: 'number', describe: 'nr_cpu_ids: per-CPU ftrace zones' },
-  kernel: { type: 'string', describe: 'target kernel version (default 6.12.0)' },
+  kernel: { type: 'string', describe: 'target kernel version X.Y.Z, sublevel included: the ftrace zones\' signature holds LINUX_VERSION_CODE. Default 6.12.0 = mainline v6.12; a distribution kernel needs its own (Debian\'s 6.12.107: --kernel 6.12.107). "auto": the version a dump\'s ftrace zones show' },
   'word-size': { type: 'number', choices: [64, 32], describe: 'target word size: ftrace record of 24 or 16 bytes' },
   frontends: { type: 'string', describe: 'pstore frontends built into the target kernel (default console,pmsg,ftrace)' },
   cmdline: { type: 'string', describe: 'kernel command line with ramoops.* parameters' },

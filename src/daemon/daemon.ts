@@ -6,6 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { execFile } from 'node:child_process'
 import { logger } from '../util/log.js'
 import { EnvironmentError, PstoreSimError } from '../util/errors.js'
@@ -43,14 +44,31 @@ export interface MountOptions {
 }
 
 
+/** The fuse-native patch level the daemon relies on (native-setup/README.md: ns times, invalidate, native files). */
+export const REQUIRED_PATCH_LEVEL = 3
+
+/**
+ * The patched, source-built addon, or an EnvironmentError. A prebuilt (unpatched) addon loads
+ * and mounts, but silently rounds every time to ms and cannot invalidate or answer natively:
+ * refuse it rather than serve a pstore that differs from the kernel's.
+ */
 export function loadFuse(): any {
+  const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+  let Fuse: any
   try {
-    return require('fuse-native')
+    Fuse = require('fuse-native')
   } catch (err) {
     throw new EnvironmentError(
-      `the fuse-native addon does not load (${(err as Error).message.split('\n')[0]}): run "npm run setup" (native-setup/setup.sh installs Debian's fuse package and rebuilds the addon)`,
+      `the fuse-native addon does not load (${(err as Error).message.split('\n')[0]}): run "npm run setup" in ${packageRoot} (native-setup/setup.sh installs Debian's fuse package and rebuilds the addon)`,
     )
   }
+  const level = Number(Fuse.NATIVE_PATCH_LEVEL ?? 0)
+  if (!(level >= REQUIRED_PATCH_LEVEL)) {
+    throw new EnvironmentError(
+      `the fuse-native addon is not pstore-sim's patched build (patch level ${level}, need ${REQUIRED_PATCH_LEVEL}; a prebuilt addon would round times to ms): run "npm run setup" in ${packageRoot} to build it`,
+    )
+  }
+  return Fuse
 }
 
 /** What a mount needs from the machine; each miss is an environment problem (exit 2). */

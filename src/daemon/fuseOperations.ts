@@ -1,6 +1,6 @@
 /**
  * The FUSE operations of a mounted pstore: a thin mapping from fuse-native's callbacks to the
- * MountView, answering with the errno the kernel's pstore gives (spec 8). Everything is served
+ * MountView, answering with the errno the kernel's pstore gives (docs/ramoops-format.md §8). Everything is served
  * from state computed at boot; no handler parses the region. With the patched fuse-native,
  * getattr, readdir, a read-only open and read are answered natively from the mirror in
  * nativeFiles.ts, with the same results: these handlers then see only the other requests.

@@ -1,6 +1,6 @@
 /**
  * The ASCII header ramoops puts in front of every dmesg record: `====<sec>.<usec>-<C|D>\n`
- * (spec 6.2), and the kernel's sscanf-based reader of it (spec 6.4 step 2).
+ * (docs/ramoops-format.md §6.2), and the kernel's sscanf-based reader of it (docs/ramoops-format.md §6.4 step 2).
  */
 
 export interface DmesgHeader {

@@ -43,7 +43,7 @@ export function atLeast(v: KernelVersion, major: number, minor: number, patch = 
   return compareVersion(v, major, minor, patch) >= 0
 }
 
-/** The compression stream a kernel writes and reads for dmesg records (spec 6.3). */
+/** The compression stream a kernel writes and reads for dmesg records (docs/ramoops-format.md §6.3). */
 export type CompressionFlavour =
   | 'zlib-raw-15' // 6.6+: zlib library, raw deflate, window 2^15, read limit 3 x bufsize
   | 'crypto-deflate-11' // ~4.17..6.5: crypto API "deflate": raw, window 2^11, scratch buffer sized by ratio

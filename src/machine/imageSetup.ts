@@ -7,6 +7,8 @@
 import fs from 'node:fs'
 import { configToJson, fromCmdline, fromDts, fromModuleParams, ModuleParams, ProbeError, RamoopsConfig, TargetOptions } from '../backend/ramoops/config.js'
 import { PstoreSimError } from '../util/errors.js'
+import { formatKernelVersion } from '../format/kernelVersion.js'
+import { FtraceVersion, probeFtraceVersion } from '../backend/ramoops/versionProbe.js'
 
 export interface SetupSource {
   /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
@@ -104,11 +106,48 @@ export function setupForImage(image: string, overrides: SetupOverrides): { sourc
     )
   }
   try {
+    if (isAuto(source.target.kernel)) source = { ...source, target: { ...source.target, kernel: autoKernel(image, source) } }
     return { source, config: resolveSetup(source), fromSidecar: !!sidecar }
   } catch (err) {
     if (err instanceof ProbeError || err instanceof RangeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
     throw err
   }
+}
+
+/** `--kernel auto`: take the version from the dump's ftrace signatures. */
+export const isAuto = (kernel: string | undefined): boolean => kernel?.trim().toLowerCase() === 'auto'
+
+/** Reads little-endian u32s from an image file without loading it (a dump may be large). */
+function u32Reader(image: string): { read: (offset: number) => number | undefined; close: () => void } {
+  let fd: number
+  try {
+    fd = fs.openSync(image, 'r')
+  } catch (err) {
+    throw new SetupError(`${image}: --kernel auto reads the version from the image, which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the version, e.g. --kernel 6.12.0`)
+  }
+  const buf = Buffer.alloc(4)
+  return {
+    read: (offset) => (fs.readSync(fd, buf, 0, 4, offset) === 4 ? buf.readUInt32LE(0) : undefined),
+    close: () => fs.closeSync(fd),
+  }
+}
+
+/** The kernel version the image's ftrace zones show under this setup (any version's layout), if any. */
+export function ftraceVersionOf(image: string, source: SetupSource): FtraceVersion | undefined {
+  const reader = u32Reader(image)
+  try {
+    return probeFtraceVersion((kernel) => resolveSetup({ ...source, target: { ...source.target, kernel } }), reader.read)
+  } finally {
+    reader.close()
+  }
+}
+
+function autoKernel(image: string, source: SetupSource): string {
+  const found = ftraceVersionOf(image, source)
+  if (found) return formatKernelVersion(found.version)
+  const probe = resolveSetup({ ...source, target: { ...source.target, kernel: undefined } })
+  const why = probe.ftraceSize === 0 ? 'this setup has no ftrace zone' : 'no ftrace zone holds a kernel-version signature (a region no kernel with these ftrace zones has booted on, or another setup)'
+  throw new SetupError(`${image}: --kernel auto: ${why}; give the version, e.g. --kernel 6.12.0`)
 }
 
 /**

@@ -5,7 +5,8 @@
 import { configToJson, RamoopsConfigJson } from '../backend/ramoops/config.js'
 import { RegionImage } from '../format/region.js'
 import { Ramoops } from '../backend/ramoops/ramoops.js'
-import { SetupOverrides, setupForImage } from './imageSetup.js'
+import { ftraceVersionOf, SetupOverrides, setupForImage } from './imageSetup.js'
+import { formatKernelVersion } from '../format/kernelVersion.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
 import { SymbolTable } from '../pstore/symbols.js'
 
@@ -26,13 +27,19 @@ export interface ZoneInspection {
 export interface Inspection {
   image: string
   setup: RamoopsConfigJson
+  /**
+   * The version the ftrace zones' signatures show (docs/ramoops-format.md §3.2), when they show
+   * one. If it is not the setup's, the setup's kernel would zap those zones at boot.
+   */
+  ftraceKernel?: { version: string; signature: string; matchesSetup: boolean }
   zones: ZoneInspection[]
   unusedTail: { offset: number; size: number }
   records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string; contentBase64?: string }>
 }
 
 export async function inspectImage(image: string, overrides: SetupOverrides, options: { systemMap?: string; exactNames?: boolean; withContent?: boolean } = {}): Promise<Inspection> {
-  const { config } = setupForImage(image, overrides)
+  const { config, source } = setupForImage(image, overrides)
+  const signed = ftraceVersionOf(image, source)
   const region = RegionImage.open(image, { readOnly: true, expectedSize: config.memSize })
   const ramoops = new Ramoops(config, region)
   const before = ramoops.zones.map((zone) => ({ sig: zone.sig, valid: zone.signatureValid, start: zone.start, size: zone.size }))
@@ -42,6 +49,15 @@ export async function inspectImage(image: string, overrides: SetupOverrides, opt
   return {
     image,
     setup: configToJson(config),
+    ...(signed
+      ? {
+          ftraceKernel: {
+            version: formatKernelVersion(signed.version),
+            signature: '0x' + signed.signature.toString(16).padStart(8, '0'),
+            matchesSetup: formatKernelVersion(signed.version) === formatKernelVersion(config.kernel),
+          },
+        }
+      : {}),
     zones: ramoops.zones.map((zone, i) => ({
       type: zone.layout.type,
       index: zone.layout.index,
@@ -70,11 +86,22 @@ export async function inspectImage(image: string, overrides: SetupOverrides, opt
 
 const hex = (n: number) => '0x' + n.toString(16)
 
+function ftraceNote(r: Inspection): string[] {
+  const k = r.ftraceKernel
+  if (!k || k.matchesSetup) return []
+  const capped = k.version.endsWith('.255') ? ' (sublevel 255 or more)' : ''
+  return [
+    `ftrace  the ftrace zones are signed by kernel ${k.version}${capped} (${k.signature}), not the setup's ${r.setup.kernel}: ` +
+      `a ${r.setup.kernel} kernel would zap them at boot and show no ftrace record; read them with --kernel ${k.version} (or --kernel auto)`,
+  ]
+}
+
 export function formatInspection(r: Inspection): string {
   const s = r.setup
   const lines = [
     `image   ${r.image}`,
     `setup   ${s.source}: mem_size ${hex(s.memSize)} record ${hex(s.recordSize)} console ${hex(s.consoleSize)} pmsg ${hex(s.pmsgSize)} ftrace ${hex(s.ftraceSize)}${s.ftracePerCpu ? ` (per CPU, ${s.cpus} CPUs)` : ''} ecc ${s.eccSize} max_reason ${s.maxReason} kernel ${s.kernel}`,
+    ...ftraceNote(r),
     '',
     'zone        offset     size       capacity   sig         valid  start      used       boot',
   ]

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import { ImageError, RegionImage } from '../format/region.js'
 import { MachineState, SimulatedMachine } from './machine.js'
 import { RamoopsConfig } from '../backend/ramoops/config.js'
-import { SetupError, SetupOverrides, setupForImage, SetupSource, sidecarPath, writeSidecar } from './imageSetup.js'
+import { isAuto, SetupError, SetupOverrides, setupForImage, SetupSource, sidecarPath, writeSidecar } from './imageSetup.js'
 
 export function statePath(image: string): string {
   return `${image}.state.json`
@@ -64,6 +64,7 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
   if (!overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
     throw new SetupError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
   }
+  if (isAuto(overrides.target?.kernel)) throw new SetupError(`${image}: --kernel auto reads the version from an existing dump; format needs the target's version, e.g. --kernel 6.12.0`)
   fs.rmSync(sidecarPath(image), { force: true }) // a new setup, not the old one overridden
   const { config, source } = setupForImage(image, overrides)
   const fd = fs.openSync(image, 'w')

@@ -1,5 +1,5 @@
 /**
- * dmesg record compression as each kernel generation does it (spec 6.3): pako deflates the
+ * dmesg record compression as each kernel generation does it (docs/ramoops-format.md §6.3): pako deflates the
  * records a simulated kernel writes, Node's zlib inflates what a boot reads.
  * Only dmesg records are ever compressed. Inflation is capped so a corrupt or hostile stream
  * can never allocate more than the kernel's own output buffer.

@@ -1,5 +1,5 @@
 /**
- * The pstore filesystem's view of a read pass (fs/pstore/inode.c, spec 8), without FUSE:
+ * The pstore filesystem's view of a read pass (fs/pstore/inode.c, docs/ramoops-format.md §8), without FUSE:
  * file names, modes, sizes, times and the bytes `cat` returns. The FUSE adapter only serves it.
  */
 import { PstoreRecord, recordBytes, recordName } from './record.js'

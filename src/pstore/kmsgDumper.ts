@@ -1,6 +1,6 @@
 /**
  * pstore's kmsg dumper (fs/pstore/platform.c pstore_dump() and printk's kmsg_dump_get_buffer(),
- * spec 6.1): on a panic or oops it writes `<Reason>#<n> Part1\n` followed by the newest whole log
+ * docs/ramoops-format.md §6.1): on a panic or oops it writes `<Reason>#<n> Part1\n` followed by the newest whole log
  * records that fit, compresses the part when it can, and hands it to the backend. ramoops keeps
  * only part 1, so this builds exactly that part.
  */

@@ -1,7 +1,7 @@
 /**
  * The state of a mounted pstore between reboots: the files made at the last boot, and what the
  * VFS lets users change on them in memory only (chmod, chown, utimes, an O_TRUNC open), all lost
- * at the next mount as on the kernel's pstore (spec 8). No FUSE here.
+ * at the next mount as on the kernel's pstore (docs/ramoops-format.md §8). No FUSE here.
  */
 import { makeFiles, PstoreFile, ROOT_MODE, Timespec, ViewOptions } from './filesystem.js'
 import { PstoreRecord } from './record.js'

@@ -1,6 +1,6 @@
 /**
  * A pstore record: what the backend hands to the pstore core on each read, and the file the
- * filesystem makes of it (fs/pstore/platform.c, inode.c; spec 6.4, 8).
+ * filesystem makes of it (fs/pstore/platform.c, inode.c; docs/ramoops-format.md §6.4, §8).
  */
 /** The record types a backend stores (pstore_type_id); a ramoops zone holds one of them. */
 export type PstoreType = 'dmesg' | 'console' | 'pmsg' | 'ftrace'

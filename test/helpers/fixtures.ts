@@ -1,12 +1,56 @@
-/** Access to the kernel fixtures in ../shared/fixtures (override with PSTORE_SIM_SHARED). */
+/**
+ * Access to the kernel fixtures in test/fixtures/ (test/fixtures/README.md: which kernel wrote
+ * each and how). Images and the System.map are stored gzipped; `fixturePath` and `readFixture`
+ * take the uncompressed name and gunzip transparently, so tests never see the `.gz`.
+ */
+import { createHash } from 'node:crypto'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { gunzipSync } from 'node:zlib'
 import { fromModuleParams, RamoopsConfig, TargetOptions } from '../../src/backend/ramoops/config.js'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-export const sharedDir = process.env.PSTORE_SIM_SHARED ?? path.resolve(repoRoot, '../shared')
-export const fixturesDir = path.join(sharedDir, 'fixtures')
+export const fixturesDir = path.join(repoRoot, 'test/fixtures')
+
+const abs = (rel: string): string => (path.isAbsolute(rel) ? rel : path.join(fixturesDir, rel))
+
+/** Whether a fixture file exists, stored plain or gzipped. */
+export function fixtureExists(rel: string): boolean {
+  const f = abs(rel)
+  return fs.existsSync(f) || fs.existsSync(`${f}.gz`)
+}
+
+/** A fixture's bytes; `rel` is relative to test/fixtures/ and names the uncompressed file. */
+export function readFixture(rel: string): Buffer {
+  const f = abs(rel)
+  if (fs.existsSync(f)) return fs.readFileSync(f)
+  if (fs.existsSync(`${f}.gz`)) return gunzipSync(fs.readFileSync(`${f}.gz`))
+  throw new Error(`fixture ${rel} not found (neither ${f} nor ${f}.gz)`)
+}
+
+/**
+ * A path to the uncompressed fixture, for code that wants a file (the CLI, QEMU, copyFileSync).
+ * A gzipped fixture is unpacked once into a temp directory keyed by the .gz's content, so an
+ * updated fixture never meets a stale copy; the rename makes it safe for parallel test files.
+ */
+export function fixturePath(rel: string): string {
+  const f = abs(rel)
+  if (fs.existsSync(f)) return f
+  const gz = `${f}.gz`
+  if (!fs.existsSync(gz)) throw new Error(`fixture ${rel} not found (neither ${f} nor ${gz})`)
+  const packed = fs.readFileSync(gz)
+  const key = createHash('sha256').update(packed).digest('hex').slice(0, 16)
+  const dir = path.join(os.tmpdir(), `pstore-sim-fixtures-${process.getuid?.() ?? 'u'}`, key)
+  const out = path.join(dir, path.basename(f))
+  if (fs.existsSync(out)) return out
+  fs.mkdirSync(dir, { recursive: true })
+  const tmp = `${out}.${process.pid}.tmp`
+  fs.writeFileSync(tmp, gunzipSync(packed))
+  fs.renameSync(tmp, out)
+  return out
+}
 
 export interface KernelListingFile {
   name: string
@@ -34,6 +78,7 @@ export interface FixtureCase {
     kernel_kind?: string
     effective_module_params: Record<string, string>
   }
+  /** a path to the uncompressed file (gunzipped into a temp dir if stored as .gz) */
   file(name: string): string
   read(name: string): Buffer
   listing(name?: string): KernelListing
@@ -42,15 +87,15 @@ export interface FixtureCase {
 
 export function fixtureCase(kernel: 'kernel-6.1' | 'kernel-6.1-custom', name: string): FixtureCase {
   const dir = path.join(fixturesDir, kernel, name)
-  const file = (f: string) => path.join(dir, f)
+  const rel = (f: string) => path.join(kernel, name, f)
   return {
     dir,
     name,
-    params: JSON.parse(fs.readFileSync(file('params.json'), 'utf8')),
-    file,
-    read: (f) => fs.readFileSync(file(f)),
-    listing: (f = 'listing.json') => JSON.parse(fs.readFileSync(file(f), 'utf8')),
-    exists: (f) => fs.existsSync(file(f)),
+    params: JSON.parse(readFixture(rel('params.json')).toString('utf8')),
+    file: (f) => fixturePath(rel(f)),
+    read: (f) => readFixture(rel(f)),
+    listing: (f = 'listing.json') => JSON.parse(readFixture(rel(f)).toString('utf8')),
+    exists: (f) => fixtureExists(rel(f)),
   }
 }
 
@@ -79,7 +124,10 @@ export function fixtureConfig(c: FixtureCase, overrides: TargetOptions = {}): Ra
   )
 }
 
-export const systemMapPath = path.join(fixturesDir, 'kernel-6.1-custom', 'System.map')
+export const SYSTEM_MAP_6_1_CUSTOM = 'kernel-6.1-custom/System.map'
+
+/** The kernel-6.1-custom System.map as a plain file (the fixture is gzipped). */
+export const systemMapPath = (): string => fixturePath(SYSTEM_MAP_6_1_CUSTOM)
 
 /** First differing offsets between two buffers, for readable failures. */
 export function describeDiff(a: Buffer, b: Buffer, limit = 8): string {

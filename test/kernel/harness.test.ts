@@ -1,25 +1,22 @@
 /**
- * Self-check of the kernel harness against shared/fixtures/kernel-6.1/b-reboot: booting the same
+ * Self-check of the kernel harness against test/fixtures/kernel-6.1/b-reboot: booting the same
  * Debian kernel on the same image must give the same listing and the same region bytes.
  * Prepares the kernel cache itself (scripts/kernel/prepare.sh, idempotent) when needed.
  */
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
 import { inflateRawSync } from 'node:zlib'
-import { existsSync, readFileSync } from 'node:fs'
-import path from 'node:path'
 import type { KernelListingFile } from '../helpers/fixtures.js'
-import { kernelInfo, kernelSkipReason, runKernel, sharedDir, type KernelRamoopsParams, type KernelRun } from './harness.js'
+import { fixtureCase, kernelInfo, kernelSkipReason, runKernel, type KernelRamoopsParams, type KernelRun } from './harness.js'
 
-const caseDir = path.join(sharedDir(), 'fixtures/kernel-6.1/b-reboot')
+const bReboot = fixtureCase('kernel-6.1', 'b-reboot')
 
 type FixtureFile = KernelListingFile
 
 const num = (v: string | number): number => (typeof v === 'number' ? v : Number(v))
 
 function fixtureParams(): KernelRamoopsParams {
-  const j = JSON.parse(readFileSync(path.join(caseDir, 'params.json'), 'utf8')) as { ramoops: Record<string, string | number> }
-  const r = j.ramoops
+  const r = bReboot.params.ramoops as Record<string, string | number>
   return {
     memAddress: num(r.mem_address),
     memSize: num(r.mem_size),
@@ -59,12 +56,7 @@ function simplify(files: KernelRun['listings'][number]['files']): object[] {
   }))
 }
 
-async function skipReason(): Promise<string | false> {
-  if (!existsSync(caseDir)) return `fixtures not found at ${caseDir} (set PSTORE_SIM_SHARED)`
-  return kernelSkipReason()
-}
-
-const skip = await skipReason()
+const skip = await kernelSkipReason()
 // PSTORE_SIM_REQUIRE_KERNEL=1: a machine that must boot the kernel fails instead of skipping
 if (skip && process.env.PSTORE_SIM_REQUIRE_KERNEL === '1') t.fail(`kernel suite required but: ${skip}`)
 
@@ -73,8 +65,8 @@ t.test('kernel harness reproduces fixture b-reboot', { skip }, async (t) => {
   t.comment(`kernel: ${info?.package} ${info?.version}; ${info?.qemuVersion}`)
 
   const params = fixtureParams()
-  const image = path.join(caseDir, 'region-before.bin')
-  const expected = JSON.parse(readFileSync(path.join(caseDir, 'listing.json'), 'utf8')) as { files: FixtureFile[] }
+  const image = bReboot.file('region-before.bin')
+  const expected: { files: FixtureFile[] } = bReboot.listing()
   const expectedFiles = expected.files.map((f) => ({
     name: f.name,
     size: f.size,
@@ -93,7 +85,7 @@ t.test('kernel harness reproduces fixture b-reboot', { skip }, async (t) => {
     t.equal(run.listings.length, 1, 'one listing')
     t.same(simplify(run.listings[0]?.files ?? []), expectedFiles, 'listing equals b-reboot/listing.json')
     t.equal(run.moduleParams['ramoops/parameters/mem_size'], String(params.memSize), 'module params applied')
-    const after = readFileSync(path.join(caseDir, 'region-after-boot.bin'))
+    const after = bReboot.read('region-after-boot.bin')
     t.equal(run.region.length, params.memSize, 'dumped memSize bytes')
     t.ok(run.region.equals(after), `region equals region-after-boot.bin (${firstDiff(run.region, after)})`)
   })
@@ -110,7 +102,7 @@ t.test('kernel harness reproduces fixture b-reboot', { skip }, async (t) => {
       ],
       'nothing listed after rm, nor after reload',
     )
-    const after = readFileSync(path.join(caseDir, 'region-after-erase.bin'))
+    const after = bReboot.read('region-after-erase.bin')
     t.ok(run.region.equals(after), `region equals region-after-erase.bin (${firstDiff(run.region, after)})`)
   })
 
@@ -137,7 +129,7 @@ t.test('kernel harness reproduces fixture b-reboot', { skip }, async (t) => {
     t.ok(sec >= RTC_BASE && sec < RTC_BASE + 300, `record time ${sec} follows the RTC base`)
     t.match(text, /^Panic#1 Part1\n/, 'inflated record starts with Panic#1 Part1')
     t.match(text, /pstoresim marker before panic/, 'record holds the kmsg marker')
-    const fixture = readFileSync(path.join(caseDir, '../a-panic/region-after-panic.bin'))
+    const fixture = fixtureCase('kernel-6.1', 'a-panic').read('region-after-panic.bin')
     t.ok(run.region.subarray(0x83ba).equals(fixture.subarray(0x83ba)), 'bytes after dmesg zone 0 equal a-panic (zone headers)')
   })
 

@@ -5,7 +5,7 @@
  * The kernel, its modules and the initramfs are prepared (and cached) by
  * scripts/kernel/prepare.sh; the guest side is scripts/kernel/init.sh. See test/kernel/README.md.
  *
- * Method (the same as the fixtures in shared/fixtures/kernel-6.1): `-M pc -m 256M`,
+ * Method (the same as the fixtures in test/fixtures/kernel-6.1): `-M pc -m 256M`,
  * `memmap=SIZE$ADDR` reserves the region, the image is preloaded with QEMU's generic loader,
  * ramoops is insmod'ed with module options, the region is dumped with QMP `pmemsave`.
  *
@@ -84,9 +84,8 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 export const repoRoot = path.resolve(here, '../..')
 export const prepareScript = path.join(repoRoot, 'scripts/kernel/prepare.sh')
 
-export function sharedDir(): string {
-  return process.env.PSTORE_SIM_SHARED ?? path.resolve(repoRoot, '../shared')
-}
+/** The kernel fixtures ship with the repository (test/fixtures/; see test/helpers/fixtures.ts). */
+export { fixtureCase, fixturePath, fixturesDir, readFixture } from '../helpers/fixtures.js'
 
 export function kernelCacheDir(): string {
   const root = process.env.PSTORE_SIM_CACHE ?? path.join(os.homedir(), '.cache/pstore-sim')

@@ -1,5 +1,5 @@
 /**
- * One typed description of a ramoops setup (spec section 1), built from module parameters, a
+ * One typed description of a ramoops setup (docs/ramoops-format.md §1), built from module parameters, a
  * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
  */
 import { DEFAULT_KERNEL, formatKernelVersion, KernelQuirks, KernelVersion, parseKernelVersion, quirksFor } from '../../format/kernelVersion.js'
@@ -130,7 +130,7 @@ function target(options: TargetOptions) {
   }
 }
 
-/** ramoops_register_dummy(): module parameters → platform data (spec 1.1). */
+/** ramoops_register_dummy(): module parameters → platform data (docs/ramoops-format.md §1.1). */
 export function fromModuleParams(params: ModuleParams, options: TargetOptions = {}): RamoopsConfig {
   const memSize = params.mem_size ?? 0
   if (memSize === 0) {
@@ -240,7 +240,7 @@ function findRamoops(node: DtNode): DtNode | undefined {
   return undefined
 }
 
-/** ramoops_parse_dt() (spec 1.2): device-tree defaults differ from module parameters. */
+/** ramoops_parse_dt() (docs/ramoops-format.md §1.2): device-tree defaults differ from module parameters. */
 export function fromDts(text: string, options: TargetOptions = {}, fileName = 'device tree'): RamoopsConfig {
   const node = findRamoops(parseDtsTree(text, fileName))
   if (!node) throw new ProbeError(`${fileName}: no node with compatible = "ramoops"`)
@@ -305,7 +305,7 @@ function roundDownPow2(n: number): number {
   return 2 ** Math.floor(Math.log2(n))
 }
 
-/** ramoops_probe()'s checks and rounding (spec 1.3). */
+/** ramoops_probe()'s checks and rounding (docs/ramoops-format.md §1.3). */
 export function normalise(config: RamoopsConfig): RamoopsConfig {
   const sizes = ['memSize', 'recordSize', 'consoleSize', 'ftraceSize', 'pmsgSize'] as const
   for (const key of sizes) {

@@ -1,6 +1,6 @@
 /**
  * dmesg records in their zones: the read side of ramoops_pstore_read() for one dmesg zone and
- * the dmesg branch of ramoops_pstore_write() (spec 6.2, 6.4).
+ * the dmesg branch of ramoops_pstore_write() (docs/ramoops-format.md §6.2, §6.4).
  */
 import { PersistentRamZone } from './zone.js'
 import { DmesgWrite, PstoreRecord, RecordTime } from '../../pstore/record.js'

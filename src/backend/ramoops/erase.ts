@@ -1,5 +1,5 @@
 /**
- * Erase, as ramoops_pstore_erase() does it on unlink (spec 8): the record's snapshot is dropped
+ * Erase, as ramoops_pstore_erase() does it on unlink (docs/ramoops-format.md §8): the record's snapshot is dropped
  * and its zone zapped (start = size = 0). Data bytes stay in RAM. An ftrace record erases only
  * zone 0: other per-CPU zones keep their data and their merge shows again at the next read.
  */

@@ -1,5 +1,5 @@
 /**
- * Where each persistent RAM zone sits in the region (spec 2), computed as the target kernel's
+ * Where each persistent RAM zone sits in the region (docs/ramoops-format.md §2), computed as the target kernel's
  * ramoops_probe() does: dmesg zones first, then console, then pmsg and ftrace in the version's
  * order. Unused bytes (division remainders, even-rounding) all end up at the region's tail.
  */
@@ -115,7 +115,7 @@ export interface ZoneGeometry {
   headerParityOffset: number
 }
 
-/** persistent_ram_init_ecc() (spec 4.4, 5.1). */
+/** persistent_ram_init_ecc() (docs/ramoops-format.md §4.4, §5.1). */
 export function zoneGeometry(zoneSize: number, eccSize: number, blockSize: number): ZoneGeometry | string {
   const raw = zoneSize - ZONE_HEADER_SIZE
   if (raw <= 0) return `zone of ${zoneSize} bytes is smaller than its ${ZONE_HEADER_SIZE}-byte header`

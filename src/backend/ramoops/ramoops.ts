@@ -61,7 +61,7 @@ export class Ramoops {
     return this.dmesg[0]?.capacity ?? 0
   }
 
-  /** What a kernel boot does to the region before anyone reads it (spec 3.3). */
+  /** What a kernel boot does to the region before anyone reads it (docs/ramoops-format.md §3.3). */
   boot(): ZoneReport[] {
     this.dumpWriteCnt = 0
     const reports = this.zones.map((zone) => ({ layout: zone.layout, outcome: zone.boot(), ecc: { ...zone.ecc } }))
@@ -161,7 +161,7 @@ export class Ramoops {
     this.region.flush()
   }
 
-  /** ramoops_pstore_erase(): drop the snapshot and zap the record's zone (spec 8). */
+  /** ramoops_pstore_erase(): drop the snapshot and zap the record's zone (docs/ramoops-format.md §8). */
   erase(type: ZoneType, id: number): void {
     eraseRecord(this, type, id)
     this.region.flush()

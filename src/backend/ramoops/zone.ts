@@ -1,7 +1,7 @@
 /**
  * One persistent RAM zone (fs/pstore/ram_core.c): a 12-byte header (sig, start, size), a ring
  * buffer of `capacity` bytes and, with ECC, Reed-Solomon parity for every 128-byte block and
- * for the header (spec 3, 4, 5).
+ * for the header (docs/ramoops-format.md §3, §4, §5).
  */
 import { RegionImage } from '../../format/region.js'
 import { ZoneLayout, zoneGeometry, ZoneGeometry, ZONE_HEADER_SIZE } from './layout.js'
@@ -43,7 +43,7 @@ export class PersistentRamZone {
     readonly layout: ZoneLayout,
     readonly eccSize: number,
     readonly eccBlockSize: number,
-    /** 6.6+: size 0 with start != 0 is invalid (spec 10, "empty-zone check"). */
+    /** 6.6+: size 0 with start != 0 is invalid (docs/ramoops-format.md §10, "empty-zone check"). */
     readonly emptyZoneChecksStart: boolean,
   ) {
     const geometry = zoneGeometry(layout.size, eccSize, eccBlockSize)
@@ -79,7 +79,7 @@ export class PersistentRamZone {
     return this.sig === this.layout.sig
   }
 
-  /** persistent_ram_post_init() and the first persistent_ram_save_old() (spec 3.3). */
+  /** persistent_ram_post_init() and the first persistent_ram_save_old() (docs/ramoops-format.md §3.3). */
   boot(): ZoneBootOutcome {
     this.oldLog = undefined
     this.ramVersion++ // RAM may have changed behind our back (a new boot, injected faults)
@@ -105,7 +105,7 @@ export class PersistentRamZone {
     return 'valid'
   }
 
-  /** persistent_ram_save_old(): the snapshot, data[start..size) + data[0..start) (spec 4.2). */
+  /** persistent_ram_save_old(): the snapshot, data[start..size) + data[0..start) (docs/ramoops-format.md §4.2). */
   saveOld(): void {
     if (this.oldLog && this.oldLogVersion === this.ramVersion) return
     const size = this.size
@@ -135,7 +135,7 @@ export class PersistentRamZone {
     this.updateHeaderEcc()
   }
 
-  /** persistent_ram_write() (spec 4.1). Returns the number of bytes the caller asked to write. */
+  /** persistent_ram_write() (docs/ramoops-format.md §4.1). Returns the number of bytes the caller asked to write. */
   write(input: Uint8Array): number {
     this.ramVersion++
     const count = input.length
@@ -162,7 +162,7 @@ export class PersistentRamZone {
     return count
   }
 
-  /** The ECC notice pstore appends to every record read from this zone (spec 5.5). */
+  /** The ECC notice pstore appends to every record read from this zone (docs/ramoops-format.md §5.5). */
   eccNotice(withPrefix: boolean): string {
     return this.eccSize ? eccNotice(this.ecc, withPrefix) : ''
   }
@@ -172,7 +172,7 @@ export class PersistentRamZone {
     this.updateEcc(start, s.length)
   }
 
-  /** persistent_ram_update_ecc(): re-encode every block touched, at least one (spec 5.3). */
+  /** persistent_ram_update_ecc(): re-encode every block touched, at least one (docs/ramoops-format.md §5.3). */
   private updateEcc(start: number, count: number): void {
     if (!this.rs) return
     const block = this.eccBlockSize

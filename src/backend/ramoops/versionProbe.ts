@@ -1,0 +1,60 @@
+/**
+ * The kernel version a region's ftrace zones were signed by (docs/ramoops-format.md §3.2): each
+ * ftrace zone's signature is PERSISTENT_RAM_SIG ^ LINUX_VERSION_CODE, so a dump says which
+ * version last booted on it, sublevel included (capped at 255 by LINUX_VERSION_CODE).
+ */
+import { formatKernelVersion, KernelVersion } from '../../format/kernelVersion.js'
+import { RamoopsConfig } from './config.js'
+import { computeLayout, ftraceSignature, PERSISTENT_RAM_SIG, ZoneLayout } from './layout.js'
+
+/** One version per combination of the quirks that move ftrace zones: zone order, even sizes. */
+const LAYOUT_CANDIDATES = ['6.12.0', '6.7.0', '6.1.192', '6.1.0']
+
+/** The version a signature encodes, or undefined when it is no plausible LINUX_VERSION_CODE. */
+export function versionFromFtraceSignature(sig: number): KernelVersion | undefined {
+  const code = (sig ^ PERSISTENT_RAM_SIG) >>> 0
+  const major = code >>> 16
+  // ramoops exists since 3.x; a dmesg/console/pmsg signature gives 0, garbage a huge major
+  if (major < 3 || major > 15) return undefined
+  return { major, minor: (code >>> 8) & 0xff, patch: code & 0xff }
+}
+
+export interface FtraceVersion {
+  version: KernelVersion
+  signature: number
+  zones: number
+}
+
+function ftraceZones(config: () => RamoopsConfig): ZoneLayout[] | undefined {
+  try {
+    return computeLayout(config()).ftrace
+  } catch {
+    return undefined // that version's probe refuses the setup: not the writer
+  }
+}
+
+/**
+ * `configFor(kernel)` is the setup as it would be for that version (the ftrace zones move with
+ * it), `readU32(offset)` reads the region. The answer is a version whose own layout has every
+ * ftrace zone signed with its code; undefined when the setup has no ftrace zone or none fits.
+ */
+export function probeFtraceVersion(configFor: (kernel: string) => RamoopsConfig, readU32: (offset: number) => number | undefined): FtraceVersion | undefined {
+  for (const candidate of LAYOUT_CANDIDATES) {
+    const zones = ftraceZones(() => configFor(candidate))
+    if (!zones) continue
+    if (!zones.length) return undefined
+    const first = readU32(zones[0].offset)
+    const version = first === undefined ? undefined : versionFromFtraceSignature(first)
+    if (!version) continue
+    let config: RamoopsConfig
+    try {
+      config = configFor(formatKernelVersion(version))
+    } catch {
+      continue
+    }
+    const own = ftraceZones(() => config)
+    const sig = ftraceSignature(config)
+    if (own?.length && own.every((z) => readU32(z.offset) === sig)) return { version, signature: sig, zones: own.length }
+  }
+  return undefined
+}
