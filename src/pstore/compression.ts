@@ -1,17 +1,19 @@
 /**
  * dmesg record compression as each kernel generation does it (spec 6.3): pako deflates the
- * records a simulated kernel writes, Node's zlib inflates what a boot reads.
+ * records a simulated kernel writes and inflates what a boot reads.
  * Only dmesg records are ever compressed. Inflation is capped so a corrupt or hostile stream
  * can never allocate more than the kernel's own output buffer.
  */
-import zlib from 'node:zlib'
 import { createRequire } from 'node:module'
 import { CompressionFlavour } from '../format/kernelVersion.js'
 import { isKernelSpace } from '../format/dmesgHeader.js'
 
-// pako is needed only to write records: loaded on first use, not at every daemon start.
+// pako loads on first use (the first compressed record), not at every CLI start.
 const require = createRequire(import.meta.url)
 let pako: typeof import('pako') | undefined
+
+/** zlib's Z_BUF_ERROR: the input ended before the final block. */
+const Z_BUF_ERROR = -5
 
 /** BFINAL 0, BTYPE 00 (stored), LEN 0, NLEN 0xFFFF. */
 const EMPTY_STORED_BLOCK = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff])
@@ -66,25 +68,38 @@ export function compress(flavour: CompressionFlavour, input: Uint8Array, outputL
 
 export type InflateResult = { ok: true; data: Buffer } | { ok: false; reason: string }
 
+/** Thrown from the output callback to stop a stream at the kernel's buffer size. */
+class OutputLimit extends Error {}
+
 /**
  * Inflates as the target kernel would; failure means the file stays `.enc.z`.
- * Node's native zlib (the boot's hot path: thousands of records on big regions), with one output
- * buffer for the whole stream as the kernel inflates in a single call: zlib then accepts any
- * distance back into this call's output, beyond the window (inffast.c). The output is capped at
- * the kernel's buffer, so no stream can allocate more.
+ * pako, not Node's zlib: every failed native inflate leaves its zlib state and output buffer
+ * behind (about 11 KB, never collected: 10,000 corrupt records cost ~100 MB, and a daemon
+ * reading the same corrupt records at every reboot grew without bound); pako's state is plain
+ * JS and is collected. One output buffer for the whole stream, as the kernel inflates in a
+ * single call: zlib then accepts any distance back into this call's output, beyond the window
+ * (inffast.c). The output is capped at the kernel's buffer, so no stream can allocate more.
  */
 export function decompress(flavour: CompressionFlavour, input: Uint8Array, limit: number): InflateResult {
   const { raw, windowBits } = streamOptions(flavour)
-  const options = { windowBits, chunkSize: Math.max(64, limit + 1), maxOutputLength: Math.max(1, limit) }
-  try {
-    const output = raw ? zlib.inflateRawSync(input, options) : zlib.inflateSync(input, options)
-    // The output is a view of zlib's buffer of the kernel's size (often 4× the text): keep a
-    // right-sized copy, so that the big buffer is reused at once instead of living with the file.
-    return { ok: true, data: Buffer.from(output) }
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    if (e.code === 'ERR_BUFFER_TOO_LARGE') return { ok: false, reason: `inflated data exceeds the kernel's ${limit}-byte buffer` }
-    if (e.code === 'Z_BUF_ERROR') return { ok: false, reason: 'compressed stream is truncated (no final block)' }
-    return { ok: false, reason: e.message }
+  pako ??= require('pako') as typeof import('pako')
+  const inflater = new pako.Inflate({ raw, windowBits, chunkSize: Math.max(64, limit + 1) })
+  const chunks: Uint8Array[] = []
+  let total = 0
+  inflater.onData = (chunk: Uint8Array) => {
+    total += chunk.length
+    if (total > limit) throw new OutputLimit()
+    chunks.push(chunk)
   }
+  inflater.onEnd = () => undefined
+  try {
+    inflater.push(input, true)
+  } catch (err) {
+    if (err instanceof OutputLimit) return { ok: false, reason: `inflated data exceeds the kernel's ${limit}-byte buffer` }
+    throw err
+  }
+  if (inflater.err === Z_BUF_ERROR) return { ok: false, reason: 'compressed stream is truncated (no final block)' }
+  if (inflater.err !== 0) return { ok: false, reason: inflater.msg || `inflate error ${inflater.err}` }
+  // A right-sized copy: the output buffer has the kernel's size (often 4x the text).
+  return { ok: true, data: Buffer.concat(chunks, total) }
 }
