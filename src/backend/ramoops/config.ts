@@ -132,6 +132,11 @@ function target(options: TargetOptions) {
 
 /** ramoops_register_dummy(): module parameters → platform data (spec 1.1). */
 export function fromModuleParams(params: ModuleParams, options: TargetOptions = {}): RamoopsConfig {
+  for (const name of MODULE_PARAM_NAMES) {
+    const value = params[name]
+    // NaN or a fraction would otherwise slip through the defaults below and reach the sidecar.
+    if (value !== undefined && !Number.isSafeInteger(value)) throw new ProbeError(`${name} ${value} is not a whole number`)
+  }
   const memSize = params.mem_size ?? 0
   if (memSize === 0) {
     throw new ProbeError('mem_size is 0: ramoops ignores its module parameters entirely (set mem_size, e.g. 0x100000)')
