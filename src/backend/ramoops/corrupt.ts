@@ -33,8 +33,15 @@ export interface FlipReport {
   where: string
 }
 
+/** A spec the region cannot take; `flag` is the part of the spec at fault. */
 export class CorruptError extends PstoreSimError {
   override name = 'CorruptError'
+  constructor(
+    message: string,
+    readonly flag?: 'flip' | 'zone' | 'random' | 'max-per-block' | 'seed' | 'area',
+  ) {
+    super(message)
+  }
 }
 
 function describe(ramoops: Ramoops, offset: number): string {
@@ -65,7 +72,7 @@ function selectZones(ramoops: Ramoops, names: string[] | undefined): PersistentR
   return names.map((name) => {
     const [type, index = '0'] = name.split(':')
     const zone = ramoops.zones.find((z) => z.layout.type === type && z.layout.index === Number(index))
-    if (!zone) throw new CorruptError(`no zone "${name}" in this setup (zones: dmesg:0..${ramoops.dmesg.length - 1}${ramoops.console ? ', console' : ''}${ramoops.pmsg ? ', pmsg' : ''}${ramoops.ftrace.length ? `, ftrace:0..${ramoops.ftrace.length - 1}` : ''})`)
+    if (!zone) throw new CorruptError(`no zone "${name}" in this setup (zones: dmesg:0..${ramoops.dmesg.length - 1}${ramoops.console ? ', console' : ''}${ramoops.pmsg ? ', pmsg' : ''}${ramoops.ftrace.length ? `, ftrace:0..${ramoops.ftrace.length - 1}` : ''})`, 'zone')
     return zone
   })
 }
@@ -91,12 +98,12 @@ function candidateRanges(zone: PersistentRamZone, area: CorruptArea): Array<[num
 
 function checkSpec(spec: CorruptSpec, regionSize: number): void {
   for (const f of spec.flips ?? []) {
-    if (!Number.isInteger(f.offset) || f.offset < 0 || f.offset >= regionSize) throw new CorruptError(`offset ${f.offset} is outside the ${regionSize}-byte region`)
-    if (!Number.isInteger(f.bit) || f.bit < 0 || f.bit > 7) throw new CorruptError(`bit ${f.bit} must be 0..7`)
+    if (!Number.isInteger(f.offset) || f.offset < 0 || f.offset >= regionSize) throw new CorruptError(`offset ${f.offset} is outside the ${regionSize}-byte region`, 'flip')
+    if (!Number.isInteger(f.bit) || f.bit < 0 || f.bit > 7) throw new CorruptError(`bit ${f.bit} must be 0..7`, 'flip')
   }
-  if (spec.random !== undefined && (!Number.isSafeInteger(spec.random) || spec.random < 0)) throw new CorruptError(`random flip count ${spec.random} must be a whole number >= 0`)
-  if (spec.maxPerBlock !== undefined && (!Number.isSafeInteger(spec.maxPerBlock) || spec.maxPerBlock < 1)) throw new CorruptError(`max per block ${spec.maxPerBlock} must be a whole number >= 1`)
-  if (spec.seed !== undefined && !Number.isSafeInteger(spec.seed)) throw new CorruptError(`seed ${spec.seed} must be a whole number`)
+  if (spec.random !== undefined && (!Number.isSafeInteger(spec.random) || spec.random < 0)) throw new CorruptError(`random flip count ${spec.random} must be a whole number >= 0`, 'random')
+  if (spec.maxPerBlock !== undefined && (!Number.isSafeInteger(spec.maxPerBlock) || spec.maxPerBlock < 1)) throw new CorruptError(`max per block ${spec.maxPerBlock} must be a whole number >= 1`, 'max-per-block')
+  if (spec.seed !== undefined && !Number.isSafeInteger(spec.seed)) throw new CorruptError(`seed ${spec.seed} must be a whole number`, 'seed')
 }
 
 /** The random flips, chosen before any bit changes (the same choice for the same seed). */
@@ -104,7 +111,7 @@ function randomFlips(ramoops: Ramoops, spec: CorruptSpec & { random: number }): 
   const random = prng(spec.seed ?? Date.now())
   const ranges = selectZones(ramoops, spec.zones).flatMap((zone) => candidateRanges(zone, spec.area ?? 'record'))
   const total = ranges.reduce((n, [a, b]) => n + (b - a), 0)
-  if (total === 0) throw new CorruptError('no bytes to corrupt in the chosen zones and area (the records there are empty; the data area has bytes to flip)')
+  if (total === 0) throw new CorruptError('no bytes to corrupt in the chosen zones and area (the records there are empty; the data area has bytes to flip)', 'area')
   const flips: Array<{ offset: number; bit: number }> = []
   const chosen = new Set<number>()
   const perBlock = new Map<string, number>()
@@ -130,7 +137,7 @@ function randomFlips(ramoops: Ramoops, spec: CorruptSpec & { random: number }): 
     chosen.add(offset)
     flips.push({ offset, bit: Math.floor(random() * 8) })
   }
-  if (chosen.size < wanted) throw new CorruptError(`only ${chosen.size} of ${wanted} flips fit the max-per-block limit in the chosen bytes`)
+  if (chosen.size < wanted) throw new CorruptError(`only ${chosen.size} of ${wanted} flips fit the max-per-block limit in the chosen bytes`, 'max-per-block')
   return flips
 }
 
