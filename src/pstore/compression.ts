@@ -1,9 +1,10 @@
 /**
  * dmesg record compression as each kernel generation does it (spec 6.3): pako deflates the
- * records a simulated kernel writes and inflates what a boot reads.
+ * records a simulated kernel writes, Node's zlib inflates what a boot reads.
  * Only dmesg records are ever compressed. Inflation is capped so a corrupt or hostile stream
  * can never allocate more than the kernel's own output buffer.
  */
+import zlib from 'node:zlib'
 import { createRequire } from 'node:module'
 import { CompressionFlavour } from '../format/kernelVersion.js'
 import { isKernelSpace } from '../format/dmesgHeader.js'
@@ -68,20 +69,83 @@ export function compress(flavour: CompressionFlavour, input: Uint8Array, outputL
 
 export type InflateResult = { ok: true; data: Buffer } | { ok: false; reason: string }
 
+/**
+ * Node's zlib through one long-lived handle per stream format, reset after every record.
+ * `zlib.inflateRawSync()` creates a handle per call and, when the stream fails, never frees
+ * it (its zlib state and output buffer, ~11 KB, are never collected: 10,000 corrupt records
+ * cost ~117 MB, and a daemon re-reading corrupt records at every reboot grew without bound).
+ * A reused handle allocates nothing per record. This uses the handle's internal `writeSync`/
+ * `reset` (stable since Node 10); where they are missing, pako (plain JS, ~4.5x slower).
+ */
+interface NativeInflater {
+  handle: { writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void; reset(): void; onerror: (message: string, errno: number) => void }
+  state: Uint32Array
+  error: string | undefined
+}
+
+const nativeInflaters = new Map<string, NativeInflater | null>()
+/** One output buffer per size: the kernel's buffer (limit + 1 bytes tells an overflow). */
+const outputBuffers = new Map<number, Buffer>()
+
+function nativeInflater(raw: boolean, windowBits: number): NativeInflater | null {
+  const key = `${raw}:${windowBits}`
+  let inflater = nativeInflaters.get(key)
+  if (inflater === undefined) {
+    const stream = (raw ? zlib.createInflateRaw({ windowBits }) : zlib.createInflate({ windowBits })) as unknown as { _handle?: NativeInflater['handle']; _writeState?: Uint32Array }
+    const handle = stream._handle
+    const state = stream._writeState
+    inflater = handle && typeof handle.writeSync === 'function' && typeof handle.reset === 'function' && state instanceof Uint32Array ? { handle, state, error: undefined } : null
+    if (inflater && handle) {
+      const self = inflater
+      handle.onerror = (message) => {
+        self.error = message
+      }
+    }
+    nativeInflaters.set(key, inflater)
+  }
+  return inflater
+}
+
+function inflateNative(inflater: NativeInflater, input: Uint8Array, limit: number): InflateResult {
+  let out = outputBuffers.get(limit)
+  if (!out) {
+    if (outputBuffers.size > 16) outputBuffers.clear() // a few setups per process; never a pile
+    out = Buffer.allocUnsafe(limit + 1)
+    outputBuffers.set(limit, out)
+  }
+  inflater.error = undefined
+  try {
+    inflater.handle.writeSync(zlib.constants.Z_FINISH, input, 0, input.length, out, 0, out.length)
+    const produced = out.length - inflater.state[0]
+    if (inflater.error !== undefined) {
+      const truncated = /unexpected end of file/.test(inflater.error)
+      return { ok: false, reason: truncated ? 'compressed stream is truncated (no final block)' : inflater.error }
+    }
+    if (produced > limit) return { ok: false, reason: `inflated data exceeds the kernel's ${limit}-byte buffer` }
+    // A right-sized copy: the output buffer has the kernel's size (often 4x the text) and is reused.
+    return { ok: true, data: Buffer.from(out.subarray(0, produced)) }
+  } finally {
+    inflater.handle.reset()
+  }
+}
+
 /** Thrown from the output callback to stop a stream at the kernel's buffer size. */
 class OutputLimit extends Error {}
 
 /**
- * Inflates as the target kernel would; failure means the file stays `.enc.z`.
- * pako, not Node's zlib: every failed native inflate leaves its zlib state and output buffer
- * behind (about 11 KB, never collected: 10,000 corrupt records cost ~100 MB, and a daemon
- * reading the same corrupt records at every reboot grew without bound); pako's state is plain
- * JS and is collected. One output buffer for the whole stream, as the kernel inflates in a
- * single call: zlib then accepts any distance back into this call's output, beyond the window
- * (inffast.c). The output is capped at the kernel's buffer, so no stream can allocate more.
+ * Inflates as the target kernel would; failure means the file stays `.enc.z`. One output
+ * buffer for the whole stream, as the kernel inflates in a single call: zlib then accepts any
+ * distance back into this call's output, beyond the window (inffast.c). The output is capped
+ * at the kernel's buffer, so no stream can allocate more.
  */
 export function decompress(flavour: CompressionFlavour, input: Uint8Array, limit: number): InflateResult {
   const { raw, windowBits } = streamOptions(flavour)
+  const native = nativeInflater(raw, windowBits)
+  if (native) return inflateNative(native, input, Math.max(1, limit))
+  return inflatePako(raw, windowBits, input, limit)
+}
+
+function inflatePako(raw: boolean, windowBits: number, input: Uint8Array, limit: number): InflateResult {
   pako ??= require('pako') as typeof import('pako')
   const inflater = new pako.Inflate({ raw, windowBits, chunkSize: Math.max(64, limit + 1) })
   const chunks: Uint8Array[] = []
