@@ -106,6 +106,18 @@ t.test('bad invocations: exit 1, one line naming the argument, nothing changed',
     assertOneLine(t, await pstoreSim(args, c.input), c.names, label)
     t.same(files(dir), before, `${label}: no file changed, none created`)
   }
+  // The dump the old kernel would write out of bounds from still shows, read-only.
+  const shown = await pstoreSim(['inspect', old])
+  t.equal(shown.code, 0, shown.stderr)
+  t.match(shown.stdout.toString(), /console\[0\] .* 5000 +0 +empty/, 'inspect shows the empty console zone with its start')
+  const mnt = path.join(dir, 'mnt')
+  const mounted = await pstoreSim(['mount', old, mnt, '-o', 'ro'])
+  t.equal(mounted.code, 0, `mount -o ro: ${mounted.stderr}`)
+  if (mounted.code === 0) {
+    t.ok(fs.readdirSync(mnt).length >= 0, 'the mount lists')
+    t.equal((await pstoreSim(['umount', mnt])).code, 0)
+  }
+  t.same(files(dir), before, 'the read-only mount changed nothing')
 })
 
 t.test('documented forms that failed: --log -, binary pmsg text, EPIPE', async (t) => {

@@ -1,6 +1,6 @@
 /**
  * A corrupt compressed record that fails to inflate must cost nothing once read: a daemon reads
- * the same corrupt records at every reboot. (Node's native zlib kept ~11 KB per failure.)
+ * the same corrupt records at every reboot. (zlib.inflateRawSync() kept ~11 KB per failure.)
  */
 import t from 'tap'
 import path from 'node:path'
