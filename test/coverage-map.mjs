@@ -6,6 +6,8 @@ import fs from 'node:fs'
 const UNIT = {
   'test/compression.test.ts': ['src/pstore/compression.ts'],
   'test/config.test.ts': ['src/backend/ramoops/config.ts'],
+  'test/dts.test.ts': ['src/backend/ramoops/config.ts'],
+  'test/inflateMemory.test.ts': ['src/pstore/compression.ts'],
   'test/dmesgHeader.test.ts': ['src/format/dmesgHeader.ts'],
   'test/dumpWrite.test.ts': ['src/pstore/kmsgDumper.ts', 'src/backend/ramoops/dmesgZone.ts', 'src/backend/ramoops/ramoops.ts'],
   'test/ecc.test.ts': ['src/backend/ramoops/zone.ts', 'src/format/reedSolomon.ts'],

@@ -14,6 +14,7 @@ import { cancelEarlyDaemon, EarlyDaemon, spawnEarlyDaemon, startDaemon, unmount 
 import { PstoreSimError } from '../util/errors.js'
 import { execCommand, parseExecArgs, runExec } from './exec.js'
 import { helperCall, runMountHelper } from './mountHelper.js'
+import { endQuietlyWhenStdoutCloses, normaliseArgs, rawText, secondsSinceEpoch, wholeNumber } from './arguments.js'
 // Types only: the modules behind them load when a command needs them, so that commands which
 // only talk to a daemon start fast.
 import type { MountOptions } from '../daemon/daemon.js'
@@ -29,9 +30,9 @@ const SETUP_FLAGS = {
   'console-size': { type: 'string', describe: 'console zone size (default 4096)' },
   'ftrace-size': { type: 'string', describe: 'ftrace area, split per CPU (default 4096)' },
   'pmsg-size': { type: 'string', describe: 'pmsg zone size (default 4096)' },
-  ecc: { type: 'number', describe: 'ECC parity bytes per block: 0 off, 1 = 16, N' },
-  'max-reason': { type: 'number', describe: 'highest kmsg_dump reason stored (1 panic, 2 oops, 3 emergency, 4 shutdown)' },
-  cpus: { type: 'number', describe: 'nr_cpu_ids: per-CPU ftrace zones' },
+  ecc: { type: 'string', coerce: wholeNumber('ecc', 0, 127, '16'), describe: 'ECC parity bytes per block: 0 off, 1 = 16, N' },
+  'max-reason': { type: 'string', coerce: wholeNumber('max-reason', 0, 0x7fffffff, '2'), describe: 'highest kmsg_dump reason stored (1 panic, 2 oops, 3 emergency, 4 shutdown)' },
+  cpus: { type: 'string', coerce: wholeNumber('cpus', 1, 8192, '4'), describe: 'nr_cpu_ids: per-CPU ftrace zones' },
   kernel: { type: 'string', describe: 'target kernel version X.Y.Z, sublevel included: the ftrace zones\' signature holds LINUX_VERSION_CODE. Default 6.12.0 = mainline v6.12; a distribution kernel needs its own (Debian\'s 6.12.107: --kernel 6.12.107). "auto": the version a dump\'s ftrace zones show' },
   'word-size': { type: 'number', choices: [64, 32], describe: 'target word size: ftrace record of 24 or 16 bytes' },
   frontends: { type: 'string', describe: 'pstore frontends built into the target kernel (default console,pmsg,ftrace)' },
@@ -76,9 +77,10 @@ function isStdin(value: string | undefined, rawArgs: string[]): boolean {
   return value === undefined || value === '-' || (value === '' && rawArgs.includes('-'))
 }
 
-function readInput(value: string | undefined, rawArgs: string[]): Buffer {
+/** TEXT as the bytes given (argv is not always UTF-8: pmsg writers send binary), or stdin. */
+function readText(value: string | undefined, rawArgs: string[]): Buffer {
   if (isStdin(value, rawArgs)) return fs.readFileSync(0)
-  return Buffer.from(value!, 'utf8')
+  return rawText(value!, rawArgs)
 }
 
 function print(result: unknown, json: boolean | undefined, text: () => string): void {
@@ -144,7 +146,7 @@ export async function main(args = process.argv.slice(2)): Promise<void> {
   if (helper) return runMountHelper(helper)
   const early = looksLikeBackgroundMount(args) ? spawnEarlyDaemon() : undefined
   try {
-    await parseAndRun(args, early)
+    await parseAndRun(normaliseArgs(args), early)
   } finally {
     // Its IPC channel would keep this process alive. (On a usage error yargs exits without
     // unwinding: the channel closes with the process, which the daemon notices all the same.)
@@ -235,7 +237,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
             .positional('target', { type: 'string', demandOption: true, describe: 'image or mountpoint' })
             .option('reason', { choices: ['panic', 'oops', 'emergency', 'shutdown'] as const, default: 'panic' as const })
             .option('log', { type: 'string', describe: 'log to dump instead of this boot\'s (FILE or - for stdin)' })
-            .option('time', { type: 'number', describe: 'wall-clock seconds for the record header (default now)' })
+            .option('time', { type: 'string', coerce: secondsSinceEpoch('time'), describe: 'wall-clock seconds for the record header (default now)' })
             .option('compress', { type: 'boolean', default: true, describe: 'compress the record (--no-compress stores text)' })
             .option('reboot', { type: 'boolean', describe: 'boot again after the crash' })
             .option('json', { type: 'boolean' }),
@@ -252,7 +254,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
       'print lines on the simulated kernel console (TEXT, or stdin when absent or -)',
       (y) => withSetup(y.positional('target', { type: 'string', demandOption: true }).positional('text', { type: 'string' })),
       async (argv) => {
-        const text = readInput(argv.text as string | undefined, args).toString('latin1')
+        const text = readText(argv.text as string | undefined, args).toString('latin1')
         await onTarget(argv.target as string, argv, { op: 'console', text })
       },
     )
@@ -261,7 +263,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
       'write to /dev/pmsg0 (TEXT as given, or stdin when absent or -)',
       (y) => withSetup(y.positional('target', { type: 'string', demandOption: true }).positional('text', { type: 'string' })),
       async (argv) => {
-        const data = readInput(argv.text as string | undefined, args)
+        const data = readText(argv.text as string | undefined, args)
         await onTarget(argv.target as string, argv, { op: 'pmsg', data })
       },
     )
@@ -272,7 +274,11 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
       async (argv) => {
         const source = isStdin(argv.file as string | undefined, args) ? fs.readFileSync(0, 'utf8') : readFileOrFail(argv.file as string)
         const calls = parseFtraceLines(source, (argv.file as string | undefined) ?? 'stdin')
-        await onTarget(argv.target as string, argv, { op: 'ftrace', calls })
+        const fileName = (argv.file as string | undefined) ?? 'stdin'
+        await onTarget(argv.target as string, argv, { op: 'ftrace', calls }).catch((err) => {
+          // "record N" counts the calls of the file (comments and blank lines aside)
+          throw err instanceof PstoreSimError && err.name === 'FtraceCallError' ? new UserError(`${fileName}: ${err.message}`) : err
+        })
       },
     )
     .command(
@@ -283,11 +289,11 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
           y
             .positional('target', { type: 'string', demandOption: true, describe: 'image or mountpoint' })
             .option('zone', { type: 'string', array: true, describe: 'zones for random flips: dmesg:N, console, pmsg, ftrace:N (default: every zone with data)' })
-            .option('random', { type: 'number', describe: 'number of random bit flips (distinct bytes)' })
+            .option('random', { type: 'string', coerce: wholeNumber('random', 0, 1 << 30, '8'), describe: 'number of random bit flips (distinct bytes)' })
             .option('area', { choices: ['record', 'data', 'header', 'parity', 'zone'] as const, default: 'record' as const, describe: 'where random flips land' })
-            .option('max-per-block', { type: 'number', describe: 'at most this many flipped bytes per 128-byte ECC block (e.g. 8 stays correctable with ECC 16)' })
+            .option('max-per-block', { type: 'string', coerce: wholeNumber('max-per-block', 1, 255, '8'), describe: 'at most this many flipped bytes per 128-byte ECC block (e.g. 8 stays correctable with ECC 16)' })
             .option('flip', { type: 'string', array: true, describe: 'explicit flip OFFSET:BIT (offset in the region, bit 0-7)' })
-            .option('seed', { type: 'number', describe: 'seed for the random choice (replayable)' })
+            .option('seed', { type: 'string', coerce: wholeNumber('seed', 0, 0xffffffff, '42'), describe: 'seed for the random choice (replayable)' })
             .option('json', { type: 'boolean' }),
         )
           .example('$0 corrupt demo.img --zone dmesg:0 --random 8 --max-per-block 8', 'correctable damage with ECC 16')
@@ -300,7 +306,10 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
         })
         if (!flips.length && !argv.random) throw new UserError('say what to flip: --random N and/or --flip OFFSET:BIT')
         const spec = { zones: argv.zone as string[] | undefined, random: argv.random, area: argv.area, maxPerBlock: argv['max-per-block'], flips, seed: argv.seed }
-        const result = await onTarget(argv.target as string, argv, { op: 'corrupt', spec })
+        const result = await onTarget(argv.target as string, argv, { op: 'corrupt', spec }).catch((err) => {
+          const flag = (err as { flag?: string }).flag
+          throw err instanceof PstoreSimError && err.name === 'CorruptError' && flag ? new UserError(`--${flag}: ${err.message}`) : err
+        })
         print(result, argv.json, () => result.map((f) => `flipped bit ${f.bit} at 0x${f.offset.toString(16)} (${f.where}): 0x${f.before.toString(16).padStart(2, '0')} -> 0x${f.after.toString(16).padStart(2, '0')}\n`).join(''))
       },
     )
@@ -334,8 +343,9 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
     .strict()
     .help()
     .fail((msg, err) => {
-      if (err) throw err
-      process.stderr.write(`pstore-sim: ${msg}\nRun pstore-sim --help for usage.\n`)
+      // yargs wraps what a `coerce` check throws in a YError: its message is ours
+      if (err && err.name !== 'YError') throw err
+      process.stderr.write(`pstore-sim: ${(msg ?? err?.message ?? '').replace(/\s*\n\s*/g, ' ')}${err ? '' : ' (see pstore-sim --help)'}\n`)
       process.exit(1)
     })
     .parseAsync()
@@ -369,13 +379,19 @@ export function parseFtraceLines(text: string, fileName: string): Array<{ cpu: n
     if (!line) return
     const m = /^(\d+)\s+(?:0x)?([0-9a-fA-F]+)\s+(?:0x)?([0-9a-fA-F]+)$/.exec(line)
     if (!m) throw new UserError(`${fileName}:${i + 1}: expected "cpu ip parent_ip" with hex addresses, found "${raw}"`)
-    calls.push({ cpu: Number(m[1]), ip: BigInt('0x' + m[2]), parentIp: BigInt('0x' + m[3]) })
+    const call = { cpu: Number(m[1]), ip: BigInt('0x' + m[2]), parentIp: BigInt('0x' + m[3]) }
+    if (call.cpu > 0xffffffff) throw new UserError(`${fileName}:${i + 1}: CPU ${m[1]} is not a CPU number (0 to 4294967295)`)
+    for (const [what, value] of [['ip', call.ip], ['parent_ip', call.parentIp]] as const) {
+      if (value >> 64n) throw new UserError(`${fileName}:${i + 1}: ${what} 0x${m[what === 'ip' ? 2 : 3]} does not fit 64 bits`)
+    }
+    calls.push(call)
   })
   return calls
 }
 
 const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(cliPath)
 if (isMain) {
+  endQuietlyWhenStdoutCloses()
   main().catch((err: Error) => {
     // Our own errors and the system's (ENOENT…) speak for themselves; anything else is a bug: show where.
     const known = err instanceof PstoreSimError || (err as NodeJS.ErrnoException)?.code !== undefined

@@ -79,8 +79,8 @@ function hasKeys(o: object | undefined): boolean {
  * The setup for an image: sidecar, then overrides. A dump with neither gets a clear error
  * saying what to pass.
  */
-export function setupForImage(image: string, overrides: SetupOverrides): { source: SetupSource; config: RamoopsConfig; fromSidecar: boolean } {
-  const sidecar = readSidecar(image)
+export function setupForImage(image: string, overrides: SetupOverrides, options: { ignoreSidecar?: boolean } = {}): { source: SetupSource; config: RamoopsConfig; fromSidecar: boolean } {
+  const sidecar = options.ignoreSidecar ? undefined : readSidecar(image)
   const base: SetupSource = sidecar?.setup ?? { target: {} }
   const target = { ...base.target, ...stripUndefined(overrides.target ?? {}) }
   let source: SetupSource

@@ -3,7 +3,8 @@
  * computed on a private copy of the image (the file is only read).
  */
 import { configToJson, RamoopsConfigJson } from '../backend/ramoops/config.js'
-import { RegionImage } from '../format/region.js'
+import fs from 'node:fs'
+import { ImageError, RegionImage } from '../format/region.js'
 import { Ramoops } from '../backend/ramoops/ramoops.js'
 import { ftraceVersionOf, SetupOverrides, setupForImage } from './imageSetup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
@@ -38,6 +39,8 @@ export interface Inspection {
 }
 
 export async function inspectImage(image: string, overrides: SetupOverrides, options: { systemMap?: string; exactNames?: boolean; withContent?: boolean } = {}): Promise<Inspection> {
+  // Before the setup: a missing image is the problem to report, not its missing sidecar.
+  if (!fs.existsSync(image)) throw new ImageError(`${image}: no such image`)
   const { config, source } = setupForImage(image, overrides)
   const signed = ftraceVersionOf(image, source)
   const region = RegionImage.open(image, { readOnly: true, expectedSize: config.memSize })

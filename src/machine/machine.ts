@@ -37,6 +37,28 @@ export class MachineSetupError extends PstoreSimError {
   override name = 'MachineSetupError'
 }
 
+/** An ftrace call the target cannot record: which one (0-based), which field, its value. */
+export class FtraceCallError extends PstoreSimError {
+  override name = 'FtraceCallError'
+  constructor(
+    readonly index: number,
+    readonly field: 'cpu' | 'ip' | 'parentIp',
+    readonly value: number | bigint,
+    readonly limit: string,
+  ) {
+    super(`ftrace record ${index + 1}: ${field} ${typeof value === 'bigint' ? '0x' + value.toString(16) : value} ${limit}`)
+  }
+}
+
+function checkFtraceCall(call: { cpu: number; ip: bigint; parentIp: bigint }, index: number, wordBits: 64 | 32): void {
+  if (!Number.isInteger(call.cpu) || call.cpu < 0 || call.cpu > 0xffffffff) throw new FtraceCallError(index, 'cpu', call.cpu, 'is not a CPU number (0 to 2^32-1)')
+  const max = (1n << BigInt(wordBits)) - 1n
+  for (const field of ['ip', 'parentIp'] as const) {
+    const value = call[field]
+    if (typeof value !== 'bigint' || value < 0n || value > max) throw new FtraceCallError(index, field, value, `does not fit the target's ${wordBits}-bit word`)
+  }
+}
+
 export class MachineHaltedError extends PstoreSimError {
   override name = 'MachineHaltedError'
 }
@@ -116,7 +138,9 @@ export class SimulatedMachine {
     this.state.log.push(line)
     this.logBytes += line.length
     while (this.logBytes > LOG_BUFFER_BYTES && this.state.log.length > 1) this.logBytes -= this.state.log.shift()!.length
-    if (this.config.frontends.console && this.ramoops.console) {
+    // A refused console write (a zone whose start the kernel would write past) loses the
+    // console copy only: printk never fails, and the log keeps the record.
+    if (this.config.frontends.console && this.ramoops.console && !this.ramoops.console.writeRefusal()) {
       this.ramoops.writeConsole(Buffer.from(formatConsoleRecord(record), 'latin1'))
     }
   }
@@ -126,6 +150,8 @@ export class SimulatedMachine {
     this.assertRunning('console output')
     if (!this.config.frontends.console) throw new MachineSetupError('this target kernel has no pstore console frontend (CONFIG_PSTORE_CONSOLE off)')
     if (!this.ramoops.console) throw new MachineSetupError('this setup has no console zone (console_size 0)')
+    const refusal = this.ramoops.console.writeRefusal()
+    if (refusal) throw refusal
     const lines = text.split('\n')
     if (lines[lines.length - 1] === '') lines.pop()
     for (const line of lines) this.printk(line, 6)
@@ -139,14 +165,22 @@ export class SimulatedMachine {
     return this.ramoops.writePmsg(bytes)
   }
 
-  /** Function-trace records, each appended as the ftrace frontend would on that CPU. */
+  /**
+   * Function-trace records, each appended as the ftrace frontend would on that CPU. Every call
+   * is checked first: a bad one stores none of them.
+   */
   ftrace(calls: Array<{ cpu: number; ip: bigint; parentIp: bigint }>): number {
     this.assertRunning('ftrace records')
     if (!this.config.frontends.ftrace) throw new MachineSetupError('this target kernel has no pstore ftrace frontend (CONFIG_PSTORE_FTRACE off)')
-    for (const call of calls) {
-      const record = encodeFtraceRecord({ ip: call.ip, parentIp: call.parentIp, cpu: call.cpu, timestamp: BigInt(this.state.ftraceCounter++) }, this.config.wordBits)
-      this.ramoops.writeFtrace(call.cpu, record)
-    }
+    const records = calls.map((call, i) => {
+      checkFtraceCall(call, i, this.config.wordBits)
+      const zone = this.ramoops.ftraceZone(call.cpu)
+      const refusal = zone.writeRefusal()
+      if (refusal) throw refusal
+      return encodeFtraceRecord({ ip: call.ip, parentIp: call.parentIp, cpu: call.cpu, timestamp: BigInt(this.state.ftraceCounter + i) }, this.config.wordBits)
+    })
+    records.forEach((record, i) => this.ramoops.writeFtrace(calls[i].cpu, record))
+    this.state.ftraceCounter += calls.length
     return calls.length
   }
 

@@ -5,7 +5,8 @@
 import fs from 'node:fs'
 import { ImageError, RegionImage } from '../format/region.js'
 import { MachineState, SimulatedMachine } from './machine.js'
-import { RamoopsConfig } from '../backend/ramoops/config.js'
+import { ProbeError, RamoopsConfig } from '../backend/ramoops/config.js'
+import { computeLayout } from '../backend/ramoops/layout.js'
 import { isAuto, SetupError, SetupOverrides, setupForImage, SetupSource, sidecarPath, writeSidecar } from './imageSetup.js'
 
 export function statePath(image: string): string {
@@ -65,8 +66,16 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     throw new SetupError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
   }
   if (isAuto(overrides.target?.kernel)) throw new SetupError(`${image}: --kernel auto reads the version from an existing dump; format needs the target's version, e.g. --kernel 6.12.0`)
+  // The setup resolved and laid out before the first byte is written: a refused format leaves
+  // no image or sidecar behind (and an existing one untouched).
+  const { config, source } = setupForImage(image, overrides, { ignoreSidecar: true })
+  try {
+    computeLayout(config)
+  } catch (err) {
+    if (err instanceof ProbeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+    throw err
+  }
   fs.rmSync(sidecarPath(image), { force: true }) // a new setup, not the old one overridden
-  const { config, source } = setupForImage(image, overrides)
   const fd = fs.openSync(image, 'w')
   try {
     fs.ftruncateSync(fd, config.memSize)

@@ -45,6 +45,23 @@ export function nowTimespec(): Timespec {
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) }
 }
 
+/** The largest and smallest doubles inside the int64 range: 2^63 - 1024 and -2^63. */
+const MAX_FILE_SEC = 2 ** 63 - 1024
+const MIN_FILE_SEC = -(2 ** 63)
+
+/**
+ * A record's time as a file time. The kernel's i_mtime takes the header's time64_t as it is
+ * (INT64_MAX included) and the header's microseconds times 1000 as nanoseconds, unchecked. File
+ * times here are doubles: seconds are clamped to the nearest double inside int64 (INT64_MAX
+ * shows as 9223372036854774784, not wrapped to a negative time), and nanoseconds past a second
+ * to 999999999, so the time a stat shows is always a valid one. `inspect` shows the exact value.
+ */
+export function fileTime(sec: bigint, nsec: bigint): Timespec {
+  const s = Math.min(MAX_FILE_SEC, Math.max(MIN_FILE_SEC, Number(sec)))
+  const ns = nsec < 0n ? 0 : nsec > 999_999_999n ? 999_999_999 : Number(nsec)
+  return { sec: s, nsec: ns }
+}
+
 export function fileName(record: PstoreRecord, exactNames = false): string {
   if (record.type === 'ftrace' && !exactNames) return 'ftrace-ramoops'
   return recordName(record)
@@ -55,7 +72,7 @@ export function makeFile(record: PstoreRecord, options: ViewOptions): PstoreFile
   const bytes = recordBytes(record)
   const content = record.type === 'ftrace' ? Buffer.from(ftraceText(bytes, bytes.length, options.wordBits, options.symbols), 'latin1') : bytes
   // Records carry a time only when the dmesg header had non-zero seconds.
-  const recordTime = record.time.sec !== 0n ? { sec: Number(record.time.sec), nsec: Number(record.time.nsec) } : undefined
+  const recordTime = record.time.sec !== 0n ? fileTime(record.time.sec, record.time.nsec) : undefined
   return {
     name: fileName(record, options.exactNames),
     record,

@@ -132,6 +132,11 @@ function target(options: TargetOptions) {
 
 /** ramoops_register_dummy(): module parameters → platform data (docs/ramoops-format.md §1.1). */
 export function fromModuleParams(params: ModuleParams, options: TargetOptions = {}): RamoopsConfig {
+  for (const name of MODULE_PARAM_NAMES) {
+    const value = params[name]
+    // NaN or a fraction would otherwise slip through the defaults below and reach the sidecar.
+    if (value !== undefined && !Number.isSafeInteger(value)) throw new ProbeError(`${name} ${value} is not a whole number`)
+  }
   const memSize = params.mem_size ?? 0
   if (memSize === 0) {
     throw new ProbeError('mem_size is 0: ramoops ignores its module parameters entirely (set mem_size, e.g. 0x100000)')
@@ -176,42 +181,90 @@ interface DtNode {
   parent?: DtNode
 }
 
+/**
+ * Comments out, in one left-to-right pass (each comment is searched for once: linear, whatever
+ * the input; the regex it replaces backtracked on unterminated comments).
+ */
 function stripComments(text: string): string {
-  return text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ')
+  let out = ''
+  let i = 0
+  // The next opener of each kind, searched again only once passed: every search is linear.
+  let block = text.indexOf('/*')
+  let line = text.indexOf('//')
+  while (block >= 0 || line >= 0) {
+    const isBlock = line < 0 || (block >= 0 && block < line)
+    const next = isBlock ? block : line
+    const end = isBlock ? text.indexOf('*/', next + 2) : text.indexOf('\n', next + 2)
+    if (end < 0) {
+      // An unterminated /* stays (a parse error later); a last // line goes.
+      if (isBlock) break
+      out += text.slice(i, next)
+      i = text.length
+      break
+    }
+    out += text.slice(i, next) + ' '
+    i = isBlock ? end + 2 : end
+    if (block >= 0 && block < i) block = text.indexOf('/*', i)
+    if (line >= 0 && line < i) line = text.indexOf('//', i)
+  }
+  return out + text.slice(i)
 }
 
-/** A small .dts reader: enough for node names, `name = <cells>;`, `name = "text";` and `name;`. */
+const CLOSERS: Record<string, string> = { '"': '"', '<': '>', '[': ']' }
+
+/**
+ * A small .dts reader: enough for node names, `name = <cells>;`, `name = "text";` and `name;`.
+ * A hand-written scanner that looks at every character once, so that no input (a hostile or
+ * truncated file) can make it slow.
+ */
 export function parseDtsTree(text: string, fileName = 'device tree'): DtNode {
   const src = stripComments(text)
   const root: DtNode = { name: '', props: new Map(), children: [] }
   let node = root
   let i = 0
-  const statement = /\s*([^{};=]+?)\s*(=\s*((?:"[^"]*"|<[^>]*>|\[[^\]]*\]|[^;{}])*?)\s*)?([;{}])/y
-  while (i < src.length) {
-    if (/^\s*$/.test(src.slice(i))) break
-    statement.lastIndex = i
-    const closing = /\s*}\s*;?/y
-    closing.lastIndex = i
-    const close = closing.exec(src)
-    if (close && src.slice(i).trimStart().startsWith('}')) {
+  const skipSpace = () => {
+    while (i < src.length && /\s/.test(src[i])) i++
+  }
+  const fail = (at: number, what: string) => new ProbeError(`${fileName}: ${what} near offset ${at}: "${src.slice(at, at + 40).trim()}"`)
+  for (skipSpace(); i < src.length; skipSpace()) {
+    const statementStart = i
+    if (src[i] === '}') {
       if (!node.parent) throw new ProbeError(`${fileName}: unbalanced "}" near offset ${i}`)
       node = node.parent
-      i = closing.lastIndex
+      i++
+      skipSpace()
+      if (src[i] === ';') i++
       continue
     }
-    const m = statement.exec(src)
-    if (!m) throw new ProbeError(`${fileName}: cannot read the device tree near offset ${i}: "${src.slice(i, i + 40).trim()}"`)
-    const name = m[1].trim()
-    if (m[4] === '{') {
+    while (i < src.length && !'{};='.includes(src[i])) i++
+    const name = src.slice(statementStart, i).trim()
+    if (!name || i >= src.length) throw fail(statementStart, 'cannot read the device tree')
+    let value: string | undefined
+    if (src[i] === '=') {
+      const valueStart = ++i
+      while (i < src.length && !';{}'.includes(src[i])) {
+        const closer = CLOSERS[src[i]]
+        if (closer === undefined) {
+          i++
+          continue
+        }
+        const end = src.indexOf(closer, i + 1)
+        if (end < 0) throw fail(i, `unterminated ${src[i]}…${closer}`)
+        i = end + 1
+      }
+      if (i >= src.length) throw fail(statementStart, 'cannot read the device tree')
+      value = src.slice(valueStart, i).trim()
+    }
+    const terminator = src[i++]
+    if (terminator === '{') {
       const child: DtNode = { name: name.replace(/^[\w-]+:\s*/, ''), props: new Map(), children: [], parent: node }
       node.children.push(child)
       node = child
-    } else if (m[4] === ';') {
-      if (!name.startsWith('/')) node.props.set(name, m[3] !== undefined ? m[3] : null) // skip /dts-v1/; and friends
+    } else if (terminator === ';') {
+      if (!name.startsWith('/')) node.props.set(name, value ?? null) // skip /dts-v1/; and friends
     } else {
       throw new ProbeError(`${fileName}: unexpected "}" after "${name}"`)
     }
-    i = statement.lastIndex
   }
   if (node !== root) throw new ProbeError(`${fileName}: a node is not closed with "};"`)
   return root
@@ -231,11 +284,13 @@ function cells(value: string | null | undefined, prop: string, fileName: string)
     })
 }
 
-function findRamoops(node: DtNode): DtNode | undefined {
-  if (node.props.get('compatible')?.includes('"ramoops"')) return node
-  for (const child of node.children) {
-    const found = findRamoops(child)
-    if (found) return found
+function findRamoops(root: DtNode): DtNode | undefined {
+  // Depth first, in document order, without recursion: a deeply nested file cannot overflow the stack.
+  const stack = [root]
+  while (stack.length) {
+    const node = stack.pop()!
+    if (node.props.get('compatible')?.includes('"ramoops"')) return node
+    for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i])
   }
   return undefined
 }

@@ -33,8 +33,15 @@ export interface FlipReport {
   where: string
 }
 
+/** A spec the region cannot take; `flag` is the part of the spec at fault. */
 export class CorruptError extends PstoreSimError {
   override name = 'CorruptError'
+  constructor(
+    message: string,
+    readonly flag?: 'flip' | 'zone' | 'random' | 'max-per-block' | 'seed' | 'area',
+  ) {
+    super(message)
+  }
 }
 
 function describe(ramoops: Ramoops, offset: number): string {
@@ -65,7 +72,7 @@ function selectZones(ramoops: Ramoops, names: string[] | undefined): PersistentR
   return names.map((name) => {
     const [type, index = '0'] = name.split(':')
     const zone = ramoops.zones.find((z) => z.layout.type === type && z.layout.index === Number(index))
-    if (!zone) throw new CorruptError(`no zone "${name}" in this setup (zones: dmesg:0..${ramoops.dmesg.length - 1}${ramoops.console ? ', console' : ''}${ramoops.pmsg ? ', pmsg' : ''}${ramoops.ftrace.length ? `, ftrace:0..${ramoops.ftrace.length - 1}` : ''})`)
+    if (!zone) throw new CorruptError(`no zone "${name}" in this setup (zones: dmesg:0..${ramoops.dmesg.length - 1}${ramoops.console ? ', console' : ''}${ramoops.pmsg ? ', pmsg' : ''}${ramoops.ftrace.length ? `, ftrace:0..${ramoops.ftrace.length - 1}` : ''})`, 'zone')
     return zone
   })
 }
@@ -89,49 +96,63 @@ function candidateRanges(zone: PersistentRamZone, area: CorruptArea): Array<[num
   }
 }
 
-/** Flips the bits and returns exactly what changed. The caller flushes the region. */
+function checkSpec(spec: CorruptSpec, regionSize: number): void {
+  for (const f of spec.flips ?? []) {
+    if (!Number.isInteger(f.offset) || f.offset < 0 || f.offset >= regionSize) throw new CorruptError(`offset ${f.offset} is outside the ${regionSize}-byte region`, 'flip')
+    if (!Number.isInteger(f.bit) || f.bit < 0 || f.bit > 7) throw new CorruptError(`bit ${f.bit} must be 0..7`, 'flip')
+  }
+  if (spec.random !== undefined && (!Number.isSafeInteger(spec.random) || spec.random < 0)) throw new CorruptError(`random flip count ${spec.random} must be a whole number >= 0`, 'random')
+  if (spec.maxPerBlock !== undefined && (!Number.isSafeInteger(spec.maxPerBlock) || spec.maxPerBlock < 1)) throw new CorruptError(`max per block ${spec.maxPerBlock} must be a whole number >= 1`, 'max-per-block')
+  if (spec.seed !== undefined && !Number.isSafeInteger(spec.seed)) throw new CorruptError(`seed ${spec.seed} must be a whole number`, 'seed')
+}
+
+/** The random flips, chosen before any bit changes (the same choice for the same seed). */
+function randomFlips(ramoops: Ramoops, spec: CorruptSpec & { random: number }): Array<{ offset: number; bit: number }> {
+  const random = prng(spec.seed ?? Date.now())
+  const ranges = selectZones(ramoops, spec.zones).flatMap((zone) => candidateRanges(zone, spec.area ?? 'record'))
+  const total = ranges.reduce((n, [a, b]) => n + (b - a), 0)
+  if (total === 0) throw new CorruptError('no bytes to corrupt in the chosen zones and area (the records there are empty; the data area has bytes to flip)', 'area')
+  const flips: Array<{ offset: number; bit: number }> = []
+  const chosen = new Set<number>()
+  const perBlock = new Map<string, number>()
+  const limit = spec.maxPerBlock ?? Infinity
+  const wanted = Math.min(spec.random, total)
+  for (let attempts = 0; chosen.size < wanted && attempts < spec.random * 1000; attempts++) {
+    let pick = Math.floor(random() * total)
+    let offset = -1
+    for (const [a, b] of ranges) {
+      if (pick < b - a) {
+        offset = a + pick
+        break
+      }
+      pick -= b - a
+    }
+    if (chosen.has(offset)) continue
+    // Data bytes share a 128-byte ECC block; header and parity bytes count on their own.
+    const zone = ramoops.zones.find((z) => offset >= z.dataOffset && offset < z.dataOffset + z.capacity)
+    const block = zone ? `${zone.offset}:${Math.floor((offset - zone.dataOffset) / ramoops.config.eccBlockSize)}` : `byte:${offset}`
+    const count = perBlock.get(block) ?? 0
+    if (count >= limit) continue
+    perBlock.set(block, count + 1)
+    chosen.add(offset)
+    flips.push({ offset, bit: Math.floor(random() * 8) })
+  }
+  if (chosen.size < wanted) throw new CorruptError(`only ${chosen.size} of ${wanted} flips fit the max-per-block limit in the chosen bytes`, 'max-per-block')
+  return flips
+}
+
+/**
+ * Flips the bits and returns exactly what changed. The caller flushes the region. Everything
+ * is checked and chosen first: a spec that fails changes no bit.
+ */
 export function corrupt(ramoops: Ramoops, spec: CorruptSpec): FlipReport[] {
   const region = ramoops.region
-  const reports: FlipReport[] = []
-  const flip = (offset: number, bit: number) => {
-    if (!Number.isInteger(offset) || offset < 0 || offset >= region.size) throw new CorruptError(`offset ${offset} is outside the ${region.size}-byte region`)
-    if (!Number.isInteger(bit) || bit < 0 || bit > 7) throw new CorruptError(`bit ${bit} must be 0..7`)
+  checkSpec(spec, region.size)
+  const flips = [...(spec.flips ?? []), ...(spec.random ? randomFlips(ramoops, { ...spec, random: spec.random }) : [])]
+  return flips.map(({ offset, bit }) => {
     const before = region.view(offset, 1)[0] // loads one chunk, not the whole region
     const after = before ^ (1 << bit)
     region.write(offset, Uint8Array.of(after))
-    reports.push({ offset, bit, before, after, where: describe(ramoops, offset) })
-  }
-  for (const f of spec.flips ?? []) flip(f.offset, f.bit)
-  if (spec.random) {
-    const random = prng(spec.seed ?? Date.now())
-    const ranges = selectZones(ramoops, spec.zones).flatMap((zone) => candidateRanges(zone, spec.area ?? 'record'))
-    const total = ranges.reduce((n, [a, b]) => n + (b - a), 0)
-    if (total === 0) throw new CorruptError('no bytes to corrupt in the chosen zones and area (empty records? try --area data)')
-    const chosen = new Set<number>()
-    const perBlock = new Map<string, number>()
-    const limit = spec.maxPerBlock ?? Infinity
-    const wanted = Math.min(spec.random, total)
-    for (let attempts = 0; chosen.size < wanted && attempts < spec.random * 1000; attempts++) {
-      let pick = Math.floor(random() * total)
-      let offset = -1
-      for (const [a, b] of ranges) {
-        if (pick < b - a) {
-          offset = a + pick
-          break
-        }
-        pick -= b - a
-      }
-      if (chosen.has(offset)) continue
-      // Data bytes share a 128-byte ECC block; header and parity bytes count on their own.
-      const zone = ramoops.zones.find((z) => offset >= z.dataOffset && offset < z.dataOffset + z.capacity)
-      const block = zone ? `${zone.offset}:${Math.floor((offset - zone.dataOffset) / ramoops.config.eccBlockSize)}` : `byte:${offset}`
-      const count = perBlock.get(block) ?? 0
-      if (count >= limit) continue
-      perBlock.set(block, count + 1)
-      chosen.add(offset)
-      flip(offset, Math.floor(random() * 8))
-    }
-    if (chosen.size < wanted) throw new CorruptError(`only ${chosen.size} of ${wanted} flips fit the --max-per-block limit in the chosen bytes`)
-  }
-  return reports
+    return { offset, bit, before, after, where: describe(ramoops, offset) }
+  })
 }

@@ -53,7 +53,7 @@ export function computeLayout(config: RamoopsConfig): RegionLayout {
   const splitArea = (type: 'dmesg' | 'ftrace', areaSize: number, count: number, sig: number) => {
     if (p + areaSize > config.memSize) throw noRoom(type, areaSize)
     let zoneSize = Math.floor(areaSize / count)
-    if (config.quirks.evenZoneSizes) zoneSize &= ~1
+    if (config.quirks.evenZoneSizes) zoneSize -= zoneSize % 2 // not &= ~1: sizes reach 2^32, past 32-bit bitwise operators
     if (zoneSize === 0) throw new ProbeError(`${type} zone size == 0 (${areaSize} bytes for ${count} zones)`)
     for (let i = 0; i < count; i++) {
       place({ type, index: i, offset: p, size: zoneSize, sig, zapOld: false })

@@ -150,14 +150,19 @@ export class Ramoops {
     return bytes.length
   }
 
-  /** Binary ftrace records, appended to the zone of `cpu` (per-CPU) or zone 0. */
-  writeFtrace(cpu: number, bytes: Uint8Array): void {
+  /** The zone ftrace records of `cpu` go to (per-CPU, or zone 0). */
+  ftraceZone(cpu: number): PersistentRamZone {
     if (this.ftrace.length === 0) throw new RamoopsError('this setup has no ftrace zone (ftrace_size 0)')
     const index = this.config.ftracePerCpu ? cpu : 0
-    if (index < 0 || index >= this.ftrace.length) {
+    if (!Number.isInteger(index) || index < 0 || index >= this.ftrace.length) {
       throw new RamoopsError(`CPU ${cpu} has no ftrace zone: this setup has ${this.ftrace.length} (cpus ${this.config.cpus})`)
     }
-    this.ftrace[index].write(bytes)
+    return this.ftrace[index]
+  }
+
+  /** Binary ftrace records, appended to the zone of `cpu` (per-CPU) or zone 0. */
+  writeFtrace(cpu: number, bytes: Uint8Array): void {
+    this.ftraceZone(cpu).write(bytes)
     this.region.flush()
   }
 

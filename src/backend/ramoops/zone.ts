@@ -6,6 +6,7 @@
 import { RegionImage } from '../../format/region.js'
 import { ZoneLayout, zoneGeometry, ZoneGeometry, ZONE_HEADER_SIZE } from './layout.js'
 import { reedSolomon, ReedSolomon } from '../../format/reedSolomon.js'
+import { PstoreSimError } from '../../util/errors.js'
 
 export type ZoneBootOutcome =
   | 'empty' // valid signature, nothing stored
@@ -23,6 +24,26 @@ export function eccNotice(stats: EccStats, withPrefix: boolean): string {
   const prefix = withPrefix ? 'ECC: ' : ''
   if (stats.correctedBytes || stats.badBlocks) return `\n${prefix}${stats.correctedBytes} Corrected bytes, ${stats.badBlocks} unrecoverable blocks\n`
   return `\n${prefix}No errors detected\n`
+}
+
+/**
+ * A write the real kernel would make outside the zone: before 6.6 (and its stable backports) a
+ * boot accepts an empty zone (size 0) whatever its start, and persistent_ram_write() then copies to data + start. The
+ * simulated kernel refuses it (RAM outside the zone, or outside the region, stays as it is).
+ */
+export class ZoneWriteRefused extends PstoreSimError {
+  override name = 'ZoneWriteRefused'
+  constructor(
+    readonly zone: string,
+    readonly start: number,
+    readonly capacity: number,
+  ) {
+    super(
+      `${zone} zone: its header's start ${start} is outside its ${capacity}-byte ring, and the kernel would write there, ` +
+        `out of the zone's bounds (a kernel without 6.6's "check start of empty przs" keeps an empty zone whatever its start): ` +
+        `the simulated kernel refuses the write`,
+    )
+  }
 }
 
 export class PersistentRamZone {
@@ -135,8 +156,18 @@ export class PersistentRamZone {
     this.updateHeaderEcc()
   }
 
+  /** Why the next write would land outside the ring (see ZoneWriteRefused), or undefined. */
+  writeRefusal(): ZoneWriteRefused | undefined {
+    const start = this.start
+    if (start >= 0 && start <= this.capacity) return undefined
+    const name = this.layout.type === 'console' || this.layout.type === 'pmsg' ? this.layout.type : `${this.layout.type} ${this.layout.index}`
+    return new ZoneWriteRefused(name, start, this.capacity)
+  }
+
   /** persistent_ram_write() (docs/ramoops-format.md §4.1). Returns the number of bytes the caller asked to write. */
   write(input: Uint8Array): number {
+    const refusal = this.writeRefusal()
+    if (refusal) throw refusal // before the header changes
     this.ramVersion++
     const count = input.length
     let s = input
