@@ -22,8 +22,6 @@ function option(name: string, fallback: number): number {
   return n
 }
 
-// Built into dist/, the fixture helper's "../shared" is relative to dist: point it at the repository's.
-process.env.PSTORE_SIM_SHARED ??= path.resolve(path.dirname(self), '..', '..', '..', 'shared')
 const { fuzz } = await import('../test/helpers/fuzz.js')
 
 const runs = option('runs', 100000)

@@ -11,7 +11,15 @@ import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import { fromModuleParams, RamoopsConfig, TargetOptions } from '../../src/backend/ramoops/config.js'
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+/** The checkout: the nearest folder above with package.json (this file also runs built, from dist/test/helpers). */
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`)
+  }
+}
+
+export const repoRoot = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)))
 export const fixturesDir = path.join(repoRoot, 'test/fixtures')
 
 const abs = (rel: string): string => (path.isAbsolute(rel) ? rel : path.join(fixturesDir, rel))
