@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Builds pstore-sim's small custom kernel for one line (6.1 or 6.12) from Debian's
+# linux-source-<line> package: `make tinyconfig` + scripts/kernel/custom.config (+ custom-<line>.config),
+# `nice make -j2 bzImage`. Cached in <cache>/custom/<source version>-<fragment hash>/ (bzImage,
+# System.map, .config, build.json); a warm run only checks that bzImage is there.
+#
+#   scripts/kernel/build-custom.sh 6.12     -> prints the output dir (last line of stdout)
+#
+# Environment: PSTORE_SIM_CACHE (cache root, default $HOME/.cache/pstore-sim),
+#              PSTORE_SIM_JOBS (make -j, default 2)
+set -euo pipefail
+LINE=${1:?usage: build-custom.sh 6.1|6.12}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE_ROOT=${PSTORE_SIM_CACHE:-${HOME:-/root}/.cache/pstore-sim}
+CACHE=$CACHE_ROOT/kernel
+mkdir -p "$CACHE/debs" "$CACHE/custom"
+log() { echo "build-custom($LINE): $*" >&2; }
+die() { echo "build-custom($LINE): ERROR: $*" >&2; exit 1; }
+SUDO=
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+exec 8>"$CACHE/custom/.lock-$LINE"
+if command -v flock >/dev/null 2>&1; then flock 8; fi
+
+FRAGS=("$HERE/custom.config")
+[ -f "$HERE/custom-$LINE.config" ] && FRAGS+=("$HERE/custom-$LINE.config")
+FRAG_HASH=$(cat "${FRAGS[@]}" "$HERE/build-custom.sh" | sha256sum | cut -c1-12)
+
+# the source package: pinned once in custom/source-<line>.env (later runs never ask apt)
+SENV=$CACHE/custom/source-$LINE.env
+if [ -f "$SENV" ]; then . "$SENV"; fi
+if [ -z "${SVER:-}" ] || [ ! -s "$CACHE/debs/linux-source-${LINE}_${SVER}_all.deb" ]; then
+  SVER=$(apt-cache show --no-all-versions "linux-source-$LINE" 2>/dev/null | awk '/^Version:/{print $2; exit}')
+  if [ -z "$SVER" ]; then $SUDO apt-get update -qq >&2; SVER=$(apt-cache show --no-all-versions "linux-source-$LINE" | awk '/^Version:/{print $2; exit}'); fi
+  [ -n "$SVER" ] || die "apt knows no linux-source-$LINE"
+  DEB=$CACHE/debs/linux-source-${LINE}_${SVER}_all.deb
+  if [ ! -s "$DEB" ]; then
+    log "downloading linux-source-$LINE $SVER"
+    dl=$(mktemp -d "$CACHE/debs/dl.XXXXXX"); chmod 755 "$dl"
+    (cd "$dl" && apt-get download "linux-source-$LINE=$SVER" >&2 2>/dev/null) ||
+      { $SUDO apt-get update -qq >&2; (cd "$dl" && apt-get download "linux-source-$LINE=$SVER" >&2); } || die "apt-get download failed"
+    mv "$dl"/*.deb "$DEB"; rm -rf "$dl"
+  fi
+  printf 'SVER=%q\n' "$SVER" > "$SENV"
+fi
+OUT=$CACHE/custom/$LINE-$SVER-$FRAG_HASH
+if [ -s "$OUT/bzImage" ] && [ -s "$OUT/build.json" ]; then echo "$OUT"; exit 0; fi
+
+# build dependencies
+need=()
+for p in flex bison bc libelf-dev libssl-dev make gcc xz-utils; do
+  dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 ||
+    { $SUDO apt-get update -qq >&2; $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2; } || die "cannot install ${need[*]}"
+fi
+
+t0=$(date +%s)
+WORK=$CACHE/custom/work-$LINE
+rm -rf "$WORK" "$OUT.tmp"; mkdir -p "$WORK" "$OUT.tmp"
+log "extracting linux-source-$LINE $SVER"
+dpkg-deb --fsys-tarfile "$CACHE/debs/linux-source-${LINE}_${SVER}_all.deb" | tar -x -C "$WORK" --wildcards './usr/src/linux-source-*.tar.xz'
+tar -xJf "$WORK"/usr/src/linux-source-*.tar.xz -C "$WORK"
+rm -rf "$WORK/usr"
+SRC=$(ls -d "$WORK"/linux-source-*/ | head -n1)
+t1=$(date +%s)
+cd "$SRC"
+make -s tinyconfig >&2
+scripts/kconfig/merge_config.sh -m .config "${FRAGS[@]}" >&2
+make -s olddefconfig >&2
+# every fragment line must have survived (a dependency missing makes Kconfig drop it silently)
+missing=0
+for f in "${FRAGS[@]}"; do
+  while IFS= read -r l; do
+    case "$l" in
+      CONFIG_*=*) grep -qxF "$l" .config || { log "config lost: $l ($(grep -E "^(# )?${l%%=*}[= ]" .config || echo unset))"; missing=1; } ;;
+      "# CONFIG_"*" is not set") n=${l#\# }; n=${n%% *}; ! grep -qE "^$n=" .config || { log "config not unset: $n"; missing=1; } ;;
+    esac
+  done < "$f"
+done
+[ "$missing" = 0 ] || die "config fragment not applied"
+log "building bzImage (nice make -j${PSTORE_SIM_JOBS:-2})"
+nice make -s -j"${PSTORE_SIM_JOBS:-2}" bzImage >&2
+t2=$(date +%s)
+REL=$(make -s kernelrelease)
+KV=$(make -s kernelversion)
+cp arch/x86/boot/bzImage System.map .config "$OUT.tmp/"
+cat > "$OUT.tmp/build.json" <<JSON
+{ "line": "$LINE", "sourcePackage": "linux-source-$LINE", "sourceVersion": "$SVER", "kernelVersion": "$KV",
+  "release": "$REL", "fragmentHash": "$FRAG_HASH", "extractSeconds": $((t1 - t0)), "buildSeconds": $((t2 - t1)),
+  "jobs": ${PSTORE_SIM_JOBS:-2} }
+JSON
+cd /; rm -rf "$WORK"
+rm -rf "$OUT"; mv "$OUT.tmp" "$OUT"
+log "built $REL in $((t2 - t1)) s (+$((t1 - t0)) s extracting)"
+echo "$OUT"
