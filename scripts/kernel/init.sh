@@ -4,6 +4,7 @@
 #
 # Kernel command line:
 #   pstoresim.ramoops=mem_address=0x8000000,mem_size=0x100000,...   ramoops module options
+#   pstoresim.ramoops=builtin  ramoops is built in (custom kernels: parameters are ramoops.NAME=...)
 #   pstoresim.actions=list,rm:dmesg-ramoops-0,list,reload,list,panic
 #   pstoresim.out=ttyS1        where the protocol goes (default ttyS1, falls back to console)
 #
@@ -17,9 +18,12 @@
 #   sleep:SEC
 #   params        print the module parameters (also done after every insmod)
 #   panic         echo c > /proc/sysrq-trigger (sysrq crash = panic; does not return)
-#   oops[:bug]    oops in a child process via /proc/pstoresim_oops (helper module: NULL
-#                 dereference, or BUG()); the kernel goes on (panic_on_oops=0)
+#   oops[:bug]    oops in a child process: NULL dereference, or BUG(), through LKDTM when the
+#                 kernel has it (provoke-crash/DIRECT: EXCEPTION, BUG), else the helper module's
+#                 /proc/pstoresim_oops; the kernel goes on (panic_on_oops=0)
 #   warn          a WARN() (no dump)
+#   pmsg:TEXT     one write of TEXT + newline to /dev/pmsg0 ('+' stands for a space)
+#   ftrace:on|off echo 1|0 > /sys/kernel/debug/pstore/record_ftrace (function calls into the ftrace zones)
 # Protocol lines all start with "PSTORESIM-"; the last one is PSTORESIM-DONE (unless a panic).
 
 /bin/busybox mkdir -p /proc /sys /dev /tmp
@@ -79,6 +83,12 @@ klog() {
 }
 
 insmod_ramoops() {
+  if [ "$RAMOOPS" = builtin ]; then
+    p "RAMOOPS-BUILTIN"
+    klog
+    params
+    return
+  fi
   p "INSMOD args=$RAMOOPS"
   if out=$(insmod "$MODS/ramoops.ko" $RAMOOPS_ARGS 2>&1); then
     p "INSMOD-OK"
@@ -117,7 +127,13 @@ listing() {
   p "LISTING-END tag=$tag count=$n"
 }
 
+debugfs() {
+  [ -d /sys/kernel/debug/pstore ] || [ -d /sys/kernel/debug/provoke-crash ] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+}
+
 oops_helper() {
+  debugfs
+  [ -e /sys/kernel/debug/provoke-crash/DIRECT ] && return 0
   if [ ! -e /proc/pstoresim_oops ]; then
     if [ ! -f "$MODS/pstoresim_oops.ko" ]; then p "OOPS-UNSUPPORTED (no helper module)"; return 1; fi
     out=$(insmod "$MODS/pstoresim_oops.ko" 2>&1) || { p "OOPS-UNSUPPORTED insmod: $(echo $out)"; return 1; }
@@ -145,6 +161,7 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
       if out=$(rm "$PSTORE/$name" 2>&1); then p "RM ok name=$name"; else p "RM fail name=$name $(echo $out)"; fi
       ;;
     reload)
+      if [ "$RAMOOPS" = builtin ]; then p "ERROR reload: ramoops is built in"; continue; fi
       do_umount
       if out=$(rmmod ramoops 2>&1); then p "RMMOD ok"; else p "RMMOD fail $(echo $out)"; fi
       insmod_ramoops
@@ -159,6 +176,16 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
       echo "${a#kmsg:}" | tr '+' ' ' > /dev/kmsg
       p "KMSG ok"
       ;;
+    pmsg:*)
+      # one write(): pmsg keeps what each write hands it
+      msg=$(echo "${a#pmsg:}" | tr '+' ' ')
+      if printf '%s\n' "$msg" > /dev/pmsg0; then p "PMSG ok"; else p "PMSG fail"; fi
+      ;;
+    ftrace:on|ftrace:off)
+      debugfs
+      v=1; [ "$a" = ftrace:off ] && v=0
+      if echo $v > /sys/kernel/debug/pstore/record_ftrace; then p "FTRACE ok $v"; else p "FTRACE fail $v"; fi
+      ;;
     sleep:*) sleep "${a#sleep:}" ;;
     panic)
       p "PANIC-TRIGGER"
@@ -171,7 +198,12 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
       if oops_helper; then
         p "OOPS-TRIGGER what=$what"
         drain 1
-        /bin/busybox sh -c "echo $what > /proc/pstoresim_oops"
+        if [ -e /sys/kernel/debug/provoke-crash/DIRECT ]; then
+          case $what in bug) l=BUG ;; warn) l=WARNING ;; *) l=EXCEPTION ;; esac
+          /bin/busybox sh -c "echo $l > /sys/kernel/debug/provoke-crash/DIRECT"
+        else
+          /bin/busybox sh -c "echo $what > /proc/pstoresim_oops"
+        fi
         p "OOPS-DONE rc=$?"
       fi
       ;;

@@ -1,6 +1,8 @@
 /**
- * Boots Debian's real 6.1 kernel in QEMU (TCG) on a ramoops region image and reports what the
- * kernel sees in /sys/fs/pstore, plus the region as the kernel left it.
+ * Boots a real kernel in QEMU (TCG) on a ramoops region image and reports what the kernel sees in
+ * /sys/fs/pstore, plus the region as the kernel left it. Four kernels (`KernelSelector`): Debian's
+ * 6.1 and 6.12 (ramoops as a module, no console/pmsg/ftrace frontend) and a small custom build of
+ * each line (ramoops built in with every frontend, LKDTM; ramoops parameters on the command line).
  *
  * The kernel, its modules and the initramfs are prepared (and cached) by
  * scripts/kernel/prepare.sh; the guest side is scripts/kernel/init.sh. See test/kernel/README.md.
@@ -64,10 +66,18 @@ export interface KernelRun {
 }
 
 export interface KernelInfo {
+  selector: KernelSelector
+  kind: 'debian' | 'custom'
   package: string
   version: string
   release: string
+  /** the upstream version (6.1.192, 6.12.107): what pstore-sim's --kernel takes */
+  kernelVersion: string
   vmlinuz: string
+  systemMap: string
+  /** ramoops built in: parameters on the kernel command line, no insmod/reload */
+  builtinRamoops: boolean
+  lkdtm: boolean
   initrd: string
   modules: string[]
   oopsModule: boolean
@@ -76,6 +86,11 @@ export interface KernelInfo {
   config: Record<string, string>
   builtin: Record<string, boolean>
 }
+
+/** Which kernel to boot: `<line>-debian` (Debian's kernel package) or `<line>-custom` (built here). */
+export type KernelSelector = '6.1-debian' | '6.12-debian' | '6.1-custom' | '6.12-custom'
+export const KERNELS: readonly KernelSelector[] = ['6.1-debian', '6.12-debian', '6.1-custom', '6.12-custom']
+export const DEFAULT_KERNEL: KernelSelector = '6.1-debian'
 
 export const DEFAULT_MEM_ADDRESS = 0x8000000
 const GUEST_RAM = 256 * 1024 * 1024
@@ -92,8 +107,13 @@ export function kernelCacheDir(): string {
   return path.join(root, 'kernel')
 }
 
-export function kernelInfo(): KernelInfo | null {
-  const f = path.join(kernelCacheDir(), 'kernel.json')
+/** `<cache>/kernel/<selector>`: that kernel's kernel.json, initramfs and pin. */
+export function kernelDir(kernel: KernelSelector = DEFAULT_KERNEL): string {
+  return path.join(kernelCacheDir(), kernel)
+}
+
+export function kernelInfo(kernel: KernelSelector = DEFAULT_KERNEL): KernelInfo | null {
+  const f = path.join(kernelDir(kernel), 'kernel.json')
   if (!existsSync(f)) return null
   try {
     return JSON.parse(readFileSync(f, 'utf8')) as KernelInfo
@@ -121,17 +141,20 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: nu
   })
 }
 
-/** Runs scripts/kernel/prepare.sh (idempotent; ~1 s when cached). Returns the cache dir. */
-export async function prepareKernel(timeoutMs = 15 * 60_000): Promise<string> {
-  const r = await run('bash', [prepareScript], timeoutMs)
-  if (r.code !== 0) throw new Error(`prepare.sh failed (exit ${r.code}):\n${r.stderr.slice(-4000)}`)
-  return r.stdout.trim().split('\n').pop() ?? kernelCacheDir()
+/**
+ * Runs scripts/kernel/prepare.sh KERNEL (idempotent; ~1 s when cached; a custom kernel's first
+ * build takes minutes). Returns that kernel's cache dir.
+ */
+export async function prepareKernel(kernel: KernelSelector = DEFAULT_KERNEL, timeoutMs = 25 * 60_000): Promise<string> {
+  const r = await run('bash', [prepareScript, kernel], timeoutMs)
+  if (r.code !== 0) throw new Error(`prepare.sh ${kernel} failed (exit ${r.code}):\n${r.stderr.slice(-4000)}`)
+  return r.stdout.trim().split('\n').pop() ?? kernelDir(kernel)
 }
 
 /** Prepared (kernel.json, kernel, initramfs present) and qemu-system-x86_64 runnable. */
-export async function kernelAvailable(): Promise<{ ok: true } | { ok: false; reason: string }> {
-  const info = kernelInfo()
-  if (!info) return { ok: false, reason: `not prepared: no ${path.join(kernelCacheDir(), 'kernel.json')} (run ${prepareScript})` }
+export async function kernelAvailable(kernel: KernelSelector = DEFAULT_KERNEL): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const info = kernelInfo(kernel)
+  if (!info) return { ok: false, reason: `not prepared: no ${path.join(kernelDir(kernel), 'kernel.json')} (run ${prepareScript} ${kernel})` }
   for (const f of [info.vmlinuz, info.initrd]) {
     if (!existsSync(f)) return { ok: false, reason: `missing ${f} (run ${prepareScript})` }
   }
@@ -146,7 +169,8 @@ export async function kernelAvailable(): Promise<{ ok: true } | { ok: false; rea
 
 const hex = (n: number): string => (n === 0 ? '0' : '0x' + n.toString(16))
 
-export function ramoopsOptions(p: KernelRamoopsParams): string {
+/** The ramoops parameters as `name=value` words (insmod options, or `ramoops.`-prefixed on the command line). */
+export function ramoopsWords(p: KernelRamoopsParams): string[] {
   const opts = [
     `mem_address=${hex(p.memAddress ?? DEFAULT_MEM_ADDRESS)}`,
     `mem_size=${hex(p.memSize)}`,
@@ -157,7 +181,11 @@ export function ramoopsOptions(p: KernelRamoopsParams): string {
     `ecc=${p.ecc}`,
   ]
   if (p.maxReason !== undefined) opts.push(`max_reason=${p.maxReason}`)
-  return opts.join(',')
+  return opts
+}
+
+export function ramoopsOptions(p: KernelRamoopsParams): string {
+  return ramoopsWords(p).join(',')
 }
 
 // ------------------------------------------------------------------------------------ QMP
@@ -345,7 +373,7 @@ export function parseProtocol(text: string): ParsedProtocol {
 }
 
 // --------------------------------------------------------------------------------- runKernel
-const ACTION_RE = /^(list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|rm:[A-Za-z0-9._-]+|kmsg:[!-+\--~]+|sleep:[0-9.]+)$/
+const ACTION_RE = /^(list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
 
 /**
  * Boots the kernel on `image` (preloaded at memAddress), runs `actions` in the guest's /init and
@@ -353,6 +381,8 @@ const ACTION_RE = /^(list|reload|remount|umount|mount|params|klog|panic|oops|oop
  * temp dir removed (set PSTORE_SIM_KEEP_TMP=1 to keep it; its path is then printed to stderr).
  */
 export async function runKernel(opts: {
+  /** default 6.1-debian */
+  kernel?: KernelSelector
   image: Buffer | string
   params: KernelRamoopsParams
   actions: string[]
@@ -360,8 +390,9 @@ export async function runKernel(opts: {
   rtcBase?: string /* '2024-01-01T00:00:00' */
   timeoutMs?: number
 }): Promise<KernelRun> {
-  const info = kernelInfo()
-  if (!info) throw new Error(`kernel not prepared: run ${prepareScript}`)
+  const kernel = opts.kernel ?? DEFAULT_KERNEL
+  const info = kernelInfo(kernel)
+  if (!info) throw new Error(`kernel ${kernel} not prepared: run ${prepareScript} ${kernel}`)
   const p = opts.params
   const memAddress = p.memAddress ?? DEFAULT_MEM_ADDRESS
   const cpus = opts.cpus ?? 1
@@ -369,7 +400,10 @@ export async function runKernel(opts: {
   const timeoutMs = opts.timeoutMs ?? 90_000
   for (const a of opts.actions) {
     if (!ACTION_RE.test(a)) throw new Error(`unsupported action ${JSON.stringify(a)}`)
-    if (a.startsWith('oops') && !info.oopsModule) throw new Error('oops action unavailable: helper module not built (see prepare.sh output)')
+    if ((a.startsWith('oops') || a === 'warn') && !info.oopsModule && !info.lkdtm) throw new Error('oops action unavailable: no LKDTM and the helper module not built (see prepare.sh output)')
+    if (a === 'reload' && info.builtinRamoops) throw new Error(`reload needs ramoops as a module; ${kernel} has it built in`)
+    const fe = /^(pmsg|ftrace):/.exec(a)?.[1]
+    if (fe && info.config[fe === 'pmsg' ? 'PSTORE_PMSG' : 'PSTORE_FTRACE'] !== 'y') throw new Error(`${a}: ${kernel} has no ${fe} frontend`)
   }
   if (!(p.memSize > 0) || memAddress % 4096 !== 0) throw new Error('memSize must be > 0 and memAddress page aligned')
   const reserve = Math.ceil(p.memSize / 4096) * 4096
@@ -393,7 +427,8 @@ export async function runKernel(opts: {
     'nokaslr',
     'loglevel=7',
     `memmap=${hex(reserve)}$${hex(memAddress)}`,
-    `pstoresim.ramoops=${ramoopsOptions(p)}`,
+    // built in: ramoops reads its module parameters from the command line (ramoops.NAME=VALUE)
+    ...(info.builtinRamoops ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)] : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
     `pstoresim.actions=${opts.actions.length ? opts.actions.join(',') : 'none'}`,
   ].join(' ')
   const args = [
@@ -524,12 +559,12 @@ export async function runKernel(opts: {
  * Prepares the kernel cache (idempotent) and says why the kernel suites cannot run here, if they
  * cannot; false when they can.
  */
-export async function kernelSkipReason(): Promise<string | false> {
+export async function kernelSkipReason(kernel: KernelSelector = DEFAULT_KERNEL): Promise<string | false> {
   try {
-    await prepareKernel()
+    await prepareKernel(kernel)
   } catch (e) {
-    return `cannot prepare the kernel: ${(e as Error).message.split('\n').slice(0, 5).join(' | ')}`
+    return `cannot prepare kernel ${kernel}: ${(e as Error).message.split('\n').slice(0, 5).join(' | ')}`
   }
-  const avail = await kernelAvailable()
+  const avail = await kernelAvailable(kernel)
   return avail.ok ? false : `kernel/qemu unavailable: ${avail.reason}`
 }
