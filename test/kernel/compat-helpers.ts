@@ -1,15 +1,29 @@
 /**
- * Helpers for compat.test.ts: pstore-sim (the built CLI) and Debian's real 6.1 kernel (harness.ts)
- * on the same region images. Setups are written once as module parameters and turned into both
- * the CLI's setup flags and the kernel's ramoops options, so both sides always agree.
+ * Helpers for the compat suites (compat-suite.ts): pstore-sim (the built CLI) and a real kernel
+ * (harness.ts) on the same region images. Setups are written once as module parameters and turned
+ * into both the CLI's setup flags and the kernel's ramoops options, so both sides always agree;
+ * a `Target` says which kernel pstore-sim must behave like (version, frontends, System.map).
  */
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Test } from 'tap'
 import { mountImage, pstoreSim, run, tempDir } from '../helpers/mount.js'
-import type { KernelFile, KernelRamoopsParams } from './harness.js'
+import type { KernelFile, KernelInfo, KernelRamoopsParams, KernelSelector } from './harness.js'
 
-export const TARGET_KERNEL = '6.1.192'
+/** The kernel pstore-sim plays: its exact version (ftrace signature), its frontends, its symbols. */
+export interface Target {
+  kernel: KernelSelector
+  /** 6.1.192, 6.12.107: pstore-sim's --kernel */
+  version: string
+  /** built here: ramoops built in, console/pmsg/ftrace frontends (Debian's kernels have none) */
+  custom: boolean
+  /** the kernel's System.map: pstore-sim prints ftrace symbols with it as kallsyms does */
+  systemMap: string
+}
+
+export function targetOf(info: KernelInfo): Target {
+  return { kernel: info.selector, version: info.kernelVersion, custom: info.kind === 'custom', systemMap: info.systemMap }
+}
 
 /** A ramoops setup: module parameters (ecc as the module takes it: 1 means 16) + the guest's CPUs. */
 export interface Setup {
@@ -26,10 +40,10 @@ export interface Setup {
 
 const hex = (n: number): string => '0x' + n.toString(16)
 
-/** pstore-sim setup flags for `s` (target kernel 6.1.192). */
-export function setupFlags(s: Setup): string[] {
+/** pstore-sim setup flags for `s` on the target kernel. */
+export function setupFlags(s: Setup, target: Target): string[] {
   return [
-    '--kernel', TARGET_KERNEL,
+    '--kernel', target.version,
     '--cpus', String(s.cpus),
     '--mem-size', hex(s.memSize),
     '--record-size', hex(s.recordSize),
@@ -40,9 +54,13 @@ export function setupFlags(s: Setup): string[] {
   ]
 }
 
-/** The same setup as Debian's kernel sees it: no console/pmsg/ftrace frontends. */
-export function kernelViewFlags(s: Setup): string[] {
-  return [...setupFlags(s), '--frontends', 'none', '--exact-names']
+/**
+ * The same setup as the target kernel sees it: Debian's kernels have no console/pmsg/ftrace
+ * frontend; the custom ones have all three and print ftrace symbols from their System.map.
+ */
+export function kernelViewFlags(s: Setup, target: Target): string[] {
+  const fe = target.custom ? ['--frontends', 'console,pmsg,ftrace', '--system-map', target.systemMap] : ['--frontends', 'none']
+  return [...setupFlags(s, target), ...fe, '--exact-names']
 }
 
 export function kernelParams(s: Setup): KernelRamoopsParams {
@@ -77,8 +95,8 @@ export interface Workload {
  * pstore-sim formats IMAGE (all frontends: it writes every zone) and writes console lines, a pmsg
  * message, ftrace records, an oops, then a panic: dmesg-ramoops-0 (oops) and dmesg-ramoops-1 (panic).
  */
-export async function formatAndWrite(image: string, s: Setup, w: Workload): Promise<void> {
-  await cli(['format', image, ...setupFlags(s), '--frontends', 'console,pmsg,ftrace'])
+export async function formatAndWrite(image: string, s: Setup, w: Workload, target: Target): Promise<void> {
+  await cli(['format', image, ...setupFlags(s, target), '--frontends', 'console,pmsg,ftrace'])
   await cli(['console', image, w.console])
   await cli(['pmsg', image, w.pmsg])
   if (s.ftraceSize > 0) await cli(['ftrace', image, '-'], w.ftrace)
@@ -105,9 +123,9 @@ export interface Prediction {
   records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; contentBase64?: string }>
 }
 
-/** `inspect --json --content` as Debian's kernel would see IMAGE (frontends none, exact names). */
-export async function predict(image: string, s: Setup): Promise<Prediction> {
-  return JSON.parse(await cli(['inspect', image, '--json', '--content', ...kernelViewFlags(s)])) as Prediction
+/** `inspect --json --content` as the target kernel would see IMAGE (its frontends, exact names). */
+export async function predict(image: string, s: Setup, target: Target): Promise<Prediction> {
+  return JSON.parse(await cli(['inspect', image, '--json', '--content', ...kernelViewFlags(s, target)])) as Prediction
 }
 
 // helpers/mount.ts declares a narrower structural test type than tap's (ok() returning void)
@@ -126,14 +144,15 @@ export function mountFor(t: Test, image: string, mountpoint: string, extra: stri
 
 /**
  * The region pstore-sim expects after a boot of IMAGE (+ `rm` of RM files through the mount): a
- * copy of IMAGE mounted rw with `--frontends none` (no console banner), files removed, unmounted.
+ * copy of IMAGE mounted rw as the target kernel sees it, files removed, unmounted. (A custom
+ * kernel logs its boot into the console zone: compare those regions with `maskZones`.)
  */
-export async function simulatedBoot(t: Test, image: string, s: Setup, dir: string, rm: string[] = []): Promise<Buffer> {
+export async function simulatedBoot(t: Test, image: string, s: Setup, dir: string, target: Target, rm: string[] = []): Promise<Buffer> {
   const copy = path.join(dir, `sim-boot-${path.basename(image)}`)
   fs.copyFileSync(image, copy)
   const mnt = path.join(dir, `mnt-${path.basename(copy)}`)
   fs.mkdirSync(mnt, { recursive: true })
-  await mountFor(t, copy, mnt, kernelViewFlags(s))
+  await mountFor(t, copy, mnt, kernelViewFlags(s, target))
   for (const name of rm) {
     const r = await run('rm', [path.join(mnt, name)])
     if (r.code !== 0) throw new Error(`rm ${name} through the pstore-sim mount failed: ${r.stderr}`)
@@ -189,6 +208,16 @@ export function regionDiff(actual: Buffer, expected: Buffer, p: Prediction, labe
   })
   if (runs.length > limit) lines.push(`  … and ${runs.length - limit} more runs`)
   return `${total} bytes differ in ${runs.length} runs:\n${lines.join('\n')}`
+}
+
+/**
+ * A copy of REGION with the zones of TYPES zeroed: a custom kernel writes its own boot log into
+ * the console zone, so only the rest of the region can be compared byte for byte.
+ */
+export function maskZones(region: Buffer, p: Prediction, types: string[]): Buffer {
+  const out = Buffer.from(region)
+  for (const z of p.zones) if (types.includes(z.type)) out.fill(0, z.offset, z.offset + z.size)
+  return out
 }
 
 /** First differing byte of two contents, with a little context, or '' when equal. */
