@@ -389,6 +389,8 @@ export async function runKernel(opts: {
   cpus?: number
   rtcBase?: string /* '2024-01-01T00:00:00' */
   timeoutMs?: number
+  /** more kernel command-line words (debugging: `acpi=off`, `ftrace=…`) */
+  extraCmdline?: string[]
 }): Promise<KernelRun> {
   const kernel = opts.kernel ?? DEFAULT_KERNEL
   const info = kernelInfo(kernel)
@@ -430,6 +432,7 @@ export async function runKernel(opts: {
     // built in: ramoops reads its module parameters from the command line (ramoops.NAME=VALUE)
     ...(info.builtinRamoops ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)] : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
     `pstoresim.actions=${opts.actions.length ? opts.actions.join(',') : 'none'}`,
+    ...(opts.extraCmdline ?? []),
   ].join(' ')
   const args = [
     '-M', 'pc', '-m', '256M', '-smp', String(cpus), '-accel', 'tcg',
