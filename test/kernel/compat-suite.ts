@@ -136,7 +136,8 @@ function checkRegion(t: Tap, target: Target, kernel: Buffer, expected: Buffer, p
   let b = expected
   if (target.custom) {
     const con = pred.zones.find((z) => z.type === 'console')
-    if (con) t.match(kernel.subarray(con.offset, con.offset + con.size).toString('latin1'), /Linux version \d/, 'the console zone holds the kernel\'s boot log (masked below)')
+    // a small console zone wraps: only the end of the boot log is sure to be there
+    if (con) t.match(kernel.subarray(con.offset, con.offset + con.size).toString('latin1'), /Run \/init as init process/, 'the console zone holds the kernel\'s boot log (masked below)')
     a = maskZones(kernel, pred, ['console'])
     b = maskZones(expected, pred, ['console'])
   }
@@ -158,7 +159,10 @@ async function checkMountShows(t: Tap, dir: string, dump: Buffer, setup: Setup, 
   for (const f of kernelFiles) {
     const st = stats.find((s) => s.name === f.name)
     if (!st) continue
-    t.equal(st.size, f.size, `${label}/${f.name}: stat size ${st.size} = kernel's ${f.size}`)
+    // ftrace: the kernel's i_size is the binary size; pstore-sim's mount reports what cat returns
+    // (deliberate, README; `inspect` gives the kernel's i_size and case 1 checks it)
+    const size = f.name.startsWith('ftrace-') ? f.content.length : f.size
+    t.equal(st.size, size, `${label}/${f.name}: stat size ${st.size} = ${f.name.startsWith('ftrace-') ? 'the length of the kernel\'s text' : 'kernel\'s i_size'} ${size}`)
     if (f.name.startsWith('dmesg-')) {
       t.same([st.mtime, st.mtimeNsec], [f.mtimeSec, f.mtimeNsec], `${label}/${f.name}: mtime ${st.mtime}.${st.mtimeNsec} = kernel's ${mtimeOf(f)}`)
     }
