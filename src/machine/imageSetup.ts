@@ -7,6 +7,7 @@
 import fs from 'node:fs'
 import { configToJson, fromCmdline, fromDts, fromModuleParams, ModuleParams, ProbeError, RamoopsConfig, TargetOptions } from '../backend/ramoops/config.js'
 import { PstoreSimError } from '../util/errors.js'
+import { writeFileAtomic } from '../util/files.js'
 
 export interface SetupSource {
   /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
@@ -52,7 +53,7 @@ export function readSidecar(image: string): Sidecar | undefined {
 
 export function writeSidecar(image: string, source: SetupSource, config: RamoopsConfig): void {
   const sidecar: Sidecar = { pstoreSim: 1, setup: source, resolved: configToJson(config) }
-  fs.writeFileSync(sidecarPath(image), JSON.stringify(sidecar, null, 2) + '\n')
+  writeFileAtomic(sidecarPath(image), JSON.stringify(sidecar, null, 2) + '\n')
 }
 
 export function resolveSetup(source: SetupSource): RamoopsConfig {
@@ -67,6 +68,8 @@ export interface SetupOverrides {
   cmdline?: string
   dtsFile?: string
   target?: TargetOptions
+  /** A new setup (format): the sidecar of the file being replaced is not its base. */
+  ignoreSidecar?: boolean
 }
 
 function hasKeys(o: object | undefined): boolean {
@@ -78,7 +81,7 @@ function hasKeys(o: object | undefined): boolean {
  * saying what to pass.
  */
 export function setupForImage(image: string, overrides: SetupOverrides): { source: SetupSource; config: RamoopsConfig; fromSidecar: boolean } {
-  const sidecar = readSidecar(image)
+  const sidecar = overrides.ignoreSidecar ? undefined : readSidecar(image)
   const base: SetupSource = sidecar?.setup ?? { target: {} }
   const target = { ...base.target, ...stripUndefined(overrides.target ?? {}) }
   let source: SetupSource
