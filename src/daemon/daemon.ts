@@ -17,7 +17,7 @@ import { nowTimespec, Timespec } from '../pstore/filesystem.js'
 import { PmsgFifo, PipeTools, defaultFifoPath, checkFifoPath, removeStaleFifo } from './pmsgFifo.js'
 import { NativeFilesMirror } from './nativeFiles.js'
 import { ControlError, ControlRequest, serveControl } from './control.js'
-import { liveDaemon, readMountRecord, removeMountRecord, socketPath, writeMountRecord, isMounted, runDir, logPath } from './registry.js'
+import { liveDaemon, readMountRecord, removeMountRecord, socketPath, writeMountRecord, isMounted, runDir, logPath, mountType } from './registry.js'
 import { SymbolTable } from '../pstore/symbols.js'
 import { DumpReason } from '../pstore/kmsgDumper.js'
 import { corrupt } from '../backend/ramoops/corrupt.js'
@@ -106,6 +106,12 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
     } else {
       throw new MountError(`${mountpoint}: cannot use as a mountpoint: ${(err as Error).message}`)
     }
+  }
+  // A pstore-sim mount whose daemon was killed: the kernel may still answer stat from its
+  // attribute cache, so the dead mount is recognised by its missing daemon.
+  if (mountType(mountpoint) === 'fuse.pstore' && !liveDaemon(mountpoint)) {
+    debug('recovering the mount of a killed daemon at %s', mountpoint)
+    await run('fusermount', ['-uz', mountpoint]).catch(() => run('umount', ['-l', mountpoint]))
   }
   if (isMounted(mountpoint)) throw new MountError(`${mountpoint}: something is already mounted there (pstore-sim umount ${mountpoint})`)
   const stat = fs.statSync(mountpoint)

@@ -148,6 +148,24 @@ export function daemonByPid(pid: number | undefined): MountRecord | undefined {
   return pid === undefined ? undefined : liveMounts().find((m) => m.pid === pid)
 }
 
+/** The filesystem type mounted at a path (`fuse.pstore` for ours), from /proc/self/mountinfo. */
+export function mountType(mountpoint: string): string | undefined {
+  const abs = path.resolve(mountpoint)
+  const escaped = abs.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'))
+  let info = ''
+  try {
+    info = fs.readFileSync('/proc/self/mountinfo', 'utf8')
+  } catch {
+    return undefined
+  }
+  let type: string | undefined
+  for (const line of info.split('\n')) {
+    const fields = line.split(' ')
+    if (fields[4] === escaped) type = fields[fields.indexOf('-') + 1] // the last one is on top
+  }
+  return type
+}
+
 /** Whether a path is currently a mountpoint (from /proc/self/mountinfo). */
 export function isMounted(mountpoint: string): boolean {
   const abs = path.resolve(mountpoint)
