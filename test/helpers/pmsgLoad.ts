@@ -21,16 +21,19 @@ if (isMainThread) {
   const [fifo, count, max, pauseEvery, pauseMs] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6])]
   const acked = new Array(count).fill(0)
   let left = count
+  let opened = 0
   for (let id = 0; id < count; id++) {
     const w = new Worker(process.argv[1], { workerData: { fifo, id, max, pauseEvery, pauseMs } })
-    w.on('message', (n) => { acked[id] = n })
+    w.on('message', (n) => { if (n === 'open') { if (++opened === count) process.stdout.write('ready\\n') } else acked[id] = n })
     w.on('exit', () => { if (--left === 0) process.stdout.write(JSON.stringify(acked)) })
   }
 } else {
   const { fifo, id, max, pauseEvery, pauseMs } = workerData
   let acked = 0
   let fd
-  try { fd = fs.openSync(fifo, 'w') } catch { parentPort.postMessage(0); process.exit(0) }
+  // O_WRONLY alone: never creates a regular file where the FIFO is gone
+  try { fd = fs.openSync(fifo, fs.constants.O_WRONLY) } catch { parentPort.postMessage('open'); parentPort.postMessage(0); process.exit(0) }
+  parentPort.postMessage('open')
   const sleeper = new Int32Array(new SharedArrayBuffer(4))
   while (acked < max) {
     try { fs.writeSync(fd, 'w' + id + ' ' + (acked + 1) + '\\n') } catch { break }
@@ -44,6 +47,8 @@ if (isMainThread) {
 export interface Writers {
   /** Resolves with each writer's acknowledged line count once all have exited. */
   done: Promise<number[]>
+  /** Resolves once every writer has the FIFO open. */
+  ready: Promise<void>
   child: ChildProcess
 }
 
@@ -51,18 +56,19 @@ export function startWriters(fifo: string, count: number, maxLines: number, paus
   const script = path.join(os.tmpdir(), `pstore-sim-writers-${process.pid}.cjs`)
   fs.writeFileSync(script, WRITERS)
   const child = spawn(process.execPath, [script, fifo, String(count), String(maxLines), String(pauseEvery), String(pauseMs)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  const ready = new Promise<void>((resolve) => child.stdout!.on('data', () => out.startsWith('ready\n') && resolve()))
   const done = new Promise<number[]>((resolve, reject) => {
-    let out = ''
-    child.stdout!.on('data', (d) => (out += d))
+    child.stdout!.prependListener('data', (d) => (out += d))
     child.on('exit', () => {
       try {
-        resolve(JSON.parse(out) as number[])
+        resolve(JSON.parse(out.replace(/^ready\n/, '')) as number[])
       } catch {
         reject(new Error(`writers printed ${JSON.stringify(out)}`))
       }
     })
   })
-  return { done, child }
+  return { done, ready, child }
 }
 
 export interface LossReport {

@@ -57,6 +57,7 @@ export async function soakRound(image: string, mnt: string, kind: StopKind, seed
   const fifo = `${mnt}.pmsg0`
   const writers = startWriters(fifo, WRITERS, 1e9, 1, 10)
   const texts: string[] = []
+  await writers.ready
   await sleep(50 + (seed % 5) * 20)
   await mustRun(['console', mnt, `round ${seed}`])
   await run('cat', [path.join(mnt, 'console-ramoops-0')])
