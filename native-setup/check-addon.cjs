@@ -20,6 +20,9 @@
 // 6. fuse.files (patch level 3): a third mount whose one file is in the native
 //    table; ls, stat and cat must show it without any JS handler being asked;
 //    Fuse.mkfifo makes a FIFO.
+// 7. Fuse.flock / Fuse.pipeBytes (patch level 4): a second process cannot
+//    take an exclusive lock this one holds, and takes it once it is released;
+//    FIONREAD through the FIFO's write-only end counts the bytes written.
 //
 // Exit codes: 0 ok, 2 environment problem (message names what to run).
 
@@ -104,8 +107,8 @@ async function main () {
   if (addonPath !== EXPECTED_ADDON) return fail(`fuse-native loads ${addonPath}, not the source build ${EXPECTED_ADDON}`)
   const maps = fs.readFileSync('/proc/self/maps', 'utf-8').split('\n').filter((l) => l.endsWith('.node') && l.includes('fuse'))
   if (!maps.some((l) => l.endsWith(EXPECTED_ADDON))) return fail(`mapped addon is not ${EXPECTED_ADDON}: ${maps.join(' | ')}`)
-  if (!(Fuse.NATIVE_PATCH_LEVEL >= 3) || !Fuse.NS_TIMES || !Fuse.INVALIDATE || !Fuse.NATIVE_FILES) {
-    return fail(`fuse-native is not patched (NATIVE_PATCH_LEVEL=${Fuse.NATIVE_PATCH_LEVEL}, want 3): patch not applied or addon built before the patch`)
+  if (!(Fuse.NATIVE_PATCH_LEVEL >= 4) || !Fuse.NS_TIMES || !Fuse.INVALIDATE || !Fuse.NATIVE_FILES || !Fuse.LOCKS) {
+    return fail(`fuse-native is not patched (NATIVE_PATCH_LEVEL=${Fuse.NATIVE_PATCH_LEVEL}, want 4): patch not applied or addon built before the patch`)
   }
 
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-check-'))
@@ -241,11 +244,27 @@ async function main () {
   const fifo = path.join(tmp, 'fifo')
   Fuse.mkfifo(fifo, 0o600)
   if (!fs.statSync(fifo).isFIFO()) throw new Error('Fuse.mkfifo did not make a FIFO')
+  const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  const wfd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+  fs.writeSync(wfd, 'seven')
+  const waiting = Fuse.pipeBytes(wfd)
+  fs.closeSync(rfd)
+  fs.closeSync(wfd)
+  if (waiting !== 5) throw new Error(`Fuse.pipeBytes through the write end gave ${waiting}, want 5`)
+  const lockFile = path.join(tmp, 'lock')
+  const lfd = fs.openSync(lockFile, 'w')
+  if (!Fuse.flock(lfd, 'exclusive')) throw new Error('Fuse.flock could not take a free lock')
+  const tryLock = `const F = require(${JSON.stringify(path.join(FN_DIR, 'index.js'))}); const fd = require('fs').openSync(process.argv[1], 'r'); process.stdout.write(String(F.flock(fd, 'exclusive')))`
+  const held = await run(process.execPath, ['-e', tryLock, lockFile])
+  Fuse.flock(lfd, 'unlock')
+  const free = await run(process.execPath, ['-e', tryLock, lockFile])
+  fs.closeSync(lfd)
+  if (held !== 'false' || free !== 'true') throw new Error(`Fuse.flock: another process took a held lock (${held}) or not a free one (${free})`)
 
   fs.rmSync(tmp, { recursive: true, force: true })
   tmp = null
   clearTimeout(guard)
-  process.stdout.write(`check-addon: ok (${path.relative(ROOT, addonPath)}, patch level ${Fuse.NATIVE_PATCH_LEVEL}, mtime ns survived: ${out.split('.').pop()}, invalidate: stat 10 -> 20, native files: ls/stat/cat without JS)\n`)
+  process.stdout.write(`check-addon: ok (${path.relative(ROOT, addonPath)}, patch level ${Fuse.NATIVE_PATCH_LEVEL}, mtime ns survived: ${out.split('.').pop()}, invalidate: stat 10 -> 20, native files: ls/stat/cat without JS, flock + FIONREAD)\n`)
 }
 
 main().catch((err) => fail(err.message))

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url'
 import type { Argv } from 'yargs'
 import { SetupOverrides, parseSize } from '../machine/imageSetup.js'
 import { sendEvent } from '../daemon/control.js'
-import { findDaemon } from '../daemon/registry.js'
+import { findDaemon, readMountRecord } from '../daemon/registry.js'
+import { advise } from '../daemon/advice.js'
 import { cancelEarlyDaemon, EarlyDaemon, spawnEarlyDaemon, startDaemon, unmount } from '../daemon/client.js'
 import { PstoreSimError } from '../util/errors.js'
 import { execCommand, parseExecArgs, runExec } from './exec.js'
@@ -91,9 +92,16 @@ function print(result: unknown, json: boolean | undefined, text: () => string): 
 async function onTarget<E extends KernelEvent>(target: string, argv: SetupArgs, event: E): Promise<EventResult<E>> {
   const daemon = findDaemon(target)
   if (daemon) return sendEvent(daemon.socket, event)
-  if (fs.existsSync(target) && fs.statSync(target).isDirectory()) {
-    throw new UserError(`${target}: no pstore-sim daemon serves this directory; give an image or a mounted mountpoint`)
+  const stale = readMountRecord(target)
+  if (stale) throw new UserError(`${target}: its daemon (pid ${stale.pid}) is gone; run pstore-sim umount ${target} to clean up, then mount again`)
+  let isDirectory = false
+  try {
+    isDirectory = fs.statSync(target).isDirectory()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED') throw new UserError(`${target}: a dead mount (its daemon is gone); run pstore-sim umount ${target} to clean up`)
   }
+  if (isDirectory) throw new UserError(`${target}: no pstore-sim daemon serves this directory; give an image or a mounted mountpoint`)
   const { Simulation } = await import('../machine/simulation.js')
   const { applyEvent, bootUnmounted } = await import('../machine/events.js')
   const sim = Simulation.open(target, overridesFrom(argv), { readOnly: false })
@@ -394,8 +402,9 @@ if (isMain) {
   endQuietlyWhenStdoutCloses()
   main().catch((err: Error) => {
     // Our own errors and the system's (ENOENT…) speak for themselves; anything else is a bug: show where.
-    const known = err instanceof PstoreSimError || (err as NodeJS.ErrnoException)?.code !== undefined
-    process.stderr.write(`pstore-sim: ${known ? err.message : String(err?.stack ?? err)}\n`)
-    process.exitCode = err instanceof PstoreSimError ? err.exitCode : 1
+    const advice = err instanceof Error ? advise(err) : undefined
+    const known = advice !== undefined || (err as NodeJS.ErrnoException)?.code !== undefined
+    process.stderr.write(`pstore-sim: ${advice?.message ?? (known ? err.message : String(err?.stack ?? err))}\n`)
+    process.exitCode = advice?.exitCode ?? 1
   })
 }

@@ -10,8 +10,10 @@ import { ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ControlError, ControlRequest, sendControl, sendEvent } from './control.js'
 import type { EventResult, KernelEvent } from '../machine/events.js'
-import { isMounted, liveDaemon, mountKey, processAlive, runDir } from './registry.js'
+import { isMounted, liveDaemon, logPath, processAlive, readMountRecord, removeMountRecord, runDir } from './registry.js'
+import { defaultFifoPath, removeStaleFifo } from './pmsgFifo.js'
 import { EnvironmentError } from '../util/errors.js'
+import { createExclusive } from '../util/files.js'
 import type { MountOptions } from './daemon.js'
 
 const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js')
@@ -40,8 +42,8 @@ function daemonEnv(): NodeJS.ProcessEnv {
 
 /** A detached daemon process writing to `logFile`, with an IPC channel for its first words. */
 function spawnDaemon(args: string[], logFile: string): ChildProcess {
-  fs.mkdirSync(runDir(), { recursive: true, mode: 0o700 })
-  const log = fs.openSync(logFile, 'w')
+  fs.rmSync(logFile, { force: true }) // a killed daemon's (the run directory is ours alone)
+  const log = createExclusive(logFile)
   try {
     return spawn(process.execPath, [daemonMainPath, ...args], { detached: true, stdio: ['ignore', log, log, 'ipc'], env: daemonEnv() })
   } finally {
@@ -66,7 +68,7 @@ export function cancelEarlyDaemon(early: EarlyDaemon): void {
  */
 export async function startDaemon(options: MountOptions, early?: EarlyDaemon): Promise<string> {
   const mountpoint = path.resolve(options.mountpoint)
-  const logFile = path.join(runDir(), `${mountKey(mountpoint)}.log`)
+  const logFile = logPath(mountpoint)
   const resolved: MountOptions = { ...options, mountpoint, image: path.resolve(options.image) }
   let child: ChildProcess
   if (early?.child.connected) {
@@ -87,7 +89,10 @@ export async function startDaemon(options: MountOptions, early?: EarlyDaemon): P
   child.removeAllListeners()
   if (child.connected) child.disconnect()
   child.unref()
-  if (message.error !== undefined) throw new ControlError(message.error, message.exitCode ?? 1)
+  if (message.error !== undefined) {
+    fs.rmSync(logFile, { force: true }) // its words are in the error: nothing left behind
+    throw new ControlError(message.error, message.exitCode ?? 1)
+  }
   return message.text ?? ''
 }
 
@@ -104,16 +109,22 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
 /** Unmounts and waits until the daemon has flushed and exited. */
 export async function unmount(mountpoint: string): Promise<void> {
   const abs = path.resolve(mountpoint)
-  const daemon = liveDaemon(abs)
-  if (daemon) {
-    await sendControl(daemon.socket, { op: 'umount' })
-    if (!(await waitForExit(daemon.pid, 15000))) throw new EnvironmentError(`the daemon (pid ${daemon.pid}) did not exit after unmounting ${abs}`)
+  const record = readMountRecord(abs)
+  if (record && processAlive(record.pid)) {
+    await sendControl(record.socket, { op: 'umount' })
+    if (!(await waitForExit(record.pid, 15000))) throw new EnvironmentError(`the daemon (pid ${record.pid}) did not exit after unmounting ${abs}`)
     return
   }
-  if (!isMounted(abs)) throw new ControlError(`${abs}: not mounted`)
-  await new Promise<void>((resolve, reject) =>
-    spawn('fusermount', ['-uz', abs], { stdio: 'ignore' }).on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount -uz ${abs} failed`)))),
-  )
+  // A dead daemon (kill -9): its mount, FIFO, record, socket and log are cleaned up here.
+  const mounted = isMounted(abs)
+  if (mounted) {
+    await new Promise<void>((resolve, reject) =>
+      spawn('fusermount', ['-uz', abs], { stdio: 'ignore' }).on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount -uz ${abs} failed`)))),
+    )
+  }
+  const fifo = removeStaleFifo(record?.fifo ?? defaultFifoPath(abs))
+  removeMountRecord(abs, { log: true })
+  if (!mounted && !record && !fifo) throw new ControlError(`${abs}: not mounted`)
 }
 
 function daemonAt(mountpoint: string): { socket: string } {

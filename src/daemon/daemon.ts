@@ -15,11 +15,11 @@ import { SetupOverrides } from '../machine/imageSetup.js'
 import { MountView } from '../pstore/mountView.js'
 import { fuseOperations, Errno } from './fuseOperations.js'
 import { nowTimespec, Timespec } from '../pstore/filesystem.js'
-import { PmsgFifo, PipeTools, defaultFifoPath } from './pmsgFifo.js'
+import { PmsgFifo, PipeTools, defaultFifoPath, checkFifoPath, removeStaleFifo } from './pmsgFifo.js'
 import { NativeFilesMirror } from './nativeFiles.js'
 import { ControlError, ControlRequest, eventFromWire, serveControl } from './control.js'
 import { applyEvent } from '../machine/events.js'
-import { liveDaemon, removeMountRecord, socketPath, writeMountRecord, isMounted } from './registry.js'
+import { liveDaemon, readMountRecord, removeMountRecord, socketPath, writeMountRecord, isMounted, runDir, logPath, mountType } from './registry.js'
 import { SymbolTable } from '../pstore/symbols.js'
 import type net from 'node:net'
 
@@ -45,7 +45,7 @@ export interface MountOptions {
 
 
 /** The fuse-native patch level the daemon relies on (native-setup/README.md: ns times, invalidate, native files). */
-export const REQUIRED_PATCH_LEVEL = 3
+export const REQUIRED_PATCH_LEVEL = 4 // Fuse.flock (the image lock) and Fuse.pipeBytes (the FIFO drain)
 
 /**
  * The patched, source-built addon, or an EnvironmentError. A prebuilt (unpatched) addon loads
@@ -76,8 +76,32 @@ export function checkEnvironment(): void {
   if (!fs.existsSync('/dev/fuse')) {
     throw new EnvironmentError('no /dev/fuse on this machine: run "npm run setup" (as root it creates the device), or "modprobe fuse"')
   }
+  try {
+    fs.accessSync('/dev/fuse', fs.constants.R_OK | fs.constants.W_OK)
+  } catch {
+    throw new EnvironmentError('/dev/fuse: no permission to open it: as root, chmod 0666 /dev/fuse (Debian\'s default), or give this user access to it')
+  }
   const inPath = (process.env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, 'fusermount')))
   if (!inPath) throw new EnvironmentError('no fusermount in PATH: install Debian\'s fuse package ("npm run setup" does, or: apt-get install fuse)')
+}
+
+/**
+ * A value inside libfuse 2's -o string: options are separated by commas and a backslash escapes
+ * the next character, so an image named `x,allow_other` cannot add an option.
+ */
+export function escapeFuseOption(value: string): string {
+  if (/[\x00-\x1f\x7f]/.test(value)) throw new MountError(`${JSON.stringify(value)}: a control character cannot be passed to FUSE; rename it`)
+  return value.replace(/[\\,]/g, (c) => '\\' + c)
+}
+
+/** The lines libfuse and fusermount printed to this daemon's log (its stderr) while mounting. */
+function fuseDiagnostics(mountpoint: string): string {
+  try {
+    const lines = fs.readFileSync(logPath(mountpoint), 'utf8').split('\n')
+    return lines.filter((l) => /^(fuse|fusermount)[:\d]/.test(l)).slice(-3).join('; ')
+  } catch {
+    return ''
+  }
 }
 
 function run(cmd: string, args: string[]): Promise<void> {
@@ -99,6 +123,12 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
     } else {
       throw new MountError(`${mountpoint}: cannot use as a mountpoint: ${(err as Error).message}`)
     }
+  }
+  // A pstore-sim mount whose daemon was killed: the kernel may still answer stat from its
+  // attribute cache, so the dead mount is recognised by its missing daemon.
+  if (mountType(mountpoint) === 'fuse.pstore' && !liveDaemon(mountpoint)) {
+    debug('recovering the mount of a killed daemon at %s', mountpoint)
+    await run('fusermount', ['-uz', mountpoint]).catch(() => run('umount', ['-l', mountpoint]))
   }
   if (isMounted(mountpoint)) throw new MountError(`${mountpoint}: something is already mounted there (pstore-sim umount ${mountpoint})`)
   const stat = fs.statSync(mountpoint)
@@ -128,11 +158,18 @@ export class PstoreDaemon {
   private readonly jsRequests: Record<string, number> = {}
   readonly mountpoint: string
   readonly image: string
+  private failed = false
 
   constructor(readonly options: MountOptions) {
     this.mountpoint = path.resolve(options.mountpoint)
-    this.image = path.resolve(options.image)
-    this.simulation = Simulation.open(this.image, options.overrides ?? {}, { readOnly: !!options.readOnly })
+    // One writer per image: a read-write mount locks it exclusively, a read-only one shares it
+    // (no writer changes bytes it shows). Its boot stays in memory until the mount is up.
+    this.simulation = Simulation.open(path.resolve(options.image), options.overrides ?? {}, {
+      readOnly: !!options.readOnly,
+      lock: options.readOnly ? 'shared' : 'exclusive',
+      deferWrites: !options.readOnly,
+    })
+    this.image = this.simulation.image
     this.view = new MountView({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, nowTimespec())
   }
 
@@ -174,13 +211,62 @@ export class PstoreDaemon {
     return this.fuseSupportsInvalidate ? (this.options.cacheTimeout ?? CACHE_TIMEOUT_S) : 0
   }
 
+  /**
+   * Checks everything that can fail before the boot changes a byte (FUSE, /dev/fuse, the run
+   * directory, the mountpoint, the FIFO's path); boots into memory; mounts, and only then
+   * writes the boot to the image. A failure after the boot leaves the image as it was.
+   */
   async start(): Promise<void> {
     checkEnvironment()
     const Fuse = loadFuse()
     this.fuseSupportsInvalidate = !!Fuse.INVALIDATE
     if (this.options.systemMap) this.symbols = await SymbolTable.load(this.options.systemMap)
+    runDir()
     await prepareMountpoint(this.mountpoint)
+    const fifoPath = this.simulation.config.pmsgSize && this.simulation.config.frontends.pmsg ? this.fifoPath : undefined
+    if (fifoPath) checkFifoPath(fifoPath)
+    const fsname = `pstore-sim:${escapeFuseOption(path.basename(this.image))}`
     await this.boot()
+    try {
+      await this.mount(Fuse, fsname)
+      const pipeTools: PipeTools | undefined = Fuse.NATIVE_FILES ? { mkfifo: Fuse.mkfifo, setPipeSize: Fuse.setPipeSize, pipeBytes: Fuse.LOCKS ? Fuse.pipeBytes : undefined } : undefined
+      if (fifoPath) this.fifo = await PmsgFifo.create(fifoPath, (chunk) => this.pmsgFromFifo(chunk), pipeTools)
+      const socket = socketPath(this.mountpoint)
+      this.control = await serveControl(socket, (request) => this.handle(request))
+      writeMountRecord({
+        pid: process.pid,
+        image: this.image,
+        mountpoint: this.mountpoint,
+        socket,
+        fifo: this.fifo?.path,
+        readOnly: !!this.options.readOnly,
+        startedAt: new Date().toISOString(),
+      })
+      this.simulation.commit()
+    } catch (err) {
+      this.failed = true
+      await this.stop()
+      throw err
+    }
+    // A fuse-native daemon would live on after an outside `fusermount -u`: notice and leave.
+    this.watchdog = setInterval(() => {
+      if (!isMounted(this.mountpoint)) {
+        debug('mount vanished from outside; exiting')
+        void this.stop()
+      }
+    }, 500)
+    this.watchdog.unref()
+  }
+
+  private pmsgFromFifo(chunk: Buffer): void {
+    try {
+      if (!this.simulation.machine.state.halted) this.simulation.machine.pmsg(chunk)
+    } catch (err) {
+      debug('pmsg write failed: %s', (err as Error).message)
+    }
+  }
+
+  private async mount(Fuse: any, fsname: string): Promise<void> {
     const ops = this.counted(fuseOperations(this.view, {
       readOnly: !!this.options.readOnly,
       now: nowTimespec,
@@ -195,7 +281,7 @@ export class PstoreDaemon {
       },
     }))
     this.fuse = new Fuse(this.mountpoint, ops, {
-      fsname: `pstore-sim:${path.basename(this.image)}`,
+      fsname,
       subtype: 'pstore',
       defaultPermissions: true,
       allowOther: !!this.options.allowOther,
@@ -209,45 +295,14 @@ export class PstoreDaemon {
     // level 3). PSTORE_SIM_NATIVE_FILES=0 serves every request from JS instead (for comparison).
     this.nativeFiles = !!this.fuse.files && process.env.PSTORE_SIM_NATIVE_FILES !== '0'
     if (this.nativeFiles) this.view.observe(new NativeFilesMirror(this.fuse.files, this.view))
-    const pipeTools: PipeTools | undefined = Fuse.NATIVE_FILES ? { mkfifo: Fuse.mkfifo, setPipeSize: Fuse.setPipeSize } : undefined
-    const fifoPath = this.fifoPath
-    const fifo =
-      fifoPath && this.simulation.config.pmsgSize && this.simulation.config.frontends.pmsg
-        ? PmsgFifo.create(fifoPath, (chunk) => {
-            try {
-              if (!this.simulation.machine.state.halted) this.simulation.machine.pmsg(chunk)
-            } catch (err) {
-              debug('pmsg write failed: %s', (err as Error).message)
-            }
-          }, pipeTools)
-        : undefined
-    const mounted = new Promise<void>((resolve, reject) => this.fuse.mount((err: Error | null) => (err ? reject(new MountError(`cannot mount ${this.mountpoint}: ${err.message}`)) : resolve())))
-    const [fifoResult, mountResult] = await Promise.allSettled([fifo, mounted])
-    if (fifoResult.status === 'fulfilled') this.fifo = fifoResult.value
-    if (mountResult.status === 'rejected' || fifoResult.status === 'rejected') {
-      await this.stop()
-      throw mountResult.status === 'rejected' ? mountResult.reason : (fifoResult as PromiseRejectedResult).reason
-    }
-    const socket = socketPath(this.mountpoint)
-    fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 })
-    this.control = await serveControl(socket, (request) => this.handle(request))
-    writeMountRecord({
-      pid: process.pid,
-      image: this.image,
-      mountpoint: this.mountpoint,
-      socket,
-      fifo: this.fifo?.path,
-      readOnly: !!this.options.readOnly,
-      startedAt: new Date().toISOString(),
-    })
-    // A fuse-native daemon would live on after an outside `fusermount -u`: notice and leave.
-    this.watchdog = setInterval(() => {
-      if (!isMounted(this.mountpoint)) {
-        debug('mount vanished from outside; exiting')
-        void this.stop()
-      }
-    }, 500)
-    this.watchdog.unref()
+    await new Promise<void>((resolve, reject) =>
+      this.fuse.mount((err: Error | null) => {
+        if (!err) return resolve()
+        const why = fuseDiagnostics(this.mountpoint)
+        this.fuse = undefined
+        reject(new MountError(`cannot mount ${this.mountpoint}: ${err.message}${why ? ` (${why})` : ''}`))
+      }),
+    )
   }
 
   /** Counts the requests each handler serves (`status` reports them: which path answered). */
@@ -264,6 +319,8 @@ export class PstoreDaemon {
   }
 
   async handle(request: ControlRequest): Promise<unknown> {
+    // Whatever writers were told is in /dev/pmsg0 comes before this event (and its snapshot).
+    if (request.op !== 'status') this.fifo?.drain()
     switch (request.op) {
       case 'status':
         return {
@@ -292,18 +349,27 @@ export class PstoreDaemon {
     return this.view.names()
   }
 
-  /** Clean unmount: FIFO removed, writes flushed, state saved, registry cleaned. */
+  /**
+   * Clean unmount: the FIFO drained into the image and removed, writes flushed, state saved,
+   * registry cleaned (the log too). After a failed start nothing of the boot is written and
+   * the log stays for the error's details.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.watchdog) clearInterval(this.watchdog)
-      this.fifo?.close()
+      try {
+        this.fifo?.close()
+      } catch (err) {
+        debug('pmsg FIFO drain failed: %s', (err as Error).message)
+      }
       this.control?.close()
       if (this.fuse) {
         await new Promise<void>((resolve) => this.fuse.unmount(() => resolve()))
         if (isMounted(this.mountpoint)) await run('fusermount', ['-uz', this.mountpoint]).catch(() => undefined)
       }
-      this.simulation.close()
-      removeMountRecord(this.mountpoint)
+      if (this.failed) this.simulation.discard()
+      else this.simulation.close()
+      removeMountRecord(this.mountpoint, { log: !this.failed })
       debug('stopped')
     })()
     return this.stopping
@@ -313,12 +379,20 @@ export class PstoreDaemon {
 export { EnvironmentError }
 export type { Timespec }
 
+/** What a daemon killed at this mountpoint left: its record, socket, log and FIFO. */
+function cleanUpAfterKilledDaemon(mountpoint: string): void {
+  const record = readMountRecord(mountpoint)
+  if (!record || liveDaemon(mountpoint)) return
+  if (record.fifo) removeStaleFifo(record.fifo)
+  removeMountRecord(mountpoint)
+}
+
 /**
  * Runs a daemon in this process until SIGINT/SIGTERM/SIGHUP or `umount`, and resolves once the
  * mount is usable with the words to tell the user.
  */
 export async function serveForeground(options: MountOptions): Promise<string> {
-  liveDaemon(options.mountpoint) // drops the record a killed daemon left
+  cleanUpAfterKilledDaemon(path.resolve(options.mountpoint))
   const daemon = new PstoreDaemon(options)
   await daemon.start()
   const stop = () => void daemon.stop().then(() => process.exit(0))

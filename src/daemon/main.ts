@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs'
 import { serveForeground, MountOptions, loadFuse } from './daemon.js'
-import { PstoreSimError } from '../util/errors.js'
+import { advise } from './advice.js'
 
 function optionsFromParent(abandonedLog: string): Promise<MountOptions> {
   // The addon loads while the CLI parses; a failure shows again, with its message, in start().
@@ -44,11 +44,13 @@ options.then(serveForeground).then(
     process.disconnect?.()
   },
   (err: Error) => {
-    const known = err instanceof PstoreSimError || (err as NodeJS.ErrnoException).code !== undefined
-    const exitCode = err instanceof PstoreSimError ? err.exitCode : 1
-    process.stderr.write(`pstore-sim: ${known ? err.message : err.stack}\n`)
-    process.send?.({ error: err.message, exitCode })
-    process.exitCode = exitCode
-    process.disconnect?.()
+    const advice = advise(err)
+    const message = advice?.message ?? ((err as NodeJS.ErrnoException).code !== undefined ? err.message : String(err.stack))
+    const exitCode = advice?.exitCode ?? 1
+    process.stderr.write(`pstore-sim: ${message}\n`)
+    // A daemon that could not mount exits (FUSE's thread or a timer would keep it alive).
+    const exit = () => process.exit(exitCode)
+    if (process.send && process.connected) process.send({ error: message.split('\n')[0], exitCode }, exit)
+    else exit()
   },
 )

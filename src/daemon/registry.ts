@@ -7,6 +7,8 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { EnvironmentError } from '../util/errors.js'
+import { writeFileAtomic } from '../util/files.js'
 
 export interface MountRecord {
   pid: number
@@ -18,12 +20,42 @@ export interface MountRecord {
   startedAt: string
 }
 
-export function runDir(): string {
-  if (process.env.PSTORE_SIM_RUN_DIR) return process.env.PSTORE_SIM_RUN_DIR
+function runDirPath(): string {
+  if (process.env.PSTORE_SIM_RUN_DIR) return path.resolve(process.env.PSTORE_SIM_RUN_DIR)
   const uid = process.getuid?.() ?? 0
   if (uid === 0) return '/run/pstore-sim'
   if (process.env.XDG_RUNTIME_DIR) return path.join(process.env.XDG_RUNTIME_DIR, 'pstore-sim')
   return path.join(os.tmpdir(), `pstore-sim-${uid}`)
+}
+
+let checkedRunDir: string | undefined
+
+/**
+ * The run directory, created 0700 if missing. Its records name sockets the CLI talks to and
+ * files daemons write, so it must be the user's own: a directory (not a symlink) owned by this
+ * uid that nobody else can write or list. Anything else (another user pre-creating
+ * /tmp/pstore-sim-<uid>) is refused.
+ */
+export function runDir(): string {
+  const dir = runDirPath()
+  if (checkedRunDir === dir) return dir
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    else if (code !== 'EEXIST') throw new EnvironmentError(`${dir}: cannot create the run directory: ${(err as Error).message}`)
+  }
+  const stat = fs.lstatSync(dir)
+  const uid = process.getuid?.() ?? 0
+  const fix = `remove it (rm -rf ${dir}) or set PSTORE_SIM_RUN_DIR to a directory of your own with mode 0700`
+  if (!stat.isDirectory()) throw new EnvironmentError(`${dir}: the run directory is ${stat.isSymbolicLink() ? 'a symlink' : 'not a directory'}: ${fix}`)
+  if (stat.uid !== uid) throw new EnvironmentError(`${dir}: the run directory belongs to uid ${stat.uid}, not to you (uid ${uid}): ${fix}`)
+  if ((stat.mode & 0o077) !== 0) {
+    throw new EnvironmentError(`${dir}: the run directory has mode 0${(stat.mode & 0o777).toString(8)}, others may use it: chmod 700 ${dir}, or ${fix}`)
+  }
+  checkedRunDir = dir
+  return dir
 }
 
 export function mountKey(mountpoint: string): string {
@@ -38,9 +70,13 @@ export function socketPath(mountpoint: string): string {
   return path.join(runDir(), `${mountKey(mountpoint)}.sock`)
 }
 
+/** The daemon's log (stdout and stderr), kept while it runs and after a failure. */
+export function logPath(mountpoint: string): string {
+  return path.join(runDir(), `${mountKey(mountpoint)}.log`)
+}
+
 export function writeMountRecord(record: MountRecord): void {
-  fs.mkdirSync(runDir(), { recursive: true, mode: 0o700 })
-  fs.writeFileSync(recordPath(record.mountpoint), JSON.stringify(record, null, 2) + '\n')
+  writeFileAtomic(recordPath(record.mountpoint), JSON.stringify(record, null, 2) + '\n')
 }
 
 export function readMountRecord(mountpoint: string): MountRecord | undefined {
@@ -51,8 +87,10 @@ export function readMountRecord(mountpoint: string): MountRecord | undefined {
   }
 }
 
-export function removeMountRecord(mountpoint: string): void {
-  for (const file of [recordPath(mountpoint), socketPath(mountpoint)]) fs.rmSync(file, { force: true })
+export function removeMountRecord(mountpoint: string, options: { log?: boolean } = {}): void {
+  const files = [recordPath(mountpoint), socketPath(mountpoint)]
+  if (options.log) files.push(logPath(mountpoint))
+  for (const file of files) fs.rmSync(file, { force: true })
 }
 
 export function processAlive(pid: number): boolean {
@@ -64,15 +102,16 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** The record of the daemon serving `mountpoint`, if it still runs (a stale one is removed). */
+/**
+ * The record of the daemon serving `mountpoint`, if it still runs. A killed daemon's record
+ * stays until `umount` (or the next mount there) cleans up after it: it names its FIFO.
+ */
 export function liveDaemon(mountpoint: string): MountRecord | undefined {
   const record = readMountRecord(mountpoint)
-  if (record && processAlive(record.pid)) return record
-  if (record) removeMountRecord(mountpoint)
-  return undefined
+  return record && processAlive(record.pid) ? record : undefined
 }
 
-/** All records whose daemon still runs (stale ones are removed). */
+/** All records whose daemon still runs. */
 export function liveMounts(): MountRecord[] {
   let names: string[]
   try {
@@ -85,7 +124,6 @@ export function liveMounts(): MountRecord[] {
     try {
       const record = JSON.parse(fs.readFileSync(path.join(runDir(), name), 'utf8')) as MountRecord
       if (processAlive(record.pid)) live.push(record)
-      else removeMountRecord(record.mountpoint)
     } catch {
       /* half-written or foreign file: ignore */
     }
@@ -93,10 +131,39 @@ export function liveMounts(): MountRecord[] {
   return live
 }
 
-/** The live daemon serving `target`, given as its mountpoint or as its image. */
+/** The live daemon serving `target`, given as its mountpoint or as its image (through any symlink). */
 export function findDaemon(target: string): MountRecord | undefined {
   const abs = path.resolve(target)
-  return liveMounts().find((m) => m.mountpoint === abs || m.image === abs)
+  let real = abs
+  try {
+    real = fs.realpathSync(abs)
+  } catch {
+    /* not there: compare the name */
+  }
+  return liveMounts().find((m) => m.mountpoint === abs || m.image === abs || m.image === real)
+}
+
+/** The live daemon with this pid (a lock holder), if it is a pstore-sim daemon of this user. */
+export function daemonByPid(pid: number | undefined): MountRecord | undefined {
+  return pid === undefined ? undefined : liveMounts().find((m) => m.pid === pid)
+}
+
+/** The filesystem type mounted at a path (`fuse.pstore` for ours), from /proc/self/mountinfo. */
+export function mountType(mountpoint: string): string | undefined {
+  const abs = path.resolve(mountpoint)
+  const escaped = abs.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'))
+  let info = ''
+  try {
+    info = fs.readFileSync('/proc/self/mountinfo', 'utf8')
+  } catch {
+    return undefined
+  }
+  let type: string | undefined
+  for (const line of info.split('\n')) {
+    const fields = line.split(' ')
+    if (fields[4] === escaped) type = fields[fields.indexOf('-') + 1] // the last one is on top
+  }
+  return type
 }
 
 /** Whether a path is currently a mountpoint (from /proc/self/mountinfo). */

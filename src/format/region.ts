@@ -37,6 +37,8 @@ export class RegionImage {
   private readAheadStart = 0
   private readAheadEnd = 0
   private readonly wordScratch = Buffer.alloc(4)
+  /** While set, flush() keeps the changes in memory (see holdWrites). */
+  private held = false
 
   private constructor(
     /** Only the loaded chunks hold the region's bytes; the others are zero until loaded. */
@@ -210,10 +212,50 @@ export class RegionImage {
    * for other processes to see the bytes; no fsync, as RAM has none either.
    */
   flush(): void {
-    if (this.readOnly || !this.path || this.dirty.length === 0) return
+    if (this.readOnly || !this.path || this.dirty.length === 0 || this.held) return
     this.writeFd ??= fs.openSync(this.path, 'r+')
     for (const [offset, length] of this.dirty) fs.writeSync(this.writeFd, this.memory, offset, length, offset)
     this.dirty = []
+  }
+
+  /** From now on changes stay in memory until commitHeld() writes them or discardHeld() drops them. */
+  holdWrites(): void {
+    this.held = true
+  }
+
+  /**
+   * Writes the held changes and returns an undo that puts the file's bytes back as they were.
+   * A failed write (a full disk) puts back what was written and throws.
+   */
+  commitHeld(): () => void {
+    this.held = false
+    if (this.readOnly || !this.path || this.dirty.length === 0) return () => undefined
+    const before: Array<[number, Buffer]> = []
+    const undo = () => {
+      for (const [offset, bytes] of before.reverse()) fs.writeSync(this.writeFd!, bytes, 0, bytes.length, offset)
+    }
+    this.writeFd ??= fs.openSync(this.path, 'r+')
+    try {
+      for (const [offset, length] of this.dirty) {
+        const old = Buffer.alloc(length)
+        this.readFully(offset, length, old, 0)
+        before.push([offset, old])
+        fs.writeSync(this.writeFd, this.memory, offset, length, offset)
+      }
+    } catch (err) {
+      undo()
+      this.held = true
+      throw err
+    }
+    this.dirty = []
+    return undo
+  }
+
+  /** Forgets the held changes: the file keeps its bytes. */
+  discardHeld(): void {
+    this.dirty = []
+    this.held = false
+    this.close()
   }
 
   close(): void {

@@ -9,6 +9,7 @@ import { configToJson, fromCmdline, fromDts, fromModuleParams, ModuleParams, Pro
 import { PstoreSimError } from '../util/errors.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { FtraceVersion, probeFtraceVersion } from '../backend/ramoops/versionProbe.js'
+import { writeFileAtomic } from '../util/files.js'
 
 export interface SetupSource {
   /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
@@ -54,7 +55,7 @@ export function readSidecar(image: string): Sidecar | undefined {
 
 export function writeSidecar(image: string, source: SetupSource, config: RamoopsConfig): void {
   const sidecar: Sidecar = { pstoreSim: 1, setup: source, resolved: configToJson(config) }
-  fs.writeFileSync(sidecarPath(image), JSON.stringify(sidecar, null, 2) + '\n')
+  writeFileAtomic(sidecarPath(image), JSON.stringify(sidecar, null, 2) + '\n')
 }
 
 export function resolveSetup(source: SetupSource): RamoopsConfig {

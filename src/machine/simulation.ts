@@ -4,16 +4,66 @@
  */
 import fs from 'node:fs'
 import { ImageError, RegionImage } from '../format/region.js'
+import { writeFileAtomic, createExclusive, temporaryName } from '../util/files.js'
+import { LockMode, lockHolder, tryLock } from '../util/flock.js'
+import { PstoreSimError } from '../util/errors.js'
 import { MachineState, SimulatedMachine } from './machine.js'
 import { ProbeError, RamoopsConfig } from '../backend/ramoops/config.js'
 import { computeLayout } from '../backend/ramoops/layout.js'
-import { isAuto, SetupError, SetupOverrides, setupForImage, SetupSource, sidecarPath, writeSidecar } from './imageSetup.js'
+import { isAuto, SetupError, SetupOverrides, setupForImage, SetupSource, writeSidecar } from './imageSetup.js'
 
 export function statePath(image: string): string {
   return `${image}.state.json`
 }
 
+/** Another process writes (or reads, with a shared lock) the image: its pid when known. */
+export class ImageLockedError extends PstoreSimError {
+  override name = 'ImageLockedError'
+  constructor(
+    readonly image: string,
+    readonly holderPid: number | undefined,
+  ) {
+    super(`${image}: in use by ${holderPid ? `pid ${holderPid}` : 'another process'}`)
+  }
+}
+
+/** The image's real path: locks, sidecars and state files belong to the file, not to a link to it. */
+export function realImagePath(image: string): string {
+  try {
+    return fs.realpathSync(image)
+  } catch {
+    return image
+  }
+}
+
+/**
+ * Locks the image for as long as the returned fd stays open: 'exclusive' for any writer (one
+ * writer per image), 'shared' for a read-only mount (no writer changes the bytes it shows).
+ */
+export function lockImage(image: string, mode: LockMode): number {
+  const fd = fs.openSync(image, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+  try {
+    if (tryLock(fd, mode)) return fd
+    throw new ImageLockedError(image, lockHolder(fd))
+  } catch (err) {
+    fs.closeSync(fd)
+    throw err
+  }
+}
+
+export interface OpenOptions {
+  readOnly: boolean
+  clock?: () => number
+  /** Default: exclusive for read-write, none for read-only. */
+  lock?: LockMode | 'none'
+  /** Changes stay in memory until commit() (a mount's boot, until the mount is up). */
+  deferWrites?: boolean
+}
+
 export class Simulation {
+  private lockFd: number | undefined
+  private deferred = false
+
   private constructor(
     readonly image: string,
     readonly config: RamoopsConfig,
@@ -23,26 +73,70 @@ export class Simulation {
     readonly readOnly: boolean,
   ) {}
 
-  static open(image: string, overrides: SetupOverrides, options: { readOnly: boolean; clock?: () => number }): Simulation {
+  static open(image: string, overrides: SetupOverrides, options: OpenOptions): Simulation {
     if (!fs.existsSync(image)) throw new ImageError(`${image}: no such image (create one with pstore-sim format)`)
-    const { config, source } = setupForImage(image, overrides)
-    const region = RegionImage.open(image, { readOnly: options.readOnly, expectedSize: config.memSize })
-    const machine = new SimulatedMachine(config, region, loadState(image), options.clock)
-    return new Simulation(image, config, source, region, machine, options.readOnly)
+    image = realImagePath(image)
+    const lock = options.lock ?? (options.readOnly ? 'none' : 'exclusive')
+    const lockFd = lock === 'none' ? undefined : lockImage(image, lock)
+    try {
+      const { config, source } = setupForImage(image, overrides)
+      const region = RegionImage.open(image, { readOnly: options.readOnly, expectedSize: config.memSize })
+      const machine = new SimulatedMachine(config, region, loadState(image), options.clock)
+      const sim = new Simulation(image, config, source, region, machine, options.readOnly)
+      sim.lockFd = lockFd
+      if (options.deferWrites) {
+        sim.deferred = true
+        region.holdWrites()
+      }
+      return sim
+    } catch (err) {
+      if (lockFd !== undefined) fs.closeSync(lockFd)
+      throw err
+    }
   }
 
   /** Persists the machine's volatile state (never for read-only images: evidence stays untouched). */
   saveState(): void {
-    if (this.readOnly) return
-    const file = statePath(this.image)
-    const tmp = `${file}.tmp-${process.pid}`
-    fs.writeFileSync(tmp, JSON.stringify(this.machine.state) + '\n')
-    fs.renameSync(tmp, file)
+    if (this.readOnly || this.deferred) return
+    writeFileAtomic(statePath(this.image), JSON.stringify(this.machine.state) + '\n')
+  }
+
+  /**
+   * Writes what was held in memory since open({ deferWrites }): the region's changes, then the
+   * state. If either fails, the region's file is put back as it was and the error thrown.
+   */
+  commit(): void {
+    if (!this.deferred) return
+    const undo = this.region.commitHeld()
+    this.deferred = false
+    try {
+      this.saveState()
+    } catch (err) {
+      undo()
+      this.deferred = true
+      throw err
+    }
+  }
+
+  /** Closes without writing anything held (a mount that failed after its boot). */
+  discard(): void {
+    this.region.discardHeld()
+    this.release()
   }
 
   close(): void {
-    this.region.close()
-    this.saveState()
+    if (this.deferred) return this.discard()
+    try {
+      this.region.close()
+      this.saveState()
+    } finally {
+      this.release()
+    }
+  }
+
+  private release(): void {
+    if (this.lockFd !== undefined) fs.closeSync(this.lockFd)
+    this.lockFd = undefined
   }
 }
 
@@ -66,26 +160,41 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     throw new SetupError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
   }
   if (isAuto(overrides.target?.kernel)) throw new SetupError(`${image}: --kernel auto reads the version from an existing dump; format needs the target's version, e.g. --kernel 6.12.0`)
-  // The setup resolved and laid out before the first byte is written: a refused format leaves
-  // no image or sidecar behind (and an existing one untouched).
-  const { config, source } = setupForImage(image, overrides, { ignoreSidecar: true })
+  // The image being replaced may be mounted or written: its writer holds the lock.
+  const oldLock = fs.existsSync(image) ? lockImage(realImagePath(image), 'exclusive') : undefined
   try {
-    computeLayout(config)
-  } catch (err) {
-    if (err instanceof ProbeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
-    throw err
-  }
-  fs.rmSync(sidecarPath(image), { force: true }) // a new setup, not the old one overridden
-  const fd = fs.openSync(image, 'w')
-  try {
-    fs.ftruncateSync(fd, config.memSize)
+    const target = oldLock !== undefined ? realImagePath(image) : image
+    // The setup resolved and laid out before the first byte is written: a refused format
+    // leaves no image or sidecar behind (and an existing one untouched).
+    const { config, source } = setupForImage(target, overrides, { ignoreSidecar: true })
+    try {
+      computeLayout(config)
+    } catch (err) {
+      if (err instanceof ProbeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+      throw err
+    }
+    // Built under a temporary name and renamed into place: nothing planted at the name is
+    // followed, and a failure (a full disk) leaves no half image.
+    const tmp = temporaryName(target)
+    try {
+      const fd = createExclusive(tmp)
+      try {
+        fs.ftruncateSync(fd, config.memSize)
+      } finally {
+        fs.closeSync(fd)
+      }
+      const region = RegionImage.open(tmp, { readOnly: false, expectedSize: config.memSize })
+      const machine = new SimulatedMachine(config, region, undefined)
+      machine.boot()
+      region.close()
+      writeSidecar(target, source, config)
+      writeFileAtomic(statePath(target), JSON.stringify(machine.state) + '\n')
+      fs.renameSync(tmp, target)
+      return { config, dmesgZones: machine.ramoops.dmesg.length }
+    } finally {
+      fs.rmSync(tmp, { force: true })
+    }
   } finally {
-    fs.closeSync(fd)
+    if (oldLock !== undefined) fs.closeSync(oldLock)
   }
-  writeSidecar(image, source, config)
-  fs.rmSync(statePath(image), { force: true })
-  const sim = Simulation.open(image, {}, { readOnly: false })
-  sim.machine.boot()
-  sim.close()
-  return { config, dmesgZones: sim.machine.ramoops.dmesg.length }
 }
