@@ -20,6 +20,8 @@ import { SimulatedMachine } from '../../src/machine/machine.js'
 import { makeFiles } from '../../src/pstore/filesystem.js'
 import { PstoreSimError } from '../../src/util/errors.js'
 import { fixtureCase, fixtureConfig, fixturesDir } from './fixtures.js'
+export { prng } from '../../src/util/prng.js'
+import { prng } from '../../src/util/prng.js'
 
 export interface FuzzSeed {
   name: string
@@ -46,17 +48,6 @@ export interface FuzzResult {
 
 const KERNELS = ['4.14.0', '4.19.0', '5.4.0', '5.10.0', '5.15.0', '6.1.10', '6.1.192', '6.6.0', '6.12.0']
 
-/** Mulberry32. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = s
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 class Rng {
   constructor(readonly next: () => number) {}

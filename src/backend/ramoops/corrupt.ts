@@ -7,6 +7,7 @@ import { Ramoops } from './ramoops.js'
 import { ZONE_HEADER_SIZE } from './layout.js'
 import { PersistentRamZone } from './zone.js'
 import { PstoreSimError } from '../../util/errors.js'
+import { prng } from '../../util/prng.js'
 
 export type CorruptArea = 'record' | 'data' | 'header' | 'parity' | 'zone'
 
@@ -55,17 +56,6 @@ function describe(ramoops: Ramoops, offset: number): string {
   return `${name} header parity+${rel - zone.geometry.headerParityOffset}`
 }
 
-/** Mulberry32: a small seeded PRNG, so a fault pattern can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = s
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function selectZones(ramoops: Ramoops, names: string[] | undefined): PersistentRamZone[] {
   if (!names || names.length === 0) return ramoops.zones.filter((z) => z.size > 0)
