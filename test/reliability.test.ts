@@ -62,7 +62,8 @@ for (const kind of ['SIGTERM', 'SIGINT', 'umount', 'fusermount -u'] as const) {
     await mountImage(t, image, mnt)
     const pid = readMountRecord(mnt)!.pid
     // 32 × 6000 lines (< 2.3 MB): the 3 MiB ring never wraps, however late the stop comes.
-    const writers = startWriters(`${mnt}.pmsg0`, 32, 6000, 5, 2)
+    // paced so that writing lasts well past the stop (≥ 6 s), however idle the machine
+    const writers = startWriters(`${mnt}.pmsg0`, 32, 6000, 5, 5)
     await writers.ready
     await sleep(500)
     if (kind === 'umount') t.equal((await pstoreSim(['umount', mnt])).code, 0, 'umount')

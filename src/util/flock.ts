@@ -5,6 +5,12 @@
  */
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { EnvironmentError } from './errors.js'
+
+/** The installed package (dist/src/util/ → its root), where the setup must run. */
+const packageRoot = (): string => path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 
 const require = createRequire(import.meta.url)
 
@@ -25,7 +31,10 @@ function lockTools(): LockTools {
   } catch (err) {
     throw Object.assign(new Error(`the fuse-native addon does not load (${(err as Error).message.split('\n')[0]})`), { code: 'ENOSYS' })
   }
-  if (!fuse.LOCKS) throw Object.assign(new Error('the fuse-native addon lacks flock (patch level 4)'), { code: 'ENOSYS' })
+  if (!fuse.LOCKS) {
+    // The prebuilt addon an `npm ci` without the setup leaves: a problem of the installation.
+    throw new EnvironmentError(`the fuse-native addon is not pstore-sim's patched build (patch level ${Number((fuse as { NATIVE_PATCH_LEVEL?: number }).NATIVE_PATCH_LEVEL ?? 0)}, need 4; a prebuilt addon has no flock): run "npm run setup" in ${packageRoot()} to build it`)
+  }
   tools = fuse
   return tools
 }
