@@ -4,7 +4,7 @@
  * execution index, so a run's figures do not depend on J. Prints executions, time and every
  * finding (with what replays it); exits 1 when there are findings.
  */
-import path from 'node:path'
+
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { FuzzResult } from '../test/helpers/fuzz.js'
@@ -64,7 +64,9 @@ const findings = parts.flatMap((p) => p.findings)
 const refusals: Record<string, number> = {}
 for (const p of parts) for (const [k, v] of Object.entries(p.refusals)) refusals[k] = (refusals[k] ?? 0) + v
 const seconds = (performance.now() - t0) / 1000
-process.stdout.write(`executions ${runs}, seed ${seed}, ${jobs} job(s), ${seconds.toFixed(0)} s (${((seconds * 1e6) / runs).toFixed(0)} µs each), findings ${findings.length}\n`)
+process.stdout.write(
+  `executions ${runs}, seed ${seed}, ${jobs} job(s), ${seconds.toFixed(0)} s (${((seconds * 1e6) / runs).toFixed(0)} µs each), findings ${findings.length}\n`,
+)
 process.stdout.write(`refusals (the project's own errors): ${JSON.stringify(refusals)}\n`)
 for (const f of findings) process.stdout.write(JSON.stringify(f) + '\n')
 process.exitCode = findings.length ? 1 : 0

@@ -11,30 +11,30 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { sendEventTo, startDaemon, unmount } from './daemon/client.js'
-import { formatImage as createImage } from './machine/simulation.js'
-import type { SetupOverrides } from './machine/imageSetup.js'
-import type { DumpReason } from './pstore/kmsgDumper.js'
-import type { CrashResult } from './machine/machine.js'
-import type { FtraceCall } from './machine/events.js'
 import type { CorruptSpec, FlipReport } from './backend/ramoops/corrupt.js'
-import { PstoreSimError } from './util/errors.js'
+import { sendEventTo, startDaemon, unmount } from './daemon/client.js'
 import { defaultFifoPath } from './daemon/pmsgFifo.js'
+import type { FtraceCall } from './machine/events.js'
+import type { SetupOverrides } from './machine/imageSetup.js'
+import type { CrashResult } from './machine/machine.js'
+import { formatImage as createImage } from './machine/simulation.js'
+import type { DumpReason } from './pstore/kmsgDumper.js'
+import { PstoreSimError } from './util/errors.js'
 
 export * from './backend/ramoops/config.js'
 export * from './backend/ramoops/layout.js'
-export { KMSG_DUMP } from './pstore/record.js'
 export { Ramoops } from './backend/ramoops/ramoops.js'
-export { RegionImage, ImageError } from './format/region.js'
+export { ReedSolomon, reedSolomon } from './format/reedSolomon.js'
+export { ImageError, RegionImage } from './format/region.js'
+export type { EventResult, KernelEvent } from './machine/events.js'
+export { inspectImage } from './machine/inspect.js'
 export { SimulatedMachine } from './machine/machine.js'
 export { Simulation } from './machine/simulation.js'
-export { inspectImage } from './machine/inspect.js'
-export { SymbolTable } from './pstore/symbols.js'
-export { ReedSolomon, reedSolomon } from './format/reedSolomon.js'
 export type { PstoreRecord } from './pstore/record.js'
-export type { CrashResult, FtraceCall, CorruptSpec, FlipReport, DumpReason }
-export type { KernelEvent, EventResult } from './machine/events.js'
-export { PstoreSimError, EnvironmentError } from './util/errors.js'
+export { KMSG_DUMP } from './pstore/record.js'
+export { SymbolTable } from './pstore/symbols.js'
+export { EnvironmentError, PstoreSimError } from './util/errors.js'
+export type { CorruptSpec, CrashResult, DumpReason, FlipReport, FtraceCall }
 
 /** A setup as the CLI's setup flags give it: module parameters, a command line or a .dts file, and the target. */
 export type ImageSetup = SetupOverrides
@@ -122,7 +122,18 @@ export async function mount(image: string, mountpoint: string, options: MountApi
   checkSetup('mount options', options)
   const abs = path.resolve(mountpoint)
   const { readOnly, kmsgBytes, allowOther, cacheTimeout, pmsgFifo, exactNames, systemMap, ...setup } = options
-  await startDaemon({ image: path.resolve(image), mountpoint: abs, overrides: setup, readOnly, kmsgBytes, allowOther, cacheTimeout, pmsgFifo, exactNames, systemMap })
+  await startDaemon({
+    image: path.resolve(image),
+    mountpoint: abs,
+    overrides: setup,
+    readOnly,
+    kmsgBytes,
+    allowOther,
+    cacheTimeout,
+    pmsgFifo,
+    exactNames,
+    systemMap,
+  })
   const fifo = typeof pmsgFifo === 'string' ? path.resolve(pmsgFifo) : defaultFifoPath(abs)
   return {
     mountpoint: abs,

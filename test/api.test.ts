@@ -3,11 +3,12 @@
  * project's node_modules, `import { formatImage, mount } from 'pstore-sim'` in a separate
  * process, and a TypeScript consumer type-checked against the shipped declarations.
  */
-import t from 'tap'
+
 import fs from 'node:fs'
 import path from 'node:path'
-import { cat, ls, run, tempDir } from './helpers/mount.js'
+import t from 'tap'
 import { repoRoot } from './helpers/fixtures.js'
+import { cat, ls, run, tempDir } from './helpers/mount.js'
 
 /** The packed package, installed by hand: its own files, the repo's dependencies beside it. */
 async function installPacked(dir: string): Promise<string> {
@@ -32,7 +33,11 @@ t.test('the packed package ships only what a user needs', async (t) => {
   t.ok(files.includes('dist/src/index.js') && files.includes('dist/src/index.d.ts'), 'the library and its types')
   t.ok(files.includes('dist/src/daemon/main.js'), 'the daemon entry the API spawns')
   t.ok(files.includes('patches/fuse-native+2.2.6.patch') && files.includes('native-setup/setup.sh'), 'what builds the patched addon')
-  t.same(files.filter((f) => /^(test|scripts|src)\//.test(f) || f.endsWith('.map')), [], 'no tests, scripts, sources or source maps')
+  t.same(
+    files.filter((f) => /^(test|scripts|src)\//.test(f) || f.endsWith('.map')),
+    [],
+    'no tests, scripts, sources or source maps',
+  )
 })
 
 t.test("a test suite uses the API from 'pstore-sim': format, mount, events, typed results, unmount", async (t) => {
@@ -62,7 +67,7 @@ console.log(JSON.stringify(out))
   t.same(out.console, { lines: 2 }, 'console answers its line count')
   t.same(out.pmsg, { bytes: 12 }, 'pmsg answers the bytes stored')
   t.match(out.oops, { stored: true, zone: 0, compressed: false, reason: 'oops' }, 'panic answers the CrashResult')
-  t.same(out.reboot.files.sort(), ['console-ramoops-0', 'dmesg-ramoops-0', 'pmsg-ramoops-0'], 'reboot answers the new boot\'s files')
+  t.same(out.reboot.files.sort(), ['console-ramoops-0', 'dmesg-ramoops-0', 'pmsg-ramoops-0'], "reboot answers the new boot's files")
   t.equal(out.fifo, `${mnt}.pmsg0`)
   t.same(await ls(mnt), out.reboot.files, 'ls shows what reboot said')
   t.equal((await cat(path.join(mnt, 'pmsg-ramoops-0'))).stdout.toString(), 'from the api')
@@ -92,7 +97,10 @@ try {
 `,
   )
   const f = await run(process.execPath, ['typo.mjs', image, 'format'], { cwd: project })
-  t.equal(f.stdout.toString().trim(), 'ApiError: formatImage setup.params.recordsize: unknown option (known: mem_address, mem_size, record_size, console_size, ftrace_size, pmsg_size, ecc, max_reason, dump_oops)')
+  t.equal(
+    f.stdout.toString().trim(),
+    'ApiError: formatImage setup.params.recordsize: unknown option (known: mem_address, mem_size, record_size, console_size, ftrace_size, pmsg_size, ecc, max_reason, dump_oops)',
+  )
   t.notOk(fs.existsSync(image), 'nothing created')
   const m = await run(process.execPath, ['typo.mjs', image, 'mount'], { cwd: project })
   t.match(m.stdout.toString().trim(), /^ApiError: mount options\.readonly: unknown option \(known: params, .*readOnly/)
@@ -115,7 +123,10 @@ export async function crash(): Promise<number | undefined> {
   )
   fs.writeFileSync(
     path.join(project, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types: ['node'] }, files: ['consumer.ts'] }),
+    JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types: ['node'] },
+      files: ['consumer.ts'],
+    }),
   )
   // a Node project has @types/node; the repo's stands in
   fs.symlinkSync(path.join(repoRoot, 'node_modules', '@types'), path.join(project, 'node_modules', '@types'))

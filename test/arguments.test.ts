@@ -3,10 +3,11 @@
  * runs through the real CLI; it must exit 1 with exactly one stderr line naming the argument,
  * no stack trace, and leave the image, its sidecar and its state file byte for byte as they were.
  */
-import t, { Test } from 'tap'
+
 import fs from 'node:fs'
 import path from 'node:path'
-import { pstoreSim, run, cliJs, sha256, tempDir, RunResult } from './helpers/mount.js'
+import t, { type Test } from 'tap'
+import { cliJs, pstoreSim, type RunResult, run, sha256, tempDir } from './helpers/mount.js'
 
 interface BadCase {
   args: string[]
@@ -45,7 +46,11 @@ const cases: BadCase[] = [
   { args: ['corrupt', IMG], names: /--random N and\/or --flip/ },
   { args: ['ftrace', IMG], input: '0 1ffffffffffffffff 0\n', names: /stdin:1: ip 0x1ffffffffffffffff does not fit 64 bits/ },
   { args: ['ftrace', IMG], input: '0 1 2\n4294967296 1 0\n', names: /stdin:2: CPU 4294967296/ },
-  { args: ['ftrace', IMG, '--word-size', '32'], input: '0 1 2\n0 ffffffff81000000 0\n', names: /stdin: ftrace record 2: ip 0xffffffff81000000 does not fit the target's 32-bit word/ },
+  {
+    args: ['ftrace', IMG, '--word-size', '32'],
+    input: '0 1 2\n0 ffffffff81000000 0\n',
+    names: /stdin: ftrace record 2: ip 0xffffffff81000000 does not fit the target's 32-bit word/,
+  },
   { args: ['ftrace', IMG], input: '0 1 2\n0 zz 0\n', names: /stdin:2: expected "cpu ip parent_ip"/ },
   { args: ['ftrace', IMG], input: '9 1 2\n', names: /CPU 9 has no ftrace zone/ },
   { args: ['console', OLD, 'hello'], names: /console zone: its header's start 5000 is outside its \d+-byte ring.*refuses/ },
@@ -55,7 +60,10 @@ const cases: BadCase[] = [
   { args: ['format', IMG, '--mem-size', '64K'], names: /already exists; pass --force/ },
   { args: ['format', '@DIR/new.img', '--mem-size', '64K', '--max-reason', 'abc'], names: /--max-reason/ },
   { args: ['format', '@DIR/new.img', '--mem-size', '64K', '--record-size', '128K'], names: /dmesg record count == 0/ },
-  { args: ['format', '@DIR/new.img', '--mem-size', '0xffffffff', '--record-size', '0x80000000', '--console-size', '0x90000000'], names: /new\.img: the kernel would refuse this setup: dmesg record count == 0/ },
+  {
+    args: ['format', '@DIR/new.img', '--mem-size', '0xffffffff', '--record-size', '0x80000000', '--console-size', '0x90000000'],
+    names: /new\.img: the kernel would refuse this setup: dmesg record count == 0/,
+  },
   { args: ['format', '@DIR/new.img', '--mem-size', '64K', '--ecc', '16', '--record-size', '32'], names: /invalid ecc_size 16/ },
   { args: ['format', '@DIR/new.img'], names: /give the region's setup: --mem-size/ },
   { args: ['mount', IMG, '@DIR/mnt', '-o', 'bogus'], names: /-o bogus: unknown mount option/ },
@@ -85,7 +93,13 @@ t.test('bad invocations: exit 1, one line naming the argument, nothing changed',
   const img = path.join(dir, 'a.img')
   const old = path.join(dir, 'old.img')
   const setup = ['--mem-size', '64K', '--cpus', '2']
-  for (const args of [['format', img, ...setup], ['console', img, 'boot text'], ['pmsg', img, 'pmsg text'], ['panic', img, '--time', '1700000000', '--reboot'], ['format', old, ...setup, '--kernel', '6.1.10']]) {
+  for (const args of [
+    ['format', img, ...setup],
+    ['console', img, 'boot text'],
+    ['pmsg', img, 'pmsg text'],
+    ['panic', img, '--time', '1700000000', '--reboot'],
+    ['format', old, ...setup, '--kernel', '6.1.10'],
+  ]) {
     const r = await pstoreSim(args)
     t.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
   }
@@ -131,14 +145,27 @@ t.test('documented forms that failed: --log -, binary pmsg text, EPIPE', async (
   // Bytes that are not UTF-8 need a raw argv: a shell passes them as they are.
   const raw = await run('bash', ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(cliJs)} pmsg ${JSON.stringify(img)} "$(printf 'A\\xff\\xfeB')"`])
   t.equal(raw.code, 0, raw.stderr)
-  const console = await run('bash', ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(cliJs)} console ${JSON.stringify(img)} "$(printf 'caf\\xe9 %.0s' {1..20000})"`])
+  const console = await run('bash', [
+    '-c',
+    `${JSON.stringify(process.execPath)} ${JSON.stringify(cliJs)} console ${JSON.stringify(img)} "$(printf 'caf\\xe9 %.0s' {1..20000})"`,
+  ])
   t.equal(console.code, 0, console.stderr)
-  const report = JSON.parse((await pstoreSim(['inspect', img, '--json', '--content'])).stdout.toString()) as { records: Array<{ name: string; contentBase64: string }> }
+  const report = JSON.parse((await pstoreSim(['inspect', img, '--json', '--content'])).stdout.toString()) as {
+    records: Array<{ name: string; contentBase64: string }>
+  }
   const content = (name: string) => Buffer.from(report.records.find((r) => r.name === name)?.contentBase64 ?? '', 'base64')
   t.match(content('dmesg-ramoops-0').toString('latin1'), /line one from stdin/, 'the log came from stdin')
-  t.ok(content('pmsg-ramoops-0').subarray(-4).equals(Buffer.from([0x41, 0xff, 0xfe, 0x42])), 'the pmsg zone holds the argv bytes, not U+FFFD')
+  t.ok(
+    content('pmsg-ramoops-0')
+      .subarray(-4)
+      .equals(Buffer.from([0x41, 0xff, 0xfe, 0x42])),
+    'the pmsg zone holds the argv bytes, not U+FFFD',
+  )
   t.ok(content('console-ramoops-0').includes(Buffer.from('caf\xe9 ', 'latin1')), 'console text keeps its Latin-1 byte')
   // The reader goes away after 100 bytes of ~1.4 MB: the CLI ends quietly.
-  const epipe = await run('bash', ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(cliJs)} inspect ${JSON.stringify(img)} --json --content | head -c 100 >/dev/null; echo "status \${PIPESTATUS[0]}" >&2`])
+  const epipe = await run('bash', [
+    '-c',
+    `${JSON.stringify(process.execPath)} ${JSON.stringify(cliJs)} inspect ${JSON.stringify(img)} --json --content | head -c 100 >/dev/null; echo "status \${PIPESTATUS[0]}" >&2`,
+  ])
   t.equal(epipe.stderr, 'status 0\n', 'no EPIPE stack, exit 0')
 })

@@ -3,10 +3,11 @@
  * (an independent implementation of the same formats), and the reference text is the kernel's
  * own record from the kernel-6.1/a-panic fixture.
  */
-import t from 'tap'
+
 import zlib from 'node:zlib'
+import t from 'tap'
+import type { CompressionFlavour } from '../src/format/kernelVersion.js'
 import { compress, decompress, inflateLimit, scratchBufferSize } from '../src/pstore/compression.js'
-import { CompressionFlavour } from '../src/format/kernelVersion.js'
 import { fixtureCase, noise } from './helpers/fixtures.js'
 
 const FLAVOURS: CompressionFlavour[] = ['zlib-raw-15', 'crypto-deflate-11', 'zlib-wrapped-12']
@@ -19,7 +20,6 @@ function kernelText(): Buffer {
   if (header !== '====1704067210.305249-C\n' || size !== 9997) throw new Error(`unexpected a-panic zone 0: ${JSON.stringify(header)} size ${size}`)
   return zlib.inflateRawSync(after.subarray(12 + 24, 12 + size))
 }
-
 
 const text = kernelText()
 
@@ -179,10 +179,10 @@ t.test('scratch buffer and read limits (zbufsize_deflate, 6.6 sizing)', async (t
   t.equal(scratchBufferSize('zlib-wrapped-12', 4084), 9075, '3.11-4.16 used the same sizing')
 })
 
-t.test('crypto-deflate-11 accepts distances beyond the 2 KiB window within one output buffer, as the kernel\'s single zlib_inflate() call does', async (t) => {
+t.test("crypto-deflate-11 accepts distances beyond the 2 KiB window within one output buffer, as the kernel's single zlib_inflate() call does", async (t) => {
   // random bytes, then a copy of 3000 of them from 12000 bytes back: needs a 32 KiB window
   let seed = 42
-  const rnd = (n: number) => Buffer.from(Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24)))
+  const rnd = (n: number) => Buffer.from(Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24))
   const a = rnd(15000)
   const data = Buffer.concat([a, a.subarray(12000, 15000), rnd(100)])
   const z = zlib.deflateRawSync(data, { windowBits: 15 })
@@ -196,7 +196,10 @@ t.test('a short text never compresses to a stream that starts with white space',
   for (const text of ['Panic#1 Part1\nfirst\nsecond\n', 'Shutdown#1 Part1\n<6>[    0.000001] x\n', 'Oops#1 Part1\n']) {
     for (const flavour of ['zlib-raw-15', 'crypto-deflate-11'] as const) {
       const out = compress(flavour, Buffer.from(text), 4096)!
-      t.notOk([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0xa0].includes(out[0]), `${flavour} ${JSON.stringify(text.slice(0, 8))}: first byte 0x${out[0].toString(16)}`)
+      t.notOk(
+        [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0xa0].includes(out[0]),
+        `${flavour} ${JSON.stringify(text.slice(0, 8))}: first byte 0x${out[0].toString(16)}`,
+      )
       t.equal(zlib.inflateRawSync(out).toString(), text, 'and any inflater reads it back')
     }
   }

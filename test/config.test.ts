@@ -4,7 +4,7 @@
  * ramoops_probe). Every expected value is written out by hand from docs/ramoops-format.md and the kernel code.
  */
 import t from 'tap'
-import { fromCmdline, fromDts, fromModuleParams, parseCmdline, parseKernelInteger, ProbeError } from '../src/backend/ramoops/config.js'
+import { fromCmdline, fromDts, fromModuleParams, ProbeError, parseCmdline, parseKernelInteger } from '../src/backend/ramoops/config.js'
 
 t.test('module parameters: defaults (ramoops_register_dummy)', async (t) => {
   const c = fromModuleParams({ mem_size: 0x100000 })
@@ -210,7 +210,9 @@ t.test('device tree: 1+1 cells', async (t) => {
 			console-size = <0x4000>;
 		};`,
       { parentCells: [1, 1], rootCells: [1, 1] },
-    ).replace('reg = <0x0 0x8e000000 0x0 0x1000>', 'reg = <0x8e000000 0x1000>').replace('reg = <0x0 0x80000000 0x0 0x40000000>', 'reg = <0x80000000 0x40000000>'),
+    )
+      .replace('reg = <0x0 0x8e000000 0x0 0x1000>', 'reg = <0x8e000000 0x1000>')
+      .replace('reg = <0x0 0x80000000 0x0 0x40000000>', 'reg = <0x80000000 0x40000000>'),
   )
   t.equal(c.memAddress, 0x9ff00000)
   t.equal(c.memSize, 0x100000)
@@ -323,7 +325,11 @@ t.test('device tree: Chromebook quirk outside /reserved-memory', async (t) => {
 t.test('device tree: failures', async (t) => {
   t.throws(() => fromDts('/dts-v1/;\n/ { chosen { bootargs = "console=ttyS0"; }; };\n'), { name: 'ProbeError', message: /compatible = "ramoops"/ })
   t.throws(() => fromDts(dts(node('').replace(/\s*reg = <[^>]*>;/, ''))), { name: 'ProbeError', message: /reg/ }, 'no reg')
-  t.throws(() => fromDts(dts(node('			record-size = <0x4000>;').replace('reg = <0x0 0x8f000000 0x0 0x100000>', 'reg = <0x8f000000 0x100000>'))), { name: 'ProbeError', message: /reg/ }, 'reg too short for 2+2 cells')
+  t.throws(
+    () => fromDts(dts(node('			record-size = <0x4000>;').replace('reg = <0x0 0x8f000000 0x0 0x100000>', 'reg = <0x8f000000 0x100000>'))),
+    { name: 'ProbeError', message: /reg/ },
+    'reg too short for 2+2 cells',
+  )
   t.throws(() => fromDts(dts(node('			record-size = <0x4000>;').replace('};', ''))), ProbeError, 'unbalanced braces')
   t.throws(() => fromDts(dts(node(''))), { name: 'ProbeError', message: /must be non-zero/ }, 'every size 0 (DT defaults)')
 })
@@ -355,7 +361,11 @@ t.test('probe failures have clear messages', async (t) => {
   t.throws(() => fromModuleParams({ mem_size: 0 }), { name: 'ProbeError', message: /mem_size is 0/ })
   t.throws(() => fromModuleParams({ mem_size: 0x100000, record_size: -4096 }), { name: 'ProbeError', message: /recordSize/ })
   t.throws(() => fromModuleParams({ mem_size: 1048576.5 }), ProbeError, 'fractional mem_size')
-  t.throws(() => fromModuleParams({ mem_size: 0x100000, ecc: 200 }), { name: 'ProbeError', message: /ecc/ }, 'ecc 200 cannot form an RS(255) codeword with 128-byte blocks')
+  t.throws(
+    () => fromModuleParams({ mem_size: 0x100000, ecc: 200 }),
+    { name: 'ProbeError', message: /ecc/ },
+    'ecc 200 cannot form an RS(255) codeword with 128-byte blocks',
+  )
   t.throws(() => fromModuleParams({ mem_size: 0x100000 }, { cpus: 0 }), { name: 'ProbeError', message: /cpus/ })
   // only one zone type is enough
   const onlyConsole = fromModuleParams({ mem_size: 0x100000, record_size: 0, console_size: 0x1000, ftrace_size: 0, pmsg_size: 0 })

@@ -16,7 +16,12 @@ const UNIT = {
   'test/layout.test.ts': ['src/backend/ramoops/layout.ts'],
   'test/machine.test.ts': ['src/machine/machine.ts', 'src/machine/crashReport.ts', 'src/machine/events.ts'],
   'test/mountView.test.ts': ['src/pstore/mountView.ts', 'src/pstore/filesystem.ts'],
-  'test/ramoops.fixtures.test.ts': ['src/backend/ramoops/ramoops.ts', 'src/backend/ramoops/zone.ts', 'src/backend/ramoops/erase.ts', 'src/backend/ramoops/dmesgZone.ts'],
+  'test/ramoops.fixtures.test.ts': [
+    'src/backend/ramoops/ramoops.ts',
+    'src/backend/ramoops/zone.ts',
+    'src/backend/ramoops/erase.ts',
+    'src/backend/ramoops/dmesgZone.ts',
+  ],
   'test/reedSolomon.test.ts': ['src/format/reedSolomon.ts'],
   'test/region.test.ts': ['src/format/region.ts'],
   'test/symbols.test.ts': ['src/pstore/symbols.ts'],
@@ -24,7 +29,9 @@ const UNIT = {
   'test/setupPrecedence.test.ts': ['src/machine/imageSetup.ts'],
 }
 const everyModule = (dir = 'src') =>
-  fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? everyModule(`${dir}/${e.name}`) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : []))
+  fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? everyModule(`${dir}/${e.name}`) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : []))
 
 export default function coverageMap(testFile) {
   return UNIT[testFile.replace(/\\/g, '/')] ?? everyModule()

@@ -2,16 +2,20 @@
  * `npm start`'s main job, as a user runs it: the demo mounts a crashed machine's pstore, stays
  * up, and unmounts cleanly on Ctrl-C (SIGINT).
  */
-import t from 'tap'
+
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawn } from 'node:child_process'
+import t from 'tap'
 import { repoRoot } from './helpers/fixtures.js'
 import { cat, ls, run, tempDir } from './helpers/mount.js'
 
 t.test('the demo mounts a crashed machine and unmounts on Ctrl-C', async (t) => {
   const dir = tempDir(t)
-  const demo = spawn(process.execPath, [path.join(repoRoot, 'dist/scripts/demo.js')], { env: { ...process.env, PSTORE_SIM_DEMO_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const demo = spawn(process.execPath, [path.join(repoRoot, 'dist/scripts/demo.js')], {
+    env: { ...process.env, PSTORE_SIM_DEMO_DIR: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   t.teardown(() => demo.kill('SIGKILL'))
   let out = ''
   demo.stdout.on('data', (d) => (out += d))

@@ -30,7 +30,11 @@ t.test('white space before the numbers is skipped', async (t) => {
   // white space between the digits and the dot does not match the literal '.'
   t.same(parse('====12 .34-D\nx'), h(0n, 0n, false, 0))
   // nor between the digits and the '-'
-  t.same(parse('====12.34 -D\nx'), h(12n, 34000n, false, 10), 'first format fails at "-"; the old format matches "====12.34" then any white space (here one space)')
+  t.same(
+    parse('====12.34 -D\nx'),
+    h(12n, 34000n, false, 10),
+    'first format fails at "-"; the old format matches "====12.34" then any white space (here one space)',
+  )
 })
 
 t.test('-X for any X: compressed only for C', async (t) => {

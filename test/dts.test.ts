@@ -4,11 +4,12 @@
  * minute.) Each case runs in a child process with a deadline, so a regression fails instead of
  * hanging the suite.
  */
-import t from 'tap'
-import path from 'node:path'
+
 import { spawnSync } from 'node:child_process'
+import path from 'node:path'
+import t from 'tap'
+import { fromDts, ProbeError, parseDtsTree } from '../src/backend/ramoops/config.js'
 import { repoRoot } from './helpers/fixtures.js'
-import { fromDts, parseDtsTree, ProbeError } from '../src/backend/ramoops/config.js'
 
 const configJs = path.join(repoRoot, 'dist', 'src', 'backend', 'ramoops', 'config.js')
 const KB100 = 100 * 1024
@@ -76,7 +77,9 @@ t.test('the scanner still reads real device trees', async (t) => {
   t.equal(node.props.get('label'), '"a;b{c}"', 'separators inside strings are text')
   t.equal(node.props.get('no-dump-oops'), null)
   t.equal(node.props.get('reg'), '<0x0 0x8f000000   0x0 0x100000>')
-  const config = fromDts(`/ { reserved-memory { #address-cells = <1>; #size-cells = <1>; r { compatible = "ramoops"; reg = <0x1000 0x10000>; record-size = <0x1000>; }; }; };`)
+  const config = fromDts(
+    `/ { reserved-memory { #address-cells = <1>; #size-cells = <1>; r { compatible = "ramoops"; reg = <0x1000 0x10000>; record-size = <0x1000>; }; }; };`,
+  )
   t.equal(config.memSize, 0x10000)
   t.throws(() => parseDtsTree('a = "open;'), ProbeError, 'an unterminated string is refused')
   t.throws(() => parseDtsTree(';'), ProbeError, 'an empty statement is refused')

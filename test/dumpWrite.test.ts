@@ -3,9 +3,10 @@
  * (kernel-6.1/a-panic: zeroed region, sysrq panic), and the write rules of ramoops_pstore_write()
  * (docs/ramoops-format.md §6.2): zone choice, zap, header, end cut, dump_write_cnt rotation, part 1 only.
  */
-import t from 'tap'
+
 import crypto from 'node:crypto'
 import zlib from 'node:zlib'
+import t from 'tap'
 import { fromModuleParams } from '../src/backend/ramoops/config.js'
 import { Ramoops, RamoopsError } from '../src/backend/ramoops/ramoops.js'
 import { RegionImage } from '../src/format/region.js'
@@ -46,8 +47,15 @@ t.test('the fixture is what the test assumes', async (t) => {
   t.equal(kernelInflated.length, 27652)
   t.equal(kernelInflated.toString('latin1', 0, LINE.length), LINE)
   t.equal(kernelLog.join('').length, 27652 - 14)
-  t.ok(kernelLog.every((r) => r.startsWith('<') && r.endsWith('\n')), `${kernelLog.length} syslog records`)
-  t.equal(sha256(kernelInflated), fixtureCase('kernel-6.1', 'b-reboot').listing().files[0].sha256, 'the inflated record is the file the kernel listed at the next boot (b-reboot)')
+  t.ok(
+    kernelLog.every((r) => r.startsWith('<') && r.endsWith('\n')),
+    `${kernelLog.length} syslog records`,
+  )
+  t.equal(
+    sha256(kernelInflated),
+    fixtureCase('kernel-6.1', 'b-reboot').listing().files[0].sha256,
+    'the inflated record is the file the kernel listed at the next boot (b-reboot)',
+  )
 })
 
 t.test('a simulated panic, compressed: laid out like the kernel dump', async (t) => {
@@ -57,7 +65,15 @@ t.test('a simulated panic, compressed: laid out like the kernel dump', async (t)
   ramoops.boot()
   t.equal(ramoops.bufsize, CAPACITY, 'bufsize = capacity of dmesg zone 0')
   t.equal(config.quirks.compression, 'crypto-deflate-11')
-  const part = buildDumpPart({ reason: 'panic', oopsCount: 1, log: kernelLog, bufsize: ramoops.bufsize, compress: true, flavour: config.quirks.compression, time: TIME })!
+  const part = buildDumpPart({
+    reason: 'panic',
+    oopsCount: 1,
+    log: kernelLog,
+    bufsize: ramoops.bufsize,
+    compress: true,
+    flavour: config.quirks.compression,
+    time: TIME,
+  })!
   t.equal(part.compressed, true)
   const { zone } = ramoops.writeDmesg(part)
   t.equal(zone, 0, 'the first dump after boot goes to zone 0')
@@ -65,19 +81,23 @@ t.test('a simulated panic, compressed: laid out like the kernel dump', async (t)
   const ours = region.bytes
   const size = ours.readInt32LE(8)
   t.equal(ours.readUInt32LE(0), DBGC, 'signature')
-  t.ok(ours.subarray(12, 36).equals(kernelHeader), 'header bytes identical to the kernel\'s: ====1704067210.305249-C\\n')
+  t.ok(ours.subarray(12, 36).equals(kernelHeader), "header bytes identical to the kernel's: ====1704067210.305249-C\\n")
   t.equal(size, 24 + part.payload.length, 'size = header length + compressed length')
   t.equal(ours.readInt32LE(4), size, 'start = size (no wrap)')
   t.ok(size < CAPACITY, 'fits the zone')
   const inflated = zlib.inflateRawSync(ours.subarray(36, 12 + size))
-  t.ok(inflated.equals(kernelInflated), 'our payload inflates to exactly the kernel\'s text')
-  t.doesNotThrow(() => zlib.inflateRawSync(ours.subarray(36, 12 + size), { windowBits: 11, chunkSize: 64 }), 'a window-11 stream, like the kernel\'s')
+  t.ok(inflated.equals(kernelInflated), "our payload inflates to exactly the kernel's text")
+  t.doesNotThrow(() => zlib.inflateRawSync(ours.subarray(36, 12 + size), { windowBits: 11, chunkSize: 64 }), "a window-11 stream, like the kernel's")
   // everything else is the kernel's bytes
-  t.ok(ours.subarray(ZONE_SIZE).equals(after.subarray(ZONE_SIZE)), `every byte after dmesg zone 0 identical (${describeDiff(ours.subarray(ZONE_SIZE), after.subarray(ZONE_SIZE))})`)
+  t.ok(
+    ours.subarray(ZONE_SIZE).equals(after.subarray(ZONE_SIZE)),
+    `every byte after dmesg zone 0 identical (${describeDiff(ours.subarray(ZONE_SIZE), after.subarray(ZONE_SIZE))})`,
+  )
   t.ok(zeros(ours.subarray(12 + size, ZONE_SIZE)) && zeros(after.subarray(12 + kernelSize, ZONE_SIZE)), 'zone 0 past either record: zeros in both')
   // the other 29 dmesg zones, console and pmsg: signature, start 0, size 0
   for (const z of ramoops.zones.slice(1)) {
-    if (ours.readUInt32LE(z.offset) !== DBGC || ours.readInt32LE(z.offset + 4) !== 0 || ours.readInt32LE(z.offset + 8) !== 0) t.fail(`${z.layout.type} ${z.layout.index}`)
+    if (ours.readUInt32LE(z.offset) !== DBGC || ours.readInt32LE(z.offset + 4) !== 0 || ours.readInt32LE(z.offset + 8) !== 0)
+      t.fail(`${z.layout.type} ${z.layout.index}`)
   }
   t.same([ramoops.console!.offset, ramoops.pmsg!.offset], [0xf6fcc, 0xfefcc])
 
@@ -88,7 +108,7 @@ t.test('a simulated panic, compressed: laid out like the kernel dump', async (t)
   t.equal(records.length, 1)
   t.equal(recordName(records[0]), 'dmesg-ramoops-0')
   t.same(records[0].time, { sec: 1704067210n, nsec: 305249000n })
-  t.equal(sha256(records[0].payload), fixtureCase('kernel-6.1', 'b-reboot').listing().files[0].sha256, 'same content as the kernel\'s dmesg-ramoops-0')
+  t.equal(sha256(records[0].payload), fixtureCase('kernel-6.1', 'b-reboot').listing().files[0].sha256, "same content as the kernel's dmesg-ramoops-0")
 })
 
 t.test('the same panic uncompressed: byte-identical to docs/ramoops-format.md §6.2', async (t) => {
@@ -96,7 +116,15 @@ t.test('the same panic uncompressed: byte-identical to docs/ramoops-format.md §
   const region = RegionImage.fromBuffer(Buffer.from(before))
   const ramoops = new Ramoops(config, region)
   ramoops.boot()
-  const part = buildDumpPart({ reason: 'panic', oopsCount: 1, log: kernelLog, bufsize: ramoops.bufsize, compress: config.compress, flavour: config.quirks.compression, time: TIME })!
+  const part = buildDumpPart({
+    reason: 'panic',
+    oopsCount: 1,
+    log: kernelLog,
+    bufsize: ramoops.bufsize,
+    compress: config.compress,
+    flavour: config.quirks.compression,
+    time: TIME,
+  })!
   t.equal(part.compressed, false)
   ramoops.writeDmesg(part)
 
@@ -115,7 +143,7 @@ t.test('the same panic uncompressed: byte-identical to docs/ramoops-format.md §
   const [rec] = next.readRecords()
   t.equal(recordName(rec), 'dmesg-ramoops-0')
   t.equal(rec.compressed, false)
-  t.ok(rec.payload.equals(kernelInflated), 'read back: the same text the kernel\'s compressed record holds')
+  t.ok(rec.payload.equals(kernelInflated), "read back: the same text the kernel's compressed record holds")
 })
 
 t.test('a small zone: the dumper fills bufsize, ramoops cuts the end to fit its header', async (t) => {
@@ -172,7 +200,12 @@ t.test('dump_write_cnt: n zones, the (n+1)-th dump goes to zone 0; reset at boot
   const region = RegionImage.fromBuffer(Buffer.alloc(0x3000))
   const ramoops = new Ramoops(config, region)
   ramoops.boot()
-  const dump = (n: number) => ({ part: 1, compressed: false, payload: Buffer.from(`Oops#${n} Part1\n<4>[    0.00000${n}] oops ${n}\n`), time: { sec: 100 + n, nsec: 0 } })
+  const dump = (n: number) => ({
+    part: 1,
+    compressed: false,
+    payload: Buffer.from(`Oops#${n} Part1\n<4>[    0.00000${n}] oops ${n}\n`),
+    time: { sec: 100 + n, nsec: 0 },
+  })
   const zones: number[] = []
   for (let n = 1; n <= 4; n++) zones.push(ramoops.writeDmesg(dump(n)).zone)
   t.same(zones, [0, 1, 2, 0], 'three zones: the fourth dump wraps to zone 0')
@@ -217,8 +250,14 @@ t.test('ramoops refuses parts other than 1, and setups without dmesg zones', asy
   t.equal(ramoops.dumpWriteCnt, 0, 'the counter did not move')
   t.equal(ramoops.writeDmesg({ part: 1, compressed: false, payload: Buffer.from('x'), time: { sec: 1, nsec: 0 } }).zone, 0)
 
-  const noDmesg = new Ramoops(fromModuleParams({ mem_size: 0x2000, record_size: 0, console_size: 0x1000, ftrace_size: 0, pmsg_size: 0x1000 }), RegionImage.fromBuffer(Buffer.alloc(0x2000)))
+  const noDmesg = new Ramoops(
+    fromModuleParams({ mem_size: 0x2000, record_size: 0, console_size: 0x1000, ftrace_size: 0, pmsg_size: 0x1000 }),
+    RegionImage.fromBuffer(Buffer.alloc(0x2000)),
+  )
   noDmesg.boot()
   t.equal(noDmesg.bufsize, 0)
-  t.throws(() => noDmesg.writeDmesg({ part: 1, compressed: false, payload: Buffer.from('x'), time: { sec: 1, nsec: 0 } }), { name: 'RamoopsError', message: /no dmesg zones/ })
+  t.throws(() => noDmesg.writeDmesg({ part: 1, compressed: false, payload: Buffer.from('x'), time: { sec: 1, nsec: 0 } }), {
+    name: 'RamoopsError',
+    message: /no dmesg zones/,
+  })
 })

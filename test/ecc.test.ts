@@ -3,16 +3,17 @@
  * ECC image written by a simulated panic carries parity a kernel accepts, and through a real
  * mount corrupted bytes are corrected (or reported unrecoverable) with the kernel's notice.
  */
-import t from 'tap'
+
 import fs from 'node:fs'
 import path from 'node:path'
+import t from 'tap'
+import { fromModuleParams } from '../src/backend/ramoops/config.js'
+import { ZONE_HEADER_SIZE } from '../src/backend/ramoops/layout.js'
+import { Ramoops } from '../src/backend/ramoops/ramoops.js'
+import { reedSolomon } from '../src/format/reedSolomon.js'
+import { RegionImage } from '../src/format/region.js'
 import { fixtureCase, fixtureConfig } from './helpers/fixtures.js'
 import { cat, mountImage, pstoreSim, tempDir } from './helpers/mount.js'
-import { Ramoops } from '../src/backend/ramoops/ramoops.js'
-import { RegionImage } from '../src/format/region.js'
-import { reedSolomon } from '../src/format/reedSolomon.js'
-import { ZONE_HEADER_SIZE } from '../src/backend/ramoops/layout.js'
-import { fromModuleParams } from '../src/backend/ramoops/config.js'
 
 /** Every parity slot of every zone that our encoder disagrees with. */
 function parityMismatches(ramoops: Ramoops): string[] {
@@ -46,7 +47,10 @@ t.test("our encoder's parity equals the kernel's in every block of c-ecc-reboot"
 
 t.test('a simulated panic with ECC leaves parity the kernel computes, for E = 16 and E = 32', async (t) => {
   for (const ecc of [1, 32]) {
-    const config = fromModuleParams({ mem_size: 0x100000, record_size: 0x8000, console_size: 0x8000, pmsg_size: 0x1000, ftrace_size: 0x2000, ecc }, { kernel: '6.1.192' })
+    const config = fromModuleParams(
+      { mem_size: 0x100000, record_size: 0x8000, console_size: 0x8000, pmsg_size: 0x1000, ftrace_size: 0x2000, ecc },
+      { kernel: '6.1.192' },
+    )
     const ramoops = new Ramoops(config, RegionImage.fromBuffer(Buffer.alloc(config.memSize)))
     ramoops.boot()
     ramoops.writeDmesg({ part: 1, compressed: false, payload: Buffer.from('Panic#1 Part1\n' + 'x'.repeat(5000)), time: { sec: 1700000000, nsec: 0 } })
@@ -59,7 +63,29 @@ t.test('a simulated panic with ECC leaves parity the kernel computes, for E = 16
 t.test('through a mount: correctable flips are corrected with the notice; beyond repair is reported', async (t) => {
   const dir = tempDir(t)
   const image = path.join(dir, 'ecc.img')
-  t.equal((await pstoreSim(['format', image, '--mem-size', '1M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '4K', '--ftrace-size', '8K', '--ecc', '1', '--kernel', '6.1.192'])).code, 0)
+  t.equal(
+    (
+      await pstoreSim([
+        'format',
+        image,
+        '--mem-size',
+        '1M',
+        '--record-size',
+        '32K',
+        '--console-size',
+        '32K',
+        '--pmsg-size',
+        '4K',
+        '--ftrace-size',
+        '8K',
+        '--ecc',
+        '1',
+        '--kernel',
+        '6.1.192',
+      ])
+    ).code,
+    0,
+  )
   t.equal((await pstoreSim(['panic', image, '--no-compress'])).code, 0)
   const mnt = path.join(dir, 'mnt')
   await mountImage(t, image, mnt)

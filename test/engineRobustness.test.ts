@@ -5,12 +5,12 @@
  */
 import t from 'tap'
 import { fromModuleParams } from '../src/backend/ramoops/config.js'
+import { CorruptError, corrupt } from '../src/backend/ramoops/corrupt.js'
 import { computeLayout } from '../src/backend/ramoops/layout.js'
 import { Ramoops } from '../src/backend/ramoops/ramoops.js'
 import { ZoneWriteRefused } from '../src/backend/ramoops/zone.js'
-import { corrupt, CorruptError } from '../src/backend/ramoops/corrupt.js'
 import { RegionImage } from '../src/format/region.js'
-import { SimulatedMachine, FtraceCallError } from '../src/machine/machine.js'
+import { FtraceCallError, SimulatedMachine } from '../src/machine/machine.js'
 import { fileTime, makeFiles } from '../src/pstore/filesystem.js'
 import { PstoreSimError } from '../src/util/errors.js'
 
@@ -41,7 +41,15 @@ for (const start of [0x1000 - 12 + 1, 0x1000 + 500, 0x7fff0000, -4]) {
     t.throws(() => machine.console('hello\n'), ZoneWriteRefused)
     t.throws(() => machine.console('hello\n'), { message: /console zone: its header's start -?\d+ is outside its 4084-byte ring.*refuses/ })
     t.throws(() => machine.pmsg(Buffer.from('x')), ZoneWriteRefused)
-    t.throws(() => machine.ftrace([{ cpu: 0, ip: 1n, parentIp: 2n }, { cpu: 1, ip: 1n, parentIp: 2n }]), ZoneWriteRefused, 'the CPU 1 zone refuses: CPU 0 gets nothing either')
+    t.throws(
+      () =>
+        machine.ftrace([
+          { cpu: 0, ip: 1n, parentIp: 2n },
+          { cpu: 1, ip: 1n, parentIp: 2n },
+        ]),
+      ZoneWriteRefused,
+      'the CPU 1 zone refuses: CPU 0 gets nothing either',
+    )
     t.ok(region.bytes.equals(bytes), 'no refused write changed a byte (header included)')
     // A read-only boot (mount -o ro, inspect) shows the dump.
     const ro = new SimulatedMachine(config, RegionImage.fromBuffer(Buffer.from(bytes), true))
@@ -64,7 +72,10 @@ t.test('ftrace: every call is checked before any is stored', async (t) => {
   const bytes = Buffer.from(region.bytes)
   const counter = machine.state.ftraceCounter
   const good = { cpu: 0, ip: 0xffffffff81000000n, parentIp: 0xffffffff81000010n }
-  t.throws(() => machine.ftrace([good, { cpu: 0, ip: 1n << 64n, parentIp: 0n }]), { name: 'FtraceCallError', message: /record 2: ip 0x10000000000000000 does not fit the target's 64-bit word/ })
+  t.throws(() => machine.ftrace([good, { cpu: 0, ip: 1n << 64n, parentIp: 0n }]), {
+    name: 'FtraceCallError',
+    message: /record 2: ip 0x10000000000000000 does not fit the target's 64-bit word/,
+  })
   t.throws(() => machine.ftrace([good, { cpu: 2 ** 32, ip: 0n, parentIp: 0n }]), FtraceCallError)
   t.throws(() => machine.ftrace([good, { cpu: 5, ip: 0n, parentIp: 0n }]), { name: 'RamoopsError', message: /CPU 5 has no ftrace zone/ })
   t.ok(region.bytes.equals(bytes), 'nothing stored')
@@ -72,7 +83,14 @@ t.test('ftrace: every call is checked before any is stored', async (t) => {
   const config32 = fromModuleParams({ mem_size: 0x10000, ftrace_size: 0x2000 }, { kernel: '6.12.0', cpus: 2, wordBits: 32 })
   const m32 = new SimulatedMachine(config32, RegionImage.fromBuffer(Buffer.alloc(config32.memSize)))
   m32.boot()
-  t.throws(() => m32.ftrace([{ cpu: 0, ip: 0x1000n, parentIp: 0n }, { cpu: 0, ip: 0xffffffff81000000n, parentIp: 0n }]), { message: /record 2: ip 0xffffffff81000000 does not fit the target's 32-bit word/ })
+  t.throws(
+    () =>
+      m32.ftrace([
+        { cpu: 0, ip: 0x1000n, parentIp: 0n },
+        { cpu: 0, ip: 0xffffffff81000000n, parentIp: 0n },
+      ]),
+    { message: /record 2: ip 0xffffffff81000000 does not fit the target's 32-bit word/ },
+  )
   t.equal(m32.ftrace([{ cpu: 1, ip: 0xc1000000n, parentIp: 0xc1000010n }]), 1, 'a 32-bit address is stored')
 })
 
@@ -82,11 +100,24 @@ t.test('corrupt: a bad flip anywhere in the list changes no bit', async (t) => {
   const ramoops = new Ramoops(config, region)
   ramoops.boot()
   const bytes = Buffer.from(region.bytes)
-  t.throws(() => corrupt(ramoops, { flips: [{ offset: 10, bit: 1 }, { offset: 70000, bit: 1 }] }), { name: 'CorruptError', message: /70000 is outside the 65536-byte region/ })
+  t.throws(
+    () =>
+      corrupt(ramoops, {
+        flips: [
+          { offset: 10, bit: 1 },
+          { offset: 70000, bit: 1 },
+        ],
+      }),
+    { name: 'CorruptError', message: /70000 is outside the 65536-byte region/ },
+  )
   t.throws(() => corrupt(ramoops, { flips: [{ offset: 10, bit: 1 }], random: -1 }), CorruptError)
   t.throws(() => corrupt(ramoops, { flips: [{ offset: 10, bit: 1 }], random: 1, seed: NaN }), CorruptError)
   t.throws(() => corrupt(ramoops, { flips: [{ offset: 10, bit: 1 }], random: 1, zones: ['dmesg:99'] }), CorruptError)
-  t.throws(() => corrupt(ramoops, { flips: [{ offset: 10, bit: 1 }], random: 1, area: 'record' }), { message: /no bytes to corrupt/ }, 'empty records: nothing to pick')
+  t.throws(
+    () => corrupt(ramoops, { flips: [{ offset: 10, bit: 1 }], random: 1, area: 'record' }),
+    { message: /no bytes to corrupt/ },
+    'empty records: nothing to pick',
+  )
   t.ok(region.bytes.equals(bytes), 'no bit flipped')
   t.equal(corrupt(ramoops, { flips: [{ offset: 10, bit: 1 }], random: 2, area: 'data', zones: ['console'], seed: 7 }).length, 3)
 })

@@ -1,13 +1,13 @@
-import t from 'tap'
 import { createHash } from 'node:crypto'
+import t from 'tap'
 import {
-  ECC_NOTICE_NO_ERRORS,
   decodeFtraceRecords,
+  ECC_NOTICE_NO_ERRORS,
   encodeFtraceRecord,
+  type FtraceRecord,
   ftraceRecordSize,
   ftraceText,
   mergePerCpuFtrace,
-  type FtraceRecord,
 } from '../src/pstore/ftrace.js'
 import { SymbolTable } from '../src/pstore/symbols.js'
 import { fixtureCase, systemMapPath } from './helpers/fixtures.js'
@@ -50,7 +50,6 @@ t.test('64-bit encode/decode round trip and byte layout', async (t) => {
   t.throws(() => encodeFtraceRecord(rec(0n, 0n, 0n, 1.5), 64), RangeError)
 })
 
-
 t.test('32-bit encode/decode round trip and byte layout', async (t) => {
   const r = rec(0xc0123456n, 0xc0654320n, 123456789n, 3)
   const buf = encodeFtraceRecord(r, 32)
@@ -85,10 +84,7 @@ t.test('cpuInIp variant (32-bit ARM PSTORE_CPU_IN_IP)', async (t) => {
   t.same(decodeFtraceRecords(odd, 32, mask), [rec(0xc0100003n, 0xc0200000n, 1n << 60n, 3)])
   const thumb = encodeFtraceRecord(rec(0xc0100000n, 0n, 9n, 1), 32, { mask: 0x1 })
   t.same(decodeFtraceRecords(thumb, 32, { mask: 0x1 }), [rec(0xc0100001n, 0n, 9n, 1)])
-  t.equal(
-    ftraceText(buf, buf.length, 32, undefined, mask),
-    'CPU:2 ts:77 c0100002  c0200000  0xc0100002 <- 0xc0200000\n',
-  )
+  t.equal(ftraceText(buf, buf.length, 32, undefined, mask), 'CPU:2 ts:77 c0100002  c0200000  0xc0100002 <- 0xc0200000\n')
   t.throws(() => decodeFtraceRecords(buf, 32, { mask: 0 }), RangeError)
 })
 
@@ -107,7 +103,10 @@ t.test('merge: strict less-than keeps the earlier list, ties take the new CPU', 
 
   // the tie is decided on ts >> 8: a lower CPU number in the low byte does not break it
   const tie = mergePerCpuFtrace([a(9n, 1n), b(9n, 1n)], 64)
-  t.same(decodeFtraceRecords(tie, 64).map((r) => r.cpu), [1, 0])
+  t.same(
+    decodeFtraceRecords(tie, 64).map((r) => r.cpu),
+    [1, 0],
+  )
 
   // a single merge pass over unsorted lists, not a sort (the per-CPU logs are not monotonic)
   const unsorted0 = concat(a(10n, 1n), a(2n, 2n))
@@ -137,11 +136,11 @@ t.test('merge: leading partial bytes of each zone dropped, empty zones harmless'
   const only = mergePerCpuFtrace([torn0], 64)
   t.same(only, r0, 'a single zone is just trimmed')
 
-  const m32 = mergePerCpuFtrace(
-    [concat(Buffer.alloc(3), encodeFtraceRecord(rec(1n, 2n, 7n, 0), 32)), encodeFtraceRecord(rec(3n, 4n, 7n, 1), 32)],
-    32,
+  const m32 = mergePerCpuFtrace([concat(Buffer.alloc(3), encodeFtraceRecord(rec(1n, 2n, 7n, 0), 32)), encodeFtraceRecord(rec(3n, 4n, 7n, 1), 32)], 32)
+  t.same(
+    decodeFtraceRecords(m32, 32).map((r) => r.cpu),
+    [1, 0],
   )
-  t.same(decodeFtraceRecords(m32, 32).map((r) => r.cpu), [1, 0])
 })
 
 t.test('merge with cpuInIp compares the raw ts', async (t) => {
@@ -149,19 +148,21 @@ t.test('merge with cpuInIp compares the raw ts', async (t) => {
   const z0 = encodeFtraceRecord(rec(0xc0000000n, 0n, 0x100n, 0), 32, mask)
   const z1 = encodeFtraceRecord(rec(0xc0000000n, 0n, 0x101n, 1), 32, mask)
   // same ts >> 8 would be a tie; the raw comparison keeps CPU 0 first
-  t.same(decodeFtraceRecords(mergePerCpuFtrace([z0, z1], 32, mask), 32, mask).map((r) => r.cpu), [0, 1])
-  t.same(decodeFtraceRecords(mergePerCpuFtrace([z0, z1], 32), 32).map((r) => r.ip & 3n), [1n, 0n])
+  t.same(
+    decodeFtraceRecords(mergePerCpuFtrace([z0, z1], 32, mask), 32, mask).map((r) => r.cpu),
+    [0, 1],
+  )
+  t.same(
+    decodeFtraceRecords(mergePerCpuFtrace([z0, z1], 32), 32).map((r) => r.ip & 3n),
+    [1n, 0n],
+  )
 })
 
 t.test('text without symbols uses 0x<hex>', async (t) => {
-  const bin = concat(
-    encodeFtraceRecord(rec(0xffffffff8115710an, 0xffffffff81157433n, 1659115n, 1), 64),
-    encodeFtraceRecord(rec(0x1234n, 0n, 0n, 0), 64),
-  )
+  const bin = concat(encodeFtraceRecord(rec(0xffffffff8115710an, 0xffffffff81157433n, 1659115n, 1), 64), encodeFtraceRecord(rec(0x1234n, 0n, 0n, 0), 64))
   t.equal(
     ftraceText(bin, bin.length, 64),
-    'CPU:1 ts:1659115 ffffffff8115710a  ffffffff81157433  0xffffffff8115710a <- 0xffffffff81157433\n' +
-      'CPU:0 ts:0 00001234  00000000  0x1234 <- 0x0\n',
+    'CPU:1 ts:1659115 ffffffff8115710a  ffffffff81157433  0xffffffff8115710a <- 0xffffffff81157433\n' + 'CPU:0 ts:0 00001234  00000000  0x1234 <- 0x0\n',
   )
   const b32 = encodeFtraceRecord(rec(0xc0008000n, 0x10n, 12n, 3), 32)
   t.equal(ftraceText(b32, b32.length, 32), 'CPU:3 ts:12 c0008000  00000010  0xc0008000 <- 0x10\n')
@@ -173,10 +174,7 @@ t.test('text: partial leading bytes are skipped, fileSize < recordSize prints no
   const r1 = encodeFtraceRecord(rec(0xccccn, 0xddddn, 6n, 1), 64)
   // a single (non per-CPU) zone snapshot keeps its torn first bytes: the text skips them
   const single = concat(Buffer.from([1, 2, 3, 4]), r0, r1)
-  t.equal(
-    ftraceText(single, single.length, 64),
-    'CPU:0 ts:5 0000aaaa  0000bbbb  0xaaaa <- 0xbbbb\nCPU:1 ts:6 0000cccc  0000dddd  0xcccc <- 0xdddd\n',
-  )
+  t.equal(ftraceText(single, single.length, 64), 'CPU:0 ts:5 0000aaaa  0000bbbb  0xaaaa <- 0xbbbb\nCPU:1 ts:6 0000cccc  0000dddd  0xcccc <- 0xdddd\n')
   t.equal(ftraceText(r0.subarray(0, 23), 23, 64), '', 'fewer bytes than one record')
   t.equal(ftraceText(r0, 23, 64), '', 'fileSize < recordSize, even with more data')
   t.equal(ftraceText(concat(r0, r1), 24, 64), 'CPU:0 ts:5 0000aaaa  0000bbbb  0xaaaa <- 0xbbbb\n', 'bytes past fileSize unseen')
@@ -270,7 +268,10 @@ t.test('h2-ftrace-smp2: reproduces the kernel ftrace-ramoops-0 byte for byte', a
   const geo = layout61(Number(r.mem_size), Number(r.record_size), Number(r.console_size), Number(r.ftrace_size), Number(r.pmsg_size), cpus)
   t.equal(geo.n, 30)
   t.equal(geo.dmesgZone, 0x82aa)
-  t.same(geo.ftrace, [{ offset: 0xfcfec, size: 0x1000 }, { offset: 0xfdfec, size: 0x1000 }])
+  t.same(geo.ftrace, [
+    { offset: 0xfcfec, size: 0x1000 },
+    { offset: 0xfdfec, size: 0x1000 },
+  ])
   const sig = 0x43474244 ^ params.linux_version_code
   t.equal(sig, 0x43414384)
 
@@ -288,8 +289,16 @@ t.test('h2-ftrace-smp2: reproduces the kernel ftrace-ramoops-0 byte for byte', a
   for (const image of ['region-after-panic.bin', 'region-after-boot.bin']) {
     const region = h2.read(image)
     const snaps = geo.ftrace.map((z) => snapshot(region, z, sig))
-    t.same(snaps.map((s) => s.length), [4084, 4084], `${image}: both CPU zones full`)
-    t.same(snaps.map((s) => s.length % 24), [4, 4], 'each has 4 torn leading bytes')
+    t.same(
+      snaps.map((s) => s.length),
+      [4084, 4084],
+      `${image}: both CPU zones full`,
+    )
+    t.same(
+      snaps.map((s) => s.length % 24),
+      [4, 4],
+      'each has 4 torn leading bytes',
+    )
     const merged = mergePerCpuFtrace(snaps, 64)
     t.equal(merged.length, file.size, `${image}: merged binary size = reported file size 8160`)
     const text = ftraceText(merged, file.size, 64, symbols)
@@ -307,7 +316,10 @@ t.test('h2-ftrace-smp2: reproduces the kernel ftrace-ramoops-0 byte for byte', a
 
   // and the records decode to what the text says
   const region = h2.read('region-after-panic.bin')
-  const merged = mergePerCpuFtrace(geo.ftrace.map((z) => snapshot(region, z, sig)), 64)
+  const merged = mergePerCpuFtrace(
+    geo.ftrace.map((z) => snapshot(region, z, sig)),
+    64,
+  )
   const recs = decodeFtraceRecords(merged, 64)
   t.equal(recs.length, 340)
   t.same([...new Set(recs.map((x) => x.cpu))].sort(), [0, 1])

@@ -2,9 +2,10 @@
  * A corrupt compressed record that fails to inflate must cost nothing once read: a daemon reads
  * the same corrupt records at every reboot. (zlib.inflateRawSync() kept ~11 KB per failure.)
  */
-import t from 'tap'
-import path from 'node:path'
+
 import { spawnSync } from 'node:child_process'
+import path from 'node:path'
+import t from 'tap'
 import { repoRoot } from './helpers/fixtures.js'
 
 const compressionJs = path.join(repoRoot, 'dist', 'src', 'pstore', 'compression.js')

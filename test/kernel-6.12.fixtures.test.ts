@@ -4,10 +4,11 @@
  * must be the ones the kernel's next boot listed, byte for byte (compressed records inflated), with
  * the same i_size and mtime.
  */
-import t from 'tap'
+
 import fs from 'node:fs'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
+import t from 'tap'
 import { repoRoot } from './helpers/fixtures.js'
 import { pstoreSim, tempDir } from './helpers/mount.js'
 
@@ -44,10 +45,29 @@ for (const name of cases) {
     fs.writeFileSync(image, gunzipSync(fs.readFileSync(path.join(c, lastBoot.image))))
     const p = params.ramoops
     const r = await pstoreSim([
-      'inspect', image, '--json', '--content', '--exact-names', '--frontends', 'none',
-      '--kernel', params.kernel.kernelVersion, '--cpus', String(params.guest_nr_cpus),
-      '--mem-size', p.mem_size, '--record-size', p.record_size, '--console-size', p.console_size,
-      '--ftrace-size', p.ftrace_size, '--pmsg-size', p.pmsg_size, '--ecc', p.ecc,
+      'inspect',
+      image,
+      '--json',
+      '--content',
+      '--exact-names',
+      '--frontends',
+      'none',
+      '--kernel',
+      params.kernel.kernelVersion,
+      '--cpus',
+      String(params.guest_nr_cpus),
+      '--mem-size',
+      p.mem_size,
+      '--record-size',
+      p.record_size,
+      '--console-size',
+      p.console_size,
+      '--ftrace-size',
+      p.ftrace_size,
+      '--pmsg-size',
+      p.pmsg_size,
+      '--ecc',
+      p.ecc,
     ])
     t.equal(r.code, 0, `inspect exits 0 ${r.stderr.toString()}`)
     const pred = JSON.parse(r.stdout.toString()) as { records: Array<{ name: string; kernelSize: number; mtime: string | null; contentBase64?: string }> }

@@ -3,16 +3,17 @@
  * kmsg_dump_get_buffer): the `<Reason>#<n> Part1` line, the newest whole records that fit into
  * (buffer − line − 1) bytes, syslog-formatted log lines, and the reason filter.
  */
-import t from 'tap'
+
 import zlib from 'node:zlib'
+import t from 'tap'
 import {
   buildDumpPart,
   formatConsoleRecord,
   formatSyslogRecord,
   logFromText,
   newestRecordsThatFit,
-  reasonIsDumped,
   REASON_NAMES,
+  reasonIsDumped,
 } from '../src/pstore/kmsgDumper.js'
 
 const TIME = { sec: 1704067210, nsec: 305249000 }
@@ -42,7 +43,9 @@ t.test('newestRecordsThatFit: whole records, newest first, into room − 1 bytes
 t.test('the dump line: <Reason>#<oopscount> Part1', async (t) => {
   t.same(REASON_NAMES, { panic: 'Panic', oops: 'Oops', emergency: 'Emergency', shutdown: 'Shutdown' })
   const line = (reason: 'panic' | 'oops' | 'emergency' | 'shutdown', n: number) =>
-    Buffer.from(buildDumpPart({ reason, oopsCount: n, log: records, bufsize: 4084, compress: false, flavour: 'zlib-raw-15', time: TIME })!.payload).toString('latin1').split('\n')[0]
+    Buffer.from(buildDumpPart({ reason, oopsCount: n, log: records, bufsize: 4084, compress: false, flavour: 'zlib-raw-15', time: TIME })!.payload)
+      .toString('latin1')
+      .split('\n')[0]
   t.equal(line('panic', 1), 'Panic#1 Part1')
   t.equal(line('oops', 2), 'Oops#2 Part1')
   t.equal(line('emergency', 3), 'Emergency#3 Part1')

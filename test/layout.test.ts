@@ -3,8 +3,8 @@
  * All offsets and sizes below are computed by hand from the steps in docs/ramoops-format.md §2.
  */
 import t from 'tap'
-import { fromDts, fromModuleParams, ProbeError, RamoopsConfig } from '../src/backend/ramoops/config.js'
-import { computeLayout, RegionLayout, zoneGeometry, ZoneGeometry } from '../src/backend/ramoops/layout.js'
+import { fromDts, fromModuleParams, ProbeError, type RamoopsConfig } from '../src/backend/ramoops/config.js'
+import { computeLayout, type RegionLayout, type ZoneGeometry, zoneGeometry } from '../src/backend/ramoops/layout.js'
 
 const DBGC = 0x43474244
 
@@ -41,7 +41,11 @@ t.test('docs/ramoops-format.md §2 worked example: module params, 1 MiB, default
   t.equal(layout.usedEnd, 0x100000, 'no tail')
   t.equal(layout.zones.length, 253 + 1 + 1 + 4)
   const offsets = layout.zones.map((z) => z.offset)
-  t.same(offsets, [...offsets].sort((a, b) => a - b), 'zones listed in region order')
+  t.same(
+    offsets,
+    [...offsets].sort((a, b) => a - b),
+    'zones listed in region order',
+  )
 })
 
 t.test('the same setup on 6.1: ftrace before pmsg', async (t) => {
@@ -85,22 +89,48 @@ t.test('dmesg zone size is dump_area / n, not record_size', async (t) => {
 
 t.test('odd zone sizes: rounded to even on 6.8+ and backported stable trees only', async (t) => {
   // 3 dmesg zones in 12291 bytes: 4097 each, odd
-  const dmesgOnly = (kernel: string) => computeLayout(fromModuleParams({ mem_size: 12291, record_size: 4096, console_size: 0, ftrace_size: 0, pmsg_size: 0 }, { kernel }))
+  const dmesgOnly = (kernel: string) =>
+    computeLayout(fromModuleParams({ mem_size: 12291, record_size: 4096, console_size: 0, ftrace_size: 0, pmsg_size: 0 }, { kernel }))
   for (const kernel of ['6.8.0', '6.12.0', '6.1.192', '6.1.76', '6.6.15', '6.7.3', '5.15.148', '5.10.209']) {
     const l = dmesgOnly(kernel)
-    t.same(summary(l), [['dmesg', 0, 0, 4096], ['dmesg', 1, 4096, 4096], ['dmesg', 2, 8192, 4096]], `${kernel}: 4097 & ~1 = 4096`)
+    t.same(
+      summary(l),
+      [
+        ['dmesg', 0, 0, 4096],
+        ['dmesg', 1, 4096, 4096],
+        ['dmesg', 2, 8192, 4096],
+      ],
+      `${kernel}: 4097 & ~1 = 4096`,
+    )
     t.equal(l.usedEnd, 12288, `${kernel}: 3 bytes of tail`)
   }
   for (const kernel of ['6.1.50', '6.1.75', '6.7.0', '6.7.2', '6.6.14', '6.5.0', '5.15.147', '5.4.0']) {
     const l = dmesgOnly(kernel)
-    t.same(summary(l), [['dmesg', 0, 0, 4097], ['dmesg', 1, 4097, 4097], ['dmesg', 2, 8194, 4097]], `${kernel}: odd size kept`)
+    t.same(
+      summary(l),
+      [
+        ['dmesg', 0, 0, 4097],
+        ['dmesg', 1, 4097, 4097],
+        ['dmesg', 2, 8194, 4097],
+      ],
+      `${kernel}: odd size kept`,
+    )
     t.equal(l.usedEnd, 12291, `${kernel}: no tail`)
   }
   // per-CPU ftrace: 4096 / 3 = 1365 (odd)
-  const ftrace = (kernel: string) => computeLayout(fromModuleParams({ mem_size: 0x2000, record_size: 0, console_size: 0, pmsg_size: 0, ftrace_size: 4096 }, { kernel, cpus: 3 }))
-  t.same(summary(ftrace('6.8.0')), [['ftrace', 0, 0, 1364], ['ftrace', 1, 1364, 1364], ['ftrace', 2, 2728, 1364]])
+  const ftrace = (kernel: string) =>
+    computeLayout(fromModuleParams({ mem_size: 0x2000, record_size: 0, console_size: 0, pmsg_size: 0, ftrace_size: 4096 }, { kernel, cpus: 3 }))
+  t.same(summary(ftrace('6.8.0')), [
+    ['ftrace', 0, 0, 1364],
+    ['ftrace', 1, 1364, 1364],
+    ['ftrace', 2, 2728, 1364],
+  ])
   t.equal(ftrace('6.8.0').usedEnd, 4092)
-  t.same(summary(ftrace('6.7.0')), [['ftrace', 0, 0, 1365], ['ftrace', 1, 1365, 1365], ['ftrace', 2, 2730, 1365]])
+  t.same(summary(ftrace('6.7.0')), [
+    ['ftrace', 0, 0, 1365],
+    ['ftrace', 1, 1365, 1365],
+    ['ftrace', 2, 2730, 1365],
+  ])
   t.equal(ftrace('6.7.0').usedEnd, 4095)
   // console and pmsg sizes are powers of two: never odd, never touched
 })
@@ -197,16 +227,20 @@ t.test('disabled zone types take no space', async (t) => {
 })
 
 t.test('"no room" and zero-count failures', async (t) => {
-  t.throws(() => computeLayout(fromModuleParams({ mem_size: 8192 })), { name: 'ProbeError', message: /no room/ }, 'console+ftrace+pmsg (12288) > mem_size (8192)')
+  t.throws(
+    () => computeLayout(fromModuleParams({ mem_size: 8192 })),
+    { name: 'ProbeError', message: /no room/ },
+    'console+ftrace+pmsg (12288) > mem_size (8192)',
+  )
   t.throws(
     () => computeLayout(fromModuleParams({ mem_size: 16384, record_size: 8192 })),
     { name: 'ProbeError', message: /record count == 0/ },
     '4096 bytes left for 8192-byte records',
   )
-  t.throws(
-    () => computeLayout(fromModuleParams({ mem_size: 0x1000, record_size: 0, console_size: 0x2000, ftrace_size: 0, pmsg_size: 0 })),
-    { name: 'ProbeError', message: /no room/ },
-  )
+  t.throws(() => computeLayout(fromModuleParams({ mem_size: 0x1000, record_size: 0, console_size: 0x2000, ftrace_size: 0, pmsg_size: 0 })), {
+    name: 'ProbeError',
+    message: /no room/,
+  })
   t.throws(
     () => computeLayout(fromModuleParams({ mem_size: 0x2000, record_size: 0, console_size: 0x1000, ftrace_size: 4, pmsg_size: 0 }, { cpus: 8 })),
     { name: 'ProbeError', message: /zone size == 0/ },
@@ -231,7 +265,12 @@ t.test('zoneGeometry: docs/ramoops-format.md §4.4 table', async (t) => {
   t.same(g(1024, 16), { capacity: 884, eccBlocks: 7, parityOffset: 896, headerParityOffset: 1008 })
   t.same(g(2048, 16), { capacity: 1780, eccBlocks: 15, parityOffset: 1792, headerParityOffset: 2032 })
   t.same(g(65536, 16), { capacity: 58228, eccBlocks: 455, parityOffset: 58240, headerParityOffset: 65520 })
-  for (const [z, e] of [[4096, 16], [1024, 16], [2048, 16], [65536, 16]]) {
+  for (const [z, e] of [
+    [4096, 16],
+    [1024, 16],
+    [2048, 16],
+    [65536, 16],
+  ]) {
     const geo = g(z, e)
     t.equal(geo.headerParityOffset + e, z, `${z}/${e}: the zone is used to its last byte`)
   }

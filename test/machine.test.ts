@@ -3,10 +3,10 @@
  * after panic) and what reaches the region through the console, pmsg and the kmsg dumper.
  */
 import t from 'tap'
-import { fromModuleParams, RamoopsConfig } from '../src/backend/ramoops/config.js'
-import { MachineHaltedError, SimulatedMachine } from '../src/machine/machine.js'
+import { fromModuleParams, type RamoopsConfig } from '../src/backend/ramoops/config.js'
 import { RegionImage } from '../src/format/region.js'
-import { PstoreRecord, recordName } from '../src/pstore/record.js'
+import { MachineHaltedError, SimulatedMachine } from '../src/machine/machine.js'
+import { type PstoreRecord, recordName } from '../src/pstore/record.js'
 import { describeDiff, fixtureCase, fixtureConfig } from './helpers/fixtures.js'
 
 const NOW = Date.UTC(2024, 0, 1) // fixed wall clock
@@ -62,7 +62,7 @@ t.test('three oopses in one boot fill slots 0, 1, 2; after boot the first crash 
   t.ok(text(third.get('dmesg-ramoops-2')).startsWith('Oops#3 Part1\n'))
 })
 
-t.test('kernel-6.1/d-three-panics: every boot\'s panic went to zone 0, as the simulation does', async (t) => {
+t.test("kernel-6.1/d-three-panics: every boot's panic went to zone 0, as the simulation does", async (t) => {
   const d = fixtureCase('kernel-6.1', 'd-three-panics')
   // the kernel's listings: boot 1 saw nothing, boots 2-4 saw only dmesg-ramoops-0
   t.same(
@@ -84,15 +84,25 @@ t.test('kernel-6.1/d-three-panics: every boot\'s panic went to zone 0, as the si
   const seconds = [1704067209, 1704153608, 1704240008]
   for (const n of [1, 2, 3]) {
     const { records } = machine.boot()
-    t.same(records.map((r) => recordName(r)), n === 1 ? [] : ['dmesg-ramoops-0'], `boot ${n} lists what the kernel listed`)
+    t.same(
+      records.map((r) => recordName(r)),
+      n === 1 ? [] : ['dmesg-ramoops-0'],
+      `boot ${n} lists what the kernel listed`,
+    )
     const result = machine.crash({ reason: 'panic', time: seconds[n - 1] })
     t.same([result.stored, result.zone], [true, 0], `panic ${n} → zone 0`)
     t.equal(region.bytes.toString('latin1', 12, 27), kernelHeaders[n - 1].slice(0, 15), `panic ${n}: header seconds as the kernel's`)
     const kernel = d.read(`region-after-panic${n}.bin`)
-    t.ok(region.bytes.subarray(33722).equals(kernel.subarray(33722)), `panic ${n}: every byte past zone 0 as the kernel left it (${describeDiff(region.bytes.subarray(33722), kernel.subarray(33722))})`)
+    t.ok(
+      region.bytes.subarray(33722).equals(kernel.subarray(33722)),
+      `panic ${n}: every byte past zone 0 as the kernel left it (${describeDiff(region.bytes.subarray(33722), kernel.subarray(33722))})`,
+    )
   }
   const last = machine.boot()
-  t.same(last.records.map((r) => recordName(r)), ['dmesg-ramoops-0'])
+  t.same(
+    last.records.map((r) => recordName(r)),
+    ['dmesg-ramoops-0'],
+  )
   t.ok(text(last.records[0]).startsWith('Panic#1 Part1\n'))
 })
 
@@ -117,21 +127,24 @@ t.test('console lines show in console-ramoops-0 after the next boot only (ZAP_OL
   const { machine, region } = setup()
   machine.boot()
   t.equal(machine.console('hello\nworld\n'), 2)
-  t.notOk(machine.ramoops.readRecords().some((r) => r.type === 'console'), 'not visible during the boot that wrote it')
+  t.notOk(
+    machine.ramoops.readRecords().some((r) => r.type === 'console'),
+    'not visible during the boot that wrote it',
+  )
   const consoleHeader = header(region, 0xe000)
   t.ok(consoleHeader[2] > 0, 'but the console zone holds it')
 
   const second = byName(machine.boot().records)
   const con = text(second.get('console-ramoops-0'))
-  t.match(con, /^\[ +\d+\.\d{6}\] Linux version 6\.12\.0-pstore-sim/, 'boot 1\'s banner, console format (no <P>)')
+  t.match(con, /^\[ +\d+\.\d{6}\] Linux version 6\.12\.0-pstore-sim/, "boot 1's banner, console format (no <P>)")
   t.match(con, /\[ +\d+\.\d{6}\] hello\n\[ +\d+\.\d{6}\] world\n$/, 'then the two lines, last')
   t.notOk(con.includes('<6>'), 'no syslog prefix')
   t.equal(second.get('console-ramoops-0')!.payload.length, consoleHeader[2], 'the snapshot is exactly what boot 1 wrote')
 
   const third = byName(machine.boot().records)
   const con3 = text(third.get('console-ramoops-0'))
-  t.notOk(con3.includes('hello'), 'the zone was zapped at boot 2: boot 1\'s lines are gone')
-  t.match(con3, /Linux version/, 'boot 2\'s banner')
+  t.notOk(con3.includes('hello'), "the zone was zapped at boot 2: boot 1's lines are gone")
+  t.match(con3, /Linux version/, "boot 2's banner")
 })
 
 t.test('pmsg: writes concatenated without framing, visible after the next boot', async (t) => {
@@ -141,7 +154,10 @@ t.test('pmsg: writes concatenated without framing, visible after the next boot',
   t.equal(machine.pmsg(Buffer.from('def')), 3)
   t.equal(machine.pmsg(Buffer.from('ghi\n')), 4)
   t.equal(machine.pmsg(Buffer.alloc(0)), 0, 'a 0-byte write returns 0')
-  t.notOk(machine.ramoops.readRecords().some((r) => r.type === 'pmsg'), 'not during this boot')
+  t.notOk(
+    machine.ramoops.readRecords().some((r) => r.type === 'pmsg'),
+    'not during this boot',
+  )
   const files = byName(machine.boot().records)
   t.equal(text(files.get('pmsg-ramoops-0')), 'abcdefghi\n')
   t.notOk(byName(machine.boot().records).has('pmsg-ramoops-0'), 'zapped at the boot that showed it')

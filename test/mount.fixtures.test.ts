@@ -2,9 +2,10 @@
  * Kernel fixtures mounted read-only through a real FUSE mount: `ls`, `stat` and `cat` (separate
  * processes) must show the kernel's own listing, and the image must not change by a byte.
  */
-import t from 'tap'
+
 import fs from 'node:fs'
 import path from 'node:path'
+import t from 'tap'
 import { fixtureCase, fixtureFlags, systemMapPath } from './helpers/fixtures.js'
 import { cat, ls, mountImage, sha256, statFiles, tempDir } from './helpers/mount.js'
 
@@ -39,7 +40,7 @@ for (const fc of cases) {
     await mountImage(t, image, mnt, extra)
     const expected = c.listing(fc.listing).files
     const names = await ls(mnt)
-    t.same(names, expected.map((f) => f.name).sort(), 'ls shows the kernel\'s names')
+    t.same(names, expected.map((f) => f.name).sort(), "ls shows the kernel's names")
     const stats = await statFiles(mnt, names)
     for (const want of expected) {
       const got = stats.find((s) => s.name === want.name)

@@ -2,17 +2,16 @@
  * The mounted pstore through real clients: erase bytes, refused operations and their errno,
  * the pmsg FIFO, systemd-pstore, reboots, crash recovery and the read-only promise.
  */
-import t, { Test } from 'tap'
+
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawn } from 'node:child_process'
-import { fixtureCase, describeDiff, fixtureFlags } from './helpers/fixtures.js'
-import { assertErrno, cat, cliJs, demoImage, DEMO, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
+import t from 'tap'
 import { processAlive, readMountRecord } from '../src/daemon/registry.js'
+import { describeDiff, fixtureCase, fixtureFlags } from './helpers/fixtures.js'
+import { assertErrno, cat, cliJs, demoImage, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
 
-
-
-t.test('rm is the kernel\'s erase: the image equals b-reboot/region-after-erase.bin', async (t) => {
+t.test("rm is the kernel's erase: the image equals b-reboot/region-after-erase.bin", async (t) => {
   const c = fixtureCase('kernel-6.1', 'b-reboot')
   const dir = tempDir(t)
   const image = path.join(dir, 'dump.bin')
@@ -31,7 +30,7 @@ t.test('rm is the kernel\'s erase: the image equals b-reboot/region-after-erase.
   t.same(await ls(mnt), [], 'the record never comes back after umount + mount')
 })
 
-t.test('refused operations give the kernel pstore\'s errno', async (t) => {
+t.test("refused operations give the kernel pstore's errno", async (t) => {
   const dir = tempDir(t)
   const image = await demoImage(t, dir)
   t.equal((await pstoreSim(['pmsg', image, 'hello'])).code, 0)
@@ -92,7 +91,10 @@ t.test('pmsg FIFO: bytes from 20 concurrent writers all land and show after rebo
   const messages = Array.from({ length: 20 }, (_, i) => `writer ${String(i).padStart(2, '0')}: ${'x'.repeat(40 + i)}\n`)
   const writers = messages.map((m) => run('sh', ['-c', `printf '%s' "$1" > "$2"`, 'sh', m, fifo]))
   const results = await Promise.all(writers)
-  t.ok(results.every((r) => r.code === 0), 'every writer succeeded')
+  t.ok(
+    results.every((r) => r.code === 0),
+    'every writer succeeded',
+  )
   await run('sh', ['-c', `cat "$1" > "$2"`, 'sh', path.join(dir, 'demo.img.json'), fifo])
   t.equal((await pstoreSim(['reboot', mnt])).code, 0, 'reboot')
   const shown = (await cat(path.join(mnt, 'pmsg-ramoops-0'))).stdout.toString()
@@ -116,41 +118,45 @@ t.test('a write larger than the pmsg ring keeps its last bytes', async (t) => {
   t.ok(shown.equals(big.subarray(big.length - shown.length)), 'holding the last bytes written')
 })
 
-t.test('systemd-pstore archives every record and unlinks them all, leaving the zones zapped', { skip: !fs.existsSync('/lib/systemd/systemd-pstore') && 'no /lib/systemd/systemd-pstore' }, async (t) => {
-  const dir = tempDir(t)
-  const image = await demoImage(t, dir)
-  await pstoreSim(['console', image, 'before the crash'])
-  await pstoreSim(['pmsg', image, 'Hello world'])
-  await pstoreSim(['ftrace', image, '-'], '0 ffffffff81000000 ffffffff81000100\n')
-  await pstoreSim(['panic', image, '--reason', 'oops'])
-  const mnt = path.join(dir, 'mnt')
-  await mountImage(t, image, mnt)
-  const names = await ls(mnt)
-  t.same(names, ['console-ramoops-0', 'dmesg-ramoops-0', 'ftrace-ramoops', 'pmsg-ramoops-0'])
-  const contents = Object.fromEntries(await Promise.all(names.map(async (n) => [n, (await cat(path.join(mnt, n))).stdout] as const)))
-  const archive = path.join(dir, 'archive')
-  fs.mkdirSync(archive)
-  const r = await run('/lib/systemd/systemd-pstore', [mnt, archive])
-  t.equal(r.code, 0, `systemd-pstore: ${r.stderr}`)
-  t.same(await ls(mnt), [], 'every file unlinked')
-  const archived = fs.readdirSync(archive, { recursive: true }).map(String)
-  for (const n of names) {
-    const found = archived.find((a) => path.basename(a) === n)
-    t.ok(found, `${n} archived`)
-    if (found) t.ok(fs.readFileSync(path.join(archive, found)).equals(contents[n]), `${n}: archived bytes equal what cat showed`)
-  }
-  await pstoreSim(['umount', mnt])
-  const inspect = JSON.parse((await pstoreSim(['inspect', image, '--json'])).stdout.toString())
-  t.same(inspect.records, [], 'no record left in the image')
-  for (const zone of inspect.zones) t.equal(zone.used, 0, `${zone.type}[${zone.index}] zapped`)
-})
+t.test(
+  'systemd-pstore archives every record and unlinks them all, leaving the zones zapped',
+  { skip: !fs.existsSync('/lib/systemd/systemd-pstore') && 'no /lib/systemd/systemd-pstore' },
+  async (t) => {
+    const dir = tempDir(t)
+    const image = await demoImage(t, dir)
+    await pstoreSim(['console', image, 'before the crash'])
+    await pstoreSim(['pmsg', image, 'Hello world'])
+    await pstoreSim(['ftrace', image, '-'], '0 ffffffff81000000 ffffffff81000100\n')
+    await pstoreSim(['panic', image, '--reason', 'oops'])
+    const mnt = path.join(dir, 'mnt')
+    await mountImage(t, image, mnt)
+    const names = await ls(mnt)
+    t.same(names, ['console-ramoops-0', 'dmesg-ramoops-0', 'ftrace-ramoops', 'pmsg-ramoops-0'])
+    const contents = Object.fromEntries(await Promise.all(names.map(async (n) => [n, (await cat(path.join(mnt, n))).stdout] as const)))
+    const archive = path.join(dir, 'archive')
+    fs.mkdirSync(archive)
+    const r = await run('/lib/systemd/systemd-pstore', [mnt, archive])
+    t.equal(r.code, 0, `systemd-pstore: ${r.stderr}`)
+    t.same(await ls(mnt), [], 'every file unlinked')
+    const archived = fs.readdirSync(archive, { recursive: true }).map(String)
+    for (const n of names) {
+      const found = archived.find((a) => path.basename(a) === n)
+      t.ok(found, `${n} archived`)
+      if (found) t.ok(fs.readFileSync(path.join(archive, found)).equals(contents[n]), `${n}: archived bytes equal what cat showed`)
+    }
+    await pstoreSim(['umount', mnt])
+    const inspect = JSON.parse((await pstoreSim(['inspect', image, '--json'])).stdout.toString())
+    t.same(inspect.records, [], 'no record left in the image')
+    for (const zone of inspect.zones) t.equal(zone.used, 0, `${zone.type}[${zone.index}] zapped`)
+  },
+)
 
 t.test('reboot: pmsg and console written since the last boot appear, once; ftrace and dmesg persist', async (t) => {
   const dir = tempDir(t)
   const image = await demoImage(t, dir)
   const mnt = path.join(dir, 'mnt')
   await mountImage(t, image, mnt)
-  t.same(await ls(mnt), ['console-ramoops-0'], 'the first boot\'s console output')
+  t.same(await ls(mnt), ['console-ramoops-0'], "the first boot's console output")
   await pstoreSim(['pmsg', mnt, 'after mount'])
   await pstoreSim(['console', mnt, 'a console line'])
   t.same(await ls(mnt), ['console-ramoops-0'], 'nothing new before the reboot')
@@ -165,7 +171,11 @@ t.test('reboot: pmsg and console written since the last boot appear, once; ftrac
   t.not(refused.code, 0, 'a halted machine refuses console output')
   t.match(refused.stderr, /halted/)
   await pstoreSim(['reboot', mnt])
-  t.same(await ls(mnt), ['console-ramoops-0', 'dmesg-ramoops-0', 'dmesg-ramoops-1', 'dmesg-ramoops-2', 'dmesg-ramoops-3'], 'three oopses in slots 0..2, the panic in 3')
+  t.same(
+    await ls(mnt),
+    ['console-ramoops-0', 'dmesg-ramoops-0', 'dmesg-ramoops-1', 'dmesg-ramoops-2', 'dmesg-ramoops-3'],
+    'three oopses in slots 0..2, the panic in 3',
+  )
   t.match((await cat(path.join(mnt, 'dmesg-ramoops-3'))).stdout.toString(), /^Panic#4 Part1\n/)
   t.match((await cat(path.join(mnt, 'dmesg-ramoops-1'))).stdout.toString(), /^Oops#2 Part1\n/)
   await pstoreSim(['panic', mnt])
@@ -182,12 +192,20 @@ t.test('reads at any offset and size; rm of an open file leaves no .fuse_hidden 
   const file = path.join(mnt, 'dmesg-ramoops-0')
   const whole = (await cat(file)).stdout
   t.ok(whole.length > 1000)
-  for (const [bs, skip] of [[1, 7], [13, 5], [4097, 0], [333, 3]] as const) {
+  for (const [bs, skip] of [
+    [1, 7],
+    [13, 5],
+    [4097, 0],
+    [333, 3],
+  ] as const) {
     const r = await run('dd', [`if=${file}`, `bs=${bs}`, `skip=${skip}`, 'status=none'])
     t.ok(r.stdout.equals(whole.subarray(bs * skip)), `dd bs=${bs} skip=${skip}`)
   }
   const readers = await Promise.all(Array.from({ length: 8 }, () => cat(file)))
-  t.ok(readers.every((r) => r.stdout.equals(whole)), '8 readers at once')
+  t.ok(
+    readers.every((r) => r.stdout.equals(whole)),
+    '8 readers at once',
+  )
   // hold the file open in another process, rm it, then let the holder read on
   const holder = spawn('sh', ['-c', 'exec 3<"$1"; read -r line <&3; echo "$line"; sleep 1; cat <&3 | wc -c', 'sh', file], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
@@ -263,7 +281,7 @@ t.test('the kernel caches attributes and names, but never shows a stale file aft
   t.equal(await sizeOf('pmsg-ramoops-0'), 'the second boot has more to say'.length, 'right after reboot: the new size under the same name')
   t.equal((await cat(pmsg)).stdout.toString(), 'the second boot has more to say', 'and the new bytes')
   const consoleAfter = await sizeOf('console-ramoops-0')
-  t.not(consoleAfter, consoleBefore, 'console-ramoops-0 has the new boot\'s size')
+  t.not(consoleAfter, consoleBefore, "console-ramoops-0 has the new boot's size")
   t.equal((await cat(path.join(mnt, 'console-ramoops-0'))).stdout.length, consoleAfter, 'stat and cat agree')
   await pstoreSim(['reboot', mnt])
   assertErrno(t, await run('stat', [pmsg]), 'No such file or directory', 'a file the reboot removed')

@@ -5,15 +5,16 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
+import { processAlive, readMountRecord } from '../src/daemon/registry.js'
 import { fixtureCase } from './helpers/fixtures.js'
 import { assertErrno, cat, cliJs, demoImage, ls, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
-import { processAlive, readMountRecord } from '../src/daemon/registry.js'
 
 /** mount(8) finds helpers in its default PATH: /usr/local/sbin holds ours for these tests. */
 const HELPER = '/usr/local/sbin/pstore-sim'
 
 t.before(() => {
-  if (fs.existsSync(HELPER) && fs.realpathSync(HELPER) !== fs.realpathSync(cliJs)) throw new Error(`${HELPER} exists and is not this checkout's: remove it to run these tests`)
+  if (fs.existsSync(HELPER) && fs.realpathSync(HELPER) !== fs.realpathSync(cliJs))
+    throw new Error(`${HELPER} exists and is not this checkout's: remove it to run these tests`)
   fs.symlinkSync(cliJs, HELPER + '.tmp')
   fs.renameSync(HELPER + '.tmp', HELPER)
 })
@@ -51,7 +52,7 @@ t.test('mount -t fuse.pstore-sim IMAGE DIR -o ro,kmsg_bytes=â€¦,cache_timeout=â€
   t.same(await ls(mnt), ['console-ramoops-0', 'dmesg-ramoops-0'], 'usable as soon as mount returns')
   assertErrno(t, await run('rm', [path.join(mnt, 'dmesg-ramoops-0')]), 'Read-only file system', 'rm on -o ro')
   const record = readMountRecord(mnt)!
-  t.ok(record?.readOnly, 'the daemon took ro from mount.fuse\'s options')
+  t.ok(record?.readOnly, "the daemon took ro from mount.fuse's options")
   t.equal((await run('umount', [mnt])).code, 0, 'plain umount')
   t.ok(await gone(record.pid), 'the daemon exits')
   t.notOk(readMountRecord(mnt), 'and its run-directory record is gone')
@@ -80,7 +81,7 @@ t.test('an fstab line (noauto,rw) mounts with "mount DIR"; umount saves the stat
   t.equal((await run('umount', [mnt])).code, 0)
 })
 
-t.test('-o with ramoops module parameter names sets up a raw dump: the kernel\'s file, byte for byte', async (t) => {
+t.test("-o with ramoops module parameter names sets up a raw dump: the kernel's file, byte for byte", async (t) => {
   const c = fixtureCase('kernel-6.1', 'b-reboot')
   const p = c.params.ramoops
   const dir = tempDir(t)
@@ -93,7 +94,7 @@ t.test('-o with ramoops module parameter names sets up a raw dump: the kernel\'s
   const m = await run('mount', ['-t', 'fuse.pstore-sim', image, mnt, '-o', o])
   t.equal(m.code, 0, `mount: ${m.stderr}`)
   const kernel = c.listing().files
-  t.same(await ls(mnt), kernel.map((f) => f.name).sort(), 'the kernel\'s listing')
+  t.same(await ls(mnt), kernel.map((f) => f.name).sort(), "the kernel's listing")
   for (const f of kernel) t.ok((await cat(path.join(mnt, f.name))).stdout.equals(Buffer.from(f.content_b64, 'base64')), `${f.name}: the kernel's bytes`)
   t.equal((await run('umount', [mnt])).code, 0)
 })

@@ -3,8 +3,8 @@
  * (the native file table's mirror) is told of, in order.
  */
 import t from 'tap'
-import { MountEntry, MountView, MountViewObserver, RootAttributes } from '../src/pstore/mountView.js'
-import { PstoreRecord, untimedRecord } from '../src/pstore/record.js'
+import { type MountEntry, MountView, type MountViewObserver, type RootAttributes } from '../src/pstore/mountView.js'
+import { type PstoreRecord, untimedRecord } from '../src/pstore/record.js'
 
 const now = { sec: 1704067210, nsec: 305249000 }
 const options = { now, wordBits: 64 as const }
@@ -32,7 +32,10 @@ t.test('handles find their file until the next boot, also after unlink, and stay
     seen.add(entry.handle)
   }
   t.same(bad, [], 'every handle is a non-zero uint32 that finds its file')
-  t.ok([...seen].some((h) => h >= 2 ** 31), 'handles with bit 31 set were among them')
+  t.ok(
+    [...seen].some((h) => h >= 2 ** 31),
+    'handles with bit 31 set were among them',
+  )
   t.equal(seen.size, 4096, 'generations wrap after 4096 boots')
 })
 

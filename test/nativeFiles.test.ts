@@ -4,12 +4,13 @@
  * clients against a native mount and a JS-only one (PSTORE_SIM_NATIVE_FILES=0) must see the same
  * files, bytes, errors and changes; the daemon's request counters show which path answered.
  */
-import t, { Test } from 'tap'
+
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawn } from 'node:child_process'
-import { DEMO, demoImage, ls, mountImage, pstoreSim, run, RunResult, sha256, tempDir } from './helpers/mount.js'
+import t, { type Test } from 'tap'
 import { send } from '../src/daemon/client.js'
+import { DEMO, demoImage, ls, mountImage, pstoreSim, type RunResult, run, sha256, tempDir } from './helpers/mount.js'
 
 interface Status {
   nativeFiles: boolean
@@ -60,7 +61,12 @@ async function observe(mnt: string): Promise<string[]> {
 async function story(t: Test, mnt: string): Promise<string[]> {
   const seen = await observe(mnt)
   const dmesg = path.join(mnt, 'dmesg-ramoops-0')
-  for (const [bs, skip] of [[1, 9], [7, 3], [4096, 1], [100000, 0]]) {
+  for (const [bs, skip] of [
+    [1, 9],
+    [7, 3],
+    [4096, 1],
+    [100000, 0],
+  ]) {
     const r = await run('dd', [`if=${dmesg}`, `bs=${bs}`, `skip=${skip}`, 'status=none'])
     seen.push(`dd bs=${bs} skip=${skip}: ${r.code} ${r.stdout.length} ${sha256(r.stdout)}`)
   }
@@ -81,7 +87,11 @@ async function story(t: Test, mnt: string): Promise<string[]> {
   seen.push(...(await observe(mnt)))
   seen.push(`pmsg mtime: ${(await run('stat', ['-c', '%y', path.join(mnt, 'pmsg-ramoops-0')])).stdout.toString().trim()}`)
   // An unlinked file stays readable (and fstat-able) through a descriptor opened before.
-  const held = await run('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.unlink(sys.argv[1]); print(len(os.read(fd, 1 << 20)))', dmesg])
+  const held = await run('python3', [
+    '-c',
+    'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.unlink(sys.argv[1]); print(len(os.read(fd, 1 << 20)))',
+    dmesg,
+  ])
   seen.push(`read after unlink: ${held.code} ${held.stdout.toString().trim()} ${held.stderr.trim()}`)
   seen.push(`ls after rm: ${(await ls(mnt)).join(' ')}`)
   t.equal((await pstoreSim(['reboot', mnt])).code, 0, 'reboot')
@@ -132,10 +142,11 @@ t.test('a reboot replaces the native table at once: a listing shows the old file
   await mountUncached(t, image, mnt)
   // boot k shows k dmesg records (k oopses before it: slots 0..k-1), plus the console file
   const valid = new Set<string>()
-  const listing = (dmesgCount: number) =>
-    ['console-ramoops-0', ...Array.from({ length: dmesgCount }, (_, i) => `dmesg-ramoops-${i}`)].sort().join(' ')
+  const listing = (dmesgCount: number) => ['console-ramoops-0', ...Array.from({ length: dmesgCount }, (_, i) => `dmesg-ramoops-${i}`)].sort().join(' ')
   valid.add(listing(0))
-  const lister = spawn('sh', ['-c', 'while [ ! -e "$1" ]; do ls -A "$2" | tr "\\n" " "; echo; done', 'sh', path.join(dir, 'stop'), mnt], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const lister = spawn('sh', ['-c', 'while [ ! -e "$1" ]; do ls -A "$2" | tr "\\n" " "; echo; done', 'sh', path.join(dir, 'stop'), mnt], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
   lister.stdout.on('data', (d) => (out += d))
   const oopses = 6
@@ -147,9 +158,12 @@ t.test('a reboot replaces the native table at once: a listing shows the old file
   }
   fs.writeFileSync(path.join(dir, 'stop'), '')
   await new Promise((r) => lister.on('exit', r))
-  const listings = out.split('\n').map((l) => l.trim()).filter(Boolean)
+  const listings = out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
   t.ok(listings.length > oopses, `${listings.length} listings taken during ${oopses} reboots`)
   const torn = listings.filter((l) => !valid.has(l))
   t.same(torn, [], 'no listing was a mix of two boots')
-  t.equal(listings[listings.length - 1], listing(oopses), 'the last listing is the last boot\'s')
+  t.equal(listings[listings.length - 1], listing(oopses), "the last listing is the last boot's")
 })

@@ -2,14 +2,15 @@
  * The engine against regions a real 6.1.192 kernel wrote and read: the boot's and the erase's
  * byte changes must be identical, and the read pass must give the kernel's listing exactly.
  */
-import t, { Test } from 'tap'
+
 import crypto from 'node:crypto'
+import fs from 'node:fs'
+import t, { type Test } from 'tap'
 import { Ramoops } from '../src/backend/ramoops/ramoops.js'
 import { RegionImage } from '../src/format/region.js'
-import { makeFiles, PstoreFile, Timespec } from '../src/pstore/filesystem.js'
+import { makeFiles, type PstoreFile, type Timespec } from '../src/pstore/filesystem.js'
 import { SymbolTable } from '../src/pstore/symbols.js'
-import { describeDiff, fixtureCase, fixtureConfig, FixtureCase, KernelListingFile, systemMapPath } from './helpers/fixtures.js'
-import fs from 'node:fs'
+import { describeDiff, type FixtureCase, fixtureCase, fixtureConfig, type KernelListingFile, systemMapPath } from './helpers/fixtures.js'
 
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex')
 
@@ -56,7 +57,6 @@ function assertListing(t: Test, files: PstoreFile[], expected: KernelListingFile
     t.equal(sha256(got.content), want.sha256, `${want.name}: content sha256`)
   }
 }
-
 
 const cases61 = ['b-reboot', 'c-ecc-reboot', 'f1-all-zones', 'f2-wrapped'] as const
 for (const name of cases61) {

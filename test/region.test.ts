@@ -3,12 +3,13 @@
  * still behave as if the whole image had been read at open. Checked against a plain buffer, and
  * by running the kernel fixtures' boots, erases and writes on files.
  */
-import t from 'tap'
+
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { RegionImage } from '../src/format/region.js'
+import t from 'tap'
 import { Ramoops } from '../src/backend/ramoops/ramoops.js'
+import { RegionImage } from '../src/format/region.js'
 import { fixtureCase, fixtureConfig } from './helpers/fixtures.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-region-'))
@@ -78,7 +79,7 @@ for (const readOnly of [false, true]) {
         region.flush()
       }
     }
-    t.equal(mismatches, 0, 'every read saw the buffer\'s bytes')
+    t.equal(mismatches, 0, "every read saw the buffer's bytes")
     region.close()
     t.ok(fs.readFileSync(file).equals(readOnly ? original : model), readOnly ? 'file never written' : 'file = every write')
     t.ok(region.bytes.equals(model), 'the whole region, loaded after close, = the buffer')

@@ -3,14 +3,15 @@
  * stop, a mount that fails after its boot changes nothing, one writer per image, nothing
  * planted is followed or trusted, and nothing is left behind. Real mounts, real clients.
  */
-import t, { Test } from 'tap'
-import fs from 'node:fs'
-import path from 'node:path'
-import net from 'node:net'
+
 import { spawn } from 'node:child_process'
-import { cliJs, demoImage, DEMO, mountImage, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
-import { checkLines, startWriters } from './helpers/pmsgLoad.js'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import t, { type Test } from 'tap'
 import { processAlive, readMountRecord } from '../src/daemon/registry.js'
+import { cliJs, DEMO, demoImage, mountImage, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
+import { checkLines, startWriters } from './helpers/pmsgLoad.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -33,7 +34,10 @@ async function waitGone(pid: number): Promise<boolean> {
 t.test('a reboot stores what writers were told is written before it boots', async (t) => {
   const dir = tempDir(t)
   const image = path.join(dir, 'r.img')
-  t.equal((await pstoreSim(['format', image, '--mem-size', '1M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '256K', '--ftrace-size', '0'])).code, 0)
+  t.equal(
+    (await pstoreSim(['format', image, '--mem-size', '1M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '256K', '--ftrace-size', '0'])).code,
+    0,
+  )
   const mnt = path.join(dir, 'mnt')
   await mountImage(t, image, mnt)
   const socket = readMountRecord(mnt)!.socket
@@ -44,7 +48,10 @@ t.test('a reboot stores what writers were told is written before it boots', asyn
   for (const line of lines) fs.writeSync(fd, line)
   const answer = await new Promise<string>((resolve) => {
     const c = net.createConnection(socket, () => c.write('{"op":"reboot"}\n'))
-    c.on('data', (d) => (resolve(d.toString()), c.end()))
+    c.on('data', (d) => {
+      resolve(d.toString())
+      c.end()
+    })
   })
   fs.closeSync(fd)
   t.match(answer, /"ok":true/, 'reboot answered')
@@ -57,7 +64,10 @@ for (const kind of ['SIGTERM', 'SIGINT', 'umount', 'fusermount -u'] as const) {
   t.test(`${kind}: every acknowledged pmsg line is in the image`, async (t) => {
     const dir = tempDir(t)
     const image = path.join(dir, 's.img')
-    t.equal((await pstoreSim(['format', image, '--mem-size', '4M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '3M', '--ftrace-size', '0'])).code, 0)
+    t.equal(
+      (await pstoreSim(['format', image, '--mem-size', '4M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '3M', '--ftrace-size', '0'])).code,
+      0,
+    )
     const mnt = path.join(dir, 'mnt')
     await mountImage(t, image, mnt)
     const pid = readMountRecord(mnt)!.pid
@@ -75,7 +85,10 @@ for (const kind of ['SIGTERM', 'SIGINT', 'umount', 'fusermount -u'] as const) {
     await mountImage(t, image, mnt)
     const pmsg = await run('cat', [path.join(mnt, 'pmsg-ramoops-0')])
     const report = checkLines(pmsg.stdout.toString(), acked)
-    t.ok(acked.some((n) => n < 6000), `writers were writing at the stop (${report.ackedLines} lines acknowledged)`)
+    t.ok(
+      acked.some((n) => n < 6000),
+      `writers were writing at the stop (${report.ackedLines} lines acknowledged)`,
+    )
     t.equal(report.missingLines, 0, `no acknowledged line missing (${report.missingLines})`)
     t.same(report.damaged, [], 'no damaged line')
   })
@@ -97,18 +110,36 @@ t.test('a mount that fails changes nothing and its daemon exits', async (t) => {
   t.equal((await pstoreSim(['console', image, 'the previous boot'])).code, 0)
   t.equal((await pstoreSim(['pmsg', image, 'previous pmsg'])).code, 0)
   const m1 = path.join(dir, 'm1')
-  await failedMount(t, 'a regular file at MOUNT.pmsg0', image, [m1], /m1\.pmsg0: exists and is not a FIFO: remove it or choose another --pmsg-fifo/, () => fs.writeFileSync(`${m1}.pmsg0`, 'x'))
+  await failedMount(t, 'a regular file at MOUNT.pmsg0', image, [m1], /m1\.pmsg0: exists and is not a FIFO: remove it or choose another --pmsg-fifo/, () =>
+    fs.writeFileSync(`${m1}.pmsg0`, 'x'),
+  )
   t.equal(fs.readFileSync(`${m1}.pmsg0`, 'utf8'), 'x', 'the file is untouched')
-  await failedMount(t, 'a missing --pmsg-fifo directory', image, [path.join(dir, 'm2'), '--pmsg-fifo', path.join(dir, 'nowhere', 'pmsg0')], /nowhere\/pmsg0: its directory .*nowhere is not usable/)
+  await failedMount(
+    t,
+    'a missing --pmsg-fifo directory',
+    image,
+    [path.join(dir, 'm2'), '--pmsg-fifo', path.join(dir, 'nowhere', 'pmsg0')],
+    /nowhere\/pmsg0: its directory .*nowhere is not usable/,
+  )
   const m3 = path.join(dir, 'm3')
   fs.mkdirSync(m3)
   fs.writeFileSync(path.join(m3, 'busy'), '')
   await failedMount(t, 'a non-empty mountpoint', image, [m3], /m3: directory is not empty/)
-  const daemons = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) && (() => { try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(image) } catch { return false } })())
+  const daemons = fs.readdirSync('/proc').filter(
+    (p) =>
+      /^\d+$/.test(p) &&
+      (() => {
+        try {
+          return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(image)
+        } catch {
+          return false
+        }
+      })(),
+  )
   t.same(daemons, [], 'no daemon left running')
   const mnt = path.join(dir, 'mnt')
   await mountImage(t, image, mnt)
-  t.match((await run('cat', [path.join(mnt, 'console-ramoops-0')])).stdout.toString(), /the previous boot/, 'the previous boot\'s console is still there')
+  t.match((await run('cat', [path.join(mnt, 'console-ramoops-0')])).stdout.toString(), /the previous boot/, "the previous boot's console is still there")
   t.equal((await run('cat', [path.join(mnt, 'pmsg-ramoops-0')])).stdout.toString(), 'previous pmsg', 'and its pmsg')
 })
 
@@ -135,7 +166,11 @@ t.test('one writer per image: second mounts, writes through a symlink, format --
   fs.symlinkSync(image, link)
   t.equal((await pstoreSim(['console', link, 'through the link'])).code, 0, 'console through a symlink')
   t.equal((await pstoreSim(['reboot', mnt])).code, 0)
-  t.match((await run('cat', [path.join(mnt, 'console-ramoops-0')])).stdout.toString(), /through the link/, 'went through the daemon: in the next boot\'s console')
+  t.match(
+    (await run('cat', [path.join(mnt, 'console-ramoops-0')])).stdout.toString(),
+    /through the link/,
+    "went through the daemon: in the next boot's console",
+  )
   process.kill(pid, 'SIGKILL')
   t.ok(await waitGone(pid))
   t.equal((await pstoreSim(['console', image, 'after the kill'])).code, 0, 'the lock died with its holder (kill -9)')
@@ -156,7 +191,7 @@ t.test('read-only mounts share the image; a writer is refused while one is up', 
   t.same(snapshot(image), before, 'the image is unchanged')
 })
 
-t.test('the run directory must be the user\'s own, mode 0700', async (t) => {
+t.test("the run directory must be the user's own, mode 0700", async (t) => {
   const dir = tempDir(t)
   const image = await demoImage(t, dir)
   const open = path.join(dir, 'open')
@@ -197,7 +232,11 @@ t.test('files beside an image: planted symlinks are replaced, never followed; 06
     t.ok(st.isFile(), `${path.basename(f)} is a regular file`)
     t.equal((st.mode & 0o777).toString(8), '600', `${path.basename(f)} is 0600`)
   }
-  t.same(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary file left')
+  t.same(
+    fs.readdirSync(dir).filter((f) => f.includes('.tmp-')),
+    [],
+    'no temporary file left',
+  )
 })
 
 t.test('the image name cannot inject FUSE options', async (t) => {
@@ -209,7 +248,11 @@ t.test('the image name cannot inject FUSE options', async (t) => {
     fs.copyFileSync(`${image}.json`, `${copy}.json`)
     const mnt = path.join(dir, `m-${name.length}`)
     await mountImage(t, copy, mnt)
-    const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === mnt) ?? ''
+    const line =
+      fs
+        .readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .find((l) => l.split(' ')[4] === mnt) ?? ''
     t.ok(line, `${name}: mounted`)
     const fields = line.split(' ')
     const [source, superOptions] = fields.slice(fields.indexOf('-') + 2)

@@ -3,9 +3,10 @@
  * setup flags (module parameters one by one), `--cmdline` or `--dts` (each a whole setup), and
  * target flags on top of any of them. `inspect --json` shows the setup a command resolved.
  */
-import t from 'tap'
+
 import fs from 'node:fs'
 import path from 'node:path'
+import t from 'tap'
 import { pstoreSim, sha256, tempDir } from './helpers/mount.js'
 
 interface ResolvedSetup {
@@ -36,7 +37,15 @@ t.test('the sidecar alone gives the setup format was given; inspect never rewrit
   const image = path.join(tempDir(t), 'a.img')
   await format(image, PARAMS)
   const before = sha256(fs.readFileSync(`${image}.json`))
-  t.match(await resolved(image), { source: 'module', memSize: 0x100000, recordSize: 0x8000, consoleSize: 0x4000, pmsgSize: 0x2000, ftraceSize: 0, kernel: '6.1.192' })
+  t.match(await resolved(image), {
+    source: 'module',
+    memSize: 0x100000,
+    recordSize: 0x8000,
+    consoleSize: 0x4000,
+    pmsgSize: 0x2000,
+    ftraceSize: 0,
+    kernel: '6.1.192',
+  })
   await resolved(image, ['--record-size', '8K'])
   t.equal(sha256(fs.readFileSync(`${image}.json`)), before, 'sidecar unchanged by a command with flags')
 })
@@ -63,7 +72,12 @@ t.test('on a command-line sidecar, a setup flag comes after its ramoops.* words 
   const image = path.join(tempDir(t), 'a.img')
   await format(image, ['--cmdline', 'ramoops.mem_size=0x100000 ramoops.record_size=0x8000 ramoops.console_size=0x4000'])
   t.match(await resolved(image), { recordSize: 0x8000, consoleSize: 0x4000, pmsgSize: 4096 })
-  t.match(await resolved(image, ['--pmsg-size', '8K', '--record-size', '16K']), { memSize: 0x100000, recordSize: 0x4000, consoleSize: 0x4000, pmsgSize: 0x2000 })
+  t.match(await resolved(image, ['--pmsg-size', '8K', '--record-size', '16K']), {
+    memSize: 0x100000,
+    recordSize: 0x4000,
+    consoleSize: 0x4000,
+    pmsgSize: 0x2000,
+  })
 })
 
 const DTS = `/dts-v1/;

@@ -5,11 +5,12 @@
  * PSTORE_SIM_SOAK_ROUNDS=N runs N rounds (default 5: one per kind; the README's figures come
  * from `PSTORE_SIM_SOAK_ROUNDS=50 npx tap test/soak.test.ts`).
  */
-import t from 'tap'
+
 import path from 'node:path'
-import { pstoreSim, tempDir } from './helpers/mount.js'
-import { SOAK_LAYOUT, soakRound, STOP_KINDS, RoundResult } from './helpers/soakRound.js'
+import t from 'tap'
 import { PIPE_CAPACITY } from '../src/daemon/pmsgFifo.js'
+import { pstoreSim, tempDir } from './helpers/mount.js'
+import { type RoundResult, SOAK_LAYOUT, STOP_KINDS, soakRound } from './helpers/soakRound.js'
 
 const ROUNDS = Number(process.env.PSTORE_SIM_SOAK_ROUNDS ?? STOP_KINDS.length)
 
@@ -25,7 +26,8 @@ t.test(`soak: ${ROUNDS} rounds, every acknowledged pmsg line survives a clean st
     const r = await soakRound(image, mnt, kind, round)
     results.push(r)
     t.same(r.damaged.slice(0, 3), [], `round ${round} (${kind}): no damaged line`)
-    if (kind === 'kill -9') t.ok(r.missingBytes <= PIPE_CAPACITY, `round ${round} (kill -9): lost ${r.missingLines} lines, ${r.missingBytes} bytes <= ${PIPE_CAPACITY}`)
+    if (kind === 'kill -9')
+      t.ok(r.missingBytes <= PIPE_CAPACITY, `round ${round} (kill -9): lost ${r.missingLines} lines, ${r.missingBytes} bytes <= ${PIPE_CAPACITY}`)
     else t.equal(r.missingLines, 0, `round ${round} (${kind}): ${r.ackedLines} acknowledged lines, none missing`)
   }
   const kills = results.filter((r) => r.kind === 'kill -9')

@@ -1,8 +1,8 @@
-import t from 'tap'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { SymbolTable, formatUnknownAddress } from '../src/pstore/symbols.js'
+import t from 'tap'
+import { formatUnknownAddress, SymbolTable } from '../src/pstore/symbols.js'
 import { systemMapPath } from './helpers/fixtures.js'
 
 // A miniature System.map in `nm -n` order, with the features kallsyms cares about.
@@ -100,20 +100,24 @@ t.test('CONFIG_KALLSYMS_ALL keeps data symbols', async (t) => {
 })
 
 t.test('maps without _stext/_etext: text symbols, the last one closes the range', async (t) => {
-  const st = SymbolTable.parseSystemMap(
-    ['c0008000 T alpha', 'c0008040 t beta', 'c0009000 D data_obj', 'c0008100 T end_marker'].join('\r\n'),
+  const st = SymbolTable.parseSystemMap(['c0008000 T alpha', 'c0008040 t beta', 'c0009000 D data_obj', 'c0008100 T end_marker'].join('\r\n'))
+  t.same(
+    st.symbols.map((s) => [s.name, s.size]),
+    [
+      ['alpha', 0x40n],
+      ['beta', 0xc0n],
+      ['end_marker', 0n],
+    ],
   )
-  t.same(st.symbols.map((s) => [s.name, s.size]), [['alpha', 0x40n], ['beta', 0xc0n], ['end_marker', 0n]])
   t.equal(st.formatLong(0xc0008044n), 'beta+0x4/0xc0')
   t.equal(st.formatShort(0xc0008100n), '0xc0008100')
   t.equal(st.formatShort(0xc0007fffn), '0xc0007fff')
 })
 
 t.test('bad input: clear errors with file name and line number', async (t) => {
-  t.throws(
-    () => SymbolTable.parseSystemMap('ffffffff81000000 T _stext\nnot a symbol line\n', 'bad.map'),
-    { message: /^bad\.map:2: malformed System\.map line "not a symbol line"/ },
-  )
+  t.throws(() => SymbolTable.parseSystemMap('ffffffff81000000 T _stext\nnot a symbol line\n', 'bad.map'), {
+    message: /^bad\.map:2: malformed System\.map line "not a symbol line"/,
+  })
   t.throws(() => SymbolTable.parseSystemMap('ffffffff81000000 T\n', 'bad.map'), { message: /^bad\.map:1: malformed/ })
   t.throws(() => SymbolTable.parseSystemMap('xyz T foo\n', 'bad.map'), { message: /^bad\.map:1: malformed/ })
   t.throws(() => SymbolTable.parseSystemMap('\n\nffffffff81000000 TT foo\n', 'bad.map'), { message: /^bad\.map:3: / })
@@ -145,7 +149,10 @@ t.test('the kernel-6.1-custom System.map', async (t) => {
   t.equal(st.formatShort(0xffffffff81800000n), '0xffffffff81800000', 'rodata: unknown without KALLSYMS_ALL')
   t.equal(st.formatLong(0xffffffff81b34923n), 'vmemmap_populate_print_last+0x0/0x1', 'weak init symbol up to _einittext')
   t.equal(st.formatLong(0xffffffff81b09000n), 'early_idt_handler_array+0x0/0x120')
-  t.notOk(st.symbols.some((s) => s.name === '__static_call_text_end'), 'symbol at _etext dropped')
+  t.notOk(
+    st.symbols.some((s) => s.name === '__static_call_text_end'),
+    'symbol at _etext dropped',
+  )
   // 18636 System.map lines fall in [_stext, _etext] or [_sinittext, _einittext], minus the one on _etext
   t.equal(st.symbols.length, 18635)
 })

@@ -3,16 +3,25 @@
  * hold LINUX_VERSION_CODE, sublevel included. `inspect` names a dump's version when it is not
  * the setup's, `--kernel auto` takes it from the dump, and `--help` says what the default means.
  */
-import t, { type Test } from 'tap'
+
 import fs from 'node:fs'
 import path from 'node:path'
+import t, { type Test } from 'tap'
 import { versionFromFtraceSignature } from '../src/backend/ramoops/versionProbe.js'
 import { fixtureCase, fixtureFlags } from './helpers/fixtures.js'
 import { pstoreSim, tempDir } from './helpers/mount.js'
 
 const withoutKernel = (flags: string[]): string[] => flags.filter((f, i) => f !== '--kernel' && flags[i - 1] !== '--kernel')
 
-async function inspectJson(t: Test, args: string[]): Promise<{ setup: { kernel: string }; ftraceKernel?: { version: string; signature: string; matchesSetup: boolean }; records: { name: string }[]; zones: { type: string; bootOutcome: string }[] }> {
+async function inspectJson(
+  t: Test,
+  args: string[],
+): Promise<{
+  setup: { kernel: string }
+  ftraceKernel?: { version: string; signature: string; matchesSetup: boolean }
+  records: { name: string }[]
+  zones: { type: string; bootOutcome: string }[]
+}> {
   const r = await pstoreSim(['inspect', ...args, '--json'])
   t.equal(r.code, 0, r.stderr)
   return JSON.parse(r.stdout.toString())
@@ -39,12 +48,18 @@ t.test('h2-ftrace-smp2 (kernel 6.1.192) inspected with the default target', asyn
   )
   const dflt = await inspectJson(t, [image, ...flags])
   t.same(dflt.ftraceKernel, { version: '6.1.192', signature: '0x43414384', matchesSetup: false })
-  t.ok(dflt.zones.filter((z) => z.type === 'ftrace').every((z) => z.bootOutcome !== 'valid'), 'and indeed 6.12.0 would not keep them')
+  t.ok(
+    dflt.zones.filter((z) => z.type === 'ftrace').every((z) => z.bootOutcome !== 'valid'),
+    'and indeed 6.12.0 would not keep them',
+  )
 
   const auto = await inspectJson(t, [image, ...flags, '--kernel', 'auto'])
   t.equal(auto.setup.kernel, '6.1.192', '--kernel auto')
   t.same(auto.ftraceKernel, { version: '6.1.192', signature: '0x43414384', matchesSetup: true })
-  t.ok(auto.records.some((r) => r.name.startsWith('ftrace-')), 'the ftrace records are read')
+  t.ok(
+    auto.records.some((r) => r.name.startsWith('ftrace-')),
+    'the ftrace records are read',
+  )
   const quiet = await pstoreSim(['inspect', image, ...flags, '--kernel', 'auto'])
   t.notMatch(quiet.stdout.toString(), /\nftrace {2}/, 'no note when the versions agree')
 })
@@ -62,7 +77,11 @@ t.test('images pstore-sim writes: 6.12.107, a 6.1 layout without even sizes, a c
     // Debian 6.12.107: same layout as the default, only the signature differs
     { kernel: '6.12.107', flags: ['--mem-size', '1M', '--ftrace-size', '8K', '--cpus', '2'], expect: '6.12.107' },
     // 6.1.50: ftrace before pmsg and odd dmesg zones (33451 bytes): the zones sit elsewhere
-    { kernel: '6.1.50', flags: ['--mem-size', '0x10000a', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '4K', '--ftrace-size', '8K', '--cpus', '3'], expect: '6.1.50' },
+    {
+      kernel: '6.1.50',
+      flags: ['--mem-size', '0x10000a', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '4K', '--ftrace-size', '8K', '--cpus', '3'],
+      expect: '6.1.50',
+    },
     // LINUX_VERSION_CODE caps the sublevel at 255
     { kernel: '5.4.300', flags: ['--mem-size', '1M'], expect: '5.4.255' },
   ]
@@ -86,9 +105,18 @@ t.test('--kernel auto without a signed ftrace zone: one line, exit 1', async (t)
   const zeroed = path.join(dir, 'zeroed.bin')
   fs.writeFileSync(zeroed, Buffer.alloc(0x10000))
   const cases: [string[], RegExp][] = [
-    [['inspect', zeroed, '--mem-size', '64K', '--kernel', 'auto'], /^pstore-sim: .*zeroed\.bin: --kernel auto: no ftrace zone holds a kernel-version signature .*; give the version, e\.g\. --kernel 6\.12\.0\n$/],
-    [['inspect', zeroed, '--mem-size', '64K', '--ftrace-size', '0', '--kernel', 'auto'], /^pstore-sim: .*zeroed\.bin: --kernel auto: this setup has no ftrace zone; give the version, e\.g\. --kernel 6\.12\.0\n$/],
-    [['format', path.join(dir, 'new.bin'), '--mem-size', '64K', '--kernel', 'auto'], /^pstore-sim: .*new\.bin: --kernel auto reads the version from an existing dump; format needs the target's version, e\.g\. --kernel 6\.12\.0\n$/],
+    [
+      ['inspect', zeroed, '--mem-size', '64K', '--kernel', 'auto'],
+      /^pstore-sim: .*zeroed\.bin: --kernel auto: no ftrace zone holds a kernel-version signature .*; give the version, e\.g\. --kernel 6\.12\.0\n$/,
+    ],
+    [
+      ['inspect', zeroed, '--mem-size', '64K', '--ftrace-size', '0', '--kernel', 'auto'],
+      /^pstore-sim: .*zeroed\.bin: --kernel auto: this setup has no ftrace zone; give the version, e\.g\. --kernel 6\.12\.0\n$/,
+    ],
+    [
+      ['format', path.join(dir, 'new.bin'), '--mem-size', '64K', '--kernel', 'auto'],
+      /^pstore-sim: .*new\.bin: --kernel auto reads the version from an existing dump; format needs the target's version, e\.g\. --kernel 6\.12\.0\n$/,
+    ],
   ]
   for (const [args, message] of cases) {
     const r = await pstoreSim(args)

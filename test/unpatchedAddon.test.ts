@@ -7,9 +7,10 @@
  * node_modules links every package of ours except fuse-native, copied without its build/ (so
  * its index.js falls back to prebuilds/linux-x64/node.napi.node, as after `npm ci`).
  */
-import t from 'tap'
+
 import fs from 'node:fs'
 import path from 'node:path'
+import t from 'tap'
 import { repoRoot } from './helpers/fixtures.js'
 import { run, tempDir } from './helpers/mount.js'
 
@@ -29,7 +30,8 @@ fs.cpSync(fuseNative, path.join(pkg, 'node_modules', 'fuse-native'), {
 })
 const cli = path.join(pkg, 'dist', 'src', 'cli', 'main.js')
 const image = path.join(root, 'img.bin')
-const message = /^pstore-sim: the fuse-native addon is not pstore-sim's patched build \(patch level 0, need 4; .*\): run "npm run setup" in (\S+) to build it\n$/
+const message =
+  /^pstore-sim: the fuse-native addon is not pstore-sim's patched build \(patch level 0, need 4; .*\): run "npm run setup" in (\S+) to build it\n$/
 
 const mounted = (dir: string): boolean => fs.readFileSync('/proc/mounts', 'utf8').includes(` ${dir} `)
 
@@ -39,7 +41,9 @@ t.before(async () => {
 })
 
 t.test('the copy really loads the prebuilt addon', async (t) => {
-  const probe = await run(process.execPath, ['-e', 'const F = require("fuse-native"); console.log(F.NATIVE_PATCH_LEVEL, require.resolve("fuse-native"))'], { cwd: pkg })
+  const probe = await run(process.execPath, ['-e', 'const F = require("fuse-native"); console.log(F.NATIVE_PATCH_LEVEL, require.resolve("fuse-native"))'], {
+    cwd: pkg,
+  })
   t.equal(probe.code, 0, probe.stderr)
   t.equal(probe.stdout.toString().trim(), `0 ${path.join(pkg, 'node_modules/fuse-native/index.js')}`, 'patch level 0 from the copy (prebuilds/, no build/)')
 })

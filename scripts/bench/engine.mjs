@@ -53,8 +53,14 @@ const time = (fn) => {
 
 const out = { images: {}, ecc: {} }
 for (const { label, image } of images) {
-  const open = [], boot = [], view = [], panic = []
-  let records = 0, files = 0, bytes = 0, rssMiB = 0
+  const open = [],
+    boot = [],
+    view = [],
+    panic = []
+  let records = 0,
+    files = 0,
+    bytes = 0,
+    rssMiB = 0
   for (let r = 0; r <= rounds; r++) {
     const [tOpen, sim] = time(() => Simulation.open(image, {}, { readOnly: true }))
     const [tBoot, booted] = time(() => sim.machine.boot())
@@ -75,7 +81,17 @@ for (const { label, image } of images) {
     view.push(tView)
     panic.push(tPanic)
   }
-  out.images[label] = { image, records, files, contentBytes: bytes, rssMiB, open: summary(open), boot: summary(boot), view: summary(view), panic: summary(panic) }
+  out.images[label] = {
+    image,
+    records,
+    files,
+    contentBytes: bytes,
+    rssMiB,
+    open: summary(open),
+    boot: summary(boot),
+    view: summary(view),
+    panic: summary(panic),
+  }
 }
 
 // Reed-Solomon parity of 1 MiB: 8192 blocks of 128 bytes, E = 16 (ramoops' ecc=1).

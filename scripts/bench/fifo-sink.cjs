@@ -14,10 +14,10 @@
  * across processes) to DONEFILE and exits.
  */
 'use strict'
-const fs = require('fs')
-const net = require('net')
-const path = require('path')
-const { execFileSync } = require('child_process')
+const fs = require('node:fs')
+const net = require('node:net')
+const path = require('node:path')
+const { execFileSync } = require('node:child_process')
 const Fuse = require(path.join(__dirname, '..', '..', 'node_modules', 'fuse-native'))
 
 const [fifo, bytesText, doneFile, ...rest] = process.argv.slice(2)
@@ -44,7 +44,7 @@ try {
 const buffer = Buffer.allocUnsafe(readSize)
 let got = 0
 const socket = new net.Socket({ fd, readable: true, writable: false, onread: { buffer, callback: (n) => onChunk(buffer.subarray(0, n)) } })
-function onChunk (chunk) {
+function onChunk(chunk) {
   got += chunk.length
   if (ring) {
     let s = chunk

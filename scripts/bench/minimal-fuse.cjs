@@ -12,8 +12,8 @@
  * Prints "ready" on stdout once mounted.
  */
 'use strict'
-const fs = require('fs')
-const path = require('path')
+const fs = require('node:fs')
+const path = require('node:path')
 
 const [snapDir, mountpoint, ...flags] = process.argv.slice(2)
 if (!snapDir || !mountpoint) {

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { spawn, spawnSync } from 'node:child_process'
+import crypto from 'node:crypto'
 /*
  * The benchmark driver behind scripts/bench.sh (run that; it builds, compiles the C parts and
  * cleans up). This process never serves a mount: every filesystem runs in a process of its own
@@ -14,8 +16,6 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import crypto from 'node:crypto'
-import { spawn, spawnSync } from 'node:child_process'
 
 // ------------------------------------------------------------------------------------ options
 const argv = process.argv.slice(2)
@@ -72,7 +72,9 @@ const rotate = (list, r) => list.map((_, i) => list[(i + r) % list.length])
 function run(cmd, args, { timeout = 300_000, input, allowFail = false } = {}) {
   const r = spawnSync(cmd, args, { env: ENV, timeout, input, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' })
   if (!allowFail && (r.status !== 0 || r.error)) {
-    throw new Error(`${cmd} ${args.slice(0, 6).join(' ')}${args.length > 6 ? ' …' : ''}: ${r.error?.message ?? `exit ${r.status}`} ${(r.stderr ?? '').trim().slice(0, 500)}`)
+    throw new Error(
+      `${cmd} ${args.slice(0, 6).join(' ')}${args.length > 6 ? ' …' : ''}: ${r.error?.message ?? `exit ${r.status}`} ${(r.stderr ?? '').trim().slice(0, 500)}`,
+    )
   }
   return r
 }
@@ -88,7 +90,10 @@ function client(mode, n, ...rest) {
 
 function isMounted(mountpoint) {
   const esc = mountpoint.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'))
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === esc)
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === esc)
 }
 const alive = (pid) => {
   try {
@@ -151,7 +156,10 @@ class PstoreSim {
     fs.mkdirSync(this.mountpoint, { recursive: true })
     register('mounts', this.mountpoint)
     const t0 = nowMs()
-    const child = spawn(process.execPath, [CLI, 'mount', this.image, this.mountpoint, ...this.mountArgs, ...extraArgs], { env: ENV, stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, 'mount', this.image, this.mountpoint, ...this.mountArgs, ...extraArgs], {
+      env: ENV,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     let stderr = ''
     child.stderr.on('data', (d) => (stderr += d))
     let exitCode
@@ -466,7 +474,16 @@ async function benchSize(size) {
     repsPerSample: k,
     statN: STAT_N,
     orcN: ORC_N,
-    units: { 'stat-off': 'µs/stat', 'stat-on': 'µs/stat', 'ls-off': 'ms/ls -l', 'ls-on': 'ms/ls -l', cat: 'ms/cat of all', orc: 'µs/cycle', rm: 'ms/rm of all', mount: 'ms to usable' },
+    units: {
+      'stat-off': 'µs/stat',
+      'stat-on': 'µs/stat',
+      'ls-off': 'ms/ls -l',
+      'ls-on': 'ms/ls -l',
+      cat: 'ms/cat of all',
+      orc: 'µs/cycle',
+      rm: 'ms/rm of all',
+      mount: 'ms to usable',
+    },
     samples: { ...S, mount: mountSamples, mountCommandReturned: { 'pstore-sim': mountReturned } },
     medians: med,
     peakRssMiB: hwm,
@@ -480,7 +497,9 @@ async function mountBreakdown() {
   const mp = path.join(WORK, 'mnt', 'fg-1M')
   const ps = new PstoreSim(size.label, size.image, mp)
   ps.files = results.sizes[size.label]?.files ?? 1
-  const nodeStart = [], foreground = [], background = []
+  const nodeStart = [],
+    foreground = [],
+    background = []
   for (let r = 0; r < ROUNDS; r++) {
     let t0 = nowMs()
     run(process.execPath, ['-e', '0'])
@@ -618,7 +637,14 @@ async function pmsgBench() {
 
 // ------------------------------------------------------------------------------------ engine alone
 function engineBench() {
-  const args = [path.join(BENCH, 'engine.mjs'), PROJECT, String(Math.max(ROUNDS, 5)), ...SIZES.map((s) => `${s.label}=${s.image}`), '--ecc-image', PMSG.eccImage]
+  const args = [
+    path.join(BENCH, 'engine.mjs'),
+    PROJECT,
+    String(Math.max(ROUNDS, 5)),
+    ...SIZES.map((s) => `${s.label}=${s.image}`),
+    '--ecc-image',
+    PMSG.eccImage,
+  ]
   for (const s of SIZES) fs.copyFileSync(`${s.image}.pristine`, s.image)
   results.engine = JSON.parse(run(process.execPath, args, { timeout: 600_000 }).stdout)
 }
@@ -636,7 +662,15 @@ function summarizeProfile(file, top = 20) {
     const f = n.callFrame
     const url = f.url || ''
     const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1]
-    const where = pkg ? `${pkg} (JS)` : url.includes('/dist/src/') ? 'pstore-sim (dist/src)' : url.startsWith('node:') ? 'node internals' : url ? 'other JS' : f.functionName
+    const where = pkg
+      ? `${pkg} (JS)`
+      : url.includes('/dist/src/')
+        ? 'pstore-sim (dist/src)'
+        : url.startsWith('node:')
+          ? 'node internals'
+          : url
+            ? 'other JS'
+            : f.functionName
     const key = `${f.functionName || '(anonymous)'} ${url ? path.basename(url) + ':' + (f.lineNumber + 1) : ''}`.trim()
     self.set(key, (self.get(key) ?? 0) + dt)
     cats.set(where, (cats.get(where) ?? 0) + dt)
@@ -647,7 +681,10 @@ function summarizeProfile(file, top = 20) {
     file,
     totalMs: +(total / 1000).toFixed(1),
     byCategory: [...cats].sort((a, b) => b[1] - a[1]).map(([k, v]) => ({ what: k, ms: +(v / 1000).toFixed(1), pct: pct(v) })),
-    topSelf: [...self].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => ({ fn: k, ms: +(v / 1000).toFixed(1), pct: pct(v) })),
+    topSelf: [...self]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, v]) => ({ fn: k, ms: +(v / 1000).toFixed(1), pct: pct(v) })),
   }
 }
 
@@ -672,7 +709,10 @@ async function profileDaemon() {
     try {
       await waitUsable(mp, 1, t0, 120_000, () => exited)
       if (phase === 'ops') {
-        const files = fs.readdirSync(mp).sort().map((n) => path.join(mp, n))
+        const files = fs
+          .readdirSync(mp)
+          .sort()
+          .map((n) => path.join(mp, n))
         client('stat', 20000, mp)
         client('orc', 5000, mp)
         client('run', 5, 'ls', '-l', mp)
@@ -772,7 +812,14 @@ function buildRows() {
   if (results.mount.breakdown1M) {
     const b = results.mount.breakdown1M
     rows.push({ op: 'mount 1M: `node -e 0` start-up (ms)', key: 'node-start', ps: b.nodeStartupMs.median, note: 'the floor of any Node daemon' })
-    rows.push({ op: 'mount 1M: `mount --foreground` → usable (ms)', key: 'mount-fg', ps: b.foregroundDaemonUsableMs.median, target: '< 150 ms', met: b.foregroundDaemonUsableMs.median < 150, note: 'one process: no background re-spawn' })
+    rows.push({
+      op: 'mount 1M: `mount --foreground` → usable (ms)',
+      key: 'mount-fg',
+      ps: b.foregroundDaemonUsableMs.median,
+      target: '< 150 ms',
+      met: b.foregroundDaemonUsableMs.median < 150,
+      note: 'one process: no background re-spawn',
+    })
   }
   if (results.pmsg.MiBps) {
     const p = results.pmsg
@@ -794,9 +841,22 @@ function buildRows() {
   }
   const e = results.engine
   if (e?.ecc?.parity1MiB) {
-    rows.push({ op: 'engine: ECC parity of 1 MiB (ms)', key: 'ecc', ps: e.ecc.parity1MiB.median, target: '< 20 ms', met: e.ecc.parity1MiB.median < 20, note: `cold (first call) ${fmt(e.ecc.parity1MiB.cold, 1)} ms` })
+    rows.push({
+      op: 'engine: ECC parity of 1 MiB (ms)',
+      key: 'ecc',
+      ps: e.ecc.parity1MiB.median,
+      target: '< 20 ms',
+      met: e.ecc.parity1MiB.median < 20,
+      note: `cold (first call) ${fmt(e.ecc.parity1MiB.cold, 1)} ms`,
+    })
   }
-  if (e?.ecc?.bootEccImage) rows.push({ op: `engine: boot 1M region, ECC 16 (ms)`, key: 'ecc-boot', ps: e.ecc.bootEccImage.median, note: `cold ${fmt(e.ecc.bootEccImage.cold, 1)} ms, ${e.ecc.bootEccImage.records} records` })
+  if (e?.ecc?.bootEccImage)
+    rows.push({
+      op: `engine: boot 1M region, ECC 16 (ms)`,
+      key: 'ecc-boot',
+      ps: e.ecc.bootEccImage.median,
+      note: `cold ${fmt(e.ecc.bootEccImage.cold, 1)} ms, ${e.ecc.bootEccImage.records} records`,
+    })
   for (const [label, im] of Object.entries(e?.images ?? {})) {
     rows.push({
       op: `engine: open+boot+view [${label}] (ms)`,
@@ -821,14 +881,35 @@ function fmt(v, digits) {
 
 function printTable(rows) {
   const head = ['operation', 'pstore-sim', 'C ref', 'minimal', 'tmpfs', 'ps/C', 'ps/tmpfs', 'min/C', 'target', 'met']
-  const body = rows.map((r) => [r.op, fmt(r.ps), fmt(r.c), fmt(r.min), fmt(r.tmpfs), r.psC === undefined ? '–' : fmt(r.psC, 2) + '×', r.psT === undefined ? '–' : fmt(r.psT, 2) + '×', r.minC === undefined ? '–' : fmt(r.minC, 2) + '×', r.target ?? '', r.met === undefined ? '' : fmt(r.met)])
+  const body = rows.map((r) => [
+    r.op,
+    fmt(r.ps),
+    fmt(r.c),
+    fmt(r.min),
+    fmt(r.tmpfs),
+    r.psC === undefined ? '–' : fmt(r.psC, 2) + '×',
+    r.psT === undefined ? '–' : fmt(r.psT, 2) + '×',
+    r.minC === undefined ? '–' : fmt(r.minC, 2) + '×',
+    r.target ?? '',
+    r.met === undefined ? '' : fmt(r.met),
+  ])
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)))
-  const line = (cells) => cells.map((c, i) => (i === 0 || i >= 8 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd()
+  const line = (cells) =>
+    cells
+      .map((c, i) => (i === 0 || i >= 8 ? c.padEnd(w[i]) : c.padStart(w[i])))
+      .join('  ')
+      .trimEnd()
   const out = []
   const env = results.env
-  out.push(`pstore-sim benchmark (${results.mode}, ${ROUNDS} rounds, medians): node ${env.node}, libfuse ${env.libfuse}, ${env.cpus} CPUs, kernel ${env.kernel}, commit ${env.gitCommit}${env.gitDirty ? ' (src modified)' : ''}`)
-  out.push(`load average at start ${env.loadAvgStart.join(' ')}, at end ${(env.loadAvgEnd ?? []).join(' ')}${Math.max(...env.loadAvgStart) > env.cpus * 0.5 ? '  (busy machine: other work ran alongside; ratios are more trustworthy than absolute times)' : ''}`)
-  out.push('C ref = scripts/bench/reffs.c (libfuse 2, fuse_loop_mt); minimal = scripts/bench/minimal-fuse.cjs (fuse-native); cached rows: pstore-sim with its default kernel cache, C/minimal mounted with attr_timeout=entry_timeout=1; uncached rows: pstore-sim -o cache_timeout=0')
+  out.push(
+    `pstore-sim benchmark (${results.mode}, ${ROUNDS} rounds, medians): node ${env.node}, libfuse ${env.libfuse}, ${env.cpus} CPUs, kernel ${env.kernel}, commit ${env.gitCommit}${env.gitDirty ? ' (src modified)' : ''}`,
+  )
+  out.push(
+    `load average at start ${env.loadAvgStart.join(' ')}, at end ${(env.loadAvgEnd ?? []).join(' ')}${Math.max(...env.loadAvgStart) > env.cpus * 0.5 ? '  (busy machine: other work ran alongside; ratios are more trustworthy than absolute times)' : ''}`,
+  )
+  out.push(
+    'C ref = scripts/bench/reffs.c (libfuse 2, fuse_loop_mt); minimal = scripts/bench/minimal-fuse.cjs (fuse-native); cached rows: pstore-sim with its default kernel cache, C/minimal mounted with attr_timeout=entry_timeout=1; uncached rows: pstore-sim -o cache_timeout=0',
+  )
   out.push('')
   out.push(line(head))
   out.push(w.map((n) => '-'.repeat(n)).join('  '))
@@ -843,7 +924,13 @@ function printTable(rows) {
       if (!p.byCategory) continue
       out.push('')
       out.push(`CPU profile of the daemon (${phase}: ${p.workload}), ${p.totalMs} ms sampled:`)
-      out.push('  by category: ' + p.byCategory.slice(0, 8).map((c) => `${c.what} ${c.pct}%`).join(', '))
+      out.push(
+        '  by category: ' +
+          p.byCategory
+            .slice(0, 8)
+            .map((c) => `${c.what} ${c.pct}%`)
+            .join(', '),
+      )
       for (const t of p.topSelf.slice(0, 12)) out.push(`  ${String(t.pct).padStart(5)}%  ${String(t.ms).padStart(8)} ms  ${t.fn}`)
     }
   }

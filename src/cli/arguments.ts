@@ -39,9 +39,11 @@ export function secondsSinceEpoch(flag: string): (value: unknown) => number | un
   return (value) => {
     if (value === undefined) return undefined
     const text = String(Array.isArray(value) ? value[value.length - 1] : value).trim()
-    if (!/^-?\d+(\.\d+)?$/.test(text)) throw new ArgumentError(`--${flag}: "${text}" is not a time; give seconds since the epoch, e.g. --${flag} 1700000000 or 1700000000.25`)
+    if (!/^-?\d+(\.\d+)?$/.test(text))
+      throw new ArgumentError(`--${flag}: "${text}" is not a time; give seconds since the epoch, e.g. --${flag} 1700000000 or 1700000000.25`)
     const n = Number(text)
-    if (Math.abs(n) > MAX_TIME_SECONDS) throw new ArgumentError(`--${flag}: ${text} is out of range; give seconds from -${MAX_TIME_SECONDS} to ${MAX_TIME_SECONDS}`)
+    if (Math.abs(n) > MAX_TIME_SECONDS)
+      throw new ArgumentError(`--${flag}: ${text} is out of range; give seconds from -${MAX_TIME_SECONDS} to ${MAX_TIME_SECONDS}`)
     return n
   }
 }

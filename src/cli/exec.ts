@@ -4,17 +4,18 @@
  * (`unshare --mount`, with a user namespace for an ordinary user) /sys/fs/pstore is TARGET's
  * mount and /dev/pmsg0 its pmsg FIFO. The namespace is built by execNamespace.ts, inside it.
  */
+
+import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { Argv, CommandModule } from 'yargs'
-import { findDaemon } from '../daemon/registry.js'
 import { startDaemon, unmount } from '../daemon/client.js'
+import { findDaemon } from '../daemon/registry.js'
 import { EnvironmentError, PstoreSimError } from '../util/errors.js'
-import { parseMountOptionList } from './mountOptions.js'
 import type { NamespaceSpec } from './execNamespace.js'
+import { parseMountOptionList } from './mountOptions.js'
 
 const insidePath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'execNamespace.js')
 
@@ -108,7 +109,12 @@ function unshareArgs(): string[] {
   args.push('--map-root-user')
   const probe = spawnSync('unshare', [...args, 'true'], { encoding: 'utf8' })
   if (probe.status !== 0) {
-    const why = (probe.stderr || '').trim().split('\n').pop()?.replace(/^unshare: /, '') || `exit ${probe.status}`
+    const why =
+      (probe.stderr || '')
+        .trim()
+        .split('\n')
+        .pop()
+        ?.replace(/^unshare: /, '') || `exit ${probe.status}`
     throw new EnvironmentError(
       `exec: this kernel gives uid ${process.getuid?.()} no user namespace (${why}): run it as root, or allow them (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0, kernel.apparmor_restrict_unprivileged_userns=0)`,
     )
@@ -130,7 +136,8 @@ async function resolveTarget(a: ExecArgs, work: string): Promise<Target> {
     return { mountpoint: daemon.mountpoint, fifo: daemon.fifo, ownMount: false }
   }
   if (!fs.existsSync(a.target)) throw new PstoreSimError(`exec: ${a.target}: no such image or mountpoint`)
-  if (fs.statSync(a.target).isDirectory()) throw new PstoreSimError(`exec: ${a.target}: no pstore-sim daemon serves this directory; give a mounted mountpoint or an image`)
+  if (fs.statSync(a.target).isDirectory())
+    throw new PstoreSimError(`exec: ${a.target}: no pstore-sim daemon serves this directory; give a mounted mountpoint or an image`)
   const mountpoint = path.join(work, 'pstore')
   const options = { ...parseMountOptionList(a.mountOptions), image: path.resolve(a.target), mountpoint }
   await startDaemon(options)
@@ -167,7 +174,14 @@ export async function runExec(rawArgs: string[]): Promise<void> {
   try {
     fs.mkdirSync(path.join(work, 'stage'))
     target = await resolveTarget(a, work)
-    const spec: NamespaceSpec = { pstore: target.mountpoint, fifo: target.fifo, stage: path.join(work, 'stage'), tmpfs: a.tmpfs, binds: a.binds, command: a.command }
+    const spec: NamespaceSpec = {
+      pstore: target.mountpoint,
+      fifo: target.fifo,
+      stage: path.join(work, 'stage'),
+      tmpfs: a.tmpfs,
+      binds: a.binds,
+      command: a.command,
+    }
     process.exitCode = await runInNamespace(args, spec)
   } finally {
     if (target?.ownMount) await unmount(target.mountpoint)
@@ -186,7 +200,10 @@ export const execCommand: CommandModule = {
       .option('tmpfs', { type: 'string', array: true, describe: 'an empty tmpfs on DIR, seen by the command only (repeatable)' })
       .option('bind', { type: 'string', array: true, describe: 'SRC:DST, bind SRC on DST inside (repeatable; DST must exist unless under /dev or a --tmpfs)' })
       .option('o', { type: 'string', describe: 'mount options for an image TARGET (as mount -o: ro, kmsg_bytes=N, mem_size=1M…)' })
-      .example('$0 exec demo.img --tmpfs /var/lib/systemd/pstore -- /lib/systemd/systemd-pstore', 'systemd-pstore as its unit runs it: archives and erases every record')
+      .example(
+        '$0 exec demo.img --tmpfs /var/lib/systemd/pstore -- /lib/systemd/systemd-pstore',
+        'systemd-pstore as its unit runs it: archives and erases every record',
+      )
       .example("$0 exec /tmp/pstore -- sh -c 'echo boot ok > /dev/pmsg0'", "an Android-style pmsg write (pmsg-ramoops-0 after 'pstore-sim reboot /tmp/pstore')")
       .example('$0 exec demo.img -- ls -l /sys/fs/pstore', 'what a collector sees'),
   handler: async () => undefined,

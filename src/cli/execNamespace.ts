@@ -5,10 +5,11 @@
  * the caller's --tmpfs and --bind), tells the outer process over fd 3, then runs the command and
  * exits with its status. Every program is run with an argument array, never through a shell.
  */
+
+import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { execFileSync, spawn } from 'node:child_process'
 
 export interface NamespaceSpec {
   /** The pstore-sim mountpoint to show on /sys/fs/pstore. */
@@ -27,7 +28,27 @@ export interface NamespaceSpec {
  * console for loggers); anything else is given with --bind /dev/X:/dev/X. Binding every entry
  * would cost one mount(8) per node: seconds on a loaded machine.
  */
-const DEV_ENTRIES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'console', 'kmsg', 'ptmx', 'pts', 'shm', 'mqueue', 'hugepages', 'fd', 'stdin', 'stdout', 'stderr', 'core', 'log']
+const DEV_ENTRIES = [
+  'null',
+  'zero',
+  'full',
+  'random',
+  'urandom',
+  'tty',
+  'console',
+  'kmsg',
+  'ptmx',
+  'pts',
+  'shm',
+  'mqueue',
+  'hugepages',
+  'fd',
+  'stdin',
+  'stdout',
+  'stderr',
+  'core',
+  'log',
+]
 
 export const PSTORE_DIR = '/sys/fs/pstore'
 

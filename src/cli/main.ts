@@ -7,21 +7,21 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Argv } from 'yargs'
-import { SetupOverrides, parseSize } from '../machine/imageSetup.js'
-import { sendEvent } from '../daemon/control.js'
-import { findDaemon, readMountRecord } from '../daemon/registry.js'
 import { advise } from '../daemon/advice.js'
-import { cancelEarlyDaemon, EarlyDaemon, spawnEarlyDaemon, startDaemon, unmount } from '../daemon/client.js'
-import { PstoreSimError } from '../util/errors.js'
-import { execCommand, parseExecArgs, runExec } from './exec.js'
-import { helperCall, runMountHelper } from './mountHelper.js'
-import { endQuietlyWhenStdoutCloses, normaliseArgs, rawText, secondsSinceEpoch, wholeNumber } from './arguments.js'
+import { cancelEarlyDaemon, type EarlyDaemon, spawnEarlyDaemon, startDaemon, unmount } from '../daemon/client.js'
+import { sendEvent } from '../daemon/control.js'
 // Types only: the modules behind them load when a command needs them, so that commands which
 // only talk to a daemon start fast.
 import type { MountOptions } from '../daemon/daemon.js'
+import { findDaemon, readMountRecord } from '../daemon/registry.js'
 import type { EventResult, KernelEvent } from '../machine/events.js'
-import type { DumpReason } from '../pstore/kmsgDumper.js'
+import { parseSize, type SetupOverrides } from '../machine/imageSetup.js'
 import type { CrashResult } from '../machine/machine.js'
+import type { DumpReason } from '../pstore/kmsgDumper.js'
+import { PstoreSimError } from '../util/errors.js'
+import { endQuietlyWhenStdoutCloses, normaliseArgs, rawText, secondsSinceEpoch, wholeNumber } from './arguments.js'
+import { execCommand, parseExecArgs, runExec } from './exec.js'
+import { helperCall, runMountHelper } from './mountHelper.js'
 
 class UserError extends PstoreSimError {}
 
@@ -32,9 +32,17 @@ const SETUP_FLAGS = {
   'ftrace-size': { type: 'string', describe: 'ftrace area, split per CPU (default 4096)' },
   'pmsg-size': { type: 'string', describe: 'pmsg zone size (default 4096)' },
   ecc: { type: 'string', coerce: wholeNumber('ecc', 0, 127, '16'), describe: 'ECC parity bytes per block: 0 off, 1 = 16, N' },
-  'max-reason': { type: 'string', coerce: wholeNumber('max-reason', 0, 0x7fffffff, '2'), describe: 'highest kmsg_dump reason stored (1 panic, 2 oops, 3 emergency, 4 shutdown)' },
+  'max-reason': {
+    type: 'string',
+    coerce: wholeNumber('max-reason', 0, 0x7fffffff, '2'),
+    describe: 'highest kmsg_dump reason stored (1 panic, 2 oops, 3 emergency, 4 shutdown)',
+  },
   cpus: { type: 'string', coerce: wholeNumber('cpus', 1, 8192, '4'), describe: 'nr_cpu_ids: per-CPU ftrace zones' },
-  kernel: { type: 'string', describe: 'target kernel version X.Y.Z, sublevel included: the ftrace zones\' signature holds LINUX_VERSION_CODE. Default 6.12.0 = mainline v6.12; a distribution kernel needs its own (Debian\'s 6.12.107: --kernel 6.12.107). "auto": the version a dump\'s ftrace zones show' },
+  kernel: {
+    type: 'string',
+    describe:
+      "target kernel version X.Y.Z, sublevel included: the ftrace zones' signature holds LINUX_VERSION_CODE. Default 6.12.0 = mainline v6.12; a distribution kernel needs its own (Debian's 6.12.107: --kernel 6.12.107). \"auto\": the version a dump's ftrace zones show",
+  },
   'word-size': { type: 'number', choices: [64, 32], describe: 'target word size: ftrace record of 24 or 16 bytes' },
   frontends: { type: 'string', describe: 'pstore frontends built into the target kernel (default console,pmsg,ftrace)' },
   cmdline: { type: 'string', describe: 'kernel command line with ramoops.* parameters' },
@@ -49,8 +57,12 @@ function overridesFrom(argv: SetupArgs): SetupOverrides {
     argv.frontends === undefined
       ? undefined
       : (() => {
-          const list = String(argv.frontends).split(',').map((s) => s.trim()).filter(Boolean)
-          for (const f of list) if (!['console', 'pmsg', 'ftrace', 'none'].includes(f)) throw new UserError(`--frontends: unknown frontend "${f}" (console, pmsg, ftrace or none)`)
+          const list = String(argv.frontends)
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+          for (const f of list)
+            if (!['console', 'pmsg', 'ftrace', 'none'].includes(f)) throw new UserError(`--frontends: unknown frontend "${f}" (console, pmsg, ftrace or none)`)
           return { console: list.includes('console'), pmsg: list.includes('pmsg'), ftrace: list.includes('ftrace') }
         })()
   return {
@@ -99,7 +111,8 @@ async function onTarget<E extends KernelEvent>(target: string, argv: SetupArgs, 
     isDirectory = fs.statSync(target).isDirectory()
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOTCONN' || code === 'ECONNABORTED') throw new UserError(`${target}: a dead mount (its daemon is gone); run pstore-sim umount ${target} to clean up`)
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED')
+      throw new UserError(`${target}: a dead mount (its daemon is gone); run pstore-sim umount ${target} to clean up`)
   }
   if (isDirectory) throw new UserError(`${target}: no pstore-sim daemon serves this directory; give an image or a mounted mountpoint`)
   const { Simulation } = await import('../machine/simulation.js')
@@ -173,7 +186,10 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
     .command(
       'format <image>',
       'create a region image (zeroed, then booted once) and its IMAGE.json sidecar',
-      (y) => withSetup(y.positional('image', { type: 'string', demandOption: true }).option('force', { type: 'boolean', describe: 'overwrite an existing image' })).example('$0 format demo.img --mem-size 1M --record-size 32K --console-size 32K --pmsg-size 4K --ftrace-size 8K', 'a typical device-tree layout'),
+      (y) =>
+        withSetup(
+          y.positional('image', { type: 'string', demandOption: true }).option('force', { type: 'boolean', describe: 'overwrite an existing image' }),
+        ).example('$0 format demo.img --mem-size 1M --record-size 32K --console-size 32K --pmsg-size 4K --ftrace-size 8K', 'a typical device-tree layout'),
       async (argv) => {
         const { formatImage } = await import('../machine/simulation.js')
         const { config, dmesgZones } = formatImage(argv.image as string, overridesFrom(argv), { force: !!argv.force })
@@ -244,7 +260,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
           y
             .positional('target', { type: 'string', demandOption: true, describe: 'image or mountpoint' })
             .option('reason', { choices: ['panic', 'oops', 'emergency', 'shutdown'] as const, default: 'panic' as const })
-            .option('log', { type: 'string', describe: 'log to dump instead of this boot\'s (FILE or - for stdin)' })
+            .option('log', { type: 'string', describe: "log to dump instead of this boot's (FILE or - for stdin)" })
             .option('time', { type: 'string', coerce: secondsSinceEpoch('time'), describe: 'wall-clock seconds for the record header (default now)' })
             .option('compress', { type: 'boolean', default: true, describe: 'compress the record (--no-compress stores text)' })
             .option('reboot', { type: 'boolean', describe: 'boot again after the crash' })
@@ -296,10 +312,22 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
         withSetup(
           y
             .positional('target', { type: 'string', demandOption: true, describe: 'image or mountpoint' })
-            .option('zone', { type: 'string', array: true, describe: 'zones for random flips: dmesg:N, console, pmsg, ftrace:N (default: every zone with data)' })
+            .option('zone', {
+              type: 'string',
+              array: true,
+              describe: 'zones for random flips: dmesg:N, console, pmsg, ftrace:N (default: every zone with data)',
+            })
             .option('random', { type: 'string', coerce: wholeNumber('random', 0, 1 << 30, '8'), describe: 'number of random bit flips (distinct bytes)' })
-            .option('area', { choices: ['record', 'data', 'header', 'parity', 'zone'] as const, default: 'record' as const, describe: 'where random flips land' })
-            .option('max-per-block', { type: 'string', coerce: wholeNumber('max-per-block', 1, 255, '8'), describe: 'at most this many flipped bytes per 128-byte ECC block (e.g. 8 stays correctable with ECC 16)' })
+            .option('area', {
+              choices: ['record', 'data', 'header', 'parity', 'zone'] as const,
+              default: 'record' as const,
+              describe: 'where random flips land',
+            })
+            .option('max-per-block', {
+              type: 'string',
+              coerce: wholeNumber('max-per-block', 1, 255, '8'),
+              describe: 'at most this many flipped bytes per 128-byte ECC block (e.g. 8 stays correctable with ECC 16)',
+            })
             .option('flip', { type: 'string', array: true, describe: 'explicit flip OFFSET:BIT (offset in the region, bit 0-7)' })
             .option('seed', { type: 'string', coerce: wholeNumber('seed', 0, 0xffffffff, '42'), describe: 'seed for the random choice (replayable)' })
             .option('json', { type: 'boolean' }),
@@ -313,12 +341,26 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
           return { offset: Number(m[1]), bit: Number(m[2]) }
         })
         if (!flips.length && !argv.random) throw new UserError('say what to flip: --random N and/or --flip OFFSET:BIT')
-        const spec = { zones: argv.zone as string[] | undefined, random: argv.random, area: argv.area, maxPerBlock: argv['max-per-block'], flips, seed: argv.seed }
+        const spec = {
+          zones: argv.zone as string[] | undefined,
+          random: argv.random,
+          area: argv.area,
+          maxPerBlock: argv['max-per-block'],
+          flips,
+          seed: argv.seed,
+        }
         const result = await onTarget(argv.target as string, argv, { op: 'corrupt', spec }).catch((err) => {
           const flag = (err as { flag?: string }).flag
           throw err instanceof PstoreSimError && err.name === 'CorruptError' && flag ? new UserError(`--${flag}: ${err.message}`) : err
         })
-        print(result, argv.json, () => result.map((f) => `flipped bit ${f.bit} at 0x${f.offset.toString(16)} (${f.where}): 0x${f.before.toString(16).padStart(2, '0')} -> 0x${f.after.toString(16).padStart(2, '0')}\n`).join(''))
+        print(result, argv.json, () =>
+          result
+            .map(
+              (f) =>
+                `flipped bit ${f.bit} at 0x${f.offset.toString(16)} (${f.where}): 0x${f.before.toString(16).padStart(2, '0')} -> 0x${f.after.toString(16).padStart(2, '0')}\n`,
+            )
+            .join(''),
+        )
       },
     )
     .command(
@@ -329,7 +371,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
           y
             .positional('image', { type: 'string', demandOption: true })
             .option('json', { type: 'boolean', describe: 'machine-readable output' })
-            .option('content', { type: 'boolean', describe: 'with --json: every file\'s bytes, base64' })
+            .option('content', { type: 'boolean', describe: "with --json: every file's bytes, base64" })
             .option('exact-names', { type: 'boolean', describe: "the target kernel's own names (ftrace-ramoops-0)" })
             .option('system-map', { type: 'string', describe: 'System.map for ftrace symbols' }),
         ),
@@ -346,7 +388,10 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
     .command(execCommand)
     .completion('completion', 'print a bash completion script (pstore-sim completion >> ~/.bashrc)')
     .example('$0 exec demo.img --tmpfs /var/lib/systemd/pstore -- /lib/systemd/systemd-pstore', 'systemd-pstore as its unit runs it')
-    .example('mount -t fuse.pstore-sim /srv/demo.img /mnt/pstore -o ro,kmsg_bytes=4096', 'mount(8), or fstab: /srv/demo.img /mnt/pstore fuse.pstore-sim noauto,ro 0 0')
+    .example(
+      'mount -t fuse.pstore-sim /srv/demo.img /mnt/pstore -o ro,kmsg_bytes=4096',
+      'mount(8), or fstab: /srv/demo.img /mnt/pstore fuse.pstore-sim noauto,ro 0 0',
+    )
     .demandCommand(1, 'give a command; see pstore-sim --help')
     .strict()
     .help()
@@ -389,7 +434,10 @@ export function parseFtraceLines(text: string, fileName: string): Array<{ cpu: n
     if (!m) throw new UserError(`${fileName}:${i + 1}: expected "cpu ip parent_ip" with hex addresses, found "${raw}"`)
     const call = { cpu: Number(m[1]), ip: BigInt('0x' + m[2]), parentIp: BigInt('0x' + m[3]) }
     if (call.cpu > 0xffffffff) throw new UserError(`${fileName}:${i + 1}: CPU ${m[1]} is not a CPU number (0 to 4294967295)`)
-    for (const [what, value] of [['ip', call.ip], ['parent_ip', call.parentIp]] as const) {
+    for (const [what, value] of [
+      ['ip', call.ip],
+      ['parent_ip', call.parentIp],
+    ] as const) {
       if (value >> 64n) throw new UserError(`${fileName}:${i + 1}: ${what} 0x${m[what === 'ip' ? 2 : 3]} does not fit 64 bits`)
     }
     calls.push(call)

@@ -8,8 +8,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { startDaemon } from '../daemon/client.js'
-import { parseMountOptionList } from './mountOptions.js'
 import { PstoreSimError } from '../util/errors.js'
+import { parseMountOptionList } from './mountOptions.js'
 
 /** The CLI's commands: a first word among them is never an image. */
 const COMMANDS = new Set(['format', 'mount', 'umount', 'reboot', 'panic', 'console', 'pmsg', 'ftrace', 'corrupt', 'inspect', 'exec', 'completion'])

@@ -4,16 +4,49 @@
  * generic flags mount(8)/mount.fuse add, which change nothing on files that are neither devices
  * nor executables and are accepted and ignored.
  */
-import { parseSize, SetupOverrides } from '../machine/imageSetup.js'
-import { PstoreSimError } from '../util/errors.js'
+
 import type { MountOptions } from '../daemon/daemon.js'
+import { parseSize, type SetupOverrides } from '../machine/imageSetup.js'
+import { PstoreSimError } from '../util/errors.js'
 
 /** Generic mount(8) and FUSE flags: no effect on a pstore's 0400/0440 regular files. */
 const IGNORED = new Set([
-  'defaults', 'dev', 'nodev', 'suid', 'nosuid', 'exec', 'noexec', 'atime', 'noatime', 'relatime', 'norelatime',
-  'strictatime', 'nostrictatime', 'diratime', 'nodiratime', 'lazytime', 'nolazytime', 'sync', 'async', 'dirsync',
-  'auto', 'noauto', 'user', 'nouser', 'users', 'owner', 'group', 'nofail', '_netdev', 'default_permissions',
-  'silent', 'loud', 'iversion', 'noiversion', 'mand', 'nomand',
+  'defaults',
+  'dev',
+  'nodev',
+  'suid',
+  'nosuid',
+  'exec',
+  'noexec',
+  'atime',
+  'noatime',
+  'relatime',
+  'norelatime',
+  'strictatime',
+  'nostrictatime',
+  'diratime',
+  'nodiratime',
+  'lazytime',
+  'nolazytime',
+  'sync',
+  'async',
+  'dirsync',
+  'auto',
+  'noauto',
+  'user',
+  'nouser',
+  'users',
+  'owner',
+  'group',
+  'nofail',
+  '_netdev',
+  'default_permissions',
+  'silent',
+  'loud',
+  'iversion',
+  'noiversion',
+  'mand',
+  'nomand',
 ])
 
 /** ramoops module parameters (sizes), as `mem_size=1M` (the kernel's names). */
@@ -21,7 +54,8 @@ const SIZE_PARAMS = ['mem_size', 'record_size', 'console_size', 'ftrace_size', '
 
 export type MountOptionFields = Omit<MountOptions, 'image' | 'mountpoint'>
 
-const KNOWN = 'ro, rw, kmsg_bytes=N, cache_timeout=SECONDS, allow_other, mem_size=, record_size=, console_size=, ftrace_size=, pmsg_size=, ecc=N, max_reason=N, kernel=VERSION, cpus=N, frontends=console+pmsg+ftrace|none, pmsg_fifo=PATH, exact_names, system_map=PATH'
+const KNOWN =
+  'ro, rw, kmsg_bytes=N, cache_timeout=SECONDS, allow_other, mem_size=, record_size=, console_size=, ftrace_size=, pmsg_size=, ecc=N, max_reason=N, kernel=VERSION, cpus=N, frontends=console+pmsg+ftrace|none, pmsg_fifo=PATH, exact_names, system_map=PATH'
 
 function bad(opt: string, why: string): PstoreSimError {
   return new PstoreSimError(`-o ${opt}: ${why}`)
@@ -34,7 +68,10 @@ function integer(opt: string, value: string | undefined, max = 0xffffffff): numb
 }
 
 /** Applies one `key[=value]` to `out`; false when the key is not one of ours. */
-function apply(out: MountOptionFields & { overrides: SetupOverrides & { params: Record<string, number | undefined>; target: Record<string, unknown> } }, opt: string): boolean {
+function apply(
+  out: MountOptionFields & { overrides: SetupOverrides & { params: Record<string, number | undefined>; target: Record<string, unknown> } },
+  opt: string,
+): boolean {
   const eq = opt.indexOf('=')
   const key = eq < 0 ? opt : opt.slice(0, eq)
   const value = eq < 0 ? undefined : opt.slice(eq + 1)
@@ -60,7 +97,8 @@ function apply(out: MountOptionFields & { overrides: SetupOverrides & { params: 
   } else if (key === 'frontends') {
     // '+' between names: ',' separates the options themselves
     const list = (value ?? '').split('+').filter(Boolean)
-    if (!list.length || list.some((f) => !['console', 'pmsg', 'ftrace', 'none'].includes(f))) throw bad(opt, 'takes console, pmsg, ftrace joined by + (e.g. frontends=console+pmsg), or none')
+    if (!list.length || list.some((f) => !['console', 'pmsg', 'ftrace', 'none'].includes(f)))
+      throw bad(opt, 'takes console, pmsg, ftrace joined by + (e.g. frontends=console+pmsg), or none')
     out.overrides.target.frontends = { console: list.includes('console'), pmsg: list.includes('pmsg'), ftrace: list.includes('ftrace') }
   } else if (key === 'cpus') out.overrides.target.cpus = integer(opt, value, 4096)
   else if (key === 'pmsg_fifo' || key === 'system_map') {

@@ -4,8 +4,8 @@
  * exit code (1: the user's mistake, 2: the environment).
  */
 import { ImageLockedError } from '../machine/simulation.js'
-import { FileWriteError } from '../util/files.js'
 import { PstoreSimError } from '../util/errors.js'
+import { FileWriteError } from '../util/files.js'
 import { FifoError } from './pmsgFifo.js'
 import { daemonByPid } from './registry.js'
 

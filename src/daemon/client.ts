@@ -4,17 +4,18 @@
  * by the JS API (a daemon never runs inside the caller's process: FUSE handlers run on the
  * daemon's event loop, so a synchronous `fs` call on the mount from that process would deadlock).
  */
+
+import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { ControlError, ControlRequest, sendControl, sendEvent } from './control.js'
 import type { EventResult, KernelEvent } from '../machine/events.js'
-import { isMounted, liveDaemon, logPath, processAlive, readMountRecord, removeMountRecord, runDir } from './registry.js'
-import { defaultFifoPath, removeStaleFifo } from './pmsgFifo.js'
 import { EnvironmentError } from '../util/errors.js'
 import { createExclusive } from '../util/files.js'
+import { ControlError, type ControlRequest, sendControl, sendEvent } from './control.js'
 import type { MountOptions } from './daemon.js'
+import { defaultFifoPath, removeStaleFifo } from './pmsgFifo.js'
+import { isMounted, liveDaemon, logPath, processAlive, readMountRecord, removeMountRecord, runDir } from './registry.js'
 
 const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js')
 
@@ -105,7 +106,6 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   return !processAlive(pid)
 }
 
-
 /** Unmounts and waits until the daemon has flushed and exited. */
 export async function unmount(mountpoint: string): Promise<void> {
   const abs = path.resolve(mountpoint)
@@ -119,7 +119,9 @@ export async function unmount(mountpoint: string): Promise<void> {
   const mounted = isMounted(abs)
   if (mounted) {
     await new Promise<void>((resolve, reject) =>
-      spawn('fusermount', ['-uz', abs], { stdio: 'ignore' }).on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount -uz ${abs} failed`)))),
+      spawn('fusermount', ['-uz', abs], { stdio: 'ignore' }).on('exit', (c) =>
+        c === 0 ? resolve() : reject(new EnvironmentError(`fusermount -uz ${abs} failed`)),
+      ),
     )
   }
   const fifo = removeStaleFifo(record?.fifo ?? defaultFifoPath(abs))

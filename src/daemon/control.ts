@@ -3,8 +3,9 @@
  * socket. While an image is mounted every kernel-side event (panic, console, pmsg, ftrace,
  * reboot) goes through its daemon, so the image has one writer and nothing is torn.
  */
-import net from 'node:net'
+
 import fs from 'node:fs'
+import net from 'node:net'
 import type { EventResult, KernelEvent } from '../machine/events.js'
 import { PstoreSimError } from '../util/errors.js'
 

@@ -3,25 +3,26 @@
  * the pmsg FIFO beside the mountpoint and the control socket the CLI talks to. Mounting is a
  * boot; `reboot` boots again and reloads the view.
  */
-import fs from 'node:fs'
-import path from 'node:path'
-import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
+
 import { execFile } from 'node:child_process'
-import { logger } from '../util/log.js'
-import { EnvironmentError, PstoreSimError } from '../util/errors.js'
-import { Simulation } from '../machine/simulation.js'
-import { SetupOverrides } from '../machine/imageSetup.js'
-import { MountView } from '../pstore/mountView.js'
-import { fuseOperations, Errno } from './fuseOperations.js'
-import { nowTimespec, Timespec } from '../pstore/filesystem.js'
-import { PmsgFifo, PipeTools, defaultFifoPath, checkFifoPath, removeStaleFifo } from './pmsgFifo.js'
-import { NativeFilesMirror } from './nativeFiles.js'
-import { ControlError, ControlRequest, eventFromWire, serveControl } from './control.js'
-import { applyEvent } from '../machine/events.js'
-import { liveDaemon, readMountRecord, removeMountRecord, socketPath, writeMountRecord, isMounted, runDir, logPath, mountType } from './registry.js'
-import { SymbolTable } from '../pstore/symbols.js'
+import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import type net from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { applyEvent } from '../machine/events.js'
+import type { SetupOverrides } from '../machine/imageSetup.js'
+import { Simulation } from '../machine/simulation.js'
+import { nowTimespec, type Timespec } from '../pstore/filesystem.js'
+import { MountView } from '../pstore/mountView.js'
+import { SymbolTable } from '../pstore/symbols.js'
+import { EnvironmentError, PstoreSimError } from '../util/errors.js'
+import { logger } from '../util/log.js'
+import { ControlError, type ControlRequest, eventFromWire, serveControl } from './control.js'
+import { Errno, fuseOperations } from './fuseOperations.js'
+import { NativeFilesMirror } from './nativeFiles.js'
+import { checkFifoPath, defaultFifoPath, type PipeTools, PmsgFifo, removeStaleFifo } from './pmsgFifo.js'
+import { isMounted, liveDaemon, logPath, mountType, readMountRecord, removeMountRecord, runDir, socketPath, writeMountRecord } from './registry.js'
 
 const debug = logger('daemon')
 const require = createRequire(import.meta.url)
@@ -42,7 +43,6 @@ export interface MountOptions {
   /** Seconds the kernel may cache attributes and names (default 10; 0: every stat asks the daemon). */
   cacheTimeout?: number
 }
-
 
 /** The fuse-native patch level the daemon relies on (native-setup/README.md: ns times, invalidate, native files). */
 export const REQUIRED_PATCH_LEVEL = 4 // Fuse.flock (the image lock) and Fuse.pipeBytes (the FIFO drain)
@@ -79,7 +79,7 @@ export function checkEnvironment(): void {
   try {
     fs.accessSync('/dev/fuse', fs.constants.R_OK | fs.constants.W_OK)
   } catch {
-    throw new EnvironmentError('/dev/fuse: no permission to open it: as root, chmod 0666 /dev/fuse (Debian\'s default), or give this user access to it')
+    throw new EnvironmentError("/dev/fuse: no permission to open it: as root, chmod 0666 /dev/fuse (Debian's default), or give this user access to it")
   }
   const inPath = (process.env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, 'fusermount')))
   if (!inPath) throw new EnvironmentError('no fusermount in PATH: install Debian\'s fuse package ("npm run setup" does, or: apt-get install fuse)')
@@ -90,7 +90,8 @@ export function checkEnvironment(): void {
  * the next character, so an image named `x,allow_other` cannot add an option.
  */
 export function escapeFuseOption(value: string): string {
-  if (/[\x00-\x1f\x7f]/.test(value)) throw new MountError(`${JSON.stringify(value)}: a control character cannot be passed to FUSE; rename it`)
+  if ([...value].some((ch) => ch < ' ' || ch === '\x7f'))
+    throw new MountError(`${JSON.stringify(value)}: a control character cannot be passed to FUSE; rename it`)
   return value.replace(/[\\,]/g, (c) => '\\' + c)
 }
 
@@ -98,7 +99,10 @@ export function escapeFuseOption(value: string): string {
 function fuseDiagnostics(mountpoint: string): string {
   try {
     const lines = fs.readFileSync(logPath(mountpoint), 'utf8').split('\n')
-    return lines.filter((l) => /^(fuse|fusermount)[:\d]/.test(l)).slice(-3).join('; ')
+    return lines
+      .filter((l) => /^(fuse|fusermount)[:\d]/.test(l))
+      .slice(-3)
+      .join('; ')
   } catch {
     return ''
   }
@@ -229,7 +233,9 @@ export class PstoreDaemon {
     await this.boot()
     try {
       await this.mount(Fuse, fsname)
-      const pipeTools: PipeTools | undefined = Fuse.NATIVE_FILES ? { mkfifo: Fuse.mkfifo, setPipeSize: Fuse.setPipeSize, pipeBytes: Fuse.LOCKS ? Fuse.pipeBytes : undefined } : undefined
+      const pipeTools: PipeTools | undefined = Fuse.NATIVE_FILES
+        ? { mkfifo: Fuse.mkfifo, setPipeSize: Fuse.setPipeSize, pipeBytes: Fuse.LOCKS ? Fuse.pipeBytes : undefined }
+        : undefined
       if (fifoPath) this.fifo = await PmsgFifo.create(fifoPath, (chunk) => this.pmsgFromFifo(chunk), pipeTools)
       const socket = socketPath(this.mountpoint)
       this.control = await serveControl(socket, (request) => this.handle(request))
@@ -267,19 +273,21 @@ export class PstoreDaemon {
   }
 
   private async mount(Fuse: any, fsname: string): Promise<void> {
-    const ops = this.counted(fuseOperations(this.view, {
-      readOnly: !!this.options.readOnly,
-      now: nowTimespec,
-      erase: (entry) => {
-        try {
-          this.simulation.machine.ramoops.erase(entry.file.record.type, entry.file.record.id)
-          return 0
-        } catch (err) {
-          debug('erase failed: %s', (err as Error).message)
-          return Errno.EIO
-        }
-      },
-    }))
+    const ops = this.counted(
+      fuseOperations(this.view, {
+        readOnly: !!this.options.readOnly,
+        now: nowTimespec,
+        erase: (entry) => {
+          try {
+            this.simulation.machine.ramoops.erase(entry.file.record.type, entry.file.record.id)
+            return 0
+          } catch (err) {
+            debug('erase failed: %s', (err as Error).message)
+            return Errno.EIO
+          }
+        },
+      }),
+    )
     this.fuse = new Fuse(this.mountpoint, ops, {
       fsname,
       subtype: 'pstore',
@@ -376,8 +384,8 @@ export class PstoreDaemon {
   }
 }
 
-export { EnvironmentError }
 export type { Timespec }
+export { EnvironmentError }
 
 /** What a daemon killed at this mountpoint left: its record, socket, log and FIFO. */
 function cleanUpAfterKilledDaemon(mountpoint: string): void {
@@ -399,5 +407,8 @@ export async function serveForeground(options: MountOptions): Promise<string> {
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   process.on('SIGHUP', stop)
-  return `mounted ${daemon.image} at ${daemon.mountpoint}${options.readOnly ? ' (read-only)' : ''}\n` + (daemon.fifoPath && daemon.hasFifo ? `pmsg FIFO: ${daemon.fifoPath}\n` : '')
+  return (
+    `mounted ${daemon.image} at ${daemon.mountpoint}${options.readOnly ? ' (read-only)' : ''}\n` +
+    (daemon.fifoPath && daemon.hasFifo ? `pmsg FIFO: ${daemon.fifoPath}\n` : '')
+  )
 }

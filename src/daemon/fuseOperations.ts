@@ -11,8 +11,9 @@
  * cached (a reboot's new names show at once), and file contents are not kept in the page cache
  * across opens (no kernel_cache), as a reboot can change a file's bytes under the same name.
  */
-import { Attributes, MountEntry, MountView, RootAttributes } from '../pstore/mountView.js'
-import { Timespec } from '../pstore/filesystem.js'
+
+import type { Timespec } from '../pstore/filesystem.js'
+import type { Attributes, MountEntry, MountView, RootAttributes } from '../pstore/mountView.js'
 
 const S_IFDIR = 0o040000
 const S_IFREG = 0o100000
@@ -90,7 +91,10 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
   }
   // The kernel refuses these in the VFS: pstore has only lookup and unlink.
   // On a read-only mount the VFS answers EROFS first.
-  const refuse = (errno: number) => (...args: any[]) => (args[args.length - 1] as Cb)(callbacks.readOnly ? Errno.EROFS : errno)
+  const refuse =
+    (errno: number) =>
+    (...args: any[]) =>
+      (args[args.length - 1] as Cb)(callbacks.readOnly ? Errno.EROFS : errno)
 
   return {
     init: (cb: Cb) => cb(0),

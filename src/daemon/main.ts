@@ -6,8 +6,8 @@
  * possible.
  */
 import fs from 'node:fs'
-import { serveForeground, MountOptions, loadFuse } from './daemon.js'
 import { advise } from './advice.js'
+import { loadFuse, type MountOptions, serveForeground } from './daemon.js'
 
 function optionsFromParent(abandonedLog: string): Promise<MountOptions> {
   // The addon loads while the CLI parses; a failure shows again, with its message, in start().

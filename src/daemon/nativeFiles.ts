@@ -9,7 +9,7 @@
  * The table references each file's content buffer instead of copying it: contents are made at
  * boot and never written afterwards (a boot makes new ones).
  */
-import { MountEntry, MountView, MountViewObserver, RootAttributes } from '../pstore/mountView.js'
+import type { MountEntry, MountView, MountViewObserver, RootAttributes } from '../pstore/mountView.js'
 import { fileStat, rootStat } from './fuseOperations.js'
 
 /** fuse-native's `fuse.files` (see native-setup/README.md). */

@@ -7,10 +7,11 @@
  * Writes of at most PIPE_BUF (4096) bytes are atomic in a pipe; pmsg has no framing, so how the
  * kernel splits the stream into reads does not change the bytes that land in the ring.
  */
+
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import nodePath from 'node:path'
-import { execFile } from 'node:child_process'
 import { PstoreSimError } from '../util/errors.js'
 
 export function defaultFifoPath(mountpoint: string): string {
@@ -241,6 +242,8 @@ async function makeFifo(path: string, tools: PipeTools | undefined): Promise<voi
   }
   // Node has no mkfifo(3): without the patched addon, the tool.
   await new Promise<void>((resolve, reject) =>
-    execFile('mkfifo', ['-m', '0600', path], (err, _out, stderr) => (err ? reject(new FifoError(path, `mkfifo failed: ${stderr.trim() || err.message}`)) : resolve())),
+    execFile('mkfifo', ['-m', '0600', path], (err, _out, stderr) =>
+      err ? reject(new FifoError(path, `mkfifo failed: ${stderr.trim() || err.message}`)) : resolve(),
+    ),
   )
 }

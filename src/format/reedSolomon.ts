@@ -36,153 +36,159 @@
  *   the kernel does too.
  */
 
-const NN = 255;
-const FIELD_POLY = 0x11d;
+const NN = 255
+const FIELD_POLY = 0x11d
 
 /** EXP[i] = α^i for 0 ≤ i < 512 (doubled so sums of two logs need no modulo). */
-const EXP = new Uint8Array(512);
+const EXP = new Uint8Array(512)
 /** LOG[x] = log_α x for x ≠ 0 (LOG[0] is unused and kept 0). */
-const LOG = new Uint8Array(256);
+const LOG = new Uint8Array(256)
 {
-  let x = 1;
+  let x = 1
   for (let i = 0; i < NN; i++) {
-    EXP[i] = x;
-    LOG[x] = i;
-    x <<= 1;
-    if (x & 0x100) x ^= FIELD_POLY;
+    EXP[i] = x
+    LOG[x] = i
+    x <<= 1
+    if (x & 0x100) x ^= FIELD_POLY
   }
-  for (let i = NN; i < 512; i++) EXP[i] = EXP[i - NN];
+  for (let i = NN; i < 512; i++) EXP[i] = EXP[i - NN]
 }
 
 function gfMul(a: number, b: number): number {
-  return a === 0 || b === 0 ? 0 : EXP[LOG[a] + LOG[b]];
+  return a === 0 || b === 0 ? 0 : EXP[LOG[a] + LOG[b]]
 }
 
 export class ReedSolomon {
-  readonly nroots: number;
+  readonly nroots: number
   /** Maximum data length of one block (255 − nroots). */
-  readonly maxDataLength: number;
+  readonly maxDataLength: number
 
   /** 32-bit words holding the parity shift register (ceil(nroots/4)). */
-  private readonly words: number;
+  private readonly words: number
   /**
    * Encoder table: for feedback byte f, words [f·W, f·W+W) hold the bytes
    * f·g_{E-1}, f·g_{E-2}, …, f·g_0 packed big-endian (byte j of the register
    * is bits 31−8(j mod 4) … of word j>>2); unused trailing bytes are 0.
    */
-  private readonly encTable: Int32Array;
-  private readonly reg: Int32Array;
+  private readonly encTable: Int32Array
+  private readonly reg: Int32Array
 
   // Decoder scratch (no allocation per call).
-  private readonly rem: Uint8Array;
-  private readonly syn: Uint8Array;
-  private readonly lambda: Uint8Array;
-  private readonly prev: Uint8Array; // B(x) of Berlekamp–Massey
-  private readonly tmp: Uint8Array;
-  private readonly omega: Uint8Array;
-  private readonly chien: Int32Array;
-  private readonly rootPow: Int32Array; // i such that Λ(α^i) = 0
-  private readonly errPos: Int32Array; // position in the 255-symbol word
-  private readonly errVal: Uint8Array;
+  private readonly rem: Uint8Array
+  private readonly syn: Uint8Array
+  private readonly lambda: Uint8Array
+  private readonly prev: Uint8Array // B(x) of Berlekamp–Massey
+  private readonly tmp: Uint8Array
+  private readonly omega: Uint8Array
+  private readonly chien: Int32Array
+  private readonly rootPow: Int32Array // i such that Λ(α^i) = 0
+  private readonly errPos: Int32Array // position in the 255-symbol word
+  private readonly errVal: Uint8Array
 
   constructor(nroots: number) {
     if (!Number.isInteger(nroots) || nroots < 1 || nroots > 254) {
-      throw new RangeError(`Reed-Solomon nroots must be an integer in 1..254, got ${nroots}`);
+      throw new RangeError(`Reed-Solomon nroots must be an integer in 1..254, got ${nroots}`)
     }
-    this.nroots = nroots;
-    this.maxDataLength = NN - nroots;
+    this.nroots = nroots
+    this.maxDataLength = NN - nroots
 
     // Generator polynomial, ascending coefficients gen[0..E], gen[E] = 1.
-    const gen = new Uint8Array(nroots + 1);
-    gen[0] = 1;
+    const gen = new Uint8Array(nroots + 1)
+    gen[0] = 1
     for (let i = 0; i < nroots; i++) {
-      const root = EXP[i]; // α^(fcr + i·prim) with fcr = 0, prim = 1
+      const root = EXP[i] // α^(fcr + i·prim) with fcr = 0, prim = 1
       // gen(x) ← gen(x) · (x + root)
-      for (let j = i + 1; j > 0; j--) gen[j] = gen[j - 1] ^ gfMul(gen[j], root);
-      gen[0] = gfMul(gen[0], root);
+      for (let j = i + 1; j > 0; j--) gen[j] = gen[j - 1] ^ gfMul(gen[j], root)
+      gen[0] = gfMul(gen[0], root)
     }
 
-    const W = (nroots + 3) >> 2;
-    this.words = W;
-    this.encTable = new Int32Array(256 * W);
+    const W = (nroots + 3) >> 2
+    this.words = W
+    this.encTable = new Int32Array(256 * W)
     for (let f = 1; f < 256; f++) {
       for (let j = 0; j < nroots; j++) {
-        const v = gfMul(f, gen[nroots - 1 - j]);
-        this.encTable[f * W + (j >> 2)] |= v << (24 - ((j & 3) << 3));
+        const v = gfMul(f, gen[nroots - 1 - j])
+        this.encTable[f * W + (j >> 2)] |= v << (24 - ((j & 3) << 3))
       }
     }
-    this.reg = new Int32Array(W);
+    this.reg = new Int32Array(W)
 
-    this.rem = new Uint8Array(nroots);
-    this.syn = new Uint8Array(nroots);
-    this.lambda = new Uint8Array(nroots + 1);
-    this.prev = new Uint8Array(nroots + 1);
-    this.tmp = new Uint8Array(nroots + 1);
-    this.omega = new Uint8Array(nroots + 1);
-    this.chien = new Int32Array(nroots + 1);
-    this.rootPow = new Int32Array(nroots + 1);
-    this.errPos = new Int32Array(nroots + 1);
-    this.errVal = new Uint8Array(nroots + 1);
+    this.rem = new Uint8Array(nroots)
+    this.syn = new Uint8Array(nroots)
+    this.lambda = new Uint8Array(nroots + 1)
+    this.prev = new Uint8Array(nroots + 1)
+    this.tmp = new Uint8Array(nroots + 1)
+    this.omega = new Uint8Array(nroots + 1)
+    this.chien = new Int32Array(nroots + 1)
+    this.rootPow = new Int32Array(nroots + 1)
+    this.errPos = new Int32Array(nroots + 1)
+    this.errVal = new Uint8Array(nroots + 1)
   }
 
   private checkLengths(data: Uint8Array, parity: Uint8Array): void {
-    const len = data.length;
+    const len = data.length
     if (len < 1 || len > this.maxDataLength) {
-      throw new RangeError(
-        `Reed-Solomon block length must be 1..${this.maxDataLength} for nroots=${this.nroots}, got ${len}`,
-      );
+      throw new RangeError(`Reed-Solomon block length must be 1..${this.maxDataLength} for nroots=${this.nroots}, got ${len}`)
     }
     if (parity.length !== this.nroots) {
-      throw new RangeError(`parity length must be ${this.nroots}, got ${parity.length}`);
+      throw new RangeError(`parity length must be ${this.nroots}, got ${parity.length}`)
     }
   }
 
   /** Runs the LFSR over `data`; leaves the remainder packed in `this.reg`. */
   private runRegister(data: Uint8Array): void {
-    const T = this.encTable;
-    const len = data.length;
-    const W = this.words;
+    const T = this.encTable
+    const len = data.length
+    const W = this.words
     if (W === 4) {
       // E in 13..16 (ramoops default 16): keep the register in locals.
-      let w0 = 0, w1 = 0, w2 = 0, w3 = 0;
+      let w0 = 0,
+        w1 = 0,
+        w2 = 0,
+        w3 = 0
       for (let i = 0; i < len; i++) {
-        const b = ((data[i] ^ (w0 >>> 24)) & 0xff) << 2;
-        w0 = ((w0 << 8) | (w1 >>> 24)) ^ T[b];
-        w1 = ((w1 << 8) | (w2 >>> 24)) ^ T[b + 1];
-        w2 = ((w2 << 8) | (w3 >>> 24)) ^ T[b + 2];
-        w3 = (w3 << 8) ^ T[b + 3];
+        const b = ((data[i] ^ (w0 >>> 24)) & 0xff) << 2
+        w0 = ((w0 << 8) | (w1 >>> 24)) ^ T[b]
+        w1 = ((w1 << 8) | (w2 >>> 24)) ^ T[b + 1]
+        w2 = ((w2 << 8) | (w3 >>> 24)) ^ T[b + 2]
+        w3 = (w3 << 8) ^ T[b + 3]
       }
-      const r = this.reg;
-      r[0] = w0; r[1] = w1; r[2] = w2; r[3] = w3;
-      return;
+      const r = this.reg
+      r[0] = w0
+      r[1] = w1
+      r[2] = w2
+      r[3] = w3
+      return
     }
     if (W === 2) {
-      let w0 = 0, w1 = 0;
+      let w0 = 0,
+        w1 = 0
       for (let i = 0; i < len; i++) {
-        const b = ((data[i] ^ (w0 >>> 24)) & 0xff) << 1;
-        w0 = ((w0 << 8) | (w1 >>> 24)) ^ T[b];
-        w1 = (w1 << 8) ^ T[b + 1];
+        const b = ((data[i] ^ (w0 >>> 24)) & 0xff) << 1
+        w0 = ((w0 << 8) | (w1 >>> 24)) ^ T[b]
+        w1 = (w1 << 8) ^ T[b + 1]
       }
-      this.reg[0] = w0; this.reg[1] = w1;
-      return;
+      this.reg[0] = w0
+      this.reg[1] = w1
+      return
     }
-    const r = this.reg;
-    r.fill(0);
-    const last = W - 1;
+    const r = this.reg
+    r.fill(0)
+    const last = W - 1
     for (let i = 0; i < len; i++) {
-      const b = ((data[i] ^ (r[0] >>> 24)) & 0xff) * W;
-      for (let w = 0; w < last; w++) r[w] = ((r[w] << 8) | (r[w + 1] >>> 24)) ^ T[b + w];
-      r[last] = (r[last] << 8) ^ T[b + last];
+      const b = ((data[i] ^ (r[0] >>> 24)) & 0xff) * W
+      for (let w = 0; w < last; w++) r[w] = ((r[w] << 8) | (r[w + 1] >>> 24)) ^ T[b + w]
+      r[last] = (r[last] << 8) ^ T[b + last]
     }
   }
 
   /** Parity of `data` (length 1..255-nroots) written into `parity` (length nroots). */
   encode(data: Uint8Array, parity: Uint8Array): void {
-    this.checkLengths(data, parity);
-    this.runRegister(data);
-    const r = this.reg;
-    const E = this.nroots;
-    for (let j = 0; j < E; j++) parity[j] = r[j >> 2] >>> (24 - ((j & 3) << 3));
+    this.checkLengths(data, parity)
+    this.runRegister(data)
+    const r = this.reg
+    const E = this.nroots
+    for (let j = 0; j < E; j++) parity[j] = r[j >> 2] >>> (24 - ((j & 3) << 3))
   }
 
   /**
@@ -192,25 +198,25 @@ export class ReedSolomon {
    * byte values (only for invalid lengths).
    */
   decode(data: Uint8Array, parity: Uint8Array, fixParity = false): number {
-    this.checkLengths(data, parity);
-    if (!this.remainder(data, parity)) return 0;
-    this.computeSyndromes();
-    const deg = this.berlekampMassey();
-    if (deg === 0) return -1;
-    const pad = NN - this.nroots - data.length;
-    const count = this.chienSearch(deg, pad);
-    if (count !== deg) return -1;
-    const corrected = this.forney(deg, count);
-    if (corrected < 0 || !this.errorsMatchSyndromes(count)) return -1;
-    const firstParity = NN - this.nroots;
+    this.checkLengths(data, parity)
+    if (!this.remainder(data, parity)) return 0
+    this.computeSyndromes()
+    const deg = this.berlekampMassey()
+    if (deg === 0) return -1
+    const pad = NN - this.nroots - data.length
+    const count = this.chienSearch(deg, pad)
+    if (count !== deg) return -1
+    const corrected = this.forney(deg, count)
+    if (corrected < 0 || !this.errorsMatchSyndromes(count)) return -1
+    const firstParity = NN - this.nroots
     for (let k = 0; k < count; k++) {
-      const e = this.errVal[k];
-      if (e === 0) continue;
-      const p = this.errPos[k];
-      if (p < firstParity) data[p - pad] ^= e;
-      else if (fixParity) parity[p - firstParity] ^= e;
+      const e = this.errVal[k]
+      if (e === 0) continue
+      const p = this.errPos[k]
+      if (p < firstParity) data[p - pad] ^= e
+      else if (fixParity) parity[p - firstParity] ^= e
     }
-    return corrected;
+    return corrected
   }
 
   /**
@@ -219,84 +225,84 @@ export class ReedSolomon {
    * the syndromes S_i = received(α^i) = rem(α^i). False when rem is 0 (clean).
    */
   private remainder(data: Uint8Array, parity: Uint8Array): boolean {
-    const E = this.nroots;
-    this.runRegister(data);
-    const r = this.reg;
-    const rem = this.rem;
-    let any = 0;
+    const E = this.nroots
+    this.runRegister(data)
+    const r = this.reg
+    const rem = this.rem
+    let any = 0
     for (let j = 0; j < E; j++) {
-      const v = ((r[j >> 2] >>> (24 - ((j & 3) << 3))) ^ parity[j]) & 0xff;
-      rem[j] = v;
-      any |= v;
+      const v = ((r[j >> 2] >>> (24 - ((j & 3) << 3))) ^ parity[j]) & 0xff
+      rem[j] = v
+      any |= v
     }
-    return any !== 0;
+    return any !== 0
   }
 
   /** Syndromes S_i = Σ_j rem[j]·α^(i·(E−1−j)), i = 0..E−1 (Horner per root). */
   private computeSyndromes(): void {
-    const E = this.nroots;
-    const rem = this.rem;
-    const syn = this.syn;
-    syn[0] = 0;
-    for (let j = 0; j < E; j++) syn[0] ^= rem[j];
+    const E = this.nroots
+    const rem = this.rem
+    const syn = this.syn
+    syn[0] = 0
+    for (let j = 0; j < E; j++) syn[0] ^= rem[j]
     for (let i = 1; i < E; i++) {
-      let s = 0;
+      let s = 0
       for (let j = 0; j < E; j++) {
-        s = (s === 0 ? 0 : EXP[LOG[s] + i]) ^ rem[j];
+        s = (s === 0 ? 0 : EXP[LOG[s] + i]) ^ rem[j]
       }
-      syn[i] = s;
+      syn[i] = s
     }
   }
 
   /** Berlekamp–Massey: Λ(x) (lambda) and B(x) (prev), ascending coefficients. Answers deg Λ. */
   private berlekampMassey(): number {
-    const E = this.nroots;
-    const syn = this.syn;
-    const lambda = this.lambda;
-    const prev = this.prev;
-    const tmp = this.tmp;
-    lambda.fill(0);
-    prev.fill(0);
-    lambda[0] = 1;
-    prev[0] = 1;
-    let L = 0;
+    const E = this.nroots
+    const syn = this.syn
+    const lambda = this.lambda
+    const prev = this.prev
+    const tmp = this.tmp
+    lambda.fill(0)
+    prev.fill(0)
+    lambda[0] = 1
+    prev[0] = 1
+    let L = 0
     for (let step = 1; step <= E; step++) {
-      let d = 0;
+      let d = 0
       for (let i = 0; i < step; i++) {
-        const l = lambda[i];
-        const s = syn[step - 1 - i];
-        if (l !== 0 && s !== 0) d ^= EXP[LOG[l] + LOG[s]];
+        const l = lambda[i]
+        const s = syn[step - 1 - i]
+        if (l !== 0 && s !== 0) d ^= EXP[LOG[l] + LOG[s]]
       }
       if (d === 0) {
-        prev.copyWithin(1, 0, E);
-        prev[0] = 0;
-        continue;
+        prev.copyWithin(1, 0, E)
+        prev[0] = 0
+        continue
       }
-      const logD = LOG[d];
+      const logD = LOG[d]
       // T(x) = Λ(x) − d·x·B(x)
-      tmp[0] = lambda[0];
+      tmp[0] = lambda[0]
       for (let i = 0; i < E; i++) {
-        const b = prev[i];
-        tmp[i + 1] = b === 0 ? lambda[i + 1] : lambda[i + 1] ^ EXP[logD + LOG[b]];
+        const b = prev[i]
+        tmp[i + 1] = b === 0 ? lambda[i + 1] : lambda[i + 1] ^ EXP[logD + LOG[b]]
       }
       if (2 * L <= step - 1) {
-        L = step - L;
+        L = step - L
         // B(x) = Λ(x) / d
-        const invD = NN - logD;
+        const invD = NN - logD
         for (let i = 0; i <= E; i++) {
-          const l = lambda[i];
-          prev[i] = l === 0 ? 0 : EXP[LOG[l] + invD];
+          const l = lambda[i]
+          prev[i] = l === 0 ? 0 : EXP[LOG[l] + invD]
         }
       } else {
-        prev.copyWithin(1, 0, E);
-        prev[0] = 0;
+        prev.copyWithin(1, 0, E)
+        prev[0] = 0
       }
-      lambda.set(tmp);
+      lambda.set(tmp)
     }
 
-    let deg = 0;
-    for (let i = 1; i <= E; i++) if (lambda[i] !== 0) deg = i;
-    return deg;
+    let deg = 0
+    for (let i = 1; i <= E; i++) if (lambda[i] !== 0) deg = i
+    return deg
   }
 
   /**
@@ -310,32 +316,32 @@ export class ReedSolomon {
    * condition. Answers the number of roots found (at most deg).
    */
   private chienSearch(deg: number, pad: number): number {
-    const lambda = this.lambda;
-    const chien = this.chien;
-    const rootPow = this.rootPow;
-    const errPos = this.errPos;
-    const start = pad + 1;
+    const lambda = this.lambda
+    const chien = this.chien
+    const rootPow = this.rootPow
+    const errPos = this.errPos
+    const start = pad + 1
     for (let j = 1; j <= deg; j++) {
-      chien[j] = lambda[j] === 0 ? -1 : (LOG[lambda[j]] + j * start) % NN;
+      chien[j] = lambda[j] === 0 ? -1 : (LOG[lambda[j]] + j * start) % NN
     }
-    let count = 0;
+    let count = 0
     for (let p = pad; p < NN; p++) {
-      let q = 1; // λ_0 = 1
+      let q = 1 // λ_0 = 1
       for (let j = 1; j <= deg; j++) {
-        const c = chien[j];
+        const c = chien[j]
         if (c >= 0) {
-          q ^= EXP[c];
-          const n = c + j;
-          chien[j] = n >= NN ? n - NN : n;
+          q ^= EXP[c]
+          const n = c + j
+          chien[j] = n >= NN ? n - NN : n
         }
       }
       if (q === 0) {
-        rootPow[count] = (p + 1) % NN;
-        errPos[count] = p;
-        if (++count === deg) break;
+        rootPow[count] = (p + 1) % NN
+        errPos[count] = p
+        if (++count === deg) break
       }
     }
-    return count;
+    return count
   }
 
   /**
@@ -343,72 +349,72 @@ export class ReedSolomon {
    * X⁻¹ = α^rootPow. Answers the number of nonzero error values, or -1.
    */
   private forney(deg: number, count: number): number {
-    const syn = this.syn;
-    const lambda = this.lambda;
-    const rootPow = this.rootPow;
-    const omega = this.omega;
+    const syn = this.syn
+    const lambda = this.lambda
+    const rootPow = this.rootPow
+    const omega = this.omega
     for (let i = 0; i < deg; i++) {
-      let v = 0;
+      let v = 0
       for (let j = 0; j <= i; j++) {
-        const s = syn[i - j];
-        const l = lambda[j];
-        if (s !== 0 && l !== 0) v ^= EXP[LOG[s] + LOG[l]];
+        const s = syn[i - j]
+        const l = lambda[j]
+        if (s !== 0 && l !== 0) v ^= EXP[LOG[s] + LOG[l]]
       }
-      omega[i] = v;
+      omega[i] = v
     }
 
-    const errVal = this.errVal;
-    let corrected = 0;
+    const errVal = this.errVal
+    let corrected = 0
     for (let k = 0; k < count; k++) {
-      const ip = rootPow[k];
-      let num = 0;
+      const ip = rootPow[k]
+      let num = 0
       for (let i = 0; i < deg; i++) {
-        const o = omega[i];
-        if (o !== 0) num ^= EXP[(LOG[o] + i * ip) % NN];
+        const o = omega[i]
+        if (o !== 0) num ^= EXP[(LOG[o] + i * ip) % NN]
       }
       if (num === 0) {
-        errVal[k] = 0;
-        continue;
+        errVal[k] = 0
+        continue
       }
       // Λ'(x) = Σ_{m odd} λ_m x^(m−1) in characteristic 2.
-      let den = 0;
+      let den = 0
       for (let m = 1; m <= deg; m += 2) {
-        const l = lambda[m];
-        if (l !== 0) den ^= EXP[(LOG[l] + (m - 1) * ip) % NN];
+        const l = lambda[m]
+        if (l !== 0) den ^= EXP[(LOG[l] + (m - 1) * ip) % NN]
       }
-      if (den === 0) return -1; // cannot happen for distinct roots; be safe
+      if (den === 0) return -1 // cannot happen for distinct roots; be safe
       // X = α^(−ip)
-      errVal[k] = EXP[(LOG[num] + (NN - ip) + (NN - LOG[den])) % NN];
-      corrected++;
+      errVal[k] = EXP[(LOG[num] + (NN - ip) + (NN - LOG[den])) % NN]
+      corrected++
     }
-    return corrected;
+    return corrected
   }
 
   /** The error pattern must reproduce every syndrome: S_i = Σ_k e_k · X_k^i with X_k = α^(254 − p_k). */
   private errorsMatchSyndromes(count: number): boolean {
-    const E = this.nroots;
-    const errVal = this.errVal;
-    const errPos = this.errPos;
+    const E = this.nroots
+    const errVal = this.errVal
+    const errPos = this.errPos
     for (let i = 0; i < E; i++) {
-      let v = 0;
+      let v = 0
       for (let k = 0; k < count; k++) {
-        const e = errVal[k];
-        if (e !== 0) v ^= EXP[(LOG[e] + i * (NN - 1 - errPos[k])) % NN];
+        const e = errVal[k]
+        if (e !== 0) v ^= EXP[(LOG[e] + i * (NN - 1 - errPos[k])) % NN]
       }
-      if (v !== this.syn[i]) return false;
+      if (v !== this.syn[i]) return false
     }
-    return true;
+    return true
   }
 }
 
-const cache = new Map<number, ReedSolomon>();
+const cache = new Map<number, ReedSolomon>()
 
 /** Shared (cached) codec instance for `nroots` parity symbols. */
 export function reedSolomon(nroots: number): ReedSolomon {
-  let rs = cache.get(nroots);
+  let rs = cache.get(nroots)
   if (rs === undefined) {
-    rs = new ReedSolomon(nroots);
-    cache.set(nroots, rs);
+    rs = new ReedSolomon(nroots)
+    cache.set(nroots, rs)
   }
-  return rs;
+  return rs
 }

@@ -2,7 +2,7 @@
  * Realistic kernel log text for simulated events: the boot banner and the reports printed by a
  * panic or an oops, modelled on what Linux 6.x prints on x86_64 (the fixtures hold a real one).
  */
-import { RamoopsConfig } from '../backend/ramoops/config.js'
+import type { RamoopsConfig } from '../backend/ramoops/config.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 
 const hex = (n: number) => '0x' + n.toString(16)

@@ -4,12 +4,13 @@
  * event means the same wherever it comes from (state saved after it, kmsg_bytes honoured, a
  * reboot after a crash done by whoever owns the view).
  */
-import type { DumpReason } from '../pstore/kmsgDumper.js'
+
 import type { CorruptSpec, FlipReport } from '../backend/ramoops/corrupt.js'
 import { corrupt } from '../backend/ramoops/corrupt.js'
+import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
+import type { DumpReason } from '../pstore/kmsgDumper.js'
 import type { CrashResult } from './machine.js'
 import type { Simulation } from './simulation.js'
-import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
 
 export interface FtraceCall {
   cpu: number

@@ -5,10 +5,19 @@
  * would combine them, and `--cmdline` and flags give the same layout.
  */
 import fs from 'node:fs'
-import { configToJson, fromCmdline, fromDts, fromModuleParams, ModuleParams, ProbeError, RamoopsConfig, TargetOptions } from '../backend/ramoops/config.js'
-import { PstoreSimError } from '../util/errors.js'
+import {
+  configToJson,
+  fromCmdline,
+  fromDts,
+  fromModuleParams,
+  type ModuleParams,
+  ProbeError,
+  type RamoopsConfig,
+  type TargetOptions,
+} from '../backend/ramoops/config.js'
+import { type FtraceVersion, probeFtraceVersion } from '../backend/ramoops/versionProbe.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
-import { FtraceVersion, probeFtraceVersion } from '../backend/ramoops/versionProbe.js'
+import { PstoreSimError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/files.js'
 
 export interface SetupSource {
@@ -80,7 +89,11 @@ function hasKeys(o: object | undefined): boolean {
  * The setup for an image: sidecar, then overrides. A dump with neither gets a clear error
  * saying what to pass.
  */
-export function setupForImage(image: string, overrides: SetupOverrides, options: { ignoreSidecar?: boolean } = {}): { source: SetupSource; config: RamoopsConfig; fromSidecar: boolean } {
+export function setupForImage(
+  image: string,
+  overrides: SetupOverrides,
+  options: { ignoreSidecar?: boolean } = {},
+): { source: SetupSource; config: RamoopsConfig; fromSidecar: boolean } {
   const sidecar = options.ignoreSidecar ? undefined : readSidecar(image)
   const base: SetupSource = sidecar?.setup ?? { target: {} }
   const target = { ...base.target, ...stripUndefined(overrides.target ?? {}) }
@@ -124,7 +137,9 @@ function u32Reader(image: string): { read: (offset: number) => number | undefine
   try {
     fd = fs.openSync(image, 'r')
   } catch (err) {
-    throw new SetupError(`${image}: --kernel auto reads the version from the image, which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the version, e.g. --kernel 6.12.0`)
+    throw new SetupError(
+      `${image}: --kernel auto reads the version from the image, which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the version, e.g. --kernel 6.12.0`,
+    )
   }
   const buf = Buffer.alloc(4)
   return {
@@ -147,7 +162,10 @@ function autoKernel(image: string, source: SetupSource): string {
   const found = ftraceVersionOf(image, source)
   if (found) return formatKernelVersion(found.version)
   const probe = resolveSetup({ ...source, target: { ...source.target, kernel: undefined } })
-  const why = probe.ftraceSize === 0 ? 'this setup has no ftrace zone' : 'no ftrace zone holds a kernel-version signature (a region no kernel with these ftrace zones has booted on, or another setup)'
+  const why =
+    probe.ftraceSize === 0
+      ? 'this setup has no ftrace zone'
+      : 'no ftrace zone holds a kernel-version signature (a region no kernel with these ftrace zones has booted on, or another setup)'
   throw new SetupError(`${image}: --kernel auto: ${why}; give the version, e.g. --kernel 6.12.0`)
 }
 
@@ -159,7 +177,9 @@ function autoKernel(image: string, source: SetupSource): string {
  */
 function overrideParams(image: string, base: SetupSource, params: ModuleParams): Pick<SetupSource, 'params' | 'cmdline'> {
   if (base.dts !== undefined) {
-    throw new SetupError(`${image}: its setup is a device tree (${sidecarPath(image)}); module parameters do not change a device-tree setup: give a changed device tree instead`)
+    throw new SetupError(
+      `${image}: its setup is a device tree (${sidecarPath(image)}); module parameters do not change a device-tree setup: give a changed device tree instead`,
+    )
   }
   if (base.cmdline !== undefined) {
     const words = Object.entries(params).map(([name, value]) => `ramoops.${name}=${value}`)

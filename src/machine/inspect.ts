@@ -2,14 +2,15 @@
  * `pstore-sim inspect`: the setup, every zone and every record the next boot would show,
  * computed on a private copy of the image (the file is only read).
  */
-import { configToJson, RamoopsConfigJson } from '../backend/ramoops/config.js'
+
 import fs from 'node:fs'
-import { ImageError, RegionImage } from '../format/region.js'
+import { configToJson, type RamoopsConfigJson } from '../backend/ramoops/config.js'
 import { Ramoops } from '../backend/ramoops/ramoops.js'
-import { ftraceVersionOf, SetupOverrides, setupForImage } from './imageSetup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
+import { ImageError, RegionImage } from '../format/region.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
 import { SymbolTable } from '../pstore/symbols.js'
+import { ftraceVersionOf, type SetupOverrides, setupForImage } from './imageSetup.js'
 
 export interface ZoneInspection {
   type: string
@@ -38,7 +39,11 @@ export interface Inspection {
   records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string; contentBase64?: string }>
 }
 
-export async function inspectImage(image: string, overrides: SetupOverrides, options: { systemMap?: string; exactNames?: boolean; withContent?: boolean } = {}): Promise<Inspection> {
+export async function inspectImage(
+  image: string,
+  overrides: SetupOverrides,
+  options: { systemMap?: string; exactNames?: boolean; withContent?: boolean } = {},
+): Promise<Inspection> {
   // Before the setup: a missing image is the problem to report, not its missing sidecar.
   if (!fs.existsSync(image)) throw new ImageError(`${image}: no such image`)
   const { config, source } = setupForImage(image, overrides)
@@ -116,7 +121,9 @@ export function formatInspection(r: Inspection): string {
   }
   lines.push(`unused tail: ${r.unusedTail.size} bytes at ${hex(r.unusedTail.offset)}`, '', r.records.length ? 'records:' : 'records: none')
   for (const rec of r.records) {
-    lines.push(`  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`)
+    lines.push(
+      `  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
+    )
   }
   return lines.join('\n') + '\n'
 }

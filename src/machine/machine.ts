@@ -6,15 +6,14 @@
  *
  * The state is plain JSON so that it survives between CLI commands while no daemon runs.
  */
-import { RamoopsConfig } from '../backend/ramoops/config.js'
-import { KMSG_DUMP } from '../pstore/record.js'
-import { Ramoops, ZoneReport } from '../backend/ramoops/ramoops.js'
-import { RegionImage } from '../format/region.js'
-import { PstoreRecord } from '../pstore/record.js'
-import { buildDumpPart, DumpReason, formatConsoleRecord, formatSyslogRecord, logFromText, LogRecord, reasonIsDumped } from '../pstore/kmsgDumper.js'
+import type { RamoopsConfig } from '../backend/ramoops/config.js'
+import { Ramoops, type ZoneReport } from '../backend/ramoops/ramoops.js'
+import type { RegionImage } from '../format/region.js'
 import { encodeFtraceRecord } from '../pstore/ftrace.js'
-import { panicReport, bootBanner, oopsReport } from './crashReport.js'
+import { buildDumpPart, type DumpReason, formatConsoleRecord, formatSyslogRecord, type LogRecord, logFromText, reasonIsDumped } from '../pstore/kmsgDumper.js'
+import { KMSG_DUMP, type PstoreRecord } from '../pstore/record.js'
 import { PstoreSimError } from '../util/errors.js'
+import { bootBanner, oopsReport, panicReport } from './crashReport.js'
 
 export interface MachineState {
   version: 1
@@ -51,7 +50,8 @@ export class FtraceCallError extends PstoreSimError {
 }
 
 function checkFtraceCall(call: { cpu: number; ip: bigint; parentIp: bigint }, index: number, wordBits: 64 | 32): void {
-  if (!Number.isInteger(call.cpu) || call.cpu < 0 || call.cpu > 0xffffffff) throw new FtraceCallError(index, 'cpu', call.cpu, 'is not a CPU number (0 to 2^32-1)')
+  if (!Number.isInteger(call.cpu) || call.cpu < 0 || call.cpu > 0xffffffff)
+    throw new FtraceCallError(index, 'cpu', call.cpu, 'is not a CPU number (0 to 2^32-1)')
   const max = (1n << BigInt(wordBits)) - 1n
   for (const field of ['ip', 'parentIp'] as const) {
     const value = call[field]
@@ -127,7 +127,9 @@ export class SimulatedMachine {
 
   private assertRunning(what: string): void {
     if (this.state.halted) {
-      throw new MachineHaltedError(`the simulated machine halted after a panic: ${what} needs a reboot first (pstore-sim reboot MOUNTPOINT, pstore-sim mount, or panic --reboot)`)
+      throw new MachineHaltedError(
+        `the simulated machine halted after a panic: ${what} needs a reboot first (pstore-sim reboot MOUNTPOINT, pstore-sim mount, or panic --reboot)`,
+      )
     }
   }
 

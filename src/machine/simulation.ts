@@ -3,14 +3,14 @@
  * state (kept in `IMAGE.state.json` between commands while no daemon owns the image).
  */
 import fs from 'node:fs'
-import { ImageError, RegionImage } from '../format/region.js'
-import { writeFileAtomic, createExclusive, temporaryName } from '../util/files.js'
-import { LockMode, lockHolder, tryLock } from '../util/flock.js'
-import { PstoreSimError } from '../util/errors.js'
-import { MachineState, SimulatedMachine } from './machine.js'
-import { ProbeError, RamoopsConfig } from '../backend/ramoops/config.js'
+import { ProbeError, type RamoopsConfig } from '../backend/ramoops/config.js'
 import { computeLayout } from '../backend/ramoops/layout.js'
-import { isAuto, SetupError, SetupOverrides, setupForImage, SetupSource, writeSidecar } from './imageSetup.js'
+import { ImageError, RegionImage } from '../format/region.js'
+import { PstoreSimError } from '../util/errors.js'
+import { createExclusive, temporaryName, writeFileAtomic } from '../util/files.js'
+import { type LockMode, lockHolder, tryLock } from '../util/flock.js'
+import { isAuto, SetupError, type SetupOverrides, type SetupSource, setupForImage, writeSidecar } from './imageSetup.js'
+import { type MachineState, SimulatedMachine } from './machine.js'
 
 export function statePath(image: string): string {
   return `${image}.state.json`
@@ -149,7 +149,6 @@ function loadState(image: string): MachineState | undefined {
   }
 }
 
-
 /**
  * `pstore-sim format`: a zeroed image of mem_size bytes, its sidecar, and a first boot that
  * gives every zone its signature, as a kernel's first boot would.
@@ -159,7 +158,8 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
   if (!overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
     throw new SetupError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
   }
-  if (isAuto(overrides.target?.kernel)) throw new SetupError(`${image}: --kernel auto reads the version from an existing dump; format needs the target's version, e.g. --kernel 6.12.0`)
+  if (isAuto(overrides.target?.kernel))
+    throw new SetupError(`${image}: --kernel auto reads the version from an existing dump; format needs the target's version, e.g. --kernel 6.12.0`)
   // The image being replaced may be mounted or written: its writer holds the lock.
   const oldLock = fs.existsSync(image) ? lockImage(realImagePath(image), 'exclusive') : undefined
   try {

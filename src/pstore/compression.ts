@@ -4,10 +4,11 @@
  * Only dmesg records are ever compressed. Inflation is capped so a corrupt or hostile stream
  * can never allocate more than the kernel's own output buffer.
  */
-import zlib from 'node:zlib'
+
 import { createRequire } from 'node:module'
-import { CompressionFlavour } from '../format/kernelVersion.js'
+import zlib from 'node:zlib'
 import { isKernelSpace } from '../format/dmesgHeader.js'
+import type { CompressionFlavour } from '../format/kernelVersion.js'
 
 // pako loads on first use (the first compressed record), not at every CLI start.
 const require = createRequire(import.meta.url)
@@ -21,7 +22,16 @@ const EMPTY_STORED_BLOCK = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff])
 
 /** crypto-API era scratch buffer: bufsize·100/ratio, ratio by bufsize (zbufsize_deflate). */
 function cryptoScratchSize(bufsize: number): number {
-  const ratio = bufsize >= 1000 && bufsize <= 2000 ? 56 : bufsize <= 3000 && bufsize > 2000 ? 54 : bufsize <= 3999 && bufsize > 3000 ? 52 : bufsize >= 4000 && bufsize <= 10000 ? 45 : 60
+  const ratio =
+    bufsize >= 1000 && bufsize <= 2000
+      ? 56
+      : bufsize <= 3000 && bufsize > 2000
+        ? 54
+        : bufsize <= 3999 && bufsize > 3000
+          ? 52
+          : bufsize >= 4000 && bufsize <= 10000
+            ? 45
+            : 60
   return Math.floor((bufsize * 100) / ratio)
 }
 
@@ -78,7 +88,11 @@ export type InflateResult = { ok: true; data: Buffer } | { ok: false; reason: st
  * `reset` (stable since Node 10); where they are missing, pako (plain JS, ~4.5x slower).
  */
 interface NativeInflater {
-  handle: { writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void; reset(): void; onerror: (message: string, errno: number) => void }
+  handle: {
+    writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void
+    reset(): void
+    onerror: (message: string, errno: number) => void
+  }
   state: Uint32Array
   error: string | undefined
 }
@@ -91,10 +105,16 @@ function nativeInflater(raw: boolean, windowBits: number): NativeInflater | null
   const key = `${raw}:${windowBits}`
   let inflater = nativeInflaters.get(key)
   if (inflater === undefined) {
-    const stream = (raw ? zlib.createInflateRaw({ windowBits }) : zlib.createInflate({ windowBits })) as unknown as { _handle?: NativeInflater['handle']; _writeState?: Uint32Array }
+    const stream = (raw ? zlib.createInflateRaw({ windowBits }) : zlib.createInflate({ windowBits })) as unknown as {
+      _handle?: NativeInflater['handle']
+      _writeState?: Uint32Array
+    }
     const handle = stream._handle
     const state = stream._writeState
-    inflater = handle && typeof handle.writeSync === 'function' && typeof handle.reset === 'function' && state instanceof Uint32Array ? { handle, state, error: undefined } : null
+    inflater =
+      handle && typeof handle.writeSync === 'function' && typeof handle.reset === 'function' && state instanceof Uint32Array
+        ? { handle, state, error: undefined }
+        : null
     if (inflater && handle) {
       const self = inflater
       handle.onerror = (message) => {

@@ -2,9 +2,10 @@
  * The pstore filesystem's view of a read pass (fs/pstore/inode.c, docs/ramoops-format.md §8), without FUSE:
  * file names, modes, sizes, times and the bytes `cat` returns. The FUSE adapter only serves it.
  */
-import { PstoreRecord, recordBytes, recordName } from './record.js'
-import { ftraceText, WordBits } from './ftrace.js'
-import { SymbolTable } from './symbols.js'
+
+import { ftraceText, type WordBits } from './ftrace.js'
+import { type PstoreRecord, recordBytes, recordName } from './record.js'
+import type { SymbolTable } from './symbols.js'
 
 export interface Timespec {
   sec: number

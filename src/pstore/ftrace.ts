@@ -217,9 +217,7 @@ function recordBuffer(data: Uint8Array, fileSize: number, eccNotice?: string | U
   if (eccNotice !== undefined) {
     notice = noticeBytes(eccNotice)
     if (notice.length !== missing) {
-      throw new RangeError(
-        `fileSize ${fileSize} minus ${data.length} data bytes leaves ${missing} bytes, but the ECC notice has ${notice.length}`,
-      )
+      throw new RangeError(`fileSize ${fileSize} minus ${data.length} data bytes leaves ${missing} bytes, but the ECC notice has ${notice.length}`)
     }
   } else if (missing === ECC_NOTICE_NO_ERRORS.length) {
     notice = Buffer.from(ECC_NOTICE_NO_ERRORS, 'latin1')
@@ -271,10 +269,7 @@ export function ftraceText(
   const lines: string[] = []
   for (let off = fileSize % size; off + size <= fileSize; off += size) {
     const rec = decodeAt(view, off, wordBits, cpuInIp)
-    lines.push(
-      `CPU:${rec.cpu} ts:${rec.timestamp} ${hex08(rec.ip)}  ${hex08(rec.parentIp)}  ` +
-        `${short(rec.ip)} <- ${long(rec.parentIp)}\n`,
-    )
+    lines.push(`CPU:${rec.cpu} ts:${rec.timestamp} ${hex08(rec.ip)}  ${hex08(rec.parentIp)}  ` + `${short(rec.ip)} <- ${long(rec.parentIp)}\n`)
   }
   return lines.join('')
 }

@@ -4,9 +4,9 @@
  * records that fit, compresses the part when it can, and hands it to the backend. ramoops keeps
  * only part 1, so this builds exactly that part.
  */
-import { CompressionFlavour } from '../format/kernelVersion.js'
+import type { CompressionFlavour } from '../format/kernelVersion.js'
 import { compress, scratchBufferSize } from './compression.js'
-import { DmesgWrite, KMSG_DUMP } from './record.js'
+import { type DmesgWrite, KMSG_DUMP } from './record.js'
 
 export type DumpReason = 'panic' | 'oops' | 'emergency' | 'shutdown'
 
@@ -32,13 +32,19 @@ function timePrefix(uptimeUs: number): string {
 /** record_print_text(syslog = true): `<P>[    1.000000] text\n`, the prefix on every line. */
 export function formatSyslogRecord(record: LogRecord): string {
   const prefix = `<${record.facility * 8 + record.level}>${timePrefix(record.uptimeUs)} `
-  return record.text.split('\n').map((line) => prefix + line + '\n').join('')
+  return record.text
+    .split('\n')
+    .map((line) => prefix + line + '\n')
+    .join('')
 }
 
 /** What a console driver (and pstore's console zone) receives: no `<P>`. */
 export function formatConsoleRecord(record: LogRecord): string {
   const prefix = `${timePrefix(record.uptimeUs)} `
-  return record.text.split('\n').map((line) => prefix + line + '\n').join('')
+  return record.text
+    .split('\n')
+    .map((line) => prefix + line + '\n')
+    .join('')
 }
 
 const SYSLOG_LINE = /^<\d{1,3}>(\[[ \d]+\.\d+\] )?/

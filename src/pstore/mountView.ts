@@ -3,8 +3,8 @@
  * VFS lets users change on them in memory only (chmod, chown, utimes, an O_TRUNC open), all lost
  * at the next mount as on the kernel's pstore (docs/ramoops-format.md §8). No FUSE here.
  */
-import { makeFiles, PstoreFile, ROOT_MODE, Timespec, ViewOptions } from './filesystem.js'
-import { PstoreRecord } from './record.js'
+import { makeFiles, type PstoreFile, ROOT_MODE, type Timespec, type ViewOptions } from './filesystem.js'
+import type { PstoreRecord } from './record.js'
 
 /** What chmod, chown and utimes may change, in memory only, on a file or the root. */
 export interface Attributes {

@@ -116,13 +116,7 @@ function isWeak(s: RawSymbol): boolean {
 /** scripts/kallsyms.c's guess for symbols a linker script provides (sorted after real ones). */
 function looksLinkerProvided(name: string): boolean {
   if (name.length < 8 || !name.startsWith('__')) return false
-  return (
-    name.startsWith('__start_') ||
-    name.startsWith('__stop_') ||
-    name.startsWith('__end_') ||
-    name.endsWith('_start') ||
-    name.endsWith('_end')
-  )
+  return name.startsWith('__start_') || name.startsWith('__stop_') || name.startsWith('__end_') || name.endsWith('_start') || name.endsWith('_end')
 }
 
 function leadingUnderscores(name: string): number {
@@ -192,8 +186,7 @@ export class SymbolTable {
       const m = LINE_RE.exec(line.trim())
       if (!m) {
         throw new SymbolMapError(
-          `${fileName}:${i + 1}: malformed System.map line ${JSON.stringify(line)} ` +
-            '(expected "<hex address> <type letter> <symbol name>")',
+          `${fileName}:${i + 1}: malformed System.map line ${JSON.stringify(line)} ` + '(expected "<hex address> <type letter> <symbol name>")',
         )
       }
       if (m[1].length > 16) {
@@ -251,13 +244,9 @@ export class SymbolTable {
       }
       fallbackEnd = end
     } else if (hasText) {
-      const inRange = (a: bigint): boolean =>
-        (a >= stext && a <= etext) || (hasInit && a >= sinit && a <= einit)
+      const inRange = (a: bigint): boolean => (a >= stext && a <= etext) || (hasInit && a >= sinit && a <= einit)
       kept = candidates.filter(
-        (s) =>
-          inRange(s.address) &&
-          !(s.address === etext && s.name !== '_etext') &&
-          !(hasInit && s.address === einit && s.name !== '_einittext'),
+        (s) => inRange(s.address) && !(s.address === etext && s.name !== '_etext') && !(hasInit && s.address === einit && s.name !== '_einittext'),
       )
       ranges.push({ start: stext, end: etext })
       if (hasInit) {

@@ -33,7 +33,9 @@ function lockTools(): LockTools {
   }
   if (!fuse.LOCKS) {
     // The prebuilt addon an `npm ci` without the setup leaves: a problem of the installation.
-    throw new EnvironmentError(`the fuse-native addon is not pstore-sim's patched build (patch level ${Number((fuse as { NATIVE_PATCH_LEVEL?: number }).NATIVE_PATCH_LEVEL ?? 0)}, need 4; a prebuilt addon has no flock): run "npm run setup" in ${packageRoot()} to build it`)
+    throw new EnvironmentError(
+      `the fuse-native addon is not pstore-sim's patched build (patch level ${Number((fuse as { NATIVE_PATCH_LEVEL?: number }).NATIVE_PATCH_LEVEL ?? 0)}, need 4; a prebuilt addon has no flock): run "npm run setup" in ${packageRoot()} to build it`,
+    )
   }
   tools = fuse
   return tools

@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
-import { fromModuleParams, RamoopsConfig, TargetOptions } from '../../src/backend/ramoops/config.js'
+import { fromModuleParams, type RamoopsConfig, type TargetOptions } from '../../src/backend/ramoops/config.js'
 
 /** The checkout: the nearest folder above with package.json (this file also runs built, from dist/test/helpers). */
 function findRepoRoot(from: string): string {
@@ -153,15 +153,24 @@ export function fixtureFlags(kernel: 'kernel-6.1' | 'kernel-6.1-custom', name: s
   const p = c.params.ramoops
   const custom = kernel === 'kernel-6.1-custom'
   return [
-    '--kernel', '6.1.192',
-    '--mem-size', p.mem_size,
-    '--record-size', p.record_size,
-    '--console-size', p.console_size,
-    '--ftrace-size', p.ftrace_size,
-    '--pmsg-size', p.pmsg_size,
-    '--ecc', p.ecc,
-    '--cpus', String(c.params.guest_nr_cpus),
-    '--frontends', custom ? 'console,pmsg,ftrace' : 'none',
+    '--kernel',
+    '6.1.192',
+    '--mem-size',
+    p.mem_size,
+    '--record-size',
+    p.record_size,
+    '--console-size',
+    p.console_size,
+    '--ftrace-size',
+    p.ftrace_size,
+    '--pmsg-size',
+    p.pmsg_size,
+    '--ecc',
+    p.ecc,
+    '--cpus',
+    String(c.params.guest_nr_cpus),
+    '--frontends',
+    custom ? 'console,pmsg,ftrace' : 'none',
   ]
 }
 

@@ -12,15 +12,17 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
-import { fromModuleParams, RamoopsConfig } from '../../src/backend/ramoops/config.js'
-import { computeLayout, ZoneLayout } from '../../src/backend/ramoops/layout.js'
+import { fromModuleParams, type RamoopsConfig } from '../../src/backend/ramoops/config.js'
 import { corrupt } from '../../src/backend/ramoops/corrupt.js'
+import { computeLayout, type ZoneLayout } from '../../src/backend/ramoops/layout.js'
 import { RegionImage } from '../../src/format/region.js'
 import { SimulatedMachine } from '../../src/machine/machine.js'
 import { makeFiles } from '../../src/pstore/filesystem.js'
 import { PstoreSimError } from '../../src/util/errors.js'
-import { fixtureCase, fixtureConfig, fixturesDir } from './fixtures.js'
+import { type FixtureCase, fixtureCase, fixtureConfig, fixturesDir } from './fixtures.js'
+
 export { prng } from '../../src/util/prng.js'
+
 import { prng } from '../../src/util/prng.js'
 
 export interface FuzzSeed {
@@ -48,7 +50,6 @@ export interface FuzzResult {
 
 const KERNELS = ['4.14.0', '4.19.0', '5.4.0', '5.10.0', '5.15.0', '6.1.10', '6.1.192', '6.6.0', '6.12.0']
 
-
 class Rng {
   constructor(readonly next: () => number) {}
   int(n: number): number {
@@ -73,13 +74,16 @@ export function fixtureSeeds(): FuzzSeed[] {
   if (!fs.existsSync(kernelDir)) return []
   const seeds: FuzzSeed[] = []
   for (const name of fs.readdirSync(kernelDir).sort()) {
-    let c
+    let c: FixtureCase
     try {
       c = fixtureCase('kernel-6.1', name)
     } catch {
       continue // not a case directory
     }
-    for (const file of fs.readdirSync(c.dir).filter((f) => /^region-.*\.bin(\.gz)?$/.test(f)).sort()) {
+    for (const file of fs
+      .readdirSync(c.dir)
+      .filter((f) => /^region-.*\.bin(\.gz)?$/.test(f))
+      .sort()) {
       let bytes = c.read(file)
       if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = zlib.gunzipSync(bytes)
       const fixture = c
@@ -285,8 +289,12 @@ function runSteps(rng: Rng, config: RamoopsConfig, bytes: Buffer, step: (name: s
   const ftraceZone = layout.ftrace[config.ftracePerCpu ? cpu : 0]
   guarded(`ftrace cpu ${cpu}`, ftraceZone ? [ftraceZone] : [], () => machine.ftrace([{ cpu, ip: 0xffffffffn, parentIp: 0x1000n }]))
   const reason = rng.pick(['panic', 'oops', 'emergency', 'shutdown'] as const)
-  guarded(`crash ${reason}`, [...layout.dmesg, ...consoleZones], () => machine.crash({ reason, compress: rng.chance(0.6), time: rng.pick([undefined, 0, -1, 1e12, 1700000000.5]) }))
-  guarded('corrupt', layout.zones, () => corrupt(machine.ramoops, { random: 1 + rng.int(8), area: rng.pick(['record', 'data', 'header', 'parity', 'zone'] as const), seed: rng.int(1000) }))
+  guarded(`crash ${reason}`, [...layout.dmesg, ...consoleZones], () =>
+    machine.crash({ reason, compress: rng.chance(0.6), time: rng.pick([undefined, 0, -1, 1e12, 1700000000.5]) }),
+  )
+  guarded('corrupt', layout.zones, () =>
+    corrupt(machine.ramoops, { random: 1 + rng.int(8), area: rng.pick(['record', 'data', 'header', 'parity', 'zone'] as const), seed: rng.int(1000) }),
+  )
   const again = attempt('boot again', layout.zones, () => machine.boot())
   step('files again')
   makeFiles(again.records, { now: { sec: 1, nsec: 0 }, wordBits: config.wordBits })
@@ -318,12 +326,28 @@ export function execute(seeds: FuzzSeed[], runSeed: number, execution: number): 
       return undefined
     }
     const e = err as Error
-    return { execution, seed: seed.name, mutations, step, error: `${e?.name}: ${e?.message}\n${String(e?.stack ?? '').split('\n').slice(1, 4).join('\n')}` }
+    return {
+      execution,
+      seed: seed.name,
+      mutations,
+      step,
+      error: `${e?.name}: ${e?.message}\n${String(e?.stack ?? '')
+        .split('\n')
+        .slice(1, 4)
+        .join('\n')}`,
+    }
   }
   return undefined
 }
 
-export function fuzz(options: { runs: number; seed: number; start?: number; seeds?: FuzzSeed[]; fixtureShare?: number; onProgress?: (done: number) => void }): FuzzResult {
+export function fuzz(options: {
+  runs: number
+  seed: number
+  start?: number
+  seeds?: FuzzSeed[]
+  fixtureShare?: number
+  onProgress?: (done: number) => void
+}): FuzzResult {
   const fixtures = options.seeds ? [] : fixtureSeeds()
   const synthetic = options.seeds ?? syntheticSeeds()
   refusalCounts = {}

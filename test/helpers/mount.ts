@@ -3,14 +3,15 @@
  * temporary directory, every mount is torn down whatever happens, and clients (`ls`, `cat`,
  * `rm`, `stat`, …) always run as separate processes, asynchronously.
  */
+
+import { execFile, spawnSync } from 'node:child_process'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import crypto from 'node:crypto'
-import { execFile, spawnSync } from 'node:child_process'
 import type { Test } from 'tap'
+import { type MountRecord, mountKey, processAlive } from '../../src/daemon/registry.js'
 import { repoRoot } from './fixtures.js'
-import { mountKey, processAlive, type MountRecord } from '../../src/daemon/registry.js'
 
 /** The record a daemon wrote in `runDirectory` for `mountpoint`, if any. */
 function readMountRecordIn(runDirectory: string, mountpoint: string): MountRecord | undefined {
@@ -36,12 +37,25 @@ export interface RunResult {
 }
 
 /** Runs a program as its own process; never throws for a non-zero exit. */
-export function run(cmd: string, args: string[], options: { input?: Buffer | string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  options: { input?: Buffer | string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 60000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? ((err as NodeJS.ErrnoException).code as unknown as number) : (err as { status?: number }).status ?? 1) : 0
-      resolve({ code: err && code === 0 ? 1 : code, stdout, stderr: stderr.toString() })
-    })
+    const child = execFile(
+      cmd,
+      args,
+      { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 60000 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as NodeJS.ErrnoException).code === 'number'
+            ? ((err as NodeJS.ErrnoException).code as unknown as number)
+            : ((err as { status?: number }).status ?? 1)
+          : 0
+        resolve({ code: err && code === 0 ? 1 : code, stdout, stderr: stderr.toString() })
+      },
+    )
     child.stdin?.on('error', () => undefined) // a client that never reads its stdin
     child.stdin?.end(options.input ?? '')
   })
@@ -56,7 +70,6 @@ export function sha256(data: Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex')
 }
 
-
 /** A fresh directory removed after the test (after its mounts are gone). */
 export function tempDir(t: Test, prefix = 'pstore-sim-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -64,7 +77,7 @@ export function tempDir(t: Test, prefix = 'pstore-sim-test-'): string {
     // a mount left behind would make rm fail: lazy-unmount anything below first
     for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
       const mnt = line.split(' ')[4]
-      if (mnt && mnt.startsWith(dir + '/')) spawnSync('fusermount', ['-uz', mnt])
+      if (mnt?.startsWith(dir + '/')) spawnSync('fusermount', ['-uz', mnt])
     }
     fs.rmSync(dir, { recursive: true, force: true })
   })
@@ -140,7 +153,16 @@ export async function statFiles(dir: string, names: string[]): Promise<StatLine[
     .map((line) => {
       const [name, size, mode, uid, gid, mtime, full, type] = line.split('|')
       const nsec = Number(/\.(\d{9})/.exec(full)?.[1] ?? 0)
-      return { name: path.basename(name), size: Number(size), mode: mode.padStart(4, '0'), uid: Number(uid), gid: Number(gid), mtime: Number(mtime), mtimeNsec: nsec, type }
+      return {
+        name: path.basename(name),
+        size: Number(size),
+        mode: mode.padStart(4, '0'),
+        uid: Number(uid),
+        gid: Number(gid),
+        mtime: Number(mtime),
+        mtimeNsec: nsec,
+        type,
+      }
     })
 }
 

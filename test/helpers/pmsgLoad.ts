@@ -3,7 +3,7 @@
  * numbered lines, one write() each, and report how many were acknowledged (write() returned),
  * and the check that every acknowledged line reached the pmsg zone.
  */
-import { ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -55,7 +55,9 @@ export interface Writers {
 export function startWriters(fifo: string, count: number, maxLines: number, pauseEvery = 40, pauseMs = 1): Writers {
   const script = path.join(os.tmpdir(), `pstore-sim-writers-${process.pid}.cjs`)
   fs.writeFileSync(script, WRITERS)
-  const child = spawn(process.execPath, [script, fifo, String(count), String(maxLines), String(pauseEvery), String(pauseMs)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [script, fifo, String(count), String(maxLines), String(pauseEvery), String(pauseMs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   let out = ''
   const ready = new Promise<void>((resolve) => child.stdout!.on('data', () => out.startsWith('ready\n') && resolve()))
   const done = new Promise<number[]>((resolve, reject) => {

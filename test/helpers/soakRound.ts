@@ -3,12 +3,13 @@
  * reboot while they write, then a stop of one kind; the next mount's pmsg-ramoops-0 (and the
  * pmsg record each reboot of the round brought) must hold every acknowledged line.
  */
+
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawnSync } from 'node:child_process'
-import { cliJs, pstoreSim, run } from './mount.js'
-import { checkLines, LossReport, startWriters } from './pmsgLoad.js'
-import { readMountRecord, processAlive } from '../../src/daemon/registry.js'
+import { processAlive, readMountRecord } from '../../src/daemon/registry.js'
+import { cliJs, run } from './mount.js'
+import { checkLines, type LossReport, startWriters } from './pmsgLoad.js'
 
 export type StopKind = 'SIGTERM' | 'SIGINT' | 'umount' | 'fusermount -u' | 'kill -9'
 export const STOP_KINDS: StopKind[] = ['SIGTERM', 'SIGINT', 'umount', 'fusermount -u', 'kill -9']

@@ -43,14 +43,22 @@ const hex = (n: number): string => '0x' + n.toString(16)
 /** pstore-sim setup flags for `s` on the target kernel. */
 export function setupFlags(s: Setup, target: Target): string[] {
   return [
-    '--kernel', target.version,
-    '--cpus', String(s.cpus),
-    '--mem-size', hex(s.memSize),
-    '--record-size', hex(s.recordSize),
-    '--console-size', hex(s.consoleSize),
-    '--ftrace-size', hex(s.ftraceSize),
-    '--pmsg-size', hex(s.pmsgSize),
-    '--ecc', String(s.ecc),
+    '--kernel',
+    target.version,
+    '--cpus',
+    String(s.cpus),
+    '--mem-size',
+    hex(s.memSize),
+    '--record-size',
+    hex(s.recordSize),
+    '--console-size',
+    hex(s.consoleSize),
+    '--ftrace-size',
+    hex(s.ftraceSize),
+    '--pmsg-size',
+    hex(s.pmsgSize),
+    '--ecc',
+    String(s.ecc),
   ]
 }
 
@@ -246,7 +254,12 @@ export function changedParts(a: Buffer, b: Buffer, p: Prediction): string[] {
   const parts = new Set<string>()
   for (let i = 0; i < a.length; i++) {
     if (a[i] === b[i]) continue
-    parts.add(locate(i, p.zones, p.unusedTail, p.setup.eccSize, p.setup.eccBlockSize).replace(/@0x[0-9a-f]+/, '').replace(/data\+\d+ \(block \d+\)/, 'data').replace(/data parity of block \d+/, 'data parity'))
+    parts.add(
+      locate(i, p.zones, p.unusedTail, p.setup.eccSize, p.setup.eccBlockSize)
+        .replace(/@0x[0-9a-f]+/, '')
+        .replace(/data\+\d+ \(block \d+\)/, 'data')
+        .replace(/data parity of block \d+/, 'data parity'),
+    )
   }
   return [...parts].sort()
 }

@@ -17,12 +17,13 @@
  *
  * pstore-sim's side of cases 1, 3, 4, 5 runs in a queue while earlier cases boot the kernel.
  */
-import t, { type Test } from 'tap'
+
 import fs from 'node:fs'
 import path from 'node:path'
-import { kernelInfo, kernelSkipReason, runKernel, type KernelFile, type KernelRun, type KernelSelector } from './harness.js'
+import t, { type Test } from 'tap'
 import { cat, ls, pstoreSim, sha256, statFiles } from '../helpers/mount.js'
 import {
+  changedParts,
   cli,
   contentDiff,
   eccBytes,
@@ -32,21 +33,21 @@ import {
   kernelViewFlags,
   maskZones,
   mountFor,
-  Pipeline,
-  changedParts,
-  zapParts,
   mtimeOf,
+  Pipeline,
+  type Prediction,
   predict,
   regionDiff,
+  type Setup,
   setupFlags,
   simulatedBoot,
-  targetOf,
-  type Prediction,
-  type Setup,
   type Target,
-  type Workload,
+  targetOf,
   testDir,
+  type Workload,
+  zapParts,
 } from './compat-helpers.js'
+import { type KernelFile, type KernelRun, type KernelSelector, kernelInfo, kernelSkipReason, runKernel } from './harness.js'
 
 type Tap = Test
 
@@ -84,7 +85,8 @@ const SETUPS: Array<{ what: string; setup: Setup; oopsNoCompress?: boolean }> = 
 
 function workload(s: Setup, i: number, oopsNoCompress = false): Workload {
   const ftrace: string[] = []
-  for (let n = 0; n < 2 * s.cpus + 2; n++) ftrace.push(`${n % s.cpus} ffffffff8100${(0x1000 + n * 0x40).toString(16)} ffffffff8120${(0x2000 + n * 0x10).toString(16)}`)
+  for (let n = 0; n < 2 * s.cpus + 2; n++)
+    ftrace.push(`${n % s.cpus} ffffffff8100${(0x1000 + n * 0x40).toString(16)} ffffffff8120${(0x2000 + n * 0x10).toString(16)}`)
   return {
     console: `compat ${s.name}: console line 1\nconsole line 2 with some text\nconsole line 3\n`,
     pmsg: `compat ${s.name}: a pmsg message\n`,
@@ -137,7 +139,12 @@ function checkRegion(t: Tap, target: Target, kernel: Buffer, expected: Buffer, p
   if (target.custom) {
     const con = pred.zones.find((z) => z.type === 'console')
     // a small console zone wraps: only the end of the boot log is sure to be there
-    if (con) t.match(kernel.subarray(con.offset, con.offset + con.size).toString('latin1'), /Run \/init as init process/, 'the console zone holds the kernel\'s boot log (masked below)')
+    if (con)
+      t.match(
+        kernel.subarray(con.offset, con.offset + con.size).toString('latin1'),
+        /Run \/init as init process/,
+        "the console zone holds the kernel's boot log (masked below)",
+      )
     a = maskZones(kernel, pred, ['console'])
     b = maskZones(expected, pred, ['console'])
   }
@@ -162,7 +169,11 @@ async function checkMountShows(t: Tap, dir: string, dump: Buffer, setup: Setup, 
     // ftrace: the kernel's i_size is the binary size; pstore-sim's mount reports what cat returns
     // (deliberate, README; `inspect` gives the kernel's i_size and case 1 checks it)
     const size = f.name.startsWith('ftrace-') ? f.content.length : f.size
-    t.equal(st.size, size, `${label}/${f.name}: stat size ${st.size} = ${f.name.startsWith('ftrace-') ? 'the length of the kernel\'s text' : 'kernel\'s i_size'} ${size}`)
+    t.equal(
+      st.size,
+      size,
+      `${label}/${f.name}: stat size ${st.size} = ${f.name.startsWith('ftrace-') ? "the length of the kernel's text" : "kernel's i_size"} ${size}`,
+    )
     if (f.name.startsWith('dmesg-')) {
       t.same([st.mtime, st.mtimeNsec], [f.mtimeSec, f.mtimeNsec], `${label}/${f.name}: mtime ${st.mtime}.${st.mtimeNsec} = kernel's ${mtimeOf(f)}`)
     }
@@ -313,7 +324,9 @@ export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = 
   const prepared = skip
     ? null
     : {
-        written: want(1) ? SETUPS.map(({ setup, oopsNoCompress }, i) => pipeline.add(() => prepareWritten(setup, workload(setup, i, oopsNoCompress), { fillTail: true }))) : [],
+        written: want(1)
+          ? SETUPS.map(({ setup, oopsNoCompress }, i) => pipeline.add(() => prepareWritten(setup, workload(setup, i, oopsNoCompress), { fillTail: true })))
+          : [],
         erase: want(3) ? pipeline.add(() => prepareWritten(ERASE_SETUP, workload(ERASE_SETUP, 7), { rm: ERASE_RM })) : null,
         flipped: want(4) ? ECC_SETUPS.map((setup, i) => pipeline.add(() => prepareFlipped(setup, workload(setup, 10 + i, i === 0)))) : [],
         quirks: want(5) ? pipeline.add(() => prepareQuirks(QUIRK_SETUP)) : null,
@@ -327,17 +340,34 @@ export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = 
       for (const [i, { what, setup }] of SETUPS.entries()) {
         await t.test(what, async (t) => {
           const { w, before, pred, expected } = await prepared!.written[i]
-          if (setup.name === 'tail') t.ok(pred.unusedTail.size > 0, `unused tail of ${pred.unusedTail.size} bytes at 0x${pred.unusedTail.offset.toString(16)} (filled with 0xa5)`)
+          if (setup.name === 'tail')
+            t.ok(pred.unusedTail.size > 0, `unused tail of ${pred.unusedTail.size} bytes at 0x${pred.unusedTail.offset.toString(16)} (filled with 0xa5)`)
           if (setup.name === 'odd') {
             const ft = pred.zones.filter((z) => z.type === 'ftrace')
             t.equal(ft.length, 3, 'three per-CPU ftrace zones')
-            t.ok(ft.every((z) => (z.size & (z.size - 1)) !== 0), `per-CPU ftrace zones of ${ft.map((z) => '0x' + z.size.toString(16)).join(', ')} bytes: not powers of two`)
+            t.ok(
+              ft.every((z) => (z.size & (z.size - 1)) !== 0),
+              `per-CPU ftrace zones of ${ft.map((z) => '0x' + z.size.toString(16)).join(', ')} bytes: not powers of two`,
+            )
           }
           // guard against a vacuous comparison: pstore-sim wrote what the kernel can read
-          t.same(pred.records.map((r) => r.name).sort(), expectedNames(setup, target), 'pstore-sim predicts two dmesg records and the frontend files this kernel lists')
-          if (setup.ftraceSize > 0) t.ok(pred.zones.filter((z) => z.type === 'ftrace').every((z) => z.used > 0), 'pstore-sim wrote every per-CPU ftrace zone')
+          t.same(
+            pred.records.map((r) => r.name).sort(),
+            expectedNames(setup, target),
+            'pstore-sim predicts two dmesg records and the frontend files this kernel lists',
+          )
+          if (setup.ftraceSize > 0)
+            t.ok(
+              pred.zones.filter((z) => z.type === 'ftrace').every((z) => z.used > 0),
+              'pstore-sim wrote every per-CPU ftrace zone',
+            )
           const changed = changedParts(before, expected, pred)
-          if (target.custom) t.same(changed.filter((p) => !p.startsWith('console[')), zapParts(['pmsg[0]'], pred.setup.eccSize), "pstore-sim's boot zaps pmsg and touches nothing else but the console zone")
+          if (target.custom)
+            t.same(
+              changed.filter((p) => !p.startsWith('console[')),
+              zapParts(['pmsg[0]'], pred.setup.eccSize),
+              "pstore-sim's boot zaps pmsg and touches nothing else but the console zone",
+            )
           else t.same(changed, zapParts(['console[0]', 'pmsg[0]'], pred.setup.eccSize), "pstore-sim's boot zaps the console and pmsg zones and nothing else")
 
           const r = await boot(t, setup.name, { image: before, params: kernelParams(setup), actions: ['list'], cpus: setup.cpus })
@@ -348,7 +378,10 @@ export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = 
           t.match(oops?.content.toString('latin1') ?? '', /^Oops#1 Part1\n/, 'dmesg-ramoops-0 is the oops')
           checkRegion(t, target, r.region, expected, pred, 'region after the kernel boot = pstore-sim mount (rw) + umount')
           if (pred.unusedTail.size > 0) {
-            t.ok(r.region.subarray(pred.unusedTail.offset).equals(before.subarray(pred.unusedTail.offset)), `the kernel left the ${pred.unusedTail.size}-byte unused tail alone`)
+            t.ok(
+              r.region.subarray(pred.unusedTail.offset).equals(before.subarray(pred.unusedTail.offset)),
+              `the kernel left the ${pred.unusedTail.size}-byte unused tail alone`,
+            )
           }
         })
       }
@@ -365,15 +398,31 @@ export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = 
 
       const r1 = await boot(t, 'panic', { image: formatted, params: kernelParams(setup), actions: ['kmsg:compat+marker+before+the+panic', 'panic'] })
       t.equal(r1.panicked, true, 'boot 1 panicked')
-      const r2 = await boot(t, 'list + two oopses', { image: r1.region, params: kernelParams(setup), actions: ['list', 'kmsg:compat+marker+before+the+oopses', 'oops', 'oops'] })
+      const r2 = await boot(t, 'list + two oopses', {
+        image: r1.region,
+        params: kernelParams(setup),
+        actions: ['list', 'kmsg:compat+marker+before+the+oopses', 'oops', 'oops'],
+      })
       t.equal(r2.panicked, false, 'boot 2 survived its oopses')
       const r3 = await boot(t, 'list', { image: r2.region, params: kernelParams(setup), actions: ['list'] })
 
       const afterPanic = r2.listings[0]?.files ?? []
       const afterOops = r3.listings[0]?.files ?? []
-      t.same(afterPanic.map((f) => f.name), ['dmesg-ramoops-0'], 'the kernel lists its panic record')
-      t.match(afterPanic[0]?.content.toString('latin1') ?? '', /^Panic#1 Part1\n[^]*compat marker before the panic[^]*\nECC: No errors detected\n$/, 'panic record with the marker and the ECC notice')
-      t.same(afterOops.map((f) => f.name), ['dmesg-ramoops-0', 'dmesg-ramoops-1'], 'the kernel lists its two oops records (zone 0 reused at the next boot)')
+      t.same(
+        afterPanic.map((f) => f.name),
+        ['dmesg-ramoops-0'],
+        'the kernel lists its panic record',
+      )
+      t.match(
+        afterPanic[0]?.content.toString('latin1') ?? '',
+        /^Panic#1 Part1\n[^]*compat marker before the panic[^]*\nECC: No errors detected\n$/,
+        'panic record with the marker and the ECC notice',
+      )
+      t.same(
+        afterOops.map((f) => f.name),
+        ['dmesg-ramoops-0', 'dmesg-ramoops-1'],
+        'the kernel lists its two oops records (zone 0 reused at the next boot)',
+      )
       t.match(afterOops[0]?.content.toString('latin1') ?? '', /^Oops#1 Part1\n[^]*compat marker before the oopses/, 'dmesg-ramoops-0: Oops#1')
       t.match(afterOops[1]?.content.toString('latin1') ?? '', /^Oops#2 Part1\n/, 'dmesg-ramoops-1: Oops#2')
 
@@ -398,23 +447,37 @@ export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = 
             image: fs.readFileSync(image),
             params: kernelParams(setup),
             cpus: setup.cpus,
-            actions: ['kmsg:compat+marker+before+the+crash', `pmsg:pmsg+from+the+kernel+${setup.name}`, 'pmsg:a+second+pmsg+write', ...(setup.trace ? ['ftrace:on', 'kmsg:traced', 'ftrace:off'] : []), 'oops', 'panic'],
+            actions: [
+              'kmsg:compat+marker+before+the+crash',
+              `pmsg:pmsg+from+the+kernel+${setup.name}`,
+              'pmsg:a+second+pmsg+write',
+              ...(setup.trace ? ['ftrace:on', 'kmsg:traced', 'ftrace:off'] : []),
+              'oops',
+              'panic',
+            ],
           })
           t.equal(r1.panicked, true, 'boot 1 ended in the panic')
           for (const ev of ['PMSG ok', ...(setup.trace ? ['FTRACE ok 1', 'FTRACE ok 0'] : [])]) t.ok(r1.events.includes(ev), `guest: ${ev}`)
           const r2 = await boot(t, `${setup.name} lists`, { image: r1.region, params: kernelParams(setup), cpus: setup.cpus, actions: ['list'] })
           const files = r2.listings[0]?.files ?? []
           const names = files.map((f) => f.name)
-          t.same(names.filter((n) => setup.trace || !n.startsWith('ftrace-')), ['console-ramoops-0', 'dmesg-ramoops-0', 'dmesg-ramoops-1', ...(setup.trace ? ['ftrace-ramoops-0'] : []), 'pmsg-ramoops-0'], 'the next boot lists the frontends\' files and two dmesg records')
+          t.same(
+            names.filter((n) => setup.trace || !n.startsWith('ftrace-')),
+            ['console-ramoops-0', 'dmesg-ramoops-0', 'dmesg-ramoops-1', ...(setup.trace ? ['ftrace-ramoops-0'] : []), 'pmsg-ramoops-0'],
+            "the next boot lists the frontends' files and two dmesg records",
+          )
           const text = (n: string): string => files.find((f) => f.name === n)?.content.toString('latin1') ?? ''
           t.match(text('dmesg-ramoops-0'), /^Oops#1 Part1\n/, 'dmesg-ramoops-0: the oops')
           t.match(text('dmesg-ramoops-1'), /^Panic#2 Part1\n[^]*compat marker before the crash/, 'dmesg-ramoops-1: the panic')
-          t.match(text('console-ramoops-0'), /compat marker before the crash/, 'console-ramoops-0: boot 1\'s console')
+          t.match(text('console-ramoops-0'), /compat marker before the crash/, "console-ramoops-0: boot 1's console")
           t.match(text('pmsg-ramoops-0'), new RegExp(`^pmsg from the kernel ${setup.name}\na second pmsg write\n`), 'pmsg-ramoops-0: both writes')
           // (with ECC the text starts at file size % 24: the first line may be a garbled record)
-          if (setup.trace) t.match(text('ftrace-ramoops-0'), /(^|\n)CPU:0 ts:\d+ [0-9a-f]{8,} {2}[0-9a-f]{8,} {2}\S+ <- \S+\n/, 'ftrace-ramoops-0: function records as text')
+          if (setup.trace)
+            t.match(text('ftrace-ramoops-0'), /(^|\n)CPU:0 ts:\d+ [0-9a-f]{8,} {2}[0-9a-f]{8,} {2}\S+ <- \S+\n/, 'ftrace-ramoops-0: function records as text')
           if (setup.ecc) t.match(text('dmesg-ramoops-1'), /\nECC: No errors detected\n$/, 'the panic record ends with the ECC notice')
-          await t.test('the crash dump mounted read-only shows the kernel listing', (t) => checkMountShows(t, dir, r1.region, setup, target, files, `${setup.name}-dump`))
+          await t.test('the crash dump mounted read-only shows the kernel listing', (t) =>
+            checkMountShows(t, dir, r1.region, setup, target, files, `${setup.name}-dump`),
+          )
         })
       }
     })
@@ -423,18 +486,30 @@ export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = 
   if (want(3))
     t.test(`${K} 3. erase both ways: rm ${ERASE_RM.join(', ')} through pstore-sim = rm in the guest`, { skip }, async (t) => {
       const { setup, before, pred, expected } = await prepared!.erase!
-      t.same(pred.records.filter((r) => r.name.startsWith('dmesg-')).map((r) => r.name), ['dmesg-ramoops-0', 'dmesg-ramoops-1'], 'two dmesg records')
+      t.same(
+        pred.records.filter((r) => r.name.startsWith('dmesg-')).map((r) => r.name),
+        ['dmesg-ramoops-0', 'dmesg-ramoops-1'],
+        'two dmesg records',
+      )
       const changed = changedParts(before, expected, pred)
       if (target.custom) {
         // which zones one rm of the merged ftrace file clears: only the first CPU's (the merged record
         // has id 0 and erase zaps fprzs[id]; 6.1.192-custom agrees), ftrace[1] keeps its data
         t.equal(pred.zones.filter((z) => z.type === 'ftrace').length, 2, 'two per-CPU ftrace zones')
-        t.same(changed.filter((p) => !p.startsWith('console[')), zapParts(['dmesg[1]', 'ftrace[0]', 'pmsg[0]'], 0), "pstore-sim's boot + rm zap pmsg, dmesg[1] and ftrace[0] only (console: the boot log)")
+        t.same(
+          changed.filter((p) => !p.startsWith('console[')),
+          zapParts(['dmesg[1]', 'ftrace[0]', 'pmsg[0]'], 0),
+          "pstore-sim's boot + rm zap pmsg, dmesg[1] and ftrace[0] only (console: the boot log)",
+        )
       } else t.same(changed, zapParts(['console[0]', 'dmesg[1]', 'pmsg[0]'], 0), "pstore-sim's boot + rm zap console, pmsg and dmesg[1], nothing else")
 
       const r = await boot(t, 'rm', { image: before, params: kernelParams(setup), cpus: setup.cpus, actions: [...ERASE_RM.map((n) => `rm:${n}`), 'list'] })
       for (const n of ERASE_RM) t.ok(r.events.includes(`RM ok name=${n}`), `rm ${n} in the guest succeeded`)
-      t.same((r.listings[0]?.files ?? []).map((f) => f.name), ['console-ramoops-0', 'dmesg-ramoops-0', 'pmsg-ramoops-0'], 'the guest lists the rest')
+      t.same(
+        (r.listings[0]?.files ?? []).map((f) => f.name),
+        ['console-ramoops-0', 'dmesg-ramoops-0', 'pmsg-ramoops-0'],
+        'the guest lists the rest',
+      )
       checkRegion(t, target, r.region, expected, pred, 'region after boot + rm in the guest = after pstore-sim mount + rm + umount')
     })
 
@@ -452,7 +527,12 @@ export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = 
             t.comment(`dmesg[${idx}]: ${z0.used} bytes used, ${flips![idx]} bytes flipped`)
             t.same(z.ecc, { correctedBytes: flips![idx], badBlocks: 0 }, `pstore-sim: dmesg[${idx}] ${flips![idx]} corrected bytes, 0 bad blocks`)
             const rec = pred.records.find((r) => r.name === `dmesg-ramoops-${idx}`)
-            t.ok(Buffer.from(rec?.contentBase64 ?? '', 'base64').toString('latin1').endsWith(notice(flips![idx])), `pstore-sim predicts the notice "ECC: ${flips![idx]} Corrected bytes, 0 unrecoverable blocks"`)
+            t.ok(
+              Buffer.from(rec?.contentBase64 ?? '', 'base64')
+                .toString('latin1')
+                .endsWith(notice(flips![idx])),
+              `pstore-sim predicts the notice "ECC: ${flips![idx]} Corrected bytes, 0 unrecoverable blocks"`,
+            )
           }
 
           const r = await boot(t, setup.name, { image: before, params: kernelParams(setup), actions: ['list'], cpus: setup.cpus })
@@ -460,7 +540,10 @@ export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = 
           checkListing(t, files, pred, [headerTime(w.oopsTime), headerTime(w.panicTime)])
           for (const idx of [0, 1]) {
             const f = files.find((k) => k.name === `dmesg-ramoops-${idx}`)
-            t.ok(f?.content.toString('latin1').endsWith(notice(flips![idx])), `kernel: dmesg-ramoops-${idx} ends with "ECC: ${flips![idx]} Corrected bytes, 0 unrecoverable blocks"`)
+            t.ok(
+              f?.content.toString('latin1').endsWith(notice(flips![idx])),
+              `kernel: dmesg-ramoops-${idx} ends with "ECC: ${flips![idx]} Corrected bytes, 0 unrecoverable blocks"`,
+            )
           }
           checkRegion(t, target, r.region, expected, pred, 'region after the kernel boot (corrected in RAM) = pstore-sim mount + umount')
           const dmesgEnd = Math.max(...pred.zones.filter((z) => z.type === 'dmesg').map((z) => z.offset + z.size))
@@ -480,9 +563,16 @@ export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = 
       t.comment(`the kernel lists: ${files.map((f) => `${f.name} (${f.size} B, mtime ${mtimeOf(f)})`).join(', ') || 'no files'}`)
       const rec0 = files.find((f) => f.name === 'dmesg-ramoops-0')
       t.equal(rec0 && mtimeOf(rec0), times[0], 'the kernel reads "….5-D" as 5 µs')
-      t.notOk(files.some((f) => f.name === 'dmesg-ramoops-1'), 'the zone without a header is no file')
+      t.notOk(
+        files.some((f) => f.name === 'dmesg-ramoops-1'),
+        'the zone without a header is no file',
+      )
       // a record of size 0 ends pstore's read loop: the console and pmsg zones after it are never read
-      t.same(files.map((f) => f.name), ['dmesg-ramoops-0'], 'the header-only zone ends the read pass: no console or pmsg file')
+      t.same(
+        files.map((f) => f.name),
+        ['dmesg-ramoops-0'],
+        'the header-only zone ends the read pass: no console or pmsg file',
+      )
       const z1 = pred.zones.find((z) => z.type === 'dmesg' && z.index === 1)!
       t.same([r.region.readUInt32LE(z1.offset + 4), r.region.readUInt32LE(z1.offset + 8)], [0, 0], 'the kernel zapped the header-less zone (start 0, size 0)')
       checkListing(t, files, pred)
@@ -517,7 +607,13 @@ export function regionDiffSelfTest(): void {
     const msg = regionDiff(a, b, pred)
     t.comment(msg)
     t.match(msg, /^5 bytes differ in 4 runs:/, 'counts bytes and runs')
-    t.match(msg, new RegExp(`0x${(d1.offset + 4).toString(16)}\\.\\.0x${(d1.offset + 5).toString(16)} \\(2 B\\) in dmesg\\[1\\]@0x${d1.offset.toString(16)} header\\.start`), 'header field of dmesg[1]')
+    t.match(
+      msg,
+      new RegExp(
+        `0x${(d1.offset + 4).toString(16)}\\.\\.0x${(d1.offset + 5).toString(16)} \\(2 B\\) in dmesg\\[1\\]@0x${d1.offset.toString(16)} header\\.start`,
+      ),
+      'header field of dmesg[1]',
+    )
     t.match(msg, /in dmesg\[0\]@0x0 data\+300 \(block 2\)/, 'data offset and ECC block')
     t.match(msg, /in console\[0\]@0x[0-9a-f]+ data parity of block 1/, 'data parity')
     t.match(msg, /in console\[0\]@0x[0-9a-f]+ header parity/, 'header parity')

@@ -3,11 +3,12 @@
  * Debian kernel on the same image must give the same listing and the same region bytes.
  * Prepares the kernel cache itself (scripts/kernel/prepare.sh, idempotent) when needed.
  */
-import t, { type Test } from 'tap'
+
 import { createHash } from 'node:crypto'
 import { inflateRawSync } from 'node:zlib'
+import t, { type Test } from 'tap'
 import type { KernelListingFile } from '../helpers/fixtures.js'
-import { fixtureCase, kernelInfo, kernelSkipReason, runKernel, type KernelRamoopsParams, type KernelRun } from './harness.js'
+import { fixtureCase, type KernelRamoopsParams, type KernelRun, kernelInfo, kernelSkipReason, runKernel } from './harness.js'
 
 const bReboot = fixtureCase('kernel-6.1', 'b-reboot')
 
@@ -139,7 +140,11 @@ t.test('kernel harness reproduces fixture b-reboot', { skip }, async (t) => {
     t.equal(run.panicked, false, 'no panic: the kernel survives the oops')
     t.match(run.serial, /BUG: kernel NULL pointer dereference/, 'oops on the console')
     const files = run.listings[0]?.files ?? []
-    t.same(files.map((f) => f.name), ['dmesg-ramoops-0'], 'one dmesg record')
+    t.same(
+      files.map((f) => f.name),
+      ['dmesg-ramoops-0'],
+      'one dmesg record',
+    )
     const f = files[0]
     if (f) {
       t.equal(f.mode, '0444')

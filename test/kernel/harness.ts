@@ -15,9 +15,9 @@
  * (KernelRun.protocol, lines starting with PSTORESIM-), kept apart so kernel messages never
  * interleave with the base64 content.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { promises as fsp, existsSync, readFileSync } from 'node:fs'
+import { existsSync, promises as fsp, readFileSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -373,7 +373,8 @@ export function parseProtocol(text: string): ParsedProtocol {
 }
 
 // --------------------------------------------------------------------------------- runKernel
-const ACTION_RE = /^(list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
+const ACTION_RE =
+  /^(list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
 
 /**
  * Boots the kernel on `image` (preloaded at memAddress), runs `actions` in the guest's /init and
@@ -402,7 +403,8 @@ export async function runKernel(opts: {
   const timeoutMs = opts.timeoutMs ?? 90_000
   for (const a of opts.actions) {
     if (!ACTION_RE.test(a)) throw new Error(`unsupported action ${JSON.stringify(a)}`)
-    if ((a.startsWith('oops') || a === 'warn') && !info.oopsModule && !info.lkdtm) throw new Error('oops action unavailable: no LKDTM and the helper module not built (see prepare.sh output)')
+    if ((a.startsWith('oops') || a === 'warn') && !info.oopsModule && !info.lkdtm)
+      throw new Error('oops action unavailable: no LKDTM and the helper module not built (see prepare.sh output)')
     if (a === 'reload' && info.builtinRamoops) throw new Error(`reload needs ramoops as a module; ${kernel} has it built in`)
     const fe = /^(pmsg|ftrace):/.exec(a)?.[1]
     if (fe && info.config[fe === 'pmsg' ? 'PSTORE_PMSG' : 'PSTORE_FTRACE'] !== 'y') throw new Error(`${a}: ${kernel} has no ${fe} frontend`)
@@ -435,17 +437,36 @@ export async function runKernel(opts: {
     ...(opts.extraCmdline ?? []),
   ].join(' ')
   const args = [
-    '-M', 'pc', '-m', '256M', '-smp', String(cpus), '-accel', 'tcg',
-    '-display', 'none', '-monitor', 'none',
-    '-no-reboot', '-no-shutdown',
-    '-rtc', `base=${rtcBase},clock=vm`,
-    '-serial', `file:${consolePath}`,
-    '-serial', `file:${protoPath}`,
-    '-qmp', `unix:${qmpPath},server=on,wait=off`,
-    '-kernel', info.vmlinuz,
-    '-initrd', info.initrd,
-    '-append', cmdline,
-    '-device', `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`,
+    '-M',
+    'pc',
+    '-m',
+    '256M',
+    '-smp',
+    String(cpus),
+    '-accel',
+    'tcg',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-no-reboot',
+    '-no-shutdown',
+    '-rtc',
+    `base=${rtcBase},clock=vm`,
+    '-serial',
+    `file:${consolePath}`,
+    '-serial',
+    `file:${protoPath}`,
+    '-qmp',
+    `unix:${qmpPath},server=on,wait=off`,
+    '-kernel',
+    info.vmlinuz,
+    '-initrd',
+    info.initrd,
+    '-append',
+    cmdline,
+    '-device',
+    `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`,
   ]
 
   let child: ChildProcess | null = null

@@ -12,7 +12,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { kernelInfo, prepareKernel, repoRoot, runKernel, type KernelRamoopsParams, type KernelRun, type KernelSelector } from './harness.js'
+import { type KernelRamoopsParams, type KernelRun, type KernelSelector, kernelInfo, prepareKernel, repoRoot, runKernel } from './harness.js'
 
 interface Boot {
   label: string
@@ -60,7 +60,8 @@ const CASES: Case[] = [
   {
     kernel: '6.12-custom',
     name: 'h1-console-pmsg-panic',
-    description: 'custom 6.12 (every frontend, ramoops built in): boot 1 writes two pmsg messages and a kmsg marker, oopses (LKDTM EXCEPTION) and panics; boot 2 lists dmesg, console and pmsg',
+    description:
+      'custom 6.12 (every frontend, ramoops built in): boot 1 writes two pmsg messages and a kmsg marker, oopses (LKDTM EXCEPTION) and panics; boot 2 lists dmesg, console and pmsg',
     params: { ...P1M, pmsgSize: 0x2000 },
     cpus: 1,
     boots: [
@@ -71,7 +72,8 @@ const CASES: Case[] = [
   {
     kernel: '6.12-custom',
     name: 'h2-ftrace-smp2-ecc',
-    description: 'custom 6.12, 2 CPUs, ecc=1, ftrace 0x4000: boot 1 records ftrace for a moment, then panics; boot 2 lists ftrace-ramoops-0 (both per-CPU zones merged, with the ECC notice)',
+    description:
+      'custom 6.12, 2 CPUs, ecc=1, ftrace 0x4000: boot 1 records ftrace for a moment, then panics; boot 2 lists ftrace-ramoops-0 (both per-CPU zones merged, with the ECC notice)',
     params: { ...P1M, ftraceSize: 0x4000, ecc: 1 },
     cpus: 2,
     boots: [
@@ -119,14 +121,35 @@ for (const c of CASES) {
     const r = await runKernel({ kernel: c.kernel, image, params: c.params, actions: b.actions, cpus: c.cpus })
     regions.set(b.label, r.region)
     fs.writeFileSync(path.join(dir, `region-after-${b.label}.bin.gz`), gzipSync(r.region, { level: 9 }))
-    if (b.keepListing) fs.writeFileSync(path.join(dir, b === c.boots[c.boots.length - 1] ? 'listing.json' : `listing-${b.label}.json`), JSON.stringify(listingJson(r), null, 1) + '\n')
-    boots.push({ label: b.label, image: b.from === 'zero' ? 'region-before.bin.gz' : `region-after-${b.from}.bin.gz`, actions: b.actions.join(','), panicked: r.panicked, cmdline: r.cmdline, seconds: Math.round(r.timings.totalMs / 100) / 10 })
-    process.stderr.write(`${c.name}/${b.label}: ${r.panicked ? 'panicked' : 'done'}, ${r.listings.map((l) => l.files.map((f) => f.name).join(' ')).join(' | ')}\n`)
+    if (b.keepListing)
+      fs.writeFileSync(
+        path.join(dir, b === c.boots[c.boots.length - 1] ? 'listing.json' : `listing-${b.label}.json`),
+        JSON.stringify(listingJson(r), null, 1) + '\n',
+      )
+    boots.push({
+      label: b.label,
+      image: b.from === 'zero' ? 'region-before.bin.gz' : `region-after-${b.from}.bin.gz`,
+      actions: b.actions.join(','),
+      panicked: r.panicked,
+      cmdline: r.cmdline,
+      seconds: Math.round(r.timings.totalMs / 100) / 10,
+    })
+    process.stderr.write(
+      `${c.name}/${b.label}: ${r.panicked ? 'panicked' : 'done'}, ${r.listings.map((l) => l.files.map((f) => f.name).join(' ')).join(' | ')}\n`,
+    )
   }
   const params = {
     description: c.description,
     kernel: { selector: c.kernel, package: info.package, version: info.version, release: info.release, kernelVersion: info.kernelVersion },
-    ramoops: { mem_address: hex(0x8000000), mem_size: hex(c.params.memSize), record_size: hex(c.params.recordSize), console_size: hex(c.params.consoleSize), ftrace_size: hex(c.params.ftraceSize), pmsg_size: hex(c.params.pmsgSize), ecc: String(c.params.ecc) },
+    ramoops: {
+      mem_address: hex(0x8000000),
+      mem_size: hex(c.params.memSize),
+      record_size: hex(c.params.recordSize),
+      console_size: hex(c.params.consoleSize),
+      ftrace_size: hex(c.params.ftraceSize),
+      pmsg_size: hex(c.params.pmsgSize),
+      ecc: String(c.params.ecc),
+    },
     guest_nr_cpus: c.cpus,
     qemu: `${info.qemuVersion}, TCG, -M pc -m 256M -smp ${c.cpus}, RTC base 2024-01-01T00:00:00`,
     boots,

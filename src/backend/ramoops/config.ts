@@ -2,10 +2,9 @@
  * One typed description of a ramoops setup (docs/ramoops-format.md §1), built from module parameters, a
  * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
  */
-import { DEFAULT_KERNEL, formatKernelVersion, KernelQuirks, KernelVersion, parseKernelVersion, quirksFor } from '../../format/kernelVersion.js'
-import { PstoreSimError } from '../../util/errors.js'
-
+import { DEFAULT_KERNEL, formatKernelVersion, type KernelQuirks, type KernelVersion, parseKernelVersion, quirksFor } from '../../format/kernelVersion.js'
 import { KMSG_DUMP } from '../../pstore/record.js'
+import { PstoreSimError } from '../../util/errors.js'
 
 /** The ramoops module parameters, as numbers. Absent = the module's default. */
 export interface ModuleParams {
@@ -311,7 +310,9 @@ export function fromDts(text: string, options: TargetOptions = {}, fileName = 'd
   const sizeCells = inherited('#size-cells')
   const reg = cells(node.props.get('reg'), 'reg', fileName)
   if (reg.length < addressCells + sizeCells) {
-    throw new ProbeError(`${fileName}: ${node.name}: reg needs ${addressCells} address and ${sizeCells} size cells, found ${reg.length} (failed to locate DT /reserved-memory resource)`)
+    throw new ProbeError(
+      `${fileName}: ${node.name}: reg needs ${addressCells} address and ${sizeCells} size cells, found ${reg.length} (failed to locate DT /reserved-memory resource)`,
+    )
   }
   const join = (parts: number[]) => parts.reduce((acc, c) => acc * 2 ** 32 + c, 0)
   const memAddress = join(reg.slice(0, addressCells))
@@ -372,7 +373,9 @@ export function normalise(config: RamoopsConfig): RamoopsConfig {
     throw new ProbeError('The memory size and the record/console size must be non-zero')
   }
   if (!Number.isInteger(config.eccSize) || config.eccSize < 0 || config.eccSize > 127) {
-    throw new ProbeError(`ecc size ${config.eccSize} is invalid: use 0 (off), 1 (= 16) or 2..127 parity bytes (a 128-byte block plus its parity must fit a 255-byte Reed-Solomon codeword)`)
+    throw new ProbeError(
+      `ecc size ${config.eccSize} is invalid: use 0 (off), 1 (= 16) or 2..127 parity bytes (a 128-byte block plus its parity must fit a 255-byte Reed-Solomon codeword)`,
+    )
   }
   if (!Number.isInteger(config.maxReason) || config.maxReason < 0 || config.maxReason > 0x7fffffff) {
     throw new ProbeError(`max_reason ${config.maxReason} is invalid`)

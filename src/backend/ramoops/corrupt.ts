@@ -3,11 +3,12 @@
  * reset cleanly would. With ECC the next boot corrects what it can and reports the rest in the
  * notice every record carries; without ECC the damage shows as it is.
  */
-import { Ramoops } from './ramoops.js'
-import { ZONE_HEADER_SIZE } from './layout.js'
-import { PersistentRamZone } from './zone.js'
+
 import { PstoreSimError } from '../../util/errors.js'
 import { prng } from '../../util/prng.js'
+import { ZONE_HEADER_SIZE } from './layout.js'
+import type { Ramoops } from './ramoops.js'
+import type { PersistentRamZone } from './zone.js'
 
 export type CorruptArea = 'record' | 'data' | 'header' | 'parity' | 'zone'
 
@@ -56,13 +57,16 @@ function describe(ramoops: Ramoops, offset: number): string {
   return `${name} header parity+${rel - zone.geometry.headerParityOffset}`
 }
 
-
 function selectZones(ramoops: Ramoops, names: string[] | undefined): PersistentRamZone[] {
   if (!names || names.length === 0) return ramoops.zones.filter((z) => z.size > 0)
   return names.map((name) => {
     const [type, index = '0'] = name.split(':')
     const zone = ramoops.zones.find((z) => z.layout.type === type && z.layout.index === Number(index))
-    if (!zone) throw new CorruptError(`no zone "${name}" in this setup (zones: dmesg:0..${ramoops.dmesg.length - 1}${ramoops.console ? ', console' : ''}${ramoops.pmsg ? ', pmsg' : ''}${ramoops.ftrace.length ? `, ftrace:0..${ramoops.ftrace.length - 1}` : ''})`, 'zone')
+    if (!zone)
+      throw new CorruptError(
+        `no zone "${name}" in this setup (zones: dmesg:0..${ramoops.dmesg.length - 1}${ramoops.console ? ', console' : ''}${ramoops.pmsg ? ', pmsg' : ''}${ramoops.ftrace.length ? `, ftrace:0..${ramoops.ftrace.length - 1}` : ''})`,
+        'zone',
+      )
     return zone
   })
 }
@@ -88,11 +92,14 @@ function candidateRanges(zone: PersistentRamZone, area: CorruptArea): Array<[num
 
 function checkSpec(spec: CorruptSpec, regionSize: number): void {
   for (const f of spec.flips ?? []) {
-    if (!Number.isInteger(f.offset) || f.offset < 0 || f.offset >= regionSize) throw new CorruptError(`offset ${f.offset} is outside the ${regionSize}-byte region`, 'flip')
+    if (!Number.isInteger(f.offset) || f.offset < 0 || f.offset >= regionSize)
+      throw new CorruptError(`offset ${f.offset} is outside the ${regionSize}-byte region`, 'flip')
     if (!Number.isInteger(f.bit) || f.bit < 0 || f.bit > 7) throw new CorruptError(`bit ${f.bit} must be 0..7`, 'flip')
   }
-  if (spec.random !== undefined && (!Number.isSafeInteger(spec.random) || spec.random < 0)) throw new CorruptError(`random flip count ${spec.random} must be a whole number >= 0`, 'random')
-  if (spec.maxPerBlock !== undefined && (!Number.isSafeInteger(spec.maxPerBlock) || spec.maxPerBlock < 1)) throw new CorruptError(`max per block ${spec.maxPerBlock} must be a whole number >= 1`, 'max-per-block')
+  if (spec.random !== undefined && (!Number.isSafeInteger(spec.random) || spec.random < 0))
+    throw new CorruptError(`random flip count ${spec.random} must be a whole number >= 0`, 'random')
+  if (spec.maxPerBlock !== undefined && (!Number.isSafeInteger(spec.maxPerBlock) || spec.maxPerBlock < 1))
+    throw new CorruptError(`max per block ${spec.maxPerBlock} must be a whole number >= 1`, 'max-per-block')
   if (spec.seed !== undefined && !Number.isSafeInteger(spec.seed)) throw new CorruptError(`seed ${spec.seed} must be a whole number`, 'seed')
 }
 
@@ -101,7 +108,8 @@ function randomFlips(ramoops: Ramoops, spec: CorruptSpec & { random: number }): 
   const random = prng(spec.seed ?? Date.now())
   const ranges = selectZones(ramoops, spec.zones).flatMap((zone) => candidateRanges(zone, spec.area ?? 'record'))
   const total = ranges.reduce((n, [a, b]) => n + (b - a), 0)
-  if (total === 0) throw new CorruptError('no bytes to corrupt in the chosen zones and area (the records there are empty; the data area has bytes to flip)', 'area')
+  if (total === 0)
+    throw new CorruptError('no bytes to corrupt in the chosen zones and area (the records there are empty; the data area has bytes to flip)', 'area')
   const flips: Array<{ offset: number; bit: number }> = []
   const chosen = new Set<number>()
   const perBlock = new Map<string, number>()

@@ -2,9 +2,10 @@
  * dmesg records in their zones: the read side of ramoops_pstore_read() for one dmesg zone and
  * the dmesg branch of ramoops_pstore_write() (docs/ramoops-format.md §6.2, §6.4).
  */
-import { PersistentRamZone } from './zone.js'
-import { DmesgWrite, PstoreRecord, RecordTime } from '../../pstore/record.js'
+
 import { formatDmesgHeader, parseDmesgHeader } from '../../format/dmesgHeader.js'
+import type { DmesgWrite, PstoreRecord, RecordTime } from '../../pstore/record.js'
+import type { PersistentRamZone } from './zone.js'
 
 /**
  * Refreshes the zone's snapshot from RAM and parses its header. A zone with data but no valid

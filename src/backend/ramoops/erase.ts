@@ -3,9 +3,10 @@
  * and its zone zapped (start = size = 0). Data bytes stay in RAM. An ftrace record erases only
  * zone 0: other per-CPU zones keep their data and their merge shows again at the next read.
  */
-import { ZoneType } from './layout.js'
-import { PersistentRamZone } from './zone.js'
+
 import { PstoreSimError } from '../../util/errors.js'
+import type { ZoneType } from './layout.js'
+import type { PersistentRamZone } from './zone.js'
 
 export interface ErasableBackend {
   dmesg: PersistentRamZone[]
@@ -19,8 +20,7 @@ export class EraseError extends PstoreSimError {
 }
 
 export function zoneToErase(backend: ErasableBackend, type: ZoneType, id: number): PersistentRamZone {
-  const zone =
-    type === 'dmesg' ? backend.dmesg[id] : type === 'console' ? backend.console : type === 'pmsg' ? backend.pmsg : backend.ftrace[id]
+  const zone = type === 'dmesg' ? backend.dmesg[id] : type === 'console' ? backend.console : type === 'pmsg' ? backend.pmsg : backend.ftrace[id]
   if (!zone) throw new EraseError(`no ${type} zone ${id} to erase (-EINVAL)`)
   return zone
 }

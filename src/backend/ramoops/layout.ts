@@ -4,8 +4,8 @@
  * order. Unused bytes (division remainders, even-rounding) all end up at the region's tail.
  */
 import { linuxVersionCode } from '../../format/kernelVersion.js'
-import { ProbeError, RamoopsConfig } from './config.js'
 import type { PstoreType } from '../../pstore/record.js'
+import { ProbeError, type RamoopsConfig } from './config.js'
 
 /** Each zone holds records of one pstore type. */
 export type ZoneType = PstoreType
@@ -47,7 +47,9 @@ export function computeLayout(config: RamoopsConfig): RegionLayout {
   let p = 0
   const hex = (n: number) => '0x' + n.toString(16)
   const noRoom = (name: string, size: number) =>
-    new ProbeError(`no room for ${name} mem region (${hex(size)}@${hex(config.memAddress + p)}) in (${hex(config.memSize)}@${hex(config.memAddress)}): the zones need more than mem_size`)
+    new ProbeError(
+      `no room for ${name} mem region (${hex(size)}@${hex(config.memAddress + p)}) in (${hex(config.memSize)}@${hex(config.memAddress)}): the zones need more than mem_size`,
+    )
 
   // ramoops_init_przs(): an area split into `count` equal zones.
   const splitArea = (type: 'dmesg' | 'ftrace', areaSize: number, count: number, sig: number) => {

@@ -3,17 +3,18 @@
  * them, the read pass that turns them into records, the writes the kernel's frontends make,
  * and erase. Every operation that changes RAM ends by flushing the region to its image.
  */
-import { RamoopsConfig } from './config.js'
-import { computeLayout, RegionLayout, ZoneLayout, ZoneType } from './layout.js'
-import { RegionImage } from '../../format/region.js'
-import { EccStats, eccNotice, PersistentRamZone, ZoneBootOutcome } from './zone.js'
-import { PstoreRecord, untimedRecord } from '../../pstore/record.js'
-import { readDmesgZone, writeDmesgZone } from './dmesgZone.js'
-import type { DmesgWrite } from '../../pstore/record.js'
+
+import type { RegionImage } from '../../format/region.js'
 import { decompress, inflateLimit } from '../../pstore/compression.js'
 import { mergePerCpuFtrace } from '../../pstore/ftrace.js'
-import { eraseRecord } from './erase.js'
+import type { DmesgWrite } from '../../pstore/record.js'
+import { type PstoreRecord, untimedRecord } from '../../pstore/record.js'
 import { PstoreSimError } from '../../util/errors.js'
+import type { RamoopsConfig } from './config.js'
+import { readDmesgZone, writeDmesgZone } from './dmesgZone.js'
+import { eraseRecord } from './erase.js'
+import { computeLayout, type RegionLayout, type ZoneLayout, type ZoneType } from './layout.js'
+import { type EccStats, eccNotice, PersistentRamZone, type ZoneBootOutcome } from './zone.js'
 
 export interface ZoneReport {
   layout: ZoneLayout
@@ -42,8 +43,7 @@ export class Ramoops {
     if (region.size !== config.memSize) {
       throw new RamoopsError(`region is ${region.size} bytes but mem_size is ${config.memSize}`)
     }
-    const zone = (layout: ZoneLayout) =>
-      new PersistentRamZone(region, layout, config.eccSize, config.eccBlockSize, config.quirks.emptyZoneChecksStart)
+    const zone = (layout: ZoneLayout) => new PersistentRamZone(region, layout, config.eccSize, config.eccBlockSize, config.quirks.emptyZoneChecksStart)
     this.dmesg = this.layout.dmesg.map(zone)
     this.console = this.layout.console && zone(this.layout.console)
     this.pmsg = this.layout.pmsg && zone(this.layout.pmsg)
@@ -91,7 +91,10 @@ export class Ramoops {
       const record = readDmesgZone(zone, prefix)
       if (record) yield record
     }
-    for (const [type, zone] of [['console', this.console], ['pmsg', this.pmsg]] as const) {
+    for (const [type, zone] of [
+      ['console', this.console],
+      ['pmsg', this.pmsg],
+    ] as const) {
       if (zone?.oldLog?.length) yield untimedRecord(type, zone.oldLog, zone.eccNotice(prefix))
     }
     const ftrace = this.readFtrace()
@@ -109,8 +112,16 @@ export class Ramoops {
     const present = this.ftrace.filter((zone) => zone.oldLog?.length || this.config.eccSize)
     if (present.length === 0) return undefined
     // Without CONFIG_PSTORE_FTRACE the kernel's combine step is a stub that empties the log.
-    const merged = this.config.frontends.ftrace ? mergePerCpuFtrace(present.map((zone) => zone.oldLog ?? Buffer.alloc(0)), this.config.wordBits) : Buffer.alloc(0)
-    const ecc = present.reduce((sum, zone) => ({ correctedBytes: sum.correctedBytes + zone.ecc.correctedBytes, badBlocks: sum.badBlocks + zone.ecc.badBlocks }), { correctedBytes: 0, badBlocks: 0 })
+    const merged = this.config.frontends.ftrace
+      ? mergePerCpuFtrace(
+          present.map((zone) => zone.oldLog ?? Buffer.alloc(0)),
+          this.config.wordBits,
+        )
+      : Buffer.alloc(0)
+    const ecc = present.reduce(
+      (sum, zone) => ({ correctedBytes: sum.correctedBytes + zone.ecc.correctedBytes, badBlocks: sum.badBlocks + zone.ecc.badBlocks }),
+      { correctedBytes: 0, badBlocks: 0 },
+    )
     return untimedRecord('ftrace', merged, this.config.eccSize ? eccNotice(ecc, prefix) : '')
   }
 

@@ -3,9 +3,9 @@
  * ftrace zone's signature is PERSISTENT_RAM_SIG ^ LINUX_VERSION_CODE, so a dump says which
  * version last booted on it, sublevel included (capped at 255 by LINUX_VERSION_CODE).
  */
-import { formatKernelVersion, KernelVersion } from '../../format/kernelVersion.js'
-import { RamoopsConfig } from './config.js'
-import { computeLayout, ftraceSignature, PERSISTENT_RAM_SIG, ZoneLayout } from './layout.js'
+import { formatKernelVersion, type KernelVersion } from '../../format/kernelVersion.js'
+import type { RamoopsConfig } from './config.js'
+import { computeLayout, ftraceSignature, PERSISTENT_RAM_SIG, type ZoneLayout } from './layout.js'
 
 /** One version per combination of the quirks that move ftrace zones: zone order, even sizes. */
 const LAYOUT_CANDIDATES = ['6.12.0', '6.7.0', '6.1.192', '6.1.0']

@@ -3,10 +3,11 @@
  * buffer of `capacity` bytes and, with ECC, Reed-Solomon parity for every 128-byte block and
  * for the header (docs/ramoops-format.md §3, §4, §5).
  */
-import { RegionImage } from '../../format/region.js'
-import { ZoneLayout, zoneGeometry, ZoneGeometry, ZONE_HEADER_SIZE } from './layout.js'
-import { reedSolomon, ReedSolomon } from '../../format/reedSolomon.js'
+
+import { type ReedSolomon, reedSolomon } from '../../format/reedSolomon.js'
+import type { RegionImage } from '../../format/region.js'
 import { PstoreSimError } from '../../util/errors.js'
+import { ZONE_HEADER_SIZE, type ZoneGeometry, type ZoneLayout, zoneGeometry } from './layout.js'
 
 export type ZoneBootOutcome =
   | 'empty' // valid signature, nothing stored
