@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/**
+ * scripts/bundle.mjs: the CLI and the daemon each start from one pre-built file (issue 15).
+ * Run by `npm run build` after `tsc`: esbuild bundles src/cli/main.ts and src/daemon/main.ts,
+ * with every module and dependency they import, over tsc's dist/src/cli/main.js and
+ * dist/src/daemon/main.js. Same paths, same depth in dist/: the bin, mount(8)'s helper symlink,
+ * the JS API's daemon and every path the code derives from its own file stay what they were.
+ * Node then reads and compiles one file instead of resolving ~80 (yargs alone is 40).
+ *
+ * Left out of the bundle, loaded from node_modules at run time as before: fuse-native (a native
+ * addon: `require('fuse-native')` through createRequire, which esbuild leaves alone), pako and
+ * debug (loaded the same way, and only when needed). yargs' locale files are copied beside the
+ * bundle (dist/src/yargs/locales) and its platform shim is told where the package root is, so
+ * that `--version` and messages in every locale stay what they were.
+ *
+ *   node scripts/bundle.mjs            (from the repository root, after tsc)
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import * as esbuild from 'esbuild'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const entries = { 'src/cli/main': 'src/cli/main.ts', 'src/daemon/main': 'src/daemon/main.ts' }
+
+/**
+ * yargs' ESM shim derives two paths from its own file: the package root (the path before
+ * `node_modules`: where `--version` finds package.json) and its locales (../../../locales).
+ * In the bundle its file is dist/src/cli/main.js: give it both as they were.
+ */
+const YARGS_SHIM = /node_modules[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/
+const yargsShim = {
+  name: 'yargs-shim-paths',
+  setup(build) {
+    build.onLoad({ filter: YARGS_SHIM }, async (args) => {
+      const source = await fs.promises.readFile(args.path, 'utf8')
+      const from = ['const __dirname = fileURLToPath(import.meta.url);', "const mainFilename = __dirname.substring(0, __dirname.lastIndexOf('node_modules'));"]
+      const to = [
+        // dist/src/cli/main.js → dist/src/yargs/lib/platform-shims/esm.mjs: ../../../locales is
+        // dist/src/yargs/locales, where the locales are copied
+        "const __dirname = resolve(dirname(fileURLToPath(import.meta.url)), '../yargs/lib/platform-shims/esm.mjs');",
+        // the package root (dist/src/cli/ → ../../..), with the trailing slash yargs had
+        "const mainFilename = resolve(dirname(fileURLToPath(import.meta.url)), '../../..') + '/';",
+      ]
+      let contents = source
+      for (let i = 0; i < from.length; i++) {
+        if (!contents.includes(from[i])) throw new Error(`${args.path}: "${from[i]}" not found: yargs changed, update scripts/bundle.mjs`)
+        contents = contents.replace(from[i], to[i])
+      }
+      return { contents, loader: 'js' }
+    })
+  },
+}
+
+function copyLocales() {
+  const from = path.join(root, 'node_modules/yargs/locales')
+  const to = path.join(root, 'dist/src/yargs/locales')
+  fs.rmSync(to, { recursive: true, force: true })
+  fs.mkdirSync(to, { recursive: true })
+  for (const name of fs.readdirSync(from)) if (name.endsWith('.json')) fs.copyFileSync(path.join(from, name), path.join(to, name))
+}
+
+const result = await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: entries,
+  outdir: path.join(root, 'dist'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  // loaded at run time from node_modules (createRequire), as in the unbundled build
+  external: ['fuse-native', 'pako', 'debug'],
+  // CommonJS dependencies call require(): give the ESM bundle one
+  banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+  sourcemap: 'linked',
+  sourcesContent: false,
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+  plugins: [yargsShim],
+})
+if (result.errors.length) process.exit(1)
+copyLocales()
+fs.chmodSync(path.join(root, 'dist/src/cli/main.js'), 0o755)
+for (const [out, info] of Object.entries(result.metafile.outputs)) {
+  if (out.endsWith('.map')) continue
+  process.stderr.write(`bundle: ${out} ${(info.bytes / 1024).toFixed(0)} KiB, ${Object.keys(info.inputs).length} modules\n`)
+}
