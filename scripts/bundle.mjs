@@ -21,7 +21,20 @@ import { fileURLToPath } from 'node:url'
 import * as esbuild from 'esbuild'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const entries = { 'src/cli/main': 'src/cli/main.ts', 'src/daemon/main': 'src/daemon/main.ts' }
+/**
+ * The CLI: src/cli/entry.ts (the plain forms of the frequent commands, cli/fastPath.ts) as
+ * dist/src/cli/main.js, and the full command line (cli/main.ts: yargs, the engine) as
+ * dist/src/cli/full.js beside it, which entry.ts imports only when it needs it (its
+ * `import('./main.js')` is pointed there). The daemon: one file.
+ */
+const fullCli = {
+  name: 'cli-entry-to-full',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/main\.js$/ }, (args) =>
+      /[\\/]src[\\/]cli[\\/]entry\.ts$/.test(args.importer) ? { path: './full.js', external: true } : undefined,
+    )
+  },
+}
 
 /**
  * yargs' ESM shim derives two paths from its own file: the package root (the path before
@@ -60,29 +73,37 @@ function copyLocales() {
   for (const name of fs.readdirSync(from)) if (name.endsWith('.json')) fs.copyFileSync(path.join(from, name), path.join(to, name))
 }
 
-const result = await esbuild.build({
-  absWorkingDir: root,
-  entryPoints: entries,
-  outdir: path.join(root, 'dist'),
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  // loaded at run time from node_modules (createRequire), as in the unbundled build
-  external: ['fuse-native', 'pako', 'debug'],
-  // CommonJS dependencies call require(): give the ESM bundle one
-  banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
-  sourcemap: 'linked',
-  sourcesContent: false,
-  legalComments: 'none',
-  logLevel: 'warning',
-  metafile: true,
-  plugins: [yargsShim],
-})
-if (result.errors.length) process.exit(1)
+const builds = [
+  { entryPoints: { 'src/cli/main': 'src/cli/entry.ts' }, plugins: [fullCli] },
+  { entryPoints: { 'src/cli/full': 'src/cli/main.ts' }, plugins: [yargsShim] },
+  { entryPoints: { 'src/daemon/main': 'src/daemon/main.ts' }, plugins: [] },
+]
+const outputs = {}
+for (const b of builds) {
+  const result = await esbuild.build({
+    ...b,
+    absWorkingDir: root,
+    outdir: path.join(root, 'dist'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // loaded at run time from node_modules (createRequire), as in the unbundled build
+    external: ['fuse-native', 'pako', 'debug'],
+    // CommonJS dependencies call require(): give the ESM bundle one
+    banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+    sourcemap: 'linked',
+    sourcesContent: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    metafile: true,
+  })
+  if (result.errors.length) process.exit(1)
+  Object.assign(outputs, result.metafile.outputs)
+}
 copyLocales()
 fs.chmodSync(path.join(root, 'dist/src/cli/main.js'), 0o755)
-for (const [out, info] of Object.entries(result.metafile.outputs)) {
+for (const [out, info] of Object.entries(outputs)) {
   if (out.endsWith('.map')) continue
   process.stderr.write(`bundle: ${out} ${(info.bytes / 1024).toFixed(0)} KiB, ${Object.keys(info.inputs).length} modules\n`)
 }

@@ -16,11 +16,11 @@ import type { MountOptions } from '../daemon/daemon.js'
 import { findDaemon, readMountRecord } from '../daemon/registry.js'
 import type { EventResult, KernelEvent } from '../machine/events.js'
 import { parseSize, type SetupOverrides } from '../machine/imageSetup.js'
-import type { CrashResult } from '../machine/machine.js'
 import type { DumpReason } from '../pstore/kmsgDumper.js'
 import { PstoreSimError } from '../util/errors.js'
 import { endQuietlyWhenStdoutCloses, normaliseArgs, rawText, secondsSinceEpoch, wholeNumber } from './arguments.js'
 import { execCommand, parseExecArgs, runExec } from './exec.js'
+import { describeCrash, fastCall, parseMountOptions } from './fastPath.js'
 import { helperCall, runMountHelper } from './mountHelper.js'
 
 class UserError extends PstoreSimError {}
@@ -125,31 +125,6 @@ async function onTarget<E extends KernelEvent>(target: string, argv: SetupArgs, 
   }
 }
 
-function describeCrash(r: CrashResult): string {
-  if (!r.stored) return `nothing stored: ${r.why}\n`
-  return `stored ${r.reason} in dmesg zone ${r.zone}${r.compressed ? ' (compressed)' : ''}\n`
-}
-
-function parseMountOptions(o: string | undefined): { readOnly: boolean; kmsgBytes?: number; allowOther: boolean; cacheTimeout?: number } {
-  const result = { readOnly: false, kmsgBytes: undefined as number | undefined, allowOther: false, cacheTimeout: undefined as number | undefined }
-  for (const opt of (o ?? '').split(',').filter(Boolean)) {
-    const [key, value] = opt.split('=')
-    if (key === 'ro') result.readOnly = true
-    else if (key === 'rw') result.readOnly = false
-    else if (key === 'allow_other') result.allowOther = true
-    else if (key === 'kmsg_bytes') {
-      // pstore ignores an invalid value silently; so do we
-      const n = Number(value)
-      if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) result.kmsgBytes = n
-    } else if (key === 'cache_timeout') {
-      const n = Number(value)
-      if (!Number.isFinite(n) || n < 0) throw new UserError(`-o ${opt}: cache_timeout takes seconds (0 turns the kernel's cache off)`)
-      result.cacheTimeout = n
-    } else throw new UserError(`-o ${opt}: unknown mount option (ro, rw, kmsg_bytes=N, allow_other, cache_timeout=SECONDS)`)
-  }
-  return result
-}
-
 const cliPath = fileURLToPath(import.meta.url)
 
 /**
@@ -167,6 +142,9 @@ export async function main(args = process.argv.slice(2)): Promise<void> {
   if (helper) return runMountHelper(helper)
   const early = looksLikeBackgroundMount(args) ? spawnEarlyDaemon() : undefined
   try {
+    // the plain forms of the frequent commands, without loading yargs (cli/fastPath.ts)
+    const fast = fastCall(args, early)
+    if (fast) return await fast()
     await parseAndRun(normaliseArgs(args), early)
   } finally {
     // Its IPC channel would keep this process alive. (On a usage error yargs exits without
@@ -445,14 +423,17 @@ export function parseFtraceLines(text: string, fileName: string): Array<{ cpu: n
   return calls
 }
 
+/** How a command's error ends the CLI: one line, and its exit code (also for cli/entry.ts). */
+export function reportError(err: Error): void {
+  // Our own errors and the system's (ENOENT…) speak for themselves; anything else is a bug: show where.
+  const advice = err instanceof Error ? advise(err) : undefined
+  const known = advice !== undefined || (err as NodeJS.ErrnoException)?.code !== undefined
+  process.stderr.write(`pstore-sim: ${advice?.message ?? (known ? err.message : String(err?.stack ?? err))}\n`)
+  process.exitCode = advice?.exitCode ?? 1
+}
+
 const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(cliPath)
 if (isMain) {
   endQuietlyWhenStdoutCloses()
-  main().catch((err: Error) => {
-    // Our own errors and the system's (ENOENT…) speak for themselves; anything else is a bug: show where.
-    const advice = err instanceof Error ? advise(err) : undefined
-    const known = advice !== undefined || (err as NodeJS.ErrnoException)?.code !== undefined
-    process.stderr.write(`pstore-sim: ${advice?.message ?? (known ? err.message : String(err?.stack ?? err))}\n`)
-    process.exitCode = advice?.exitCode ?? 1
-  })
+  main().catch(reportError)
 }

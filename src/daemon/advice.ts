@@ -3,19 +3,21 @@
  * error the engine reports with data only: one line naming the file and the fix, and the
  * exit code (1: the user's mistake, 2: the environment).
  */
-import { ImageLockedError } from '../machine/simulation.js'
+// A type only: the CLI's start-up file (cli/entry.ts) holds this module but not the engine.
+import type { ImageLockedError } from '../machine/simulation.js'
 import { PstoreSimError } from '../util/errors.js'
 import { FileWriteError } from '../util/files.js'
 import { FifoError } from './pmsgFifo.js'
 import { daemonByPid } from './registry.js'
 
 export function advise(err: Error): { message: string; exitCode: number } | undefined {
-  if (err instanceof ImageLockedError) {
-    const daemon = daemonByPid(err.holderPid)
+  if (err instanceof PstoreSimError && err.name === 'ImageLockedError') {
+    const locked = err as ImageLockedError
+    const daemon = daemonByPid(locked.holderPid)
     const holder = daemon
       ? `pstore-sim pid ${daemon.pid}, mounted ${daemon.readOnly ? 'read-only ' : ''}at ${daemon.mountpoint}: unmount it first (pstore-sim umount ${daemon.mountpoint}), or run the command on that mountpoint`
-      : `${err.holderPid ? `pid ${err.holderPid}` : 'another process'} holds its lock: wait until it has finished`
-    return { message: `${err.image}: the image is in use (${holder})`, exitCode: 1 }
+      : `${locked.holderPid ? `pid ${locked.holderPid}` : 'another process'} holds its lock: wait until it has finished`
+    return { message: `${locked.image}: the image is in use (${holder})`, exitCode: 1 }
   }
   if (err instanceof FifoError) return { message: `${err.message}: remove it or choose another --pmsg-fifo`, exitCode: 1 }
   if (err instanceof FileWriteError) {

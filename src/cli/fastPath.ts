@@ -1,0 +1,139 @@
+/**
+ * The commands a user (or a collector's test) runs most, in their plain forms, without yargs:
+ * `console`/`pmsg`/`reboot`/`panic` on a mounted target only talk to its daemon over the control
+ * socket, `umount` only to the daemon or fusermount, and `mount IMAGE DIR [-o OPTIONS]` only
+ * hands its options to the daemon already starting. Loading and initialising yargs (its
+ * Intl.Segmenter and Unicode regular expressions included) costs more than such a command's
+ * whole work (issue 15).
+ *
+ * The rule: a call is taken here only when yargs would read it the same way — every word but
+ * a known value is a positional that does not start with `-` and is not empty, the command's
+ * positional count is right, and an event's target is served by a live daemon. Everything else
+ * (an image target, a dead mount, flags, `--help`, a typo) goes to the full parser, which gives
+ * its usual answers and errors. What runs is the same code the parser's handlers call, with the
+ * same messages and exit codes.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { type EarlyDaemon, startDaemon, unmount } from '../daemon/client.js'
+import { sendEvent } from '../daemon/control.js'
+import { findDaemon } from '../daemon/registry.js'
+import type { CrashResult } from '../machine/machine.js'
+import type { DumpReason } from '../pstore/kmsgDumper.js'
+import { PstoreSimError } from '../util/errors.js'
+import { rawText } from './arguments.js'
+
+class UserError extends PstoreSimError {}
+
+export function describeCrash(r: CrashResult): string {
+  if (!r.stored) return `nothing stored: ${r.why}\n`
+  return `stored ${r.reason} in dmesg zone ${r.zone}${r.compressed ? ' (compressed)' : ''}\n`
+}
+
+export function parseMountOptions(o: string | undefined): { readOnly: boolean; kmsgBytes?: number; allowOther: boolean; cacheTimeout?: number } {
+  const result = { readOnly: false, kmsgBytes: undefined as number | undefined, allowOther: false, cacheTimeout: undefined as number | undefined }
+  for (const opt of (o ?? '').split(',').filter(Boolean)) {
+    const [key, value] = opt.split('=')
+    if (key === 'ro') result.readOnly = true
+    else if (key === 'rw') result.readOnly = false
+    else if (key === 'allow_other') result.allowOther = true
+    else if (key === 'kmsg_bytes') {
+      // pstore ignores an invalid value silently; so do we
+      const n = Number(value)
+      if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) result.kmsgBytes = n
+    } else if (key === 'cache_timeout') {
+      const n = Number(value)
+      if (!Number.isFinite(n) || n < 0) throw new UserError(`-o ${opt}: cache_timeout takes seconds (0 turns the kernel's cache off)`)
+      result.cacheTimeout = n
+    } else throw new UserError(`-o ${opt}: unknown mount option (ro, rw, kmsg_bytes=N, allow_other, cache_timeout=SECONDS)`)
+  }
+  return result
+}
+
+const REASONS: readonly DumpReason[] = ['panic', 'oops', 'emergency', 'shutdown']
+
+/** A plain positional as yargs passes it on unchanged: not empty, not a flag, not `--`. */
+const plain = (word: string | undefined): word is string => word !== undefined && word !== '' && !word.startsWith('-')
+
+/** The live daemon serving TARGET (a mountpoint or a mounted image), as `onTarget` finds it. */
+function daemonSocket(target: string): string | undefined {
+  return findDaemon(target)?.socket
+}
+
+export type FastCall = () => Promise<void>
+
+/** `mount IMAGE DIR` or `mount IMAGE DIR -o OPTIONS`: the mount form taken here. */
+export function isFastMount(args: string[]): boolean {
+  const [command, image, mountpoint, ...rest] = args
+  return command === 'mount' && plain(image) && plain(mountpoint) && (rest.length === 0 || (rest.length === 2 && rest[0] === '-o' && plain(rest[1])))
+}
+
+/**
+ * The fast form of `args`, or undefined when the full parser must read them. Looks at the run
+ * directory (is the target served?), nothing else; runs nothing.
+ */
+export function fastCall(args: string[], early: EarlyDaemon | undefined): FastCall | undefined {
+  const [command, first, second, ...rest] = args
+  if (!plain(first)) return undefined
+  switch (command) {
+    case 'console':
+    case 'pmsg': {
+      // TEXT as given, `-` or nothing for stdin
+      if (rest.length || (second !== undefined && second !== '-' && !plain(second))) return undefined
+      const socket = daemonSocket(first)
+      if (!socket) return undefined
+      return async () => {
+        const data = second === undefined || second === '-' ? fs.readFileSync(0) : rawText(second, args)
+        if (command === 'console') await sendEvent(socket, { op: 'console', text: data.toString('latin1') })
+        else await sendEvent(socket, { op: 'pmsg', data })
+      }
+    }
+    case 'reboot': {
+      if (second !== undefined) return undefined
+      const socket = daemonSocket(first)
+      if (!socket) return undefined
+      return async () => {
+        const result = await sendEvent(socket, { op: 'reboot' })
+        process.stdout.write(`rebooted: ${result.files.length} file(s)\n`)
+      }
+    }
+    case 'panic': {
+      // `panic TARGET` or `panic TARGET --reason R`, as yargs reads them with the defaults
+      let reason: DumpReason = 'panic'
+      if (second !== undefined) {
+        const value = second.startsWith('--reason=') ? second.slice('--reason='.length) : second === '--reason' && rest.length === 1 ? rest[0] : undefined
+        if (value === undefined || rest.length > (second === '--reason' ? 1 : 0) || !REASONS.includes(value as DumpReason)) return undefined
+        reason = value as DumpReason
+      }
+      const socket = daemonSocket(first)
+      if (!socket) return undefined
+      return async () => {
+        const result = await sendEvent(socket, { op: 'panic', reason, compress: true })
+        process.stdout.write(describeCrash(result))
+      }
+    }
+    case 'umount':
+      if (second !== undefined) return undefined
+      return () => unmount(first)
+    case 'mount': {
+      if (!isFastMount(args) || !plain(second)) return undefined
+      return async () => {
+        const o = parseMountOptions(rest[1])
+        const options = {
+          image: path.resolve(first),
+          mountpoint: path.resolve(second),
+          // what the parser's overridesFrom() makes of no setup flags
+          overrides: { params: {}, target: {} },
+          readOnly: o.readOnly,
+          kmsgBytes: o.kmsgBytes,
+          allowOther: o.allowOther,
+          cacheTimeout: o.cacheTimeout,
+          exactNames: false,
+        }
+        process.stdout.write(await startDaemon(options, early))
+      }
+    }
+    default:
+      return undefined
+  }
+}
