@@ -2,6 +2,7 @@
 # scripts/bench.sh: pstore-sim against a C libfuse filesystem, a minimal fuse-native one and tmpfs.
 #
 # Usage: bash scripts/bench.sh [--quick] [--out FILE] [--rounds N] [--profile] [--keep] [--no-build]
+#                              [--baseline DIR]
 #
 #   --quick      3 rounds, regions 1M / 4M / 32M (1,000 records): ~1-2 min
 #                (default: 5 rounds, regions 1M / 16M / 256M with 8,000 records: ~5-10 min)
@@ -11,7 +12,9 @@
 #                region, the mount of the largest, a pmsg feed); summary in the table and JSON,
 #                the .cpuprofile files are copied to FILE.profiles/
 #   --keep       keep the work directory (images, snapshots) instead of removing it
-#   --no-build   do not run `npx tsc -p tsconfig.json` first (dist/ must exist)
+#   --no-build   do not run `npm run build` first (dist/ must exist)
+#   --baseline DIR  another checkout, built (DIR/dist/src/cli/main.js, e.g. main's), measured
+#                beside this one in the start-up rounds: before/after ratios from one run
 #
 # Needs: Debian's fuse/libfuse-dev/pkg-config and the patched fuse-native addon (npm run setup),
 # gcc, and the right to mount FUSE filesystems (root here). Prints a table on stdout (progress
@@ -35,7 +38,7 @@ set -uo pipefail
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
-QUICK=0 PROFILE=0 KEEP=0 BUILD=1 ROUNDS="" OUT="bench-results.json"
+QUICK=0 PROFILE=0 KEEP=0 BUILD=1 ROUNDS="" BASELINE="" OUT="bench-results.json"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -46,6 +49,8 @@ while [ $# -gt 0 ]; do
     --out=*) OUT="${1#--out=}" ;;
     --rounds) ROUNDS="${2:?--rounds needs a number}"; shift ;;
     --rounds=*) ROUNDS="${1#--rounds=}" ;;
+    --baseline) BASELINE="${2:?--baseline needs a directory}"; shift ;;
+    --baseline=*) BASELINE="${1#--baseline=}" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 1 ;;
   esac
@@ -65,8 +70,8 @@ pkg-config --exists fuse || { echo "bench.sh: libfuse 2 headers missing (npm run
 [ -f node_modules/fuse-native/build/Release/fuse.node ] || { echo "bench.sh: the fuse-native addon is not built: run npm run setup" >&2; exit 2; }
 
 if [ "$BUILD" = 1 ]; then
-  echo "bench.sh: npx tsc -p tsconfig.json" >&2
-  if ! npx tsc -p tsconfig.json >&2; then
+  echo "bench.sh: npm run build" >&2
+  if ! npm run --silent build >&2; then
     if [ -f dist/src/cli/main.js ]; then
       echo "bench.sh: the build failed; benchmarking the existing dist/ (may be stale)" >&2
     else
@@ -74,7 +79,11 @@ if [ "$BUILD" = 1 ]; then
     fi
   fi
 fi
-[ -f dist/src/cli/main.js ] || { echo "bench.sh: dist/src/cli/main.js missing: build first (npx tsc -p tsconfig.json)" >&2; exit 2; }
+[ -f dist/src/cli/main.js ] || { echo "bench.sh: dist/src/cli/main.js missing: build first (npm run build)" >&2; exit 2; }
+if [ -n "$BASELINE" ]; then
+  BASELINE="$(cd "$BASELINE" 2>/dev/null && pwd)" || { echo "bench.sh: --baseline: no such directory" >&2; exit 2; }
+  [ -f "$BASELINE/dist/src/cli/main.js" ] || { echo "bench.sh: --baseline: $BASELINE/dist/src/cli/main.js missing (build it there)" >&2; exit 2; }
+fi
 
 # Work directory on tmpfs (images, snapshots, mountpoints, the tmpfs side of the comparison).
 WORK="" OWN_TMPFS=0
@@ -147,4 +156,5 @@ ARGS=(--project "$ROOT" --work "$WORK" --bin "$WORK/bin" --out "$OUT")
 [ "$QUICK" = 1 ] && ARGS+=(--quick)
 [ "$PROFILE" = 1 ] && ARGS+=(--profile)
 [ -n "$ROUNDS" ] && ARGS+=(--rounds "$ROUNDS")
+[ -n "$BASELINE" ] && ARGS+=(--baseline "$BASELINE")
 node scripts/bench/run.mjs "${ARGS[@]}"
