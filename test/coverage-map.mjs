@@ -9,6 +9,7 @@ const UNIT = {
   'test/dts.test.ts': ['src/backend/ramoops/config.ts'],
   'test/inflateMemory.test.ts': ['src/pstore/compression.ts'],
   'test/dmesgHeader.test.ts': ['src/format/dmesgHeader.ts'],
+  'test/fastPath.test.ts': ['src/cli/fastPath.ts'],
   'test/dumpWrite.test.ts': ['src/pstore/kmsgDumper.ts', 'src/backend/ramoops/dmesgZone.ts', 'src/backend/ramoops/ramoops.ts'],
   'test/ecc.test.ts': ['src/backend/ramoops/zone.ts', 'src/format/reedSolomon.ts'],
   'test/ftrace.test.ts': ['src/pstore/ftrace.ts'],
