@@ -45,7 +45,7 @@ export interface MountOptions {
 }
 
 /** The fuse-native patch level the daemon relies on (native-setup/README.md: ns times, invalidate, native files). */
-export const REQUIRED_PATCH_LEVEL = 4 // Fuse.flock (the image lock) and Fuse.pipeBytes (the FIFO drain)
+export const REQUIRED_PATCH_LEVEL = 5 // files.retire (handles across a reboot); Fuse.flock, Fuse.pipeBytes (level 4)
 
 /**
  * The patched, source-built addon, or an EnvironmentError. A prebuilt (unpatched) addon loads
@@ -294,6 +294,10 @@ export class PstoreDaemon {
       defaultPermissions: true,
       allowOther: !!this.options.allowOther,
       hardRemove: true,
+      // No page cache: a descriptor opened before a reboot shares its inode with the next boot's
+      // file of that name, so cached pages would show it the other boot's bytes (its reads go to
+      // its own handle instead; see fuseOperations.ts).
+      directIO: true,
       attrTimeout: this.cacheTimeout,
       entryTimeout: this.cacheTimeout,
       negativeTimeout: 0, // a name a reboot brings must show at once

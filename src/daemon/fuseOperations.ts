@@ -8,8 +8,11 @@
  * Caching (set up in daemon.ts): the kernel caches attributes and names for a few seconds;
  * every change but a reboot passes through these handlers and the kernel updates its cache
  * from our replies, and a reboot invalidates every name explicitly. Negative lookups are never
- * cached (a reboot's new names show at once), and file contents are not kept in the page cache
- * across opens (no kernel_cache), as a reboot can change a file's bytes under the same name.
+ * cached (a reboot's new names show at once), and file contents never enter the page cache
+ * (direct_io): a reboot changes a file's bytes under the same name, and a descriptor opened before
+ * it shares the kernel's inode with the new file, yet must read the record it opened (by its
+ * handle, for one reboot; then EIO). fstat on such a descriptor may show the attributes the
+ * kernel caches for the name.
  */
 
 import type { Timespec } from '../pstore/filesystem.js'
@@ -80,6 +83,8 @@ export function rootStat(root: RootAttributes) {
 
 export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Record<string, (...args: any[]) => void> {
   const lookup = (path: string): MountEntry | undefined => (path.startsWith('/') && path.indexOf('/', 1) < 0 ? view.get(path.slice(1)) : undefined)
+  // With a handle, only its file: after two reboots the path names another boot's record (EIO).
+  const handleOrPath = (fd: number, path: string): MountEntry | undefined => (fd !== 0 ? view.byHandle(fd) : lookup(path))
 
   const stat = (entry: MountEntry) => fileStat(view, entry)
   const setAttributes = (path: string, cb: Cb, change: (attributes: Attributes) => void) => {
@@ -105,8 +110,9 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
       cb(0, stat(entry))
     },
     fgetattr: (path: string, fd: number, cb: Cb) => {
-      const entry = view.byHandle(fd) ?? lookup(path)
-      if (!entry) return path === '/' ? cb(0, rootStat(view.root)) : cb(Errno.ENOENT)
+      if (path === '/') return cb(0, rootStat(view.root))
+      const entry = handleOrPath(fd, path)
+      if (!entry) return cb(fd !== 0 ? Errno.EIO : Errno.ENOENT)
       cb(0, stat(entry))
     },
     readdir: (path: string, cb: Cb) => {
@@ -122,8 +128,8 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
       cb(0, entry.handle)
     },
     read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
-      const entry = view.byHandle(fd) ?? lookup(path)
-      if (!entry) return cb(Errno.ENOENT)
+      const entry = handleOrPath(fd, path)
+      if (!entry) return cb(fd !== 0 ? Errno.EIO : Errno.ENOENT)
       const content = entry.file.content
       const size = view.size(entry)
       if (pos >= size) return cb(0)
@@ -139,8 +145,8 @@ export function fuseOperations(view: MountView, callbacks: FuseCallbacks): Recor
       cb(0)
     },
     ftruncate: (path: string, fd: number, size: number, cb: Cb) => {
-      const entry = view.byHandle(fd) ?? lookup(path)
-      if (!entry) return cb(Errno.ENOENT)
+      const entry = handleOrPath(fd, path)
+      if (!entry) return cb(fd !== 0 ? Errno.EIO : Errno.ENOENT)
       if (callbacks.readOnly) return cb(Errno.EROFS)
       if (size === 0) view.truncate(entry)
       cb(0)

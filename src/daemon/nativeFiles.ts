@@ -19,6 +19,8 @@ export interface NativeFileTable {
   setStat(handle: number, stat: object): boolean
   remove(handle: number): boolean
   clear(): void
+  /** A reboot: unlisted files freed, listed ones unlisted but readable through open handles (level 5). */
+  retire(): void
   batch<T>(fn: () => T): T
 }
 
@@ -28,10 +30,14 @@ export class NativeFilesMirror implements MountViewObserver {
     private readonly view: MountView,
   ) {}
 
-  /** A boot replaced every file: clients see the old set or the new one, never half of it. */
+  /**
+   * A boot replaced every file: clients see the old set or the new one, never half of it. The
+   * previous boot's files stay readable through descriptors opened on them (retire), as the view
+   * keeps them by handle for one boot.
+   */
   loaded(view: MountView): void {
     this.table.batch(() => {
-      this.table.clear()
+      this.table.retire()
       for (const entry of view.entriesInOrder()) this.table.set(entry.handle, entry.file.name, fileStat(view, entry), entry.file.content)
       this.rootChanged(view.root)
     })
