@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { readMountRecord } from '../src/daemon/registry.js'
-import { cliJs, demoImage, mountImage, pstoreSim, sha256, tempDir } from './helpers/mount.js'
+import { cliJs, demoImage, mountImage, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
 import { testUser, userRunner } from './helpers/user.js'
 
 const uidOrWhy = await testUser()
@@ -88,4 +88,51 @@ t.test("an ordinary user cannot use another user's run directory or reach its da
   const reboot = await asUser([process.execPath, cliJs, 'panic', mnt])
   t.not(reboot.code, 0, "the user's panic on root's mount fails")
   t.equal(sha256(fs.readFileSync(image)), before, "root's image is unchanged")
+})
+
+t.test("FUSE refusals give libfuse's reason, exit 2 and change nothing", { skip }, async (t) => {
+  const uid = uidOrWhy as number
+  const dir = tempDir(t)
+  const asUser = await userRunner(uid, dir)
+  const image = path.join(dir, 'u.img')
+  t.equal((await asUser([process.execPath, cliJs, 'format', image, '--mem-size', '64K', '--pmsg-size', '4K'])).code, 0, 'format as the user')
+  t.equal((await asUser([process.execPath, cliJs, 'console', image, 'the previous boot'])).code, 0, 'a console line for the next boot')
+  const before = sha256(fs.readFileSync(image))
+  const mnt = path.join(dir, 'mnt')
+  fs.mkdirSync(mnt)
+  fs.chownSync(mnt, uid, uid)
+  const conf = fs.existsSync('/etc/fuse.conf') ? fs.readFileSync('/etc/fuse.conf', 'utf8') : ''
+  if (/^\s*user_allow_other/m.test(conf)) t.comment('skipped allow_other: /etc/fuse.conf has user_allow_other')
+  else {
+    const r = await asUser([process.execPath, cliJs, 'mount', image, mnt, '-o', 'allow_other'])
+    t.equal(r.code, 2, 'allow_other refused by fusermount: exit 2 (the environment)')
+    t.match(
+      r.stderr,
+      /fusermount: option allow_other only allowed if 'user_allow_other' is set in \/etc\/fuse\.conf/,
+      `fusermount's reason: ${r.stderr.trim()}`,
+    )
+    t.equal(r.stderr.trim().split('\n').length, 1, 'in one line')
+  }
+  // Without the 0666 node: the host's root-only /dev/fuse.
+  const plain = await run('setpriv', [
+    `--reuid=${uid}`,
+    `--regid=${uid}`,
+    '--clear-groups',
+    '--',
+    'env',
+    '-i',
+    `HOME=${dir}`,
+    process.execPath,
+    cliJs,
+    'mount',
+    image,
+    mnt,
+  ])
+  if (fs.statSync('/dev/fuse').mode & 0o006) t.comment('skipped: /dev/fuse is open to everyone here')
+  else {
+    t.equal(plain.code, 2, 'no access to /dev/fuse: exit 2')
+    t.match(plain.stderr, /\/dev\/fuse: no permission to open it/, `says so: ${plain.stderr.trim()}`)
+  }
+  t.equal(sha256(fs.readFileSync(image)), before, 'the image is unchanged (no boot was written)')
+  t.same(fs.readdirSync(mnt), [], 'nothing mounted')
 })

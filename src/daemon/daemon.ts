@@ -312,7 +312,9 @@ export class PstoreDaemon {
         if (!err) return resolve()
         const why = fuseDiagnostics(this.mountpoint)
         this.fuse = undefined
-        reject(new MountError(`cannot mount ${this.mountpoint}: ${err.message}${why ? ` (${why})` : ''}`))
+        // Every input was checked before this point: what libfuse or fusermount refuses now is the
+        // environment's (fuse.conf, permissions, the kernel), so exit 2 with their reason.
+        reject(new EnvironmentError(`cannot mount ${this.mountpoint}: ${err.message}${why ? ` (${why})` : ''}`))
       }),
     )
   }
