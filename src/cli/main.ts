@@ -117,9 +117,13 @@ async function onTarget<E extends KernelEvent>(target: string, argv: SetupArgs, 
   if (isDirectory) throw new UserError(`${target}: no pstore-sim daemon serves this directory; give an image or a mounted mountpoint`)
   const { Simulation } = await import('../machine/simulation.js')
   const { applyEvent, bootUnmounted } = await import('../machine/events.js')
-  const sim = Simulation.open(target, overridesFrom(argv), { readOnly: false })
+  // Held in memory and written at the end, image then state: if the state cannot be written (a
+  // full disk), the image's bytes are put back, so a failed event changes nothing.
+  const sim = Simulation.open(target, overridesFrom(argv), { readOnly: false, deferWrites: true })
   try {
-    return await applyEvent(sim, event, { boot: bootUnmounted(sim) })
+    const result = await applyEvent(sim, event, { boot: bootUnmounted(sim) })
+    sim.commit()
+    return result
   } finally {
     sim.close()
   }

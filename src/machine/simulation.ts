@@ -7,7 +7,7 @@ import { ProbeError, type RamoopsConfig } from '../backend/ramoops/config.js'
 import { computeLayout } from '../backend/ramoops/layout.js'
 import { ImageError, RegionImage } from '../format/region.js'
 import { PstoreSimError } from '../util/errors.js'
-import { createExclusive, temporaryName, writeFileAtomic } from '../util/files.js'
+import { createExclusive, FileWriteError, temporaryName, writeFileAtomic } from '../util/files.js'
 import { type LockMode, lockHolder, tryLock } from '../util/flock.js'
 import { isAuto, SetupError, type SetupOverrides, type SetupSource, setupForImage, writeSidecar } from './imageSetup.js'
 import { type MachineState, SimulatedMachine } from './machine.js'
@@ -140,6 +140,21 @@ export class Simulation {
   }
 }
 
+/**
+ * Writes the image's zeros instead of leaving a sparse file: every block is then allocated, so
+ * the in-place stores of later events cannot fail on a full disk half-way (a RAM region has all
+ * its bytes, too); a disk too small fails here, before the image exists.
+ */
+function allocateZeroed(fd: number, size: number, image: string): void {
+  const zeros = Buffer.alloc(Math.min(size, 1 << 20))
+  try {
+    // A full disk first shortens a write, then fails the next one with ENOSPC.
+    for (let offset = 0; offset < size; ) offset += fs.writeSync(fd, zeros, 0, Math.min(zeros.length, size - offset), offset)
+  } catch (err) {
+    throw new FileWriteError(image, (err as NodeJS.ErrnoException).code, err as Error)
+  }
+}
+
 function loadState(image: string): MachineState | undefined {
   try {
     const state = JSON.parse(fs.readFileSync(statePath(image), 'utf8')) as MachineState
@@ -179,14 +194,18 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     try {
       const fd = createExclusive(tmp)
       try {
-        fs.ftruncateSync(fd, config.memSize)
+        allocateZeroed(fd, config.memSize, target)
       } finally {
         fs.closeSync(fd)
       }
       const region = RegionImage.open(tmp, { readOnly: false, expectedSize: config.memSize })
       const machine = new SimulatedMachine(config, region, undefined)
       machine.boot()
-      region.close()
+      try {
+        region.close()
+      } catch (err) {
+        throw new FileWriteError(target, (err as NodeJS.ErrnoException).code, err as Error)
+      }
       writeSidecar(target, source, config)
       writeFileAtomic(statePath(target), JSON.stringify(machine.state) + '\n')
       fs.renameSync(tmp, target)
