@@ -3,29 +3,9 @@ import path from 'node:path'
 import { startDaemon } from '../../daemon/client.js'
 // Types only: the daemon's module loads only for -f, so a background mount starts fast.
 import type { MountOptions } from '../../daemon/daemon.js'
-import { PstoreSimError } from '../../util/errors.js'
+import { MOUNT_COMMAND_SCOPE, parseMountOptionList } from '../mountOptions.js'
 import { overridesFrom, withSetup } from '../setupFlags.js'
 import { type CliContext, defineCommand } from './command.js'
-
-function parseMountOptions(o: string | undefined): { readOnly: boolean; kmsgBytes?: number; allowOther: boolean; cacheTimeout?: number } {
-  const result = { readOnly: false, kmsgBytes: undefined as number | undefined, allowOther: false, cacheTimeout: undefined as number | undefined }
-  for (const opt of (o ?? '').split(',').filter(Boolean)) {
-    const [key, value] = opt.split('=')
-    if (key === 'ro') result.readOnly = true
-    else if (key === 'rw') result.readOnly = false
-    else if (key === 'allow_other') result.allowOther = true
-    else if (key === 'kmsg_bytes') {
-      // pstore ignores an invalid value silently; so do we
-      const n = Number(value)
-      if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) result.kmsgBytes = n
-    } else if (key === 'cache_timeout') {
-      const n = Number(value)
-      if (!Number.isFinite(n) || n < 0) throw new PstoreSimError(`-o ${opt}: cache_timeout takes seconds (0 turns the kernel's cache off)`)
-      result.cacheTimeout = n
-    } else throw new PstoreSimError(`-o ${opt}: unknown mount option (ro, rw, kmsg_bytes=N, allow_other, cache_timeout=SECONDS)`)
-  }
-  return result
-}
 
 export const mountCommand = (ctx: CliContext) =>
   defineCommand({
@@ -45,14 +25,14 @@ export const mountCommand = (ctx: CliContext) =>
         .example('$0 mount demo.img /tmp/pstore', 'mount in the background')
         .example('$0 mount dump.bin /mnt/p -o ro --kernel 6.1.192 --mem-size 1M --record-size 32K', 'inspect a board dump without changing a byte'),
     handler: async (argv) => {
-      const mountOptions = parseMountOptions(argv.o as string | undefined)
+      const mountOptions = parseMountOptionList(argv.o as string | undefined, MOUNT_COMMAND_SCOPE)
       const options: MountOptions = {
         image: path.resolve(argv.image as string),
         mountpoint: path.resolve(argv.mountpoint as string),
         overrides: overridesFrom(argv),
-        readOnly: mountOptions.readOnly,
+        readOnly: mountOptions.readOnly ?? false,
         kmsgBytes: mountOptions.kmsgBytes,
-        allowOther: mountOptions.allowOther,
+        allowOther: mountOptions.allowOther ?? false,
         cacheTimeout: mountOptions.cacheTimeout,
         pmsgFifo: argv['pmsg-fifo'] as string | undefined,
         exactNames: !!argv['exact-names'],
