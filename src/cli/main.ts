@@ -6,8 +6,9 @@
 import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Argv } from 'yargs'
-import { advise } from '../daemon/advice.js'
+import { failureReport } from '../daemon/advice.js'
 import { cancelEarlyDaemon, type EarlyDaemon, spawnEarlyDaemon } from '../daemon/client.js'
+import { ExitCode } from '../util/errors.js'
 import { endQuietlyWhenStdoutCloses, normaliseArgs } from './arguments.js'
 import type { CliContext } from './commands/command.js'
 import { corruptCommand } from './commands/corrupt.js'
@@ -81,7 +82,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
       // yargs wraps what a `coerce` check throws in a YError: its message is ours
       if (err && err.name !== 'YError') throw err
       process.stderr.write(`pstore-sim: ${(msg ?? err?.message ?? '').replace(/\s*\n\s*/g, ' ')}${err ? '' : ' (see pstore-sim --help)'}\n`)
-      process.exit(1)
+      process.exit(ExitCode.user)
     })
     .parseAsync()
 }
@@ -102,11 +103,9 @@ function skipHelpRendering(parser: Argv): void {
 const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(cliPath)
 if (isMain) {
   endQuietlyWhenStdoutCloses()
-  main().catch((err: Error) => {
-    // Our own errors and the system's (ENOENT…) speak for themselves; anything else is a bug: show where.
-    const advice = err instanceof Error ? advise(err) : undefined
-    const known = advice !== undefined || (err as NodeJS.ErrnoException)?.code !== undefined
-    process.stderr.write(`pstore-sim: ${advice?.message ?? (known ? err.message : String(err?.stack ?? err))}\n`)
-    process.exitCode = advice?.exitCode ?? 1
+  main().catch((err: unknown) => {
+    const { message, exitCode } = failureReport(err)
+    process.stderr.write(`pstore-sim: ${message}\n`)
+    process.exitCode = exitCode
   })
 }

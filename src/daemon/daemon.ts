@@ -18,7 +18,7 @@ import { MountView } from '../pstore/mountView.js'
 import { SymbolTable } from '../pstore/symbols.js'
 import { EnvironmentError, PstoreSimError } from '../util/errors.js'
 import { logger } from '../util/log.js'
-import { ControlError, type ControlRequest, eventFromWire, serveControl } from './control.js'
+import { type ControlRequest, eventFromWire, serveControl } from './control.js'
 import { Errno, fuseOperations } from './fuseOperations.js'
 import { NativeFilesMirror } from './nativeFiles.js'
 import { checkFifoPath, defaultFifoPath, type PipeTools, PmsgFifo, removeStaleFifo } from './pmsgFifo.js'
@@ -347,7 +347,7 @@ export class PstoreDaemon {
         // allowed read-only too: such a mount boots in memory and never writes the image
         return { files: await this.rebootNames() }
       default:
-        if (this.options.readOnly) throw new ControlError(`${this.mountpoint} is mounted read-only (-o ro): the image is never written`)
+        if (this.options.readOnly) throw new PstoreSimError(`${this.mountpoint} is mounted read-only (-o ro): the image is never written`)
         return applyEvent(this.simulation, eventFromWire(request), { kmsgBytes: this.options.kmsgBytes, boot: () => this.rebootNames() })
     }
   }
