@@ -7,8 +7,9 @@
  */
 import fs from 'node:fs'
 import { ExitCode } from '../util/errors.js'
+import { loadFuse } from '../util/fuseNative.js'
 import { failureReport } from './advice.js'
-import { loadFuse, type MountOptions, serveForeground } from './daemon.js'
+import { type MountOptions, serveForeground } from './daemon.js'
 
 function optionsFromParent(abandonedLog: string): Promise<MountOptions> {
   // The addon loads while the CLI parses; a failure shows again, with its message, in start().
