@@ -3,6 +3,7 @@
  * error the engine reports with data only: one line naming the file and the fix, and the
  * exit code (1: the user's mistake, 2: the environment).
  */
+import { MachineHaltedError } from '../machine/machine.js'
 import { ImageLockedError } from '../machine/simulation.js'
 import { ExitCode, PstoreSimError } from '../util/errors.js'
 import { FileWriteError } from '../util/files.js'
@@ -17,6 +18,8 @@ export function advise(err: Error): { message: string; exitCode: number } | unde
       : `${err.holderPid ? `pid ${err.holderPid}` : 'another process'} holds its lock: wait until it has finished`
     return { message: `${err.image}: the image is in use (${holder})`, exitCode: ExitCode.user }
   }
+  if (err instanceof MachineHaltedError)
+    return { message: `${err.message} (pstore-sim reboot MOUNTPOINT, pstore-sim mount, or panic --reboot)`, exitCode: ExitCode.user }
   if (err instanceof FifoError) return { message: `${err.message}: remove it or choose another --pmsg-fifo`, exitCode: ExitCode.user }
   if (err instanceof FileWriteError) {
     const fix = err.code === 'ENOSPC' ? ': the disk is full; free space and retry (nothing was changed)' : ''
