@@ -15,7 +15,7 @@ import { nowTimespec, type Timespec } from '../pstore/filesystem.js'
 import { MountView } from '../pstore/mountView.js'
 import { SymbolTable } from '../pstore/symbols.js'
 import { EnvironmentError, PstoreSimError } from '../util/errors.js'
-import { type FuseNative, type FuseOperations, type FuseSession, loadFuse, REQUIRED_PATCH_LEVEL } from '../util/fuseNative.js'
+import { type FuseNative, type FuseOperations, type FuseSession, loadFuse } from '../util/fuseNative.js'
 import { logger } from '../util/log.js'
 import { type ControlRequest, eventFromWire, serveControl } from './control.js'
 import { Errno, fuseOperations } from './fuseOperations.js'
@@ -41,9 +41,6 @@ export interface MountOptions {
   /** Seconds the kernel may cache attributes and names (default 10; 0: every stat asks the daemon). */
   cacheTimeout?: number
 }
-
-// The addon, loaded and checked in one place (util/fuseNative.ts); re-exported for the daemon's entry point.
-export { loadFuse, REQUIRED_PATCH_LEVEL }
 
 /** What a mount needs from the machine; each miss is an environment problem (exit 2). */
 export function checkEnvironment(): void {
