@@ -10,19 +10,10 @@
  * boot and never written afterwards (a boot makes new ones).
  */
 import type { MountEntry, MountView, MountViewObserver, RootAttributes } from '../pstore/mountView.js'
+import type { NativeFileTable } from '../util/fuseNative.js'
 import { fileStat, rootStat } from './fuseOperations.js'
 
-/** fuse-native's `fuse.files` (see native-setup/README.md). */
-export interface NativeFileTable {
-  setRoot(stat: object): void
-  set(handle: number, name: string, stat: object, content: Buffer): void
-  setStat(handle: number, stat: object): boolean
-  remove(handle: number): boolean
-  clear(): void
-  /** A reboot: unlisted files freed, listed ones unlisted but readable through open handles (level 5). */
-  retire(): void
-  batch<T>(fn: () => T): T
-}
+export type { NativeFileTable }
 
 export class NativeFilesMirror implements MountViewObserver {
   constructor(

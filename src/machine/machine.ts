@@ -59,8 +59,12 @@ function checkFtraceCall(call: { cpu: number; ip: bigint; parentIp: bigint }, in
   }
 }
 
+/** An event on a machine that panicked and has not rebooted; `event` names it (the CLI adds how to reboot). */
 export class MachineHaltedError extends PstoreSimError {
   override name = 'MachineHaltedError'
+  constructor(readonly event: string) {
+    super(`the simulated machine halted after a panic: ${event} needs a reboot first`)
+  }
 }
 
 /** CONFIG_LOG_BUF_SHIFT=17: the printk ring keeps the newest 128 KiB. */
@@ -127,9 +131,7 @@ export class SimulatedMachine {
 
   private assertRunning(what: string): void {
     if (this.state.halted) {
-      throw new MachineHaltedError(
-        `the simulated machine halted after a panic: ${what} needs a reboot first (pstore-sim reboot MOUNTPOINT, pstore-sim mount, or panic --reboot)`,
-      )
+      throw new MachineHaltedError(what)
     }
   }
 
