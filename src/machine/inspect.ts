@@ -4,8 +4,9 @@
  */
 
 import fs from 'node:fs'
+import type { BackendDescription } from '../backend/backend.js'
+import { openBackend } from '../backend/open.js'
 import { configToJson, type RamoopsConfigJson } from '../backend/ramoops/config.js'
-import { Ramoops } from '../backend/ramoops/ramoops.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { ImageError, RegionImage } from '../format/region.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
@@ -49,11 +50,17 @@ export async function inspectImage(
   const { config, source } = setupForImage(image, overrides)
   const signed = ftraceVersionOf(image, source)
   const region = RegionImage.open(image, { readOnly: true, expectedSize: config.memSize })
-  const ramoops = new Ramoops(config, region)
-  const before = ramoops.zones.map((zone) => ({ sig: zone.sig, valid: zone.signatureValid, start: zone.start, size: zone.size }))
-  const reports = ramoops.boot()
+  const backend = openBackend(config, region)
+  const before = backend.describe() as BackendDescription & { zones: Array<Omit<ZoneInspection, 'bootOutcome' | 'ecc'>>; unusedTail: Inspection['unusedTail'] }
+  const reports = backend.boot() as Array<{ outcome: string; ecc?: { correctedBytes: number; badBlocks: number } }>
   const symbols = options.systemMap ? await SymbolTable.load(options.systemMap) : undefined
-  const files = makeFiles(ramoops.readRecords(), { now: nowTimespec(), wordBits: config.wordBits, symbols, exactNames: options.exactNames })
+  const files = makeFiles(backend.readRecords(), {
+    now: nowTimespec(),
+    wordBits: config.wordBits,
+    symbols,
+    exactNames: options.exactNames,
+    backend: backend.name,
+  })
   return {
     image,
     setup: configToJson(config),
@@ -66,20 +73,12 @@ export async function inspectImage(
           },
         }
       : {}),
-    zones: ramoops.zones.map((zone, i) => ({
-      type: zone.layout.type,
-      index: zone.layout.index,
-      offset: zone.offset,
-      size: zone.layout.size,
-      capacity: zone.capacity,
-      signature: '0x' + before[i].sig.toString(16).padStart(8, '0'),
-      signatureValid: before[i].valid,
-      start: before[i].start,
-      used: before[i].size,
+    zones: before.zones.map((zone, i) => ({
+      ...zone,
       bootOutcome: reports[i].outcome,
-      ...(config.eccSize ? { ecc: reports[i].ecc } : {}),
+      ...(config.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
     })),
-    unusedTail: { offset: ramoops.layout.usedEnd, size: config.memSize - ramoops.layout.usedEnd },
+    unusedTail: before.unusedTail,
     records: files.map((f) => ({
       name: f.name,
       size: f.content.length,

@@ -190,7 +190,7 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
       writeSidecar(target, source, config)
       writeFileAtomic(statePath(target), JSON.stringify(machine.state) + '\n')
       fs.renameSync(tmp, target)
-      return { config, dmesgZones: machine.ramoops.dmesg.length }
+      return { config, dmesgZones: computeLayout(config).dmesg.length }
     } finally {
       fs.rmSync(tmp, { force: true })
     }

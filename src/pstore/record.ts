@@ -26,7 +26,8 @@ export interface RecordTime {
 
 export interface PstoreRecord {
   type: PstoreType
-  id: number
+  /** ramoops: the zone index; erst: the 64-bit CPER record id. */
+  id: number | bigint
   /** From the dmesg header; 0/0 for every other type. */
   time: RecordTime
   /** Still compressed after the core tried to inflate it: the file is `….enc.z`. */

@@ -1,0 +1,9 @@
+/** The backend an image's setup names, behind the backend interface. */
+import type { RegionImage } from '../format/region.js'
+import type { PstoreBackend } from './backend.js'
+import { RamoopsBackend } from './ramoops/backend.js'
+import type { RamoopsConfig } from './ramoops/config.js'
+
+export function openBackend(config: RamoopsConfig, region: RegionImage): PstoreBackend {
+  return new RamoopsBackend(config, region)
+}
