@@ -155,7 +155,7 @@ for (const kdir of ['blk-6.1', 'blk-6.12']) {
       const records = blk.readRecords()
       t.ok(records.length > 0, 'records to compare')
       for (const r of records) {
-        const zone = blk.layout.dmesg[r.id]
+        const zone = blk.layout.dmesg[Number(r.id)]
         const kernel = kernelDump(disk, zone.offset)
         // the record as the dumper built it: the uncompressed file has the extra first line
         const text = r.payload.toString('latin1').replace(/^[A-Za-z]+: Total \d+ times\n/, '')

@@ -18,7 +18,9 @@ export type { CorruptSpec, FlipReport }
 export type BackendName = 'ramoops' | 'pstore_blk' | 'erst'
 
 /** What the backend's write returned: where the part went, or the errno it refused it with. */
-export type DmesgWriteResult = { stored: true; slot: number; id: number | bigint } | { stored: false; errno: 'ENOSPC' | 'EINVAL' | 'EIO'; why: string }
+export type DmesgWriteResult =
+  | { stored: true; slot: number; id: number | bigint }
+  | { stored: false; errno: 'ENOSPC' | 'EINVAL' | 'EIO' | 'EBUSY'; why: string }
 
 /** What a boot did to one zone or slot (the backend's own report extends it). */
 export interface BootReport {

@@ -112,17 +112,18 @@ export function buildDumpPart(input: DumpInput): DmesgWrite | undefined {
  */
 function buildPart(input: DumpInput, part: number, end: number): { write: DmesgWrite; first: number } | undefined {
   if (end === 0) return undefined
+  const reason = KMSG_DUMP[input.reason]
   const header = `${REASON_NAMES[input.reason]}#${input.oopsCount} Part${part}\n`
   if (!input.compress) {
     const first = firstFitting(input.log, end, input.bufsize - header.length)
     const text = input.log.slice(first, end).join('')
-    return { write: { part, compressed: false, payload: Buffer.from(header + text, 'latin1'), time: input.time }, first }
+    return { write: { part, compressed: false, payload: Buffer.from(header + text, 'latin1'), time: input.time, reason }, first }
   }
   const scratch = scratchBufferSize(input.flavour, input.bufsize)
   const first = firstFitting(input.log, end, scratch - header.length)
   const uncompressed = Buffer.from(header + input.log.slice(first, end).join(''), 'latin1')
   const zipped = compress(input.flavour, uncompressed, input.bufsize)
-  if (zipped) return { write: { part, compressed: true, payload: zipped, time: input.time }, first }
+  if (zipped) return { write: { part, compressed: true, payload: zipped, time: input.time, reason }, first }
   // Compression failed: each generation falls back differently.
   let payload: Buffer
   if (input.flavour === 'zlib-raw-15') {
@@ -134,7 +135,7 @@ function buildPart(input: DumpInput, part: number, end: number): { write: DmesgW
   } else {
     payload = uncompressed
   }
-  return { write: { part, compressed: false, payload, time: input.time }, first }
+  return { write: { part, compressed: false, payload, time: input.time, reason }, first }
 }
 
 /** The default of pstore's kmsg_bytes (CONFIG_PSTORE_DEFAULT_KMSG_BYTES). */

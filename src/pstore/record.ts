@@ -16,6 +16,8 @@ export interface DmesgWrite {
   payload: Uint8Array
   /** Wall clock when the dump was taken. */
   time: { sec: number; nsec: number }
+  /** record->reason (a KMSG_DUMP value): pstore/zone counts Oopses and panics apart. The dumper always sets it. */
+  reason?: number
 }
 
 export interface RecordTime {

@@ -170,10 +170,11 @@ export class PstoreBlk {
    * memory (the zone is still used and the counter still counts). Throws BlkError for what the
    * kernel refuses (-ENOSPC).
    */
-  writeDmesg(write: DmesgWrite, reason: DumpReason): BlkWriteResult {
+  writeDmesg(write: DmesgWrite, reason: DumpReason | number | undefined = write.reason): BlkWriteResult {
     if (write.part !== 1) throw new BlkError(`pstore/blk stores only part 1 of a dump (got part ${write.part}): -ENOSPC`)
     if (this.layout.dmesg.length === 0) throw new BlkError('this setup has no dmesg zones (kmsg_size 0): -ENOSPC')
-    const code = KMSG_DUMP[reason]
+    if (reason === undefined) throw new BlkError('a dump part without its reason: pstore/zone needs it for the header and the counters')
+    const code = typeof reason === 'number' ? reason : KMSG_DUMP[reason]
     if (code === KMSG_DUMP.panic) this.onPanic = true
     const zone = this.layout.dmesg[this.writeCnt]
     const counter = code === KMSG_DUMP.oops ? ++this.oopsCounter : code === KMSG_DUMP.panic ? ++this.panicCounter : 0
@@ -192,10 +193,10 @@ export class PstoreBlk {
    * rest stays); a pmsg/console record is dropped and its zone header becomes {sig, 0, 0}.
    * `count` is the record's counter: a zone rewritten since the read is left alone.
    */
-  erase(type: PstoreType, id: number, count?: number): void {
+  erase(type: PstoreType, id: number | bigint, count?: number): void {
     if (this.onPanic) return
     if (type === 'dmesg') {
-      const zone = this.layout.dmesg[id]
+      const zone = this.layout.dmesg[Number(id)]
       if (!zone) throw new BlkError(`no dmesg zone ${id}: -EINVAL`)
       const state = this.dmesgState(zone)
       if (state.state !== 'record') return
@@ -205,7 +206,7 @@ export class PstoreBlk {
       this.disk.flush()
       return
     }
-    const zone = type === 'pmsg' ? this.layout.pmsg : type === 'console' ? this.layout.console : this.layout.ftrace[id]
+    const zone = type === 'pmsg' ? this.layout.pmsg : type === 'console' ? this.layout.console : this.layout.ftrace[Number(id)]
     if (!zone || !this.oldbuf.has(zone.offset)) return
     this.oldbuf.delete(zone.offset)
     this.disk.write(zone.offset, encodePszHeader({ sig: zone.sig, datalen: 0, start: 0 }))
