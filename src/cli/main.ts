@@ -45,7 +45,13 @@ const SETUP_FLAGS = {
   },
   'word-size': { type: 'number', choices: [64, 32], describe: 'target word size: ftrace record of 24 or 16 bytes' },
   frontends: { type: 'string', describe: 'pstore frontends built into the target kernel (default console,pmsg,ftrace)' },
-  cmdline: { type: 'string', describe: 'kernel command line with ramoops.* parameters' },
+  cmdline: { type: 'string', describe: 'kernel command line with ramoops.* (or, with --backend blk, pstore_blk.*) parameters' },
+  backend: {
+    type: 'string',
+    choices: ['ramoops', 'blk'],
+    describe: 'the pstore backend: ramoops (default) or blk (pstore/blk on a disk; parameters in --cmdline)',
+  },
+  'disk-size': { type: 'string', describe: 'blk: the disk (image) size for format, e.g. 256K; an existing image is its own size' },
   dts: { type: 'string', describe: 'device tree source file with a ramoops node' },
 } as const
 
@@ -77,6 +83,8 @@ function overridesFrom(argv: SetupArgs): SetupOverrides {
     },
     cmdline: argv.cmdline as string | undefined,
     dtsFile: argv.dts as string | undefined,
+    backend: argv.backend as 'ramoops' | 'blk' | undefined,
+    diskSize: size('disk-size'),
     target: { kernel: argv.kernel as string | undefined, cpus: argv.cpus as number | undefined, wordBits: argv['word-size'] as 64 | 32 | undefined, frontends },
   }
 }

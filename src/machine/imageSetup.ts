@@ -5,6 +5,9 @@
  * would combine them, and `--cmdline` and flags give the same layout.
  */
 import fs from 'node:fs'
+import { type BlkMachineConfig, blkMachineConfig } from '../backend/blk/backend.js'
+import { BlkConfigError, blkConfig, parseBlkCmdline } from '../backend/blk/config.js'
+import { computeBlkLayout } from '../backend/blk/layout.js'
 import {
   configToJson,
   fromCmdline,
@@ -27,6 +30,10 @@ export interface SetupSource {
   dts?: string
   dtsFile?: string
   target: TargetOptions
+  /** pstore/blk instead of ramoops: `cmdline` holds the pstore_blk.* words, the image is the disk */
+  backend?: 'blk'
+  /** blk: the disk's size in bytes (the image's size) */
+  diskSize?: number
 }
 
 export interface Sidecar {
@@ -68,6 +75,11 @@ export function writeSidecar(image: string, source: SetupSource, config: Ramoops
 }
 
 export function resolveSetup(source: SetupSource): RamoopsConfig {
+  if (source.backend === 'blk') {
+    const { params, compress } = parseBlkCmdline(source.cmdline ?? '')
+    const t = source.target
+    return blkMachineConfig(blkConfig(params, source.diskSize ?? 0, { kernel: t.kernel, cpus: t.cpus, compress: t.compress ?? compress }))
+  }
   if (source.dts !== undefined) return fromDts(source.dts, source.target, source.dtsFile ?? 'device tree')
   if (source.cmdline !== undefined) return fromCmdline(source.cmdline, source.target)
   return fromModuleParams(source.params ?? {}, source.target)
@@ -79,6 +91,29 @@ export interface SetupOverrides {
   cmdline?: string
   dtsFile?: string
   target?: TargetOptions
+  /** --backend: ramoops (default) or blk */
+  backend?: 'ramoops' | 'blk'
+  /** --disk-size (blk, format only: an existing image's size is its disk's) */
+  diskSize?: number
+}
+
+const BLK_EXAMPLE = '--cmdline "pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y"'
+
+/** The blk setup: the sidecar's, with a new command line and disk size where given. */
+function blkSource(image: string, base: SetupSource | undefined, overrides: SetupOverrides, target: TargetOptions): SetupSource {
+  const given = Object.entries(overrides.params ?? {}).find(([, v]) => v !== undefined)
+  if (given) {
+    const flag = `--${given[0].replace(/_/g, '-')}`
+    throw new SetupError(`${image}: ${flag} is a ramoops parameter; a pstore/blk setup takes its parameters in ${BLK_EXAMPLE}`)
+  }
+  if (overrides.dtsFile !== undefined) throw new SetupError(`${image}: --dts describes a ramoops node; pstore/blk takes ${BLK_EXAMPLE}`)
+  const cmdline = overrides.cmdline ?? (base?.backend === 'blk' ? base.cmdline : undefined)
+  if (cmdline === undefined) throw new SetupError(`${image}: --backend blk needs the module parameters: ${BLK_EXAMPLE}`)
+  let diskSize = overrides.diskSize
+  if (diskSize === undefined && fs.existsSync(image)) diskSize = fs.statSync(image).size
+  if (diskSize === undefined) diskSize = base?.diskSize
+  if (diskSize === undefined) throw new SetupError(`${image}: give the disk's size: --disk-size (e.g. 256K)`)
+  return { backend: 'blk', cmdline, diskSize, target }
 }
 
 function hasKeys(o: object | undefined): boolean {
@@ -98,6 +133,19 @@ export function setupForImage(
   const base: SetupSource = sidecar?.setup ?? { target: {} }
   const target = { ...base.target, ...stripUndefined(overrides.target ?? {}) }
   let source: SetupSource
+  const backend = overrides.backend ?? (sidecar?.setup.backend === 'blk' ? 'blk' : 'ramoops')
+  if (backend === 'blk') {
+    source = blkSource(image, sidecar?.setup, overrides, target)
+    try {
+      const config = resolveSetup(source)
+      computeBlkLayout((config as BlkMachineConfig).blk) // "no room for …" before anything opens the disk
+      return { source, config, fromSidecar: !!sidecar }
+    } catch (err) {
+      if (err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+      throw err
+    }
+  }
+  if (overrides.diskSize !== undefined) throw new SetupError(`${image}: --disk-size is for --backend blk; a ramoops region's size is --mem-size`)
   if (overrides.dtsFile !== undefined) {
     let dts: string
     try {

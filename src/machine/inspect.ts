@@ -37,6 +37,8 @@ export interface Inspection {
   ftraceKernel?: { version: string; signature: string; matchesSetup: boolean }
   zones: ZoneInspection[]
   unusedTail: { offset: number; size: number }
+  /** pstore/blk: the module parameters as the kernel shows them, and its kernel memory after the boot */
+  blk?: { params: Record<string, string | number | boolean>; diskSize: number; next: { writeCnt: number; oopsCounter: number; panicCounter: number } }
   records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string; contentBase64?: string }>
 }
 
@@ -48,7 +50,8 @@ export async function inspectImage(
   // Before the setup: a missing image is the problem to report, not its missing sidecar.
   if (!fs.existsSync(image)) throw new ImageError(`${image}: no such image`)
   const { config, source } = setupForImage(image, overrides)
-  const signed = ftraceVersionOf(image, source)
+  // pstore/blk's zones carry no kernel version
+  const signed = source.backend === 'blk' ? undefined : ftraceVersionOf(image, source)
   const region = RegionImage.open(image, { readOnly: true, expectedSize: config.memSize })
   const backend = openBackend(config, region)
   const before = backend.describe() as BackendDescription & { zones: Array<Omit<ZoneInspection, 'bootOutcome' | 'ecc'>>; unusedTail: Inspection['unusedTail'] }
@@ -70,6 +73,15 @@ export async function inspectImage(
             version: formatKernelVersion(signed.version),
             signature: '0x' + signed.signature.toString(16).padStart(8, '0'),
             matchesSetup: formatKernelVersion(signed.version) === formatKernelVersion(config.kernel),
+          },
+        }
+      : {}),
+    ...(before.kind === 'pstore_blk'
+      ? {
+          blk: {
+            params: before.params as Record<string, string>,
+            diskSize: before.diskSize as number,
+            next: (backend.describe() as BackendDescription & Required<Inspection>['blk']).next,
           },
         }
       : {}),
@@ -105,9 +117,17 @@ function ftraceNote(r: Inspection): string[] {
 
 export function formatInspection(r: Inspection): string {
   const s = r.setup
+  const b = r.blk
+  const setupLine = b
+    ? `setup   pstore_blk: ${Object.entries(b.params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')} (sizes in KiB), disk ${b.diskSize} bytes, kernel ${s.kernel}\n` +
+      `next    dump to dmesg zone ${b.next.writeCnt}; Oops counter ${b.next.oopsCounter}, Panic counter ${b.next.panicCounter} (continued from the disk)`
+    : undefined
   const lines = [
     `image   ${r.image}`,
-    `setup   ${s.source}: mem_size ${hex(s.memSize)} record ${hex(s.recordSize)} console ${hex(s.consoleSize)} pmsg ${hex(s.pmsgSize)} ftrace ${hex(s.ftraceSize)}${s.ftracePerCpu ? ` (per CPU, ${s.cpus} CPUs)` : ''} ecc ${s.eccSize} max_reason ${s.maxReason} kernel ${s.kernel}`,
+    setupLine ??
+      `setup   ${s.source}: mem_size ${hex(s.memSize)} record ${hex(s.recordSize)} console ${hex(s.consoleSize)} pmsg ${hex(s.pmsgSize)} ftrace ${hex(s.ftraceSize)}${s.ftracePerCpu ? ` (per CPU, ${s.cpus} CPUs)` : ''} ecc ${s.eccSize} max_reason ${s.maxReason} kernel ${s.kernel}`,
     ...ftraceNote(r),
     '',
     'zone        offset     size       capacity   sig         valid  start      used       boot',

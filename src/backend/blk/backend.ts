@@ -7,6 +7,7 @@
 import type { RegionImage } from '../../format/region.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
 import type { BackendDescription, BackendMemory, BootReport, DmesgWriteResult, PstoreBackend } from '../backend.js'
+import type { RamoopsConfig } from '../ramoops/config.js'
 import { BLK_BACKEND_NAME, BlkError, PstoreBlk } from './blk.js'
 import { type BlkConfig, effectiveParams } from './config.js'
 import { KMSG_HEADER_SIZE } from './dmesgZone.js'
@@ -38,8 +39,12 @@ export class BlkBackend implements PstoreBackend {
     return `pstore-sim's pstore/blk does not write ${type} zones: no kernel it was checked against (Debian's, no ${type} frontend) writes them`
   }
 
+  /** One report per zone in disk order (as describe() lists them). */
   boot(): BootReport[] {
-    return this.blk.boot().map((r) => ({ ...r, outcome: r.why ? `${r.state}: ${r.why}` : r.state }))
+    return this.blk
+      .boot()
+      .map((r) => ({ ...r, outcome: r.why ? `${r.state}: ${r.why}` : r.state }))
+      .sort((a, b) => a.layout.offset - b.layout.offset)
   }
 
   readRecords(): PstoreRecord[] {
@@ -65,7 +70,7 @@ export class BlkBackend implements PstoreBackend {
   describe(): BackendDescription {
     const b = this.blk
     const l = b.layout
-    const zones = [l.pmsg, l.console, ...l.ftrace, ...l.dmesg].filter((z) => z !== undefined)
+    const zones = [l.pmsg, l.console, ...l.ftrace, ...l.dmesg].filter((z) => z !== undefined).sort((a, b) => a.offset - b.offset)
     return {
       kind: 'pstore_blk',
       params: effectiveParams(this.config),
@@ -85,6 +90,7 @@ export class BlkBackend implements PstoreBackend {
           signatureValid: h.sig === zone.sig,
           datalen: h.datalen,
           start: h.start,
+          used: h.sig === zone.sig ? h.datalen : 0,
         }
       }),
       unusedTail: { offset: this.config.totalSize - l.unusedTail, size: l.unusedTail },
@@ -103,4 +109,39 @@ export class BlkBackend implements PstoreBackend {
     if (typeof memory.panicCounter === 'number') b.panicCounter = memory.panicCounter
     if (typeof memory.onPanic === 'number') b.onPanic = memory.onPanic === 1
   }
+}
+
+/**
+ * The machine's view of a blk setup. The simulated machine and the image code still take a
+ * ramoops-shaped config (frontends, reason filter, compression, the image size): a blk setup
+ * fills those fields from its own and carries itself in `blk`, which openBackend() dispatches
+ * on. No frontend: the Debian kernels have none, so console, pmsg and ftrace are refused.
+ */
+export type BlkMachineConfig = RamoopsConfig & { blk: BlkConfig }
+
+export function blkMachineConfig(blk: BlkConfig): BlkMachineConfig {
+  return {
+    source: 'module',
+    memAddress: 0,
+    memSize: blk.diskSize,
+    recordSize: blk.kmsgSize,
+    consoleSize: blk.consoleSize,
+    ftraceSize: blk.ftraceSize,
+    pmsgSize: blk.pmsgSize,
+    eccSize: 0,
+    eccBlockSize: 128,
+    maxReason: blk.maxReason,
+    ftracePerCpu: true,
+    kernel: blk.kernel,
+    cpus: blk.cpus,
+    wordBits: 64,
+    frontends: { console: false, pmsg: false, ftrace: false },
+    compress: blk.compress,
+    quirks: blk.quirks,
+    blk,
+  }
+}
+
+export function isBlkConfig(config: RamoopsConfig): config is BlkMachineConfig {
+  return (config as Partial<BlkMachineConfig>).blk !== undefined
 }

@@ -180,7 +180,12 @@ export class PstoreBlk {
     const counter = code === KMSG_DUMP.oops ? ++this.oopsCounter : code === KMSG_DUMP.panic ? ++this.panicCounter : 0
     this.writeCnt = (zone.index + 1) % this.layout.dmesg.length
     if (this.onPanic) {
-      return { zone: zone.index, counter, written: false, why: 'no panic_write: pstore/blk best_effort cannot write during a panic' }
+      return {
+        zone: zone.index,
+        counter,
+        written: false,
+        why: 'no panic record: pstore/blk best_effort has no panic_write driver, so the kernel keeps the panic dump in memory and the disk never sees it',
+      }
     }
     const header = { sec: BigInt(write.time.sec), nsec: BigInt(write.time.nsec), compressed: write.compressed, counter, reason: code }
     this.disk.write(zone.offset, encodeDmesgZone(zone.size, zone.sig, header, write.payload))
