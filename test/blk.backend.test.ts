@@ -80,3 +80,20 @@ t.test('a panic is answered EBUSY and leaves the disk as it was', async (t) => {
   again.restoreMemory(b.memory())
   t.equal(again.blk.onPanic, true)
 })
+
+t.test('the JS API formats and inspects a blk disk', async (t) => {
+  const fs = await import('node:fs')
+  const os = await import('node:os')
+  const path = await import('node:path')
+  const api = await import('../src/index.js')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-blk-api-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const image = path.join(dir, 'disk.img')
+  const setup = { backend: 'blk' as const, cmdline: 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=16 pstore_blk.best_effort=y', diskSize: 64 * 1024 }
+  await api.formatImage(image, setup)
+  t.equal(fs.statSync(image).size, 64 * 1024)
+  const r = await api.inspectImage(image, {})
+  t.equal(r.zones.length, 4, 'four dmesg zones, from the sidecar')
+  t.same(r.blk?.next, { writeCnt: 0, oopsCounter: 0, panicCounter: 0 })
+  await t.rejects(api.formatImage(path.join(dir, 'x.img'), { ...setup, diskSize: 1000 }), /at least 4096/)
+})

@@ -104,6 +104,17 @@ t.test('the CLI on a blk disk: format, Oops, panic (not written), inspect, mount
   t.equal(rm.code, 0)
   t.same(await ls(mnt), [])
   t.equal(fs.readFileSync(image).readUInt32LE(4), 0, 'datalen 0 on the disk')
+  // an Oops on the mounted machine goes to the zone after the newest header (the erased zone 0)
+  r = await pstoreSim(['panic', '--reason', 'oops', mnt])
+  t.match(r.stdout.toString(), /stored oops in dmesg zone 1/)
+  r = await pstoreSim(['reboot', mnt])
+  t.equal(r.code, 0, r.stderr.toString())
+  t.same(await ls(mnt), ['dmesg-pstore_blk-1'])
+  const c2 = await cat(path.join(mnt, 'dmesg-pstore_blk-1'))
+  t.match(c2.stdout.toString(), /^Oops#1 Part1\n/)
+  const console = await pstoreSim(['console', mnt, 'hello'])
+  t.equal(console.code, 1)
+  t.match(console.stderr.toString(), /no pstore console frontend/)
 })
 
 t.test('bad blk setups: one line naming the flag and the fix, exit 1, nothing written', async (t) => {
