@@ -28,7 +28,7 @@ t.test('cmdline and insmod options', async (t) => {
   t.throws(() => parseModuleOptions('best_effort=maybe'), /best_effort=maybe: "maybe" is not a boolean/)
 })
 
-t.test('check_size(): KiB to bytes, ALIGN() applied to the KiB number', async (t) => {
+t.test('check_size(): KiB to bytes, ALIGN() applied to the KiB number (a 6.1.192 boot showed kmsg_size=6 as 4, pmsg_size=4097 as 8)', async (t) => {
   t.equal(checkSize(64), 65536)
   t.equal(checkSize(0), 0)
   t.equal(checkSize(-1), 0)
