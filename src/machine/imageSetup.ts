@@ -5,6 +5,7 @@
  * would combine them, and `--cmdline` and flags give the same layout.
  */
 import fs from 'node:fs'
+import { type ErstParams, ErstSetupError, fromErstParams } from '../backend/erst/config.js'
 import {
   configToJson,
   fromCmdline,
@@ -20,7 +21,15 @@ import { formatKernelVersion } from '../format/kernelVersion.js'
 import { PstoreSimError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/files.js'
 
+/** The pstore backend an image is laid out for (`--backend`); absent means ramoops. */
+export type BackendChoice = 'ramoops' | 'blk' | 'erst'
+
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['ramoops', 'blk', 'erst']
+
 export interface SetupSource {
+  backend?: BackendChoice
+  /** erst: QEMU's memory-backend size and acpi-erst record_size. */
+  erst?: ErstParams
   /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
   params?: ModuleParams
   cmdline?: string
@@ -68,6 +77,8 @@ export function writeSidecar(image: string, source: SetupSource, config: Ramoops
 }
 
 export function resolveSetup(source: SetupSource): RamoopsConfig {
+  if (source.backend === 'erst') return fromErstParams(source.erst ?? {}, source.target)
+  if (source.backend === 'blk') throw new SetupError('the pstore/blk backend is not yet built (--backend blk); use ramoops or erst')
   if (source.dts !== undefined) return fromDts(source.dts, source.target, source.dtsFile ?? 'device tree')
   if (source.cmdline !== undefined) return fromCmdline(source.cmdline, source.target)
   return fromModuleParams(source.params ?? {}, source.target)
@@ -75,6 +86,8 @@ export function resolveSetup(source: SetupSource): RamoopsConfig {
 
 /** Overrides given on the command line, all optional. */
 export interface SetupOverrides {
+  backend?: BackendChoice
+  erst?: ErstParams
   params?: ModuleParams
   cmdline?: string
   dtsFile?: string
@@ -97,8 +110,17 @@ export function setupForImage(
   const sidecar = options.ignoreSidecar ? undefined : readSidecar(image)
   const base: SetupSource = sidecar?.setup ?? { target: {} }
   const target = { ...base.target, ...stripUndefined(overrides.target ?? {}) }
+  const backend = overrides.backend ?? base.backend ?? 'ramoops'
   let source: SetupSource
-  if (overrides.dtsFile !== undefined) {
+  if (backend !== 'ramoops') {
+    const ramoopsGiven = overrides.dtsFile !== undefined || overrides.cmdline !== undefined || hasKeys(overrides.params)
+    if (ramoopsGiven) throw new SetupError(`${image}: ramoops parameters (--mem-size, --cmdline, --dts, …) do not apply to the ${backend} backend`)
+    if (backend === 'blk') throw new SetupError(`${image}: the pstore/blk backend is not yet built (--backend blk); use ramoops or erst`)
+    const erst = { ...(base.backend === 'erst' ? base.erst : {}), ...stripUndefined(overrides.erst ?? {}) }
+    source = { backend: 'erst', erst, target }
+  } else if (hasKeys(overrides.erst)) {
+    throw new SetupError(`${image}: --erst-size and --erst-record-size apply to --backend erst only`)
+  } else if (overrides.dtsFile !== undefined) {
     let dts: string
     try {
       dts = fs.readFileSync(overrides.dtsFile, 'utf8')
@@ -120,9 +142,16 @@ export function setupForImage(
     )
   }
   try {
-    if (isAuto(source.target.kernel)) source = { ...source, target: { ...source.target, kernel: autoKernel(image, source) } }
+    if (isAuto(source.target.kernel)) {
+      if (source.backend === 'erst')
+        throw new SetupError(`${image}: --kernel auto reads ramoops' ftrace zones; an ERST file holds no version: give it, e.g. --kernel 6.12.0`)
+      source = { ...source, target: { ...source.target, kernel: autoKernel(image, source) } }
+    }
     return { source, config: resolveSetup(source), fromSidecar: !!sidecar }
   } catch (err) {
+    if (err instanceof ErstSetupError) {
+      throw new SetupError(`${image}: ${err.param === 'size' ? '--erst-size' : '--erst-record-size'}: QEMU would refuse this ERST setup: ${err.message}`)
+    }
     if (err instanceof ProbeError || err instanceof RangeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
     throw err
   }
@@ -150,6 +179,7 @@ function u32Reader(image: string): { read: (offset: number) => number | undefine
 
 /** The kernel version the image's ftrace zones show under this setup (any version's layout), if any. */
 export function ftraceVersionOf(image: string, source: SetupSource): FtraceVersion | undefined {
+  if (source.backend === 'erst') return undefined
   const reader = u32Reader(image)
   try {
     return probeFtraceVersion((kernel) => resolveSetup({ ...source, target: { ...source.target, kernel } }), reader.read)
