@@ -50,7 +50,8 @@ export class ApiError extends PstoreSimError {
   override name = 'ApiError'
 }
 
-const SETUP_KEYS = ['params', 'cmdline', 'dtsFile', 'target', 'backend', 'diskSize'] as const
+const SETUP_KEYS = ['backend', 'erst', 'params', 'cmdline', 'dtsFile', 'target', 'diskSize'] as const
+const ERST_KEYS = ['size', 'record_size'] as const
 const PARAM_KEYS = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
 const TARGET_KEYS = ['kernel', 'cpus', 'wordBits', 'frontends', 'compress', 'quirks'] as const
 const MOUNT_KEYS = ['readOnly', 'kmsgBytes', 'allowOther', 'cacheTimeout', 'pmsgFifo', 'exactNames', 'systemMap'] as const
@@ -67,6 +68,9 @@ function rejectUnknownKeys(what: string, value: object | undefined, known: reado
 function checkSetup(what: string, setup: ImageSetup): void {
   rejectUnknownKeys(`${what}.params`, setup.params, PARAM_KEYS)
   rejectUnknownKeys(`${what}.target`, setup.target, TARGET_KEYS)
+  rejectUnknownKeys(`${what}.erst`, setup.erst, ERST_KEYS)
+  if (setup.backend !== undefined && !['ramoops', 'erst', 'blk'].includes(setup.backend))
+    throw new ApiError(`${what}.backend: "${setup.backend}" is not ramoops, erst or blk`)
 }
 
 export async function formatImage(image: string, setup: ImageSetup, options: { force?: boolean } = {}): Promise<void> {

@@ -15,7 +15,7 @@ import { sendEvent } from '../daemon/control.js'
 import type { MountOptions } from '../daemon/daemon.js'
 import { findDaemon, readMountRecord } from '../daemon/registry.js'
 import type { EventResult, KernelEvent } from '../machine/events.js'
-import { parseSize, type SetupOverrides } from '../machine/imageSetup.js'
+import { BACKEND_CHOICES, type BackendChoice, parseSize, type SetupOverrides } from '../machine/imageSetup.js'
 import type { CrashResult } from '../machine/machine.js'
 import type { DumpReason } from '../pstore/kmsgDumper.js'
 import { PstoreSimError } from '../util/errors.js'
@@ -26,6 +26,13 @@ import { helperCall, runMountHelper } from './mountHelper.js'
 class UserError extends PstoreSimError {}
 
 const SETUP_FLAGS = {
+  backend: {
+    type: 'string',
+    describe:
+      'pstore backend the image is laid out for: ramoops (default), erst (QEMU acpi-erst), blk (pstore/blk on a disk: parameters in --cmdline "pstore_blk.…")',
+  },
+  'erst-size': { type: 'string', describe: "erst: the backing file's size (QEMU memory-backend size=), default 0x10000" },
+  'erst-record-size': { type: 'string', describe: 'erst: QEMU acpi-erst record_size=, a power of two >= 4096, default 8K' },
   'mem-size': { type: 'string', describe: 'region size (ramoops.mem_size), e.g. 0x100000, 1M' },
   'record-size': { type: 'string', describe: 'dmesg record size (default 4096, as the module)' },
   'console-size': { type: 'string', describe: 'console zone size (default 4096)' },
@@ -46,11 +53,6 @@ const SETUP_FLAGS = {
   'word-size': { type: 'number', choices: [64, 32], describe: 'target word size: ftrace record of 24 or 16 bytes' },
   frontends: { type: 'string', describe: 'pstore frontends built into the target kernel (default console,pmsg,ftrace)' },
   cmdline: { type: 'string', describe: 'kernel command line with ramoops.* (or, with --backend blk, pstore_blk.*) parameters' },
-  backend: {
-    type: 'string',
-    choices: ['ramoops', 'blk'],
-    describe: 'the pstore backend: ramoops (default) or blk (pstore/blk on a disk; parameters in --cmdline)',
-  },
   'disk-size': { type: 'string', describe: 'blk: the disk (image) size for format, e.g. 256K; an existing image is its own size' },
   dts: { type: 'string', describe: 'device tree source file with a ramoops node' },
 } as const
@@ -71,7 +73,13 @@ function overridesFrom(argv: SetupArgs): SetupOverrides {
             if (!['console', 'pmsg', 'ftrace', 'none'].includes(f)) throw new UserError(`--frontends: unknown frontend "${f}" (console, pmsg, ftrace or none)`)
           return { console: list.includes('console'), pmsg: list.includes('pmsg'), ftrace: list.includes('ftrace') }
         })()
+  const backend = argv.backend === undefined ? undefined : String(argv.backend)
+  if (backend !== undefined && !(BACKEND_CHOICES as readonly string[]).includes(backend))
+    throw new UserError(`--backend: unknown backend "${backend}" (ramoops, erst or blk)`)
+  const erst = { size: size('erst-size'), record_size: size('erst-record-size') }
   return {
+    ...(backend ? { backend: backend as BackendChoice } : {}),
+    ...(erst.size !== undefined || erst.record_size !== undefined ? { erst } : {}),
     params: {
       mem_size: size('mem-size'),
       record_size: size('record-size'),
@@ -83,7 +91,6 @@ function overridesFrom(argv: SetupArgs): SetupOverrides {
     },
     cmdline: argv.cmdline as string | undefined,
     dtsFile: argv.dts as string | undefined,
-    backend: argv.backend as 'ramoops' | 'blk' | undefined,
     diskSize: size('disk-size'),
     target: { kernel: argv.kernel as string | undefined, cpus: argv.cpus as number | undefined, wordBits: argv['word-size'] as 64 | 32 | undefined, frontends },
   }
@@ -135,6 +142,16 @@ async function onTarget<E extends KernelEvent>(target: string, argv: SetupArgs, 
 
 function describeCrash(r: CrashResult): string {
   if (!r.stored) return `nothing stored: ${r.why}\n`
+  // Backends that keep more than part 1 (erst) say where each part went.
+  if (r.parts?.some((p) => p.stored && typeof p.id === 'bigint')) {
+    return r.parts
+      .map((p) =>
+        p.stored
+          ? `stored ${r.reason} part ${p.part} as record ${p.id} (slot ${p.slot})${p.compressed ? ' (compressed)' : ''}\n`
+          : `part ${p.part} dropped (-${p.errno}): ${p.why}\n`,
+      )
+      .join('')
+  }
   return `stored ${r.reason} in dmesg zone ${r.zone}${r.compressed ? ' (compressed)' : ''}\n`
 }
 
@@ -202,7 +219,8 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
         const { formatImage } = await import('../machine/simulation.js')
         const { config, dmesgZones } = formatImage(argv.image as string, overridesFrom(argv), { force: !!argv.force })
         const k = config.kernel
-        process.stdout.write(`formatted ${argv.image}: ${config.memSize} bytes, ${dmesgZones} dmesg zones, kernel ${k.major}.${k.minor}.${k.patch}\n`)
+        const units = 'erstRecordSize' in config ? `${dmesgZones} ERST record slots of ${config.erstRecordSize} bytes` : `${dmesgZones} dmesg zones`
+        process.stdout.write(`formatted ${argv.image}: ${config.memSize} bytes, ${units}, kernel ${k.major}.${k.minor}.${k.patch}\n`)
       },
     )
     .command(

@@ -40,6 +40,25 @@ export interface Inspection {
   /** pstore/blk: the module parameters as the kernel shows them, and its kernel memory after the boot */
   blk?: { params: Record<string, string | number | boolean>; diskSize: number; next: { writeCnt: number; oopsCounter: number; panicCounter: number } }
   records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string; contentBase64?: string }>
+  /** An ERST file: its storage header and slots (zones is then empty). */
+  erst?: ErstDescription
+}
+
+export interface ErstDescription {
+  header: { magic: string; recordSize: number; storageOffset: number; version: number; recordCount: number }
+  invalid?: string
+  bufsize: number
+  slots: Array<{
+    slot: number
+    recordId: string | null
+    headerId?: string
+    length?: number
+    timestamp?: string
+    creator?: string
+    section?: string
+    part?: number
+    error?: string
+  }>
 }
 
 export async function inspectImage(
@@ -64,6 +83,19 @@ export async function inspectImage(
     exactNames: options.exactNames,
     backend: backend.name,
   })
+  const records = files.map((f) => ({
+    name: f.name,
+    size: f.content.length,
+    kernelSize: f.kernelSize,
+    mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
+    compressed: f.record.compressed,
+    ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
+    ...(options.withContent ? { contentBase64: f.content.toString('base64') } : {}),
+  }))
+  if (before.kind === 'erst') {
+    const { kind: _kind, ...erst } = before as unknown as ErstDescription & { kind: string }
+    return { image, setup: configToJson(config), zones: [], unusedTail: { offset: config.memSize, size: 0 }, records, erst }
+  }
   return {
     image,
     setup: configToJson(config),
@@ -91,15 +123,7 @@ export async function inspectImage(
       ...(config.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
     })),
     unusedTail: before.unusedTail,
-    records: files.map((f) => ({
-      name: f.name,
-      size: f.content.length,
-      kernelSize: f.kernelSize,
-      mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
-      compressed: f.record.compressed,
-      ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
-      ...(options.withContent ? { contentBase64: f.content.toString('base64') } : {}),
-    })),
+    records,
   }
 }
 
@@ -115,7 +139,34 @@ function ftraceNote(r: Inspection): string[] {
   ]
 }
 
+function formatErst(r: Inspection, e: ErstDescription): string {
+  const h = e.header
+  const lines = [
+    `image   ${r.image}`,
+    `setup   erst: size ${hex(r.setup.memSize)} record_size ${hex(h.recordSize || r.setup.recordSize)} (bufsize ${e.bufsize}) kernel ${r.setup.kernel}`,
+    `header  magic ${h.magic} storage_offset ${hex(h.storageOffset)} version ${hex(h.version)} record_count ${h.recordCount}${e.invalid ? `  INVALID: ${e.invalid}` : ''}`,
+    '',
+    'slot  record id              length  time        section   part',
+  ]
+  for (const s of e.slots) {
+    if (s.recordId === null) lines.push(`${String(s.slot).padEnd(5)} free`)
+    else if (s.error) lines.push(`${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${s.error}`)
+    else
+      lines.push(
+        `${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${String(s.length).padEnd(7)} ${String(s.timestamp).padEnd(11)} ${String(s.section).padEnd(9)} ${s.part ?? (s.section === 'dmesg-z' ? '(compressed)' : '')}${s.creator === 'pstore' ? '' : '  (not pstore)'}`,
+      )
+  }
+  lines.push('', r.records.length ? 'records:' : 'records: none')
+  for (const rec of r.records) {
+    lines.push(
+      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
+    )
+  }
+  return lines.join('\n') + '\n'
+}
+
 export function formatInspection(r: Inspection): string {
+  if (r.erst) return formatErst(r, r.erst)
   const s = r.setup
   const b = r.blk
   const setupLine = b

@@ -6,6 +6,8 @@ import fs from 'node:fs'
 import { isBlkConfig } from '../backend/blk/backend.js'
 import { BlkConfigError } from '../backend/blk/config.js'
 import { computeBlkLayout } from '../backend/blk/layout.js'
+import { isErst } from '../backend/erst/config.js'
+import { headerBytes } from '../backend/erst/storage.js'
 import { ProbeError, type RamoopsConfig } from '../backend/ramoops/config.js'
 import { computeLayout } from '../backend/ramoops/layout.js'
 import { ImageError, RegionImage } from '../format/region.js'
@@ -158,7 +160,8 @@ function loadState(image: string): MachineState | undefined {
  */
 export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { config: RamoopsConfig; dmesgZones: number } {
   if (fs.existsSync(image) && !options.force) throw new SetupError(`${image}: already exists; pass --force to overwrite it`)
-  if (overrides.backend !== 'blk' && !overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
+  const erst = overrides.backend === 'erst'
+  if (!erst && overrides.backend !== 'blk' && !overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
     throw new SetupError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
   }
   if (isAuto(overrides.target?.kernel))
@@ -170,7 +173,12 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     // The setup resolved and laid out before the first byte is written: a refused format
     // leaves no image or sidecar behind (and an existing one untouched).
     const { config, source } = setupForImage(target, overrides, { ignoreSidecar: true })
-    const dmesgZones = (): number => (isBlkConfig(config) ? computeBlkLayout(config.blk).dmesg.length : computeLayout(config).dmesg.length)
+    const dmesgZones = (): number =>
+      isBlkConfig(config)
+        ? computeBlkLayout(config.blk).dmesg.length
+        : isErst(config)
+          ? (config.memSize - headerBytes(config.memSize, config.erstRecordSize)) / config.erstRecordSize
+          : computeLayout(config).dmesg.length
     try {
       dmesgZones()
     } catch (err) {
