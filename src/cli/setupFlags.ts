@@ -3,11 +3,18 @@
  * sidecar): declared once here, so a new one (`--backend`…) is added in one place.
  */
 import type { Argv } from 'yargs'
-import { parseSize, type SetupOverrides } from '../machine/imageSetup.js'
+import { BACKEND_CHOICES, type BackendChoice, parseSize, type SetupOverrides } from '../machine/imageSetup.js'
 import { PstoreSimError } from '../util/errors.js'
 import { wholeNumber } from './arguments.js'
 
 export const SETUP_FLAGS = {
+  backend: {
+    type: 'string',
+    describe:
+      'pstore backend the image is laid out for: ramoops (default), erst (QEMU acpi-erst), blk (pstore/blk on a disk: parameters in --cmdline "pstore_blk.…")',
+  },
+  'erst-size': { type: 'string', describe: "erst: the backing file's size (QEMU memory-backend size=), default 0x10000" },
+  'erst-record-size': { type: 'string', describe: 'erst: QEMU acpi-erst record_size=, a power of two >= 4096, default 8K' },
   'mem-size': { type: 'string', describe: 'region size (ramoops.mem_size), e.g. 0x100000, 1M' },
   'record-size': { type: 'string', describe: 'dmesg record size (default 4096, as the module)' },
   'console-size': { type: 'string', describe: 'console zone size (default 4096)' },
@@ -27,7 +34,8 @@ export const SETUP_FLAGS = {
   },
   'word-size': { type: 'number', choices: [64, 32], describe: 'target word size: ftrace record of 24 or 16 bytes' },
   frontends: { type: 'string', describe: 'pstore frontends built into the target kernel (default console,pmsg,ftrace)' },
-  cmdline: { type: 'string', describe: 'kernel command line with ramoops.* parameters' },
+  cmdline: { type: 'string', describe: 'kernel command line with ramoops.* (or, with --backend blk, pstore_blk.*) parameters' },
+  'disk-size': { type: 'string', describe: 'blk: the disk (image) size for format, e.g. 256K; an existing image is its own size' },
   dts: { type: 'string', describe: 'device tree source file with a ramoops node' },
 } as const
 
@@ -48,7 +56,13 @@ function frontendsFrom(value: string | number | undefined): NonNullable<SetupOve
 export function overridesFrom(argv: SetupArgs): SetupOverrides {
   const size = (key: keyof SetupArgs) => (argv[key] === undefined ? undefined : parseSize(argv[key] as string, `--${key}`))
   const frontends = frontendsFrom(argv.frontends)
+  const backend = argv.backend === undefined ? undefined : String(argv.backend)
+  if (backend !== undefined && !(BACKEND_CHOICES as readonly string[]).includes(backend))
+    throw new PstoreSimError(`--backend: unknown backend "${backend}" (ramoops, erst or blk)`)
+  const erst = { size: size('erst-size'), record_size: size('erst-record-size') }
   return {
+    ...(backend ? { backend: backend as BackendChoice } : {}),
+    ...(erst.size !== undefined || erst.record_size !== undefined ? { erst } : {}),
     params: {
       mem_size: size('mem-size'),
       record_size: size('record-size'),
@@ -60,6 +74,7 @@ export function overridesFrom(argv: SetupArgs): SetupOverrides {
     },
     cmdline: argv.cmdline as string | undefined,
     dtsFile: argv.dts as string | undefined,
+    diskSize: size('disk-size'),
     target: { kernel: argv.kernel as string | undefined, cpus: argv.cpus as number | undefined, wordBits: argv['word-size'] as 64 | 32 | undefined, frontends },
   }
 }

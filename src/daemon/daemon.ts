@@ -166,7 +166,13 @@ export class PstoreDaemon {
     const before = this.view.names()
     const { records } = this.simulation.machine.boot()
     this.simulation.saveState()
-    this.view.load(records, { now: nowTimespec(), wordBits: this.simulation.config.wordBits, symbols: this.symbols, exactNames: this.options.exactNames })
+    this.view.load(records, {
+      now: nowTimespec(),
+      wordBits: this.simulation.config.wordBits,
+      backend: this.simulation.machine.backend.name,
+      symbols: this.symbols,
+      exactNames: this.options.exactNames,
+    })
     debug('booted: %d records', records.length)
     if (this.fuse && this.cacheTimeout > 0) {
       await this.fuse.invalidate([...new Set([...before, ...this.view.names()])]).catch((err: Error) => {
@@ -250,7 +256,7 @@ export class PstoreDaemon {
         now: nowTimespec,
         erase: (entry) => {
           try {
-            this.simulation.machine.ramoops.erase(entry.file.record.type, entry.file.record.id)
+            this.simulation.machine.backend.erase(entry.file.record.type, entry.file.record.id)
             return 0
           } catch (err) {
             debug('erase failed: %s', (err as Error).message)

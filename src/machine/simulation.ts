@@ -3,6 +3,11 @@
  * state (kept in `IMAGE.state.json` between commands while no daemon owns the image).
  */
 import fs from 'node:fs'
+import { isBlkConfig } from '../backend/blk/backend.js'
+import { BlkConfigError } from '../backend/blk/config.js'
+import { computeBlkLayout } from '../backend/blk/layout.js'
+import { isErst } from '../backend/erst/config.js'
+import { headerBytes } from '../backend/erst/storage.js'
 import { ProbeError, type RamoopsConfig } from '../backend/ramoops/config.js'
 import { computeLayout } from '../backend/ramoops/layout.js'
 import { ImageError, RegionImage } from '../format/region.js'
@@ -170,7 +175,8 @@ function loadState(image: string): MachineState | undefined {
  */
 export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { config: RamoopsConfig; dmesgZones: number } {
   if (fs.existsSync(image) && !options.force) throw new SetupError(`${image}: already exists; pass --force to overwrite it`)
-  if (!overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
+  const erst = overrides.backend === 'erst'
+  if (!erst && overrides.backend !== 'blk' && !overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
     throw new SetupError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
   }
   if (isAuto(overrides.target?.kernel))
@@ -182,10 +188,16 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     // The setup resolved and laid out before the first byte is written: a refused format
     // leaves no image or sidecar behind (and an existing one untouched).
     const { config, source } = setupForImage(target, overrides, { ignoreSidecar: true })
+    const dmesgZones = (): number =>
+      isBlkConfig(config)
+        ? computeBlkLayout(config.blk).dmesg.length
+        : isErst(config)
+          ? (config.memSize - headerBytes(config.memSize, config.erstRecordSize)) / config.erstRecordSize
+          : computeLayout(config).dmesg.length
     try {
-      computeLayout(config)
+      dmesgZones()
     } catch (err) {
-      if (err instanceof ProbeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+      if (err instanceof ProbeError || err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
       throw err
     }
     // Built under a temporary name and renamed into place: nothing planted at the name is
@@ -209,7 +221,7 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
       writeSidecar(target, source, config)
       writeFileAtomic(statePath(target), JSON.stringify(machine.state) + '\n')
       fs.renameSync(tmp, target)
-      return { config, dmesgZones: machine.ramoops.dmesg.length }
+      return { config, dmesgZones: dmesgZones() }
     } finally {
       fs.rmSync(tmp, { force: true })
     }

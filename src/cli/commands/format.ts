@@ -13,6 +13,7 @@ export const formatCommand = defineCommand({
     const { formatImage } = await import('../../machine/simulation.js')
     const { config, dmesgZones } = formatImage(argv.image as string, overridesFrom(argv), { force: !!argv.force })
     const k = config.kernel
-    process.stdout.write(`formatted ${argv.image}: ${config.memSize} bytes, ${dmesgZones} dmesg zones, kernel ${k.major}.${k.minor}.${k.patch}\n`)
+    const units = 'erstRecordSize' in config ? `${dmesgZones} ERST record slots of ${config.erstRecordSize} bytes` : `${dmesgZones} dmesg zones`
+    process.stdout.write(`formatted ${argv.image}: ${config.memSize} bytes, ${units}, kernel ${k.major}.${k.minor}.${k.patch}\n`)
   },
 })

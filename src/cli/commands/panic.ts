@@ -10,6 +10,16 @@ import { onTarget } from './target.js'
 
 function describeCrash(r: CrashResult): string {
   if (!r.stored) return `nothing stored: ${r.why}\n`
+  // Backends that keep more than part 1 (erst) say where each part went.
+  if (r.parts?.some((p) => p.stored && typeof p.id === 'bigint')) {
+    return r.parts
+      .map((p) =>
+        p.stored
+          ? `stored ${r.reason} part ${p.part} as record ${p.id} (slot ${p.slot})${p.compressed ? ' (compressed)' : ''}\n`
+          : `part ${p.part} dropped (-${p.errno}): ${p.why}\n`,
+      )
+      .join('')
+  }
   return `stored ${r.reason} in dmesg zone ${r.zone}${r.compressed ? ' (compressed)' : ''}\n`
 }
 
