@@ -44,7 +44,7 @@ export class ApiError extends PstoreSimError {
   override name = 'ApiError'
 }
 
-const SETUP_KEYS = ['backend', 'erst', 'params', 'cmdline', 'dtsFile', 'target'] as const
+const SETUP_KEYS = ['params', 'cmdline', 'dtsFile', 'target', 'backend', 'erst'] as const
 const ERST_KEYS = ['size', 'record_size'] as const
 const PARAM_KEYS = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
 const TARGET_KEYS = ['kernel', 'cpus', 'wordBits', 'frontends', 'compress', 'quirks'] as const

@@ -137,7 +137,7 @@ async function onTarget<E extends KernelEvent>(target: string, argv: SetupArgs, 
 function describeCrash(r: CrashResult): string {
   if (!r.stored) return `nothing stored: ${r.why}\n`
   // Backends that keep more than part 1 (erst) say where each part went.
-  if (r.parts?.some((p) => p.stored && typeof p.id === 'bigint')) {
+  if (r.backend && r.backend !== 'ramoops' && r.parts) {
     return r.parts
       .map((p) =>
         p.stored
