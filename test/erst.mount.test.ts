@@ -122,3 +122,21 @@ t.test(
     t.equal(bytes.readUInt32LE(20), 0, 'record_count 0: the ERST file is empty')
   },
 )
+
+t.test('a file QEMU would refuse: inspect and mount say so in one line and change nothing', async (t) => {
+  const dir = tempDir(t)
+  const image = await erstImage(t, dir)
+  const bytes = fs.readFileSync(image)
+  bytes.write('XXXX', 0, 'latin1')
+  fs.writeFileSync(image, bytes)
+  for (const args of [
+    ['inspect', image],
+    ['mount', image, path.join(dir, 'mnt')],
+  ]) {
+    const r = await pstoreSim(args)
+    t.equal(r.code, 1, `${args[0]}: exit 1`)
+    t.match(r.stderr, /erst\.img: QEMU refuses this ERST file: the storage header is invalid/)
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line')
+    t.ok(fs.readFileSync(image).equals(bytes), 'the file is unchanged')
+  }
+})
