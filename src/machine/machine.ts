@@ -95,8 +95,11 @@ export interface CrashOptions {
   message?: string
 }
 
-/** One part of a dump and what the backend's write answered for it. */
-export type PartResult = { part: number; compressed: boolean; bytes: number } & DmesgWriteResult
+/** One part of a dump and what the backend's write answered for it (ids in decimal: results travel as JSON). */
+export type PartResult = { part: number; compressed: boolean; bytes: number } & (
+  | { stored: true; slot: number; id: string }
+  | { stored: false; errno: Extract<DmesgWriteResult, { stored: false }>['errno']; why: string }
+)
 
 export interface CrashResult {
   /** Part 1 was stored. */
@@ -106,6 +109,8 @@ export interface CrashResult {
   compressed?: boolean
   reason: DumpReason
   why?: string
+  /** psinfo->name of the backend that took the dump. */
+  backend?: string
   /** Every part the dumper handed over, in order, stored or refused. */
   parts?: PartResult[]
 }
@@ -257,12 +262,19 @@ export class SimulatedMachine {
         (part) => this.backend.writeDmesg(part),
       )
       this.saveMemory()
-      const parts = written.map(({ part, result }): PartResult => ({ part: part.part, compressed: part.compressed, bytes: part.payload.length, ...result }))
+      const parts = written.map(
+        ({ part, result }): PartResult => ({
+          part: part.part,
+          compressed: part.compressed,
+          bytes: part.payload.length,
+          ...(result.stored ? { ...result, id: String(result.id) } : result),
+        }),
+      )
       const first = parts[0]
       if (!first) result.why = 'the log is empty: nothing to dump'
       else if (first.stored) Object.assign(result, { stored: true, zone: first.slot, compressed: first.compressed })
       else result.why = `${this.backend.name} refused part 1 (-${first.errno}): ${first.why}`
-      if (parts.length) result.parts = parts
+      if (parts.length) Object.assign(result, { backend: this.backend.name, parts })
     }
     if (reason === 'panic') {
       this.printk(`---[ end Kernel panic - not syncing: ${options.message ?? 'sysrq triggered crash'} ]---`, 0)

@@ -61,7 +61,7 @@ export class ErstBackend implements PstoreBackend {
       this.region.flush()
     }
     const bad = this.invalid()
-    if (bad) throw new ErstError(`QEMU refuses this ERST file: ${bad}`)
+    if (bad) throw new ErstError(`${this.region.path ?? 'the image'}: QEMU refuses this ERST file: ${bad}`)
     const { first, last } = this.storage.slots()
     const reports: SlotReport[] = []
     for (let slot = first; slot < last; slot++) reports.push({ slot, outcome: this.storage.mapEntry(slot) === 0n ? 'free' : 'record' })

@@ -11,7 +11,7 @@ import { onTarget } from './target.js'
 function describeCrash(r: CrashResult): string {
   if (!r.stored) return `nothing stored: ${r.why}\n`
   // Backends that keep more than part 1 (erst) say where each part went.
-  if (r.parts?.some((p) => p.stored && typeof p.id === 'bigint')) {
+  if (r.backend && r.backend !== 'ramoops' && r.parts) {
     return r.parts
       .map((p) =>
         p.stored
