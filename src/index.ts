@@ -8,6 +8,8 @@
  *   await pstore.panic({ reason: 'oops' })
  *   await pstore.reboot()
  *   await pstore.unmount()
+ *
+ * pstore/blk: `{ backend: 'blk', cmdline: 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y', diskSize: 256 * 1024 }`.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -21,6 +23,10 @@ import { formatImage as createImage } from './machine/simulation.js'
 import type { DumpReason } from './pstore/kmsgDumper.js'
 import { PstoreSimError } from './util/errors.js'
 
+export { BlkBackend } from './backend/blk/backend.js'
+export { PstoreBlk } from './backend/blk/blk.js'
+export { BlkConfigError, blkConfig, parseBlkCmdline, parseModuleOptions as parseBlkModuleOptions } from './backend/blk/config.js'
+export { computeBlkLayout } from './backend/blk/layout.js'
 export * from './backend/ramoops/config.js'
 export * from './backend/ramoops/layout.js'
 export { Ramoops } from './backend/ramoops/ramoops.js'
@@ -44,7 +50,8 @@ export class ApiError extends PstoreSimError {
   override name = 'ApiError'
 }
 
-const SETUP_KEYS = ['params', 'cmdline', 'dtsFile', 'target'] as const
+const SETUP_KEYS = ['params', 'cmdline', 'dtsFile', 'target', 'backend', 'erst', 'diskSize'] as const
+const ERST_KEYS = ['size', 'record_size'] as const
 const PARAM_KEYS = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
 const TARGET_KEYS = ['kernel', 'cpus', 'wordBits', 'frontends', 'compress', 'quirks'] as const
 const MOUNT_KEYS = ['readOnly', 'kmsgBytes', 'allowOther', 'cacheTimeout', 'pmsgFifo', 'exactNames', 'systemMap'] as const
@@ -61,6 +68,9 @@ function rejectUnknownKeys(what: string, value: object | undefined, known: reado
 function checkSetup(what: string, setup: ImageSetup): void {
   rejectUnknownKeys(`${what}.params`, setup.params, PARAM_KEYS)
   rejectUnknownKeys(`${what}.target`, setup.target, TARGET_KEYS)
+  rejectUnknownKeys(`${what}.erst`, setup.erst, ERST_KEYS)
+  if (setup.backend !== undefined && !['ramoops', 'erst', 'blk'].includes(setup.backend))
+    throw new ApiError(`${what}.backend: "${setup.backend}" is not ramoops, erst or blk`)
 }
 
 export async function formatImage(image: string, setup: ImageSetup, options: { force?: boolean } = {}): Promise<void> {

@@ -7,7 +7,7 @@ import t from 'tap'
 import { fromModuleParams } from '../src/backend/ramoops/config.js'
 import { CorruptError, corrupt } from '../src/backend/ramoops/corrupt.js'
 import { computeLayout } from '../src/backend/ramoops/layout.js'
-import { Ramoops } from '../src/backend/ramoops/ramoops.js'
+import { Ramoops, type ZoneReport } from '../src/backend/ramoops/ramoops.js'
 import { ZoneWriteRefused } from '../src/backend/ramoops/zone.js'
 import { RegionImage } from '../src/format/region.js'
 import { FtraceCallError, SimulatedMachine } from '../src/machine/machine.js'
@@ -34,8 +34,8 @@ for (const start of [0x1000 - 12 + 1, 0x1000 + 500, 0x7fff0000, -4]) {
   t.test(`before 6.6, an empty zone with start ${start}: writes refused, nothing outside the zone changes`, async (t) => {
     const { config, region, bytes } = hostileStarts('6.1.10', start)
     const machine = new SimulatedMachine(config, region)
-    let reports: ReturnType<SimulatedMachine['boot']>['reports'] = []
-    t.doesNotThrow(() => (reports = machine.boot().reports), 'the boot (and its banner printk) runs')
+    let reports: ZoneReport[] = []
+    t.doesNotThrow(() => (reports = machine.boot().reports as ZoneReport[]), 'the boot (and its banner printk) runs')
     t.equal(reports.find((r) => r.layout.type === 'console')?.outcome, 'empty', 'the old kernel keeps the zone as empty')
     t.ok(region.bytes.equals(bytes), 'the banner did not reach the console zone: no byte changed')
     t.throws(() => machine.console('hello\n'), ZoneWriteRefused)
@@ -60,7 +60,7 @@ for (const start of [0x1000 - 12 + 1, 0x1000 + 500, 0x7fff0000, -4]) {
 t.test('6.6 and later zap such a zone: the write goes to the zone', async (t) => {
   const { config, region } = hostileStarts('6.12.0', 0x1000 + 500)
   const machine = new SimulatedMachine(config, region)
-  t.equal(machine.boot().reports.find((r) => r.layout.type === 'console')?.outcome, 'invalid-zapped')
+  t.equal((machine.boot().reports as ZoneReport[]).find((r) => r.layout.type === 'console')?.outcome, 'invalid-zapped')
   t.doesNotThrow(() => machine.console('hello\n'))
 })
 

@@ -6,8 +6,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { liveMounts } from '../src/daemon/registry.js'
-import { describeDiff, fixtureCase, fixtureFlags } from './helpers/fixtures.js'
-import { cat, cliJs, demoImage, ls, mountImage, pstoreSim, run, tempDir } from './helpers/mount.js'
+import { describeDiff } from './helpers/fixtures.js'
+import { cat, cliJs, demoImage, ls, mountBReboot, mountImage, pstoreSim, run, tempDir } from './helpers/mount.js'
 
 const SYSTEMD_PSTORE = '/lib/systemd/systemd-pstore'
 
@@ -25,12 +25,8 @@ t.test(
   "systemd-pstore, run as its unit runs it (no arguments), archives and erases: the image equals the kernel's erase",
   { skip: !fs.existsSync(SYSTEMD_PSTORE) && `${SYSTEMD_PSTORE} missing: npm run setup installs Debian's systemd` },
   async (t) => {
-    const c = fixtureCase('kernel-6.1', 'b-reboot')
     const dir = tempDir(t)
-    const image = path.join(dir, 'dump.bin')
-    fs.copyFileSync(c.file('region-before.bin'), image)
-    const mnt = path.join(dir, 'mnt')
-    await mountImage(t, image, mnt, ['--exact-names', ...fixtureFlags('kernel-6.1', 'b-reboot')])
+    const { fixture: c, image, mnt } = await mountBReboot(t, dir)
     const archive = path.join(dir, 'archive')
     fs.mkdirSync(archive)
     const hostBefore = hostView()

@@ -8,6 +8,7 @@ import zlib from 'node:zlib'
 import t from 'tap'
 import {
   buildDumpPart,
+  dumpParts,
   formatConsoleRecord,
   formatSyslogRecord,
   logFromText,
@@ -172,4 +173,61 @@ t.test('reasonIsDumped: reason ≤ max_reason, max_reason 0 meaning Oops', async
       `max_reason ${max}`,
     )
   }
+})
+
+t.test('dumpParts: part after part backwards through the log, until kmsg_bytes or the log ends', async (t) => {
+  const base = { reason: 'oops' as const, oopsCount: 3, log: records, bufsize: 100, compress: false, flavour: 'zlib-raw-15' as const, time: TIME }
+  // 100-byte parts: `Oops#3 Part1\n` is 13 bytes, 86 − 1 of room holds two 30-byte records.
+  const all = dumpParts({ ...base, kmsgBytes: 10240 }, () => 'ok')
+  t.equal(all.length, 5, 'ten records, two per part: five parts, then the log is used up')
+  t.same(
+    all.map(({ part }) => part.part),
+    [1, 2, 3, 4, 5],
+  )
+  t.equal(Buffer.from(all[0].part.payload).toString('latin1'), 'Oops#3 Part1\n' + records[8] + records[9], 'part 1: the newest records')
+  t.equal(Buffer.from(all[1].part.payload).toString('latin1'), 'Oops#3 Part2\n' + records[6] + records[7], 'part 2 ends where part 1 began')
+  t.equal(Buffer.from(all[4].part.payload).toString('latin1'), 'Oops#3 Part5\n' + records[0] + records[1], 'the last part: the oldest records')
+
+  // total counts the bytes handed over: 73 after part 1, 146 after part 2 ≥ 140.
+  t.equal(dumpParts({ ...base, kmsgBytes: 140 }, () => 'ok').length, 2, 'kmsg_bytes 140 stops after part 2')
+  t.equal(dumpParts({ ...base, kmsgBytes: 73 }, () => 'ok').length, 1, 'exactly reached after part 1: no part 2')
+  t.equal(dumpParts({ ...base, kmsgBytes: 74 }, () => 'ok').length, 2, 'one byte short: part 2 is written')
+
+  const answers: number[] = []
+  const refused = dumpParts({ ...base, kmsgBytes: 10240 }, (part) => {
+    answers.push(part.part)
+    return part.part === 1 ? 'stored' : 'ENOSPC'
+  })
+  t.same(answers, [1, 2, 3, 4, 5], 'a refused part does not stop the loop (platform.c goes on after an error)')
+  t.same(
+    refused.map((r) => r.result),
+    ['stored', 'ENOSPC', 'ENOSPC', 'ENOSPC', 'ENOSPC'],
+  )
+  t.same(
+    dumpParts({ ...base, log: [], kmsgBytes: 10240 }, () => 'ok'),
+    [],
+    'an empty log: no part',
+  )
+  t.same(dumpParts({ ...base, kmsgBytes: 10240 }, () => 0)[0]?.part, buildDumpPart(base), 'part 1 is buildDumpPart()')
+})
+
+t.test('dumpParts: compressed parts count their compressed size', async (t) => {
+  const long = Array.from({ length: 400 }, (_, i) => `<6>[    2.${String(i).padStart(6, '0')}] the same words again and again ${i}\n`)
+  const parts = dumpParts(
+    { reason: 'panic', oopsCount: 1, log: long, bufsize: 1024, compress: true, flavour: 'zlib-raw-15', time: TIME, kmsgBytes: 10240 },
+    () => 0,
+  )
+  t.ok(parts.length > 1, 'more than one part')
+  t.ok(
+    parts.every(({ part }) => part.compressed),
+    'every part compressed',
+  )
+  const text = parts.map(({ part }) => zlib.inflateRawSync(Buffer.from(part.payload)).toString('latin1'))
+  t.match(text[0], /^Panic#1 Part1\n/)
+  t.match(text[1], /^Panic#1 Part2\n/)
+  t.ok(text[0].endsWith(long[399]), 'part 1 ends with the newest record')
+  const firstOfPart1 = text[0].split('\n')[1] + '\n'
+  t.ok(text[1].endsWith(long[long.indexOf(firstOfPart1) - 1]), 'part 2 ends with the record before part 1 began')
+  const sizes = parts.map(({ part }) => part.payload.length)
+  t.ok(sizes.slice(0, -1).reduce((a, b) => a + b, 0) < 10240, 'it went on while the compressed total was below kmsg_bytes')
 })

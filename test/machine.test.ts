@@ -128,7 +128,7 @@ t.test('console lines show in console-ramoops-0 after the next boot only (ZAP_OL
   machine.boot()
   t.equal(machine.console('hello\nworld\n'), 2)
   t.notOk(
-    machine.ramoops.readRecords().some((r) => r.type === 'console'),
+    machine.backend.readRecords().some((r) => r.type === 'console'),
     'not visible during the boot that wrote it',
   )
   const consoleHeader = header(region, 0xe000)
@@ -155,7 +155,7 @@ t.test('pmsg: writes concatenated without framing, visible after the next boot',
   t.equal(machine.pmsg(Buffer.from('ghi\n')), 4)
   t.equal(machine.pmsg(Buffer.alloc(0)), 0, 'a 0-byte write returns 0')
   t.notOk(
-    machine.ramoops.readRecords().some((r) => r.type === 'pmsg'),
+    machine.backend.readRecords().some((r) => r.type === 'pmsg'),
     'not during this boot',
   )
   const files = byName(machine.boot().records)

@@ -8,16 +8,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { processAlive, readMountRecord } from '../src/daemon/registry.js'
-import { describeDiff, fixtureCase, fixtureFlags } from './helpers/fixtures.js'
-import { assertErrno, cat, cliJs, demoImage, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
+import { describeDiff } from './helpers/fixtures.js'
+import { assertErrno, cat, cliJs, demoImage, ls, mountBReboot, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
 
 t.test("rm is the kernel's erase: the image equals b-reboot/region-after-erase.bin", async (t) => {
-  const c = fixtureCase('kernel-6.1', 'b-reboot')
-  const dir = tempDir(t)
-  const image = path.join(dir, 'dump.bin')
-  fs.copyFileSync(c.file('region-before.bin'), image)
-  const mnt = path.join(dir, 'mnt')
-  await mountImage(t, image, mnt, ['--exact-names', ...fixtureFlags('kernel-6.1', 'b-reboot')])
+  const { fixture: c, image, mnt, remount } = await mountBReboot(t, tempDir(t))
   const rm = await run('rm', [path.join(mnt, 'dmesg-ramoops-0')])
   t.equal(rm.code, 0, 'rm succeeds')
   // written before rm returned: read the image while still mounted
@@ -26,7 +21,7 @@ t.test("rm is the kernel's erase: the image equals b-reboot/region-after-erase.b
   t.ok(now.equals(erased), `image after rm is the kernel's erased region (${describeDiff(now, erased)})`)
   t.same(await ls(mnt), [], 'the file is gone')
   t.equal((await pstoreSim(['umount', mnt])).code, 0, 'umount')
-  await mountImage(t, image, mnt, ['--exact-names', ...fixtureFlags('kernel-6.1', 'b-reboot')])
+  await remount()
   t.same(await ls(mnt), [], 'the record never comes back after umount + mount')
 })
 

@@ -10,7 +10,7 @@ const now = { sec: 1704067210, nsec: 305249000 }
 const options = { now, wordBits: 64 as const }
 const records = (): PstoreRecord[] => [untimedRecord('console', Buffer.from('console text\n'), ''), untimedRecord('pmsg', Buffer.from('pmsg'), '')]
 
-t.test('handles find their file until the next boot, also after unlink, and stay uint32 after 4096 boots', async (t) => {
+t.test('handles find their file for one reboot, also after unlink, and stay uint32 after 4096 boots', async (t) => {
   const view = new MountView({ uid: 0, gid: 0 }, now)
   view.load(records(), options)
   const pmsg = view.get('pmsg-ramoops-0')!
@@ -20,7 +20,11 @@ t.test('handles find their file until the next boot, also after unlink, and stay
   t.equal(view.get('pmsg-ramoops-0'), undefined, 'unlisted')
   t.equal(view.byHandle(pmsg.handle), pmsg, 'still readable through its handle')
   view.load(records(), options)
-  t.equal(view.byHandle(pmsg.handle), undefined, 'a handle of the previous boot finds nothing')
+  t.equal(view.byHandle(pmsg.handle), pmsg, 'one reboot later it still finds the file it opened')
+  t.not(view.get('pmsg-ramoops-0'), pmsg, 'while the name shows the new boot')
+  view.load(records(), options)
+  t.equal(view.byHandle(pmsg.handle), undefined, 'two reboots later it finds nothing')
+  t.equal(view.byHandle(0), undefined, '0 is no handle')
   // fuse-native and the native table take handles as uint32: bit 31 is set from boot 2048 on
   const seen = new Set<number>()
   const bad: string[] = []

@@ -103,7 +103,7 @@ t.test('kernel fixtures: boot, read, erase and a panic on a file = on a buffer',
       const ramoops = new Ramoops(config, region)
       const reports = ramoops.boot()
       const records = ramoops.readRecords()
-      if (records.length) ramoops.erase(records[0].type, records[0].id)
+      if (records.length) ramoops.erase(records[0].type, Number(records[0].id))
       ramoops.writeDmesg({ part: 1, compressed: false, payload: Buffer.from('Panic#1 Part1\nx\n'), time: { sec: 1, nsec: 0 } })
       return { reports, records }
     }

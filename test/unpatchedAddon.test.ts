@@ -31,7 +31,7 @@ fs.cpSync(fuseNative, path.join(pkg, 'node_modules', 'fuse-native'), {
 const cli = path.join(pkg, 'dist', 'src', 'cli', 'main.js')
 const image = path.join(root, 'img.bin')
 const message =
-  /^pstore-sim: the fuse-native addon is not pstore-sim's patched build \(patch level 0, need 4; .*\): run "npm run setup" in (\S+) to build it\n$/
+  /^pstore-sim: the fuse-native addon is not pstore-sim's patched build \(patch level 0, need 5; .*\): run "npm run setup" in (\S+) to build it\n$/
 
 const mounted = (dir: string): boolean => fs.readFileSync('/proc/mounts', 'utf8').includes(` ${dir} `)
 

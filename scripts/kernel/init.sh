@@ -5,6 +5,8 @@
 # Kernel command line:
 #   pstoresim.ramoops=mem_address=0x8000000,mem_size=0x100000,...   ramoops module options
 #   pstoresim.ramoops=builtin  ramoops is built in (custom kernels: parameters are ramoops.NAME=...)
+#   pstoresim.blk=blkdev=/dev/vda,kmsg_size=64,best_effort=y   pstore/blk module options instead
+#                 of ramoops (the virtio disk's modules first, then pstore_blk.ko)
 #   pstoresim.actions=list,rm:dmesg-ramoops-0,list,reload,list,panic
 #   pstoresim.out=ttyS1        where the protocol goes (default ttyS1, falls back to console)
 #
@@ -36,11 +38,13 @@ exec </dev/console >/dev/console 2>&1
 set -f
 
 RAMOOPS=
+BLK=
 ACTIONS=
 OUTDEV=ttyS1
 for w in $(cat /proc/cmdline); do
   case "$w" in
     pstoresim.ramoops=*) RAMOOPS=${w#pstoresim.ramoops=} ;;
+    pstoresim.blk=*) BLK=${w#pstoresim.blk=} ;;
     pstoresim.actions=*) ACTIONS=${w#pstoresim.actions=} ;;
     pstoresim.out=*) OUTDEV=${w#pstoresim.out=} ;;
   esac
@@ -67,7 +71,7 @@ echo "pstoresim /init: ramoops=$RAMOOPS actions=$ACTIONS"
 params() {
   p "PARAMS-BEGIN"
   set +f
-  for f in /sys/module/ramoops/parameters/* /sys/module/pstore/parameters/*; do
+  for f in /sys/module/ramoops/parameters/* /sys/module/pstore_blk/parameters/* /sys/module/pstore/parameters/*; do
     [ -f "$f" ] || continue
     v=$(cat "$f" 2>/dev/null) || v='?'
     p "PARAM ${f#/sys/module/} $v"
@@ -82,7 +86,19 @@ klog() {
   p "KLOG-END"
 }
 
+insmod_blk() {
+  p "INSMOD-BLK args=$BLK"
+  if out=$(insmod "$MODS/pstore_blk.ko" $(echo "$BLK" | tr ',' ' ') 2>&1); then
+    p "INSMOD-OK"
+  else
+    p "INSMOD-FAIL $(echo $out)"
+  fi
+  klog
+  params
+}
+
 insmod_ramoops() {
+  if [ -n "$BLK" ]; then insmod_blk; return; fi
   if [ "$RAMOOPS" = builtin ]; then
     p "RAMOOPS-BUILTIN"
     klog
@@ -146,6 +162,16 @@ for m in $(cat $MODS/load-order); do
   [ "$m" = ramoops.ko ] && continue
   out=$(insmod "$MODS/$m" 2>&1) || p "INSMOD-DEP-FAIL $m $(echo $out)"
 done
+if [ -n "$BLK" ]; then
+  for m in $(cat $MODS/blk-load-order); do
+    [ "$m" = pstore_blk.ko ] && continue
+    out=$(insmod "$MODS/$m" 2>&1) || p "INSMOD-DEP-FAIL $m $(echo $out)"
+  done
+  dev=$(echo "$BLK" | tr ',' '\n' | sed -n 's/^blkdev=//p')
+  i=0
+  while [ -n "$dev" ] && [ ! -b "$dev" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  [ -z "$dev" ] || [ -b "$dev" ] || p "ERROR no block device $dev"
+fi
 insmod_ramoops
 do_mount
 
@@ -163,7 +189,8 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
     reload)
       if [ "$RAMOOPS" = builtin ]; then p "ERROR reload: ramoops is built in"; continue; fi
       do_umount
-      if out=$(rmmod ramoops 2>&1); then p "RMMOD ok"; else p "RMMOD fail $(echo $out)"; fi
+      mod=ramoops; [ -z "$BLK" ] || mod=pstore_blk
+      if out=$(rmmod $mod 2>&1); then p "RMMOD ok"; else p "RMMOD fail $(echo $out)"; fi
       insmod_ramoops
       do_mount
       ;;

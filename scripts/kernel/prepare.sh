@@ -90,6 +90,7 @@ if ldd "$BUSYBOX" >/dev/null 2>&1; then die "$BUSYBOX is not static (install bus
 
 # ---------------------------------------------------------------- 2. the kernel
 MODS=()
+BLK_MODS=()
 MODDIR=
 SYSTEM_MAP=
 if [ "$KIND" = debian ]; then
@@ -162,6 +163,19 @@ if [ "$KIND" = debian ]; then
   for m in "${MODS[@]}"; do
     case "$m" in *.ko|*.ko.xz) ;; *) die "module $m: only .ko and .ko.xz are supported";; esac
   done
+  # pstore/blk on a virtio disk (loaded by /init instead of ramoops when pstoresim.blk= is
+  # given): virtio_pci + virtio_blk + pstore_blk with their closures, each module once
+  for top in virtio_pci virtio_blk pstore_blk; do
+    line=$(grep -E "(^|/)$top\.ko(\.[a-z]+)?:" "$MODDIR/modules.dep" || true)
+    if [ -z "$line" ]; then
+      grep -qE "/$top\.ko$" "$MODDIR/modules.builtin" || { BLK_MODS=(); log "WARNING: no $top module: pstore/blk runs unavailable"; break; }
+      continue
+    fi
+    deps=(); for d in ${line#*:}; do deps=("$d" "${deps[@]}"); done
+    for m in "${deps[@]}" "${line%%:*}"; do
+      case " ${BLK_MODS[*]} " in *" $m "*) ;; *) BLK_MODS+=("$m") ;; esac
+    done
+  done
 else
   # -------------------------------------------------------------- 2'. custom build
   BOUT=$(bash "$HERE/build-custom.sh" "$LINE" | tail -n1)
@@ -227,6 +241,7 @@ INITRD=$OUT/initramfs.cpio.gz
 stamp_input() {
   echo "kernel=$KPKG $KVER $KREL"
   for m in "${MODS[@]}"; do echo "mod=$m $(sha256sum < "$MODDIR/$m" | cut -c1-64)"; done
+  for m in "${BLK_MODS[@]}"; do echo "blkmod=$m $(sha256sum < "$MODDIR/$m" | cut -c1-64)"; done
   echo "oops=$OOPS_KO"
   sha256sum < "$HERE/init.sh"
   sha256sum < "$BUSYBOX"
@@ -250,6 +265,15 @@ if [ ! -s "$INITRD" ] || [ "$(cat "$INITRD.stamp" 2>/dev/null)" != "$STAMP" ]; t
     esac
     echo "$b" >> "$st/lib/modules/load-order"
   done
+  : > "$st/lib/modules/blk-load-order"
+  for m in "${BLK_MODS[@]}"; do
+    b=$(basename "$m")
+    case "$m" in
+      *.xz) b=${b%.xz}; xz -dc "$MODDIR/$m" > "$st/lib/modules/$b" ;;
+      *) cp "$MODDIR/$m" "$st/lib/modules/" ;;
+    esac
+    echo "$b" >> "$st/lib/modules/blk-load-order"
+  done
   [ -z "$OOPS_KO" ] || cp "$OOPS_KO" "$st/lib/modules/pstoresim_oops.ko"
   echo "$KREL" > "$st/etc/pstoresim-kernel"
   (cd "$st" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) | gzip -6 > "$INITRD.tmp"
@@ -266,6 +290,7 @@ builtin() {
 }
 js() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 mods_json=$(for m in "${MODS[@]}"; do b=$(basename "$m"); printf '"%s",' "${b%.xz}"; done); mods_json=${mods_json%,}
+blk_json=$(for m in "${BLK_MODS[@]}"; do b=$(basename "$m"); printf '"%s",' "${b%.xz}"; done); blk_json=${blk_json%,}
 DEFAULT_COMP=$(cfg PSTORE_COMPRESS_DEFAULT); DEFAULT_COMP=${DEFAULT_COMP:-\"\"}
 QEMU=$(command -v qemu-system-x86_64)
 cat > "$OUT/kernel.json.tmp" <<JSON
@@ -281,13 +306,14 @@ cat > "$OUT/kernel.json.tmp" <<JSON
   "initrd": "$(js "$INITRD")",
   "initrdStamp": "$STAMP",
   "modules": [$mods_json],
+  "blkModules": [$blk_json],
   "builtinRamoops": $([ "$KIND" = custom ] && echo true || echo false),
   "oopsModule": $([ -n "$OOPS_KO" ] && echo true || echo false),
   "lkdtm": $([ "$(cfg LKDTM)" = y ] && echo true || echo false),
   "qemu": "$(js "$QEMU")",
   "qemuVersion": "$(js "$("$QEMU" --version | head -n1)")",
   "config": {
-    "PSTORE": "$(cfg PSTORE)", "PSTORE_RAM": "$(cfg PSTORE_RAM)", "PSTORE_COMPRESS": "$(cfg PSTORE_COMPRESS)",
+    "PSTORE": "$(cfg PSTORE)", "PSTORE_RAM": "$(cfg PSTORE_RAM)", "PSTORE_BLK": "$(cfg PSTORE_BLK)", "PSTORE_COMPRESS": "$(cfg PSTORE_COMPRESS)",
     "PSTORE_COMPRESS_DEFAULT": $DEFAULT_COMP, "PSTORE_CONSOLE": "$(cfg PSTORE_CONSOLE)",
     "PSTORE_PMSG": "$(cfg PSTORE_PMSG)", "PSTORE_FTRACE": "$(cfg PSTORE_FTRACE)",
     "CRYPTO_DEFLATE": "$(cfg CRYPTO_DEFLATE)", "ZLIB_DEFLATE": "$(cfg ZLIB_DEFLATE)",

@@ -7,7 +7,7 @@
  * as dist/src/cli/full.js) only when it is needed. Errors end as cli/main.ts ends them: one line,
  * the same words, the same exit codes.
  */
-import { advise } from '../daemon/advice.js'
+import { failureReport } from '../daemon/advice.js'
 import { cancelEarlyDaemon, type EarlyDaemon, spawnEarlyDaemon } from '../daemon/client.js'
 import { endQuietlyWhenStdoutCloses } from './arguments.js'
 import { fastCall, isFastMount } from './fastPath.js'
@@ -27,10 +27,9 @@ async function run(args: string[]): Promise<void> {
 }
 
 endQuietlyWhenStdoutCloses()
-run(process.argv.slice(2)).catch((err: Error) => {
-  // as cli/main.ts: our errors and the system's speak for themselves; anything else is a bug
-  const advice = err instanceof Error ? advise(err) : undefined
-  const known = advice !== undefined || (err as NodeJS.ErrnoException)?.code !== undefined
-  process.stderr.write(`pstore-sim: ${advice?.message ?? (known ? err.message : String(err?.stack ?? err))}\n`)
-  process.exitCode = advice?.exitCode ?? 1
+run(process.argv.slice(2)).catch((err: unknown) => {
+  // as cli/main.ts ends: one line and the exit code, through the one mapping (daemon/advice.ts)
+  const { message, exitCode } = failureReport(err)
+  process.stderr.write(`pstore-sim: ${message}\n`)
+  process.exitCode = exitCode
 })

@@ -18,37 +18,9 @@ import path from 'node:path'
 import { type EarlyDaemon, startDaemon, unmount } from '../daemon/client.js'
 import { sendEvent } from '../daemon/control.js'
 import { findDaemon } from '../daemon/registry.js'
-import type { CrashResult } from '../machine/machine.js'
 import type { DumpReason } from '../pstore/kmsgDumper.js'
-import { PstoreSimError } from '../util/errors.js'
 import { rawText } from './arguments.js'
-
-class UserError extends PstoreSimError {}
-
-export function describeCrash(r: CrashResult): string {
-  if (!r.stored) return `nothing stored: ${r.why}\n`
-  return `stored ${r.reason} in dmesg zone ${r.zone}${r.compressed ? ' (compressed)' : ''}\n`
-}
-
-export function parseMountOptions(o: string | undefined): { readOnly: boolean; kmsgBytes?: number; allowOther: boolean; cacheTimeout?: number } {
-  const result = { readOnly: false, kmsgBytes: undefined as number | undefined, allowOther: false, cacheTimeout: undefined as number | undefined }
-  for (const opt of (o ?? '').split(',').filter(Boolean)) {
-    const [key, value] = opt.split('=')
-    if (key === 'ro') result.readOnly = true
-    else if (key === 'rw') result.readOnly = false
-    else if (key === 'allow_other') result.allowOther = true
-    else if (key === 'kmsg_bytes') {
-      // pstore ignores an invalid value silently; so do we
-      const n = Number(value)
-      if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) result.kmsgBytes = n
-    } else if (key === 'cache_timeout') {
-      const n = Number(value)
-      if (!Number.isFinite(n) || n < 0) throw new UserError(`-o ${opt}: cache_timeout takes seconds (0 turns the kernel's cache off)`)
-      result.cacheTimeout = n
-    } else throw new UserError(`-o ${opt}: unknown mount option (ro, rw, kmsg_bytes=N, allow_other, cache_timeout=SECONDS)`)
-  }
-  return result
-}
+import { describeCrash } from './crashText.js'
 
 const REASONS: readonly DumpReason[] = ['panic', 'oops', 'emergency', 'shutdown']
 
@@ -62,10 +34,13 @@ function daemonSocket(target: string): string | undefined {
 
 export type FastCall = () => Promise<void>
 
-/** `mount IMAGE DIR` or `mount IMAGE DIR -o OPTIONS`: the mount form taken here. */
+/**
+ * `mount IMAGE DIR`: the mount form taken here. With `-o` the full parser runs (cli/mountOptions.ts
+ * is the one -o parser, and it needs the engine's size parsing).
+ */
 export function isFastMount(args: string[]): boolean {
   const [command, image, mountpoint, ...rest] = args
-  return command === 'mount' && plain(image) && plain(mountpoint) && (rest.length === 0 || (rest.length === 2 && rest[0] === '-o' && plain(rest[1])))
+  return command === 'mount' && plain(image) && plain(mountpoint) && rest.length === 0
 }
 
 /**
@@ -118,16 +93,13 @@ export function fastCall(args: string[], early: EarlyDaemon | undefined): FastCa
     case 'mount': {
       if (!isFastMount(args) || !plain(second)) return undefined
       return async () => {
-        const o = parseMountOptions(rest[1])
         const options = {
           image: path.resolve(first),
           mountpoint: path.resolve(second),
           // what the parser's overridesFrom() makes of no setup flags
           overrides: { params: {}, target: {} },
-          readOnly: o.readOnly,
-          kmsgBytes: o.kmsgBytes,
-          allowOther: o.allowOther,
-          cacheTimeout: o.cacheTimeout,
+          readOnly: false,
+          allowOther: false,
           exactNames: false,
         }
         process.stdout.write(await startDaemon(options, early))

@@ -109,13 +109,33 @@ function apply(
   return true
 }
 
-/** Parses a `-o` list; an unknown option is a user error naming it and the accepted ones. */
-export function parseMountOptionList(list: string | undefined): MountOptionFields {
+/** A subset of the options, for a form that takes the rest as flags of its own. */
+export interface MountOptionScope {
+  keys: readonly string[]
+  /** The accepted options as the "unknown mount option" message lists them. */
+  known: string
+}
+
+/**
+ * `pstore-sim mount -o`: its setup, FIFO and names have flags (--mem-size, --pmsg-fifo…), so
+ * its -o takes only what it has always taken, with the message its users know.
+ */
+export const MOUNT_COMMAND_SCOPE: MountOptionScope = {
+  keys: ['ro', 'rw', 'kmsg_bytes', 'allow_other', 'cache_timeout'],
+  known: 'ro, rw, kmsg_bytes=N, allow_other, cache_timeout=SECONDS',
+}
+
+/**
+ * Parses a `-o` list (every option, or only those of `scope`); an unknown option is a user
+ * error naming it and the accepted ones.
+ */
+export function parseMountOptionList(list: string | undefined, scope?: MountOptionScope): MountOptionFields {
   const params: Record<string, number | undefined> = {}
   const target: Record<string, unknown> = {}
   const out = { overrides: { params, target } } as Parameters<typeof apply>[0]
   for (const opt of (list ?? '').split(',').filter(Boolean)) {
-    if (!apply(out, opt)) throw bad(opt, `unknown mount option (${KNOWN})`)
+    const key = opt.split('=')[0]
+    if (scope ? !scope.keys.includes(key) || !apply(out, opt) : !apply(out, opt)) throw bad(opt, `unknown mount option (${scope?.known ?? KNOWN})`)
   }
   if (!Object.keys(params).length) delete (out.overrides as SetupOverrides).params
   if (!Object.keys(target).length) delete (out.overrides as SetupOverrides).target

@@ -10,9 +10,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { EventResult, KernelEvent } from '../machine/events.js'
-import { EnvironmentError } from '../util/errors.js'
+import { EnvironmentError, ExitCode, errorWithExitCode, PstoreSimError } from '../util/errors.js'
 import { createExclusive } from '../util/files.js'
-import { ControlError, type ControlRequest, sendControl, sendEvent } from './control.js'
+import { type ControlRequest, sendControl, sendEvent } from './control.js'
 import type { MountOptions } from './daemon.js'
 import { defaultFifoPath, removeStaleFifo } from './pmsgFifo.js'
 import { isMounted, liveDaemon, logPath, processAlive, readMountRecord, removeMountRecord, runDir } from './registry.js'
@@ -86,7 +86,10 @@ export async function startDaemon(options: MountOptions, early?: EarlyDaemon): P
   const message = await new Promise<{ text?: string; error?: string; exitCode?: number }>((resolve) => {
     child.once('message', (m) => resolve(m as { text?: string }))
     child.once('exit', (code) =>
-      resolve({ error: `the daemon exited with code ${code}: ${fs.readFileSync(logFile, 'utf8').trim()}`, exitCode: code === 2 ? 2 : 1 }),
+      resolve({
+        error: `the daemon exited with code ${code}: ${fs.readFileSync(logFile, 'utf8').trim()}`,
+        exitCode: code === ExitCode.environment ? ExitCode.environment : ExitCode.user,
+      }),
     )
   })
   child.removeAllListeners()
@@ -94,7 +97,7 @@ export async function startDaemon(options: MountOptions, early?: EarlyDaemon): P
   child.unref()
   if (message.error !== undefined) {
     fs.rmSync(logFile, { force: true }) // its words are in the error: nothing left behind
-    throw new ControlError(message.error, message.exitCode ?? 1)
+    throw errorWithExitCode(message.error, message.exitCode ?? ExitCode.user)
   }
   return message.text ?? ''
 }
@@ -128,12 +131,12 @@ export async function unmount(mountpoint: string): Promise<void> {
   }
   const fifo = removeStaleFifo(record?.fifo ?? defaultFifoPath(abs))
   removeMountRecord(abs, { log: true })
-  if (!mounted && !record && !fifo) throw new ControlError(`${abs}: not mounted`)
+  if (!mounted && !record && !fifo) throw new PstoreSimError(`${abs}: not mounted`)
 }
 
 function daemonAt(mountpoint: string): { socket: string } {
   const daemon = liveDaemon(path.resolve(mountpoint))
-  if (!daemon) throw new ControlError(`${mountpoint}: not a pstore-sim mount`)
+  if (!daemon) throw new PstoreSimError(`${mountpoint}: not a pstore-sim mount`)
   return daemon
 }
 

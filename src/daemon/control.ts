@@ -7,7 +7,8 @@
 import fs from 'node:fs'
 import net from 'node:net'
 import type { EventResult, KernelEvent } from '../machine/events.js'
-import { PstoreSimError } from '../util/errors.js'
+import { EnvironmentError, errorWithExitCode } from '../util/errors.js'
+import { failureReport } from './advice.js'
 
 /** A kernel event as it crosses the socket: bytes as base64, addresses as hex (JSON has neither). */
 export type WireEvent =
@@ -48,15 +49,6 @@ export async function sendEvent<E extends KernelEvent>(socketPath: string, event
 
 export type ControlHandler = (request: ControlRequest) => Promise<unknown>
 
-export class ControlError extends PstoreSimError {
-  constructor(
-    message: string,
-    override readonly exitCode = 1,
-  ) {
-    super(message)
-  }
-}
-
 export function serveControl(socketPath: string, handler: ControlHandler): Promise<net.Server> {
   fs.rmSync(socketPath, { force: true })
   const server = net.createServer((socket) => {
@@ -78,7 +70,8 @@ export function serveControl(socketPath: string, handler: ControlHandler): Promi
       const request = JSON.parse(line) as ControlRequest
       return { ok: true, result: await handler(request) }
     } catch (err) {
-      return { ok: false, error: (err as Error).message, exitCode: err instanceof PstoreSimError ? err.exitCode : 1 }
+      const { message, exitCode } = failureReport(err)
+      return { ok: false, error: message, exitCode }
     }
   }
   return new Promise((resolve, reject) => {
@@ -96,7 +89,7 @@ export function sendControl(socketPath: string, request: ControlRequest, timeout
     let buffer = ''
     const timer = setTimeout(() => {
       socket.destroy()
-      reject(new ControlError(`the daemon at ${socketPath} did not answer within ${timeoutMs} ms`, 2))
+      reject(new EnvironmentError(`the daemon at ${socketPath} did not answer within ${timeoutMs} ms`))
     }, timeoutMs)
     socket.setEncoding('utf8')
     socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'))
@@ -108,11 +101,11 @@ export function sendControl(socketPath: string, request: ControlRequest, timeout
       socket.end()
       const response = JSON.parse(buffer.slice(0, newline)) as ControlResponse
       if (response.ok) resolve(response.result)
-      else reject(new ControlError(response.error, response.exitCode))
+      else reject(errorWithExitCode(response.error, response.exitCode))
     })
     socket.on('error', (err) => {
       clearTimeout(timer)
-      reject(new ControlError(`cannot reach the daemon at ${socketPath}: ${err.message}`, 2))
+      reject(new EnvironmentError(`cannot reach the daemon at ${socketPath}: ${err.message}`))
     })
   })
 }

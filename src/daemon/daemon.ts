@@ -6,10 +6,8 @@
 
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
-import { createRequire } from 'node:module'
 import type net from 'node:net'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { applyEvent } from '../machine/events.js'
 import type { SetupOverrides } from '../machine/imageSetup.js'
 import { Simulation } from '../machine/simulation.js'
@@ -17,15 +15,15 @@ import { nowTimespec, type Timespec } from '../pstore/filesystem.js'
 import { MountView } from '../pstore/mountView.js'
 import { SymbolTable } from '../pstore/symbols.js'
 import { EnvironmentError, PstoreSimError } from '../util/errors.js'
+import { type FuseNative, type FuseOperations, type FuseSession, loadFuse } from '../util/fuseNative.js'
 import { logger } from '../util/log.js'
-import { ControlError, type ControlRequest, eventFromWire, serveControl } from './control.js'
+import { type ControlRequest, eventFromWire, serveControl } from './control.js'
 import { Errno, fuseOperations } from './fuseOperations.js'
 import { NativeFilesMirror } from './nativeFiles.js'
 import { checkFifoPath, defaultFifoPath, type PipeTools, PmsgFifo, removeStaleFifo } from './pmsgFifo.js'
 import { isMounted, liveDaemon, logPath, mountType, readMountRecord, removeMountRecord, runDir, socketPath, writeMountRecord } from './registry.js'
 
 const debug = logger('daemon')
-const require = createRequire(import.meta.url)
 
 export interface MountOptions {
   image: string
@@ -42,33 +40,6 @@ export interface MountOptions {
   systemMap?: string
   /** Seconds the kernel may cache attributes and names (default 10; 0: every stat asks the daemon). */
   cacheTimeout?: number
-}
-
-/** The fuse-native patch level the daemon relies on (native-setup/README.md: ns times, invalidate, native files). */
-export const REQUIRED_PATCH_LEVEL = 4 // Fuse.flock (the image lock) and Fuse.pipeBytes (the FIFO drain)
-
-/**
- * The patched, source-built addon, or an EnvironmentError. A prebuilt (unpatched) addon loads
- * and mounts, but silently rounds every time to ms and cannot invalidate or answer natively:
- * refuse it rather than serve a pstore that differs from the kernel's.
- */
-export function loadFuse(): any {
-  const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
-  let Fuse: any
-  try {
-    Fuse = require('fuse-native')
-  } catch (err) {
-    throw new EnvironmentError(
-      `the fuse-native addon does not load (${(err as Error).message.split('\n')[0]}): run "npm run setup" in ${packageRoot} (native-setup/setup.sh installs Debian's fuse package and rebuilds the addon)`,
-    )
-  }
-  const level = Number(Fuse.NATIVE_PATCH_LEVEL ?? 0)
-  if (!(level >= REQUIRED_PATCH_LEVEL)) {
-    throw new EnvironmentError(
-      `the fuse-native addon is not pstore-sim's patched build (patch level ${level}, need ${REQUIRED_PATCH_LEVEL}; a prebuilt addon would round times to ms): run "npm run setup" in ${packageRoot} to build it`,
-    )
-  }
-  return Fuse
 }
 
 /** What a mount needs from the machine; each miss is an environment problem (exit 2). */
@@ -150,7 +121,7 @@ export class MountError extends PstoreSimError {
 export class PstoreDaemon {
   readonly simulation: Simulation
   readonly view: MountView
-  private fuse: any
+  private fuse: FuseSession | undefined
   private fifo: PmsgFifo | undefined
   private control: net.Server | undefined
   private watchdog: NodeJS.Timeout | undefined
@@ -195,7 +166,13 @@ export class PstoreDaemon {
     const before = this.view.names()
     const { records } = this.simulation.machine.boot()
     this.simulation.saveState()
-    this.view.load(records, { now: nowTimespec(), wordBits: this.simulation.config.wordBits, symbols: this.symbols, exactNames: this.options.exactNames })
+    this.view.load(records, {
+      now: nowTimespec(),
+      wordBits: this.simulation.config.wordBits,
+      backend: this.simulation.machine.backend.name,
+      symbols: this.symbols,
+      exactNames: this.options.exactNames,
+    })
     debug('booted: %d records', records.length)
     if (this.fuse && this.cacheTimeout > 0) {
       await this.fuse.invalidate([...new Set([...before, ...this.view.names()])]).catch((err: Error) => {
@@ -272,14 +249,14 @@ export class PstoreDaemon {
     }
   }
 
-  private async mount(Fuse: any, fsname: string): Promise<void> {
+  private async mount(Fuse: FuseNative, fsname: string): Promise<void> {
     const ops = this.counted(
       fuseOperations(this.view, {
         readOnly: !!this.options.readOnly,
         now: nowTimespec,
         erase: (entry) => {
           try {
-            this.simulation.machine.ramoops.erase(entry.file.record.type, entry.file.record.id)
+            this.simulation.machine.backend.erase(entry.file.record.type, entry.file.record.id)
             return 0
           } catch (err) {
             debug('erase failed: %s', (err as Error).message)
@@ -294,6 +271,10 @@ export class PstoreDaemon {
       defaultPermissions: true,
       allowOther: !!this.options.allowOther,
       hardRemove: true,
+      // No page cache: a descriptor opened before a reboot shares its inode with the next boot's
+      // file of that name, so cached pages would show it the other boot's bytes (its reads go to
+      // its own handle instead; see fuseOperations.ts).
+      directIO: true,
       attrTimeout: this.cacheTimeout,
       entryTimeout: this.cacheTimeout,
       negativeTimeout: 0, // a name a reboot brings must show at once
@@ -301,29 +282,32 @@ export class PstoreDaemon {
     })
     // Answer getattr/readdir/open/read natively from a mirror of the view (patched fuse-native,
     // level 3). PSTORE_SIM_NATIVE_FILES=0 serves every request from JS instead (for comparison).
-    this.nativeFiles = !!this.fuse.files && process.env.PSTORE_SIM_NATIVE_FILES !== '0'
-    if (this.nativeFiles) this.view.observe(new NativeFilesMirror(this.fuse.files, this.view))
+    const fuse = this.fuse
+    this.nativeFiles = !!fuse.files && process.env.PSTORE_SIM_NATIVE_FILES !== '0'
+    if (fuse.files && this.nativeFiles) this.view.observe(new NativeFilesMirror(fuse.files, this.view))
     await new Promise<void>((resolve, reject) =>
-      this.fuse.mount((err: Error | null) => {
+      fuse.mount((err) => {
         if (!err) return resolve()
         const why = fuseDiagnostics(this.mountpoint)
         this.fuse = undefined
-        reject(new MountError(`cannot mount ${this.mountpoint}: ${err.message}${why ? ` (${why})` : ''}`))
+        // Every input was checked before this point: what libfuse or fusermount refuses now is the
+        // environment's (fuse.conf, permissions, the kernel), so exit 2 with their reason.
+        reject(new EnvironmentError(`cannot mount ${this.mountpoint}: ${err.message}${why ? ` (${why})` : ''}`))
       }),
     )
   }
 
   /** Counts the requests each handler serves (`status` reports them: which path answered). */
-  private counted(ops: Record<string, (...args: any[]) => void>): Record<string, (...args: any[]) => void> {
-    const counted: Record<string, (...args: any[]) => void> = {}
-    for (const [name, handler] of Object.entries(ops)) {
+  private counted(ops: FuseOperations): FuseOperations {
+    const counted: Record<string, (...args: unknown[]) => void> = {}
+    for (const [name, handler] of Object.entries(ops) as Array<[string, (...args: unknown[]) => void]>) {
       this.jsRequests[name] = 0
       counted[name] = (...args) => {
         this.jsRequests[name]++
         handler(...args)
       }
     }
-    return counted
+    return counted as FuseOperations
   }
 
   async handle(request: ControlRequest): Promise<unknown> {
@@ -347,7 +331,7 @@ export class PstoreDaemon {
         // allowed read-only too: such a mount boots in memory and never writes the image
         return { files: await this.rebootNames() }
       default:
-        if (this.options.readOnly) throw new ControlError(`${this.mountpoint} is mounted read-only (-o ro): the image is never written`)
+        if (this.options.readOnly) throw new PstoreSimError(`${this.mountpoint} is mounted read-only (-o ro): the image is never written`)
         return applyEvent(this.simulation, eventFromWire(request), { kmsgBytes: this.options.kmsgBytes, boot: () => this.rebootNames() })
     }
   }
@@ -372,7 +356,8 @@ export class PstoreDaemon {
       }
       this.control?.close()
       if (this.fuse) {
-        await new Promise<void>((resolve) => this.fuse.unmount(() => resolve()))
+        const fuse = this.fuse
+        await new Promise<void>((resolve) => fuse.unmount(() => resolve()))
         if (isMounted(this.mountpoint)) await run('fusermount', ['-uz', this.mountpoint]).catch(() => undefined)
       }
       if (this.failed) this.simulation.discard()

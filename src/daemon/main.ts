@@ -6,8 +6,10 @@
  * possible.
  */
 import fs from 'node:fs'
-import { advise } from './advice.js'
-import { loadFuse, type MountOptions, serveForeground } from './daemon.js'
+import { ExitCode } from '../util/errors.js'
+import { loadFuse } from '../util/fuseNative.js'
+import { failureReport } from './advice.js'
+import { type MountOptions, serveForeground } from './daemon.js'
 
 function optionsFromParent(abandonedLog: string): Promise<MountOptions> {
   // The addon loads while the CLI parses; a failure shows again, with its message, in start().
@@ -26,7 +28,7 @@ function optionsFromParent(abandonedLog: string): Promise<MountOptions> {
     // The CLI exited or decided otherwise before sending options: nothing to serve.
     const onAbandon = () => {
       fs.rmSync(abandonedLog, { force: true })
-      process.exit(0)
+      process.exit(ExitCode.ok)
     }
     process.on('message', onMessage)
     process.once('disconnect', onAbandon)
@@ -43,10 +45,8 @@ options.then(serveForeground).then(
     process.send?.({ text })
     process.disconnect?.()
   },
-  (err: Error) => {
-    const advice = advise(err)
-    const message = advice?.message ?? ((err as NodeJS.ErrnoException).code !== undefined ? err.message : String(err.stack))
-    const exitCode = advice?.exitCode ?? 1
+  (err: unknown) => {
+    const { message, exitCode } = failureReport(err)
     process.stderr.write(`pstore-sim: ${message}\n`)
     // A daemon that could not mount exits (FUSE's thread or a timer would keep it alive).
     const exit = () => process.exit(exitCode)

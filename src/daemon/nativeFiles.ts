@@ -10,17 +10,10 @@
  * boot and never written afterwards (a boot makes new ones).
  */
 import type { MountEntry, MountView, MountViewObserver, RootAttributes } from '../pstore/mountView.js'
+import type { NativeFileTable } from '../util/fuseNative.js'
 import { fileStat, rootStat } from './fuseOperations.js'
 
-/** fuse-native's `fuse.files` (see native-setup/README.md). */
-export interface NativeFileTable {
-  setRoot(stat: object): void
-  set(handle: number, name: string, stat: object, content: Buffer): void
-  setStat(handle: number, stat: object): boolean
-  remove(handle: number): boolean
-  clear(): void
-  batch<T>(fn: () => T): T
-}
+export type { NativeFileTable }
 
 export class NativeFilesMirror implements MountViewObserver {
   constructor(
@@ -28,10 +21,14 @@ export class NativeFilesMirror implements MountViewObserver {
     private readonly view: MountView,
   ) {}
 
-  /** A boot replaced every file: clients see the old set or the new one, never half of it. */
+  /**
+   * A boot replaced every file: clients see the old set or the new one, never half of it. The
+   * previous boot's files stay readable through descriptors opened on them (retire), as the view
+   * keeps them by handle for one boot.
+   */
   loaded(view: MountView): void {
     this.table.batch(() => {
-      this.table.clear()
+      this.table.retire()
       for (const entry of view.entriesInOrder()) this.table.set(entry.handle, entry.file.name, fileStat(view, entry), entry.file.content)
       this.rootChanged(view.root)
     })

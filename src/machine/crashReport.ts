@@ -2,6 +2,7 @@
  * Realistic kernel log text for simulated events: the boot banner and the reports printed by a
  * panic or an oops, modelled on what Linux 6.x prints on x86_64 (the fixtures hold a real one).
  */
+import { isBlkConfig } from '../backend/blk/backend.js'
 import type { RamoopsConfig } from '../backend/ramoops/config.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 
@@ -14,6 +15,18 @@ function kernelRelease(config: RamoopsConfig): string {
 
 export function bootBanner(config: RamoopsConfig): string[] {
   const release = kernelRelease(config)
+  if (isBlkConfig(config)) {
+    const b = config.blk
+    const kib = (n: number) => n / 1024
+    return [
+      `Linux version ${release} (pstore-sim) #1 SMP PREEMPT_DYNAMIC`,
+      `Command line: console=ttyS0,115200 pstore_blk.blkdev=${b.blkdev} pstore_blk.kmsg_size=${kib(b.kmsgSize)} pstore_blk.best_effort=y`,
+      `pstore_zone: registered pstore_blk as backend for kmsg(${['Unknown', 'Panic', 'Oops', 'Emergency', 'Shutdown'][b.maxReason] ?? 'Unknown'})${b.pmsgSize ? ' pmsg' : ''}${b.consoleSize ? ' console' : ''}${b.ftraceSize ? ' ftrace' : ''}`,
+      `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
+      'pstore: Registered pstore_blk as persistent store backend',
+      `pstore_blk: attached ${b.blkdev} (${b.diskSize}) (no dedicated panic_write!)`,
+    ]
+  }
   const params = `ramoops.mem_address=${hex(config.memAddress)} ramoops.mem_size=${hex(config.memSize)} ramoops.record_size=${hex(config.recordSize)} ramoops.console_size=${hex(config.consoleSize)} ramoops.ftrace_size=${hex(config.ftraceSize)} ramoops.pmsg_size=${hex(config.pmsgSize)} ramoops.ecc=${config.eccSize}`
   return [
     `Linux version ${release} (pstore-sim) #1 SMP PREEMPT_DYNAMIC`,

@@ -5,11 +5,10 @@
  * reboot after a crash done by whoever owns the view).
  */
 
-import type { CorruptSpec, FlipReport } from '../backend/ramoops/corrupt.js'
-import { corrupt } from '../backend/ramoops/corrupt.js'
+import type { CorruptSpec, FlipReport } from '../backend/backend.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
 import type { DumpReason } from '../pstore/kmsgDumper.js'
-import type { CrashResult } from './machine.js'
+import { type CrashResult, MachineSetupError } from './machine.js'
 import type { Simulation } from './simulation.js'
 
 export interface FtraceCall {
@@ -84,9 +83,8 @@ async function dispatch(sim: Simulation, event: KernelEvent, context: EventConte
     case 'ftrace':
       return { records: machine.ftrace(event.calls) }
     case 'corrupt': {
-      const flips = corrupt(machine.ramoops, event.spec)
-      machine.ramoops.region.flush()
-      return flips
+      if (!machine.backend.corrupt) throw new MachineSetupError(`${machine.backend.name} has no fault injection`)
+      return machine.backend.corrupt(event.spec)
     }
     case 'reboot':
       return { files: await context.boot() }
@@ -97,6 +95,6 @@ async function dispatch(sim: Simulation, event: KernelEvent, context: EventConte
 export function bootUnmounted(sim: Simulation): () => Promise<string[]> {
   return async () => {
     const { records } = sim.machine.boot()
-    return makeFiles(records, { now: nowTimespec(), wordBits: sim.config.wordBits }).map((file) => file.name)
+    return makeFiles(records, { now: nowTimespec(), wordBits: sim.config.wordBits, backend: sim.machine.backend.name }).map((file) => file.name)
   }
 }

@@ -5,6 +5,10 @@
  * would combine them, and `--cmdline` and flags give the same layout.
  */
 import fs from 'node:fs'
+import { type BlkMachineConfig, blkMachineConfig } from '../backend/blk/backend.js'
+import { BlkConfigError, blkConfig, parseBlkCmdline } from '../backend/blk/config.js'
+import { computeBlkLayout } from '../backend/blk/layout.js'
+import { type ErstParams, ErstSetupError, fromErstParams } from '../backend/erst/config.js'
 import {
   configToJson,
   fromCmdline,
@@ -20,13 +24,23 @@ import { formatKernelVersion } from '../format/kernelVersion.js'
 import { PstoreSimError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/files.js'
 
+/** The pstore backend an image is laid out for (`--backend`); absent means ramoops. */
+export type BackendChoice = 'ramoops' | 'blk' | 'erst'
+
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['ramoops', 'blk', 'erst']
+
 export interface SetupSource {
+  backend?: BackendChoice
+  /** erst: QEMU's memory-backend size and acpi-erst record_size. */
+  erst?: ErstParams
   /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
   params?: ModuleParams
   cmdline?: string
   dts?: string
   dtsFile?: string
   target: TargetOptions
+  /** blk: `cmdline` holds the pstore_blk.* words, the image is the disk; its size in bytes in bytes (the image's size) */
+  diskSize?: number
 }
 
 export interface Sidecar {
@@ -68,6 +82,12 @@ export function writeSidecar(image: string, source: SetupSource, config: Ramoops
 }
 
 export function resolveSetup(source: SetupSource): RamoopsConfig {
+  if (source.backend === 'blk') {
+    const { params, compress } = parseBlkCmdline(source.cmdline ?? '')
+    const t = source.target
+    return blkMachineConfig(blkConfig(params, source.diskSize ?? 0, { kernel: t.kernel, cpus: t.cpus, compress: t.compress ?? compress }))
+  }
+  if (source.backend === 'erst') return fromErstParams(source.erst ?? {}, source.target)
   if (source.dts !== undefined) return fromDts(source.dts, source.target, source.dtsFile ?? 'device tree')
   if (source.cmdline !== undefined) return fromCmdline(source.cmdline, source.target)
   return fromModuleParams(source.params ?? {}, source.target)
@@ -75,10 +95,37 @@ export function resolveSetup(source: SetupSource): RamoopsConfig {
 
 /** Overrides given on the command line, all optional. */
 export interface SetupOverrides {
+  backend?: BackendChoice
+  erst?: ErstParams
   params?: ModuleParams
   cmdline?: string
   dtsFile?: string
   target?: TargetOptions
+  /** --disk-size (blk, format only: an existing image's size is its disk's) */
+  diskSize?: number
+}
+
+const BLK_EXAMPLE = '--cmdline "pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y"'
+
+/** The blk setup: the sidecar's, with a new command line and disk size where given. */
+function blkSource(image: string, base: SetupSource | undefined, overrides: SetupOverrides, target: TargetOptions): SetupSource {
+  const given = Object.entries(overrides.params ?? {}).find(([, v]) => v !== undefined)
+  if (given) {
+    const flag = `--${given[0].replace(/_/g, '-')}`
+    throw new SetupError(`${image}: ${flag} is a ramoops parameter; a pstore/blk setup takes its parameters in ${BLK_EXAMPLE}`)
+  }
+  if (overrides.dtsFile !== undefined) throw new SetupError(`${image}: --dts describes a ramoops node; pstore/blk takes ${BLK_EXAMPLE}`)
+  if (hasKeys(overrides.erst))
+    throw new SetupError(
+      `${image}: --erst-size and --erst-record-size apply to --backend erst only; a pstore/blk disk is its image's size (--disk-size for format)`,
+    )
+  const cmdline = overrides.cmdline ?? (base?.backend === 'blk' ? base.cmdline : undefined)
+  if (cmdline === undefined) throw new SetupError(`${image}: --backend blk needs the module parameters: ${BLK_EXAMPLE}`)
+  let diskSize = overrides.diskSize
+  if (diskSize === undefined && fs.existsSync(image)) diskSize = fs.statSync(image).size
+  if (diskSize === undefined) diskSize = base?.diskSize
+  if (diskSize === undefined) throw new SetupError(`${image}: give the disk's size: --disk-size (e.g. 256K)`)
+  return { backend: 'blk', cmdline, diskSize, target }
 }
 
 function hasKeys(o: object | undefined): boolean {
@@ -97,8 +144,28 @@ export function setupForImage(
   const sidecar = options.ignoreSidecar ? undefined : readSidecar(image)
   const base: SetupSource = sidecar?.setup ?? { target: {} }
   const target = { ...base.target, ...stripUndefined(overrides.target ?? {}) }
+  const backend = overrides.backend ?? base.backend ?? 'ramoops'
   let source: SetupSource
-  if (overrides.dtsFile !== undefined) {
+  if (backend === 'blk') {
+    source = blkSource(image, sidecar?.setup, overrides, target)
+    try {
+      const config = resolveSetup(source)
+      computeBlkLayout((config as BlkMachineConfig).blk) // "no room for …" before anything opens the disk
+      return { source, config, fromSidecar: !!sidecar }
+    } catch (err) {
+      if (err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+      throw err
+    }
+  }
+  if (overrides.diskSize !== undefined) throw new SetupError(`${image}: --disk-size is for --backend blk (ramoops: --mem-size, erst: --erst-size)`)
+  if (backend !== 'ramoops') {
+    const ramoopsGiven = overrides.dtsFile !== undefined || overrides.cmdline !== undefined || hasKeys(overrides.params)
+    if (ramoopsGiven) throw new SetupError(`${image}: ramoops parameters (--mem-size, --cmdline, --dts, …) do not apply to the ${backend} backend`)
+    const erst = { ...(base.backend === 'erst' ? base.erst : {}), ...stripUndefined(overrides.erst ?? {}) }
+    source = { backend: 'erst', erst, target }
+  } else if (hasKeys(overrides.erst)) {
+    throw new SetupError(`${image}: --erst-size and --erst-record-size apply to --backend erst only`)
+  } else if (overrides.dtsFile !== undefined) {
     let dts: string
     try {
       dts = fs.readFileSync(overrides.dtsFile, 'utf8')
@@ -120,9 +187,16 @@ export function setupForImage(
     )
   }
   try {
-    if (isAuto(source.target.kernel)) source = { ...source, target: { ...source.target, kernel: autoKernel(image, source) } }
+    if (isAuto(source.target.kernel)) {
+      if (source.backend === 'erst')
+        throw new SetupError(`${image}: --kernel auto reads ramoops' ftrace zones; an ERST file holds no version: give it, e.g. --kernel 6.12.0`)
+      source = { ...source, target: { ...source.target, kernel: autoKernel(image, source) } }
+    }
     return { source, config: resolveSetup(source), fromSidecar: !!sidecar }
   } catch (err) {
+    if (err instanceof ErstSetupError) {
+      throw new SetupError(`${image}: ${err.param === 'size' ? '--erst-size' : '--erst-record-size'}: QEMU would refuse this ERST setup: ${err.message}`)
+    }
     if (err instanceof ProbeError || err instanceof RangeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
     throw err
   }
@@ -150,6 +224,7 @@ function u32Reader(image: string): { read: (offset: number) => number | undefine
 
 /** The kernel version the image's ftrace zones show under this setup (any version's layout), if any. */
 export function ftraceVersionOf(image: string, source: SetupSource): FtraceVersion | undefined {
+  if (source.backend === 'erst') return undefined
   const reader = u32Reader(image)
   try {
     return probeFtraceVersion((kernel) => resolveSetup({ ...source, target: { ...source.target, kernel } }), reader.read)

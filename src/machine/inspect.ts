@@ -4,8 +4,9 @@
  */
 
 import fs from 'node:fs'
+import type { BackendDescription } from '../backend/backend.js'
+import { openBackend } from '../backend/open.js'
 import { configToJson, type RamoopsConfigJson } from '../backend/ramoops/config.js'
-import { Ramoops } from '../backend/ramoops/ramoops.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { ImageError, RegionImage } from '../format/region.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
@@ -36,7 +37,28 @@ export interface Inspection {
   ftraceKernel?: { version: string; signature: string; matchesSetup: boolean }
   zones: ZoneInspection[]
   unusedTail: { offset: number; size: number }
+  /** pstore/blk: the module parameters as the kernel shows them, and its kernel memory after the boot */
+  blk?: { params: Record<string, string | number | boolean>; diskSize: number; next: { writeCnt: number; oopsCounter: number; panicCounter: number } }
   records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string; contentBase64?: string }>
+  /** An ERST file: its storage header and slots (zones is then empty). */
+  erst?: ErstDescription
+}
+
+export interface ErstDescription {
+  header: { magic: string; recordSize: number; storageOffset: number; version: number; recordCount: number }
+  invalid?: string
+  bufsize: number
+  slots: Array<{
+    slot: number
+    recordId: string | null
+    headerId?: string
+    length?: number
+    timestamp?: string
+    creator?: string
+    section?: string
+    part?: number
+    error?: string
+  }>
 }
 
 export async function inspectImage(
@@ -47,13 +69,33 @@ export async function inspectImage(
   // Before the setup: a missing image is the problem to report, not its missing sidecar.
   if (!fs.existsSync(image)) throw new ImageError(`${image}: no such image`)
   const { config, source } = setupForImage(image, overrides)
-  const signed = ftraceVersionOf(image, source)
+  // pstore/blk's zones carry no kernel version
+  const signed = source.backend === 'blk' ? undefined : ftraceVersionOf(image, source)
   const region = RegionImage.open(image, { readOnly: true, expectedSize: config.memSize })
-  const ramoops = new Ramoops(config, region)
-  const before = ramoops.zones.map((zone) => ({ sig: zone.sig, valid: zone.signatureValid, start: zone.start, size: zone.size }))
-  const reports = ramoops.boot()
+  const backend = openBackend(config, region)
+  const before = backend.describe() as BackendDescription & { zones: Array<Omit<ZoneInspection, 'bootOutcome' | 'ecc'>>; unusedTail: Inspection['unusedTail'] }
+  const reports = backend.boot() as Array<{ outcome: string; ecc?: { correctedBytes: number; badBlocks: number } }>
   const symbols = options.systemMap ? await SymbolTable.load(options.systemMap) : undefined
-  const files = makeFiles(ramoops.readRecords(), { now: nowTimespec(), wordBits: config.wordBits, symbols, exactNames: options.exactNames })
+  const files = makeFiles(backend.readRecords(), {
+    now: nowTimespec(),
+    wordBits: config.wordBits,
+    symbols,
+    exactNames: options.exactNames,
+    backend: backend.name,
+  })
+  const records = files.map((f) => ({
+    name: f.name,
+    size: f.content.length,
+    kernelSize: f.kernelSize,
+    mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
+    compressed: f.record.compressed,
+    ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
+    ...(options.withContent ? { contentBase64: f.content.toString('base64') } : {}),
+  }))
+  if (before.kind === 'erst') {
+    const { kind: _kind, ...erst } = before as unknown as ErstDescription & { kind: string }
+    return { image, setup: configToJson(config), zones: [], unusedTail: { offset: config.memSize, size: 0 }, records, erst }
+  }
   return {
     image,
     setup: configToJson(config),
@@ -66,29 +108,22 @@ export async function inspectImage(
           },
         }
       : {}),
-    zones: ramoops.zones.map((zone, i) => ({
-      type: zone.layout.type,
-      index: zone.layout.index,
-      offset: zone.offset,
-      size: zone.layout.size,
-      capacity: zone.capacity,
-      signature: '0x' + before[i].sig.toString(16).padStart(8, '0'),
-      signatureValid: before[i].valid,
-      start: before[i].start,
-      used: before[i].size,
+    ...(before.kind === 'pstore_blk'
+      ? {
+          blk: {
+            params: before.params as Record<string, string>,
+            diskSize: before.diskSize as number,
+            next: (backend.describe() as BackendDescription & Required<Inspection>['blk']).next,
+          },
+        }
+      : {}),
+    zones: before.zones.map((zone, i) => ({
+      ...zone,
       bootOutcome: reports[i].outcome,
-      ...(config.eccSize ? { ecc: reports[i].ecc } : {}),
+      ...(config.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
     })),
-    unusedTail: { offset: ramoops.layout.usedEnd, size: config.memSize - ramoops.layout.usedEnd },
-    records: files.map((f) => ({
-      name: f.name,
-      size: f.content.length,
-      kernelSize: f.kernelSize,
-      mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
-      compressed: f.record.compressed,
-      ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
-      ...(options.withContent ? { contentBase64: f.content.toString('base64') } : {}),
-    })),
+    unusedTail: before.unusedTail,
+    records,
   }
 }
 
@@ -104,11 +139,46 @@ function ftraceNote(r: Inspection): string[] {
   ]
 }
 
-export function formatInspection(r: Inspection): string {
-  const s = r.setup
+function formatErst(r: Inspection, e: ErstDescription): string {
+  const h = e.header
   const lines = [
     `image   ${r.image}`,
-    `setup   ${s.source}: mem_size ${hex(s.memSize)} record ${hex(s.recordSize)} console ${hex(s.consoleSize)} pmsg ${hex(s.pmsgSize)} ftrace ${hex(s.ftraceSize)}${s.ftracePerCpu ? ` (per CPU, ${s.cpus} CPUs)` : ''} ecc ${s.eccSize} max_reason ${s.maxReason} kernel ${s.kernel}`,
+    `setup   erst: size ${hex(r.setup.memSize)} record_size ${hex(h.recordSize || r.setup.recordSize)} (bufsize ${e.bufsize}) kernel ${r.setup.kernel}`,
+    `header  magic ${h.magic} storage_offset ${hex(h.storageOffset)} version ${hex(h.version)} record_count ${h.recordCount}${e.invalid ? `  INVALID: ${e.invalid}` : ''}`,
+    '',
+    'slot  record id              length  time        section   part',
+  ]
+  for (const s of e.slots) {
+    if (s.recordId === null) lines.push(`${String(s.slot).padEnd(5)} free`)
+    else if (s.error) lines.push(`${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${s.error}`)
+    else
+      lines.push(
+        `${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${String(s.length).padEnd(7)} ${String(s.timestamp).padEnd(11)} ${String(s.section).padEnd(9)} ${s.part ?? (s.section === 'dmesg-z' ? '(compressed)' : '')}${s.creator === 'pstore' ? '' : '  (not pstore)'}`,
+      )
+  }
+  lines.push('', r.records.length ? 'records:' : 'records: none')
+  for (const rec of r.records) {
+    lines.push(
+      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
+    )
+  }
+  return lines.join('\n') + '\n'
+}
+
+export function formatInspection(r: Inspection): string {
+  if (r.erst) return formatErst(r, r.erst)
+  const s = r.setup
+  const b = r.blk
+  const setupLine = b
+    ? `setup   pstore_blk: ${Object.entries(b.params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')} (sizes in KiB), disk ${b.diskSize} bytes, kernel ${s.kernel}\n` +
+      `next    dump to dmesg zone ${b.next.writeCnt}; Oops counter ${b.next.oopsCounter}, Panic counter ${b.next.panicCounter} (continued from the disk)`
+    : undefined
+  const lines = [
+    `image   ${r.image}`,
+    setupLine ??
+      `setup   ${s.source}: mem_size ${hex(s.memSize)} record ${hex(s.recordSize)} console ${hex(s.consoleSize)} pmsg ${hex(s.pmsgSize)} ftrace ${hex(s.ftraceSize)}${s.ftracePerCpu ? ` (per CPU, ${s.cpus} CPUs)` : ''} ecc ${s.eccSize} max_reason ${s.maxReason} kernel ${s.kernel}`,
     ...ftraceNote(r),
     '',
     'zone        offset     size       capacity   sig         valid  start      used       boot',

@@ -6,11 +6,21 @@
  *
  * The state is plain JSON so that it survives between CLI commands while no daemon runs.
  */
+import type { BackendMemory, BootReport, DmesgWriteResult, PstoreBackend } from '../backend/backend.js'
+import { openBackend } from '../backend/open.js'
 import type { RamoopsConfig } from '../backend/ramoops/config.js'
-import { Ramoops, type ZoneReport } from '../backend/ramoops/ramoops.js'
 import type { RegionImage } from '../format/region.js'
 import { encodeFtraceRecord } from '../pstore/ftrace.js'
-import { buildDumpPart, type DumpReason, formatConsoleRecord, formatSyslogRecord, type LogRecord, logFromText, reasonIsDumped } from '../pstore/kmsgDumper.js'
+import {
+  DEFAULT_KMSG_BYTES,
+  type DumpReason,
+  dumpParts,
+  formatConsoleRecord,
+  formatSyslogRecord,
+  type LogRecord,
+  logFromText,
+  reasonIsDumped,
+} from '../pstore/kmsgDumper.js'
 import { KMSG_DUMP, type PstoreRecord } from '../pstore/record.js'
 import { PstoreSimError } from '../util/errors.js'
 import { bootBanner, oopsReport, panicReport } from './crashReport.js'
@@ -29,6 +39,8 @@ export interface MachineState {
   lastUptimeUs: number
   /** Global ftrace record counter (the `ts` field). */
   ftraceCounter: number
+  /** The backend's kernel memory other than ramoops' dumpWriteCnt (e.g. erst's record id counter). */
+  backendMemory?: BackendMemory
 }
 
 /** The target kernel or setup lacks what an event needs (a frontend, a zone). */
@@ -59,8 +71,12 @@ function checkFtraceCall(call: { cpu: number; ip: bigint; parentIp: bigint }, in
   }
 }
 
+/** An event on a machine that panicked and has not rebooted; `event` names it (the CLI adds how to reboot). */
 export class MachineHaltedError extends PstoreSimError {
   override name = 'MachineHaltedError'
+  constructor(readonly event: string) {
+    super(`the simulated machine halted after a panic: ${event} needs a reboot first`)
+  }
 }
 
 /** CONFIG_LOG_BUF_SHIFT=17: the printk ring keeps the newest 128 KiB. */
@@ -79,12 +95,24 @@ export interface CrashOptions {
   message?: string
 }
 
+/** One part of a dump and what the backend's write answered for it (ids in decimal: results travel as JSON). */
+export type PartResult = { part: number; compressed: boolean; bytes: number } & (
+  | { stored: true; slot: number; id: string }
+  | { stored: false; errno: Extract<DmesgWriteResult, { stored: false }>['errno']; why: string }
+)
+
 export interface CrashResult {
+  /** Part 1 was stored. */
   stored: boolean
+  /** Where part 1 went (ramoops: the dmesg zone). */
   zone?: number
   compressed?: boolean
   reason: DumpReason
   why?: string
+  /** psinfo->name of the backend that took the dump. */
+  backend?: string
+  /** Every part the dumper handed over, in order, stored or refused. */
+  parts?: PartResult[]
 }
 
 export function freshState(): MachineState {
@@ -92,7 +120,7 @@ export function freshState(): MachineState {
 }
 
 export class SimulatedMachine {
-  readonly ramoops: Ramoops
+  readonly backend: PstoreBackend
   state: MachineState
   /** Bytes in state.log, kept so that printk does not sum the whole log each time. */
   private logBytes: number
@@ -103,18 +131,27 @@ export class SimulatedMachine {
     state?: MachineState,
     private readonly clock: () => number = Date.now,
   ) {
-    this.ramoops = new Ramoops(config, region)
+    this.backend = openBackend(config, region)
     this.state = state ? { ...freshState(), ...state } : freshState()
     this.logBytes = this.state.log.reduce((n, r) => n + r.length, 0)
-    this.ramoops.dumpWriteCnt = this.state.dumpWriteCnt
+    this.backend.restoreMemory({ ...this.state.backendMemory, dumpWriteCnt: this.state.dumpWriteCnt })
   }
 
-  /** A reboot: the kernel validates every zone, snapshots, zaps console and pmsg, then reads. */
-  boot(): { reports: ZoneReport[]; records: PstoreRecord[] } {
-    const reports = this.ramoops.boot()
+  /** The backend's kernel memory into the state (dumpWriteCnt where the state always kept it). */
+  private saveMemory(): void {
+    const { dumpWriteCnt, ...rest } = this.backend.memory()
+    this.state.dumpWriteCnt = typeof dumpWriteCnt === 'number' ? dumpWriteCnt : 0
+    if (Object.keys(rest).length) this.state.backendMemory = rest
+    else delete this.state.backendMemory
+  }
+
+  /** A reboot: the backend's probe (ramoops validates every zone, snapshots, zaps console and pmsg), then a read pass. */
+  boot(): { reports: BootReport[]; records: PstoreRecord[] } {
+    const reports = this.backend.boot()
     this.state = { ...freshState(), bootCount: this.state.bootCount + 1, bootedAtMs: this.clock(), ftraceCounter: this.state.ftraceCounter }
+    this.saveMemory()
     this.logBytes = 0
-    const records = this.ramoops.readRecords()
+    const records = this.backend.readRecords()
     for (const line of bootBanner(this.config)) this.printk(line, 6)
     return { reports, records }
   }
@@ -127,9 +164,7 @@ export class SimulatedMachine {
 
   private assertRunning(what: string): void {
     if (this.state.halted) {
-      throw new MachineHaltedError(
-        `the simulated machine halted after a panic: ${what} needs a reboot first (pstore-sim reboot MOUNTPOINT, pstore-sim mount, or panic --reboot)`,
-      )
+      throw new MachineHaltedError(what)
     }
   }
 
@@ -142,8 +177,9 @@ export class SimulatedMachine {
     while (this.logBytes > LOG_BUFFER_BYTES && this.state.log.length > 1) this.logBytes -= this.state.log.shift()!.length
     // A refused console write (a zone whose start the kernel would write past) loses the
     // console copy only: printk never fails, and the log keeps the record.
-    if (this.config.frontends.console && this.ramoops.console && !this.ramoops.console.writeRefusal()) {
-      this.ramoops.writeConsole(Buffer.from(formatConsoleRecord(record), 'latin1'))
+    const backend = this.backend
+    if (this.config.frontends.console && backend.writeConsole && !backend.whyNot('console') && !backend.consoleRefusal?.()) {
+      backend.writeConsole(Buffer.from(formatConsoleRecord(record), 'latin1'))
     }
   }
 
@@ -151,8 +187,9 @@ export class SimulatedMachine {
   console(text: string): number {
     this.assertRunning('console output')
     if (!this.config.frontends.console) throw new MachineSetupError('this target kernel has no pstore console frontend (CONFIG_PSTORE_CONSOLE off)')
-    if (!this.ramoops.console) throw new MachineSetupError('this setup has no console zone (console_size 0)')
-    const refusal = this.ramoops.console.writeRefusal()
+    const missing = this.backend.whyNot('console')
+    if (missing) throw new MachineSetupError(missing)
+    const refusal = this.backend.consoleRefusal?.()
     if (refusal) throw refusal
     const lines = text.split('\n')
     if (lines[lines.length - 1] === '') lines.pop()
@@ -164,7 +201,9 @@ export class SimulatedMachine {
   pmsg(bytes: Uint8Array): number {
     this.assertRunning('a pmsg write')
     if (!this.config.frontends.pmsg) throw new MachineSetupError('this target kernel has no /dev/pmsg0 (CONFIG_PSTORE_PMSG off)')
-    return this.ramoops.writePmsg(bytes)
+    const missing = this.backend.whyNot('pmsg')
+    if (missing || !this.backend.writePmsg) throw new MachineSetupError(missing ?? `${this.backend.name} stores no pmsg records`)
+    return this.backend.writePmsg(bytes)
   }
 
   /**
@@ -174,14 +213,16 @@ export class SimulatedMachine {
   ftrace(calls: Array<{ cpu: number; ip: bigint; parentIp: bigint }>): number {
     this.assertRunning('ftrace records')
     if (!this.config.frontends.ftrace) throw new MachineSetupError('this target kernel has no pstore ftrace frontend (CONFIG_PSTORE_FTRACE off)')
+    const backend = this.backend
+    const missing = backend.whyNot('ftrace')
+    if (missing || !backend.writeFtrace || !backend.checkFtrace) throw new MachineSetupError(missing ?? `${backend.name} stores no ftrace records`)
+    const writeFtrace = backend.writeFtrace.bind(backend)
     const records = calls.map((call, i) => {
       checkFtraceCall(call, i, this.config.wordBits)
-      const zone = this.ramoops.ftraceZone(call.cpu)
-      const refusal = zone.writeRefusal()
-      if (refusal) throw refusal
+      backend.checkFtrace?.(call.cpu)
       return encodeFtraceRecord({ ip: call.ip, parentIp: call.parentIp, cpu: call.cpu, timestamp: BigInt(this.state.ftraceCounter + i) }, this.config.wordBits)
     })
-    records.forEach((record, i) => this.ramoops.writeFtrace(calls[i].cpu, record))
+    records.forEach((record, i) => writeFtrace(calls[i].cpu, record))
     this.state.ftraceCounter += calls.length
     return calls.length
   }
@@ -198,31 +239,42 @@ export class SimulatedMachine {
     const result: CrashResult = { stored: false, reason }
     if (!reasonIsDumped(reason, this.config.maxReason)) {
       result.why = `max_reason ${this.config.maxReason} does not dump ${reason} (${reason} needs max_reason >= ${KMSG_DUMP[reason]})`
-    } else if ((options.kmsgBytes ?? 10240) <= 0) {
+    } else if ((options.kmsgBytes ?? DEFAULT_KMSG_BYTES) <= 0) {
       result.why = 'kmsg_bytes is 0: the dumper stores nothing'
-    } else if (this.ramoops.dmesg.length === 0) {
-      result.why = 'this setup has no dmesg zones (record_size 0)'
+    } else if (this.backend.whyNot('dmesg')) {
+      result.why = this.backend.whyNot('dmesg')
     } else {
       this.state.oopsCount++
       const log = options.logText !== undefined ? logFromText(options.logText, uptime) : this.state.log
       const nowMs = options.time !== undefined ? options.time * 1000 : this.clock()
       const sec = Math.floor(nowMs / 1000)
-      const part = buildDumpPart({
-        reason,
-        oopsCount: this.state.oopsCount,
-        log,
-        bufsize: this.ramoops.bufsize,
-        compress: (options.compress ?? true) && this.config.compress,
-        flavour: this.config.quirks.compression,
-        time: { sec, nsec: Math.round((nowMs - sec * 1000) * 1e6) },
-      })
-      if (part) {
-        const { zone } = this.ramoops.writeDmesg(part)
-        this.state.dumpWriteCnt = this.ramoops.dumpWriteCnt
-        Object.assign(result, { stored: true, zone, compressed: part.compressed })
-      } else {
-        result.why = 'the log is empty: nothing to dump'
-      }
+      const written = dumpParts(
+        {
+          reason,
+          oopsCount: this.state.oopsCount,
+          log,
+          bufsize: this.backend.bufsize,
+          compress: (options.compress ?? true) && this.config.compress,
+          flavour: this.config.quirks.compression,
+          time: { sec, nsec: Math.round((nowMs - sec * 1000) * 1e6) },
+          kmsgBytes: options.kmsgBytes ?? DEFAULT_KMSG_BYTES,
+        },
+        (part) => this.backend.writeDmesg(part),
+      )
+      this.saveMemory()
+      const parts = written.map(
+        ({ part, result }): PartResult => ({
+          part: part.part,
+          compressed: part.compressed,
+          bytes: part.payload.length,
+          ...(result.stored ? { ...result, id: String(result.id) } : result),
+        }),
+      )
+      const first = parts[0]
+      if (!first) result.why = 'the log is empty: nothing to dump'
+      else if (first.stored) Object.assign(result, { stored: true, zone: first.slot, compressed: first.compressed })
+      else result.why = `${this.backend.name} refused part 1 (-${first.errno}): ${first.why}`
+      if (parts.length) Object.assign(result, { backend: this.backend.name, parts })
     }
     if (reason === 'panic') {
       this.printk(`---[ end Kernel panic - not syncing: ${options.message ?? 'sysrq triggered crash'} ]---`, 0)

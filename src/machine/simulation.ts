@@ -3,11 +3,16 @@
  * state (kept in `IMAGE.state.json` between commands while no daemon owns the image).
  */
 import fs from 'node:fs'
+import { isBlkConfig } from '../backend/blk/backend.js'
+import { BlkConfigError } from '../backend/blk/config.js'
+import { computeBlkLayout } from '../backend/blk/layout.js'
+import { isErst } from '../backend/erst/config.js'
+import { headerBytes } from '../backend/erst/storage.js'
 import { ProbeError, type RamoopsConfig } from '../backend/ramoops/config.js'
 import { computeLayout } from '../backend/ramoops/layout.js'
 import { ImageError, RegionImage } from '../format/region.js'
 import { PstoreSimError } from '../util/errors.js'
-import { createExclusive, temporaryName, writeFileAtomic } from '../util/files.js'
+import { createExclusive, FileWriteError, temporaryName, writeFileAtomic } from '../util/files.js'
 import { type LockMode, lockHolder, tryLock } from '../util/flock.js'
 import { isAuto, SetupError, type SetupOverrides, type SetupSource, setupForImage, writeSidecar } from './imageSetup.js'
 import { type MachineState, SimulatedMachine } from './machine.js'
@@ -140,6 +145,21 @@ export class Simulation {
   }
 }
 
+/**
+ * Writes the image's zeros instead of leaving a sparse file: every block is then allocated, so
+ * the in-place stores of later events cannot fail on a full disk half-way (a RAM region has all
+ * its bytes, too); a disk too small fails here, before the image exists.
+ */
+function allocateZeroed(fd: number, size: number, image: string): void {
+  const zeros = Buffer.alloc(Math.min(size, 1 << 20))
+  try {
+    // A full disk first shortens a write, then fails the next one with ENOSPC.
+    for (let offset = 0; offset < size; ) offset += fs.writeSync(fd, zeros, 0, Math.min(zeros.length, size - offset), offset)
+  } catch (err) {
+    throw new FileWriteError(image, (err as NodeJS.ErrnoException).code, err as Error)
+  }
+}
+
 function loadState(image: string): MachineState | undefined {
   try {
     const state = JSON.parse(fs.readFileSync(statePath(image), 'utf8')) as MachineState
@@ -155,7 +175,8 @@ function loadState(image: string): MachineState | undefined {
  */
 export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { config: RamoopsConfig; dmesgZones: number } {
   if (fs.existsSync(image) && !options.force) throw new SetupError(`${image}: already exists; pass --force to overwrite it`)
-  if (!overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
+  const erst = overrides.backend === 'erst'
+  if (!erst && overrides.backend !== 'blk' && !overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
     throw new SetupError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
   }
   if (isAuto(overrides.target?.kernel))
@@ -167,10 +188,16 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     // The setup resolved and laid out before the first byte is written: a refused format
     // leaves no image or sidecar behind (and an existing one untouched).
     const { config, source } = setupForImage(target, overrides, { ignoreSidecar: true })
+    const dmesgZones = (): number =>
+      isBlkConfig(config)
+        ? computeBlkLayout(config.blk).dmesg.length
+        : isErst(config)
+          ? (config.memSize - headerBytes(config.memSize, config.erstRecordSize)) / config.erstRecordSize
+          : computeLayout(config).dmesg.length
     try {
-      computeLayout(config)
+      dmesgZones()
     } catch (err) {
-      if (err instanceof ProbeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+      if (err instanceof ProbeError || err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
       throw err
     }
     // Built under a temporary name and renamed into place: nothing planted at the name is
@@ -179,18 +206,22 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     try {
       const fd = createExclusive(tmp)
       try {
-        fs.ftruncateSync(fd, config.memSize)
+        allocateZeroed(fd, config.memSize, target)
       } finally {
         fs.closeSync(fd)
       }
       const region = RegionImage.open(tmp, { readOnly: false, expectedSize: config.memSize })
       const machine = new SimulatedMachine(config, region, undefined)
       machine.boot()
-      region.close()
+      try {
+        region.close()
+      } catch (err) {
+        throw new FileWriteError(target, (err as NodeJS.ErrnoException).code, err as Error)
+      }
       writeSidecar(target, source, config)
       writeFileAtomic(statePath(target), JSON.stringify(machine.state) + '\n')
       fs.renameSync(tmp, target)
-      return { config, dmesgZones: machine.ramoops.dmesg.length }
+      return { config, dmesgZones: dmesgZones() }
     } finally {
       fs.rmSync(tmp, { force: true })
     }

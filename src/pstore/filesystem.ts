@@ -32,6 +32,8 @@ export interface ViewOptions {
   symbols?: SymbolTable
   /** `ftrace-ramoops-0` as the kernel names it, instead of the familiar `ftrace-ramoops`. */
   exactNames?: boolean
+  /** psinfo->name of the backend, in every file name (default ramoops). */
+  backend?: string
 }
 
 export const FILE_MODE = 0o444
@@ -63,9 +65,9 @@ export function fileTime(sec: bigint, nsec: bigint): Timespec {
   return { sec: s, nsec: ns }
 }
 
-export function fileName(record: PstoreRecord, exactNames = false): string {
-  if (record.type === 'ftrace' && !exactNames) return 'ftrace-ramoops'
-  return recordName(record)
+export function fileName(record: PstoreRecord, exactNames = false, backend = 'ramoops'): string {
+  if (record.type === 'ftrace' && !exactNames) return `ftrace-${backend}`
+  return recordName(record, backend)
 }
 
 /** pstore_mkfile(): one file per record; a name already present is not created again. */
@@ -75,7 +77,7 @@ export function makeFile(record: PstoreRecord, options: ViewOptions): PstoreFile
   // Records carry a time only when the dmesg header had non-zero seconds.
   const recordTime = record.time.sec !== 0n ? fileTime(record.time.sec, record.time.nsec) : undefined
   return {
-    name: fileName(record, options.exactNames),
+    name: fileName(record, options.exactNames, options.backend),
     record,
     content,
     kernelSize: bytes.length,

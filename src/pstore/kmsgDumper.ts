@@ -1,8 +1,10 @@
 /**
  * pstore's kmsg dumper (fs/pstore/platform.c pstore_dump() and printk's kmsg_dump_get_buffer(),
- * docs/ramoops-format.md §6.1): on a panic or oops it writes `<Reason>#<n> Part1\n` followed by the newest whole log
- * records that fit, compresses the part when it can, and hands it to the backend. ramoops keeps
- * only part 1, so this builds exactly that part.
+ * docs/ramoops-format.md §6.1): on a panic or oops it writes `<Reason>#<n> Part<k>\n` followed by
+ * the newest whole log records that fit, compresses the part when it can, and hands it to the
+ * backend; part 2 continues backwards from where part 1 began, and so on, until kmsg_bytes
+ * bytes were handed over or the log is used up. A backend's refusal does not stop the loop
+ * (6.1 ignores the error; 6.12 keeps the first one for a pr_err and goes on).
  */
 import type { CompressionFlavour } from '../format/kernelVersion.js'
 import { compress, scratchBufferSize } from './compression.js'
@@ -65,7 +67,7 @@ export interface DumpInput {
   oopsCount: number
   /** Formatted log records, oldest first, each ending in a newline. */
   log: string[]
-  /** Capacity of dmesg zone 0 (psinfo->bufsize). */
+  /** psinfo->bufsize (ramoops: the capacity of dmesg zone 0). */
   bufsize: number
   compress: boolean
   flavour: CompressionFlavour
@@ -79,33 +81,49 @@ export function reasonIsDumped(reason: DumpReason, maxReason: number): boolean {
 }
 
 /**
- * The newest block of whole records whose total length is at most `room - 1` bytes
- * (find_first_fitting_seq() is given size - 1), oldest first.
+ * Where the newest block of whole records before `end` begins, when their total length is at
+ * most `room - 1` bytes (find_first_fitting_seq() is given size - 1). `end` when none fits.
  */
-export function newestRecordsThatFit(log: string[], room: number): string {
+function firstFitting(log: string[], end: number, room: number): number {
   let total = 0
-  let first = log.length
+  let first = end
   while (first > 0) {
     const length = Buffer.byteLength(log[first - 1], 'latin1')
     if (total + length > room - 1) break
     total += length
     first--
   }
-  return log.slice(first).join('')
+  return first
+}
+
+/** The newest block of whole records that fits in `room - 1` bytes, oldest first. */
+export function newestRecordsThatFit(log: string[], room: number): string {
+  return log.slice(firstFitting(log, log.length, room)).join('')
 }
 
 /** Part 1 of a dump, as the backend receives it; undefined when the log is empty. */
 export function buildDumpPart(input: DumpInput): DmesgWrite | undefined {
-  if (input.log.length === 0) return undefined
-  const header = `${REASON_NAMES[input.reason]}#${input.oopsCount} Part1\n`
+  return buildPart(input, 1, input.log.length)?.write
+}
+
+/**
+ * Part `part` of a dump from the records before `end`: the write and where its records began
+ * (the next part ends there). Undefined when no record is left (kmsg_dump_get_buffer() false).
+ */
+function buildPart(input: DumpInput, part: number, end: number): { write: DmesgWrite; first: number } | undefined {
+  if (end === 0) return undefined
+  const reason = KMSG_DUMP[input.reason]
+  const header = `${REASON_NAMES[input.reason]}#${input.oopsCount} Part${part}\n`
   if (!input.compress) {
-    const text = newestRecordsThatFit(input.log, input.bufsize - header.length)
-    return { part: 1, compressed: false, payload: Buffer.from(header + text, 'latin1'), time: input.time }
+    const first = firstFitting(input.log, end, input.bufsize - header.length)
+    const text = input.log.slice(first, end).join('')
+    return { write: { part, compressed: false, payload: Buffer.from(header + text, 'latin1'), time: input.time, reason }, first }
   }
   const scratch = scratchBufferSize(input.flavour, input.bufsize)
-  const uncompressed = Buffer.from(header + newestRecordsThatFit(input.log, scratch - header.length), 'latin1')
+  const first = firstFitting(input.log, end, scratch - header.length)
+  const uncompressed = Buffer.from(header + input.log.slice(first, end).join(''), 'latin1')
   const zipped = compress(input.flavour, uncompressed, input.bufsize)
-  if (zipped) return { part: 1, compressed: true, payload: zipped, time: input.time }
+  if (zipped) return { write: { part, compressed: true, payload: zipped, time: input.time, reason }, first }
   // Compression failed: each generation falls back differently.
   let payload: Buffer
   if (input.flavour === 'zlib-raw-15') {
@@ -117,5 +135,30 @@ export function buildDumpPart(input: DumpInput): DmesgWrite | undefined {
   } else {
     payload = uncompressed
   }
-  return { part: 1, compressed: false, payload, time: input.time }
+  return { write: { part, compressed: false, payload, time: input.time, reason }, first }
+}
+
+/** The default of pstore's kmsg_bytes (CONFIG_PSTORE_DEFAULT_KMSG_BYTES). */
+export const DEFAULT_KMSG_BYTES = 10240
+
+/**
+ * pstore_dump()'s loop: builds part after part and hands each to `write` until `kmsgBytes`
+ * bytes (record sizes as handed over: compressed sizes for compressed parts) were written or
+ * the log is used up. Every part is handed over whatever `write` answers for the one before.
+ */
+export function dumpParts<R>(input: DumpInput & { kmsgBytes: number }, write: (part: DmesgWrite) => R): Array<{ part: DmesgWrite; result: R }> {
+  const written: Array<{ part: DmesgWrite; result: R }> = []
+  let total = 0
+  let end = input.log.length
+  for (let part = 1; total < input.kmsgBytes; part++) {
+    const built = buildPart(input, part, end)
+    if (!built) break
+    written.push({ part: built.write, result: write(built.write) })
+    total += built.write.payload.length
+    // A record longer than a part: the kernel would hand over header-only parts until
+    // kmsg_bytes is reached; one is enough to show it (a large kmsg_bytes would not end).
+    if (built.first === end) break
+    end = built.first
+  }
+  return written
 }

@@ -44,6 +44,11 @@ export class MountView {
   private entries = new Map<string, MountEntry>()
   /** This boot's files by position, kept after unlink so that an open file stays readable. */
   private byHandleIndex: MountEntry[] = []
+  /**
+   * The previous boot's: a descriptor opened before a reboot reads the record it opened (as a
+   * pstore inode keeps its record) for one reboot, then fails; memory holds two boots at most.
+   */
+  private previousByHandle: MountEntry[] = []
   root: RootAttributes
   /** Counts boots: a file handle from an earlier boot finds nothing. */
   private boots = 0
@@ -59,6 +64,7 @@ export class MountView {
   /** A boot's records replace the whole view (a fresh mount). */
   load(records: PstoreRecord[], options: ViewOptions): void {
     this.entries.clear()
+    this.previousByHandle = this.byHandleIndex
     this.byHandleIndex = []
     for (const file of makeFiles(records, options)) {
       const entry: MountEntry = {
@@ -95,10 +101,16 @@ export class MountView {
     return this.entries.values()
   }
 
-  /** The entry an open file handle refers to, even after unlink; undefined after a reboot. */
+  /**
+   * The entry an open file handle refers to, even after unlink or one reboot; undefined for a
+   * handle of an older boot (and for 0, no handle).
+   */
   byHandle(handle: number): MountEntry | undefined {
-    if (((handle >>> 20) & 0xfff) !== (this.boots & 0xfff)) return undefined
-    return this.byHandleIndex[(handle & 0xfffff) - 1]
+    const generation = (handle >>> 20) & 0xfff
+    const index = (handle & 0xfffff) - 1
+    if (generation === (this.boots & 0xfff)) return this.byHandleIndex[index]
+    if (generation === ((this.boots - 1) & 0xfff) && this.boots > 1) return this.previousByHandle[index]
+    return undefined
   }
 
   get(name: string): MountEntry | undefined {

@@ -16,6 +16,8 @@ export interface DmesgWrite {
   payload: Uint8Array
   /** Wall clock when the dump was taken. */
   time: { sec: number; nsec: number }
+  /** record->reason (a KMSG_DUMP value): pstore/zone counts Oopses and panics apart. The dumper always sets it. */
+  reason?: number
 }
 
 export interface RecordTime {
@@ -26,7 +28,8 @@ export interface RecordTime {
 
 export interface PstoreRecord {
   type: PstoreType
-  id: number
+  /** ramoops: the zone index; erst: the 64-bit CPER record id. */
+  id: number | bigint
   /** From the dmesg header; 0/0 for every other type. */
   time: RecordTime
   /** Still compressed after the core tried to inflate it: the file is `….enc.z`. */

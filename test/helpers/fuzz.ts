@@ -13,7 +13,6 @@ import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
 import { fromModuleParams, type RamoopsConfig } from '../../src/backend/ramoops/config.js'
-import { corrupt } from '../../src/backend/ramoops/corrupt.js'
 import { computeLayout, type ZoneLayout } from '../../src/backend/ramoops/layout.js'
 import { RegionImage } from '../../src/format/region.js'
 import { SimulatedMachine } from '../../src/machine/machine.js'
@@ -280,7 +279,7 @@ function runSteps(rng: Rng, config: RamoopsConfig, bytes: Buffer, step: (name: s
   if (records.length && rng.chance(0.5)) {
     const r = rng.pick(records)
     const zones = layout.zones.filter((z) => z.type === r.type && (r.type === 'ftrace' || z.index === r.id))
-    guarded(`erase ${r.type} ${r.id}`, zones, () => machine.ramoops.erase(r.type, r.id))
+    guarded(`erase ${r.type} ${r.id}`, zones, () => machine.backend.erase(r.type, r.id))
   }
   const consoleZones = layout.console ? [layout.console] : []
   guarded('console', consoleZones, () => machine.console('fuzz line\n'.repeat(1 + rng.int(3))))
@@ -293,7 +292,7 @@ function runSteps(rng: Rng, config: RamoopsConfig, bytes: Buffer, step: (name: s
     machine.crash({ reason, compress: rng.chance(0.6), time: rng.pick([undefined, 0, -1, 1e12, 1700000000.5]) }),
   )
   guarded('corrupt', layout.zones, () =>
-    corrupt(machine.ramoops, { random: 1 + rng.int(8), area: rng.pick(['record', 'data', 'header', 'parity', 'zone'] as const), seed: rng.int(1000) }),
+    machine.backend.corrupt!({ random: 1 + rng.int(8), area: rng.pick(['record', 'data', 'header', 'parity', 'zone'] as const), seed: rng.int(1000) }),
   )
   const again = attempt('boot again', layout.zones, () => machine.boot())
   step('files again')

@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Test } from 'tap'
 import { type MountRecord, mountKey, processAlive } from '../../src/daemon/registry.js'
-import { repoRoot } from './fixtures.js'
+import { type FixtureCase, fixtureCase, fixtureFlags, repoRoot } from './fixtures.js'
 
 /** The record a daemon wrote in `runDirectory` for `mountpoint`, if any. */
 function readMountRecordIn(runDirectory: string, mountpoint: string): MountRecord | undefined {
@@ -122,6 +122,26 @@ export async function mountImage(t: Test, image: string, mountpoint: string, ext
   })
   if (result.code !== 0) t.fail(`mount failed: ${result.stderr}`)
   return result
+}
+
+/** A kernel 6.1 region, b-reboot's, copied into `dir` and mounted as that kernel names its files. */
+export interface FixtureMount {
+  fixture: FixtureCase
+  image: string
+  mnt: string
+  /** Mounts the image again (after an umount), with the same flags. */
+  remount(): Promise<RunResult>
+}
+
+/** b-reboot (a panic's dmesg record, kernel 6.1) as exec and rm tests start from it. */
+export async function mountBReboot(t: Test, dir: string): Promise<FixtureMount> {
+  const fixture = fixtureCase('kernel-6.1', 'b-reboot')
+  const image = path.join(dir, 'dump.bin')
+  fs.copyFileSync(fixture.file('region-before.bin'), image)
+  const mnt = path.join(dir, 'mnt')
+  const remount = () => mountImage(t, image, mnt, ['--exact-names', ...fixtureFlags('kernel-6.1', 'b-reboot')])
+  await remount()
+  return { fixture, image, mnt, remount }
 }
 
 /** Like libfuse's _assert_errno: the client failed, and with the kernel's message for that errno. */

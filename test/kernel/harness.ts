@@ -80,6 +80,8 @@ export interface KernelInfo {
   lkdtm: boolean
   initrd: string
   modules: string[]
+  /** Debian kernels: virtio_pci, virtio_blk, pstore_zone, pstore_blk and their dependencies (load order) */
+  blkModules?: string[]
   oopsModule: boolean
   qemu: string
   qemuVersion: string
@@ -385,7 +387,14 @@ export async function runKernel(opts: {
   /** default 6.1-debian */
   kernel?: KernelSelector
   image: Buffer | string
-  params: KernelRamoopsParams
+  /** ramoops; ignored when `blk` is given */
+  params?: KernelRamoopsParams
+  /**
+   * pstore/blk instead of ramoops (Debian kernels): the image is attached as a virtio disk
+   * (/dev/vda), pstore_blk.ko is insmod'ed with these `name=value` options, and `region` is the
+   * disk as the kernel left it
+   */
+  blk?: string[]
   actions: string[]
   cpus?: number
   rtcBase?: string /* '2024-01-01T00:00:00' */
@@ -396,7 +405,11 @@ export async function runKernel(opts: {
   const kernel = opts.kernel ?? DEFAULT_KERNEL
   const info = kernelInfo(kernel)
   if (!info) throw new Error(`kernel ${kernel} not prepared: run ${prepareScript} ${kernel}`)
-  const p = opts.params
+  const blk = opts.blk
+  if (blk && !info.blkModules?.length) throw new Error(`kernel ${kernel}: no pstore/blk modules in its initramfs (run ${prepareScript} ${kernel})`)
+  if (blk?.some((w) => !/^[a-z_]+=[A-Za-z0-9/._-]+$/.test(w))) throw new Error(`unsupported pstore_blk option in ${JSON.stringify(blk)}`)
+  if (!blk && !opts.params) throw new Error('runKernel: params (ramoops) or blk (pstore/blk) is required')
+  const p: KernelRamoopsParams = opts.params ?? { memSize: 4096, recordSize: 0, consoleSize: 0, ftraceSize: 0, pmsgSize: 0, ecc: 0 }
   const memAddress = p.memAddress ?? DEFAULT_MEM_ADDRESS
   const cpus = opts.cpus ?? 1
   const rtcBase = opts.rtcBase ?? '2024-01-01T00:00:00'
@@ -409,13 +422,15 @@ export async function runKernel(opts: {
     const fe = /^(pmsg|ftrace):/.exec(a)?.[1]
     if (fe && info.config[fe === 'pmsg' ? 'PSTORE_PMSG' : 'PSTORE_FTRACE'] !== 'y') throw new Error(`${a}: ${kernel} has no ${fe} frontend`)
   }
-  if (!(p.memSize > 0) || memAddress % 4096 !== 0) throw new Error('memSize must be > 0 and memAddress page aligned')
+  if (blk) {
+    /* a disk: no reserved memory */
+  } else if (!(p.memSize > 0) || memAddress % 4096 !== 0) throw new Error('memSize must be > 0 and memAddress page aligned')
   const reserve = Math.ceil(p.memSize / 4096) * 4096
   if (memAddress < 0x1000000 || memAddress + reserve > GUEST_RAM - 0x2000000) {
     throw new Error(`region 0x${memAddress.toString(16)}+0x${reserve.toString(16)} does not fit the 256M guest (keep it within 16M..224M)`)
   }
   const image = typeof opts.image === 'string' ? await fsp.readFile(opts.image) : opts.image
-  if (image.length > p.memSize) throw new Error(`image (${image.length} bytes) larger than memSize (${p.memSize})`)
+  if (!blk && image.length > p.memSize) throw new Error(`image (${image.length} bytes) larger than memSize (${p.memSize})`)
 
   const started = Date.now()
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'pstore-sim-kernel-'))
@@ -430,9 +445,13 @@ export async function runKernel(opts: {
     'panic=0',
     'nokaslr',
     'loglevel=7',
-    `memmap=${hex(reserve)}$${hex(memAddress)}`,
+    ...(blk ? [] : [`memmap=${hex(reserve)}$${hex(memAddress)}`]),
     // built in: ramoops reads its module parameters from the command line (ramoops.NAME=VALUE)
-    ...(info.builtinRamoops ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)] : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
+    ...(blk
+      ? [`pstoresim.blk=${blk.join(',')}`]
+      : info.builtinRamoops
+        ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)]
+        : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
     `pstoresim.actions=${opts.actions.length ? opts.actions.join(',') : 'none'}`,
     ...(opts.extraCmdline ?? []),
   ].join(' ')
@@ -465,8 +484,7 @@ export async function runKernel(opts: {
     info.initrd,
     '-append',
     cmdline,
-    '-device',
-    `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`,
+    ...(blk ? ['-drive', `file=${imgPath},format=raw,if=virtio`] : ['-device', `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`]),
   ]
 
   let child: ChildProcess | null = null
@@ -530,12 +548,13 @@ export async function runKernel(opts: {
     }
     // pause the guest, dump the region, quit
     await qmp.cmd('stop')
-    await qmp.cmd('pmemsave', { val: memAddress, size: p.memSize, filename: dumpPath })
-    const region = await fsp.readFile(dumpPath)
+    if (!blk) await qmp.cmd('pmemsave', { val: memAddress, size: p.memSize, filename: dumpPath })
     protocol = await readText(protoPath)
     serial = await readText(consolePath)
     await qmp.cmd('quit').catch(() => undefined)
     await Promise.race([exitP, sleep(5000)])
+    // a disk is read once QEMU has closed it (the guest's completed writes are in the file)
+    const region = await fsp.readFile(blk ? imgPath : dumpPath)
 
     const parsed = parseProtocol(protocol)
     if (qmp.events.some((e) => e.event === 'SHUTDOWN')) parsed.events.push('QEMU-SHUTDOWN (guest powered off)')

@@ -113,7 +113,8 @@ export function parseCmdline(cmdline: string): { params: ModuleParams; pstore: {
 }
 
 /** Settings that never come from the region itself, with their defaults. */
-function target(options: TargetOptions) {
+/** The target kernel and machine from options (shared by every backend's setup). */
+export function target(options: TargetOptions) {
   const kernel = parseKernelVersion(options.kernel ?? DEFAULT_KERNEL)
   const cpus = options.cpus ?? 1
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8192) throw new ProbeError(`cpus must be a whole number from 1 to 8192, not ${options.cpus}`)

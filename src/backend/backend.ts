@@ -1,0 +1,76 @@
+/**
+ * What the simulated machine needs of a pstore backend: the kernel's `struct pstore_info`
+ * (include/linux/pstore.h) as pstore-sim uses it. `machine/` talks only to this interface;
+ * each backend folder (ramoops/, erst/, blk/) implements it over its own image layout.
+ *
+ * Kernel name → member: name → `name`; bufsize → `bufsize`; flags (PSTORE_FLAGS_DMESG, …) →
+ * `types`; the driver's probe → `boot()`; open/read/close → `readRecords()`; write →
+ * `writeDmesg`/`writeConsole`/`writePmsg`/`writeFtrace`; erase → `erase()`.
+ */
+import type { RegionImage } from '../format/region.js'
+import type { DmesgWrite, PstoreRecord, PstoreType } from '../pstore/record.js'
+// The fault-injection spec and report were ramoops' first; other backends read `zones` as their units.
+import type { CorruptSpec, FlipReport } from './ramoops/corrupt.js'
+
+export type { CorruptSpec, FlipReport }
+
+/** The backend's name as it appears in file names (`dmesg-<name>-<id>`). */
+export type BackendName = 'ramoops' | 'pstore_blk' | 'erst'
+
+/** What the backend's write returned: where the part went, or the errno it refused it with. */
+export type DmesgWriteResult =
+  | { stored: true; slot: number; id: number | bigint }
+  | { stored: false; errno: 'ENOSPC' | 'EINVAL' | 'EIO' | 'EBUSY'; why: string }
+
+/** What a boot did to one zone or slot (the backend's own report extends it). */
+export interface BootReport {
+  outcome: string
+}
+
+/** Kernel memory a backend keeps between events of one boot (plain JSON, saved in the state file). */
+export type BackendMemory = Record<string, number | string>
+
+/** A backend's own description of its storage, for `inspect`: `kind` tells which shape. */
+export interface BackendDescription {
+  kind: BackendName
+  [key: string]: unknown
+}
+
+export interface PstoreBackend {
+  /** psinfo->name: `ramoops`, `pstore_blk` or `erst`. */
+  readonly name: BackendName
+  /** psinfo->bufsize: the most bytes one dmesg part may hold; the kmsg dumper splits by it. */
+  readonly bufsize: number
+  /** The record types it stores (psinfo->flags); a frontend without its type is not registered. */
+  readonly types: readonly PstoreType[]
+  /** Why it stores no records of `type` in this setup (e.g. `console_size 0`); undefined when it does. */
+  whyNot(type: PstoreType): string | undefined
+  /** The image its bytes live in (flushed by every method that changes them). */
+  readonly region: RegionImage
+  /** Probe at boot: validates (and may repair or zap) the storage; one report per zone or slot. */
+  boot(): BootReport[]
+  /** One read pass (open, read until none, close): records in the kernel's order. */
+  readRecords(): PstoreRecord[]
+  /** psinfo->write for one dmesg part; a refusal is answered, not thrown: the dump loop goes on. */
+  writeDmesg(part: DmesgWrite): DmesgWriteResult
+  /** psinfo->write for PSTORE_TYPE_CONSOLE (only when `types` has 'console'). */
+  writeConsole?(bytes: Uint8Array): void
+  /** Why the next console write would be refused, if it would (printk then skips the copy). */
+  consoleRefusal?(): Error | undefined
+  /** psinfo->write_user for /dev/pmsg0: bytes taken (only when `types` has 'pmsg'). */
+  writePmsg?(bytes: Uint8Array): number
+  /** Checks that `cpu` has somewhere to write ftrace records; throws the refusal. */
+  checkFtrace?(cpu: number): void
+  /** psinfo->write for PSTORE_TYPE_FTRACE: binary records of `cpu`. */
+  writeFtrace?(cpu: number, bytes: Uint8Array): void
+  /** psinfo->erase on unlink of the record's file; throws when the backend fails it. */
+  erase(type: PstoreType, id: number | bigint): void
+  /** Fault injection: flips bits of the storage as `spec` says (and flushes); absent when it has none. */
+  corrupt?(spec: CorruptSpec): FlipReport[]
+  /** What `inspect` shows of the storage as it is now (read only). */
+  describe(): BackendDescription
+  /** The kernel-memory state to save between commands (e.g. ramoops' dump_write_cnt). */
+  memory(): BackendMemory
+  /** Puts saved kernel-memory state back (after a boot it starts fresh instead). */
+  restoreMemory(memory: BackendMemory): void
+}

@@ -1,0 +1,147 @@
+/**
+ * pstore/blk behind the backend interface (zone.c's `psz_pstore_*` as a `pstore_info`). The zone
+ * logic stays in `PstoreBlk`; this answers in the interface's terms. Console, pmsg and ftrace
+ * zones are read and erased but never written: the kernels this was checked against (Debian's)
+ * have no frontend that writes them.
+ */
+import type { RegionImage } from '../../format/region.js'
+import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
+import type { BackendDescription, BackendMemory, BootReport, DmesgWriteResult, PstoreBackend } from '../backend.js'
+import type { RamoopsConfig } from '../ramoops/config.js'
+import { BLK_BACKEND_NAME, BlkError, PstoreBlk } from './blk.js'
+import { type BlkConfig, effectiveParams } from './config.js'
+import { KMSG_HEADER_SIZE } from './dmesgZone.js'
+import { PSZ_HEADER_SIZE, readPszHeader } from './zone.js'
+
+export class BlkBackend implements PstoreBackend {
+  readonly name = BLK_BACKEND_NAME
+  readonly blk: PstoreBlk
+  readonly types: readonly PstoreType[]
+
+  constructor(
+    readonly config: BlkConfig,
+    readonly region: RegionImage,
+  ) {
+    this.blk = new PstoreBlk(config, region)
+    this.types = (['dmesg', 'console', 'pmsg', 'ftrace'] as const).filter((type) => this.whyNot(type) === undefined)
+  }
+
+  get bufsize(): number {
+    return this.blk.bufsize
+  }
+
+  /** Only dmesg is written; a zone that is there is still read (and rm'd) as the kernel does. */
+  whyNot(type: PstoreType): string | undefined {
+    const l = this.blk.layout
+    if (type === 'dmesg') return l.dmesg.length ? undefined : 'this setup has no dmesg zones (pstore_blk.kmsg_size 0)'
+    const has = type === 'console' ? l.console : type === 'pmsg' ? l.pmsg : l.ftrace[0]
+    if (!has) return `this setup has no ${type} zone (pstore_blk.${type}_size 0)`
+    return `pstore-sim's pstore/blk does not write ${type} zones: no kernel it was checked against (Debian's, no ${type} frontend) writes them`
+  }
+
+  /** One report per zone in disk order (as describe() lists them). */
+  boot(): BootReport[] {
+    return this.blk
+      .boot()
+      .map((r) => ({ ...r, outcome: r.why ? `${r.state}: ${r.why}` : r.state }))
+      .sort((a, b) => a.layout.offset - b.layout.offset)
+  }
+
+  readRecords(): PstoreRecord[] {
+    return this.blk.readRecords()
+  }
+
+  writeDmesg(part: DmesgWrite): DmesgWriteResult {
+    try {
+      const res = this.blk.writeDmesg(part)
+      // psz_kmsg_write() answers 0 for a panic it could not write: the dump loop goes on, the disk never sees it
+      if (!res.written) return { stored: false, errno: 'EBUSY', why: res.why ?? 'not written' }
+      return { stored: true, slot: res.zone, id: res.zone }
+    } catch (err) {
+      if (err instanceof BlkError) return { stored: false, errno: 'ENOSPC', why: err.message }
+      throw err
+    }
+  }
+
+  erase(type: PstoreType, id: number | bigint): void {
+    this.blk.erase(type, id)
+  }
+
+  describe(): BackendDescription {
+    const b = this.blk
+    const l = b.layout
+    const zones = [l.pmsg, l.console, ...l.ftrace, ...l.dmesg].filter((z) => z !== undefined).sort((a, b) => a.offset - b.offset)
+    return {
+      kind: 'pstore_blk',
+      params: effectiveParams(this.config),
+      diskSize: this.config.diskSize,
+      next: { writeCnt: b.writeCnt, oopsCounter: b.oopsCounter, panicCounter: b.panicCounter },
+      zones: zones.map((zone) => {
+        const head = Buffer.alloc(PSZ_HEADER_SIZE + KMSG_HEADER_SIZE)
+        b.disk.copy(zone.offset, head.length, head)
+        const h = readPszHeader(head)
+        return {
+          type: zone.type,
+          index: zone.index,
+          offset: zone.offset,
+          size: zone.size,
+          capacity: zone.size - PSZ_HEADER_SIZE,
+          signature: '0x' + zone.sig.toString(16).padStart(8, '0'),
+          signatureValid: h.sig === zone.sig,
+          datalen: h.datalen,
+          start: h.start,
+          used: h.sig === zone.sig ? h.datalen : 0,
+        }
+      }),
+      unusedTail: { offset: this.config.totalSize - l.unusedTail, size: l.unusedTail },
+    }
+  }
+
+  memory(): BackendMemory {
+    const b = this.blk
+    return { writeCnt: b.writeCnt, oopsCounter: b.oopsCounter, panicCounter: b.panicCounter, onPanic: b.onPanic ? 1 : 0 }
+  }
+
+  restoreMemory(memory: BackendMemory): void {
+    const b = this.blk
+    if (typeof memory.writeCnt === 'number') b.writeCnt = memory.writeCnt
+    if (typeof memory.oopsCounter === 'number') b.oopsCounter = memory.oopsCounter
+    if (typeof memory.panicCounter === 'number') b.panicCounter = memory.panicCounter
+    if (typeof memory.onPanic === 'number') b.onPanic = memory.onPanic === 1
+  }
+}
+
+/**
+ * The machine's view of a blk setup. The simulated machine and the image code still take a
+ * ramoops-shaped config (frontends, reason filter, compression, the image size): a blk setup
+ * fills those fields from its own and carries itself in `blk`, which openBackend() dispatches
+ * on. No frontend: the Debian kernels have none, so console, pmsg and ftrace are refused.
+ */
+export type BlkMachineConfig = RamoopsConfig & { blk: BlkConfig }
+
+export function blkMachineConfig(blk: BlkConfig): BlkMachineConfig {
+  return {
+    source: 'module',
+    memAddress: 0,
+    memSize: blk.diskSize,
+    recordSize: blk.kmsgSize,
+    consoleSize: blk.consoleSize,
+    ftraceSize: blk.ftraceSize,
+    pmsgSize: blk.pmsgSize,
+    eccSize: 0,
+    eccBlockSize: 128,
+    maxReason: blk.maxReason,
+    ftracePerCpu: true,
+    kernel: blk.kernel,
+    cpus: blk.cpus,
+    wordBits: 64,
+    frontends: { console: false, pmsg: false, ftrace: false },
+    compress: blk.compress,
+    quirks: blk.quirks,
+    blk,
+  }
+}
+
+export function isBlkConfig(config: RamoopsConfig): config is BlkMachineConfig {
+  return (config as Partial<BlkMachineConfig>).blk !== undefined
+}

@@ -1,0 +1,58 @@
+/**
+ * Where each pstore/zone zone sits on the disk (psz_alloc_zones() in fs/pstore/zone.c): pmsg,
+ * console, the per-CPU ftrace zones, then dmesg zones of kmsg_size filling what is left.
+ */
+import type { PstoreType } from '../../pstore/record.js'
+import { type BlkConfig, BlkConfigError } from './config.js'
+
+/** PSZ_SIG ("DBGC"); each zone's signature is it XOR the zone's pstore_type_id. */
+export const PSZ_SIG = 0x43474244
+/** enum pstore_type_id (fixed values since 5.8). */
+export const PSTORE_TYPE_ID: Record<PstoreType, number> = { dmesg: 0, console: 2, ftrace: 3, pmsg: 7 }
+
+export interface BlkZoneLayout {
+  type: PstoreType
+  /** index among the zones of its type (the record id of a dmesg zone, the CPU of an ftrace zone) */
+  index: number
+  offset: number
+  /** header + data */
+  size: number
+  sig: number
+}
+
+export interface BlkLayout {
+  pmsg?: BlkZoneLayout
+  console?: BlkZoneLayout
+  ftrace: BlkZoneLayout[]
+  dmesg: BlkZoneLayout[]
+  /** bytes from the last zone's end to totalSize: never touched */
+  unusedTail: number
+}
+
+function zones(type: PstoreType, at: { off: number }, total: number, recordSize: number, totalSize: number): BlkZoneLayout[] {
+  if (!total || !recordSize) return []
+  if (at.off + total > totalSize) {
+    throw new BlkConfigError(
+      `no room for the ${type} zones (${total} bytes at ${at.off} of a ${totalSize}-byte disk): make the disk larger or the sizes smaller`,
+    )
+  }
+  const count = Math.floor(total / recordSize)
+  const out: BlkZoneLayout[] = []
+  for (let index = 0; index < count; index++) {
+    out.push({ type, index, offset: at.off, size: recordSize, sig: (PSZ_SIG ^ PSTORE_TYPE_ID[type]) >>> 0 })
+    at.off += recordSize
+  }
+  return out
+}
+
+export function computeBlkLayout(config: BlkConfig): BlkLayout {
+  const at = { off: 0 }
+  const pmsg = zones('pmsg', at, config.pmsgSize, config.pmsgSize, config.totalSize)[0]
+  const console = zones('console', at, config.consoleSize, config.consoleSize, config.totalSize)[0]
+  // ftrace_size / nr_cpu_ids per CPU; the zones may not fill ftrace_size, and the dmesg zones
+  // start right after them but share out total - (pmsg + console + ftrace) as the kernel does
+  const ftrace = zones('ftrace', at, config.ftraceSize, Math.floor(config.ftraceSize / config.cpus), config.totalSize)
+  const dmesgRoom = config.totalSize - (config.pmsgSize + config.consoleSize + config.ftraceSize)
+  const dmesg = zones('dmesg', at, dmesgRoom, config.kmsgSize, config.totalSize)
+  return { pmsg, console, ftrace, dmesg, unusedTail: config.totalSize - at.off }
+}

@@ -1,0 +1,185 @@
+/**
+ * The ERST backend (drivers/acpi/apei/erst.c as a pstore_info, over QEMU's acpi-erst storage):
+ * dmesg records only (PSTORE_FLAGS_DMESG; erst_writer() answers -EINVAL for any other type),
+ * one CPER record per slot, files `dmesg-erst-<record id>`.
+ */
+import type { RegionImage } from '../../format/region.js'
+import { decompress, inflateLimit } from '../../pstore/compression.js'
+import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
+import { PstoreSimError } from '../../util/errors.js'
+import type { BackendDescription, BackendMemory, BootReport, DmesgWriteResult, PstoreBackend } from '../backend.js'
+import type { ErstConfig } from './config.js'
+import { decodeCperRecord, encodeCperRecord, firstRecordIdBase, PSTORE_RECORD_OVERHEAD } from './cper.js'
+import { ErstStorage } from './storage.js'
+
+export class ErstError extends PstoreSimError {
+  override name = 'ErstError'
+}
+
+export interface SlotReport extends BootReport {
+  slot: number
+}
+
+export class ErstBackend implements PstoreBackend {
+  readonly name = 'erst'
+  readonly types: readonly PstoreType[] = ['dmesg']
+  readonly storage: ErstStorage
+  /** cper_next_record_id()'s counter: kernel memory, 0 after every boot. */
+  private lastId = 0n
+
+  constructor(
+    readonly config: ErstConfig,
+    readonly region: RegionImage,
+  ) {
+    if (region.size !== config.memSize) throw new ErstError(`the ERST file is ${region.size} bytes but size is ${config.memSize}`)
+    this.storage = new ErstStorage(region, config.memSize)
+  }
+
+  /** erst_info.bufsize: the exchange buffer (the header's record_size) less the CPER headers. */
+  get bufsize(): number {
+    const header = this.storage.readHeader()
+    const rs = header.magic === 0n ? this.config.erstRecordSize : header.recordSize
+    return rs - PSTORE_RECORD_OVERHEAD
+  }
+
+  whyNot(type: PstoreType): string | undefined {
+    if (type === 'dmesg') return this.storage.readHeader().magic === 0n || !this.invalid() ? undefined : `the ERST storage is unusable: ${this.invalid()}`
+    return `erst stores dmesg records only (PSTORE_FLAGS_DMESG): no ${type} records`
+  }
+
+  private invalid(): string | undefined {
+    return this.storage.invalid(this.storage.readHeader())
+  }
+
+  /** QEMU's realize: a file whose magic is 0 gets its header; the kernel's counter starts again. */
+  boot(): SlotReport[] {
+    this.lastId = 0n
+    if (this.storage.readHeader().magic === 0n) {
+      // A read-only look (inspect, an ro mount) writes nothing: such a file shows no record.
+      if (this.region.readOnly) return []
+      this.storage.initialise(this.config.erstRecordSize)
+      this.region.flush()
+    }
+    const bad = this.invalid()
+    if (bad) throw new ErstError(`${this.region.path ?? 'the image'}: QEMU refuses this ERST file: ${bad}`)
+    const { first, last } = this.storage.slots()
+    const reports: SlotReport[] = []
+    for (let slot = first; slot < last; slot++) reports.push({ slot, outcome: this.storage.mapEntry(slot) === 0n ? 'free' : 'record' })
+    return reports
+  }
+
+  /**
+   * One read pass: erst_reader() per record id in slot order. Records of another creator are
+   * skipped; one that cannot be read, or whose data is empty, ends the pass (the core stops at
+   * the first size <= 0). Only dmesg sections become records here.
+   */
+  readRecords(): PstoreRecord[] {
+    if (this.invalid()) return []
+    const records: PstoreRecord[] = []
+    const limit = PSTORE_RECORD_OVERHEAD + this.bufsize
+    for (const { slot } of this.storage.ids()) {
+      const decoded = decodeCperRecord(this.storage.slotBytes(slot), limit)
+      if ('error' in decoded) break
+      if (decoded.recordLength < PSTORE_RECORD_OVERHEAD) break // -EIO
+      if (!decoded.creatorIsPstore) continue // -ENOENT: the next id
+      if (decoded.data.length === 0) break
+      if (decoded.section !== 'dmesg' && decoded.section !== 'dmesg-z') continue
+      records.push(
+        this.inflate({
+          type: 'dmesg',
+          id: decoded.recordId,
+          time: { sec: decoded.timestamp, nsec: 0n },
+          compressed: decoded.section === 'dmesg-z',
+          payload: decoded.data,
+          eccNotice: '',
+        }),
+      )
+    }
+    return records
+  }
+
+  /** decompress_record() in the pstore core. */
+  private inflate(record: PstoreRecord): PstoreRecord {
+    if (!record.compressed) return record
+    if (!this.config.compress) return { ...record, inflateError: 'compression is off (pstore.compress=none)' }
+    const flavour = this.config.quirks.compression
+    const result = decompress(flavour, record.payload, inflateLimit(flavour, this.bufsize))
+    if (!result.ok) return { ...record, inflateError: result.reason }
+    return { ...record, compressed: false, payload: result.data }
+  }
+
+  /** erst_writer(): the id is taken before the write, so a refused part still uses one. */
+  writeDmesg(part: DmesgWrite): DmesgWriteResult {
+    // ktime_get_real_seconds() at the write: the dump's time.
+    const now = part.time.sec
+    if (this.lastId === 0n) this.lastId = firstRecordIdBase(now)
+    this.lastId = BigInt.asUintN(64, this.lastId + 1n)
+    const id = this.lastId
+    const bad = this.invalid()
+    if (bad) return { stored: false, errno: 'EIO', why: bad }
+    const record = encodeCperRecord({ recordId: id, timestamp: BigInt(now), compressed: part.compressed, data: Buffer.from(part.payload) })
+    if (record.length > this.storage.recordSize) return { stored: false, errno: 'EINVAL', why: `part ${part.part} is longer than a slot` }
+    const slot = this.storage.write(id, record)
+    if (slot === 'full') return { stored: false, errno: 'ENOSPC', why: `every ERST slot holds a record (part ${part.part} dropped)` }
+    this.region.flush()
+    return { stored: true, slot, id }
+  }
+
+  /** erst_clearer(): erst_clear(id); QEMU zeroes the map entry and decrements the count. */
+  erase(type: PstoreType, id: number | bigint): void {
+    if (type !== 'dmesg' || !this.storage.clear(BigInt(id))) throw new ErstError(`no ERST record ${id} to clear (-ENOENT)`)
+    this.region.flush()
+  }
+
+  describe(): BackendDescription {
+    const header = this.storage.readHeader()
+    const bad = this.storage.invalid(header)
+    const slots: Array<Record<string, unknown>> = []
+    if (!bad) {
+      const { first, last } = this.storage.slots()
+      for (let slot = first; slot < last; slot++) {
+        const id = this.storage.mapEntry(slot)
+        if (id === 0n) {
+          slots.push({ slot, recordId: null })
+          continue
+        }
+        const d = decodeCperRecord(this.storage.slotBytes(slot), header.recordSize)
+        if ('error' in d) slots.push({ slot, recordId: id.toString(), error: d.error })
+        else {
+          const text = d.section === 'dmesg' ? /^[A-Za-z]+#\d+ Part(\d+)\n/.exec(d.data.toString('latin1'))?.[1] : undefined
+          slots.push({
+            slot,
+            recordId: id.toString(),
+            headerId: d.recordId.toString(),
+            length: d.recordLength,
+            timestamp: d.timestamp.toString(),
+            creator: d.creatorIsPstore ? 'pstore' : 'other',
+            section: d.section,
+            ...(text ? { part: Number(text) } : {}),
+          })
+        }
+      }
+    }
+    return {
+      kind: 'erst',
+      header: {
+        magic: '0x' + header.magic.toString(16),
+        recordSize: header.recordSize,
+        storageOffset: header.storageOffset,
+        version: header.version,
+        recordCount: header.recordCount,
+      },
+      ...(bad ? { invalid: bad } : {}),
+      bufsize: bad ? 0 : this.bufsize,
+      slots,
+    }
+  }
+
+  memory(): BackendMemory {
+    return this.lastId === 0n ? {} : { erstLastRecordId: this.lastId.toString() }
+  }
+
+  restoreMemory(memory: BackendMemory): void {
+    if (typeof memory.erstLastRecordId === 'string') this.lastId = BigInt(memory.erstLastRecordId)
+  }
+}

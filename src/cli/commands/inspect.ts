@@ -1,0 +1,27 @@
+/** `pstore-sim inspect IMAGE`: what the next boot would show; reads only. */
+import { overridesFrom, withSetup } from '../setupFlags.js'
+import { defineCommand } from './command.js'
+import { print } from './io.js'
+
+export const inspectCommand = defineCommand({
+  command: 'inspect <image>',
+  describe: 'show the setup, every zone and every record a boot would show (never writes)',
+  builder: (y) =>
+    withSetup(
+      y
+        .positional('image', { type: 'string', demandOption: true })
+        .option('json', { type: 'boolean', describe: 'machine-readable output' })
+        .option('content', { type: 'boolean', describe: "with --json: every file's bytes, base64" })
+        .option('exact-names', { type: 'boolean', describe: "the target kernel's own names (ftrace-ramoops-0)" })
+        .option('system-map', { type: 'string', describe: 'System.map for ftrace symbols' }),
+    ),
+  handler: async (argv) => {
+    const { inspectImage, formatInspection } = await import('../../machine/inspect.js')
+    const report = await inspectImage(argv.image as string, overridesFrom(argv), {
+      systemMap: argv['system-map'] as string | undefined,
+      exactNames: !!argv['exact-names'],
+      withContent: !!argv.content,
+    })
+    print(report, argv.json, () => formatInspection(report))
+  },
+})

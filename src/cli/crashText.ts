@@ -1,0 +1,20 @@
+/**
+ * What `panic` prints for a crash result: shared by the command and the fast path (cli/fastPath.ts),
+ * which must not load the engine, so this module holds types only.
+ */
+import type { CrashResult } from '../machine/machine.js'
+
+export function describeCrash(r: CrashResult): string {
+  if (!r.stored) return `nothing stored: ${r.why}\n`
+  // Backends that keep more than part 1 (erst) say where each part went.
+  if (r.backend && r.backend !== 'ramoops' && r.parts) {
+    return r.parts
+      .map((p) =>
+        p.stored
+          ? `stored ${r.reason} part ${p.part} as record ${p.id} (slot ${p.slot})${p.compressed ? ' (compressed)' : ''}\n`
+          : `part ${p.part} dropped (-${p.errno}): ${p.why}\n`,
+      )
+      .join('')
+  }
+  return `stored ${r.reason} in dmesg zone ${r.zone}${r.compressed ? ' (compressed)' : ''}\n`
+}
