@@ -34,9 +34,11 @@ t.test('bad ERST flags: one line naming the flag, exit 1, nothing written', asyn
     t.equal(r.stderr.trim().split('\n').length, 1, 'one line')
     t.notOk(fs.existsSync(image) || fs.existsSync(`${image}.json`), 'no image, no sidecar')
   }
+  // blk without its module parameters: refused, naming them
   const blk = await pstoreSim(['format', image, '--backend', 'blk'])
   t.equal(blk.code, 1)
-  t.match(blk.stderr, /pstore\/blk backend is not yet built/)
+  t.match(blk.stderr, /--backend blk needs the module parameters: --cmdline "pstore_blk\.blkdev=/)
+  t.notOk(fs.existsSync(image), 'no image')
   const unknown = await pstoreSim(['format', image, '--backend', 'nvram'])
   t.equal(unknown.code, 1)
   t.match(unknown.stderr, /--backend: unknown backend "nvram"/)

@@ -7,7 +7,7 @@ import type { CrashResult } from '../machine/machine.js'
 export function describeCrash(r: CrashResult): string {
   if (!r.stored) return `nothing stored: ${r.why}\n`
   // Backends that keep more than part 1 (erst) say where each part went.
-  if (r.backend && r.backend !== 'ramoops' && r.parts) {
+  if (r.backend === 'erst' && r.parts) {
     return r.parts
       .map((p) =>
         p.stored

@@ -1,13 +1,12 @@
 /** `pstore-sim panic TARGET`: the kmsg dumper as the kernel runs it on a panic or oops. */
 import fs from 'node:fs'
-import { describeCrash } from '../crashText.js'
 import type { DumpReason } from '../../pstore/kmsgDumper.js'
 import { secondsSinceEpoch } from '../arguments.js'
+import { describeCrash } from '../crashText.js'
 import { withSetup } from '../setupFlags.js'
 import { type CliContext, defineCommand } from './command.js'
 import { isStdin, print, readFileOrFail } from './io.js'
 import { onTarget } from './target.js'
-
 
 export const panicCommand = (ctx: CliContext) =>
   defineCommand({
