@@ -8,6 +8,7 @@ import t from 'tap'
 import { liveMounts } from '../src/daemon/registry.js'
 import { describeDiff } from './helpers/fixtures.js'
 import { cat, cliJs, demoImage, ls, mountBReboot, mountImage, pstoreSim, run, tempDir } from './helpers/mount.js'
+import { testUser, userRunner } from './helpers/user.js'
 
 const SYSTEMD_PSTORE = '/lib/systemd/systemd-pstore'
 
@@ -124,19 +125,6 @@ t.test('bad input: one line naming the argument, exit 1, nothing run', async (t)
   t.notOk(fs.existsSync('/nonexistent-dir-xyz'), 'nothing created')
 })
 
-const TEST_USER = 'pstoresim-test'
-
-/** The uid of the test user, created (no home, no shell) when missing. */
-async function testUser(): Promise<number | string> {
-  let id = await run('id', ['-u', TEST_USER])
-  if (id.code !== 0) {
-    const add = await run('useradd', ['-M', '-d', '/nonexistent', '-s', '/usr/sbin/nologin', TEST_USER])
-    if (add.code !== 0) return `useradd ${TEST_USER} failed: ${add.stderr.trim()}`
-    id = await run('id', ['-u', TEST_USER])
-  }
-  return Number(id.stdout.toString().trim())
-}
-
 t.test(
   'an ordinary user: exec mounts its image and runs the command in a user namespace',
   { skip: process.getuid?.() !== 0 && 'needs root to create the test user' },
@@ -147,34 +135,9 @@ t.test(
       return
     }
     const dir = tempDir(t)
-    fs.chownSync(dir, uid, uid)
     // /dev/fuse is root-only here: a 0666 node bound over it in a private namespace of the test's.
-    const fuseNode = path.join(dir, 'fuse')
-    t.equal((await run('mknod', ['-m', '666', fuseNode, 'c', '10', '229'])).code, 0, 'mknod')
-    const asUser = (args: string[]) =>
-      run('unshare', [
-        '--mount',
-        '--propagation',
-        'private',
-        '--',
-        'sh',
-        '-c',
-        'mount --bind "$1" /dev/fuse && shift && exec "$@"',
-        'sh',
-        fuseNode,
-        'setpriv',
-        `--reuid=${uid}`,
-        `--regid=${uid}`,
-        '--clear-groups',
-        '--',
-        'env',
-        '-i',
-        `HOME=${dir}`,
-        `PATH=${process.env.PATH}`,
-        process.execPath,
-        cliJs,
-        ...args,
-      ])
+    const runAsUser = await userRunner(uid, dir)
+    const asUser = (args: string[]) => runAsUser([process.execPath, cliJs, ...args])
     const image = path.join(dir, 'demo.img')
     t.equal((await asUser(['format', image, '--mem-size', '1M', '--pmsg-size', '4K'])).code, 0, 'format as the user')
     const r = await asUser(['exec', image, '--', 'sh', '-c', 'ls /sys/fs/pstore; printf user-pmsg > /dev/pmsg0; exit 3'])

@@ -8,7 +8,7 @@ import path from 'node:path'
 import t from 'tap'
 import { readMountRecord } from '../src/daemon/registry.js'
 import { cliJs, demoImage, mountImage, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
-import { testUser, userRunner } from './helpers/user.js'
+import { asUserArgs, testUser, userRunner } from './helpers/user.js'
 
 const uidOrWhy = await testUser()
 const skip = typeof uidOrWhy === 'string' ? uidOrWhy : false
@@ -114,20 +114,8 @@ t.test("FUSE refusals give libfuse's reason, exit 2 and change nothing", { skip 
     t.equal(r.stderr.trim().split('\n').length, 1, 'in one line')
   }
   // Without the 0666 node: the host's root-only /dev/fuse.
-  const plain = await run('setpriv', [
-    `--reuid=${uid}`,
-    `--regid=${uid}`,
-    '--clear-groups',
-    '--',
-    'env',
-    '-i',
-    `HOME=${dir}`,
-    process.execPath,
-    cliJs,
-    'mount',
-    image,
-    mnt,
-  ])
+  const [setpriv, ...privArgs] = asUserArgs(uid, dir, [process.execPath, cliJs, 'mount', image, mnt])
+  const plain = await run(setpriv, privArgs)
   if (fs.statSync('/dev/fuse').mode & 0o006) t.comment('skipped: /dev/fuse is open to everyone here')
   else {
     t.equal(plain.code, 2, 'no access to /dev/fuse: exit 2')

@@ -21,9 +21,26 @@ export async function testUser(): Promise<number | string> {
   return Number(id.stdout.toString().trim())
 }
 
+/** `command` as `uid` (gid = uid, no supplementary groups), with only HOME, PATH and `env`. */
+export function asUserArgs(uid: number, home: string, command: string[], env: Record<string, string> = {}): string[] {
+  return [
+    'setpriv',
+    `--reuid=${uid}`,
+    `--regid=${uid}`,
+    '--clear-groups',
+    '--',
+    'env',
+    '-i',
+    `HOME=${home}`,
+    `PATH=${process.env.PATH}`,
+    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ...command,
+  ]
+}
+
 /**
- * A runner of commands as `uid` (gid = uid, no supplementary groups, environment `env` only) in a
- * private mount namespace with a 0666 /dev/fuse made in `dir` (which the user owns).
+ * A runner of commands as `uid` in a private mount namespace with a 0666 /dev/fuse made in `dir`
+ * (which the user then owns).
  */
 export async function userRunner(uid: number, dir: string): Promise<(command: string[], env?: Record<string, string>) => Promise<RunResult>> {
   fs.chownSync(dir, uid, uid)
@@ -43,16 +60,6 @@ export async function userRunner(uid: number, dir: string): Promise<(command: st
       'mount --bind "$1" /dev/fuse && shift && exec "$@"',
       'sh',
       fuseNode,
-      'setpriv',
-      `--reuid=${uid}`,
-      `--regid=${uid}`,
-      '--clear-groups',
-      '--',
-      'env',
-      '-i',
-      `HOME=${dir}`,
-      `PATH=${process.env.PATH}`,
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      ...command,
+      ...asUserArgs(uid, dir, command, env),
     ])
 }
