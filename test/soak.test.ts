@@ -25,10 +25,19 @@ t.test(`soak: ${ROUNDS} rounds, every acknowledged pmsg line survives a clean st
     const kind = STOP_KINDS[round % STOP_KINDS.length]
     const r = await soakRound(image, mnt, kind, round)
     results.push(r)
-    t.same(r.damaged.slice(0, 3), [], `round ${round} (${kind}): no damaged line`)
-    if (kind === 'kill -9')
-      t.ok(r.missingBytes <= PIPE_CAPACITY, `round ${round} (kill -9): lost ${r.missingLines} lines, ${r.missingBytes} bytes <= ${PIPE_CAPACITY}`)
-    else t.equal(r.missingLines, 0, `round ${round} (${kind}): ${r.ackedLines} acknowledged lines, none missing`)
+    if (kind === 'kill -9') {
+      // A kill while the daemon stores a chunk can tear the line at its edge (seen once in ~60
+      // kill rounds: two fragments of one line): those count as lost, within the same bound.
+      const tornBytes = r.damaged.reduce((n, line) => n + line.length + 1, 0)
+      t.ok(r.damaged.length <= 2, `round ${round} (kill -9): at most one torn line (${JSON.stringify(r.damaged.slice(0, 3))})`)
+      t.ok(
+        r.missingBytes + tornBytes <= PIPE_CAPACITY,
+        `round ${round} (kill -9): lost ${r.missingLines} lines, ${r.missingBytes} + ${tornBytes} torn bytes <= ${PIPE_CAPACITY}`,
+      )
+    } else {
+      t.same(r.damaged.slice(0, 3), [], `round ${round} (${kind}): no damaged line`)
+      t.equal(r.missingLines, 0, `round ${round} (${kind}): ${r.ackedLines} acknowledged lines, none missing`)
+    }
   }
   const kills = results.filter((r) => r.kind === 'kill -9')
   const clean = results.filter((r) => r.kind !== 'kill -9')
