@@ -65,15 +65,16 @@ for (const kind of ['SIGTERM', 'SIGINT', 'umount', 'fusermount -u'] as const) {
     const dir = tempDir(t)
     const image = path.join(dir, 's.img')
     t.equal(
-      (await pstoreSim(['format', image, '--mem-size', '4M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '3M', '--ftrace-size', '0'])).code,
+      (await pstoreSim(['format', image, '--mem-size', '8M', '--record-size', '32K', '--console-size', '32K', '--pmsg-size', '6M', '--ftrace-size', '0'])).code,
       0,
     )
     const mnt = path.join(dir, 'mnt')
     await mountImage(t, image, mnt)
     const pid = readMountRecord(mnt)!.pid
-    // 32 × 6000 lines (< 2.3 MB): the 3 MiB ring never wraps, however late the stop comes.
-    // paced so that writing lasts well past the stop (≥ 6 s), however idle the machine
-    const writers = startWriters(`${mnt}.pmsg0`, 32, 6000, 5, 5)
+    // 32 × 12000 lines (< 4.7 MB): the 6 MiB ring never wraps, however late the stop comes.
+    // paced so that writing lasts well past the stop (≥ 12 s; an idle CI run once saw a umount
+    // outlast 6 s of writing), however idle the machine
+    const writers = startWriters(`${mnt}.pmsg0`, 32, 12000, 5, 5)
     await writers.ready
     await sleep(500)
     if (kind === 'umount') t.equal((await pstoreSim(['umount', mnt])).code, 0, 'umount')
@@ -86,7 +87,7 @@ for (const kind of ['SIGTERM', 'SIGINT', 'umount', 'fusermount -u'] as const) {
     const pmsg = await run('cat', [path.join(mnt, 'pmsg-ramoops-0')])
     const report = checkLines(pmsg.stdout.toString(), acked)
     t.ok(
-      acked.some((n) => n < 6000),
+      acked.some((n) => n < 12000),
       `writers were writing at the stop (${report.ackedLines} lines acknowledged)`,
     )
     t.equal(report.missingLines, 0, `no acknowledged line missing (${report.missingLines})`)
