@@ -17,7 +17,7 @@ import { RegionImage } from '../src/format/region.js'
 import { decompress } from '../src/pstore/compression.js'
 import { buildDumpPart } from '../src/pstore/kmsgDumper.js'
 import { recordBytes, recordName } from '../src/pstore/record.js'
-import { repoRoot } from './helpers/fixtures.js'
+import { type KernelListingFile, repoRoot } from './helpers/fixtures.js'
 
 interface Params {
   kernel: { kernelVersion: string }
@@ -26,15 +26,8 @@ interface Params {
   extra_cmdline: string[]
   boots: Array<{ label: string; image: string; actions: string; panicked: boolean }>
 }
-interface ListingFile {
-  name: string
-  size: number
-  mtime: number
-  mtime_nsec: number
-  content_b64: string
-}
 interface Listing {
-  listings: { tag: string; files: ListingFile[] }[]
+  listings: { tag: string; files: KernelListingFile[] }[]
   moduleParams: Record<string, string>
 }
 

@@ -8,20 +8,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
-import { repoRoot } from './helpers/fixtures.js'
+import { type KernelListingFile, repoRoot } from './helpers/fixtures.js'
 import { cat, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
 
 const CMDLINE = 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y'
 const gz = (f: string): Buffer => gunzipSync(fs.readFileSync(f))
-
-interface ListingFile {
-  name: string
-  size: number
-  mode: string
-  mtime: number
-  mtime_nsec: number
-  sha256: string
-}
 
 for (const [kdir, version] of [
   ['blk-6.1', '6.1.192'],
@@ -37,7 +28,7 @@ for (const [kdir, version] of [
     const before = sha256(fs.readFileSync(image))
     const mnt = path.join(tmp, 'mnt')
     await mountImage(t, image, mnt, ['-o', 'ro', ...flags])
-    const want = (JSON.parse(fs.readFileSync(path.join(dir, 'listing-erase.json'), 'utf8')) as { listings: { files: ListingFile[] }[] }).listings[0].files
+    const want = (JSON.parse(fs.readFileSync(path.join(dir, 'listing-erase.json'), 'utf8')) as { listings: { files: KernelListingFile[] }[] }).listings[0].files
     const names = await ls(mnt)
     t.same(names, want.map((f) => f.name).sort())
     const stats = await statFiles(mnt, names)

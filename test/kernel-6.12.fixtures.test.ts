@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
-import { repoRoot } from './helpers/fixtures.js'
+import { type KernelListingFile, ramoopsFlags, repoRoot } from './helpers/fixtures.js'
 import { pstoreSim, tempDir } from './helpers/mount.js'
 
 const dir612 = path.join(repoRoot, 'test/fixtures/kernel-6.12')
@@ -20,13 +20,6 @@ interface Params {
   guest_nr_cpus: number
   boots: Array<{ label: string; image: string; actions: string }>
 }
-interface ListingFile {
-  name: string
-  size: number
-  mtime: number
-  mtime_nsec: number
-  content_b64: string
-}
 
 const cases = fs.readdirSync(dir612).filter((n) => fs.existsSync(path.join(dir612, n, 'listing.json')))
 t.ok(cases.length >= 2, `fixture cases: ${cases.join(', ')}`)
@@ -35,7 +28,7 @@ for (const name of cases) {
   t.test(`kernel-6.12/${name}: pstore-sim reads what Debian's 6.12.107 listed`, async (t) => {
     const c = path.join(dir612, name)
     const params = JSON.parse(fs.readFileSync(path.join(c, 'params.json'), 'utf8')) as Params
-    const listing = JSON.parse(fs.readFileSync(path.join(c, 'listing.json'), 'utf8')) as { listings: { tag: string; files: ListingFile[] }[] }
+    const listing = JSON.parse(fs.readFileSync(path.join(c, 'listing.json'), 'utf8')) as { listings: { tag: string; files: KernelListingFile[] }[] }
     // listing.json comes from the last boot; its first listing shows the region that boot started from
     const lastBoot = params.boots[params.boots.length - 1]
     t.match(lastBoot.actions, /^list(,|$)/, 'the last boot lists first')
@@ -43,32 +36,8 @@ for (const name of cases) {
     t.ok(files.length > 0, `the kernel listed ${files.map((f) => f.name).join(', ')}`)
     const image = path.join(tempDir(t), 'region.bin')
     fs.writeFileSync(image, gunzipSync(fs.readFileSync(path.join(c, lastBoot.image))))
-    const p = params.ramoops
-    const r = await pstoreSim([
-      'inspect',
-      image,
-      '--json',
-      '--content',
-      '--exact-names',
-      '--frontends',
-      'none',
-      '--kernel',
-      params.kernel.kernelVersion,
-      '--cpus',
-      String(params.guest_nr_cpus),
-      '--mem-size',
-      p.mem_size,
-      '--record-size',
-      p.record_size,
-      '--console-size',
-      p.console_size,
-      '--ftrace-size',
-      p.ftrace_size,
-      '--pmsg-size',
-      p.pmsg_size,
-      '--ecc',
-      p.ecc,
-    ])
+    const setup = ramoopsFlags(params.ramoops, { kernel: params.kernel.kernelVersion, cpus: params.guest_nr_cpus, frontends: 'none' })
+    const r = await pstoreSim(['inspect', image, '--json', '--content', '--exact-names', ...setup])
     t.equal(r.code, 0, `inspect exits 0 ${r.stderr.toString()}`)
     const pred = JSON.parse(r.stdout.toString()) as { records: Array<{ name: string; kernelSize: number; mtime: string | null; contentBase64?: string }> }
     t.same(pred.records.map((x) => x.name).sort(), files.map((f) => f.name).sort(), 'same file names')

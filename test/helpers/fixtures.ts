@@ -147,14 +147,11 @@ export function describeDiff(a: Buffer, b: Buffer, limit = 8): string {
   return diffs.length ? diffs.join(', ') : 'identical'
 }
 
-/** The setup flags the fixture's kernel ran with. */
-export function fixtureFlags(kernel: 'kernel-6.1' | 'kernel-6.1-custom', name: string): string[] {
-  const c = fixtureCase(kernel, name)
-  const p = c.params.ramoops
-  const custom = kernel === 'kernel-6.1-custom'
+/** CLI setup flags for a harness run's ramoops module parameters (params.json's `ramoops`). */
+export function ramoopsFlags(p: Record<string, string>, target: { kernel: string; cpus: number; frontends: string }): string[] {
   return [
     '--kernel',
-    '6.1.192',
+    target.kernel,
     '--mem-size',
     p.mem_size,
     '--record-size',
@@ -168,10 +165,17 @@ export function fixtureFlags(kernel: 'kernel-6.1' | 'kernel-6.1-custom', name: s
     '--ecc',
     p.ecc,
     '--cpus',
-    String(c.params.guest_nr_cpus),
+    String(target.cpus),
     '--frontends',
-    custom ? 'console,pmsg,ftrace' : 'none',
+    target.frontends,
   ]
+}
+
+/** The setup flags the fixture's kernel ran with. */
+export function fixtureFlags(kernel: 'kernel-6.1' | 'kernel-6.1-custom', name: string): string[] {
+  const c = fixtureCase(kernel, name)
+  const frontends = kernel === 'kernel-6.1-custom' ? 'console,pmsg,ftrace' : 'none'
+  return ramoopsFlags(c.params.ramoops, { kernel: '6.1.192', cpus: c.params.guest_nr_cpus, frontends })
 }
 
 /** Deterministic pseudo-random bytes (xorshift32). */
