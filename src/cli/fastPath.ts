@@ -20,6 +20,7 @@ import { sendEvent } from '../daemon/control.js'
 import { findDaemon } from '../daemon/registry.js'
 import type { DumpReason } from '../pstore/kmsgDumper.js'
 import { rawText } from './arguments.js'
+import { rebootDaemon } from './commands/reboot.js'
 import { describeCrash } from './crashText.js'
 
 const REASONS: readonly DumpReason[] = ['panic', 'oops', 'emergency', 'shutdown']
@@ -67,10 +68,7 @@ export function fastCall(args: string[], early: EarlyDaemon | undefined): FastCa
       if (second !== undefined) return undefined
       const socket = daemonSocket(first)
       if (!socket) return undefined
-      return async () => {
-        const result = await sendEvent(socket, { op: 'reboot' })
-        process.stdout.write(`rebooted: ${result.files.length} file(s)\n`)
-      }
+      return () => rebootDaemon(socket)
     }
     case 'panic': {
       // `panic TARGET` or `panic TARGET --reason R`, as yargs reads them with the defaults
