@@ -28,12 +28,25 @@ FRAGS=("$HERE/custom.config")
 [ -f "$HERE/custom-$LINE.config" ] && FRAGS+=("$HERE/custom-$LINE.config")
 FRAG_HASH=$(cat "${FRAGS[@]}" | sha256sum | cut -c1-12)
 
-# the source package: pinned once in custom/source-<line>.env (later runs never ask apt)
+# the source package: the version of Debian's kernel image on the same line (so a custom build
+# and the stock kernel it is compared with are the same release, sublevel included: the ftrace
+# signature holds it), else the newest apt has. Chosen once per pin in custom/source-<line>.env
+# (later runs never ask apt). PSTORE_SIM_SOURCE_PIN_6_1 / _6_12 override the pin.
+case $LINE in
+  6.1) DEFAULT_PIN=6.1.192-3 ;;
+  6.12) DEFAULT_PIN=6.12.107-1~deb12u1 ;;
+  *) die "unknown line $LINE (6.1 or 6.12)" ;;
+esac
+PIN_VAR=PSTORE_SIM_SOURCE_PIN_${LINE//./_}
+PIN=${!PIN_VAR:-$DEFAULT_PIN}
 SENV=$CACHE/custom/source-$LINE.env
+SVER= SPIN=
 if [ -f "$SENV" ]; then . "$SENV"; fi
-if [ -z "${SVER:-}" ] || [ ! -s "$CACHE/debs/linux-source-${LINE}_${SVER}_all.deb" ]; then
-  SVER=$(apt-cache show --no-all-versions "linux-source-$LINE" 2>/dev/null | awk '/^Version:/{print $2; exit}')
-  if [ -z "$SVER" ]; then $SUDO apt-get update -qq >&2; SVER=$(apt-cache show --no-all-versions "linux-source-$LINE" | awk '/^Version:/{print $2; exit}'); fi
+if [ "${SPIN:-}" != "$PIN" ] || [ -z "${SVER:-}" ] || [ ! -s "$CACHE/debs/linux-source-${LINE}_${SVER}_all.deb" ]; then
+  has_pin() { apt-cache show "linux-source-$LINE=$PIN" >/dev/null 2>&1; }
+  newest() { apt-cache show --no-all-versions "linux-source-$LINE" 2>/dev/null | awk '/^Version:/{print $2; exit}'; }
+  if ! has_pin && [ -z "$(newest)" ]; then $SUDO apt-get update -qq >&2; fi
+  if has_pin; then SVER=$PIN; else SVER=$(newest); log "apt has no linux-source-$LINE $PIN: building the newest, $SVER"; fi
   [ -n "$SVER" ] || die "apt knows no linux-source-$LINE"
   DEB=$CACHE/debs/linux-source-${LINE}_${SVER}_all.deb
   if [ ! -s "$DEB" ]; then
@@ -43,7 +56,7 @@ if [ -z "${SVER:-}" ] || [ ! -s "$CACHE/debs/linux-source-${LINE}_${SVER}_all.de
       { $SUDO apt-get update -qq >&2; (cd "$dl" && apt-get download "linux-source-$LINE=$SVER" >&2); } || die "apt-get download failed"
     mv "$dl"/*.deb "$DEB"; rm -rf "$dl"
   fi
-  printf 'SVER=%q\n' "$SVER" > "$SENV"
+  printf 'SVER=%q\nSPIN=%q\n' "$SVER" "$PIN" > "$SENV"
 fi
 OUT=$CACHE/custom/$LINE-$SVER-$FRAG_HASH
 if [ -s "$OUT/bzImage" ] && [ -s "$OUT/build.json" ]; then echo "$OUT"; exit 0; fi

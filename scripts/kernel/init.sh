@@ -25,7 +25,11 @@
 #                 /proc/pstoresim_oops; the kernel goes on (panic_on_oops=0)
 #   warn          a WARN() (no dump)
 #   pmsg:TEXT     one write of TEXT + newline to /dev/pmsg0 ('+' stands for a space)
-#   ftrace:on|off echo 1|0 > /sys/kernel/debug/pstore/record_ftrace (function calls into the ftrace zones)
+#   ftrace:on|off echo 1|0 > /sys/kernel/debug/pstore/record_ftrace (function calls into the ftrace zones);
+#                 on sets the global function filter (which pstore's ftrace ops follow) to vfs_write
+#                 first: tracing every function patches every call site, which under TCG with 2 CPUs
+#                 oopsed in text_poke_bp_batch, and records too fast to read back
+#   kmsg-cpus:TEXT TEXT + " cpu N" to /dev/kmsg from each online CPU in turn (taskset)
 # Protocol lines all start with "PSTORESIM-"; the last one is PSTORESIM-DONE (unless a panic).
 
 /bin/busybox mkdir -p /proc /sys /dev /tmp
@@ -208,8 +212,17 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
       msg=$(echo "${a#pmsg:}" | tr '+' ' ')
       if printf '%s\n' "$msg" > /dev/pmsg0; then p "PMSG ok"; else p "PMSG fail"; fi
       ;;
+    kmsg-cpus:*)
+      msg=$(echo "${a#kmsg-cpus:}" | tr '+' ' ')
+      c=0
+      while [ "$c" -lt "$(nproc)" ]; do taskset -c "$c" sh -c "echo '$msg cpu $c' > /dev/kmsg" && p "KMSG ok cpu $c"; c=$((c + 1)); done
+      ;;
     ftrace:on|ftrace:off)
       debugfs
+      filter=/sys/kernel/debug/tracing/set_ftrace_filter
+      if [ "$a" = ftrace:on ] && [ -e $filter ]; then
+        if echo vfs_write > $filter; then p "FTRACE filter vfs_write"; else p "FTRACE filter fail"; fi
+      fi
       v=1; [ "$a" = ftrace:off ] && v=0
       if echo $v > /sys/kernel/debug/pstore/record_ftrace; then p "FTRACE ok $v"; else p "FTRACE fail $v"; fi
       ;;

@@ -376,7 +376,7 @@ export function parseProtocol(text: string): ParsedProtocol {
 
 // --------------------------------------------------------------------------------- runKernel
 const ACTION_RE =
-  /^(list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
+  /^(list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|kmsg-cpus|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
 
 /**
  * Boots the kernel on `image` (preloaded at memAddress), runs `actions` in the guest's /init and
@@ -532,9 +532,16 @@ export async function runKernel(opts: {
       if (toInitMs === null && protocol.includes('PSTORESIM-BOOTED')) toInitMs = Date.now() - started
       if (/^PSTORESIM-DONE\s*$/m.test(protocol)) {
         // let /init power off (-no-shutdown keeps QEMU up, paused): a kernel with
-        // max_reason >= 4 (KMSG_DUMP_SHUTDOWN) dumps to ramoops on the way down
+        // max_reason >= 4 (KMSG_DUMP_SHUTDOWN) dumps to ramoops on the way down. A kernel without
+        // ACPI power-off (the custom builds) halts instead: it prints "reboot: System halted", then
+        // dumps, then spins, so no SHUTDOWN comes; 1 s after that line covers the dump.
         const until = Math.min(deadline, Date.now() + 10_000)
-        while (!exited && Date.now() < until && !qmp.events.some((e) => e.event === 'SHUTDOWN')) await sleep(50)
+        let haltedAt: number | null = null
+        while (!exited && Date.now() < until && !qmp.events.some((e) => e.event === 'SHUTDOWN')) {
+          if (haltedAt === null && /reboot: System halted/.test(await readText(consolePath))) haltedAt = Date.now()
+          if (haltedAt !== null && Date.now() - haltedAt >= 1000) break
+          await sleep(50)
+        }
         break
       }
       if (serial.includes('---[ end Kernel panic')) {
