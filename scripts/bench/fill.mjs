@@ -7,8 +7,8 @@
  *
  * Speed: the first REAL (48) oopses are real SimulatedMachine.crash() calls (each dumps this
  * boot's growing log, compressed with pako: ~3 ms each). The rest reuse those dump parts
- * round-robin with their own wall-clock time, written with Ramoops.writeDmesg() exactly where
- * crash() would write them (dumpWriteCnt), so that 8,000 records take seconds, not half a
+ * round-robin with their own wall-clock time, written with the backend's writeDmesg() exactly
+ * where crash() would write them (its dumpWriteCnt), so that 8,000 records take seconds, not half a
  * minute. The image is byte-for-byte what the backend writes; only the oops numbers inside the
  * compressed text repeat. The mount still inflates every record.
  *
@@ -31,34 +31,36 @@ const { Simulation } = await import(pathToFileURL(path.join(projectDir, 'dist/sr
 const t0 = performance.now()
 const sim = Simulation.open(image, {}, { readOnly: false })
 const machine = sim.machine
-const zones = machine.ramoops.dmesg.length
+const backend = machine.backend
+if (backend.name !== 'ramoops') throw new Error(`${image}: fill writes ramoops images (this one is ${backend.name})`)
+const ramoops = backend.ramoops
+const zones = ramoops.dmesg.length
 const n = Math.min(count, zones)
 const REAL = 48
 let stored = 0
 const parts = []
-const ramoops = machine.ramoops
-const realWrite = ramoops.writeDmesg.bind(ramoops)
+const realWrite = backend.writeDmesg.bind(backend)
 // Keep a copy of the parts the real crashes write.
-ramoops.writeDmesg = (part) => {
+backend.writeDmesg = (part) => {
   parts.push(part)
   return realWrite(part)
 }
 for (let i = 0; i < Math.min(n - 1, REAL); i++) {
   if (machine.crash({ reason: 'oops', compress }).stored) stored++
 }
-ramoops.writeDmesg = realWrite
+backend.writeDmesg = realWrite
 const baseSec = Math.floor(Date.now() / 1000)
+// The backend keeps its own dump counter (the kernel's dumpWriteCnt); the last crash below saves
+// it into the machine's state.
 for (let i = REAL; i < n - 1 && parts.length; i++) {
   const part = parts[i % parts.length]
-  ramoops.dumpWriteCnt = machine.state.dumpWriteCnt
-  ramoops.writeDmesg({ ...part, time: { sec: baseSec + i, nsec: (i * 7919) % 1e9 } })
-  machine.state.dumpWriteCnt = ramoops.dumpWriteCnt
+  backend.writeDmesg({ ...part, time: { sec: baseSec + i, nsec: (i * 7919) % 1e9 } })
   machine.state.oopsCount++
   stored++
 }
-if (machine.ramoops.console) machine.console('systemd[1]: Started Journal Service.\nbench[1]: filling the region\n')
-if (machine.ramoops.pmsg) machine.pmsg(Buffer.from('bench: last words before the crash\n'))
-if (machine.ramoops.ftrace.length) {
+if (ramoops.console) machine.console('systemd[1]: Started Journal Service.\nbench[1]: filling the region\n')
+if (ramoops.pmsg) machine.pmsg(Buffer.from('bench: last words before the crash\n'))
+if (ramoops.ftrace.length) {
   machine.ftrace([
     { cpu: 0, ip: 0xffffffff81234560n, parentIp: 0xffffffff81200010n },
     { cpu: 0, ip: 0xffffffff81234890n, parentIp: 0xffffffff81234560n },

@@ -106,7 +106,8 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs
   while (Date.now() < until) {
     if (!processAlive(pid)) return true
-    await new Promise((r) => setTimeout(r, 20))
+    // a umount waits on this: poll often (a check is a kill(2) and a /proc read)
+    await new Promise((r) => setTimeout(r, 4))
   }
   return !processAlive(pid)
 }

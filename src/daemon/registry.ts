@@ -96,10 +96,27 @@ export function removeMountRecord(mountpoint: string, options: { log?: boolean }
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
+  return !isZombie(pid)
+}
+
+/**
+ * A process that has exited but not been reaped: kill(pid, 0) still succeeds. A daemon's parent
+ * (the `mount` CLI) is gone, so its reaper is whatever adopted it, and some (a container's init)
+ * reap only every second or so: for us it has flushed and exited.
+ */
+function isZombie(pid: number): boolean {
+  let stat: string
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1')
+  } catch {
+    return false
+  }
+  // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+  return state === 'Z' || state === 'X'
 }
 
 /**
