@@ -75,6 +75,7 @@ t.test('a panic: parts of up to bufsize (record_size - 200) until kmsg_bytes, on
   t.ok(slot.subarray(64, 80).equals(CREATOR_PSTORE), 'creator: pstore')
   t.equal(slot.readBigUInt64LE(96), BASE + 1n, 'record id')
   t.equal(slot.readUInt32LE(104), 2, 'flags: PREVERR')
+  t.equal(slot.subarray(108, 116).toString('hex'), '4552000000000000', 'persistence_information: "ER", which erst_write() stamps (Debian 6.1 and 6.12 do)')
   t.equal(slot.readUInt32LE(128), 200, 'section offset')
   t.equal(slot.readUInt32LE(132), length - 200, 'section length')
   t.ok(slot.subarray(144, 160).equals(SECTION_DMESG), 'section type DMESG')
