@@ -5,7 +5,7 @@
  * through pstore-sim's backend, and pstore-sim's dumper run on the kernel's own log lines.
  */
 import { fromErstParams } from '../../src/backend/erst/config.js'
-import { decodeCperRecord, encodeCperRecord } from '../../src/backend/erst/cper.js'
+import { decodeCperRecord, encodeCperRecord, SECTION_DMESG_Z, SECTION_MCE } from '../../src/backend/erst/cper.js'
 import { ErstBackend } from '../../src/backend/erst/erst.js'
 import { RegionImage } from '../../src/format/region.js'
 import { decompress } from '../../src/pstore/compression.js'
@@ -176,6 +176,35 @@ export function simulatedDump(backend: ErstBackend, dump: Dump, kmsgBytes = 1024
     const r = decompress(flavour, part.payload, 1 << 20)
     return { text: r.ok ? r.data.toString('latin1') : `(inflate failed: ${r.reason})`, compressed: true, bytes: part.payload.length }
   })
+}
+
+/** The record ids of craftedErstFile(): seconds 1700000000 << 32, + 1 … + 6 in slots 1 … 6. */
+export const CRAFTED_BASE = 1700000000n << 32n
+
+/**
+ * A file of records no pstore dump makes, for the read pass: slot 1 a plain dmesg record, 2 an
+ * MCE section, 3 an unknown section type, 4 another creator's record, 5 a dmesg record without
+ * the timestamp-valid bit, 6 a DMESG_Z record that does not inflate. Each record's time is
+ * 1700000000 + its slot.
+ */
+export function craftedErstFile(kernelVersion: string): Buffer {
+  const sim = erstBackend({ size: 0x10000, kernelVersion, compress: true }, Buffer.alloc(0x10000))
+  sim.boot()
+  const records: Array<[string, (b: Buffer) => void]> = [
+    ['Oops#1 Part1\na plain dmesg record\n', () => undefined],
+    ['an MCE record\n', (b) => SECTION_MCE.copy(b, 144)],
+    ['a section of no known type\n', (b) => b.fill(0x11, 144, 160)],
+    ['Oops#2 Part1\nanother creator\n', (b) => b.fill(0, 64, 80)],
+    ['Oops#3 Part1\nno timestamp\n', (b) => b.writeUInt32LE(0, 16)],
+    ['not a deflate stream', (b) => SECTION_DMESG_Z.copy(b, 144)],
+  ]
+  for (const [i, [text, tweak]] of records.entries()) {
+    const id = CRAFTED_BASE + BigInt(i + 1)
+    const b = encodeCperRecord({ recordId: id, timestamp: 1700000001n + BigInt(i), compressed: false, data: Buffer.from(text, 'latin1') })
+    tweak(b)
+    sim.storage.write(id, b)
+  }
+  return Buffer.from(sim.region.bytes)
 }
 
 export function firstDiff(a: Buffer, b: Buffer): string {

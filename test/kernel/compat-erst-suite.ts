@@ -12,6 +12,9 @@
  *    kernel's file byte for byte (ids, slots, map, count), pstore-sim's dumper cuts the kernel's
  *    lines into the same parts; a later boot lists what a pstore-sim `-o ro` mount shows, and
  *    its `rm` leaves the bytes pstore-sim's `rm` leaves.
+ * 3. Records no dump makes (an MCE section, an unknown section type, another creator's record, no
+ *    timestamp, a DMESG_Z that does not inflate): the kernel's listing = pstore-sim's, and `rm`
+ *    of the MCE and unknown files leaves the same bytes on both sides.
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -19,7 +22,9 @@ import path from 'node:path'
 import t, { type Test } from 'tap'
 import { firstRecordIdBase } from '../../src/backend/erst/cper.js'
 import {
+  CRAFTED_BASE,
   cperFieldDiffs,
+  craftedErstFile,
   dumpsOf,
   type ErstGeometry,
   encodedLike,
@@ -260,4 +265,32 @@ export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
       t.ok(simRm.equals(r.region), `rm in the guest = rm through pstore-sim: ${firstDiff(simRm, r.region)}`)
     })
   }
+
+  t.test(`${tag}: records no dump makes (MCE, unknown section, other creator, no time, bad deflate)`, { skip: skip || false }, async (t) => {
+    const dir = tempdir(t)
+    const e: ErstOption = { size: SIZE }
+    const image = craftedErstFile(version)
+    const img = path.join(dir, 'crafted.img')
+    fs.writeFileSync(img, image)
+    const ours = await roListing(t, img, path.join(dir, 'ro'), setup(e))
+    const mce = `mce-erst-${CRAFTED_BASE + 2n}`
+    const unknown = `unknown-erst-${CRAFTED_BASE + 3n}`
+    const r = await runKernel({ kernel, image, erst: e, actions: ['list', `rm:${mce}`, `rm:${unknown}`, 'list'], timeoutMs: 300_000 })
+    t.comment(`boot: total ${r.timings.totalMs} ms`)
+    const untimed = `dmesg-erst-${CRAFTED_BASE + 5n}` // both sides: the time of the mount
+    const timed = (files: Array<{ name: string }>) => files.filter((f) => f.name !== untimed)
+    sameListing(t, timed(r.listings[0].files) as KernelFile[], timed(ours) as MountFile[], "the kernel's listing = pstore-sim's ro mount")
+    t.same(
+      r.listings[0].files.map((f) => f.name),
+      ours.map((f) => f.name),
+      'the untimed record is listed on both sides',
+    )
+    t.same(
+      r.events.filter((x) => x.startsWith('RM')),
+      [`RM ok name=${mce}`, `RM ok name=${unknown}`],
+    )
+    const afterMce = await rmThroughMount(t, dir, image, mce, setup(e))
+    const afterBoth = await rmThroughMount(t, dir, afterMce, unknown, setup(e))
+    t.ok(afterBoth.equals(r.region), `rm in the guest = rm through pstore-sim: ${firstDiff(afterBoth, r.region)}`)
+  })
 }
