@@ -6,10 +6,11 @@
 import t from 'tap'
 import { ErstSetupError, fromErstParams } from '../src/backend/erst/config.js'
 import { CREATOR_PSTORE, firstRecordIdBase, SECTION_DMESG, SECTION_DMESG_Z } from '../src/backend/erst/cper.js'
-import type { ErstBackend } from '../src/backend/erst/erst.js'
+import { ErstBackend } from '../src/backend/erst/erst.js'
 import { RegionImage } from '../src/format/region.js'
 import { MachineSetupError, SimulatedMachine } from '../src/machine/machine.js'
 import { recordName } from '../src/pstore/record.js'
+import { CRAFTED_BASE, craftedErstFile } from './helpers/erstKernel.js'
 
 const TIME = 1796000000 // 2026-11-30, before 2038: id = seconds << 32 | counter
 const NOW = TIME * 1000
@@ -75,6 +76,7 @@ t.test('a panic: parts of up to bufsize (record_size - 200) until kmsg_bytes, on
   t.ok(slot.subarray(64, 80).equals(CREATOR_PSTORE), 'creator: pstore')
   t.equal(slot.readBigUInt64LE(96), BASE + 1n, 'record id')
   t.equal(slot.readUInt32LE(104), 2, 'flags: PREVERR')
+  t.equal(slot.subarray(108, 116).toString('hex'), '4552000000000000', 'persistence_information: "ER", which erst_write() stamps (Debian 6.1 and 6.12 do)')
   t.equal(slot.readUInt32LE(128), 200, 'section offset')
   t.equal(slot.readUInt32LE(132), length - 200, 'section length')
   t.ok(slot.subarray(144, 160).equals(SECTION_DMESG), 'section type DMESG')
@@ -193,6 +195,32 @@ t.test('the read pass: another creator is skipped; an empty record ends the pass
   )
   bytes.writeUInt32LE(200, 16384 + 20) // slot 2: record_length = the headers, no data
   t.same(erst.readRecords(), [], 'a record of size 0 ends the pass (pstore_get_backend_records)')
+})
+
+t.test('the read pass: MCE and unknown sections are records of their own (mce-erst-, unknown-erst-); rm clears them', async (t) => {
+  const region = RegionImage.fromBuffer(craftedErstFile('6.12.107'))
+  const erst = new ErstBackend(fromErstParams({}, { kernel: '6.12.107', compress: true }), region)
+  erst.boot()
+  const records = erst.readRecords()
+  t.same(
+    records.map((r) => [recordName(r, 'erst'), Number(r.time.sec), r.payload.toString('latin1')]),
+    [
+      [`dmesg-erst-${CRAFTED_BASE + 1n}`, 1700000001, 'Oops#1 Part1\na plain dmesg record\n'],
+      [`mce-erst-${CRAFTED_BASE + 2n}`, 1700000002, 'an MCE record\n'],
+      [`unknown-erst-${CRAFTED_BASE + 3n}`, 1700000003, 'a section of no known type\n'],
+      [`dmesg-erst-${CRAFTED_BASE + 5n}`, 0, 'Oops#3 Part1\nno timestamp\n'],
+      [`dmesg-erst-${CRAFTED_BASE + 6n}.enc.z`, 1700000006, 'not a deflate stream'],
+    ],
+    "Debian 6.1.192's and 6.12.107's listing of this file (test/kernel/compat-erst-suite.ts); another creator's record is skipped",
+  )
+  erst.erase('mce', CRAFTED_BASE + 2n)
+  erst.erase('unknown', CRAFTED_BASE + 3n)
+  t.same(
+    erst.readRecords().map((r) => r.type),
+    ['dmesg', 'dmesg', 'dmesg'],
+    'erst_clear() takes any id',
+  )
+  t.equal(region.bytes.readUInt32LE(20), 4, 'record_count 6 - 2')
 })
 
 t.test("bad setups: QEMU's checks", async (t) => {

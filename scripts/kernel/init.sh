@@ -7,6 +7,7 @@
 #   pstoresim.ramoops=builtin  ramoops is built in (custom kernels: parameters are ramoops.NAME=...)
 #   pstoresim.blk=blkdev=/dev/vda,kmsg_size=64,best_effort=y   pstore/blk module options instead
 #                 of ramoops (the virtio disk's modules first, then pstore_blk.ko)
+#   pstoresim.erst=1  no ramoops or pstore_blk: the built-in ACPI ERST (QEMU's acpi-erst) is the backend
 #   pstoresim.actions=list,rm:dmesg-ramoops-0,list,reload,list,panic
 #   pstoresim.out=ttyS1        where the protocol goes (default ttyS1, falls back to console)
 #
@@ -43,12 +44,14 @@ set -f
 
 RAMOOPS=
 BLK=
+ERST=
 ACTIONS=
 OUTDEV=ttyS1
 for w in $(cat /proc/cmdline); do
   case "$w" in
     pstoresim.ramoops=*) RAMOOPS=${w#pstoresim.ramoops=} ;;
     pstoresim.blk=*) BLK=${w#pstoresim.blk=} ;;
+    pstoresim.erst=*) ERST=${w#pstoresim.erst=} ;;
     pstoresim.actions=*) ACTIONS=${w#pstoresim.actions=} ;;
     pstoresim.out=*) OUTDEV=${w#pstoresim.out=} ;;
   esac
@@ -101,7 +104,17 @@ insmod_blk() {
   params
 }
 
+# ERST registers at boot (built in): nothing to load, its log lines say whether it did
+erst_klog() {
+  p "ERST-BUILTIN"
+  p "KLOG-BEGIN"
+  dmesg | grep -iE 'ERST|pstore|APEI' | while IFS= read -r l; do p "KLOG $l"; done
+  p "KLOG-END"
+  params
+}
+
 insmod_ramoops() {
+  if [ -n "$ERST" ]; then erst_klog; return; fi
   if [ -n "$BLK" ]; then insmod_blk; return; fi
   if [ "$RAMOOPS" = builtin ]; then
     p "RAMOOPS-BUILTIN"
@@ -164,6 +177,7 @@ oops_helper() {
 # ---- modules: dependencies first (load-order), ramoops with the options
 for m in $(cat $MODS/load-order); do
   [ "$m" = ramoops.ko ] && continue
+  [ -z "$ERST" ] || continue
   out=$(insmod "$MODS/$m" 2>&1) || p "INSMOD-DEP-FAIL $m $(echo $out)"
 done
 if [ -n "$BLK" ]; then
@@ -191,7 +205,7 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
       if out=$(rm "$PSTORE/$name" 2>&1); then p "RM ok name=$name"; else p "RM fail name=$name $(echo $out)"; fi
       ;;
     reload)
-      if [ "$RAMOOPS" = builtin ]; then p "ERROR reload: ramoops is built in"; continue; fi
+      if [ "$RAMOOPS" = builtin ] || [ -n "$ERST" ]; then p "ERROR reload: the backend is built in"; continue; fi
       do_umount
       mod=ramoops; [ -z "$BLK" ] || mod=pstore_blk
       if out=$(rmmod $mod 2>&1); then p "RMMOD ok"; else p "RMMOD fail $(echo $out)"; fi

@@ -2,8 +2,13 @@
  * A pstore record: what the backend hands to the pstore core on each read, and the file the
  * filesystem makes of it (fs/pstore/platform.c, inode.c; docs/ramoops-format.md §6.4, §8).
  */
-/** The record types a backend stores (pstore_type_id); a ramoops zone holds one of them. */
-export type PstoreType = 'dmesg' | 'console' | 'pmsg' | 'ftrace'
+/** The record types the frontends write (pstore_type_id); a ramoops or pstore/blk zone holds one of them. */
+export type FrontendType = 'dmesg' | 'console' | 'pmsg' | 'ftrace'
+/**
+ * Every type a read pass hands over: erst also returns the MCE records it keeps, and records of
+ * any other CPER section as PSTORE_TYPE_MAX, which pstore_type_to_name() calls "unknown".
+ */
+export type PstoreType = FrontendType | 'mce' | 'unknown'
 
 /** kmsg_dump reasons (include/linux/kmsg_dump.h, 5.8+). */
 export const KMSG_DUMP = { undef: 0, panic: 1, oops: 2, emergency: 3, shutdown: 4 } as const

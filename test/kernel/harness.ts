@@ -375,6 +375,25 @@ export function parseProtocol(text: string): ParsedProtocol {
 }
 
 // --------------------------------------------------------------------------------- runKernel
+export interface ErstOption {
+  /** the memory backend's size= (the file's length) */
+  size: number
+  /** acpi-erst's record_size=; omitted: QEMU's default (8192) */
+  recordSize?: number
+}
+
+function checkErstOption(erst: ErstOption, info: KernelInfo): void {
+  if (info.kind !== 'debian') throw new Error(`ERST needs ACPI APEI, which only the Debian kernels have built in (not ${info.selector})`)
+  const rs = erst.recordSize ?? 8192
+  if (!(rs >= 4096 && (rs & (rs - 1)) === 0) || erst.size % rs !== 0 || erst.size < 2 * rs) throw new Error(`unusable ERST geometry ${JSON.stringify(erst)}`)
+}
+
+/** QEMU's acpi-erst over the file (share=on: the device's writes reach the file itself). */
+function erstQemuArgs(file: string, erst: ErstOption): string[] {
+  const dev = `acpi-erst,memdev=erstnvram${erst.recordSize === undefined ? '' : `,record_size=${erst.recordSize}`}`
+  return ['-object', `memory-backend-file,id=erstnvram,mem-path=${file},size=${erst.size},share=on`, '-device', dev]
+}
+
 const ACTION_RE =
   /^(list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|kmsg-cpus|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
 
@@ -395,6 +414,12 @@ export async function runKernel(opts: {
    * disk as the kernel left it
    */
   blk?: string[]
+  /**
+   * ACPI ERST instead of ramoops (Debian kernels: APEI built in): the image is QEMU's acpi-erst
+   * backing file (`size` bytes, the device's `record_size`, QEMU's default 8192 when omitted),
+   * nothing is insmod'ed, and `region` is the file as QEMU left it
+   */
+  erst?: ErstOption
   actions: string[]
   cpus?: number
   rtcBase?: string /* '2024-01-01T00:00:00' */
@@ -408,7 +433,9 @@ export async function runKernel(opts: {
   const blk = opts.blk
   if (blk && !info.blkModules?.length) throw new Error(`kernel ${kernel}: no pstore/blk modules in its initramfs (run ${prepareScript} ${kernel})`)
   if (blk?.some((w) => !/^[a-z_]+=[A-Za-z0-9/._-]+$/.test(w))) throw new Error(`unsupported pstore_blk option in ${JSON.stringify(blk)}`)
-  if (!blk && !opts.params) throw new Error('runKernel: params (ramoops) or blk (pstore/blk) is required')
+  const erst = opts.erst
+  if (erst) checkErstOption(erst, info)
+  if (!blk && !erst && !opts.params) throw new Error('runKernel: params (ramoops), blk (pstore/blk) or erst is required')
   const p: KernelRamoopsParams = opts.params ?? { memSize: 4096, recordSize: 0, consoleSize: 0, ftraceSize: 0, pmsgSize: 0, ecc: 0 }
   const memAddress = p.memAddress ?? DEFAULT_MEM_ADDRESS
   const cpus = opts.cpus ?? 1
@@ -422,15 +449,16 @@ export async function runKernel(opts: {
     const fe = /^(pmsg|ftrace):/.exec(a)?.[1]
     if (fe && info.config[fe === 'pmsg' ? 'PSTORE_PMSG' : 'PSTORE_FTRACE'] !== 'y') throw new Error(`${a}: ${kernel} has no ${fe} frontend`)
   }
-  if (blk) {
-    /* a disk: no reserved memory */
+  if (blk || erst) {
+    /* a disk or a file of QEMU's: no reserved memory */
   } else if (!(p.memSize > 0) || memAddress % 4096 !== 0) throw new Error('memSize must be > 0 and memAddress page aligned')
   const reserve = Math.ceil(p.memSize / 4096) * 4096
   if (memAddress < 0x1000000 || memAddress + reserve > GUEST_RAM - 0x2000000) {
     throw new Error(`region 0x${memAddress.toString(16)}+0x${reserve.toString(16)} does not fit the 256M guest (keep it within 16M..224M)`)
   }
   const image = typeof opts.image === 'string' ? await fsp.readFile(opts.image) : opts.image
-  if (!blk && image.length > p.memSize) throw new Error(`image (${image.length} bytes) larger than memSize (${p.memSize})`)
+  if (erst && image.length !== erst.size) throw new Error(`ERST image is ${image.length} bytes, size is ${erst.size}`)
+  if (!blk && !erst && image.length > p.memSize) throw new Error(`image (${image.length} bytes) larger than memSize (${p.memSize})`)
 
   const started = Date.now()
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'pstore-sim-kernel-'))
@@ -445,13 +473,15 @@ export async function runKernel(opts: {
     'panic=0',
     'nokaslr',
     'loglevel=7',
-    ...(blk ? [] : [`memmap=${hex(reserve)}$${hex(memAddress)}`]),
+    ...(blk || erst ? [] : [`memmap=${hex(reserve)}$${hex(memAddress)}`]),
     // built in: ramoops reads its module parameters from the command line (ramoops.NAME=VALUE)
-    ...(blk
-      ? [`pstoresim.blk=${blk.join(',')}`]
-      : info.builtinRamoops
-        ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)]
-        : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
+    ...(erst
+      ? ['pstoresim.erst=1']
+      : blk
+        ? [`pstoresim.blk=${blk.join(',')}`]
+        : info.builtinRamoops
+          ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)]
+          : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
     `pstoresim.actions=${opts.actions.length ? opts.actions.join(',') : 'none'}`,
     ...(opts.extraCmdline ?? []),
   ].join(' ')
@@ -484,7 +514,11 @@ export async function runKernel(opts: {
     info.initrd,
     '-append',
     cmdline,
-    ...(blk ? ['-drive', `file=${imgPath},format=raw,if=virtio`] : ['-device', `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`]),
+    ...(erst
+      ? erstQemuArgs(imgPath, erst)
+      : blk
+        ? ['-drive', `file=${imgPath},format=raw,if=virtio`]
+        : ['-device', `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`]),
   ]
 
   let child: ChildProcess | null = null
@@ -555,13 +589,13 @@ export async function runKernel(opts: {
     }
     // pause the guest, dump the region, quit
     await qmp.cmd('stop')
-    if (!blk) await qmp.cmd('pmemsave', { val: memAddress, size: p.memSize, filename: dumpPath })
+    if (!blk && !erst) await qmp.cmd('pmemsave', { val: memAddress, size: p.memSize, filename: dumpPath })
     protocol = await readText(protoPath)
     serial = await readText(consolePath)
     await qmp.cmd('quit').catch(() => undefined)
     await Promise.race([exitP, sleep(5000)])
     // a disk is read once QEMU has closed it (the guest's completed writes are in the file)
-    const region = await fsp.readFile(blk ? imgPath : dumpPath)
+    const region = await fsp.readFile(blk || erst ? imgPath : dumpPath)
 
     const parsed = parseProtocol(protocol)
     if (qmp.events.some((e) => e.event === 'SHUTDOWN')) parsed.events.push('QEMU-SHUTDOWN (guest powered off)')

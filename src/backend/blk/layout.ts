@@ -2,16 +2,16 @@
  * Where each pstore/zone zone sits on the disk (psz_alloc_zones() in fs/pstore/zone.c): pmsg,
  * console, the per-CPU ftrace zones, then dmesg zones of kmsg_size filling what is left.
  */
-import type { PstoreType } from '../../pstore/record.js'
+import type { FrontendType } from '../../pstore/record.js'
 import { type BlkConfig, BlkConfigError } from './config.js'
 
 /** PSZ_SIG ("DBGC"); each zone's signature is it XOR the zone's pstore_type_id. */
 export const PSZ_SIG = 0x43474244
 /** enum pstore_type_id (fixed values since 5.8). */
-export const PSTORE_TYPE_ID: Record<PstoreType, number> = { dmesg: 0, console: 2, ftrace: 3, pmsg: 7 }
+export const PSTORE_TYPE_ID: Record<FrontendType, number> = { dmesg: 0, console: 2, ftrace: 3, pmsg: 7 }
 
 export interface BlkZoneLayout {
-  type: PstoreType
+  type: FrontendType
   /** index among the zones of its type (the record id of a dmesg zone, the CPU of an ftrace zone) */
   index: number
   offset: number
@@ -29,7 +29,7 @@ export interface BlkLayout {
   unusedTail: number
 }
 
-function zones(type: PstoreType, at: { off: number }, total: number, recordSize: number, totalSize: number): BlkZoneLayout[] {
+function zones(type: FrontendType, at: { off: number }, total: number, recordSize: number, totalSize: number): BlkZoneLayout[] {
   if (!total || !recordSize) return []
   if (at.off + total > totalSize) {
     throw new BlkConfigError(

@@ -40,7 +40,7 @@ export interface CperPstoreRecord {
   data: Buffer
 }
 
-/** erst_writer(): the record as it goes into the exchange buffer, record_length bytes long. */
+/** erst_writer() + erst_write(): the record as it goes into the exchange buffer, record_length bytes long. */
 export function encodeCperRecord(r: CperPstoreRecord): Buffer {
   const out = Buffer.alloc(PSTORE_RECORD_OVERHEAD + r.data.length)
   out.write('CPER', 0, 'latin1')
@@ -55,6 +55,9 @@ export function encodeCperRecord(r: CperPstoreRecord): Buffer {
   NOTIFY_MCE.copy(out, 80)
   out.writeBigUInt64LE(r.recordId, 96)
   out.writeUInt32LE(CPER_HW_ERROR_FLAGS_PREVERR, 104)
+  // erst_write() stamps "ER" into persistence_information ("signature for serialization
+  // system") as it copies the record into the exchange buffer: the stored bytes carry it.
+  out.write('ER', 108, 'latin1')
   const s = RECORD_HEADER_SIZE
   out.writeUInt32LE(PSTORE_RECORD_OVERHEAD, s) // section_offset
   out.writeUInt32LE(r.data.length, s + 4) // section_length

@@ -71,7 +71,8 @@ export class ErstBackend implements PstoreBackend {
   /**
    * One read pass: erst_reader() per record id in slot order. Records of another creator are
    * skipped; one that cannot be read, or whose data is empty, ends the pass (the core stops at
-   * the first size <= 0). Only dmesg sections become records here.
+   * the first size <= 0). DMESG(_Z) sections are dmesg records, MCE sections mce records, any
+   * other section type PSTORE_TYPE_MAX (files `unknown-erst-<id>`, as Debian 6.1 and 6.12 show).
    */
   readRecords(): PstoreRecord[] {
     if (this.invalid()) return []
@@ -83,10 +84,9 @@ export class ErstBackend implements PstoreBackend {
       if (decoded.recordLength < PSTORE_RECORD_OVERHEAD) break // -EIO
       if (!decoded.creatorIsPstore) continue // -ENOENT: the next id
       if (decoded.data.length === 0) break
-      if (decoded.section !== 'dmesg' && decoded.section !== 'dmesg-z') continue
       records.push(
         this.inflate({
-          type: 'dmesg',
+          type: decoded.section === 'dmesg' || decoded.section === 'dmesg-z' ? 'dmesg' : decoded.section,
           id: decoded.recordId,
           time: { sec: decoded.timestamp, nsec: 0n },
           compressed: decoded.section === 'dmesg-z',
@@ -125,9 +125,9 @@ export class ErstBackend implements PstoreBackend {
     return { stored: true, slot, id }
   }
 
-  /** erst_clearer(): erst_clear(id); QEMU zeroes the map entry and decrements the count. */
-  erase(type: PstoreType, id: number | bigint): void {
-    if (type !== 'dmesg' || !this.storage.clear(BigInt(id))) throw new ErstError(`no ERST record ${id} to clear (-ENOENT)`)
+  /** erst_clearer(): erst_clear(id), whatever the record's type; QEMU zeroes the map entry and decrements the count. */
+  erase(_type: PstoreType, id: number | bigint): void {
+    if (!this.storage.clear(BigInt(id))) throw new ErstError(`no ERST record ${id} to clear (-ENOENT)`)
     this.region.flush()
   }
 

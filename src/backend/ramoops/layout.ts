@@ -4,11 +4,11 @@
  * order. Unused bytes (division remainders, even-rounding) all end up at the region's tail.
  */
 import { linuxVersionCode } from '../../format/kernelVersion.js'
-import type { PstoreType } from '../../pstore/record.js'
+import type { FrontendType } from '../../pstore/record.js'
 import { ProbeError, type RamoopsConfig } from './config.js'
 
 /** Each zone holds records of one pstore type. */
-export type ZoneType = PstoreType
+export type ZoneType = FrontendType
 
 /** "DBGC" little-endian; every zone's signature is this XOR a per-type value. */
 export const PERSISTENT_RAM_SIG = 0x43474244

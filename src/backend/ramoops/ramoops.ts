@@ -7,13 +7,13 @@
 import type { RegionImage } from '../../format/region.js'
 import { decompress, inflateLimit } from '../../pstore/compression.js'
 import { mergePerCpuFtrace } from '../../pstore/ftrace.js'
-import type { DmesgWrite } from '../../pstore/record.js'
+import type { DmesgWrite, PstoreType } from '../../pstore/record.js'
 import { type PstoreRecord, untimedRecord } from '../../pstore/record.js'
 import { PstoreSimError } from '../../util/errors.js'
 import type { RamoopsConfig } from './config.js'
 import { readDmesgZone, writeDmesgZone } from './dmesgZone.js'
 import { eraseRecord } from './erase.js'
-import { computeLayout, type RegionLayout, type ZoneLayout, type ZoneType } from './layout.js'
+import { computeLayout, type RegionLayout, type ZoneLayout } from './layout.js'
 import { type EccStats, eccNotice, PersistentRamZone, type ZoneBootOutcome } from './zone.js'
 
 export interface ZoneReport {
@@ -178,7 +178,9 @@ export class Ramoops {
   }
 
   /** ramoops_pstore_erase(): drop the snapshot and zap the record's zone (docs/ramoops-format.md §8). */
-  erase(type: ZoneType, id: number): void {
+  erase(type: PstoreType, id: number): void {
+    // erst's MCE and unknown records never come from a ramoops zone
+    if (type === 'mce' || type === 'unknown') throw new RamoopsError(`ramoops holds no ${type} records`)
     eraseRecord(this, type, id)
     this.region.flush()
   }
