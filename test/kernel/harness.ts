@@ -567,12 +567,13 @@ export async function runKernel(opts: {
       if (/^PSTORESIM-DONE\s*$/m.test(protocol)) {
         // let /init power off (-no-shutdown keeps QEMU up, paused): a kernel with
         // max_reason >= 4 (KMSG_DUMP_SHUTDOWN) dumps to ramoops on the way down. A kernel without
-        // ACPI power-off (the custom builds) halts instead: it prints "reboot: System halted", then
-        // dumps, then spins, so no SHUTDOWN comes; 1 s after that line covers the dump.
+        // ACPI power-off (the custom builds) halts instead: it prints "reboot: System halted" (6.12:
+        // "reboot: Power off not available: System halted instead"), then dumps, then spins, so no
+        // SHUTDOWN comes; 1 s after that line covers the dump.
         const until = Math.min(deadline, Date.now() + 10_000)
         let haltedAt: number | null = null
         while (!exited && Date.now() < until && !qmp.events.some((e) => e.event === 'SHUTDOWN')) {
-          if (haltedAt === null && /reboot: System halted/.test(await readText(consolePath))) haltedAt = Date.now()
+          if (haltedAt === null && /reboot: (.*: )?System halted/.test(await readText(consolePath))) haltedAt = Date.now()
           if (haltedAt !== null && Date.now() - haltedAt >= 1000) break
           await sleep(50)
         }
