@@ -6,7 +6,8 @@
  */
 import type { RegionImage } from '../../format/region.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
-import type { BackendDescription, BackendMemory, BootReport, DmesgWriteResult, PstoreBackend } from '../backend.js'
+import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
+import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import type { RamoopsConfig } from '../ramoops/config.js'
 import { BLK_BACKEND_NAME, BlkError, PstoreBlk } from './blk.js'
 import { type BlkConfig, effectiveParams } from './config.js'
@@ -65,6 +66,38 @@ export class BlkBackend implements PstoreBackend {
 
   erase(type: PstoreType, id: number | bigint): void {
     this.blk.erase(type, id)
+  }
+
+  corrupt(spec: CorruptSpec): FlipReport[] {
+    const flips = injectFaults(this.region, this.faultTarget(), spec)
+    this.region.flush()
+    return flips
+  }
+
+  /** Zones as fault units: the zone header (and a dmesg zone's kmsg header), then its data. */
+  private faultTarget(): FaultTarget {
+    const l = this.blk.layout
+    const zones = [l.pmsg, l.console, ...l.ftrace, ...l.dmesg].filter((z) => z !== undefined).sort((a, b) => a.offset - b.offset)
+    const nameOf = (z: (typeof zones)[number]): string => (z.type === 'dmesg' || z.type === 'ftrace' ? `${z.type}:${z.index}` : z.type)
+    const units = zones.map((zone): FaultUnit => {
+      const h = readPszHeader(this.region.view(zone.offset, PSZ_HEADER_SIZE))
+      const dataStart = zone.offset + PSZ_HEADER_SIZE
+      const headerEnd = dataStart + (zone.type === 'dmesg' ? KMSG_HEADER_SIZE : 0)
+      const end = zone.offset + zone.size
+      const used = h.sig === zone.sig && h.datalen > 0
+      const recordEnd = Math.min(end, dataStart + (used ? h.datalen : 0))
+      return { name: nameOf(zone), header: [zone.offset, headerEnd], record: [headerEnd, Math.max(headerEnd, recordEnd)], data: [headerEnd, end], used }
+    })
+    const describe = (offset: number): string => {
+      const zone = zones.find((z) => offset >= z.offset && offset < z.offset + z.size)
+      if (!zone) return offset < this.region.size ? 'unused tail' : 'outside the disk'
+      const rel = offset - zone.offset
+      const name = `${zone.type}[${zone.index}]`
+      if (rel < PSZ_HEADER_SIZE) return `${name} header+${rel}`
+      if (zone.type === 'dmesg' && rel < PSZ_HEADER_SIZE + KMSG_HEADER_SIZE) return `${name} kmsg header+${rel - PSZ_HEADER_SIZE}`
+      return `${name} data+${rel - PSZ_HEADER_SIZE}`
+    }
+    return { backend: this.name, units, describe }
   }
 
   describe(): BackendDescription {

@@ -7,10 +7,11 @@ import type { RegionImage } from '../../format/region.js'
 import { decompress, inflateLimit } from '../../pstore/compression.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
 import { PstoreSimError } from '../../util/errors.js'
-import type { BackendDescription, BackendMemory, BootReport, DmesgWriteResult, PstoreBackend } from '../backend.js'
+import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
+import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import type { ErstConfig } from './config.js'
 import { decodeCperRecord, encodeCperRecord, firstRecordIdBase, PSTORE_RECORD_OVERHEAD } from './cper.js'
-import { ErstStorage } from './storage.js'
+import { ErstStorage, HEADER_FIXED } from './storage.js'
 
 export class ErstError extends PstoreSimError {
   override name = 'ErstError'
@@ -129,6 +130,48 @@ export class ErstBackend implements PstoreBackend {
   erase(_type: PstoreType, id: number | bigint): void {
     if (!this.storage.clear(BigInt(id))) throw new ErstError(`no ERST record ${id} to clear (-ENOENT)`)
     this.region.flush()
+  }
+
+  corrupt(spec: CorruptSpec): FlipReport[] {
+    const flips = injectFaults(this.region, this.faultTarget(), spec)
+    this.region.flush()
+    return flips
+  }
+
+  /**
+   * Fault units: `storage` (QEMU's header and slot map, which the device checks when it starts)
+   * and every slot `slot:N` (its CPER record header and section descriptor, then the text).
+   */
+  private faultTarget(): FaultTarget {
+    const header = this.storage.readHeader()
+    const rs = header.recordSize
+    const bad = this.storage.invalid(header)
+    const storageEnd = bad ? Math.min(this.region.size, HEADER_FIXED) : header.storageOffset
+    // the bytes QEMU reads: the fixed header and one map entry per slot (the rest of slot 0 is padding)
+    const mapEnd = bad ? storageEnd : Math.min(storageEnd, HEADER_FIXED + (this.region.size / rs) * 8)
+    const units: FaultUnit[] = [{ name: 'storage', header: [0, mapEnd], record: [0, 0], data: [0, 0], used: false }]
+    if (!bad) {
+      const { first, last } = this.storage.slots()
+      for (let slot = first; slot < last; slot++) {
+        const start = slot * rs
+        const textStart = start + PSTORE_RECORD_OVERHEAD
+        const used = this.storage.mapEntry(slot) !== 0n
+        // record_length (CPER header offset 20) says how much of the slot the record fills
+        const length = used ? this.region.view(start + 20, 4).readUInt32LE(0) : 0
+        const recordEnd = Math.max(textStart, Math.min(start + rs, start + length))
+        units.push({ name: `slot:${slot}`, header: [start, textStart], record: [textStart, recordEnd], data: [textStart, start + rs], used })
+      }
+    }
+    const describe = (offset: number): string => {
+      if (offset >= this.region.size) return 'outside the storage'
+      if (offset < HEADER_FIXED) return `storage header+${offset}`
+      if (offset < mapEnd) return `slot map entry ${Math.floor((offset - HEADER_FIXED) / 8)}`
+      if (offset < storageEnd) return 'storage header padding'
+      const slot = Math.floor(offset / rs)
+      const rel = offset - slot * rs
+      return rel < PSTORE_RECORD_OVERHEAD ? `slot ${slot} header+${rel}` : `slot ${slot} text+${rel - PSTORE_RECORD_OVERHEAD}`
+    }
+    return { backend: this.name, units, describe }
   }
 
   describe(): BackendDescription {

@@ -90,7 +90,7 @@ function candidateRanges(zone: PersistentRamZone, area: CorruptArea): Array<[num
   }
 }
 
-function checkSpec(spec: CorruptSpec, regionSize: number): void {
+export function checkSpec(spec: CorruptSpec, regionSize: number): void {
   for (const f of spec.flips ?? []) {
     if (!Number.isInteger(f.offset) || f.offset < 0 || f.offset >= regionSize)
       throw new CorruptError(`offset ${f.offset} is outside the ${regionSize}-byte region`, 'flip')
