@@ -75,7 +75,7 @@ function checkFtraceCall(call: { cpu: number; ip: bigint; parentIp: bigint }, in
 export class MachineHaltedError extends PstoreSimError {
   override name = 'MachineHaltedError'
   constructor(readonly event: string) {
-    super(`the simulated machine halted after a panic: ${event} needs a reboot first`)
+    super(`the simulated machine halted after a panic: ${event} needs a reboot first`, { problem: 'halted', param: 'reboot', value: event })
   }
 }
 
