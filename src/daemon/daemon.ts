@@ -250,7 +250,7 @@ export class PstoreDaemon {
 
   private pmsgFromFifo(chunk: Buffer): void {
     try {
-      if (!this.simulation.machine.state.halted) this.simulation.machine.pmsg(chunk)
+      if (!this.simulation.machine.halted) this.simulation.machine.pmsg(chunk)
     } catch (err) {
       debug('pmsg write failed: %s', (err as Error).message)
     }

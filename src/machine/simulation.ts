@@ -15,7 +15,7 @@ import { PstoreSimError } from '../util/errors.js'
 import { createExclusive, FileWriteError, temporaryName, writeFileAtomic } from '../util/files.js'
 import { type LockMode, lockHolder, tryLock } from '../util/flock.js'
 import { isAuto, SetupError, type SetupOverrides, type SetupSource, settingError, setupForImage, writeSidecar } from './imageSetup.js'
-import { type MachineState, SimulatedMachine } from './machine.js'
+import { type MachineState, SimulatedMachine, stateFromJson } from './machine.js'
 
 export function statePath(image: string): string {
   return `${image}.state.json`
@@ -173,8 +173,7 @@ function allocateZeroed(fd: number, size: number, image: string): void {
 
 function loadState(image: string): MachineState | undefined {
   try {
-    const state = JSON.parse(fs.readFileSync(statePath(image), 'utf8')) as MachineState
-    return state.version === 1 ? state : undefined
+    return stateFromJson(JSON.parse(fs.readFileSync(statePath(image), 'utf8')))
   } catch {
     return undefined
   }
