@@ -10,7 +10,7 @@ import type { ImageError } from '../format/region.js'
 import type { SetupError, SetupFacts, SetupProblem } from '../machine/imageSetup.js'
 import type { MachineHaltedError } from '../machine/machine.js'
 import type { ImageLockedError } from '../machine/simulation.js'
-import { type ErrorFacts, ExitCode, PstoreSimError, type WireError } from '../util/errors.js'
+import { ExitCode, PstoreSimError, type WireError } from '../util/errors.js'
 import { FileWriteError } from '../util/files.js'
 import type { MountError } from './daemon.js'
 import { FifoError } from './pmsgFifo.js'
@@ -73,8 +73,7 @@ const CLI_SETUP_WORDS: Record<SetupProblem, (f: SetupFacts) => string> = {
 
 /** An engine error that carries facts, in the CLI's words; undefined for one whose message stands. */
 function phraseFacts(err: PstoreSimError): string | undefined {
-  const facts: ErrorFacts | undefined = err.facts
-  if (!facts) return undefined
+  if (!err.facts) return undefined
   if (isNamed<SetupError>(err, 'SetupError') && err.facts) return `${err.facts.subject}: ${CLI_SETUP_WORDS[err.facts.problem](err.facts as SetupFacts)}`
   if (isNamed<ImageError>(err, 'ImageError') && err.facts) {
     const f = err.facts
