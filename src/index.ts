@@ -39,6 +39,7 @@ export { Simulation } from './machine/simulation.js'
 export type { PstoreRecord } from './pstore/record.js'
 export { KMSG_DUMP } from './pstore/record.js'
 export { SymbolTable } from './pstore/symbols.js'
+export type { ErrorFacts } from './util/errors.js'
 export { EnvironmentError, PstoreSimError } from './util/errors.js'
 export type { CorruptSpec, CrashResult, DumpReason, FlipReport, FtraceCall }
 

@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { repoRoot } from './helpers/fixtures.js'
-import { cat, ls, run, tempDir } from './helpers/mount.js'
+import { cat, ls, pstoreSim, run, tempDir } from './helpers/mount.js'
 
 /** The packed package, installed by hand: its own files, the repo's dependencies beside it. */
 async function installPacked(dir: string): Promise<string> {
@@ -105,6 +105,67 @@ try {
   const m = await run(process.execPath, ['typo.mjs', image, 'mount'], { cwd: project })
   t.match(m.stdout.toString().trim(), /^ApiError: mount options\.readonly: unknown option \(known: params, .*readOnly/)
   t.notOk(fs.existsSync(`${image}.mnt`), 'no mountpoint made')
+})
+
+t.test("the API's errors name its options, not the CLI's flags, and carry the setting as data", async (t) => {
+  const dir = tempDir(t)
+  const project = await installPacked(dir)
+  const image = path.join(dir, 'x.img')
+  const mnt = path.join(dir, 'mnt')
+  fs.writeFileSync(
+    path.join(project, 'errors.mjs'),
+    `import { formatImage, mount } from 'pstore-sim'
+const [image, mnt] = process.argv.slice(2)
+const setup = { params: { mem_size: 0x10000 } }
+const seen = {}
+const attempt = async (label, action) => {
+  try {
+    await action()
+    seen[label] = 'accepted'
+  } catch (err) {
+    seen[label] = { name: err.name, message: err.message, param: err.facts?.param, value: err.facts?.value }
+  }
+}
+await attempt('missing', () => mount(image, mnt))
+await formatImage(image, setup)
+await attempt('exists', () => formatImage(image, setup))
+await attempt('auto', () => formatImage(image + '.new', { ...setup, target: { kernel: 'auto' } }))
+const pstore = await mount(image, mnt)
+await attempt('corrupt', () => pstore.corrupt({ flips: [{ offset: 0x10000, bit: 1 }] }))
+await pstore.panic()
+await attempt('halted', () => pstore.console('after the panic'))
+await pstore.unmount()
+console.log(JSON.stringify(seen))
+`,
+  )
+  t.teardown(() => run('fusermount', ['-uz', mnt]))
+  const r = await run(process.execPath, ['errors.mjs', image, mnt], { cwd: project })
+  t.equal(r.code, 0, `errors.mjs: ${r.stderr}`)
+  const seen = JSON.parse(r.stdout.toString())
+  // in this process (formatImage) and sent by the daemon (mount's start, its control socket) alike
+  t.same(seen.exists, { name: 'SetupError', message: `${image}: already exists; pass { force: true } to overwrite it`, param: 'force' })
+  t.match(seen.auto, { name: 'SetupError', param: 'target.kernel', value: 'auto', message: /target\.kernel 'auto' reads the version from an existing dump/ })
+  t.same(seen.missing, { name: 'ImageError', message: `${image}: no such image (formatImage creates one)`, param: 'image', value: image })
+  t.same(seen.corrupt, { name: 'CorruptError', message: 'flips: offset 65536 is outside the 65536-byte region', param: 'flips' })
+  t.match(seen.halted, {
+    name: 'MachineHaltedError',
+    param: 'reboot',
+    value: 'console output',
+    message: /halted after a panic: console output needs a reboot first$/,
+  })
+  for (const [label, err] of Object.entries(seen) as Array<[string, { message: string }]>)
+    t.notMatch(err.message, /--[a-z]|pstore-sim [a-z]/, `${label}: no CLI flag or command in an API error`)
+
+  // the same facts, phrased by the CLI with its flags (the corrupt error crosses the daemon's socket)
+  const m = await pstoreSim(['mount', image, mnt])
+  t.equal(m.code, 0, `mount: ${m.stderr}`)
+  const c = await pstoreSim(['corrupt', mnt, '--flip', '0x10000:1'])
+  t.equal(c.code, 1)
+  t.equal(c.stderr.toString(), 'pstore-sim: --flip: offset 65536 is outside the 65536-byte region\n')
+  const f = await pstoreSim(['format', image, '--mem-size', '64K'])
+  t.match(f.stderr.toString(), /^pstore-sim: .*x\.img: already exists; pass --force to overwrite it\n$/)
+  const u = await pstoreSim(['umount', mnt])
+  t.equal(u.code, 0, `umount: ${u.stderr}`)
 })
 
 t.test('a TypeScript consumer type-checks against the shipped declarations', async (t) => {

@@ -128,7 +128,11 @@ t.test('bad invocations: exit 1, one line naming the argument, nothing changed',
   const mounted = await pstoreSim(['mount', old, mnt, '-o', 'ro'])
   t.equal(mounted.code, 0, `mount -o ro: ${mounted.stderr}`)
   if (mounted.code === 0) {
-    t.ok(fs.readdirSync(mnt).length >= 0, 'the mount lists')
+    // the daemon's refusals, sent as facts over its socket and its start-up channel, in the CLI's words
+    const event = await pstoreSim(['console', mnt, 'hello'])
+    assertOneLine(t, event, /mnt is mounted read-only \(-o ro\): the image is never written$/, 'console on a read-only mount')
+    const again = await pstoreSim(['mount', old, mnt, '-o', 'ro'])
+    assertOneLine(t, again, /mnt: something is already mounted there \(pstore-sim umount .*mnt\)$/, 'a second mount on it')
     t.equal((await pstoreSim(['umount', mnt])).code, 0)
   }
   t.same(files(dir), before, 'the read-only mount changed nothing')

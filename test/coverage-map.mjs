@@ -15,7 +15,8 @@ const UNIT = {
   'test/ftrace.test.ts': ['src/pstore/ftrace.ts'],
   'test/kmsgDumper.test.ts': ['src/pstore/kmsgDumper.ts'],
   'test/layout.test.ts': ['src/backend/ramoops/layout.ts'],
-  'test/machine.test.ts': ['src/machine/machine.ts', 'src/machine/crashReport.ts', 'src/machine/events.ts'],
+  'test/advice.test.ts': ['src/daemon/advice.ts'],
+  'test/machine.test.ts': ['src/machine/machine.ts', 'src/machine/crashReport.ts', 'src/machine/events.ts', 'src/machine/simulation.ts'],
   'test/mountView.test.ts': ['src/pstore/mountView.ts', 'src/pstore/filesystem.ts'],
   'test/ramoops.fixtures.test.ts': [
     'src/backend/ramoops/ramoops.ts',

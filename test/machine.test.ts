@@ -2,12 +2,15 @@
  * SimulatedMachine: the kernel-side state of one boot (dump write counter, oops counter, halt
  * after panic) and what reaches the region through the console, pmsg and the kmsg dumper.
  */
-import t from 'tap'
+import fs from 'node:fs'
+import path from 'node:path'
+import t, { type Test } from 'tap'
 import { fromModuleParams, type RamoopsConfig } from '../src/backend/ramoops/config.js'
 import { RegionImage } from '../src/format/region.js'
-import { MachineHaltedError, SimulatedMachine } from '../src/machine/machine.js'
+import { MachineHaltedError, SimulatedMachine, stateFromJson } from '../src/machine/machine.js'
+import { Simulation } from '../src/machine/simulation.js'
 import { type PstoreRecord, recordName } from '../src/pstore/record.js'
-import { describeDiff, fixtureCase, fixtureConfig } from './helpers/fixtures.js'
+import { describeDiff, fixtureCase, fixtureConfig, repoRoot } from './helpers/fixtures.js'
 
 const NOW = Date.UTC(2024, 0, 1) // fixed wall clock
 const clock = () => NOW
@@ -216,4 +219,51 @@ t.test('a crash with a given log and compression off stores it verbatim', async 
   const stored = region.bytes.toString('latin1', 12, 12 + size)
   t.match(stored, /^====1704067210\.000000-D\nPanic#1 Part1\n<6>\[ +\d+\.\d{6}\] first\n<6>\[ +\d+\.\d{6}\] second\n$/)
   t.equal(region.i32(4), size)
+})
+
+/** A copy of a fixture written by pstore-sim with version-1 state files (test/fixtures/state-v1). */
+function copyStateV1(t: Test, name: string): string {
+  const dir = t.testdir({})
+  for (const suffix of ['', '.json', '.state.json'])
+    fs.copyFileSync(path.join(repoRoot, 'test', 'fixtures', 'state-v1', name + suffix), path.join(dir, name + suffix))
+  return path.join(dir, name)
+}
+
+const readState = (image: string) => JSON.parse(fs.readFileSync(`${image}.state.json`, 'utf8'))
+
+t.test('a version-1 state file: the dump write counter it kept top-level carries on, saved once as version 2', async (t) => {
+  const image = copyStateV1(t, 'ramoops.img')
+  t.equal(readState(image).dumpWriteCnt, 3, 'the old file: three oopses, the counter beside the rest')
+  const sim = Simulation.open(image, {}, { readOnly: false, clock })
+  t.same(sim.machine.state.backendMemory, { dumpWriteCnt: 3 }, 'migrated into the backend memory')
+  t.equal(sim.machine.state.oopsCount, 3, 'the rest of the state as it was')
+  t.match(sim.machine.crash({ reason: 'oops' }), { stored: true, zone: 3 }, 'the fourth oops of the boot goes to slot 3, as the counter says')
+  sim.close()
+  const saved = readState(image)
+  t.equal(saved.version, 2)
+  t.notOk('dumpWriteCnt' in saved, 'no top-level counter any more')
+  t.same(saved.backendMemory, { dumpWriteCnt: 4 }, 'the counter once, where the backend keeps it')
+  const again = Simulation.open(image, {}, { readOnly: false, clock })
+  t.match(again.machine.crash({ reason: 'oops' }), { stored: true, zone: 4 }, 'a version-2 file carries it on too')
+  again.close()
+})
+
+t.test("a version-1 erst state file: the record id counter carries on, the ramoops counter's 0 is dropped", async (t) => {
+  const image = copyStateV1(t, 'erst.img')
+  const lastId = BigInt(readState(image).backendMemory.erstLastRecordId)
+  const sim = Simulation.open(image, {}, { readOnly: false, clock })
+  const result = sim.machine.crash({ reason: 'oops' })
+  t.match(result.parts?.[0], { stored: true, id: String(lastId + 1n) }, 'the next record id follows the one the old file kept')
+  sim.close()
+  const saved = readState(image)
+  t.equal(saved.version, 2)
+  t.notOk('dumpWriteCnt' in saved, 'no top-level counter')
+  t.same(saved.backendMemory, { erstLastRecordId: String(lastId + 1n) }, "erst's memory only: the ramoops counter the migration carried is not erst's")
+})
+
+t.test('state files of an unknown version or shape are no state: the machine starts afresh', async (t) => {
+  t.equal(stateFromJson({ version: 3, backendMemory: {} }), undefined, 'a newer version')
+  t.equal(stateFromJson({ version: 2 }), undefined, 'version 2 without the backend memory')
+  t.equal(stateFromJson(null), undefined)
+  t.equal(stateFromJson('{"version":1}'), undefined, 'a string')
 })

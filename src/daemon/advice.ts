@@ -5,10 +5,14 @@
  */
 // Types only, the classes known by name: the CLI's start-up file (cli/entry.ts) holds this
 // module but not the engine.
+import type { CorruptError } from '../backend/ramoops/corrupt.js'
+import type { ImageError } from '../format/region.js'
+import type { SetupError, SetupFacts, SetupProblem } from '../machine/imageSetup.js'
 import type { MachineHaltedError } from '../machine/machine.js'
 import type { ImageLockedError } from '../machine/simulation.js'
-import { ExitCode, PstoreSimError } from '../util/errors.js'
+import { ExitCode, PstoreSimError, type WireError } from '../util/errors.js'
 import { FileWriteError } from '../util/files.js'
+import type { MountError } from './daemon.js'
 import { FifoError } from './pmsgFifo.js'
 import { daemonByPid } from './registry.js'
 
@@ -16,13 +20,84 @@ function isNamed<E extends PstoreSimError>(err: Error, name: string): err is E {
   return err instanceof PstoreSimError && err.name === name
 }
 
+/** The CLI's flag for a setting the engine names in the JS API's spelling (ErrorFacts.param). */
+const FLAG_OF: Record<string, string> = {
+  force: '--force',
+  cmdline: '--cmdline',
+  dtsFile: '--dts',
+  diskSize: '--disk-size',
+  backend: '--backend',
+  'target.kernel': '--kernel',
+  'erst.size': '--erst-size',
+  'erst.record_size': '--erst-record-size',
+  // corrupt(spec): the spec's keys
+  flips: '--flip',
+  zones: '--zone',
+  random: '--random',
+  maxPerBlock: '--max-per-block',
+  seed: '--seed',
+  area: '--area',
+}
+
+/** `params.record_size` → `--record-size`: the module parameters' flags are their names. */
+export function flagOf(param: string): string {
+  return FLAG_OF[param] ?? `--${param.replace(/^params\./, '').replace(/_/g, '-')}`
+}
+
+const BLK_FLAG = (f: SetupFacts) => `--cmdline "${f.detail}"`
+const KERNEL_EXAMPLE = 'give the version, e.g. --kernel 6.12.0'
+
+/** The CLI's words for each setup problem (the JS API's are in machine/imageSetup.ts). */
+const CLI_SETUP_WORDS: Record<SetupProblem, (f: SetupFacts) => string> = {
+  exists: () => 'already exists; pass --force to overwrite it',
+  noFormatSetup: () => 'give the region\'s setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE',
+  autoOnFormat: () => "--kernel auto reads the version from an existing dump; format needs the target's version, e.g. --kernel 6.12.0",
+  badSidecar: (f) => `not valid JSON (${f.detail}); fix it or pass the setup with flags`,
+  ramoopsParamOnBlk: (f) => `${flagOf(f.param)} is a ramoops parameter; a pstore/blk setup takes its parameters in ${BLK_FLAG(f)}`,
+  dtsOnBlk: (f) => `--dts describes a ramoops node; pstore/blk takes ${BLK_FLAG(f)}`,
+  erstOnBlk: () => "--erst-size and --erst-record-size apply to --backend erst only; a pstore/blk disk is its image's size (--disk-size for format)",
+  blkNeedsCmdline: (f) => `--backend blk needs the module parameters: ${BLK_FLAG(f)}`,
+  blkNeedsDiskSize: () => "give the disk's size: --disk-size (e.g. 256K)",
+  diskSizeNotBlk: () => '--disk-size is for --backend blk (ramoops: --mem-size, erst: --erst-size)',
+  ramoopsOnOther: (f) => `ramoops parameters (--mem-size, --cmdline, --dts, …) do not apply to the ${f.value} backend`,
+  erstOnRamoops: () => '--erst-size and --erst-record-size apply to --backend erst only',
+  noSetup: (f) =>
+    `no setup: there is no ${f.detail} sidecar and no setup flags. ` +
+    'Pass the ramoops parameters the region was written with, e.g. --mem-size 0x100000 --record-size 0x8000 --console-size 0x8000 --pmsg-size 0x1000 --ftrace-size 0 --kernel 6.1.192, ' +
+    'or --cmdline "ramoops.mem_size=0x100000 …", or --dts FILE',
+  autoOnErst: () => "--kernel auto reads ramoops' ftrace zones; an ERST file holds no version: give it, e.g. --kernel 6.12.0",
+  erstRefused: (f) => `${flagOf(f.param)}: QEMU would refuse this ERST setup: ${f.detail}`,
+  autoUnreadable: (f) => `--kernel auto reads the version from the image, which cannot be read (${f.detail}); ${KERNEL_EXAMPLE}`,
+  autoNotFound: (f) => `--kernel auto: ${f.detail}; ${KERNEL_EXAMPLE}`,
+}
+
+/** An engine error that carries facts, in the CLI's words; undefined for one whose message stands. */
+function phraseFacts(err: PstoreSimError): string | undefined {
+  if (!err.facts) return undefined
+  if (isNamed<SetupError>(err, 'SetupError') && err.facts) return `${err.facts.subject}: ${CLI_SETUP_WORDS[err.facts.problem](err.facts as SetupFacts)}`
+  if (isNamed<ImageError>(err, 'ImageError') && err.facts) {
+    const f = err.facts
+    if (f.problem === 'missing') return `${f.subject}: no such image (create one with pstore-sim format)`
+    return `${f.subject}: ${f.detail}: give the setup the region was dumped with (--mem-size, --cmdline or --dts)`
+  }
+  if (isNamed<CorruptError>(err, 'CorruptError') && err.facts) return `${flagOf(err.facts.param)}: ${err.facts.detail}`
+  if (isNamed<MountError>(err, 'MountError') && err.facts) {
+    const f = err.facts
+    if (f.problem === 'mounted') return `${f.subject}: something is already mounted there (pstore-sim umount ${f.subject})`
+    return `${f.subject} is mounted read-only (-o ro): the image is never written`
+  }
+  return undefined
+}
+
 export function advise(err: Error): { message: string; exitCode: number } | undefined {
-  if (isNamed<ImageLockedError>(err, 'ImageLockedError')) {
-    const daemon = daemonByPid(err.holderPid)
+  if (isNamed<ImageLockedError>(err, 'ImageLockedError') && err.facts) {
+    // from the facts: a daemon may have sent the error (a rebuilt error has no holderPid field)
+    const holderPid = typeof err.facts.value === 'number' ? err.facts.value : undefined
+    const daemon = daemonByPid(holderPid)
     const holder = daemon
       ? `pstore-sim pid ${daemon.pid}, mounted ${daemon.readOnly ? 'read-only ' : ''}at ${daemon.mountpoint}: unmount it first (pstore-sim umount ${daemon.mountpoint}), or run the command on that mountpoint`
-      : `${err.holderPid ? `pid ${err.holderPid}` : 'another process'} holds its lock: wait until it has finished`
-    return { message: `${err.image}: the image is in use (${holder})`, exitCode: ExitCode.user }
+      : `${holderPid ? `pid ${holderPid}` : 'another process'} holds its lock: wait until it has finished`
+    return { message: `${err.facts.subject}: the image is in use (${holder})`, exitCode: ExitCode.user }
   }
   if (isNamed<MachineHaltedError>(err, 'MachineHaltedError'))
     return { message: `${err.message} (pstore-sim reboot MOUNTPOINT, pstore-sim mount, or panic --reboot)`, exitCode: ExitCode.user }
@@ -31,7 +106,7 @@ export function advise(err: Error): { message: string; exitCode: number } | unde
     const fix = err.code === 'ENOSPC' ? ': the disk is full; free space and retry (nothing was changed)' : ''
     return { message: err.message + fix, exitCode: ExitCode.environment }
   }
-  if (err instanceof PstoreSimError) return { message: err.message, exitCode: err.exitCode }
+  if (err instanceof PstoreSimError) return { message: phraseFacts(err) ?? err.message, exitCode: err.exitCode }
   return undefined
 }
 
@@ -45,4 +120,15 @@ export function failureReport(err: unknown): { message: string; exitCode: number
   if (advice) return advice
   const systemError = (err as NodeJS.ErrnoException)?.code !== undefined
   return { message: systemError ? (err as Error).message : String((err as Error)?.stack ?? err), exitCode: ExitCode.user }
+}
+
+/**
+ * An error as a daemon sends it to whoever asked (the CLI or the JS API): one with facts goes
+ * as the engine's words with its name and facts, so the receiver phrases it (the CLI with its
+ * flags, through failureReport; the JS API keeps the engine's words); any other as its line.
+ */
+export function wireError(err: unknown): WireError {
+  if (err instanceof PstoreSimError && err.facts) return { error: err.message, exitCode: err.exitCode, name: err.name, facts: err.facts }
+  const { message, exitCode } = failureReport(err)
+  return { error: message.split('\n')[0], exitCode }
 }

@@ -10,7 +10,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { EventResult, KernelEvent } from '../machine/events.js'
-import { EnvironmentError, ExitCode, errorWithExitCode, PstoreSimError } from '../util/errors.js'
+import { EnvironmentError, ExitCode, errorWithExitCode, PstoreSimError, type WireError } from '../util/errors.js'
 import { createExclusive } from '../util/files.js'
 import { type ControlRequest, sendControl, sendEvent } from './control.js'
 import type { MountOptions } from './daemon.js'
@@ -83,7 +83,7 @@ export async function startDaemon(options: MountOptions, early?: EarlyDaemon): P
     if (early) cancelEarlyDaemon(early)
     child = spawnDaemon([JSON.stringify(resolved)], logFile)
   }
-  const message = await new Promise<{ text?: string; error?: string; exitCode?: number }>((resolve) => {
+  const message = await new Promise<{ text?: string } & Partial<WireError>>((resolve) => {
     child.once('message', (m) => resolve(m as { text?: string }))
     child.once('exit', (code) =>
       resolve({
@@ -97,7 +97,7 @@ export async function startDaemon(options: MountOptions, early?: EarlyDaemon): P
   child.unref()
   if (message.error !== undefined) {
     fs.rmSync(logFile, { force: true }) // its words are in the error: nothing left behind
-    throw errorWithExitCode(message.error, message.exitCode ?? ExitCode.user)
+    throw errorWithExitCode(message.error, message.exitCode ?? ExitCode.user, message.name, message.facts)
   }
   return message.text ?? ''
 }

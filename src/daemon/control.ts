@@ -7,8 +7,8 @@
 import fs from 'node:fs'
 import net from 'node:net'
 import type { EventResult, KernelEvent } from '../machine/events.js'
-import { EnvironmentError, errorWithExitCode } from '../util/errors.js'
-import { failureReport } from './advice.js'
+import { EnvironmentError, errorWithExitCode, type WireError } from '../util/errors.js'
+import { wireError } from './advice.js'
 
 /** A kernel event as it crosses the socket: bytes as base64, addresses as hex (JSON has neither). */
 export type WireEvent =
@@ -18,7 +18,7 @@ export type WireEvent =
 
 export type ControlRequest = { op: 'status' } | { op: 'umount' } | WireEvent
 
-export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string; exitCode: number }
+export type ControlResponse = { ok: true; result: unknown } | ({ ok: false } & WireError)
 
 export function eventToWire(event: KernelEvent): WireEvent {
   switch (event.op) {
@@ -70,8 +70,7 @@ export function serveControl(socketPath: string, handler: ControlHandler): Promi
       const request = JSON.parse(line) as ControlRequest
       return { ok: true, result: await handler(request) }
     } catch (err) {
-      const { message, exitCode } = failureReport(err)
-      return { ok: false, error: message, exitCode }
+      return { ok: false, ...wireError(err) }
     }
   }
   return new Promise((resolve, reject) => {
@@ -101,7 +100,7 @@ export function sendControl(socketPath: string, request: ControlRequest, timeout
       socket.end()
       const response = JSON.parse(buffer.slice(0, newline)) as ControlResponse
       if (response.ok) resolve(response.result)
-      else reject(errorWithExitCode(response.error, response.exitCode))
+      else reject(errorWithExitCode(response.error, response.exitCode, response.name, response.facts))
     })
     socket.on('error', (err) => {
       clearTimeout(timer)

@@ -14,7 +14,7 @@ import { Simulation } from '../machine/simulation.js'
 import { nowTimespec, type Timespec } from '../pstore/filesystem.js'
 import { MountView } from '../pstore/mountView.js'
 import { SymbolTable } from '../pstore/symbols.js'
-import { EnvironmentError, PstoreSimError } from '../util/errors.js'
+import { EnvironmentError, type ErrorFacts, PstoreSimError } from '../util/errors.js'
 import { type FuseNative, type FuseOperations, type FuseSession, loadFuse } from '../util/fuseNative.js'
 import { logger } from '../util/log.js'
 import { type ControlRequest, eventFromWire, serveControl } from './control.js'
@@ -105,7 +105,12 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
     debug('recovering the mount of a killed daemon at %s', mountpoint)
     await run('fusermount', ['-uz', mountpoint]).catch(() => run('umount', ['-l', mountpoint]))
   }
-  if (isMounted(mountpoint)) throw new MountError(`${mountpoint}: something is already mounted there (pstore-sim umount ${mountpoint})`)
+  if (isMounted(mountpoint))
+    throw new MountError(`${mountpoint}: something is already mounted there (unmount it first)`, {
+      problem: 'mounted',
+      subject: mountpoint,
+      param: 'mountpoint',
+    })
   const stat = fs.statSync(mountpoint)
   if (!stat.isDirectory()) throw new MountError(`${mountpoint}: not a directory`)
   if (fs.readdirSync(mountpoint).length > 0) throw new MountError(`${mountpoint}: directory is not empty; mount on an empty or missing directory`)
@@ -114,8 +119,10 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
 /** How long the kernel may cache attributes and names (see PstoreDaemon.cacheTimeout). */
 const CACHE_TIMEOUT_S = 10
 
+/** A mountpoint that cannot take the mount, or an event a read-only mount refuses (facts: for the CLI's words). */
 export class MountError extends PstoreSimError {
   override name = 'MountError'
+  declare readonly facts?: ErrorFacts<'mounted' | 'readOnly'>
 }
 
 export class PstoreDaemon {
@@ -243,7 +250,7 @@ export class PstoreDaemon {
 
   private pmsgFromFifo(chunk: Buffer): void {
     try {
-      if (!this.simulation.machine.state.halted) this.simulation.machine.pmsg(chunk)
+      if (!this.simulation.machine.halted) this.simulation.machine.pmsg(chunk)
     } catch (err) {
       debug('pmsg write failed: %s', (err as Error).message)
     }
@@ -331,7 +338,10 @@ export class PstoreDaemon {
         // allowed read-only too: such a mount boots in memory and never writes the image
         return { files: await this.rebootNames() }
       default:
-        if (this.options.readOnly) throw new PstoreSimError(`${this.mountpoint} is mounted read-only (-o ro): the image is never written`)
+        if (this.options.readOnly) {
+          const facts = { problem: 'readOnly', subject: this.mountpoint, param: 'readOnly', value: request.op } as const
+          throw new MountError(`${this.mountpoint} is mounted read-only (readOnly: true): the image is never written`, facts)
+        }
         return applyEvent(this.simulation, eventFromWire(request), { kmsgBytes: this.options.kmsgBytes, boot: () => this.rebootNames() })
     }
   }

@@ -8,7 +8,7 @@
 import fs from 'node:fs'
 import { ExitCode } from '../util/errors.js'
 import { loadFuse } from '../util/fuseNative.js'
-import { failureReport } from './advice.js'
+import { failureReport, wireError } from './advice.js'
 import { type MountOptions, serveForeground } from './daemon.js'
 
 function optionsFromParent(abandonedLog: string): Promise<MountOptions> {
@@ -50,7 +50,7 @@ options.then(serveForeground).then(
     process.stderr.write(`pstore-sim: ${message}\n`)
     // A daemon that could not mount exits (FUSE's thread or a timer would keep it alive).
     const exit = () => process.exit(exitCode)
-    if (process.send && process.connected) process.send({ error: message.split('\n')[0], exitCode }, exit)
+    if (process.send && process.connected) process.send(wireError(err), exit)
     else exit()
   },
 )

@@ -11,11 +11,16 @@
  * evidence) are changed in memory only; their file is never opened for writing.
  */
 import fs from 'node:fs'
-import { PstoreSimError } from '../util/errors.js'
+import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
 
+/** An image that is not there, or not the size its setup says (`facts`: for a front end's words). */
 export class ImageError extends PstoreSimError {
   override name = 'ImageError'
+  declare readonly facts?: ErrorFacts<ImageProblem>
 }
+
+/** `missing`: no file (param `image`); `sizeMismatch`: value is the setup's mem_size, detail says how the file differs. */
+export type ImageProblem = 'missing' | 'sizeMismatch'
 
 /** Load granularity: a page. */
 const CHUNK_SIZE = 4096
@@ -69,10 +74,9 @@ export class RegionImage {
     if (!stat.isFile()) throw new ImageError(`${path}: not a regular file`)
     if (stat.size !== options.expectedSize) {
       const relation = stat.size < options.expectedSize ? 'shorter' : 'longer'
-      throw new ImageError(
-        `${path}: image is ${stat.size} bytes, ${relation} than mem_size ${options.expectedSize} (0x${options.expectedSize.toString(16)}): ` +
-          `give the setup the region was dumped with (--mem-size, --cmdline or --dts)`,
-      )
+      const detail = `image is ${stat.size} bytes, ${relation} than mem_size ${options.expectedSize} (0x${options.expectedSize.toString(16)})`
+      const facts = { problem: 'sizeMismatch', subject: path, param: 'params.mem_size', value: options.expectedSize, detail } as const
+      throw new ImageError(`${path}: ${detail}: give the setup the region was dumped with (params.mem_size, cmdline or dtsFile)`, facts)
     }
     // Zero-filled pages cost nothing until touched: only the chunks loaded later are.
     return new RegionImage(Buffer.alloc(stat.size), options.readOnly, path, fs.openSync(path, 'r'))

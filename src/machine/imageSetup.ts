@@ -21,7 +21,7 @@ import {
 } from '../backend/ramoops/config.js'
 import { type FtraceVersion, probeFtraceVersion } from '../backend/ramoops/versionProbe.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
-import { PstoreSimError } from '../util/errors.js'
+import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/files.js'
 
 /** The pstore backend an image is laid out for (`--backend`); absent means ramoops. */
@@ -52,6 +52,66 @@ export interface Sidecar {
 
 export class SetupError extends PstoreSimError {
   override name = 'SetupError'
+  declare readonly facts?: ErrorFacts<SetupProblem>
+}
+
+/**
+ * A setting missing, misplaced or refused, for a front end to phrase: each has the JS API's words
+ * here (API_WORDS) and the CLI's in daemon/advice.ts, both tables total over this union.
+ */
+export type SetupProblem =
+  | 'exists'
+  | 'noFormatSetup'
+  | 'autoOnFormat'
+  | 'badSidecar'
+  | 'ramoopsParamOnBlk'
+  | 'dtsOnBlk'
+  | 'erstOnBlk'
+  | 'blkNeedsCmdline'
+  | 'blkNeedsDiskSize'
+  | 'diskSizeNotBlk'
+  | 'ramoopsOnOther'
+  | 'erstOnRamoops'
+  | 'noSetup'
+  | 'autoOnErst'
+  | 'erstRefused'
+  | 'autoUnreadable'
+  | 'autoNotFound'
+
+export type SetupFacts = ErrorFacts<SetupProblem> & { subject: string }
+
+/** pstore/blk's parameters as a kernel command line gives them: the `detail` of the blk problems, an example for either front end to show. */
+const BLK_CMDLINE_EXAMPLE = 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y'
+
+const API_KERNEL_EXAMPLE = "give the version, e.g. target.kernel '6.12.0'"
+
+/** What a JS API user reads: the settings by their option paths (formatImage, mount, Simulation.open). */
+const API_WORDS: Record<SetupProblem, (f: SetupFacts) => string> = {
+  exists: () => 'already exists; pass { force: true } to overwrite it',
+  noFormatSetup: () => "give the region's setup: params.mem_size (e.g. 0x100000) and the zone sizes, or cmdline 'ramoops.mem_size=…', or dtsFile",
+  autoOnFormat: () => `target.kernel 'auto' reads the version from an existing dump; a new image needs the target's version: ${API_KERNEL_EXAMPLE}`,
+  badSidecar: (f) => `not valid JSON (${f.detail}); fix it or give the setup in the options`,
+  ramoopsParamOnBlk: (f) => `${f.param} is a ramoops parameter; a pstore/blk setup takes its parameters in cmdline, e.g. '${f.detail}'`,
+  dtsOnBlk: (f) => `dtsFile describes a ramoops node; pstore/blk takes cmdline, e.g. '${f.detail}'`,
+  erstOnBlk: () => "erst applies to backend 'erst' only; a pstore/blk disk is its image's size (diskSize for a new image)",
+  blkNeedsCmdline: (f) => `backend 'blk' needs the module parameters in cmdline, e.g. '${f.detail}'`,
+  blkNeedsDiskSize: () => "give the disk's size: diskSize (e.g. 256 * 1024)",
+  diskSizeNotBlk: () => "diskSize is for backend 'blk' (ramoops: params.mem_size, erst: erst.size)",
+  ramoopsOnOther: (f) => `ramoops parameters (params, cmdline, dtsFile) do not apply to the ${f.value} backend`,
+  erstOnRamoops: () => "erst applies to backend 'erst' only",
+  noSetup: (f) =>
+    `no setup: there is no ${f.detail} sidecar and no setup given. Give the ramoops parameters the region was written with, ` +
+    "e.g. params { mem_size: 0x100000, record_size: 0x8000, console_size: 0x8000, pmsg_size: 0x1000, ftrace_size: 0 } and target.kernel '6.1.192', " +
+    "or cmdline 'ramoops.mem_size=0x100000 …', or dtsFile",
+  autoOnErst: () => `target.kernel 'auto' reads ramoops' ftrace zones; an ERST file holds no version: ${API_KERNEL_EXAMPLE}`,
+  erstRefused: (f) => `${f.param}: QEMU would refuse this ERST setup: ${f.detail}`,
+  autoUnreadable: (f) => `target.kernel 'auto' reads the version from the image, which cannot be read (${f.detail}); ${API_KERNEL_EXAMPLE}`,
+  autoNotFound: (f) => `target.kernel 'auto': ${f.detail}; ${API_KERNEL_EXAMPLE}`,
+}
+
+/** A setup error about one setting: the JS API's words as its message, the facts for the CLI's. */
+export function settingError(facts: SetupFacts): SetupError {
+  return new SetupError(`${facts.subject}: ${API_WORDS[facts.problem](facts)}`, facts)
 }
 
 export function sidecarPath(image: string): string {
@@ -70,7 +130,7 @@ export function readSidecar(image: string): Sidecar | undefined {
   try {
     json = JSON.parse(text)
   } catch (err) {
-    throw new SetupError(`${file}: not valid JSON (${(err as Error).message}); fix it or pass the setup with flags`)
+    throw settingError({ problem: 'badSidecar', subject: file, param: 'setup', detail: (err as Error).message })
   }
   if (json?.pstoreSim !== 1 || typeof json.setup !== 'object') throw new SetupError(`${file}: not a pstore-sim sidecar (no "pstoreSim": 1)`)
   return json
@@ -105,26 +165,19 @@ export interface SetupOverrides {
   diskSize?: number
 }
 
-const BLK_EXAMPLE = '--cmdline "pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y"'
-
 /** The blk setup: the sidecar's, with a new command line and disk size where given. */
 function blkSource(image: string, base: SetupSource | undefined, overrides: SetupOverrides, target: TargetOptions): SetupSource {
   const given = Object.entries(overrides.params ?? {}).find(([, v]) => v !== undefined)
-  if (given) {
-    const flag = `--${given[0].replace(/_/g, '-')}`
-    throw new SetupError(`${image}: ${flag} is a ramoops parameter; a pstore/blk setup takes its parameters in ${BLK_EXAMPLE}`)
-  }
-  if (overrides.dtsFile !== undefined) throw new SetupError(`${image}: --dts describes a ramoops node; pstore/blk takes ${BLK_EXAMPLE}`)
-  if (hasKeys(overrides.erst))
-    throw new SetupError(
-      `${image}: --erst-size and --erst-record-size apply to --backend erst only; a pstore/blk disk is its image's size (--disk-size for format)`,
-    )
+  if (given) throw settingError({ problem: 'ramoopsParamOnBlk', subject: image, param: `params.${given[0]}`, value: given[1], detail: BLK_CMDLINE_EXAMPLE })
+  if (overrides.dtsFile !== undefined)
+    throw settingError({ problem: 'dtsOnBlk', subject: image, param: 'dtsFile', value: overrides.dtsFile, detail: BLK_CMDLINE_EXAMPLE })
+  if (hasKeys(overrides.erst)) throw settingError({ problem: 'erstOnBlk', subject: image, param: 'erst' })
   const cmdline = overrides.cmdline ?? (base?.backend === 'blk' ? base.cmdline : undefined)
-  if (cmdline === undefined) throw new SetupError(`${image}: --backend blk needs the module parameters: ${BLK_EXAMPLE}`)
+  if (cmdline === undefined) throw settingError({ problem: 'blkNeedsCmdline', subject: image, param: 'cmdline', detail: BLK_CMDLINE_EXAMPLE })
   let diskSize = overrides.diskSize
   if (diskSize === undefined && fs.existsSync(image)) diskSize = fs.statSync(image).size
   if (diskSize === undefined) diskSize = base?.diskSize
-  if (diskSize === undefined) throw new SetupError(`${image}: give the disk's size: --disk-size (e.g. 256K)`)
+  if (diskSize === undefined) throw settingError({ problem: 'blkNeedsDiskSize', subject: image, param: 'diskSize' })
   return { backend: 'blk', cmdline, diskSize, target }
 }
 
@@ -157,14 +210,15 @@ export function setupForImage(
       throw err
     }
   }
-  if (overrides.diskSize !== undefined) throw new SetupError(`${image}: --disk-size is for --backend blk (ramoops: --mem-size, erst: --erst-size)`)
+  if (overrides.diskSize !== undefined) throw settingError({ problem: 'diskSizeNotBlk', subject: image, param: 'diskSize', value: overrides.diskSize })
   if (backend !== 'ramoops') {
-    const ramoopsGiven = overrides.dtsFile !== undefined || overrides.cmdline !== undefined || hasKeys(overrides.params)
-    if (ramoopsGiven) throw new SetupError(`${image}: ramoops parameters (--mem-size, --cmdline, --dts, …) do not apply to the ${backend} backend`)
+    const ramoopsGiven =
+      overrides.dtsFile !== undefined ? 'dtsFile' : overrides.cmdline !== undefined ? 'cmdline' : hasKeys(overrides.params) ? 'params' : undefined
+    if (ramoopsGiven) throw settingError({ problem: 'ramoopsOnOther', subject: image, param: ramoopsGiven, value: backend })
     const erst = { ...(base.backend === 'erst' ? base.erst : {}), ...stripUndefined(overrides.erst ?? {}) }
     source = { backend: 'erst', erst, target }
   } else if (hasKeys(overrides.erst)) {
-    throw new SetupError(`${image}: --erst-size and --erst-record-size apply to --backend erst only`)
+    throw settingError({ problem: 'erstOnRamoops', subject: image, param: 'erst' })
   } else if (overrides.dtsFile !== undefined) {
     let dts: string
     try {
@@ -180,22 +234,17 @@ export function setupForImage(
   } else if (sidecar) {
     source = { ...base, target }
   } else {
-    throw new SetupError(
-      `${image}: no setup: there is no ${sidecarPath(image)} sidecar and no setup flags. ` +
-        `Pass the ramoops parameters the region was written with, e.g. --mem-size 0x100000 --record-size 0x8000 --console-size 0x8000 --pmsg-size 0x1000 --ftrace-size 0 --kernel 6.1.192, ` +
-        `or --cmdline "ramoops.mem_size=0x100000 …", or --dts FILE`,
-    )
+    throw settingError({ problem: 'noSetup', subject: image, param: 'setup', detail: sidecarPath(image) })
   }
   try {
     if (isAuto(source.target.kernel)) {
-      if (source.backend === 'erst')
-        throw new SetupError(`${image}: --kernel auto reads ramoops' ftrace zones; an ERST file holds no version: give it, e.g. --kernel 6.12.0`)
+      if (source.backend === 'erst') throw settingError({ problem: 'autoOnErst', subject: image, param: 'target.kernel', value: 'auto' })
       source = { ...source, target: { ...source.target, kernel: autoKernel(image, source) } }
     }
     return { source, config: resolveSetup(source), fromSidecar: !!sidecar }
   } catch (err) {
     if (err instanceof ErstSetupError) {
-      throw new SetupError(`${image}: ${err.param === 'size' ? '--erst-size' : '--erst-record-size'}: QEMU would refuse this ERST setup: ${err.message}`)
+      throw settingError({ problem: 'erstRefused', subject: image, param: `erst.${err.param}`, detail: err.message })
     }
     if (err instanceof ProbeError || err instanceof RangeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
     throw err
@@ -211,9 +260,8 @@ function u32Reader(image: string): { read: (offset: number) => number | undefine
   try {
     fd = fs.openSync(image, 'r')
   } catch (err) {
-    throw new SetupError(
-      `${image}: --kernel auto reads the version from the image, which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the version, e.g. --kernel 6.12.0`,
-    )
+    const detail = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    throw settingError({ problem: 'autoUnreadable', subject: image, param: 'target.kernel', value: 'auto', detail })
   }
   const buf = Buffer.alloc(4)
   return {
@@ -241,7 +289,7 @@ function autoKernel(image: string, source: SetupSource): string {
     probe.ftraceSize === 0
       ? 'this setup has no ftrace zone'
       : 'no ftrace zone holds a kernel-version signature (a region no kernel with these ftrace zones has booted on, or another setup)'
-  throw new SetupError(`${image}: --kernel auto: ${why}; give the version, e.g. --kernel 6.12.0`)
+  throw settingError({ problem: 'autoNotFound', subject: image, param: 'target.kernel', value: 'auto', detail: why })
 }
 
 /**

@@ -8,10 +8,11 @@ import type { BackendDescription } from '../backend/backend.js'
 import { openBackend } from '../backend/open.js'
 import { configToJson, type RamoopsConfigJson } from '../backend/ramoops/config.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
-import { ImageError, RegionImage } from '../format/region.js'
+import { RegionImage } from '../format/region.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
 import { SymbolTable } from '../pstore/symbols.js'
 import { ftraceVersionOf, type SetupOverrides, setupForImage } from './imageSetup.js'
+import { missingImage } from './simulation.js'
 
 export interface ZoneInspection {
   type: string
@@ -67,7 +68,7 @@ export async function inspectImage(
   options: { systemMap?: string; exactNames?: boolean; withContent?: boolean } = {},
 ): Promise<Inspection> {
   // Before the setup: a missing image is the problem to report, not its missing sidecar.
-  if (!fs.existsSync(image)) throw new ImageError(`${image}: no such image`)
+  if (!fs.existsSync(image)) throw missingImage(image)
   const { config, source } = setupForImage(image, overrides)
   // pstore/blk's zones carry no kernel version
   const signed = source.backend === 'blk' ? undefined : ftraceVersionOf(image, source)
@@ -125,75 +126,4 @@ export async function inspectImage(
     unusedTail: before.unusedTail,
     records,
   }
-}
-
-const hex = (n: number) => '0x' + n.toString(16)
-
-function ftraceNote(r: Inspection): string[] {
-  const k = r.ftraceKernel
-  if (!k || k.matchesSetup) return []
-  const capped = k.version.endsWith('.255') ? ' (sublevel 255 or more)' : ''
-  return [
-    `ftrace  the ftrace zones are signed by kernel ${k.version}${capped} (${k.signature}), not the setup's ${r.setup.kernel}: ` +
-      `a ${r.setup.kernel} kernel would zap them at boot and show no ftrace record; read them with --kernel ${k.version} (or --kernel auto)`,
-  ]
-}
-
-function formatErst(r: Inspection, e: ErstDescription): string {
-  const h = e.header
-  const lines = [
-    `image   ${r.image}`,
-    `setup   erst: size ${hex(r.setup.memSize)} record_size ${hex(h.recordSize || r.setup.recordSize)} (bufsize ${e.bufsize}) kernel ${r.setup.kernel}`,
-    `header  magic ${h.magic} storage_offset ${hex(h.storageOffset)} version ${hex(h.version)} record_count ${h.recordCount}${e.invalid ? `  INVALID: ${e.invalid}` : ''}`,
-    '',
-    'slot  record id              length  time        section   part',
-  ]
-  for (const s of e.slots) {
-    if (s.recordId === null) lines.push(`${String(s.slot).padEnd(5)} free`)
-    else if (s.error) lines.push(`${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${s.error}`)
-    else
-      lines.push(
-        `${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${String(s.length).padEnd(7)} ${String(s.timestamp).padEnd(11)} ${String(s.section).padEnd(9)} ${s.part ?? (s.section === 'dmesg-z' ? '(compressed)' : '')}${s.creator === 'pstore' ? '' : '  (not pstore)'}`,
-      )
-  }
-  lines.push('', r.records.length ? 'records:' : 'records: none')
-  for (const rec of r.records) {
-    lines.push(
-      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
-    )
-  }
-  return lines.join('\n') + '\n'
-}
-
-export function formatInspection(r: Inspection): string {
-  if (r.erst) return formatErst(r, r.erst)
-  const s = r.setup
-  const b = r.blk
-  const setupLine = b
-    ? `setup   pstore_blk: ${Object.entries(b.params)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')} (sizes in KiB), disk ${b.diskSize} bytes, kernel ${s.kernel}\n` +
-      `next    dump to dmesg zone ${b.next.writeCnt}; Oops counter ${b.next.oopsCounter}, Panic counter ${b.next.panicCounter} (continued from the disk)`
-    : undefined
-  const lines = [
-    `image   ${r.image}`,
-    setupLine ??
-      `setup   ${s.source}: mem_size ${hex(s.memSize)} record ${hex(s.recordSize)} console ${hex(s.consoleSize)} pmsg ${hex(s.pmsgSize)} ftrace ${hex(s.ftraceSize)}${s.ftracePerCpu ? ` (per CPU, ${s.cpus} CPUs)` : ''} ecc ${s.eccSize} max_reason ${s.maxReason} kernel ${s.kernel}`,
-    ...ftraceNote(r),
-    '',
-    'zone        offset     size       capacity   sig         valid  start      used       boot',
-  ]
-  for (const z of r.zones) {
-    const name = `${z.type}[${z.index}]`.padEnd(11)
-    lines.push(
-      `${name} ${hex(z.offset).padEnd(10)} ${String(z.size).padEnd(10)} ${String(z.capacity).padEnd(10)} ${z.signature}  ${(z.signatureValid ? 'yes' : 'no').padEnd(6)} ${String(z.start).padEnd(10)} ${String(z.used).padEnd(10)} ${z.bootOutcome}${z.ecc ? ` ecc: ${z.ecc.correctedBytes} corrected, ${z.ecc.badBlocks} bad` : ''}`,
-    )
-  }
-  lines.push(`unused tail: ${r.unusedTail.size} bytes at ${hex(r.unusedTail.offset)}`, '', r.records.length ? 'records:' : 'records: none')
-  for (const rec of r.records) {
-    lines.push(
-      `  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
-    )
-  }
-  return lines.join('\n') + '\n'
 }

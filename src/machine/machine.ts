@@ -25,12 +25,11 @@ import { KMSG_DUMP, type PstoreRecord } from '../pstore/record.js'
 import { PstoreSimError } from '../util/errors.js'
 import { bootBanner, oopsReport, panicReport } from './crashReport.js'
 
-export interface MachineState {
-  version: 1
+/** The simulated kernel's own volatile state; the backend keeps its own kernel memory (backend.memory()). */
+export interface MachineVolatile {
   bootCount: number
   /** Wall clock at the last boot, in ms since the epoch. */
   bootedAtMs: number
-  dumpWriteCnt: number
   oopsCount: number
   halted: boolean
   /** This boot's printk records, formatted in syslog form, oldest first. */
@@ -39,8 +38,37 @@ export interface MachineState {
   lastUptimeUs: number
   /** Global ftrace record counter (the `ts` field). */
   ftraceCounter: number
-  /** The backend's kernel memory other than ramoops' dumpWriteCnt (e.g. erst's record id counter). */
+}
+
+/**
+ * The machine's volatile state as `IMAGE.state.json` keeps it between commands, each piece
+ * once: the machine's own, and the backend's kernel memory as the backend reports it (ramoops'
+ * dump_write_cnt, erst's record id counter, pstore/blk's counters).
+ */
+export interface MachineState extends MachineVolatile {
+  version: 2
+  backendMemory: BackendMemory
+}
+
+/** Version 1 (before 2026-12): ramoops' dumpWriteCnt beside the rest of the backend's memory. */
+interface MachineStateV1 extends MachineVolatile {
+  version: 1
+  dumpWriteCnt: number
   backendMemory?: BackendMemory
+}
+
+/**
+ * A state file's JSON as the current version: version 1 is migrated (its dumpWriteCnt joins the
+ * backend's memory, which is what its machine handed the backend on open); anything else,
+ * unknown or damaged, is no state (the machine starts as after a power cut).
+ */
+export function stateFromJson(json: unknown): MachineState | undefined {
+  const state = json as MachineState | MachineStateV1 | null
+  if (typeof state !== 'object' || state === null) return undefined
+  if (state.version === 2) return typeof state.backendMemory === 'object' && state.backendMemory !== null ? state : undefined
+  if (state.version !== 1) return undefined
+  const { version: _version, dumpWriteCnt, backendMemory, ...own } = state
+  return { ...own, version: 2, backendMemory: { ...backendMemory, dumpWriteCnt } }
 }
 
 /** The target kernel or setup lacks what an event needs (a frontend, a zone). */
@@ -75,7 +103,7 @@ function checkFtraceCall(call: { cpu: number; ip: bigint; parentIp: bigint }, in
 export class MachineHaltedError extends PstoreSimError {
   override name = 'MachineHaltedError'
   constructor(readonly event: string) {
-    super(`the simulated machine halted after a panic: ${event} needs a reboot first`)
+    super(`the simulated machine halted after a panic: ${event} needs a reboot first`, { problem: 'halted', param: 'reboot', value: event })
   }
 }
 
@@ -115,13 +143,13 @@ export interface CrashResult {
   parts?: PartResult[]
 }
 
-export function freshState(): MachineState {
-  return { version: 1, bootCount: 0, bootedAtMs: Date.now(), dumpWriteCnt: 0, oopsCount: 0, halted: false, log: [], lastUptimeUs: 0, ftraceCounter: 0 }
+function freshVolatile(): MachineVolatile {
+  return { bootCount: 0, bootedAtMs: Date.now(), oopsCount: 0, halted: false, log: [], lastUptimeUs: 0, ftraceCounter: 0 }
 }
 
 export class SimulatedMachine {
   readonly backend: PstoreBackend
-  state: MachineState
+  private volatile: MachineVolatile
   /** Bytes in state.log, kept so that printk does not sum the whole log each time. */
   private logBytes: number
 
@@ -132,24 +160,26 @@ export class SimulatedMachine {
     private readonly clock: () => number = Date.now,
   ) {
     this.backend = openBackend(config, region)
-    this.state = state ? { ...freshState(), ...state } : freshState()
-    this.logBytes = this.state.log.reduce((n, r) => n + r.length, 0)
-    this.backend.restoreMemory({ ...this.state.backendMemory, dumpWriteCnt: this.state.dumpWriteCnt })
+    const { version: _version, backendMemory, ...own } = state ?? { version: 2, backendMemory: {} }
+    this.volatile = { ...freshVolatile(), ...own }
+    this.logBytes = this.volatile.log.reduce((n, r) => n + r.length, 0)
+    this.backend.restoreMemory(backendMemory)
   }
 
-  /** The backend's kernel memory into the state (dumpWriteCnt where the state always kept it). */
-  private saveMemory(): void {
-    const { dumpWriteCnt, ...rest } = this.backend.memory()
-    this.state.dumpWriteCnt = typeof dumpWriteCnt === 'number' ? dumpWriteCnt : 0
-    if (Object.keys(rest).length) this.state.backendMemory = rest
-    else delete this.state.backendMemory
+  /** The state to keep between commands: the machine's own and, read now, the backend's memory. */
+  get state(): Readonly<MachineState> {
+    return { version: 2, ...this.volatile, backendMemory: this.backend.memory() }
+  }
+
+  /** Halted by a panic until the next boot. */
+  get halted(): boolean {
+    return this.volatile.halted
   }
 
   /** A reboot: the backend's probe (ramoops validates every zone, snapshots, zaps console and pmsg), then a read pass. */
   boot(): { reports: BootReport[]; records: PstoreRecord[] } {
     const reports = this.backend.boot()
-    this.state = { ...freshState(), bootCount: this.state.bootCount + 1, bootedAtMs: this.clock(), ftraceCounter: this.state.ftraceCounter }
-    this.saveMemory()
+    this.volatile = { ...freshVolatile(), bootCount: this.volatile.bootCount + 1, bootedAtMs: this.clock(), ftraceCounter: this.volatile.ftraceCounter }
     this.logBytes = 0
     const records = this.backend.readRecords()
     for (const line of bootBanner(this.config)) this.printk(line, 6)
@@ -157,13 +187,13 @@ export class SimulatedMachine {
   }
 
   uptimeUs(): number {
-    const elapsed = Math.max(0, Math.round((this.clock() - this.state.bootedAtMs) * 1000))
-    this.state.lastUptimeUs = Math.max(elapsed, this.state.lastUptimeUs + 1)
-    return this.state.lastUptimeUs
+    const elapsed = Math.max(0, Math.round((this.clock() - this.volatile.bootedAtMs) * 1000))
+    this.volatile.lastUptimeUs = Math.max(elapsed, this.volatile.lastUptimeUs + 1)
+    return this.volatile.lastUptimeUs
   }
 
   private assertRunning(what: string): void {
-    if (this.state.halted) {
+    if (this.volatile.halted) {
       throw new MachineHaltedError(what)
     }
   }
@@ -172,9 +202,9 @@ export class SimulatedMachine {
   printk(text: string, level = 6, facility = 0): void {
     const record: LogRecord = { facility, level, uptimeUs: this.uptimeUs(), text }
     const line = formatSyslogRecord(record)
-    this.state.log.push(line)
+    this.volatile.log.push(line)
     this.logBytes += line.length
-    while (this.logBytes > LOG_BUFFER_BYTES && this.state.log.length > 1) this.logBytes -= this.state.log.shift()!.length
+    while (this.logBytes > LOG_BUFFER_BYTES && this.volatile.log.length > 1) this.logBytes -= this.volatile.log.shift()!.length
     // A refused console write (a zone whose start the kernel would write past) loses the
     // console copy only: printk never fails, and the log keeps the record.
     const backend = this.backend
@@ -220,10 +250,13 @@ export class SimulatedMachine {
     const records = calls.map((call, i) => {
       checkFtraceCall(call, i, this.config.wordBits)
       backend.checkFtrace?.(call.cpu)
-      return encodeFtraceRecord({ ip: call.ip, parentIp: call.parentIp, cpu: call.cpu, timestamp: BigInt(this.state.ftraceCounter + i) }, this.config.wordBits)
+      return encodeFtraceRecord(
+        { ip: call.ip, parentIp: call.parentIp, cpu: call.cpu, timestamp: BigInt(this.volatile.ftraceCounter + i) },
+        this.config.wordBits,
+      )
     })
     records.forEach((record, i) => writeFtrace(calls[i].cpu, record))
-    this.state.ftraceCounter += calls.length
+    this.volatile.ftraceCounter += calls.length
     return calls.length
   }
 
@@ -231,7 +264,7 @@ export class SimulatedMachine {
   crash(options: CrashOptions): CrashResult {
     this.assertRunning(`a ${options.reason}`)
     const reason = options.reason
-    const uptime = this.state.lastUptimeUs
+    const uptime = this.volatile.lastUptimeUs
     if (options.logText === undefined) {
       const report = reason === 'panic' ? panicReport(this.config, options.message) : reason === 'oops' ? oopsReport(this.config) : []
       for (const [level, line] of report) this.printk(line, level)
@@ -244,14 +277,14 @@ export class SimulatedMachine {
     } else if (this.backend.whyNot('dmesg')) {
       result.why = this.backend.whyNot('dmesg')
     } else {
-      this.state.oopsCount++
-      const log = options.logText !== undefined ? logFromText(options.logText, uptime) : this.state.log
+      this.volatile.oopsCount++
+      const log = options.logText !== undefined ? logFromText(options.logText, uptime) : this.volatile.log
       const nowMs = options.time !== undefined ? options.time * 1000 : this.clock()
       const sec = Math.floor(nowMs / 1000)
       const written = dumpParts(
         {
           reason,
-          oopsCount: this.state.oopsCount,
+          oopsCount: this.volatile.oopsCount,
           log,
           bufsize: this.backend.bufsize,
           compress: (options.compress ?? true) && this.config.compress,
@@ -261,7 +294,6 @@ export class SimulatedMachine {
         },
         (part) => this.backend.writeDmesg(part),
       )
-      this.saveMemory()
       const parts = written.map(
         ({ part, result }): PartResult => ({
           part: part.part,
@@ -278,7 +310,7 @@ export class SimulatedMachine {
     }
     if (reason === 'panic') {
       this.printk(`---[ end Kernel panic - not syncing: ${options.message ?? 'sysrq triggered crash'} ]---`, 0)
-      this.state.halted = true
+      this.volatile.halted = true
     }
     return result
   }

@@ -14,11 +14,16 @@ import { ImageError, RegionImage } from '../format/region.js'
 import { PstoreSimError } from '../util/errors.js'
 import { createExclusive, FileWriteError, temporaryName, writeFileAtomic } from '../util/files.js'
 import { type LockMode, lockHolder, tryLock } from '../util/flock.js'
-import { isAuto, SetupError, type SetupOverrides, type SetupSource, setupForImage, writeSidecar } from './imageSetup.js'
-import { type MachineState, SimulatedMachine } from './machine.js'
+import { isAuto, SetupError, type SetupOverrides, type SetupSource, settingError, setupForImage, writeSidecar } from './imageSetup.js'
+import { type MachineState, SimulatedMachine, stateFromJson } from './machine.js'
 
 export function statePath(image: string): string {
   return `${image}.state.json`
+}
+
+/** No file at `image` (its facts let the CLI point at `format`). */
+export function missingImage(image: string): ImageError {
+  return new ImageError(`${image}: no such image (formatImage creates one)`, { problem: 'missing', subject: image, param: 'image', value: image })
 }
 
 /** Another process writes (or reads, with a shared lock) the image: its pid when known. */
@@ -28,7 +33,13 @@ export class ImageLockedError extends PstoreSimError {
     readonly image: string,
     readonly holderPid: number | undefined,
   ) {
-    super(`${image}: in use by ${holderPid ? `pid ${holderPid}` : 'another process'}`)
+    // facts: the CLI names the holder's mount from them, in this process or after a daemon sent them
+    super(`${image}: in use by ${holderPid ? `pid ${holderPid}` : 'another process'}`, {
+      problem: 'locked',
+      subject: image,
+      param: 'image',
+      ...(holderPid ? { value: holderPid } : {}),
+    })
   }
 }
 
@@ -79,7 +90,7 @@ export class Simulation {
   ) {}
 
   static open(image: string, overrides: SetupOverrides, options: OpenOptions): Simulation {
-    if (!fs.existsSync(image)) throw new ImageError(`${image}: no such image (create one with pstore-sim format)`)
+    if (!fs.existsSync(image)) throw missingImage(image)
     image = realImagePath(image)
     const lock = options.lock ?? (options.readOnly ? 'none' : 'exclusive')
     const lockFd = lock === 'none' ? undefined : lockImage(image, lock)
@@ -162,8 +173,7 @@ function allocateZeroed(fd: number, size: number, image: string): void {
 
 function loadState(image: string): MachineState | undefined {
   try {
-    const state = JSON.parse(fs.readFileSync(statePath(image), 'utf8')) as MachineState
-    return state.version === 1 ? state : undefined
+    return stateFromJson(JSON.parse(fs.readFileSync(statePath(image), 'utf8')))
   } catch {
     return undefined
   }
@@ -174,13 +184,12 @@ function loadState(image: string): MachineState | undefined {
  * gives every zone its signature, as a kernel's first boot would.
  */
 export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { config: RamoopsConfig; dmesgZones: number } {
-  if (fs.existsSync(image) && !options.force) throw new SetupError(`${image}: already exists; pass --force to overwrite it`)
+  if (fs.existsSync(image) && !options.force) throw settingError({ problem: 'exists', subject: image, param: 'force' })
   const erst = overrides.backend === 'erst'
   if (!erst && overrides.backend !== 'blk' && !overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
-    throw new SetupError(`${image}: give the region's setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE`)
+    throw settingError({ problem: 'noFormatSetup', subject: image, param: 'params.mem_size' })
   }
-  if (isAuto(overrides.target?.kernel))
-    throw new SetupError(`${image}: --kernel auto reads the version from an existing dump; format needs the target's version, e.g. --kernel 6.12.0`)
+  if (isAuto(overrides.target?.kernel)) throw settingError({ problem: 'autoOnFormat', subject: image, param: 'target.kernel', value: 'auto' })
   // The image being replaced may be mounted or written: its writer holds the lock.
   const oldLock = fs.existsSync(image) ? lockImage(realImagePath(image), 'exclusive') : undefined
   try {

@@ -206,7 +206,7 @@ export class SymbolTable {
     try {
       text = await readFile(path, 'latin1')
     } catch (err) {
-      throw new SymbolMapError(`cannot read symbol map ${path}: ${(err as Error).message}`, { cause: err })
+      throw new SymbolMapError(`cannot read symbol map ${path}: ${(err as Error).message}`, undefined, { cause: err })
     }
     return SymbolTable.parseSystemMap(text, path, options)
   }

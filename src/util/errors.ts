@@ -6,9 +6,34 @@
  */
 export const ExitCode = { ok: 0, user: 1, environment: 2 } as const
 
+/**
+ * What an error is about, as data, so that each front end names the fix its own way: the
+ * message speaks the JS API's language, the CLI (daemon/advice.ts) rebuilds the line with its
+ * flags from these facts.
+ */
+export interface ErrorFacts<P extends string = string> {
+  /** Which problem it is: the key of a front end's table of words. */
+  problem: P
+  /** The setting at fault or missing, in the JS API's spelling: formatImage's and mount's option paths (`force`, `params.mem_size`, `target.kernel`, `cmdline`, `spec.maxPerBlock`…). */
+  param: string
+  /** The file it is about (the image, its sidecar). */
+  subject?: string
+  /** The value given for the setting, when one was. */
+  value?: string | number
+  /** What the layer below said (the kernel's or QEMU's refusal, an errno, the reason a probe failed). */
+  detail?: string
+}
+
 export class PstoreSimError extends Error {
   readonly exitCode: number = ExitCode.user
   override name = 'PstoreSimError'
+  constructor(
+    message: string,
+    readonly facts?: ErrorFacts,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+  }
 }
 
 export class EnvironmentError extends PstoreSimError {
@@ -16,7 +41,18 @@ export class EnvironmentError extends PstoreSimError {
   override name = 'EnvironmentError'
 }
 
-/** An error another process reported as a message and an exit code (a daemon, over IPC or its socket). */
-export function errorWithExitCode(message: string, exitCode: number): PstoreSimError {
-  return exitCode === ExitCode.environment ? new EnvironmentError(message) : new PstoreSimError(message)
+/** An error as it crosses a process boundary (the daemon's start-up IPC, its control socket). */
+export interface WireError {
+  error: string
+  exitCode: number
+  /** Set for our own errors that carry facts: the receiver phrases them (advice.ts keys on the name). */
+  name?: string
+  facts?: ErrorFacts
+}
+
+/** An error another process reported (a daemon, over IPC or its socket), with its name and facts when it sent them. */
+export function errorWithExitCode(message: string, exitCode: number, name?: string, facts?: ErrorFacts): PstoreSimError {
+  const err = exitCode === ExitCode.environment ? new EnvironmentError(message, facts) : new PstoreSimError(message, facts)
+  if (name !== undefined) err.name = name
+  return err
 }

@@ -12,14 +12,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { type KernelRun, type KernelSelector, kernelInfo, prepareKernel, repoRoot, runKernel } from './harness.js'
-
-interface Boot {
-  label: string
-  actions: string[]
-  /** image: 'zero' or the disk after an earlier boot (its label) */
-  from: string
-}
+import { bootRecord, type FixtureBoot, fixtureDir, kernelRecord, listingJson, reportBoot, writeJson } from './fixture-writer.js'
+import { type KernelSelector, kernelInfo, prepareKernel, runKernel } from './harness.js'
 
 interface Case {
   name: string
@@ -27,7 +21,7 @@ interface Case {
   diskSize: number
   options: string[]
   extraCmdline?: string[]
-  boots: Boot[]
+  boots: FixtureBoot[]
 }
 
 export const BLK_FIXTURE_CASES: Case[] = [
@@ -57,27 +51,6 @@ export const BLK_FIXTURE_CASES: Case[] = [
   },
 ]
 
-function listingJson(r: KernelRun): object {
-  return {
-    listings: r.listings.map((l) => ({
-      tag: l.tag,
-      files: l.files.map((f) => ({
-        name: f.name,
-        size: f.size,
-        mode: f.mode,
-        uid: f.uid,
-        gid: f.gid,
-        mtime: f.mtimeSec,
-        mtime_nsec: f.mtimeNsec,
-        sha256: f.sha256,
-        content_b64: f.content.toString('base64'),
-      })),
-    })),
-    events: r.events,
-    moduleParams: r.moduleParams,
-  }
-}
-
 if (process.argv[1]?.endsWith('make-blk-fixtures.ts')) {
   const args = process.argv.slice(2)
   const kernels = (args.filter((a) => a.endsWith('-debian')) as KernelSelector[]) ?? []
@@ -87,15 +60,14 @@ if (process.argv[1]?.endsWith('make-blk-fixtures.ts')) {
     const info = kernelInfo(kernel)!
     for (const c of BLK_FIXTURE_CASES) {
       if (only.length && !only.includes(c.name)) continue
-      const dir = path.join(repoRoot, 'test/fixtures', kernel === '6.1-debian' ? 'blk-6.1' : 'blk-6.12', c.name)
-      fs.mkdirSync(dir, { recursive: true })
+      const dir = fixtureDir(kernel === '6.1-debian' ? 'blk-6.1' : 'blk-6.12', c.name)
       const disks = new Map<string, Buffer>([['zero', Buffer.alloc(c.diskSize)]])
       const boots: object[] = []
       for (const b of c.boots) {
         const r = await runKernel({ kernel, image: disks.get(b.from)!, blk: c.options, extraCmdline: c.extraCmdline, actions: b.actions, timeoutMs: 240_000 })
         disks.set(b.label, r.region)
         fs.writeFileSync(path.join(dir, `disk-after-${b.label}.bin.gz`), gzipSync(r.region, { level: 9 }))
-        fs.writeFileSync(path.join(dir, `listing-${b.label}.json`), JSON.stringify(listingJson(r), null, 1) + '\n')
+        writeJson(path.join(dir, `listing-${b.label}.json`), { ...listingJson(r), moduleParams: r.moduleParams })
         fs.writeFileSync(
           path.join(dir, `serial-${b.label}.log`),
           r.serial
@@ -103,28 +75,19 @@ if (process.argv[1]?.endsWith('make-blk-fixtures.ts')) {
             .filter((l) => /pstore|Oops|panic|virtio|vda/i.test(l))
             .join('\n') + '\n',
         )
-        boots.push({
-          label: b.label,
-          image: b.from === 'zero' ? 'zeros' : `disk-after-${b.from}.bin.gz`,
-          actions: b.actions.join(','),
-          panicked: r.panicked,
-          cmdline: r.cmdline,
-          seconds: Math.round(r.timings.totalMs / 100) / 10,
-        })
-        process.stderr.write(
-          `${kernel} ${c.name}/${b.label}: ${r.panicked ? 'panicked' : 'done'}, ${r.listings.map((l) => l.files.map((f) => f.name).join(' ')).join(' | ')}\n`,
-        )
+        boots.push(bootRecord(b, b.from === 'zero' ? 'zeros' : `disk-after-${b.from}.bin.gz`, r))
+        reportBoot(`${kernel} ${c.name}/${b.label}`, r)
       }
       const params = {
         description: c.description,
-        kernel: { selector: kernel, package: info.package, version: info.version, release: info.release, kernelVersion: info.kernelVersion },
+        kernel: kernelRecord(kernel, info),
         disk_size: c.diskSize,
         pstore_blk: c.options,
         extra_cmdline: c.extraCmdline ?? [],
         qemu: `${info.qemuVersion}, TCG, -M pc -m 256M -smp 1, -drive format=raw,if=virtio, RTC base 2024-01-01T00:00:00`,
         boots,
       }
-      fs.writeFileSync(path.join(dir, 'params.json'), JSON.stringify(params, null, 1) + '\n')
+      writeJson(path.join(dir, 'params.json'), params)
     }
   }
 }

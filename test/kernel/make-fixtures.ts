@@ -12,13 +12,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { type KernelRamoopsParams, type KernelRun, type KernelSelector, kernelInfo, prepareKernel, repoRoot, runKernel } from './harness.js'
+import { bootRecord, type FixtureBoot, fixtureDir, kernelRecord, listingJson, reportBoot, writeJson } from './fixture-writer.js'
+import { type KernelRamoopsParams, type KernelSelector, kernelInfo, prepareKernel, runKernel } from './harness.js'
 
-interface Boot {
-  label: string
-  actions: string[]
-  /** image: 'zero' or the region after an earlier boot (its label) */
-  from: string
+interface Boot extends FixtureBoot {
   /** listings to keep from this boot, as listing-<label>.json */
   keepListing?: boolean
 }
@@ -85,34 +82,12 @@ const CASES: Case[] = [
 
 const hex = (n: number): string => '0x' + n.toString(16)
 
-function listingJson(r: KernelRun): object {
-  return {
-    listings: r.listings.map((l) => ({
-      tag: l.tag,
-      files: l.files.map((f) => ({
-        name: f.name,
-        size: f.size,
-        mode: f.mode,
-        uid: f.uid,
-        gid: f.gid,
-        mtime: f.mtimeSec,
-        mtime_nsec: f.mtimeNsec,
-        sha256: f.sha256,
-        content_len: f.content.length,
-        content_b64: f.content.toString('base64'),
-      })),
-    })),
-    events: r.events,
-  }
-}
-
 const only = process.argv.slice(2)
 for (const c of CASES) {
   if (only.length && !only.includes(c.name)) continue
   await prepareKernel(c.kernel)
   const info = kernelInfo(c.kernel)!
-  const dir = path.join(repoRoot, 'test/fixtures', c.kernel === '6.12-debian' ? 'kernel-6.12' : 'kernel-6.12-custom', c.name)
-  fs.mkdirSync(dir, { recursive: true })
+  const dir = fixtureDir(c.kernel === '6.12-debian' ? 'kernel-6.12' : 'kernel-6.12-custom', c.name)
   const regions = new Map<string, Buffer>([['zero', Buffer.alloc(c.params.memSize)]])
   const boots: object[] = []
   fs.writeFileSync(path.join(dir, 'region-before.bin.gz'), gzipSync(regions.get('zero')!))
@@ -122,25 +97,13 @@ for (const c of CASES) {
     regions.set(b.label, r.region)
     fs.writeFileSync(path.join(dir, `region-after-${b.label}.bin.gz`), gzipSync(r.region, { level: 9 }))
     if (b.keepListing)
-      fs.writeFileSync(
-        path.join(dir, b === c.boots[c.boots.length - 1] ? 'listing.json' : `listing-${b.label}.json`),
-        JSON.stringify(listingJson(r), null, 1) + '\n',
-      )
-    boots.push({
-      label: b.label,
-      image: b.from === 'zero' ? 'region-before.bin.gz' : `region-after-${b.from}.bin.gz`,
-      actions: b.actions.join(','),
-      panicked: r.panicked,
-      cmdline: r.cmdline,
-      seconds: Math.round(r.timings.totalMs / 100) / 10,
-    })
-    process.stderr.write(
-      `${c.name}/${b.label}: ${r.panicked ? 'panicked' : 'done'}, ${r.listings.map((l) => l.files.map((f) => f.name).join(' ')).join(' | ')}\n`,
-    )
+      writeJson(path.join(dir, b === c.boots[c.boots.length - 1] ? 'listing.json' : `listing-${b.label}.json`), listingJson(r, { contentLength: true }))
+    boots.push(bootRecord(b, b.from === 'zero' ? 'region-before.bin.gz' : `region-after-${b.from}.bin.gz`, r))
+    reportBoot(`${c.name}/${b.label}`, r)
   }
   const params = {
     description: c.description,
-    kernel: { selector: c.kernel, package: info.package, version: info.version, release: info.release, kernelVersion: info.kernelVersion },
+    kernel: kernelRecord(c.kernel, info),
     ramoops: {
       mem_address: hex(0x8000000),
       mem_size: hex(c.params.memSize),
@@ -154,5 +117,5 @@ for (const c of CASES) {
     qemu: `${info.qemuVersion}, TCG, -M pc -m 256M -smp ${c.cpus}, RTC base 2024-01-01T00:00:00`,
     boots,
   }
-  fs.writeFileSync(path.join(dir, 'params.json'), JSON.stringify(params, null, 1) + '\n')
+  writeJson(path.join(dir, 'params.json'), params)
 }

@@ -4,7 +4,7 @@
  * notice every record carries; without ECC the damage shows as it is.
  */
 
-import { PstoreSimError } from '../../util/errors.js'
+import { type ErrorFacts, PstoreSimError } from '../../util/errors.js'
 import { prng } from '../../util/prng.js'
 import { ZONE_HEADER_SIZE } from './layout.js'
 import type { Ramoops } from './ramoops.js'
@@ -35,14 +35,15 @@ export interface FlipReport {
   where: string
 }
 
-/** A spec the region cannot take; `flag` is the part of the spec at fault. */
+/** The part of a CorruptSpec at fault (its key, as the JS API's corrupt(spec) spells it). */
+export type CorruptParam = 'flips' | 'zones' | 'random' | 'maxPerBlock' | 'seed' | 'area'
+
+/** A spec the region cannot take: the message names the spec's key, `facts.param` is that key and `facts.detail` the reason. */
 export class CorruptError extends PstoreSimError {
   override name = 'CorruptError'
-  constructor(
-    message: string,
-    readonly flag?: 'flip' | 'zone' | 'random' | 'max-per-block' | 'seed' | 'area',
-  ) {
-    super(message)
+  declare readonly facts?: ErrorFacts<'badSpec'>
+  constructor(reason: string, param?: CorruptParam) {
+    super(param ? `${param}: ${reason}` : reason, param ? { problem: 'badSpec', param, detail: reason } : undefined)
   }
 }
 
@@ -65,7 +66,7 @@ function selectZones(ramoops: Ramoops, names: string[] | undefined): PersistentR
     if (!zone)
       throw new CorruptError(
         `no zone "${name}" in this setup (zones: dmesg:0..${ramoops.dmesg.length - 1}${ramoops.console ? ', console' : ''}${ramoops.pmsg ? ', pmsg' : ''}${ramoops.ftrace.length ? `, ftrace:0..${ramoops.ftrace.length - 1}` : ''})`,
-        'zone',
+        'zones',
       )
     return zone
   })
@@ -93,13 +94,13 @@ function candidateRanges(zone: PersistentRamZone, area: CorruptArea): Array<[num
 export function checkSpec(spec: CorruptSpec, regionSize: number): void {
   for (const f of spec.flips ?? []) {
     if (!Number.isInteger(f.offset) || f.offset < 0 || f.offset >= regionSize)
-      throw new CorruptError(`offset ${f.offset} is outside the ${regionSize}-byte region`, 'flip')
-    if (!Number.isInteger(f.bit) || f.bit < 0 || f.bit > 7) throw new CorruptError(`bit ${f.bit} must be 0..7`, 'flip')
+      throw new CorruptError(`offset ${f.offset} is outside the ${regionSize}-byte region`, 'flips')
+    if (!Number.isInteger(f.bit) || f.bit < 0 || f.bit > 7) throw new CorruptError(`bit ${f.bit} must be 0..7`, 'flips')
   }
   if (spec.random !== undefined && (!Number.isSafeInteger(spec.random) || spec.random < 0))
     throw new CorruptError(`random flip count ${spec.random} must be a whole number >= 0`, 'random')
   if (spec.maxPerBlock !== undefined && (!Number.isSafeInteger(spec.maxPerBlock) || spec.maxPerBlock < 1))
-    throw new CorruptError(`max per block ${spec.maxPerBlock} must be a whole number >= 1`, 'max-per-block')
+    throw new CorruptError(`max per block ${spec.maxPerBlock} must be a whole number >= 1`, 'maxPerBlock')
   if (spec.seed !== undefined && !Number.isSafeInteger(spec.seed)) throw new CorruptError(`seed ${spec.seed} must be a whole number`, 'seed')
 }
 
@@ -135,7 +136,7 @@ function randomFlips(ramoops: Ramoops, spec: CorruptSpec & { random: number }): 
     chosen.add(offset)
     flips.push({ offset, bit: Math.floor(random() * 8) })
   }
-  if (chosen.size < wanted) throw new CorruptError(`only ${chosen.size} of ${wanted} flips fit the max-per-block limit in the chosen bytes`, 'max-per-block')
+  if (chosen.size < wanted) throw new CorruptError(`only ${chosen.size} of ${wanted} flips fit the per-block limit in the chosen bytes`, 'maxPerBlock')
   return flips
 }
 

@@ -1,4 +1,5 @@
 /** `pstore-sim inspect IMAGE`: what the next boot would show; reads only. */
+import { formatInspection } from '../inspectText.js'
 import { overridesFrom, withSetup } from '../setupFlags.js'
 import { defineCommand } from './command.js'
 import { print } from './io.js'
@@ -16,7 +17,7 @@ export const inspectCommand = defineCommand({
         .option('system-map', { type: 'string', describe: 'System.map for ftrace symbols' }),
     ),
   handler: async (argv) => {
-    const { inspectImage, formatInspection } = await import('../../machine/inspect.js')
+    const { inspectImage } = await import('../../machine/inspect.js')
     const report = await inspectImage(argv.image as string, overridesFrom(argv), {
       systemMap: argv['system-map'] as string | undefined,
       exactNames: !!argv['exact-names'],

@@ -1,0 +1,77 @@
+/**
+ * What `pstore-sim inspect` prints for people: the setup, every zone and every record of an
+ * Inspection (machine/inspect.ts), with the CLI's advice (`--kernel`) where the setup and the
+ * dump disagree.
+ */
+import type { ErstDescription, Inspection } from '../machine/inspect.js'
+
+const hex = (n: number) => '0x' + n.toString(16)
+
+function ftraceNote(r: Inspection): string[] {
+  const k = r.ftraceKernel
+  if (!k || k.matchesSetup) return []
+  const capped = k.version.endsWith('.255') ? ' (sublevel 255 or more)' : ''
+  return [
+    `ftrace  the ftrace zones are signed by kernel ${k.version}${capped} (${k.signature}), not the setup's ${r.setup.kernel}: ` +
+      `a ${r.setup.kernel} kernel would zap them at boot and show no ftrace record; read them with --kernel ${k.version} (or --kernel auto)`,
+  ]
+}
+
+function formatErst(r: Inspection, e: ErstDescription): string {
+  const h = e.header
+  const lines = [
+    `image   ${r.image}`,
+    `setup   erst: size ${hex(r.setup.memSize)} record_size ${hex(h.recordSize || r.setup.recordSize)} (bufsize ${e.bufsize}) kernel ${r.setup.kernel}`,
+    `header  magic ${h.magic} storage_offset ${hex(h.storageOffset)} version ${hex(h.version)} record_count ${h.recordCount}${e.invalid ? `  INVALID: ${e.invalid}` : ''}`,
+    '',
+    'slot  record id              length  time        section   part',
+  ]
+  for (const s of e.slots) {
+    if (s.recordId === null) lines.push(`${String(s.slot).padEnd(5)} free`)
+    else if (s.error) lines.push(`${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${s.error}`)
+    else
+      lines.push(
+        `${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${String(s.length).padEnd(7)} ${String(s.timestamp).padEnd(11)} ${String(s.section).padEnd(9)} ${s.part ?? (s.section === 'dmesg-z' ? '(compressed)' : '')}${s.creator === 'pstore' ? '' : '  (not pstore)'}`,
+      )
+  }
+  lines.push('', r.records.length ? 'records:' : 'records: none')
+  for (const rec of r.records) {
+    lines.push(
+      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
+    )
+  }
+  return lines.join('\n') + '\n'
+}
+
+export function formatInspection(r: Inspection): string {
+  if (r.erst) return formatErst(r, r.erst)
+  const s = r.setup
+  const b = r.blk
+  const setupLine = b
+    ? `setup   pstore_blk: ${Object.entries(b.params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')} (sizes in KiB), disk ${b.diskSize} bytes, kernel ${s.kernel}\n` +
+      `next    dump to dmesg zone ${b.next.writeCnt}; Oops counter ${b.next.oopsCounter}, Panic counter ${b.next.panicCounter} (continued from the disk)`
+    : undefined
+  const lines = [
+    `image   ${r.image}`,
+    setupLine ??
+      `setup   ${s.source}: mem_size ${hex(s.memSize)} record ${hex(s.recordSize)} console ${hex(s.consoleSize)} pmsg ${hex(s.pmsgSize)} ftrace ${hex(s.ftraceSize)}${s.ftracePerCpu ? ` (per CPU, ${s.cpus} CPUs)` : ''} ecc ${s.eccSize} max_reason ${s.maxReason} kernel ${s.kernel}`,
+    ...ftraceNote(r),
+    '',
+    'zone        offset     size       capacity   sig         valid  start      used       boot',
+  ]
+  for (const z of r.zones) {
+    const name = `${z.type}[${z.index}]`.padEnd(11)
+    lines.push(
+      `${name} ${hex(z.offset).padEnd(10)} ${String(z.size).padEnd(10)} ${String(z.capacity).padEnd(10)} ${z.signature}  ${(z.signatureValid ? 'yes' : 'no').padEnd(6)} ${String(z.start).padEnd(10)} ${String(z.used).padEnd(10)} ${z.bootOutcome}${z.ecc ? ` ecc: ${z.ecc.correctedBytes} corrected, ${z.ecc.badBlocks} bad` : ''}`,
+    )
+  }
+  lines.push(`unused tail: ${r.unusedTail.size} bytes at ${hex(r.unusedTail.offset)}`, '', r.records.length ? 'records:' : 'records: none')
+  for (const rec of r.records) {
+    lines.push(
+      `  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
+    )
+  }
+  return lines.join('\n') + '\n'
+}
