@@ -37,7 +37,7 @@ function pickUnits(target: FaultTarget, names: string[] | undefined): FaultUnit[
   if (!names?.length) return target.units.filter((u) => u.used)
   return names.map((name) => {
     const unit = target.units.find((u) => u.name === name)
-    if (!unit) throw new CorruptError(`no ${target.backend} unit "${name}" (units: ${target.units.map((u) => u.name).join(', ') || 'none'})`, 'zone')
+    if (!unit) throw new CorruptError(`no ${target.backend} unit "${name}" (units: ${target.units.map((u) => u.name).join(', ') || 'none'})`, 'zones')
     return unit
   })
 }
@@ -81,7 +81,7 @@ export function injectFaults(region: RegionImage, target: FaultTarget, spec: Cor
   checkSpec(spec, region.size)
   if (spec.area === 'parity') throw new CorruptError(`${target.backend} keeps no parity (only ramoops has ECC)`, 'area')
   if (spec.maxPerBlock !== undefined)
-    throw new CorruptError(`${target.backend} has no ECC blocks to limit flips per block (only ramoops has ECC)`, 'max-per-block')
+    throw new CorruptError(`${target.backend} has no ECC blocks to limit flips per block (only ramoops has ECC)`, 'maxPerBlock')
   let random: Array<{ offset: number; bit: number }> = []
   if (spec.random) {
     const ranges = pickUnits(target, spec.zones).flatMap((u) => rangesOf(u, spec.area ?? 'record'))
