@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import type { CorruptSpec, FlipReport } from './backend/ramoops/corrupt.js'
+import type { CorruptSpec, FlipReport } from './backend/faults.js'
 import { sendEventTo, startDaemon, unmount } from './daemon/client.js'
 import { defaultFifoPath } from './daemon/pmsgFifo.js'
 import type { FtraceCall } from './machine/events.js'

@@ -4,8 +4,9 @@
  * huge zone sizes; record times at the int64 limits.
  */
 import t from 'tap'
+import { CorruptError } from '../src/backend/faults.js'
 import { fromModuleParams } from '../src/backend/ramoops/config.js'
-import { CorruptError, corrupt } from '../src/backend/ramoops/corrupt.js'
+import { corrupt } from '../src/backend/ramoops/corrupt.js'
 import { computeLayout } from '../src/backend/ramoops/layout.js'
 import { Ramoops, type ZoneReport } from '../src/backend/ramoops/ramoops.js'
 import { ZoneWriteRefused } from '../src/backend/ramoops/zone.js'

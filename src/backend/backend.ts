@@ -9,8 +9,8 @@
  */
 import type { RegionImage } from '../format/region.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../pstore/record.js'
-// The fault-injection spec and report were ramoops' first; other backends read `zones` as their units.
-import type { CorruptSpec, FlipReport } from './ramoops/corrupt.js'
+// The fault-injection spec and report, shared by the backends (each reads `zones` as its units).
+import type { CorruptSpec, FlipReport } from './faults.js'
 
 export type { CorruptSpec, FlipReport }
 

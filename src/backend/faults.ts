@@ -3,11 +3,62 @@
  * disk or NVRAM that lost some would, shown at the next read pass as the kernel would show them
  * (a bad header: the record is gone; bad text: it shows as it is; a bad deflate stream: `.enc.z`).
  * Each backend names its units (zones, slots) and where in each a header, a record and the data
- * area lie; the choice and the flips are shared. ramoops has its own (ECC blocks, parity).
+ * area lie; the choice and the flips are shared. The spec, the report and their checks are every
+ * backend's; ramoops chooses its own flips (ECC blocks, parity) in ramoops/corrupt.ts.
  */
 import type { RegionImage } from '../format/region.js'
+import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
 import { prng } from '../util/prng.js'
-import { CorruptError, type CorruptSpec, checkSpec, type FlipReport } from './ramoops/corrupt.js'
+
+export type CorruptArea = 'record' | 'data' | 'header' | 'parity' | 'zone'
+
+export interface CorruptSpec {
+  /** Zones to pick random bits in, e.g. ["dmesg:0", "console"]; default every zone with data. */
+  zones?: string[]
+  /** Where in each zone random flips land: the record bytes (start/size window, default), the whole data area, the header, the parity, or anywhere. */
+  area?: CorruptArea
+  /** Number of random bit flips (distinct bytes). */
+  random?: number
+  /** At most this many flipped bytes per 128-byte ECC block (random flips only). */
+  maxPerBlock?: number
+  /** Explicit flips: region offset and bit (0-7). */
+  flips?: Array<{ offset: number; bit: number }>
+  seed?: number
+}
+
+export interface FlipReport {
+  offset: number
+  bit: number
+  before: number
+  after: number
+  /** e.g. "dmesg[0] data+100", "pmsg[0] header+4", "unused tail" */
+  where: string
+}
+
+/** The part of a CorruptSpec at fault (its key, as the JS API's corrupt(spec) spells it). */
+export type CorruptParam = 'flips' | 'zones' | 'random' | 'maxPerBlock' | 'seed' | 'area'
+
+/** A spec the region cannot take: the message names the spec's key, `facts.param` is that key and `facts.detail` the reason. */
+export class CorruptError extends PstoreSimError {
+  override name = 'CorruptError'
+  declare readonly facts?: ErrorFacts<'badSpec'>
+  constructor(reason: string, param?: CorruptParam) {
+    super(param ? `${param}: ${reason}` : reason, param ? { problem: 'badSpec', param, detail: reason } : undefined)
+  }
+}
+
+export function checkSpec(spec: CorruptSpec, regionSize: number): void {
+  for (const f of spec.flips ?? []) {
+    if (!Number.isInteger(f.offset) || f.offset < 0 || f.offset >= regionSize)
+      throw new CorruptError(`offset ${f.offset} is outside the ${regionSize}-byte region`, 'flips')
+    if (!Number.isInteger(f.bit) || f.bit < 0 || f.bit > 7) throw new CorruptError(`bit ${f.bit} must be 0..7`, 'flips')
+  }
+  if (spec.random !== undefined && (!Number.isSafeInteger(spec.random) || spec.random < 0))
+    throw new CorruptError(`random flip count ${spec.random} must be a whole number >= 0`, 'random')
+  if (spec.maxPerBlock !== undefined && (!Number.isSafeInteger(spec.maxPerBlock) || spec.maxPerBlock < 1))
+    throw new CorruptError(`max per block ${spec.maxPerBlock} must be a whole number >= 1`, 'maxPerBlock')
+  if (spec.seed !== undefined && !Number.isSafeInteger(spec.seed)) throw new CorruptError(`seed ${spec.seed} must be a whole number`, 'seed')
+}
 
 /** A byte range of the image, [start, end). */
 export type ByteRange = readonly [number, number]
@@ -57,15 +108,7 @@ function randomFlips(ranges: ByteRange[], count: number, seed: number): Array<{ 
   const chosen = new Set<number>()
   const flips: Array<{ offset: number; bit: number }> = []
   while (chosen.size < Math.min(count, total)) {
-    let pick = Math.floor(random() * total)
-    let offset = -1
-    for (const [a, b] of ranges) {
-      if (pick < b - a) {
-        offset = a + pick
-        break
-      }
-      pick -= b - a
-    }
+    const offset = offsetAt(ranges, Math.floor(random() * total))
     if (chosen.has(offset)) continue
     chosen.add(offset)
     flips.push({ offset, bit: Math.floor(random() * 8) })
@@ -89,10 +132,24 @@ export function injectFaults(region: RegionImage, target: FaultTarget, spec: Cor
       throw new CorruptError(`no bytes to corrupt in the chosen ${target.backend} units and area (no records there; the data area has bytes to flip)`, 'area')
     random = randomFlips(ranges, spec.random, spec.seed ?? Date.now())
   }
-  return [...(spec.flips ?? []), ...random].map(({ offset, bit }) => {
-    const before = region.view(offset, 1)[0]
+  return applyFlips(region, [...(spec.flips ?? []), ...random], target.describe)
+}
+
+/** The byte `pick` bytes into `ranges` taken end to end (pick < their total length). */
+export function offsetAt(ranges: readonly ByteRange[], pick: number): number {
+  for (const [a, b] of ranges) {
+    if (pick < b - a) return a + pick
+    pick -= b - a
+  }
+  throw new RangeError(`pick ${pick} beyond the ranges`)
+}
+
+/** Flips the chosen bits (everything was checked before) and reports each. */
+export function applyFlips(region: RegionImage, flips: Array<{ offset: number; bit: number }>, where: (offset: number) => string): FlipReport[] {
+  return flips.map(({ offset, bit }) => {
+    const before = region.view(offset, 1)[0] // loads one chunk, not the whole region
     const after = before ^ (1 << bit)
     region.write(offset, Uint8Array.of(after))
-    return { offset, bit, before, after, where: target.describe(offset) }
+    return { offset, bit, before, after, where: where(offset) }
   })
 }

@@ -5,7 +5,7 @@
  */
 // Types only, the classes known by name: the CLI's start-up file (cli/entry.ts) holds this
 // module but not the engine.
-import type { CorruptError } from '../backend/ramoops/corrupt.js'
+import type { CorruptError } from '../backend/faults.js'
 import type { ImageError } from '../format/region.js'
 import type { SetupError, SetupFacts, SetupProblem } from '../machine/imageSetup.js'
 import type { MachineHaltedError } from '../machine/machine.js'

@@ -5,8 +5,9 @@
 import type { RegionImage } from '../../format/region.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
 import type { BackendDescription, BackendMemory, DmesgWriteResult, PstoreBackend } from '../backend.js'
+import type { CorruptSpec, FlipReport } from '../faults.js'
 import type { RamoopsConfig } from './config.js'
-import { type CorruptSpec, corrupt, type FlipReport } from './corrupt.js'
+import { corrupt } from './corrupt.js'
 import { Ramoops, RamoopsError, type ZoneReport } from './ramoops.js'
 
 export class RamoopsBackend implements PstoreBackend {

@@ -4,48 +4,11 @@
  * notice every record carries; without ECC the damage shows as it is.
  */
 
-import { type ErrorFacts, PstoreSimError } from '../../util/errors.js'
 import { prng } from '../../util/prng.js'
+import { applyFlips, type ByteRange, type CorruptArea, CorruptError, type CorruptSpec, checkSpec, type FlipReport, offsetAt } from '../faults.js'
 import { ZONE_HEADER_SIZE } from './layout.js'
 import type { Ramoops } from './ramoops.js'
 import type { PersistentRamZone } from './zone.js'
-
-export type CorruptArea = 'record' | 'data' | 'header' | 'parity' | 'zone'
-
-export interface CorruptSpec {
-  /** Zones to pick random bits in, e.g. ["dmesg:0", "console"]; default every zone with data. */
-  zones?: string[]
-  /** Where in each zone random flips land: the record bytes (start/size window, default), the whole data area, the header, the parity, or anywhere. */
-  area?: CorruptArea
-  /** Number of random bit flips (distinct bytes). */
-  random?: number
-  /** At most this many flipped bytes per 128-byte ECC block (random flips only). */
-  maxPerBlock?: number
-  /** Explicit flips: region offset and bit (0-7). */
-  flips?: Array<{ offset: number; bit: number }>
-  seed?: number
-}
-
-export interface FlipReport {
-  offset: number
-  bit: number
-  before: number
-  after: number
-  /** e.g. "dmesg[0] data+100", "pmsg[0] header+4", "unused tail" */
-  where: string
-}
-
-/** The part of a CorruptSpec at fault (its key, as the JS API's corrupt(spec) spells it). */
-export type CorruptParam = 'flips' | 'zones' | 'random' | 'maxPerBlock' | 'seed' | 'area'
-
-/** A spec the region cannot take: the message names the spec's key, `facts.param` is that key and `facts.detail` the reason. */
-export class CorruptError extends PstoreSimError {
-  override name = 'CorruptError'
-  declare readonly facts?: ErrorFacts<'badSpec'>
-  constructor(reason: string, param?: CorruptParam) {
-    super(param ? `${param}: ${reason}` : reason, param ? { problem: 'badSpec', param, detail: reason } : undefined)
-  }
-}
 
 function describe(ramoops: Ramoops, offset: number): string {
   const zone = ramoops.zones.find((z) => offset >= z.offset && offset < z.offset + z.layout.size)
@@ -73,7 +36,7 @@ function selectZones(ramoops: Ramoops, names: string[] | undefined): PersistentR
 }
 
 /** Byte ranges (region offsets) a random flip may hit in `zone`. */
-function candidateRanges(zone: PersistentRamZone, area: CorruptArea): Array<[number, number]> {
+function candidateRanges(zone: PersistentRamZone, area: CorruptArea): ByteRange[] {
   const data = zone.dataOffset
   switch (area) {
     case 'header':
@@ -91,19 +54,6 @@ function candidateRanges(zone: PersistentRamZone, area: CorruptArea): Array<[num
   }
 }
 
-export function checkSpec(spec: CorruptSpec, regionSize: number): void {
-  for (const f of spec.flips ?? []) {
-    if (!Number.isInteger(f.offset) || f.offset < 0 || f.offset >= regionSize)
-      throw new CorruptError(`offset ${f.offset} is outside the ${regionSize}-byte region`, 'flips')
-    if (!Number.isInteger(f.bit) || f.bit < 0 || f.bit > 7) throw new CorruptError(`bit ${f.bit} must be 0..7`, 'flips')
-  }
-  if (spec.random !== undefined && (!Number.isSafeInteger(spec.random) || spec.random < 0))
-    throw new CorruptError(`random flip count ${spec.random} must be a whole number >= 0`, 'random')
-  if (spec.maxPerBlock !== undefined && (!Number.isSafeInteger(spec.maxPerBlock) || spec.maxPerBlock < 1))
-    throw new CorruptError(`max per block ${spec.maxPerBlock} must be a whole number >= 1`, 'maxPerBlock')
-  if (spec.seed !== undefined && !Number.isSafeInteger(spec.seed)) throw new CorruptError(`seed ${spec.seed} must be a whole number`, 'seed')
-}
-
 /** The random flips, chosen before any bit changes (the same choice for the same seed). */
 function randomFlips(ramoops: Ramoops, spec: CorruptSpec & { random: number }): Array<{ offset: number; bit: number }> {
   const random = prng(spec.seed ?? Date.now())
@@ -117,15 +67,7 @@ function randomFlips(ramoops: Ramoops, spec: CorruptSpec & { random: number }): 
   const limit = spec.maxPerBlock ?? Infinity
   const wanted = Math.min(spec.random, total)
   for (let attempts = 0; chosen.size < wanted && attempts < spec.random * 1000; attempts++) {
-    let pick = Math.floor(random() * total)
-    let offset = -1
-    for (const [a, b] of ranges) {
-      if (pick < b - a) {
-        offset = a + pick
-        break
-      }
-      pick -= b - a
-    }
+    const offset = offsetAt(ranges, Math.floor(random() * total))
     if (chosen.has(offset)) continue
     // Data bytes share a 128-byte ECC block; header and parity bytes count on their own.
     const zone = ramoops.zones.find((z) => offset >= z.dataOffset && offset < z.dataOffset + z.capacity)
@@ -148,10 +90,5 @@ export function corrupt(ramoops: Ramoops, spec: CorruptSpec): FlipReport[] {
   const region = ramoops.region
   checkSpec(spec, region.size)
   const flips = [...(spec.flips ?? []), ...(spec.random ? randomFlips(ramoops, { ...spec, random: spec.random }) : [])]
-  return flips.map(({ offset, bit }) => {
-    const before = region.view(offset, 1)[0] // loads one chunk, not the whole region
-    const after = before ^ (1 << bit)
-    region.write(offset, Uint8Array.of(after))
-    return { offset, bit, before, after, where: describe(ramoops, offset) }
-  })
+  return applyFlips(region, flips, (offset) => describe(ramoops, offset))
 }
