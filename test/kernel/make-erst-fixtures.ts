@@ -14,21 +14,16 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { type ErstOption, type KernelRun, type KernelSelector, kernelInfo, prepareKernel, repoRoot, runKernel } from './harness.js'
-
-interface Boot {
-  label: string
-  actions: string[]
-  /** 'zero' (a new file: QEMU writes its header) or the file after an earlier boot (its label) */
-  from: string
-}
+import { bootRecord, type FixtureBoot, fixtureDir, kernelRecord, listingJson, reportBoot, writeJson } from './fixture-writer.js'
+import { type ErstOption, type KernelSelector, kernelInfo, prepareKernel, runKernel } from './harness.js'
 
 interface Case {
   name: string
   description: string
   erst: ErstOption
   extraCmdline?: string[]
-  boots: Boot[]
+  /** from 'zero': a new file (QEMU writes its header) */
+  boots: FixtureBoot[]
 }
 
 export const ERST_FIXTURE_CASES: Case[] = [
@@ -72,31 +67,9 @@ export function resolveActions(actions: string[], file: Buffer): string[] {
   return actions.map((a) => (/^rm:@\d+$/.test(a) ? `rm:dmesg-erst-${nthRecordId(file, Number(a.slice(4)))}` : a))
 }
 
-function listingJson(r: KernelRun): object {
-  return {
-    listings: r.listings.map((l) => ({
-      tag: l.tag,
-      files: l.files.map((f) => ({
-        name: f.name,
-        size: f.size,
-        mode: f.mode,
-        uid: f.uid,
-        gid: f.gid,
-        mtime: f.mtimeSec,
-        mtime_nsec: f.mtimeNsec,
-        sha256: f.sha256,
-        content_b64: f.content.toString('base64'),
-      })),
-    })),
-    events: r.events,
-    moduleParams: r.moduleParams,
-  }
-}
-
 async function makeCase(kernel: KernelSelector, c: Case): Promise<void> {
   const info = kernelInfo(kernel)!
-  const dir = path.join(repoRoot, 'test/fixtures', kernel === '6.1-debian' ? 'erst-6.1' : 'erst-6.12', c.name)
-  fs.mkdirSync(dir, { recursive: true })
+  const dir = fixtureDir(kernel === '6.1-debian' ? 'erst-6.1' : 'erst-6.12', c.name)
   const files = new Map<string, Buffer>([['zero', Buffer.alloc(c.erst.size)]])
   const boots: object[] = []
   for (const b of c.boots) {
@@ -105,26 +78,17 @@ async function makeCase(kernel: KernelSelector, c: Case): Promise<void> {
     const r = await runKernel({ kernel, image, erst: c.erst, extraCmdline: c.extraCmdline, actions, timeoutMs: 240_000 })
     files.set(b.label, r.region)
     fs.writeFileSync(path.join(dir, `erst-after-${b.label}.bin.gz`), gzipSync(r.region, { level: 9 }))
-    fs.writeFileSync(path.join(dir, `listing-${b.label}.json`), JSON.stringify(listingJson(r), null, 1) + '\n')
-    boots.push({
-      label: b.label,
-      image: b.from === 'zero' ? 'zeros' : `erst-after-${b.from}.bin.gz`,
-      actions: actions.join(','),
-      panicked: r.panicked,
-      cmdline: r.cmdline,
-      klog: r.serial
-        .split('\n')
-        .filter((l) => /ERST|pstore: /.test(l))
-        .map((l) => l.trim()),
-      seconds: Math.round(r.timings.totalMs / 100) / 10,
-    })
-    process.stderr.write(
-      `${kernel} ${c.name}/${b.label}: ${r.panicked ? 'panicked' : 'done'}, ${r.listings.map((l) => l.files.map((f) => f.name).join(' ')).join(' | ')}\n`,
-    )
+    writeJson(path.join(dir, `listing-${b.label}.json`), { ...listingJson(r), moduleParams: r.moduleParams })
+    const klog = r.serial
+      .split('\n')
+      .filter((l) => /ERST|pstore: /.test(l))
+      .map((l) => l.trim())
+    boots.push({ ...bootRecord({ ...b, actions }, b.from === 'zero' ? 'zeros' : `erst-after-${b.from}.bin.gz`, r), klog })
+    reportBoot(`${kernel} ${c.name}/${b.label}`, r)
   }
   const params = {
     description: c.description,
-    kernel: { selector: kernel, package: info.package, version: info.version, release: info.release, kernelVersion: info.kernelVersion },
+    kernel: kernelRecord(kernel, info),
     size: c.erst.size,
     record_size: c.erst.recordSize ?? 8192,
     record_size_given: c.erst.recordSize !== undefined,
@@ -132,7 +96,7 @@ async function makeCase(kernel: KernelSelector, c: Case): Promise<void> {
     qemu: `${info.qemuVersion}, TCG, -M pc -m 256M -smp 1, -object memory-backend-file,share=on -device acpi-erst, RTC base 2024-01-01T00:00:00`,
     boots,
   }
-  fs.writeFileSync(path.join(dir, 'params.json'), JSON.stringify(params, null, 1) + '\n')
+  writeJson(path.join(dir, 'params.json'), params)
 }
 
 if (process.argv[1]?.endsWith('make-erst-fixtures.ts')) {
