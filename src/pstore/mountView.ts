@@ -16,6 +16,11 @@ export interface Attributes {
   ctime: Timespec
 }
 
+/**
+ * A file of the mount: the record it shows and its inode's attributes. The attributes start as
+ * the record's (pstore_mkfile() takes mode and times from the record) and then belong to the
+ * inode: chmod, chown and touch change them and never the record, as on /sys/fs/pstore.
+ */
 export interface MountEntry extends Attributes {
   file: PstoreFile
   /** An O_TRUNC open by root leaves the reported size at 0 until the next mount. */

@@ -49,7 +49,6 @@ export class ZoneWriteRefused extends PstoreSimError {
 
 export class PersistentRamZone {
   readonly geometry: ZoneGeometry
-  readonly capacity: number
   /** The boot snapshot ("old log"), or undefined when the zone had nothing. */
   oldLog: Buffer | undefined
   readonly ecc: EccStats = { correctedBytes: 0, badBlocks: 0 }
@@ -71,9 +70,13 @@ export class PersistentRamZone {
     const geometry = zoneGeometry(layout.size, eccSize, eccBlockSize)
     if (typeof geometry === 'string') throw new RangeError(geometry)
     this.geometry = geometry
-    this.capacity = geometry.capacity
     this.rs = eccSize ? reedSolomon(eccSize) : undefined
     this.decodeScratch = eccSize ? Buffer.alloc(Math.max(eccBlockSize, ZONE_HEADER_SIZE)) : undefined
+  }
+
+  /** The ring's size in bytes (the geometry's: the zone minus its header and parity). */
+  get capacity(): number {
+    return this.geometry.capacity
   }
 
   get offset(): number {
