@@ -97,12 +97,18 @@ function isMounted(mountpoint) {
     .split('\n')
     .some((l) => l.split(' ')[4] === esc)
 }
+/** Running, not a zombie: an exited daemon waits for whatever adopted it to reap it (as the CLI sees it). */
 const alive = (pid) => {
   try {
     process.kill(pid, 0)
-    return true
   } catch (e) {
     return e.code === 'EPERM'
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1')
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2))
+  } catch {
+    return true
   }
 }
 function memOf(pid) {
