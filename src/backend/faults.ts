@@ -86,7 +86,8 @@ export interface FaultTarget {
 
 function pickUnits(target: FaultTarget, names: string[] | undefined): FaultUnit[] {
   if (!names?.length) return target.units.filter((u) => u.used)
-  return names.map((name) => {
+  // once each: a unit named twice would count its bytes twice, and the distinct picks never end
+  return [...new Set(names)].map((name) => {
     const unit = target.units.find((u) => u.name === name)
     if (!unit) throw new CorruptError(`no ${target.backend} unit "${name}" (units: ${target.units.map((u) => u.name).join(', ') || 'none'})`, 'zones')
     return unit
