@@ -229,7 +229,11 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
     kmsg-cpus:*)
       msg=$(echo "${a#kmsg-cpus:}" | tr '+' ' ')
       c=0
-      while [ "$c" -lt "$(nproc)" ]; do taskset -c "$c" sh -c "echo '$msg cpu $c' > /dev/kmsg" && p "KMSG ok cpu $c"; c=$((c + 1)); done
+      # the text as an argument, never as shell text
+      while [ "$c" -lt "$(nproc)" ]; do
+        taskset -c "$c" sh -c 'echo "$1 cpu $2" > /dev/kmsg' sh "$msg" "$c" && p "KMSG ok cpu $c"
+        c=$((c + 1))
+      done
       ;;
     ftrace:on|ftrace:off)
       debugfs
