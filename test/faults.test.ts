@@ -7,11 +7,13 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test as Tap } from 'tap'
+import { PSTORE_RECORD_OVERHEAD } from '../src/backend/erst/cper.js'
 import { cat, ls, mountImage, pstoreSim, tempDir } from './helpers/mount.js'
 
 const BLK = ['--backend', 'blk', '--cmdline', 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y', '--disk-size', '256K']
 const CPER_CREATOR_ID = 64
-const SLOT_TEXT = 200
+// the text starts after the CPER record header and section descriptor
+const SLOT_TEXT = PSTORE_RECORD_OVERHEAD
 
 async function ok(t: Tap, args: string[]): Promise<string> {
   const r = await pstoreSim(args)

@@ -16,6 +16,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 // ------------------------------------------------------------------------------------ options
 const argv = process.argv.slice(2)
@@ -97,20 +98,8 @@ function isMounted(mountpoint) {
     .split('\n')
     .some((l) => l.split(' ')[4] === esc)
 }
-/** Running, not a zombie: an exited daemon waits for whatever adopted it to reap it (as the CLI sees it). */
-const alive = (pid) => {
-  try {
-    process.kill(pid, 0)
-  } catch (e) {
-    return e.code === 'EPERM'
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1')
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2))
-  } catch {
-    return true
-  }
-}
+/** Running, not a zombie: the CLI's own test (an exited daemon may wait long to be reaped). */
+const { processAlive: alive } = await import(pathToFileURL(path.join(PROJECT, 'dist/src/daemon/registry.js')).href)
 function memOf(pid) {
   try {
     const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8')

@@ -68,6 +68,11 @@ export class BlkBackend implements PstoreBackend {
     this.blk.erase(type, id)
   }
 
+  private zonesInDiskOrder() {
+    const l = this.blk.layout
+    return [l.pmsg, l.console, ...l.ftrace, ...l.dmesg].filter((z) => z !== undefined).sort((a, b) => a.offset - b.offset)
+  }
+
   corrupt(spec: CorruptSpec): FlipReport[] {
     const flips = injectFaults(this.region, this.faultTarget(), spec)
     this.region.flush()
@@ -76,8 +81,7 @@ export class BlkBackend implements PstoreBackend {
 
   /** Zones as fault units: the zone header (and a dmesg zone's kmsg header), then its data. */
   private faultTarget(): FaultTarget {
-    const l = this.blk.layout
-    const zones = [l.pmsg, l.console, ...l.ftrace, ...l.dmesg].filter((z) => z !== undefined).sort((a, b) => a.offset - b.offset)
+    const zones = this.zonesInDiskOrder()
     const nameOf = (z: (typeof zones)[number]): string => (z.type === 'dmesg' || z.type === 'ftrace' ? `${z.type}:${z.index}` : z.type)
     const units = zones.map((zone): FaultUnit => {
       const h = readPszHeader(this.region.view(zone.offset, PSZ_HEADER_SIZE))
@@ -103,7 +107,7 @@ export class BlkBackend implements PstoreBackend {
   describe(): BackendDescription {
     const b = this.blk
     const l = b.layout
-    const zones = [l.pmsg, l.console, ...l.ftrace, ...l.dmesg].filter((z) => z !== undefined).sort((a, b) => a.offset - b.offset)
+    const zones = this.zonesInDiskOrder()
     return {
       kind: 'pstore_blk',
       params: effectiveParams(this.config),

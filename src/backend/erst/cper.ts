@@ -8,6 +8,8 @@ export const RECORD_HEADER_SIZE = 128
 export const SECTION_DESCRIPTOR_SIZE = 72
 /** sizeof(struct cper_pstore_record): what erst's bufsize leaves of the exchange buffer. */
 export const PSTORE_RECORD_OVERHEAD = RECORD_HEADER_SIZE + SECTION_DESCRIPTOR_SIZE
+/** Where the record header holds record_length (u32): how much of its slot the record fills. */
+export const RECORD_LENGTH_OFFSET = 20
 
 /** GUID_INIT(a, b, c, d0..d7) as the 16 bytes guid_t holds (a, b, c little-endian). */
 function guid(a: number, b: number, c: number, ...d: number[]): Buffer {
@@ -49,7 +51,7 @@ export function encodeCperRecord(r: CperPstoreRecord): Buffer {
   out.writeUInt16LE(1, 10) // section_count
   out.writeUInt32LE(CPER_SEV_FATAL, 12)
   out.writeUInt32LE(CPER_VALID_TIMESTAMP, 16)
-  out.writeUInt32LE(out.length, 20) // record_length
+  out.writeUInt32LE(out.length, RECORD_LENGTH_OFFSET)
   out.writeBigUInt64LE(BigInt.asUintN(64, r.timestamp), 24)
   CREATOR_PSTORE.copy(out, 64)
   NOTIFY_MCE.copy(out, 80)
@@ -87,7 +89,7 @@ export interface DecodedCper {
  */
 export function decodeCperRecord(slot: Buffer, bufLimit: number): DecodedCper | { error: string } {
   if (slot.length < RECORD_HEADER_SIZE) return { error: 'shorter than a CPER record header' }
-  const recordLength = slot.readUInt32LE(20)
+  const recordLength = slot.readUInt32LE(RECORD_LENGTH_OFFSET)
   // QEMU refuses to read a record shorter than its header or longer than the exchange buffer.
   if (recordLength < RECORD_HEADER_SIZE || recordLength > slot.length) return { error: `record_length ${recordLength} is invalid (QEMU fails the read)` }
   if (recordLength > bufLimit) return { error: `record_length ${recordLength} exceeds the reader's ${bufLimit} bytes (-ENOBUFS)` }

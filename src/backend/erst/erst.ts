@@ -10,7 +10,7 @@ import { PstoreSimError } from '../../util/errors.js'
 import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import type { ErstConfig } from './config.js'
-import { decodeCperRecord, encodeCperRecord, firstRecordIdBase, PSTORE_RECORD_OVERHEAD } from './cper.js'
+import { decodeCperRecord, encodeCperRecord, firstRecordIdBase, PSTORE_RECORD_OVERHEAD, RECORD_LENGTH_OFFSET } from './cper.js'
 import { ErstStorage, HEADER_FIXED } from './storage.js'
 
 export class ErstError extends PstoreSimError {
@@ -156,8 +156,7 @@ export class ErstBackend implements PstoreBackend {
         const start = slot * rs
         const textStart = start + PSTORE_RECORD_OVERHEAD
         const used = this.storage.mapEntry(slot) !== 0n
-        // record_length (CPER header offset 20) says how much of the slot the record fills
-        const length = used ? this.region.view(start + 20, 4).readUInt32LE(0) : 0
+        const length = used ? this.region.view(start + RECORD_LENGTH_OFFSET, 4).readUInt32LE(0) : 0
         const recordEnd = Math.max(textStart, Math.min(start + rs, start + length))
         units.push({ name: `slot:${slot}`, header: [start, textStart], record: [textStart, recordEnd], data: [textStart, start + rs], used })
       }
