@@ -8,6 +8,7 @@
 #   pstoresim.blk=blkdev=/dev/vda,kmsg_size=64,best_effort=y   pstore/blk module options instead
 #                 of ramoops (the virtio disk's modules first, then pstore_blk.ko)
 #   pstoresim.erst=1  no ramoops or pstore_blk: the built-in ACPI ERST (QEMU's acpi-erst) is the backend
+#   pstoresim.region.N=mem_address=...,mem_size=...  ramoops options of region N (action region:N)
 #   pstoresim.actions=list,rm:dmesg-ramoops-0,list,reload,list,panic
 #   pstoresim.out=ttyS1        where the protocol goes (default ttyS1, falls back to console)
 #
@@ -15,6 +16,7 @@
 #   list          every file of /sys/fs/pstore: stat + sha256 + base64 content
 #   rm:NAME       rm /sys/fs/pstore/NAME
 #   reload        umount pstore, rmmod ramoops, insmod ramoops (same options), mount
+#   region:N      the same onto region N (pstoresim.region.N's options): one boot, several regions
 #   remount       umount + mount pstore (the backend is asked for its records again)
 #   umount, mount
 #   kmsg:TEXT     write TEXT to /dev/kmsg ('+' stands for a space)
@@ -53,6 +55,7 @@ for w in $(cat /proc/cmdline); do
     pstoresim.blk=*) BLK=${w#pstoresim.blk=} ;;
     pstoresim.erst=*) ERST=${w#pstoresim.erst=} ;;
     pstoresim.actions=*) ACTIONS=${w#pstoresim.actions=} ;;
+    pstoresim.region.*=*) n=${w#pstoresim.region.}; n=${n%%=*}; case "$n" in *[!0-9]*) ;; *) echo "${w#*=}" > "/tmp/region-$n" ;; esac ;;
     pstoresim.out=*) OUTDEV=${w#pstoresim.out=} ;;
   esac
 done
@@ -209,6 +212,16 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
       do_umount
       mod=ramoops; [ -z "$BLK" ] || mod=pstore_blk
       if out=$(rmmod $mod 2>&1); then p "RMMOD ok"; else p "RMMOD fail $(echo $out)"; fi
+      insmod_ramoops
+      do_mount
+      ;;
+    region:*)
+      n=${a#region:}
+      if [ -n "$BLK" ] || [ -n "$ERST" ] || [ "$RAMOOPS" = builtin ] || [ ! -f "/tmp/region-$n" ]; then p "ERROR $a: no such ramoops region"; continue; fi
+      do_umount
+      if out=$(rmmod ramoops 2>&1); then p "RMMOD ok"; else p "RMMOD fail $(echo $out)"; fi
+      RAMOOPS=$(cat "/tmp/region-$n")
+      RAMOOPS_ARGS=$(echo "$RAMOOPS" | tr ',' ' ')
       insmod_ramoops
       do_mount
       ;;

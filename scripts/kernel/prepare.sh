@@ -24,7 +24,9 @@
 #   4. (optional) downloads the matching linux-headers/linux-kbuild packages, extracts them and
 #      builds scripts/kernel/oops/pstoresim_oops.ko, an LKDTM stand-in (the kernel has no LKDTM)
 #   5. builds <kernel>/initramfs.cpio.gz: static busybox, the modules, scripts/kernel/init.sh as /init
-#   6. writes <kernel>/kernel.json (read by the harness)
+#   6. unpacks the bzImage's payload into <kernel>/vmlinux-pvh when the kernel has a PVH entry
+#      (scripts/kernel/pvh-vmlinux.mjs): QEMU boots that ELF directly, without the decompressor
+#   7. writes <kernel>/kernel.json (read by the harness)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,6 +76,7 @@ pkg_installed busybox-static || need+=(busybox-static)
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
 { command -v depmod || [ -x /sbin/depmod ] || [ -x /usr/sbin/depmod ]; } >/dev/null 2>&1 || need+=(kmod)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -282,7 +285,19 @@ if [ ! -s "$INITRD" ] || [ "$(cat "$INITRD.stamp" 2>/dev/null)" != "$STAMP" ]; t
   echo "$STAMP" > "$INITRD.stamp"
 fi
 
-# ---------------------------------------------------------------- 6. kernel.json
+# ---------------------------------------------------------------- 6. the PVH image
+# keyed by the bzImage's hash; no file when the kernel cannot boot that way (custom builds: no PVH)
+PVH=$OUT/vmlinux-pvh
+PVH_KEY=$(sha256sum < "$VMLINUZ" | cut -c1-64)
+if [ "$(cat "$PVH.key" 2>/dev/null)" != "$PVH_KEY" ]; then
+  rm -f "$PVH" "$PVH.key"
+  rc=0; node "$HERE/pvh-vmlinux.mjs" "$VMLINUZ" "$PVH" || rc=$?
+  case $rc in 0 | 3) ;; *) die "cannot unpack $VMLINUZ for PVH boot" ;; esac
+  echo "$PVH_KEY" > "$PVH.key"
+fi
+[ -s "$PVH" ] || PVH=
+
+# ---------------------------------------------------------------- 7. kernel.json
 cfg() { { grep -E "^(# )?CONFIG_$1[= ]" "$CONFIG" || true; } | sed -E 's/^# (CONFIG_[A-Z0-9_]+) is not set/\1=n/' | head -n1 | cut -d= -f2; }
 builtin() {
   if [ "$KIND" = custom ]; then [ "$(cfg "$2")" = y ] && echo true || echo false
@@ -302,6 +317,7 @@ cat > "$OUT/kernel.json.tmp" <<JSON
   "release": "$(js "$KREL")",
   "kernelVersion": "$(js "$KERNEL_VERSION")",
   "vmlinuz": "$(js "$VMLINUZ")",
+  "pvh": "$(js "$PVH")",
   "systemMap": "$(js "$SYSTEM_MAP")",
   "initrd": "$(js "$INITRD")",
   "initrdStamp": "$STAMP",

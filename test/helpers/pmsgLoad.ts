@@ -53,8 +53,10 @@ export interface Writers {
 }
 
 export function startWriters(fifo: string, count: number, maxLines: number, pauseEvery = 40, pauseMs = 1): Writers {
-  const script = path.join(os.tmpdir(), `pstore-sim-writers-${process.pid}.cjs`)
-  fs.writeFileSync(script, WRITERS)
+  // a fresh private directory: a predictable /tmp name could be another user's symlink
+  const scriptDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-writers-'))
+  const script = path.join(scriptDir, 'writers.cjs')
+  fs.writeFileSync(script, WRITERS, { flag: 'wx', mode: 0o600 })
   const child = spawn(process.execPath, [script, fifo, String(count), String(maxLines), String(pauseEvery), String(pauseMs)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -63,6 +65,7 @@ export function startWriters(fifo: string, count: number, maxLines: number, paus
   const done = new Promise<number[]>((resolve, reject) => {
     child.stdout!.prependListener('data', (d) => (out += d))
     child.on('exit', () => {
+      fs.rmSync(scriptDir, { recursive: true, force: true })
       try {
         resolve(JSON.parse(out.replace(/^ready\n/, '')) as number[])
       } catch {

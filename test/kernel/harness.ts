@@ -7,7 +7,9 @@
  * The kernel, its modules and the initramfs are prepared (and cached) by
  * scripts/kernel/prepare.sh; the guest side is scripts/kernel/init.sh. See test/kernel/README.md.
  *
- * Method (the same as the fixtures in test/fixtures/kernel-6.1): `-M pc -m 256M`,
+ * Method (the same as the fixtures in test/fixtures/kernel-6.1): `-M pc -m 256M`, the Debian
+ * kernels entered at their PVH entry (`-kernel` on the unpacked vmlinux, see `bootImage`; the
+ * fixtures were written booting the bzImage, and harness.test checks both give the same bytes),
  * `memmap=SIZE$ADDR` reserves the region, the image is preloaded with QEMU's generic loader,
  * ramoops is insmod'ed with module options, the region is dumped with QMP `pmemsave`.
  *
@@ -63,6 +65,27 @@ export interface KernelRun {
   /** the kernel command line used */
   cmdline: string
   timings: { toInitMs: number | null; totalMs: number }
+  /** with moreRegions: one run per region (its listings and dump; the rest shared), first region first */
+  regionRuns?: KernelRun[]
+}
+
+/** One ramoops region of a shared boot (runKernelBatch). */
+export interface KernelRegion {
+  image: Buffer
+  params: KernelRamoopsParams
+  actions: string[]
+}
+
+const regionPath = (tmp: string, when: 'before' | 'after', n: number): string => path.join(tmp, `region-${when}-${n}.bin`)
+
+/** Gives each region without a memAddress the next 1 MiB-aligned range after `from`. */
+function placeRegions(from: number, regions: KernelRegion[]): KernelRegion[] {
+  let next = from
+  return regions.map((r) => {
+    const memAddress = r.params.memAddress ?? Math.ceil(next / 0x100000) * 0x100000
+    next = memAddress + r.params.memSize
+    return { ...r, params: { ...r.params, memAddress } }
+  })
 }
 
 export interface KernelInfo {
@@ -74,6 +97,11 @@ export interface KernelInfo {
   /** the upstream version (6.1.192, 6.12.107): what pstore-sim's --kernel takes */
   kernelVersion: string
   vmlinuz: string
+  /**
+   * The vmlinux ELF unpacked from vmlinuz when the kernel has a PVH entry (Debian's), else '':
+   * QEMU boots it without the decompressor, which under TCG costs 2–6 s a boot (prepare.sh step 6)
+   */
+  pvh?: string
   systemMap: string
   /** ramoops built in: parameters on the kernel command line, no insmod/reload */
   builtinRamoops: boolean
@@ -167,6 +195,14 @@ export async function kernelAvailable(kernel: KernelSelector = DEFAULT_KERNEL): 
     return { ok: false, reason: `qemu-system-x86_64 not runnable: ${(e as Error).message}` }
   }
   return { ok: true }
+}
+
+/**
+ * What QEMU's -kernel gets: the PVH vmlinux when there is one (the same kernel code, entered past
+ * its decompressor), the bzImage otherwise or when PSTORE_SIM_KERNEL_BOOT=bzimage asks for it.
+ */
+function bootImage(info: KernelInfo): string {
+  return info.pvh && process.env.PSTORE_SIM_KERNEL_BOOT !== 'bzimage' ? info.pvh : info.vmlinuz
 }
 
 const hex = (n: number): string => (n === 0 ? '0' : '0x' + n.toString(16))
@@ -395,7 +431,7 @@ function erstQemuArgs(file: string, erst: ErstOption): string[] {
 }
 
 const ACTION_RE =
-  /^(list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|kmsg-cpus|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
+  /^(region:[0-9]+|list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|kmsg-cpus|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
 
 /**
  * Boots the kernel on `image` (preloaded at memAddress), runs `actions` in the guest's /init and
@@ -426,6 +462,12 @@ export async function runKernel(opts: {
   timeoutMs?: number
   /** more kernel command-line words (debugging: `acpi=off`, `ftrace=…`) */
   extraCmdline?: string[]
+  /**
+   * More ramoops regions for the same boot (ramoops as a module only; see runKernelBatch): after
+   * the first region's actions, `region:N` rmmods ramoops and insmods it on region N, whose
+   * actions follow. Each region gets its own reserved range (memAddress assigned when unset).
+   */
+  moreRegions?: KernelRegion[]
 }): Promise<KernelRun> {
   const kernel = opts.kernel ?? DEFAULT_KERNEL
   const info = kernelInfo(kernel)
@@ -438,10 +480,15 @@ export async function runKernel(opts: {
   if (!blk && !erst && !opts.params) throw new Error('runKernel: params (ramoops), blk (pstore/blk) or erst is required')
   const p: KernelRamoopsParams = opts.params ?? { memSize: 4096, recordSize: 0, consoleSize: 0, ftraceSize: 0, pmsgSize: 0, ecc: 0 }
   const memAddress = p.memAddress ?? DEFAULT_MEM_ADDRESS
+  const more = placeRegions(memAddress + p.memSize, opts.moreRegions ?? [])
+  if (more.length && (blk || erst || info.builtinRamoops))
+    throw new Error(`moreRegions need ramoops as a module (${kernel}${blk ? ', pstore/blk' : erst ? ', ERST' : ''})`)
+  const actions = [...opts.actions, ...more.flatMap((r, i) => [`region:${i + 1}`, ...r.actions])]
+  if (actions.slice(0, -1).includes('panic')) throw new Error('panic ends the boot: only the last action of the last region may be a panic')
   const cpus = opts.cpus ?? 1
   const rtcBase = opts.rtcBase ?? '2024-01-01T00:00:00'
   const timeoutMs = opts.timeoutMs ?? 90_000
-  for (const a of opts.actions) {
+  for (const a of actions) {
     if (!ACTION_RE.test(a)) throw new Error(`unsupported action ${JSON.stringify(a)}`)
     if ((a.startsWith('oops') || a === 'warn') && !info.oopsModule && !info.lkdtm)
       throw new Error('oops action unavailable: no LKDTM and the helper module not built (see prepare.sh output)')
@@ -453,9 +500,13 @@ export async function runKernel(opts: {
     /* a disk or a file of QEMU's: no reserved memory */
   } else if (!(p.memSize > 0) || memAddress % 4096 !== 0) throw new Error('memSize must be > 0 and memAddress page aligned')
   const reserve = Math.ceil(p.memSize / 4096) * 4096
-  if (memAddress < 0x1000000 || memAddress + reserve > GUEST_RAM - 0x2000000) {
-    throw new Error(`region 0x${memAddress.toString(16)}+0x${reserve.toString(16)} does not fit the 256M guest (keep it within 16M..224M)`)
+  for (const r of [{ memAddress, memSize: reserve }, ...more.map((m) => ({ memAddress: m.params.memAddress!, memSize: m.params.memSize }))]) {
+    const end = r.memAddress + Math.ceil(r.memSize / 4096) * 4096
+    if (r.memAddress < 0x1000000 || end > GUEST_RAM - 0x2000000) {
+      throw new Error(`region 0x${r.memAddress.toString(16)}..0x${end.toString(16)} does not fit the 256M guest (keep it within 16M..224M)`)
+    }
   }
+  for (const r of more) if (r.image.length > r.params.memSize) throw new Error(`image (${r.image.length} bytes) larger than memSize (${r.params.memSize})`)
   const image = typeof opts.image === 'string' ? await fsp.readFile(opts.image) : opts.image
   if (erst && image.length !== erst.size) throw new Error(`ERST image is ${image.length} bytes, size is ${erst.size}`)
   if (!blk && !erst && image.length > p.memSize) throw new Error(`image (${image.length} bytes) larger than memSize (${p.memSize})`)
@@ -474,6 +525,8 @@ export async function runKernel(opts: {
     'nokaslr',
     'loglevel=7',
     ...(blk || erst ? [] : [`memmap=${hex(reserve)}$${hex(memAddress)}`]),
+    ...more.map((r) => `memmap=${hex(Math.ceil(r.params.memSize / 4096) * 4096)}$${hex(r.params.memAddress!)}`),
+    ...more.map((r, i) => `pstoresim.region.${i + 1}=${ramoopsOptions(r.params)}`),
     // built in: ramoops reads its module parameters from the command line (ramoops.NAME=VALUE)
     ...(erst
       ? ['pstoresim.erst=1']
@@ -482,7 +535,7 @@ export async function runKernel(opts: {
         : info.builtinRamoops
           ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)]
           : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
-    `pstoresim.actions=${opts.actions.length ? opts.actions.join(',') : 'none'}`,
+    `pstoresim.actions=${actions.length ? actions.join(',') : 'none'}`,
     ...(opts.extraCmdline ?? []),
   ].join(' ')
   const args = [
@@ -509,7 +562,7 @@ export async function runKernel(opts: {
     '-qmp',
     `unix:${qmpPath},server=on,wait=off`,
     '-kernel',
-    info.vmlinuz,
+    bootImage(info),
     '-initrd',
     info.initrd,
     '-append',
@@ -519,6 +572,7 @@ export async function runKernel(opts: {
       : blk
         ? ['-drive', `file=${imgPath},format=raw,if=virtio`]
         : ['-device', `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`]),
+    ...more.flatMap((r, i) => ['-device', `loader,file=${regionPath(tmp, 'before', i + 1)},addr=${hex(r.params.memAddress!)},force-raw=on`]),
   ]
 
   let child: ChildProcess | null = null
@@ -531,6 +585,7 @@ export async function runKernel(opts: {
   const keep = process.env.PSTORE_SIM_KEEP_TMP === '1'
   try {
     await fsp.writeFile(imgPath, image)
+    for (const [i, r] of more.entries()) await fsp.writeFile(regionPath(tmp, 'before', i + 1), r.image)
     await fsp.writeFile(path.join(tmp, 'qemu-args.json'), JSON.stringify([info.qemu, ...args], null, 1) + '\n')
     // coreutils timeout: QEMU never outlives the run by much, even if this process is killed
     // before its finally block runs (SIGTERM to `timeout` is forwarded to QEMU)
@@ -591,6 +646,9 @@ export async function runKernel(opts: {
     // pause the guest, dump the region, quit
     await qmp.cmd('stop')
     if (!blk && !erst) await qmp.cmd('pmemsave', { val: memAddress, size: p.memSize, filename: dumpPath })
+    for (const [i, r] of more.entries()) {
+      await qmp.cmd('pmemsave', { val: r.params.memAddress!, size: r.params.memSize, filename: regionPath(tmp, 'after', i + 1) })
+    }
     protocol = await readText(protoPath)
     serial = await readText(consolePath)
     await qmp.cmd('quit').catch(() => undefined)
@@ -603,7 +661,7 @@ export async function runKernel(opts: {
     if (!parsed.done && !panicked) {
       throw new Error(`guest stopped without PSTORESIM-DONE (events: ${qmp.events.map((e) => e.event).join(',')})`)
     }
-    return {
+    const run: KernelRun = {
       listings: parsed.listings,
       region,
       serial,
@@ -614,6 +672,13 @@ export async function runKernel(opts: {
       cmdline,
       timings: { toInitMs, totalMs: Date.now() - started },
     }
+    if (!more.length) return run
+    // region N's listings are those of the steps from its `region:N` on (init.sh counts every action)
+    const starts = [1, ...actions.flatMap((a, i) => (a.startsWith('region:') ? [i + 1] : []))]
+    const regionOfListing = (tag: string): number => starts.filter((s) => Number(/^step(\d+)$/.exec(tag)?.[1] ?? 0) >= s).length - 1
+    const dumps = [region, ...(await Promise.all(more.map((_, i) => fsp.readFile(regionPath(tmp, 'after', i + 1)))))]
+    run.regionRuns = dumps.map((d, n) => ({ ...run, region: d, listings: parsed.listings.filter((l) => regionOfListing(l.tag) === n) }))
+    return run
   } catch (e) {
     const err = e as Error
     const tail = (s: string): string => s.split('\n').slice(-25).join('\n')
@@ -638,6 +703,19 @@ export async function runKernel(opts: {
     if (keep) process.stderr.write(`pstore-sim kernel harness: kept ${tmp}\n`)
     else await fsp.rm(tmp, { recursive: true, force: true })
   }
+}
+
+/**
+ * Several ramoops regions in one boot of a kernel with ramoops as a module: region 1's actions,
+ * then for each next region rmmod + insmod ramoops on it (the kernel's own probe and read pass, as
+ * in a fresh boot) and its actions. One run per region, in order. Under TCG a boot costs seconds;
+ * list-only cases of one CPU count share one this way.
+ */
+export async function runKernelBatch(opts: { kernel: KernelSelector; cpus?: number; regions: KernelRegion[]; timeoutMs?: number }): Promise<KernelRun[]> {
+  const [first, ...moreRegions] = opts.regions
+  if (!first) throw new Error('runKernelBatch: no regions')
+  const run = await runKernel({ kernel: opts.kernel, cpus: opts.cpus, timeoutMs: opts.timeoutMs, ...first, moreRegions })
+  return run.regionRuns ?? [run]
 }
 
 /**
