@@ -14,7 +14,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { CorruptSpec, FlipReport } from './backend/faults.js'
-import { sendEventTo, startDaemon, unmount } from './daemon/client.js'
+import { sendEventTo, startDaemon, unmount as unmountDaemon } from './daemon/client.js'
+import { asSentClass } from './daemon/errorClasses.js'
 import { defaultFifoPath } from './daemon/pmsgFifo.js'
 import type { FtraceCall } from './machine/events.js'
 import type { SetupOverrides } from './machine/imageSetup.js'
@@ -27,15 +28,20 @@ export { BlkBackend } from './backend/blk/backend.js'
 export { PstoreBlk } from './backend/blk/blk.js'
 export { BlkConfigError, blkConfig, parseBlkCmdline, parseModuleOptions as parseBlkModuleOptions } from './backend/blk/config.js'
 export { computeBlkLayout } from './backend/blk/layout.js'
+export { ErstSetupError } from './backend/erst/config.js'
+export { CorruptError } from './backend/faults.js'
 export * from './backend/ramoops/config.js'
 export * from './backend/ramoops/layout.js'
 export { Ramoops } from './backend/ramoops/ramoops.js'
+export { MountError } from './daemon/daemon.js'
+export { FifoError } from './daemon/pmsgFifo.js'
 export { ReedSolomon, reedSolomon } from './format/reedSolomon.js'
 export { ImageError, RegionImage } from './format/region.js'
 export type { EventResult, KernelEvent } from './machine/events.js'
+export { SetupError } from './machine/imageSetup.js'
 export { inspectImage } from './machine/inspect.js'
-export { SimulatedMachine } from './machine/machine.js'
-export { Simulation } from './machine/simulation.js'
+export { FtraceCallError, MachineHaltedError, MachineSetupError, SimulatedMachine } from './machine/machine.js'
+export { ImageLockedError, Simulation } from './machine/simulation.js'
 export type { PstoreRecord } from './pstore/record.js'
 export { KMSG_DUMP } from './pstore/record.js'
 export { SymbolTable } from './pstore/symbols.js'
@@ -128,36 +134,49 @@ export interface MountApiOptions extends ImageSetup {
   systemMap?: string
 }
 
+/** A daemon's answer, its refusal rethrown as the class the daemon threw (`instanceof` holds). */
+function fromDaemon<T>(answer: Promise<T>): Promise<T> {
+  return answer.catch((err: unknown) => {
+    throw asSentClass(err)
+  })
+}
+
 export async function mount(image: string, mountpoint: string, options: MountApiOptions = {}): Promise<MountHandle> {
   rejectUnknownKeys('mount options', options, [...SETUP_KEYS, ...MOUNT_KEYS])
   checkSetup('mount options', options)
   const abs = path.resolve(mountpoint)
   const { readOnly, kmsgBytes, allowOther, cacheTimeout, pmsgFifo, exactNames, systemMap, ...setup } = options
-  await startDaemon({
-    image: path.resolve(image),
-    mountpoint: abs,
-    overrides: setup,
-    readOnly,
-    kmsgBytes,
-    allowOther,
-    cacheTimeout,
-    pmsgFifo,
-    exactNames,
-    systemMap,
-  })
+  await fromDaemon(
+    startDaemon({
+      image: path.resolve(image),
+      mountpoint: abs,
+      overrides: setup,
+      readOnly,
+      kmsgBytes,
+      allowOther,
+      cacheTimeout,
+      pmsgFifo,
+      exactNames,
+      systemMap,
+    }),
+  )
   const fifo = typeof pmsgFifo === 'string' ? path.resolve(pmsgFifo) : defaultFifoPath(abs)
   return {
     mountpoint: abs,
     image: path.resolve(image),
     fifo: pmsgFifo !== false && !readOnly && fs.existsSync(fifo) ? fifo : undefined,
-    reboot: () => sendEventTo(abs, { op: 'reboot' }),
-    panic: (p = {}) => sendEventTo(abs, { op: 'panic', reason: p.reason ?? 'panic', logText: p.log, time: p.time, compress: p.compress, reboot: p.reboot }),
-    console: (text) => sendEventTo(abs, { op: 'console', text }),
-    pmsg: (data) => sendEventTo(abs, { op: 'pmsg', data: typeof data === 'string' ? Buffer.from(data, 'utf8') : data }),
-    ftrace: (calls) => sendEventTo(abs, { op: 'ftrace', calls }),
-    corrupt: (spec) => sendEventTo(abs, { op: 'corrupt', spec }),
+    reboot: () => fromDaemon(sendEventTo(abs, { op: 'reboot' })),
+    panic: (p = {}) =>
+      fromDaemon(sendEventTo(abs, { op: 'panic', reason: p.reason ?? 'panic', logText: p.log, time: p.time, compress: p.compress, reboot: p.reboot })),
+    console: (text) => fromDaemon(sendEventTo(abs, { op: 'console', text })),
+    pmsg: (data) => fromDaemon(sendEventTo(abs, { op: 'pmsg', data: typeof data === 'string' ? Buffer.from(data, 'utf8') : data })),
+    ftrace: (calls) => fromDaemon(sendEventTo(abs, { op: 'ftrace', calls })),
+    corrupt: (spec) => fromDaemon(sendEventTo(abs, { op: 'corrupt', spec })),
     unmount: () => unmount(abs),
   }
 }
 
-export { unmount }
+/** Unmounts MOUNTPOINT (stops its daemon); a refusal as the class it was thrown as. */
+export function unmount(mountpoint: string): Promise<void> {
+  return fromDaemon(unmountDaemon(mountpoint))
+}

@@ -168,6 +168,51 @@ console.log(JSON.stringify(seen))
   t.equal(u.code, 0, `umount: ${u.stderr}`)
 })
 
+t.test("a daemon's refusal is the class it was thrown as: instanceof holds for an API user", async (t) => {
+  const dir = tempDir(t)
+  const project = await installPacked(dir)
+  const image = path.join(dir, 'x.img')
+  const mnt = path.join(dir, 'mnt')
+  fs.writeFileSync(
+    path.join(project, 'classes.mjs'),
+    `import * as api from 'pstore-sim'
+const [image, mnt] = process.argv.slice(2)
+const seen = {}
+const attempt = async (label, cls, action) => {
+  try {
+    await action()
+    seen[label] = 'accepted'
+  } catch (err) {
+    seen[label] = { name: err.name, isClass: err instanceof api[cls], isBase: err instanceof api.PstoreSimError, exitCode: err.exitCode, param: err.facts?.param }
+  }
+}
+await attempt('missing', 'ImageError', () => api.mount(image, mnt))
+await api.formatImage(image, { params: { mem_size: 0x10000, pmsg_size: 0x1000 } })
+fs.renameSync(image + '.json', image + '.json.away')
+await attempt('noSetup', 'SetupError', () => api.mount(image, mnt))
+fs.renameSync(image + '.json.away', image + '.json')
+await attempt('refused', 'ProbeError', () => api.mount(image, mnt, { params: { record_size: 0x20000 } }))
+const pstore = await api.mount(image, mnt, { target: { frontends: { pmsg: false } }, pmsgFifo: false })
+await attempt('noPmsg', 'MachineSetupError', () => pstore.pmsg('x'))
+await attempt('corrupt', 'CorruptError', () => pstore.corrupt({ flips: [{ offset: 0x10000, bit: 1 }] }))
+await pstore.panic()
+await attempt('halted', 'MachineHaltedError', () => pstore.console('after the panic'))
+await pstore.unmount()
+console.log(JSON.stringify(seen))
+`.replace("import * as api from 'pstore-sim'", "import fs from 'node:fs'\nimport * as api from 'pstore-sim'"),
+  )
+  t.teardown(() => run('fusermount', ['-uz', mnt]))
+  const r = await run(process.execPath, ['classes.mjs', image, mnt], { cwd: project })
+  t.equal(r.code, 0, `classes.mjs: ${r.stderr}`)
+  const seen = JSON.parse(r.stdout.toString())
+  t.same(seen.missing, { name: 'ImageError', isClass: true, isBase: true, exitCode: 1, param: 'image' }, "from the daemon's start-up IPC")
+  t.same(seen.noSetup, { name: 'SetupError', isClass: true, isBase: true, exitCode: 1, param: 'setup' })
+  t.same(seen.refused, { name: 'ProbeError', isClass: true, isBase: true, exitCode: 1 }, 'an error without facts too (the layout refused it)')
+  t.same(seen.noPmsg, { name: 'MachineSetupError', isClass: true, isBase: true, exitCode: 1 }, 'from the control socket, without facts')
+  t.same(seen.corrupt, { name: 'CorruptError', isClass: true, isBase: true, exitCode: 1, param: 'flips' })
+  t.same(seen.halted, { name: 'MachineHaltedError', isClass: true, isBase: true, exitCode: 1, param: 'reboot' })
+})
+
 t.test('a TypeScript consumer type-checks against the shipped declarations', async (t) => {
   const dir = tempDir(t)
   const project = await installPacked(dir)

@@ -128,7 +128,7 @@ export function failureReport(err: unknown): { message: string; exitCode: number
  * flags, through failureReport; the JS API keeps the engine's words); any other as its line.
  */
 export function wireError(err: unknown): WireError {
-  if (err instanceof PstoreSimError && err.facts) return { error: err.message, exitCode: err.exitCode, name: err.name, facts: err.facts }
+  if (err instanceof PstoreSimError && err.facts) return { error: err.message, exitCode: err.exitCode, name: err.name, facts: err.facts, kind: err.name }
   const { message, exitCode } = failureReport(err)
-  return { error: message.split('\n')[0], exitCode }
+  return { error: message.split('\n')[0], exitCode, ...(err instanceof PstoreSimError ? { kind: err.name } : {}) }
 }

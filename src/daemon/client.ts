@@ -97,7 +97,7 @@ export async function startDaemon(options: MountOptions, early?: EarlyDaemon): P
   child.unref()
   if (message.error !== undefined) {
     fs.rmSync(logFile, { force: true }) // its words are in the error: nothing left behind
-    throw errorWithExitCode(message.error, message.exitCode ?? ExitCode.user, message.name, message.facts)
+    throw errorWithExitCode(message.error, message.exitCode ?? ExitCode.user, message.name, message.facts, message.kind)
   }
   return message.text ?? ''
 }

@@ -100,7 +100,7 @@ export function sendControl(socketPath: string, request: ControlRequest, timeout
       socket.end()
       const response = JSON.parse(buffer.slice(0, newline)) as ControlResponse
       if (response.ok) resolve(response.result)
-      else reject(errorWithExitCode(response.error, response.exitCode, response.name, response.facts))
+      else reject(errorWithExitCode(response.error, response.exitCode, response.name, response.facts, response.kind))
     })
     socket.on('error', (err) => {
       clearTimeout(timer)

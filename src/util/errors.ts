@@ -48,11 +48,22 @@ export interface WireError {
   /** Set for our own errors that carry facts: the receiver phrases them (advice.ts keys on the name). */
   name?: string
   facts?: ErrorFacts
+  /**
+   * The class of one of our errors (its name), sent for every PstoreSimError with or without
+   * facts: the JS API rebuilds that class (daemon/errorClasses.ts) so `instanceof` holds for its
+   * users. Apart from `name`, which the CLI keys its phrasing on and gets only with facts.
+   */
+  kind?: string
 }
 
+/** Where a rebuilt error keeps the class its sender named (WireError.kind), until the JS API maps it. */
+export const WIRE_KIND: unique symbol = Symbol('pstore-sim wire kind')
+
 /** An error another process reported (a daemon, over IPC or its socket), with its name and facts when it sent them. */
-export function errorWithExitCode(message: string, exitCode: number, name?: string, facts?: ErrorFacts): PstoreSimError {
+export function errorWithExitCode(message: string, exitCode: number, name?: string, facts?: ErrorFacts, kind?: string): PstoreSimError {
   const err = exitCode === ExitCode.environment ? new EnvironmentError(message, facts) : new PstoreSimError(message, facts)
   if (name !== undefined) err.name = name
+  // A symbol, not a field: the CLI's checks and messages see the error exactly as before.
+  if (kind !== undefined) Object.defineProperty(err, WIRE_KIND, { value: kind })
   return err
 }

@@ -6,7 +6,8 @@
  */
 
 import { PstoreSimError } from '../../util/errors.js'
-import { type RamoopsConfig, type TargetOptions, target } from '../ramoops/config.js'
+import type { RamoopsConfig } from '../ramoops/config.js'
+import { type TargetOptions, target } from '../target.js'
 
 /** QEMU's names: `size=` of the memory backend, `record_size=` of the acpi-erst device. */
 export interface ErstParams {

@@ -2,9 +2,12 @@
  * One typed description of a ramoops setup (docs/ramoops-format.md §1), built from module parameters, a
  * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
  */
-import { DEFAULT_KERNEL, formatKernelVersion, type KernelQuirks, type KernelVersion, parseKernelVersion, quirksFor } from '../../format/kernelVersion.js'
+import { formatKernelVersion, type KernelQuirks, type KernelVersion } from '../../format/kernelVersion.js'
 import { KMSG_DUMP } from '../../pstore/record.js'
-import { PstoreSimError } from '../../util/errors.js'
+import { type Frontends, ProbeError, type TargetOptions, target } from '../target.js'
+
+// The target's half of a setup is every backend's (backend/target.ts); kept importable from here.
+export { type Frontends, ProbeError, type TargetOptions, target }
 
 /** The ramoops module parameters, as numbers. Absent = the module's default. */
 export interface ModuleParams {
@@ -17,28 +20,6 @@ export interface ModuleParams {
   ecc?: number
   max_reason?: number
   dump_oops?: number
-}
-
-/** What the machine running the kernel is like; none of it is stored in the region. */
-export interface TargetOptions {
-  /** `major.minor.patch`, default 6.12.0. */
-  kernel?: string
-  /** nr_cpu_ids: number of per-CPU ftrace zones in module-parameter setups. */
-  cpus?: number
-  /** 64 or 32: the ftrace record is 24 or 16 bytes. */
-  wordBits?: 64 | 32
-  /** CONFIG_PSTORE_CONSOLE / _PMSG / _FTRACE. A kernel without the ftrace frontend cannot merge per-CPU zones and shows no ftrace file. */
-  frontends?: Partial<Frontends>
-  /** pstore.compress: deflate (default) or none. */
-  compress?: boolean
-  /** Overrides of single version-derived behaviours (vendor or stable backports). */
-  quirks?: Partial<KernelQuirks>
-}
-
-export interface Frontends {
-  console: boolean
-  pmsg: boolean
-  ftrace: boolean
 }
 
 /** A setup after probe normalisation: everything the layout and the record code need. */
@@ -66,11 +47,6 @@ export interface RamoopsConfig {
 /** The JSON form of a RamoopsConfig (sidecar files, `inspect --json`). */
 export interface RamoopsConfigJson extends Omit<RamoopsConfig, 'kernel'> {
   kernel: string
-}
-
-/** Raised when the kernel's probe would refuse the setup; the message says why in plain words. */
-export class ProbeError extends PstoreSimError {
-  override name = 'ProbeError'
 }
 
 const MODULE_PARAM_NAMES = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
@@ -110,24 +86,6 @@ export function parseCmdline(cmdline: string): { params: ModuleParams; pstore: {
     }
   }
   return { params, pstore }
-}
-
-/** Settings that never come from the region itself, with their defaults. */
-/** The target kernel and machine from options (shared by every backend's setup). */
-export function target(options: TargetOptions) {
-  const kernel = parseKernelVersion(options.kernel ?? DEFAULT_KERNEL)
-  const cpus = options.cpus ?? 1
-  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8192) throw new ProbeError(`cpus must be a whole number from 1 to 8192, not ${options.cpus}`)
-  const wordBits = options.wordBits ?? 64
-  if (wordBits !== 64 && wordBits !== 32) throw new ProbeError(`word size must be 64 or 32, not ${String(wordBits)}`)
-  return {
-    kernel,
-    cpus,
-    wordBits,
-    frontends: { console: true, pmsg: true, ftrace: true, ...options.frontends },
-    compress: options.compress ?? true,
-    quirks: { ...quirksFor(kernel), ...options.quirks },
-  }
 }
 
 /** ramoops_register_dummy(): module parameters → platform data (docs/ramoops-format.md §1.1). */

@@ -1,0 +1,50 @@
+/**
+ * The target kernel and machine a setup runs on, shared by every backend's setup (ramoops,
+ * pstore/blk, ERST): none of it is stored in the image.
+ */
+import { DEFAULT_KERNEL, type KernelQuirks, parseKernelVersion, quirksFor } from '../format/kernelVersion.js'
+import { PstoreSimError } from '../util/errors.js'
+
+/** Raised when the kernel's probe would refuse the setup; the message says why in plain words. */
+export class ProbeError extends PstoreSimError {
+  override name = 'ProbeError'
+}
+
+/** What the machine running the kernel is like; none of it is stored in the region. */
+export interface TargetOptions {
+  /** `major.minor.patch`, default 6.12.0. */
+  kernel?: string
+  /** nr_cpu_ids: number of per-CPU ftrace zones in module-parameter setups. */
+  cpus?: number
+  /** 64 or 32: the ftrace record is 24 or 16 bytes. */
+  wordBits?: 64 | 32
+  /** CONFIG_PSTORE_CONSOLE / _PMSG / _FTRACE. A kernel without the ftrace frontend cannot merge per-CPU zones and shows no ftrace file. */
+  frontends?: Partial<Frontends>
+  /** pstore.compress: deflate (default) or none. */
+  compress?: boolean
+  /** Overrides of single version-derived behaviours (vendor or stable backports). */
+  quirks?: Partial<KernelQuirks>
+}
+
+export interface Frontends {
+  console: boolean
+  pmsg: boolean
+  ftrace: boolean
+}
+
+/** The target kernel and machine from options (shared by every backend's setup). */
+export function target(options: TargetOptions) {
+  const kernel = parseKernelVersion(options.kernel ?? DEFAULT_KERNEL)
+  const cpus = options.cpus ?? 1
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8192) throw new ProbeError(`cpus must be a whole number from 1 to 8192, not ${options.cpus}`)
+  const wordBits = options.wordBits ?? 64
+  if (wordBits !== 64 && wordBits !== 32) throw new ProbeError(`word size must be 64 or 32, not ${String(wordBits)}`)
+  return {
+    kernel,
+    cpus,
+    wordBits,
+    frontends: { console: true, pmsg: true, ftrace: true, ...options.frontends },
+    compress: options.compress ?? true,
+    quirks: { ...quirksFor(kernel), ...options.quirks },
+  }
+}
