@@ -31,6 +31,7 @@ const CASES: Record<SetupProblem, Omit<SetupFacts, 'problem' | 'subject'> & { cl
     cli: /no setup: there is no \/srv\/x\.img\.json sidecar and no setup flags\. Pass .*--mem-size 0x100000/,
   },
   autoOnErst: { param: 'target.kernel', value: 'auto', cli: /--kernel auto reads ramoops' ftrace zones/ },
+  autoOnBlk: { param: 'target.kernel', value: 'auto', cli: /--kernel auto reads ramoops' ftrace zones; a pstore\/blk disk's records hold no version/ },
   erstRefused: {
     param: 'erst.record_size',
     detail: 'record_size 5000 is invalid',

@@ -118,6 +118,23 @@ t.test('--kernel auto without a signed ftrace zone: one line, exit 1', async (t)
       /^pstore-sim: .*new\.bin: --kernel auto reads the version from an existing dump; format needs the target's version, e\.g\. --kernel 6\.12\.0\n$/,
     ],
   ]
+  const disk = path.join(dir, 'disk.img')
+  const blk = await pstoreSim([
+    'format',
+    disk,
+    '--backend',
+    'blk',
+    '--disk-size',
+    '256K',
+    '--cmdline',
+    'pstore_blk.kmsg_size=64 pstore_blk.best_effort=y pstore_blk.blkdev=/dev/vda',
+  ])
+  t.equal(blk.code, 0, `blk disk formatted ${blk.stderr}`)
+  // was a RangeError with a stack trace
+  cases.push([
+    ['inspect', disk, '--kernel', 'auto'],
+    /^pstore-sim: .*disk\.img: --kernel auto reads ramoops' ftrace zones; a pstore\/blk disk's records hold no version: give it, e\.g\. --kernel 6\.12\.0\n$/,
+  ])
   for (const [args, message] of cases) {
     const r = await pstoreSim(args)
     t.equal(r.code, 1, args.join(' '))

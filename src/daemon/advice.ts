@@ -66,6 +66,7 @@ const CLI_SETUP_WORDS: Record<SetupProblem, (f: SetupFacts) => string> = {
     'Pass the ramoops parameters the region was written with, e.g. --mem-size 0x100000 --record-size 0x8000 --console-size 0x8000 --pmsg-size 0x1000 --ftrace-size 0 --kernel 6.1.192, ' +
     'or --cmdline "ramoops.mem_size=0x100000 …", or --dts FILE',
   autoOnErst: () => "--kernel auto reads ramoops' ftrace zones; an ERST file holds no version: give it, e.g. --kernel 6.12.0",
+  autoOnBlk: () => "--kernel auto reads ramoops' ftrace zones; a pstore/blk disk's records hold no version: give it, e.g. --kernel 6.12.0",
   erstRefused: (f) => `${flagOf(f.param)}: QEMU would refuse this ERST setup: ${f.detail}`,
   autoUnreadable: (f) => `--kernel auto reads the version from the image, which cannot be read (${f.detail}); ${KERNEL_EXAMPLE}`,
   autoNotFound: (f) => `--kernel auto: ${f.detail}; ${KERNEL_EXAMPLE}`,

@@ -74,6 +74,7 @@ export type SetupProblem =
   | 'erstOnRamoops'
   | 'noSetup'
   | 'autoOnErst'
+  | 'autoOnBlk'
   | 'erstRefused'
   | 'autoUnreadable'
   | 'autoNotFound'
@@ -104,6 +105,7 @@ const API_WORDS: Record<SetupProblem, (f: SetupFacts) => string> = {
     "e.g. params { mem_size: 0x100000, record_size: 0x8000, console_size: 0x8000, pmsg_size: 0x1000, ftrace_size: 0 } and target.kernel '6.1.192', " +
     "or cmdline 'ramoops.mem_size=0x100000 …', or dtsFile",
   autoOnErst: () => `target.kernel 'auto' reads ramoops' ftrace zones; an ERST file holds no version: ${API_KERNEL_EXAMPLE}`,
+  autoOnBlk: () => `target.kernel 'auto' reads ramoops' ftrace zones; a pstore/blk disk's records hold no version: ${API_KERNEL_EXAMPLE}`,
   erstRefused: (f) => `${f.param}: QEMU would refuse this ERST setup: ${f.detail}`,
   autoUnreadable: (f) => `target.kernel 'auto' reads the version from the image, which cannot be read (${f.detail}); ${API_KERNEL_EXAMPLE}`,
   autoNotFound: (f) => `target.kernel 'auto': ${f.detail}; ${API_KERNEL_EXAMPLE}`,
@@ -201,6 +203,7 @@ export function setupForImage(
   let source: SetupSource
   if (backend === 'blk') {
     source = blkSource(image, sidecar?.setup, overrides, target)
+    if (isAuto(target.kernel)) throw settingError({ problem: 'autoOnBlk', subject: image, param: 'target.kernel', value: 'auto' })
     try {
       const config = resolveSetup(source)
       computeBlkLayout((config as BlkMachineConfig).blk) // "no room for …" before anything opens the disk
