@@ -8,6 +8,7 @@ import { ErstSetupError, fromErstParams } from '../src/backend/erst/config.js'
 import { CREATOR_PSTORE, firstRecordIdBase, SECTION_DMESG, SECTION_DMESG_Z } from '../src/backend/erst/cper.js'
 import { ErstBackend } from '../src/backend/erst/erst.js'
 import { RegionImage } from '../src/format/region.js'
+import { bootBanner } from '../src/machine/crashReport.js'
 import { MachineSetupError, SimulatedMachine } from '../src/machine/machine.js'
 import { recordName } from '../src/pstore/record.js'
 import { CRAFTED_BASE, craftedErstFile } from './helpers/erstKernel.js'
@@ -240,4 +241,14 @@ t.test("bad setups: QEMU's checks", async (t) => {
   t.equal(refusal({ size: 0x4000, record_size: 0x1000 }), undefined, '16 KiB of 4 KiB slots is fine')
   t.equal(fromErstParams({}).memSize, 0x10000, 'default size 0x10000')
   t.equal(fromErstParams({}).erstRecordSize, 8192, 'default record_size 8192')
+})
+
+t.test("the boot banner is ERST's, as Debian's kernels print it (no ramoops parameters)", async (t) => {
+  const banner = bootBanner(fromErstParams({}, { kernel: '6.12.107' }))
+  t.ok(banner.includes('pstore: Registered erst as persistent store backend'), 'registers erst')
+  t.ok(banner.includes('ERST: Error Record Serialization Table (ERST) support is initialized.'), "ERST's own line")
+  t.notOk(
+    banner.some((l) => /ramoops/.test(l)),
+    'no ramoops line',
+  )
 })

@@ -3,6 +3,7 @@
  * panic or an oops, modelled on what Linux 6.x prints on x86_64 (the fixtures hold a real one).
  */
 import { isBlkConfig } from '../backend/blk/backend.js'
+import { isErst } from '../backend/erst/config.js'
 import type { RamoopsConfig } from '../backend/ramoops/config.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 
@@ -25,6 +26,16 @@ export function bootBanner(config: RamoopsConfig): string[] {
       `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
       'pstore: Registered pstore_blk as persistent store backend',
       `pstore_blk: attached ${b.blkdev} (${b.diskSize}) (no dedicated panic_write!)`,
+    ]
+  }
+  if (isErst(config)) {
+    // as Debian's 6.1/6.12 print it (test/fixtures/erst-*/*/params.json): ERST is built in, no parameters
+    return [
+      `Linux version ${release} (pstore-sim) #1 SMP PREEMPT_DYNAMIC`,
+      'Command line: console=ttyS0,115200',
+      'ERST: Error Record Serialization Table (ERST) support is initialized.',
+      `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
+      'pstore: Registered erst as persistent store backend',
     ]
   }
   const params = `ramoops.mem_address=${hex(config.memAddress)} ramoops.mem_size=${hex(config.memSize)} ramoops.record_size=${hex(config.recordSize)} ramoops.console_size=${hex(config.consoleSize)} ramoops.ftrace_size=${hex(config.ftraceSize)} ramoops.pmsg_size=${hex(config.pmsgSize)} ramoops.ecc=${config.eccSize}`
