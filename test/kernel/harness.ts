@@ -500,11 +500,15 @@ export async function runKernel(opts: {
     /* a disk or a file of QEMU's: no reserved memory */
   } else if (!(p.memSize > 0) || memAddress % 4096 !== 0) throw new Error('memSize must be > 0 and memAddress page aligned')
   const reserve = Math.ceil(p.memSize / 4096) * 4096
-  for (const r of [{ memAddress, memSize: reserve }, ...more.map((m) => ({ memAddress: m.params.memAddress!, memSize: m.params.memSize }))]) {
+  const ranges = [{ memAddress, memSize: reserve }, ...more.map((m) => ({ memAddress: m.params.memAddress!, memSize: m.params.memSize }))]
+  for (const r of ranges) {
     const end = r.memAddress + Math.ceil(r.memSize / 4096) * 4096
     if (r.memAddress < 0x1000000 || end > GUEST_RAM - 0x2000000) {
       throw new Error(`region 0x${r.memAddress.toString(16)}..0x${end.toString(16)} does not fit the 256M guest (keep it within 16M..224M)`)
     }
+    if (r.memAddress % 4096 !== 0) throw new Error(`region at 0x${r.memAddress.toString(16)} is not page aligned`)
+    if (ranges.some((o) => o !== r && o.memAddress < end && r.memAddress < o.memAddress + o.memSize))
+      throw new Error(`region 0x${r.memAddress.toString(16)}..0x${end.toString(16)} overlaps another`)
   }
   for (const r of more) if (r.image.length > r.params.memSize) throw new Error(`image (${r.image.length} bytes) larger than memSize (${r.params.memSize})`)
   const image = typeof opts.image === 'string' ? await fsp.readFile(opts.image) : opts.image
