@@ -133,7 +133,8 @@ t.test('bad invocations: exit 1, one line naming the argument, nothing changed',
     assertOneLine(t, event, /mnt is mounted read-only \(-o ro\): the image is never written$/, 'console on a read-only mount')
     const again = await pstoreSim(['mount', old, mnt, '-o', 'ro'])
     assertOneLine(t, again, /mnt: something is already mounted there \(pstore-sim umount .*mnt\)$/, 'a second mount on it')
-    t.equal((await pstoreSim(['umount', mnt])).code, 0)
+    const unmounted = await pstoreSim(['umount', mnt])
+    t.equal(unmounted.code, 0, `umount after the refused second mount: ${unmounted.stderr}`)
   }
   t.same(files(dir), before, 'the read-only mount changed nothing')
 })
