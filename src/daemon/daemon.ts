@@ -141,6 +141,9 @@ export class PstoreDaemon {
   readonly mountpoint: string
   readonly image: string
   private failed = false
+  private stopRequested: () => void = () => undefined
+  /** Settles when a stop begins, whoever asked (a signal, the control socket's umount, a failure). */
+  readonly stopBegun = new Promise<void>((resolve) => (this.stopRequested = resolve))
 
   constructor(readonly options: MountOptions) {
     this.mountpoint = path.resolve(options.mountpoint)
@@ -358,6 +361,7 @@ export class PstoreDaemon {
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.stopRequested()
       if (this.watchdog) clearInterval(this.watchdog)
       try {
         this.fifo?.close()
@@ -367,7 +371,15 @@ export class PstoreDaemon {
       this.control?.close()
       if (this.fuse) {
         const fuse = this.fuse
-        await new Promise<void>((resolve) => fuse.unmount(() => resolve()))
+        // bounded: a daemon was once seen whose unmount callback never came (a thread left in a pipe
+        // read), so its umount waited in vain; after the bound the lazy unmount below ends the mount
+        let bound: NodeJS.Timeout | undefined
+        const unmounted = await Promise.race([
+          new Promise<boolean>((resolve) => fuse.unmount(() => resolve(true))),
+          new Promise<boolean>((resolve) => (bound = setTimeout(resolve, 5000, false))),
+        ])
+        clearTimeout(bound)
+        if (!unmounted) debug('fuse unmount gave no callback within 5 s')
         if (isMounted(this.mountpoint)) await run('fusermount', ['-uz', this.mountpoint]).catch(() => undefined)
       }
       if (this.failed) this.simulation.discard()
@@ -398,6 +410,9 @@ export async function serveForeground(options: MountOptions): Promise<string> {
   cleanUpAfterKilledDaemon(path.resolve(options.mountpoint))
   const daemon = new PstoreDaemon(options)
   await daemon.start()
+  // Whatever stopped it, the process ends with the stop: a handle FUSE or a child left open must
+  // not keep a daemon alive after its umount (one did, for 27 min, and its umount exited 2).
+  void daemon.stopBegun.then(() => daemon.stop().then(() => process.exit(0)))
   const stop = () => void daemon.stop().then(() => process.exit(0))
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)

@@ -50,7 +50,11 @@ options.then(serveForeground).then(
     process.stderr.write(`pstore-sim: ${message}\n`)
     // A daemon that could not mount exits (FUSE's thread or a timer would keep it alive).
     const exit = () => process.exit(exitCode)
-    if (process.send && process.connected) process.send(wireError(err), exit)
-    else exit()
+    if (process.send && process.connected) {
+      process.send(wireError(err), exit)
+      // the CLI may close the channel first: then the send's callback never comes
+      process.once('disconnect', exit)
+      setTimeout(exit, 2000)
+    } else exit()
   },
 )
