@@ -413,7 +413,7 @@ export async function serveForeground(options: MountOptions): Promise<string> {
   // Whatever stopped it, the process ends with the stop: a handle FUSE or a child left open must
   // not keep a daemon alive after its umount (one did, for 27 min, and its umount exited 2).
   void daemon.stopBegun.then(() => daemon.stop().then(() => process.exit(0)))
-  const stop = () => void daemon.stop().then(() => process.exit(0))
+  const stop = () => void daemon.stop()
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   process.on('SIGHUP', stop)
