@@ -1,14 +1,18 @@
 /** The backend an image's setup names, behind the backend interface. */
 import type { RegionImage } from '../format/region.js'
 import type { PstoreBackend } from './backend.js'
-import { BlkBackend, isBlkConfig } from './blk/backend.js'
-import { isErst } from './erst/config.js'
+import { BlkBackend } from './blk/backend.js'
 import { ErstBackend } from './erst/erst.js'
 import { RamoopsBackend } from './ramoops/backend.js'
-import type { RamoopsConfig } from './ramoops/config.js'
+import type { BackendConfig } from './setup.js'
 
-export function openBackend(config: RamoopsConfig, region: RegionImage): PstoreBackend {
-  if (isBlkConfig(config)) return new BlkBackend(config.blk, region)
-  if (isErst(config)) return new ErstBackend(config, region)
-  return new RamoopsBackend(config, region)
+export function openBackend(config: BackendConfig, region: RegionImage): PstoreBackend {
+  switch (config.backend) {
+    case 'blk':
+      return new BlkBackend(config, region)
+    case 'erst':
+      return new ErstBackend(config, region)
+    case 'ramoops':
+      return new RamoopsBackend(config, region)
+  }
 }

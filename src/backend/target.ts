@@ -2,7 +2,7 @@
  * The target kernel and machine a setup runs on, shared by every backend's setup (ramoops,
  * pstore/blk, ERST): none of it is stored in the image.
  */
-import { DEFAULT_KERNEL, type KernelQuirks, parseKernelVersion, quirksFor } from '../format/kernelVersion.js'
+import { DEFAULT_KERNEL, type KernelQuirks, type KernelVersion, parseKernelVersion, quirksFor } from '../format/kernelVersion.js'
 import { PstoreSimError } from '../util/errors.js'
 
 /** Raised when the kernel's probe would refuse the setup; the message says why in plain words. */
@@ -32,8 +32,18 @@ export interface Frontends {
   ftrace: boolean
 }
 
+/** The target kernel and machine resolved: the half every backend's setup shares (the machine reads it, backend/setup.ts gives it). */
+export interface TargetSetup {
+  kernel: KernelVersion
+  cpus: number
+  wordBits: 64 | 32
+  frontends: Frontends
+  compress: boolean
+  quirks: KernelQuirks
+}
+
 /** The target kernel and machine from options (shared by every backend's setup). */
-export function target(options: TargetOptions) {
+export function target(options: TargetOptions): TargetSetup {
   const kernel = parseKernelVersion(options.kernel ?? DEFAULT_KERNEL)
   const cpus = options.cpus ?? 1
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8192) throw new ProbeError(`cpus must be a whole number from 1 to 8192, not ${options.cpus}`)

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import type net from 'node:net'
 import path from 'node:path'
+import { hasPmsgDevice } from '../backend/setup.js'
 import { applyEvent } from '../machine/events.js'
 import type { SetupOverrides } from '../machine/imageSetup.js'
 import { Simulation } from '../machine/simulation.js'
@@ -178,7 +179,7 @@ export class PstoreDaemon {
     this.simulation.saveState()
     this.view.load(records, {
       now: nowTimespec(),
-      wordBits: this.simulation.config.wordBits,
+      wordBits: this.simulation.machine.target.wordBits,
       backend: this.simulation.machine.backend.name,
       symbols: this.symbols,
       exactNames: this.options.exactNames,
@@ -214,7 +215,7 @@ export class PstoreDaemon {
     if (this.options.systemMap) this.symbols = await SymbolTable.load(this.options.systemMap)
     runDir()
     await prepareMountpoint(this.mountpoint)
-    const fifoPath = this.simulation.config.pmsgSize && this.simulation.config.frontends.pmsg ? this.fifoPath : undefined
+    const fifoPath = hasPmsgDevice(this.simulation.config) ? this.fifoPath : undefined
     if (fifoPath) checkFifoPath(fifoPath)
     const fsname = `pstore-sim:${escapeFuseOption(path.basename(this.image))}`
     await this.boot()

@@ -2,51 +2,16 @@
  * Realistic kernel log text for simulated events: the boot banner and the reports printed by a
  * panic or an oops, modelled on what Linux 6.x prints on x86_64 (the fixtures hold a real one).
  */
-import { isBlkConfig } from '../backend/blk/backend.js'
-import { isErst } from '../backend/erst/config.js'
-import type { RamoopsConfig } from '../backend/ramoops/config.js'
+import { type BackendConfig, backendBootLines } from '../backend/setup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 
-const hex = (n: number) => '0x' + n.toString(16)
-
 /** `uname -r` of the simulated kernel. */
-function kernelRelease(config: RamoopsConfig): string {
+function kernelRelease(config: BackendConfig): string {
   return `${formatKernelVersion(config.kernel)}-pstore-sim`
 }
 
-export function bootBanner(config: RamoopsConfig): string[] {
-  const release = kernelRelease(config)
-  if (isBlkConfig(config)) {
-    const b = config.blk
-    const kib = (n: number) => n / 1024
-    return [
-      `Linux version ${release} (pstore-sim) #1 SMP PREEMPT_DYNAMIC`,
-      `Command line: console=ttyS0,115200 pstore_blk.blkdev=${b.blkdev} pstore_blk.kmsg_size=${kib(b.kmsgSize)} pstore_blk.best_effort=y`,
-      `pstore_zone: registered pstore_blk as backend for kmsg(${['Unknown', 'Panic', 'Oops', 'Emergency', 'Shutdown'][b.maxReason] ?? 'Unknown'})${b.pmsgSize ? ' pmsg' : ''}${b.consoleSize ? ' console' : ''}${b.ftraceSize ? ' ftrace' : ''}`,
-      `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
-      'pstore: Registered pstore_blk as persistent store backend',
-      `pstore_blk: attached ${b.blkdev} (${b.diskSize}) (no dedicated panic_write!)`,
-    ]
-  }
-  if (isErst(config)) {
-    // as Debian's 6.1/6.12 print it (test/fixtures/erst-*/*/params.json): ERST is built in, no parameters
-    return [
-      `Linux version ${release} (pstore-sim) #1 SMP PREEMPT_DYNAMIC`,
-      'Command line: console=ttyS0,115200',
-      'ERST: Error Record Serialization Table (ERST) support is initialized.',
-      `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
-      'pstore: Registered erst as persistent store backend',
-    ]
-  }
-  const params = `ramoops.mem_address=${hex(config.memAddress)} ramoops.mem_size=${hex(config.memSize)} ramoops.record_size=${hex(config.recordSize)} ramoops.console_size=${hex(config.consoleSize)} ramoops.ftrace_size=${hex(config.ftraceSize)} ramoops.pmsg_size=${hex(config.pmsgSize)} ramoops.ecc=${config.eccSize}`
-  return [
-    `Linux version ${release} (pstore-sim) #1 SMP PREEMPT_DYNAMIC`,
-    `Command line: console=ttyS0,115200 ${params}`,
-    `ramoops: using ${config.source === 'module' ? 'module parameters' : 'device tree'}`,
-    `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
-    'pstore: Registered ramoops as persistent store backend',
-    `ramoops: using ${hex(config.memSize)}@${hex(config.memAddress)}, ecc: ${config.eccSize}`,
-  ]
+export function bootBanner(config: BackendConfig): string[] {
+  return [`Linux version ${kernelRelease(config)} (pstore-sim) #1 SMP PREEMPT_DYNAMIC`, ...backendBootLines(config)]
 }
 
 const CALL_TRACE_PANIC = [
@@ -62,13 +27,13 @@ const CALL_TRACE_PANIC = [
   ' entry_SYSCALL_64_after_hwframe+0x6e/0xd8',
 ]
 
-function machineLines(config: RamoopsConfig): string[] {
+function machineLines(config: BackendConfig): string[] {
   const release = kernelRelease(config)
   return [`CPU: 0 PID: 1 Comm: init Not tainted ${release} #1`, 'Hardware name: pstore-sim simulated machine, BIOS pstore-sim 01/01/2024']
 }
 
 /** [level, text] pairs as panic() prints them before kmsg_dump(KMSG_DUMP_PANIC). */
-export function panicReport(config: RamoopsConfig, message = 'sysrq triggered crash'): Array<[number, string]> {
+export function panicReport(config: BackendConfig, message = 'sysrq triggered crash'): Array<[number, string]> {
   return [
     [6, 'sysrq: Trigger a crash'],
     [0, `Kernel panic - not syncing: ${message}`],
@@ -83,7 +48,7 @@ export function panicReport(config: RamoopsConfig, message = 'sysrq triggered cr
 }
 
 /** An oops as the kernel reports a NULL pointer dereference in process context. */
-export function oopsReport(config: RamoopsConfig): Array<[number, string]> {
+export function oopsReport(config: BackendConfig): Array<[number, string]> {
   return [
     [1, 'BUG: kernel NULL pointer dereference, address: 0000000000000000'],
     [1, '#PF: supervisor write access in kernel mode'],

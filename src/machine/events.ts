@@ -95,6 +95,6 @@ async function dispatch(sim: Simulation, event: KernelEvent, context: EventConte
 export function bootUnmounted(sim: Simulation): () => Promise<string[]> {
   return async () => {
     const { records } = sim.machine.boot()
-    return makeFiles(records, { now: nowTimespec(), wordBits: sim.config.wordBits, backend: sim.machine.backend.name }).map((file) => file.name)
+    return makeFiles(records, { now: nowTimespec(), wordBits: sim.machine.target.wordBits, backend: sim.machine.backend.name }).map((file) => file.name)
   }
 }

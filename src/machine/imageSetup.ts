@@ -5,21 +5,12 @@
  * would combine them, and `--cmdline` and flags give the same layout.
  */
 import fs from 'node:fs'
-import { type BlkMachineConfig, blkMachineConfig } from '../backend/blk/backend.js'
-import { BlkConfigError, blkConfig, parseBlkCmdline } from '../backend/blk/config.js'
+import { type BlkConfig, BlkConfigError, blkConfig, parseBlkCmdline } from '../backend/blk/config.js'
 import { computeBlkLayout } from '../backend/blk/layout.js'
 import { type ErstParams, ErstSetupError, fromErstParams } from '../backend/erst/config.js'
-import {
-  configToJson,
-  fromCmdline,
-  fromDts,
-  fromModuleParams,
-  type ModuleParams,
-  ProbeError,
-  type RamoopsConfig,
-  type TargetOptions,
-} from '../backend/ramoops/config.js'
+import { fromCmdline, fromDts, fromModuleParams, type ModuleParams, ProbeError, type RamoopsConfig, type TargetOptions } from '../backend/ramoops/config.js'
 import { type FtraceVersion, probeFtraceVersion } from '../backend/ramoops/versionProbe.js'
+import { type BackendConfig, type SetupJson, setupJson } from '../backend/setup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/files.js'
@@ -47,7 +38,7 @@ export interface Sidecar {
   pstoreSim: 1
   setup: SetupSource
   /** The resolved setup, for people and scripts reading the file; not read back. */
-  resolved?: ReturnType<typeof configToJson>
+  resolved?: SetupJson
 }
 
 export class SetupError extends PstoreSimError {
@@ -138,18 +129,26 @@ export function readSidecar(image: string): Sidecar | undefined {
   return json
 }
 
-export function writeSidecar(image: string, source: SetupSource, config: RamoopsConfig): void {
-  const sidecar: Sidecar = { pstoreSim: 1, setup: source, resolved: configToJson(config) }
+export function writeSidecar(image: string, source: SetupSource, config: BackendConfig): void {
+  const sidecar: Sidecar = { pstoreSim: 1, setup: source, resolved: setupJson(config) }
   writeFileAtomic(sidecarPath(image), JSON.stringify(sidecar, null, 2) + '\n')
 }
 
-export function resolveSetup(source: SetupSource): RamoopsConfig {
-  if (source.backend === 'blk') {
-    const { params, compress } = parseBlkCmdline(source.cmdline ?? '')
-    const t = source.target
-    return blkMachineConfig(blkConfig(params, source.diskSize ?? 0, { kernel: t.kernel, cpus: t.cpus, compress: t.compress ?? compress }))
-  }
+export function resolveSetup(source: SetupSource): BackendConfig {
+  if (source.backend === 'blk') return blkSetup(source)
   if (source.backend === 'erst') return fromErstParams(source.erst ?? {}, source.target)
+  return resolveRamoops(source)
+}
+
+/** A pstore/blk setup: its `pstore_blk.*` command line over the disk. */
+function blkSetup(source: SetupSource): BlkConfig {
+  const { params, compress } = parseBlkCmdline(source.cmdline ?? '')
+  const t = source.target
+  return blkConfig(params, source.diskSize ?? 0, { kernel: t.kernel, cpus: t.cpus, compress: t.compress ?? compress })
+}
+
+/** A ramoops setup (no `backend`, or 'ramoops'): from its device tree, command line or module parameters. */
+function resolveRamoops(source: SetupSource): RamoopsConfig {
   if (source.dts !== undefined) return fromDts(source.dts, source.target, source.dtsFile ?? 'device tree')
   if (source.cmdline !== undefined) return fromCmdline(source.cmdline, source.target)
   return fromModuleParams(source.params ?? {}, source.target)
@@ -195,7 +194,7 @@ export function setupForImage(
   image: string,
   overrides: SetupOverrides,
   options: { ignoreSidecar?: boolean } = {},
-): { source: SetupSource; config: RamoopsConfig; fromSidecar: boolean } {
+): { source: SetupSource; config: BackendConfig; fromSidecar: boolean } {
   const sidecar = options.ignoreSidecar ? undefined : readSidecar(image)
   const base: SetupSource = sidecar?.setup ?? { target: {} }
   const target = { ...base.target, ...stripUndefined(overrides.target ?? {}) }
@@ -205,8 +204,8 @@ export function setupForImage(
     source = blkSource(image, sidecar?.setup, overrides, target)
     if (isAuto(target.kernel)) throw settingError({ problem: 'autoOnBlk', subject: image, param: 'target.kernel', value: 'auto' })
     try {
-      const config = resolveSetup(source)
-      computeBlkLayout((config as BlkMachineConfig).blk) // "no room for …" before anything opens the disk
+      const config = blkSetup(source)
+      computeBlkLayout(config) // "no room for …" before anything opens the disk
       return { source, config, fromSidecar: !!sidecar }
     } catch (err) {
       if (err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
@@ -275,10 +274,10 @@ function u32Reader(image: string): { read: (offset: number) => number | undefine
 
 /** The kernel version the image's ftrace zones show under this setup (any version's layout), if any. */
 export function ftraceVersionOf(image: string, source: SetupSource): FtraceVersion | undefined {
-  if (source.backend === 'erst') return undefined
+  if (source.backend === 'erst' || source.backend === 'blk') return undefined
   const reader = u32Reader(image)
   try {
-    return probeFtraceVersion((kernel) => resolveSetup({ ...source, target: { ...source.target, kernel } }), reader.read)
+    return probeFtraceVersion((kernel) => resolveRamoops({ ...source, target: { ...source.target, kernel } }), reader.read)
   } finally {
     reader.close()
   }
@@ -287,7 +286,7 @@ export function ftraceVersionOf(image: string, source: SetupSource): FtraceVersi
 function autoKernel(image: string, source: SetupSource): string {
   const found = ftraceVersionOf(image, source)
   if (found) return formatKernelVersion(found.version)
-  const probe = resolveSetup({ ...source, target: { ...source.target, kernel: undefined } })
+  const probe = resolveRamoops({ ...source, target: { ...source.target, kernel: undefined } })
   const why =
     probe.ftraceSize === 0
       ? 'this setup has no ftrace zone'

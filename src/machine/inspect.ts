@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import type { BackendDescription } from '../backend/backend.js'
 import { openBackend } from '../backend/open.js'
-import { configToJson, type RamoopsConfigJson } from '../backend/ramoops/config.js'
+import { imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { RegionImage } from '../format/region.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
@@ -30,7 +30,7 @@ export interface ZoneInspection {
 
 export interface Inspection {
   image: string
-  setup: RamoopsConfigJson
+  setup: SetupJson
   /**
    * The version the ftrace zones' signatures show (docs/ramoops-format.md §3.2), when they show
    * one. If it is not the setup's, the setup's kernel would zap those zones at boot.
@@ -72,14 +72,14 @@ export async function inspectImage(
   const { config, source } = setupForImage(image, overrides)
   // pstore/blk's zones carry no kernel version
   const signed = source.backend === 'blk' ? undefined : ftraceVersionOf(image, source)
-  const region = RegionImage.open(image, { readOnly: true, expectedSize: config.memSize })
+  const region = RegionImage.open(image, { readOnly: true, expectedSize: imageSize(config) })
   const backend = openBackend(config, region)
   const before = backend.describe() as BackendDescription & { zones: Array<Omit<ZoneInspection, 'bootOutcome' | 'ecc'>>; unusedTail: Inspection['unusedTail'] }
   const reports = backend.boot() as Array<{ outcome: string; ecc?: { correctedBytes: number; badBlocks: number } }>
   const symbols = options.systemMap ? await SymbolTable.load(options.systemMap) : undefined
   const files = makeFiles(backend.readRecords(), {
     now: nowTimespec(),
-    wordBits: config.wordBits,
+    wordBits: targetOf(config).wordBits,
     symbols,
     exactNames: options.exactNames,
     backend: backend.name,
@@ -95,11 +95,12 @@ export async function inspectImage(
   }))
   if (before.kind === 'erst') {
     const { kind: _kind, ...erst } = before as unknown as ErstDescription & { kind: string }
-    return { image, setup: configToJson(config), zones: [], unusedTail: { offset: config.memSize, size: 0 }, records, erst }
+    return { image, setup: setupJson(config), zones: [], unusedTail: { offset: imageSize(config), size: 0 }, records, erst }
   }
+  const setup = setupJson(config)
   return {
     image,
-    setup: configToJson(config),
+    setup,
     ...(signed
       ? {
           ftraceKernel: {
@@ -121,7 +122,7 @@ export async function inspectImage(
     zones: before.zones.map((zone, i) => ({
       ...zone,
       bootOutcome: reports[i].outcome,
-      ...(config.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
+      ...(setup.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
     })),
     unusedTail: before.unusedTail,
     records,

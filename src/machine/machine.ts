@@ -8,7 +8,8 @@
  */
 import type { BackendMemory, BootReport, DmesgWriteResult, PstoreBackend } from '../backend/backend.js'
 import { openBackend } from '../backend/open.js'
-import type { RamoopsConfig } from '../backend/ramoops/config.js'
+import { type BackendConfig, targetOf } from '../backend/setup.js'
+import type { TargetSetup } from '../backend/target.js'
 import type { RegionImage } from '../format/region.js'
 import { encodeFtraceRecord } from '../pstore/ftrace.js'
 import {
@@ -149,17 +150,20 @@ function freshVolatile(): MachineVolatile {
 
 export class SimulatedMachine {
   readonly backend: PstoreBackend
+  /** The target kernel and machine of the setup (its frontends, word size, compression, quirks). */
+  readonly target: TargetSetup
   private volatile: MachineVolatile
   /** Bytes in state.log, kept so that printk does not sum the whole log each time. */
   private logBytes: number
 
   constructor(
-    readonly config: RamoopsConfig,
+    readonly config: BackendConfig,
     readonly region: RegionImage,
     state?: MachineState,
     private readonly clock: () => number = Date.now,
   ) {
     this.backend = openBackend(config, region)
+    this.target = targetOf(config)
     const { version: _version, backendMemory, ...own } = state ?? { version: 2, backendMemory: {} }
     this.volatile = { ...freshVolatile(), ...own }
     this.logBytes = this.volatile.log.reduce((n, r) => n + r.length, 0)
@@ -208,7 +212,7 @@ export class SimulatedMachine {
     // A refused console write (a zone whose start the kernel would write past) loses the
     // console copy only: printk never fails, and the log keeps the record.
     const backend = this.backend
-    if (this.config.frontends.console && backend.writeConsole && !backend.whyNot('console') && !backend.consoleRefusal?.()) {
+    if (this.target.frontends.console && backend.writeConsole && !backend.whyNot('console') && !backend.consoleRefusal?.()) {
       backend.writeConsole(Buffer.from(formatConsoleRecord(record), 'latin1'))
     }
   }
@@ -216,7 +220,7 @@ export class SimulatedMachine {
   /** Console lines, as the kernel would print them (one printk per line). */
   console(text: string): number {
     this.assertRunning('console output')
-    if (!this.config.frontends.console) throw new MachineSetupError('this target kernel has no pstore console frontend (CONFIG_PSTORE_CONSOLE off)')
+    if (!this.target.frontends.console) throw new MachineSetupError('this target kernel has no pstore console frontend (CONFIG_PSTORE_CONSOLE off)')
     const missing = this.backend.whyNot('console')
     if (missing) throw new MachineSetupError(missing)
     const refusal = this.backend.consoleRefusal?.()
@@ -230,7 +234,7 @@ export class SimulatedMachine {
   /** One write(2) to /dev/pmsg0. */
   pmsg(bytes: Uint8Array): number {
     this.assertRunning('a pmsg write')
-    if (!this.config.frontends.pmsg) throw new MachineSetupError('this target kernel has no /dev/pmsg0 (CONFIG_PSTORE_PMSG off)')
+    if (!this.target.frontends.pmsg) throw new MachineSetupError('this target kernel has no /dev/pmsg0 (CONFIG_PSTORE_PMSG off)')
     const missing = this.backend.whyNot('pmsg')
     if (missing || !this.backend.writePmsg) throw new MachineSetupError(missing ?? `${this.backend.name} stores no pmsg records`)
     return this.backend.writePmsg(bytes)
@@ -242,17 +246,17 @@ export class SimulatedMachine {
    */
   ftrace(calls: Array<{ cpu: number; ip: bigint; parentIp: bigint }>): number {
     this.assertRunning('ftrace records')
-    if (!this.config.frontends.ftrace) throw new MachineSetupError('this target kernel has no pstore ftrace frontend (CONFIG_PSTORE_FTRACE off)')
+    if (!this.target.frontends.ftrace) throw new MachineSetupError('this target kernel has no pstore ftrace frontend (CONFIG_PSTORE_FTRACE off)')
     const backend = this.backend
     const missing = backend.whyNot('ftrace')
     if (missing || !backend.writeFtrace || !backend.checkFtrace) throw new MachineSetupError(missing ?? `${backend.name} stores no ftrace records`)
     const writeFtrace = backend.writeFtrace.bind(backend)
     const records = calls.map((call, i) => {
-      checkFtraceCall(call, i, this.config.wordBits)
+      checkFtraceCall(call, i, this.target.wordBits)
       backend.checkFtrace?.(call.cpu)
       return encodeFtraceRecord(
         { ip: call.ip, parentIp: call.parentIp, cpu: call.cpu, timestamp: BigInt(this.volatile.ftraceCounter + i) },
-        this.config.wordBits,
+        this.target.wordBits,
       )
     })
     records.forEach((record, i) => writeFtrace(calls[i].cpu, record))
@@ -287,8 +291,8 @@ export class SimulatedMachine {
           oopsCount: this.volatile.oopsCount,
           log,
           bufsize: this.backend.bufsize,
-          compress: (options.compress ?? true) && this.config.compress,
-          flavour: this.config.quirks.compression,
+          compress: (options.compress ?? true) && this.target.compress,
+          flavour: this.target.quirks.compression,
           time: { sec, nsec: Math.round((nowMs - sec * 1000) * 1e6) },
           kmsgBytes: options.kmsgBytes ?? DEFAULT_KMSG_BYTES,
         },

@@ -3,13 +3,9 @@
  * state (kept in `IMAGE.state.json` between commands while no daemon owns the image).
  */
 import fs from 'node:fs'
-import { isBlkConfig } from '../backend/blk/backend.js'
 import { BlkConfigError } from '../backend/blk/config.js'
-import { computeBlkLayout } from '../backend/blk/layout.js'
-import { isErst } from '../backend/erst/config.js'
-import { headerBytes } from '../backend/erst/storage.js'
-import { ProbeError, type RamoopsConfig } from '../backend/ramoops/config.js'
-import { computeLayout } from '../backend/ramoops/layout.js'
+import { type BackendConfig, dmesgUnits, imageSize } from '../backend/setup.js'
+import { ProbeError } from '../backend/target.js'
 import { ImageError, RegionImage } from '../format/region.js'
 import { PstoreSimError } from '../util/errors.js'
 import { createExclusive, FileWriteError, temporaryName, writeFileAtomic } from '../util/files.js'
@@ -82,7 +78,7 @@ export class Simulation {
 
   private constructor(
     readonly image: string,
-    readonly config: RamoopsConfig,
+    readonly config: BackendConfig,
     readonly source: SetupSource,
     readonly region: RegionImage,
     readonly machine: SimulatedMachine,
@@ -96,7 +92,7 @@ export class Simulation {
     const lockFd = lock === 'none' ? undefined : lockImage(image, lock)
     try {
       const { config, source } = setupForImage(image, overrides)
-      const region = RegionImage.open(image, { readOnly: options.readOnly, expectedSize: config.memSize })
+      const region = RegionImage.open(image, { readOnly: options.readOnly, expectedSize: imageSize(config) })
       const machine = new SimulatedMachine(config, region, loadState(image), options.clock)
       const sim = new Simulation(image, config, source, region, machine, options.readOnly)
       sim.lockFd = lockFd
@@ -183,7 +179,7 @@ function loadState(image: string): MachineState | undefined {
  * `pstore-sim format`: a zeroed image of mem_size bytes, its sidecar, and a first boot that
  * gives every zone its signature, as a kernel's first boot would.
  */
-export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { config: RamoopsConfig; dmesgZones: number } {
+export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { config: BackendConfig; dmesgZones: number } {
   if (fs.existsSync(image) && !options.force) throw settingError({ problem: 'exists', subject: image, param: 'force' })
   const erst = overrides.backend === 'erst'
   if (!erst && overrides.backend !== 'blk' && !overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
@@ -197,14 +193,9 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     // The setup resolved and laid out before the first byte is written: a refused format
     // leaves no image or sidecar behind (and an existing one untouched).
     const { config, source } = setupForImage(target, overrides, { ignoreSidecar: true })
-    const dmesgZones = (): number =>
-      isBlkConfig(config)
-        ? computeBlkLayout(config.blk).dmesg.length
-        : isErst(config)
-          ? (config.memSize - headerBytes(config.memSize, config.erstRecordSize)) / config.erstRecordSize
-          : computeLayout(config).dmesg.length
+    let dmesgZones: number
     try {
-      dmesgZones()
+      dmesgZones = dmesgUnits(config)
     } catch (err) {
       if (err instanceof ProbeError || err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
       throw err
@@ -215,11 +206,11 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     try {
       const fd = createExclusive(tmp)
       try {
-        allocateZeroed(fd, config.memSize, target)
+        allocateZeroed(fd, imageSize(config), target)
       } finally {
         fs.closeSync(fd)
       }
-      const region = RegionImage.open(tmp, { readOnly: false, expectedSize: config.memSize })
+      const region = RegionImage.open(tmp, { readOnly: false, expectedSize: imageSize(config) })
       const machine = new SimulatedMachine(config, region, undefined)
       machine.boot()
       try {
@@ -230,7 +221,7 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
       writeSidecar(target, source, config)
       writeFileAtomic(statePath(target), JSON.stringify(machine.state) + '\n')
       fs.renameSync(tmp, target)
-      return { config, dmesgZones: dmesgZones() }
+      return { config, dmesgZones }
     } finally {
       fs.rmSync(tmp, { force: true })
     }

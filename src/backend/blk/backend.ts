@@ -8,7 +8,6 @@ import type { RegionImage } from '../../format/region.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
 import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
-import type { RamoopsConfig } from '../ramoops/config.js'
 import { BLK_BACKEND_NAME, BlkError, PstoreBlk } from './blk.js'
 import { type BlkConfig, effectiveParams } from './config.js'
 import { KMSG_HEADER_SIZE } from './dmesgZone.js'
@@ -146,39 +145,4 @@ export class BlkBackend implements PstoreBackend {
     if (typeof memory.panicCounter === 'number') b.panicCounter = memory.panicCounter
     if (typeof memory.onPanic === 'number') b.onPanic = memory.onPanic === 1
   }
-}
-
-/**
- * The machine's view of a blk setup. The simulated machine and the image code still take a
- * ramoops-shaped config (frontends, reason filter, compression, the image size): a blk setup
- * fills those fields from its own and carries itself in `blk`, which openBackend() dispatches
- * on. No frontend: the Debian kernels have none, so console, pmsg and ftrace are refused.
- */
-export type BlkMachineConfig = RamoopsConfig & { blk: BlkConfig }
-
-export function blkMachineConfig(blk: BlkConfig): BlkMachineConfig {
-  return {
-    source: 'module',
-    memAddress: 0,
-    memSize: blk.diskSize,
-    recordSize: blk.kmsgSize,
-    consoleSize: blk.consoleSize,
-    ftraceSize: blk.ftraceSize,
-    pmsgSize: blk.pmsgSize,
-    eccSize: 0,
-    eccBlockSize: 128,
-    maxReason: blk.maxReason,
-    ftracePerCpu: true,
-    kernel: blk.kernel,
-    cpus: blk.cpus,
-    wordBits: 64,
-    frontends: { console: false, pmsg: false, ftrace: false },
-    compress: blk.compress,
-    quirks: blk.quirks,
-    blk,
-  }
-}
-
-export function isBlkConfig(config: RamoopsConfig): config is BlkMachineConfig {
-  return (config as Partial<BlkMachineConfig>).blk !== undefined
 }

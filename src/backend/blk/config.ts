@@ -38,6 +38,7 @@ export interface BlkTargetOptions {
 }
 
 export interface BlkConfig {
+  backend: 'blk'
   blkdev: string
   /** the image (the block device) in bytes */
   diskSize: number
@@ -56,8 +57,30 @@ export interface BlkConfig {
   quirks: KernelQuirks
 }
 
-export interface BlkConfigJson extends Omit<BlkConfig, 'kernel'> {
+/**
+ * A blk setup as JSON (sidecar `resolved`, `inspect --json`), in the shape it has always had:
+ * ramoops' field names filled from the blk setup (no frontend, the disk as `memSize`), the blk
+ * setup itself under `blk` (its kernel as an object, as JSON.stringify wrote it).
+ */
+export interface BlkSetupJson {
+  source: 'module'
+  memAddress: 0
+  memSize: number
+  recordSize: number
+  consoleSize: number
+  ftraceSize: number
+  pmsgSize: number
+  eccSize: 0
+  eccBlockSize: 128
+  maxReason: number
+  ftracePerCpu: true
   kernel: string
+  cpus: number
+  wordBits: 64
+  frontends: BlkFrontends
+  compress: boolean
+  quirks: KernelQuirks
+  blk: Omit<BlkConfig, 'backend'>
 }
 
 /** The kernel would refuse the setup (pstore_blk.ko fails to load); the message says why. */
@@ -167,6 +190,7 @@ export function blkConfig(params: BlkModuleParams, diskSize: number, options: Bl
   // Without the frontend the module's default is -1 (no zone); the parameter still makes one.
   const size = (given: number | undefined, frontend: boolean): number => checkSize(given ?? (frontend ? DEFAULT_FRONTEND_SIZE_KIB : -1))
   const config: BlkConfig = {
+    backend: 'blk',
     blkdev,
     diskSize,
     totalSize: Math.min(diskSize, SZ_128M),
@@ -203,11 +227,39 @@ export function effectiveParams(config: BlkConfig): Required<BlkModuleParams> {
   }
 }
 
-export function blkConfigToJson(config: BlkConfig): BlkConfigJson {
-  return { ...config, kernel: formatKernelVersion(config.kernel) }
+export function blkSetupJson(config: BlkConfig): BlkSetupJson {
+  const { backend: _backend, ...blk } = config
+  return {
+    source: 'module',
+    memAddress: 0,
+    memSize: config.diskSize,
+    recordSize: config.kmsgSize,
+    consoleSize: config.consoleSize,
+    ftraceSize: config.ftraceSize,
+    pmsgSize: config.pmsgSize,
+    eccSize: 0,
+    eccBlockSize: 128,
+    maxReason: config.maxReason,
+    ftracePerCpu: true,
+    kernel: formatKernelVersion(config.kernel),
+    cpus: config.cpus,
+    wordBits: 64,
+    frontends: { console: false, pmsg: false, ftrace: false },
+    compress: config.compress,
+    quirks: config.quirks,
+    blk,
+  }
 }
 
-export function blkConfigFromJson(json: BlkConfigJson): BlkConfig {
-  const kernel = parseKernelVersion(json.kernel)
-  return { ...json, kernel, quirks: quirksFor(kernel) }
+/** What a boot with this setup logs after the version line: its command line, then pstore/blk's registration. */
+export function blkBootLines(config: BlkConfig): string[] {
+  const kib = (n: number) => n / 1024
+  const reason = ['Unknown', 'Panic', 'Oops', 'Emergency', 'Shutdown'][config.maxReason] ?? 'Unknown'
+  return [
+    `Command line: console=ttyS0,115200 pstore_blk.blkdev=${config.blkdev} pstore_blk.kmsg_size=${kib(config.kmsgSize)} pstore_blk.best_effort=y`,
+    `pstore_zone: registered pstore_blk as backend for kmsg(${reason})${config.pmsgSize ? ' pmsg' : ''}${config.consoleSize ? ' console' : ''}${config.ftraceSize ? ' ftrace' : ''}`,
+    `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
+    'pstore: Registered pstore_blk as persistent store backend',
+    `pstore_blk: attached ${config.blkdev} (${config.diskSize}) (no dedicated panic_write!)`,
+  ]
 }

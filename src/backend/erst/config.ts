@@ -1,13 +1,12 @@
 /**
  * An ERST setup: QEMU's acpi-erst device (docs/specs/acpi_erst.rst, hw/acpi/erst.c) over a
- * memory-backend-file of `size` bytes, split into `record_size` slots. The machine's config is a
- * RamoopsConfig whose zone sizes are 0 (the target kernel's side is shared); `memSize` is the
- * backing file's size, so the image is the file QEMU maps.
+ * memory-backend-file of `size` bytes, split into `record_size` slots. The image is the file
+ * QEMU maps; the target kernel's half is every backend's (backend/target.ts).
  */
 
+import { formatKernelVersion } from '../../format/kernelVersion.js'
 import { PstoreSimError } from '../../util/errors.js'
-import type { RamoopsConfig } from '../ramoops/config.js'
-import { type TargetOptions, target } from '../target.js'
+import { type TargetOptions, type TargetSetup, target } from '../target.js'
 
 /** QEMU's names: `size=` of the memory backend, `record_size=` of the acpi-erst device. */
 export interface ErstParams {
@@ -20,11 +19,21 @@ export const DEFAULT_ERST_SIZE = 0x10000
 /** ERST_RECORD_SIZE in hw/acpi/erst.c. */
 export const DEFAULT_ERST_RECORD_SIZE = 8192
 
-export interface ErstConfig extends RamoopsConfig {
+export interface ErstConfig extends TargetSetup {
   backend: 'erst'
   /** The slot size (the exchange buffer, erst_erange.size to the kernel). */
   erstRecordSize: number
+  /** The backing file's size (QEMU's size=): the image's. */
+  memSize: number
+  /** erst sets no max_reason: kmsg_dump() then dumps panics and oopses (0). */
+  maxReason: number
 }
+
+/**
+ * An ERST setup as JSON (sidecar `resolved`, `inspect --json`), in the shape it has always had:
+ * ramoops' field names around erst's own, zone sizes 0, `recordSize` the slot size.
+ */
+export type ErstSetupJson = ReturnType<typeof erstSetupJson>
 
 /** A setup QEMU would refuse to start with; `param` names the QEMU property at fault. */
 export class ErstSetupError extends PstoreSimError {
@@ -35,10 +44,6 @@ export class ErstSetupError extends PstoreSimError {
   ) {
     super(message)
   }
-}
-
-export function isErst(config: RamoopsConfig): config is ErstConfig {
-  return (config as Partial<ErstConfig>).backend === 'erst'
 }
 
 /** QEMU's checks at realize (check_erst_backend_storage) plus the page-multiple size of a memory backend. */
@@ -54,20 +59,40 @@ export function fromErstParams(params: ErstParams, options: TargetOptions = {}):
   if (size % recordSize !== 0 || recordSize > size) {
     throw new ErstSetupError(`size ${size} is not a multiple of record_size ${recordSize}: QEMU requires it (e.g. 0x10000 with 8K records)`, 'size')
   }
+  return { backend: 'erst', erstRecordSize: recordSize, memSize: size, maxReason: 0, ...target(options) }
+}
+
+export function erstSetupJson(config: ErstConfig) {
+  const { backend, erstRecordSize, memSize, maxReason, kernel, cpus, wordBits, frontends, compress, quirks } = config
   return {
-    backend: 'erst',
-    erstRecordSize: recordSize,
-    source: 'module',
+    backend,
+    erstRecordSize,
+    source: 'module' as const,
     memAddress: 0,
-    memSize: size,
-    recordSize,
+    memSize,
+    recordSize: erstRecordSize,
     consoleSize: 0,
     ftraceSize: 0,
     pmsgSize: 0,
     eccSize: 0,
     eccBlockSize: 128,
-    maxReason: 0, // erst sets no max_reason: kmsg_dump() then dumps panics and oopses
+    maxReason,
     ftracePerCpu: false,
-    ...target(options),
+    kernel: formatKernelVersion(kernel),
+    cpus,
+    wordBits,
+    frontends,
+    compress,
+    quirks,
   }
+}
+
+/** What a boot logs after the version line, as Debian's 6.1/6.12 print it (the params.json of test/fixtures/erst-6.x): ERST is built in, no parameters. */
+export function erstBootLines(config: ErstConfig): string[] {
+  return [
+    'Command line: console=ttyS0,115200',
+    'ERST: Error Record Serialization Table (ERST) support is initialized.',
+    `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
+    'pstore: Registered erst as persistent store backend',
+  ]
 }

@@ -2,9 +2,9 @@
  * One typed description of a ramoops setup (docs/ramoops-format.md §1), built from module parameters, a
  * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
  */
-import { formatKernelVersion, type KernelQuirks, type KernelVersion } from '../../format/kernelVersion.js'
+import { formatKernelVersion } from '../../format/kernelVersion.js'
 import { KMSG_DUMP } from '../../pstore/record.js'
-import { type Frontends, ProbeError, type TargetOptions, target } from '../target.js'
+import { type Frontends, ProbeError, type TargetOptions, type TargetSetup, target } from '../target.js'
 
 // The target's half of a setup is every backend's (backend/target.ts); kept importable from here.
 export { type Frontends, ProbeError, type TargetOptions, target }
@@ -23,7 +23,8 @@ export interface ModuleParams {
 }
 
 /** A setup after probe normalisation: everything the layout and the record code need. */
-export interface RamoopsConfig {
+export interface RamoopsConfig extends TargetSetup {
+  backend: 'ramoops'
   source: 'module' | 'devicetree'
   memAddress: number
   memSize: number
@@ -36,16 +37,10 @@ export interface RamoopsConfig {
   eccBlockSize: number
   maxReason: number
   ftracePerCpu: boolean
-  kernel: KernelVersion
-  cpus: number
-  wordBits: 64 | 32
-  frontends: Frontends
-  compress: boolean
-  quirks: KernelQuirks
 }
 
-/** The JSON form of a RamoopsConfig (sidecar files, `inspect --json`). */
-export interface RamoopsConfigJson extends Omit<RamoopsConfig, 'kernel'> {
+/** The JSON form of a RamoopsConfig (sidecar files, `inspect --json`): without the tag, as it has always been. */
+export interface RamoopsConfigJson extends Omit<RamoopsConfig, 'kernel' | 'backend'> {
   kernel: string
 }
 
@@ -109,6 +104,7 @@ export function fromModuleParams(params: ModuleParams, options: TargetOptions = 
         : KMSG_DUMP.oops
   const ecc = params.ecc ?? 0
   return normalise({
+    backend: 'ramoops',
     source: 'module',
     memAddress: params.mem_address ?? 0,
     memSize,
@@ -298,6 +294,7 @@ export function fromDts(text: string, options: TargetOptions = {}, fileName = 'd
     pmsgSize = recordSize
   }
   return normalise({
+    backend: 'ramoops',
     source: 'devicetree',
     memAddress,
     memSize,
@@ -349,5 +346,20 @@ export function normalise(config: RamoopsConfig): RamoopsConfig {
 }
 
 export function configToJson(config: RamoopsConfig): RamoopsConfigJson {
-  return { ...config, kernel: formatKernelVersion(config.kernel) }
+  const { backend: _backend, ...rest } = config
+  return { ...rest, kernel: formatKernelVersion(config.kernel) }
+}
+
+const hex = (n: number) => '0x' + n.toString(16)
+
+/** What a boot with this setup logs after the version line: its command line, then ramoops' probe. */
+export function ramoopsBootLines(config: RamoopsConfig): string[] {
+  const params = `ramoops.mem_address=${hex(config.memAddress)} ramoops.mem_size=${hex(config.memSize)} ramoops.record_size=${hex(config.recordSize)} ramoops.console_size=${hex(config.consoleSize)} ramoops.ftrace_size=${hex(config.ftraceSize)} ramoops.pmsg_size=${hex(config.pmsgSize)} ramoops.ecc=${config.eccSize}`
+  return [
+    `Command line: console=ttyS0,115200 ${params}`,
+    `ramoops: using ${config.source === 'module' ? 'module parameters' : 'device tree'}`,
+    `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
+    'pstore: Registered ramoops as persistent store backend',
+    `ramoops: using ${hex(config.memSize)}@${hex(config.memAddress)}, ecc: ${config.eccSize}`,
+  ]
 }

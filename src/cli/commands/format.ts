@@ -11,9 +11,10 @@ export const formatCommand = defineCommand({
     ).example('$0 format demo.img --mem-size 1M --record-size 32K --console-size 32K --pmsg-size 4K --ftrace-size 8K', 'a typical device-tree layout'),
   handler: async (argv) => {
     const { formatImage } = await import('../../machine/simulation.js')
+    const { imageSize } = await import('../../backend/setup.js')
     const { config, dmesgZones } = formatImage(argv.image as string, overridesFrom(argv), { force: !!argv.force })
     const k = config.kernel
-    const units = 'erstRecordSize' in config ? `${dmesgZones} ERST record slots of ${config.erstRecordSize} bytes` : `${dmesgZones} dmesg zones`
-    process.stdout.write(`formatted ${argv.image}: ${config.memSize} bytes, ${units}, kernel ${k.major}.${k.minor}.${k.patch}\n`)
+    const units = config.backend === 'erst' ? `${dmesgZones} ERST record slots of ${config.erstRecordSize} bytes` : `${dmesgZones} dmesg zones`
+    process.stdout.write(`formatted ${argv.image}: ${imageSize(config)} bytes, ${units}, kernel ${k.major}.${k.minor}.${k.patch}\n`)
   },
 })
