@@ -4,17 +4,27 @@
  * (the target half, the image's size, the dmesg units, the boot log, the JSON form). Everything
  * here switches on the tag; what a setup holds beyond this stays in its backend's folder.
  */
-import { type BlkConfig, type BlkSetupJson, blkBootLines, blkSetupJson } from './blk/config.js'
+import { type BlkConfig, type BlkSetupJson, blkBootLines, blkConfig, blkSetupJson, parseBlkCmdline } from './blk/config.js'
 import { computeBlkLayout } from './blk/layout.js'
-import { type ErstConfig, type ErstSetupJson, erstBootLines, erstSetupJson } from './erst/config.js'
+import { type ErstConfig, type ErstParams, type ErstSetupJson, erstBootLines, erstSetupJson, fromErstParams } from './erst/config.js'
 import { headerBytes } from './erst/storage.js'
-import { configToJson, type RamoopsConfig, type RamoopsConfigJson, ramoopsBootLines } from './ramoops/config.js'
+import {
+  configToJson,
+  fromCmdline,
+  fromDts,
+  fromModuleParams,
+  type ModuleParams,
+  type RamoopsConfig,
+  type RamoopsConfigJson,
+  ramoopsBootLines,
+} from './ramoops/config.js'
 import { computeLayout } from './ramoops/layout.js'
-import type { TargetSetup } from './target.js'
+import { type FtraceVersion, probeFtraceVersion } from './ramoops/versionProbe.js'
+import type { TargetOptions, TargetSetup } from './target.js'
+
+export type { FtraceVersion }
 
 export type BackendConfig = RamoopsConfig | BlkConfig | ErstConfig
-
-export type BackendName = BackendConfig['backend']
 
 /**
  * A setup as JSON (the sidecar's `resolved`, `inspect --json`): the shape pstore-sim has always
@@ -22,6 +32,52 @@ export type BackendName = BackendConfig['backend']
  * zone sizes, `memSize` the image's size), erst's `backend` and `erstRecordSize`, blk's `blk`.
  */
 export type SetupJson = RamoopsConfigJson | ErstSetupJson | BlkSetupJson
+
+/** The pstore backend an image is laid out for (`--backend`); absent means ramoops. */
+export type BackendChoice = BackendConfig['backend']
+
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['ramoops', 'blk', 'erst']
+
+export interface SetupSource {
+  backend?: BackendChoice
+  /** erst: QEMU's memory-backend size and acpi-erst record_size. */
+  erst?: ErstParams
+  /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
+  params?: ModuleParams
+  cmdline?: string
+  dts?: string
+  dtsFile?: string
+  target: TargetOptions
+  /** blk: `cmdline` holds the pstore_blk.* words, the image is the disk; its size in bytes (the image's size) */
+  diskSize?: number
+}
+
+/** The setup a source gives (the sidecar's `setup`, with overrides): its backend's own resolution. */
+export function resolveSetup(source: SetupSource): BackendConfig {
+  if (source.backend === 'blk') return blkSetup(source)
+  if (source.backend === 'erst') return fromErstParams(source.erst ?? {}, source.target)
+  return resolveRamoops(source)
+}
+
+/** A pstore/blk setup: its `pstore_blk.*` command line over the disk. */
+export function blkSetup(source: SetupSource): BlkConfig {
+  const { params, compress } = parseBlkCmdline(source.cmdline ?? '')
+  const t = source.target
+  return blkConfig(params, source.diskSize ?? 0, { kernel: t.kernel, cpus: t.cpus, compress: t.compress ?? compress })
+}
+
+/** A ramoops setup (no `backend`, or 'ramoops'): from its device tree, command line or module parameters. */
+function resolveRamoops(source: SetupSource): RamoopsConfig {
+  if (source.dts !== undefined) return fromDts(source.dts, source.target, source.dtsFile ?? 'device tree')
+  if (source.cmdline !== undefined) return fromCmdline(source.cmdline, source.target)
+  return fromModuleParams(source.params ?? {}, source.target)
+}
+
+/** The kernel version a ramoops image's ftrace zones show under this source (any version's layout); other backends' records hold none. */
+export function ftraceVersionIn(source: SetupSource, readU32: (offset: number) => number | undefined): FtraceVersion | undefined {
+  if (source.backend === 'erst' || source.backend === 'blk') return undefined
+  return probeFtraceVersion((kernel) => resolveRamoops({ ...source, target: { ...source.target, kernel } }), readU32)
+}
 
 /** The target kernel and machine the setup runs on. */
 export function targetOf(config: BackendConfig): TargetSetup {
@@ -80,4 +136,9 @@ export function setupJson(config: BackendConfig): SetupJson {
     case 'erst':
       return erstSetupJson(config)
   }
+}
+
+/** Whether the setup has an ftrace zone (ERST stores dmesg records only). */
+export function hasFtraceZone(config: BackendConfig): boolean {
+  return config.backend !== 'erst' && config.ftraceSize > 0
 }

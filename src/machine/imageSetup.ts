@@ -5,34 +5,29 @@
  * would combine them, and `--cmdline` and flags give the same layout.
  */
 import fs from 'node:fs'
-import { type BlkConfig, BlkConfigError, blkConfig, parseBlkCmdline } from '../backend/blk/config.js'
-import { computeBlkLayout } from '../backend/blk/layout.js'
-import { type ErstParams, ErstSetupError, fromErstParams } from '../backend/erst/config.js'
-import { fromCmdline, fromDts, fromModuleParams, type ModuleParams, ProbeError, type RamoopsConfig, type TargetOptions } from '../backend/ramoops/config.js'
-import { type FtraceVersion, probeFtraceVersion } from '../backend/ramoops/versionProbe.js'
-import { type BackendConfig, type SetupJson, setupJson } from '../backend/setup.js'
+import { BlkConfigError } from '../backend/blk/config.js'
+import { type ErstParams, ErstSetupError } from '../backend/erst/config.js'
+import type { ModuleParams } from '../backend/ramoops/config.js'
+import {
+  type BackendChoice,
+  type BackendConfig,
+  blkSetup,
+  dmesgUnits,
+  type FtraceVersion,
+  ftraceVersionIn,
+  hasFtraceZone,
+  resolveSetup,
+  type SetupJson,
+  type SetupSource,
+  setupJson,
+} from '../backend/setup.js'
+import { ProbeError, type TargetOptions } from '../backend/target.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/files.js'
 
-/** The pstore backend an image is laid out for (`--backend`); absent means ramoops. */
-export type BackendChoice = 'ramoops' | 'blk' | 'erst'
-
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['ramoops', 'blk', 'erst']
-
-export interface SetupSource {
-  backend?: BackendChoice
-  /** erst: QEMU's memory-backend size and acpi-erst record_size. */
-  erst?: ErstParams
-  /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
-  params?: ModuleParams
-  cmdline?: string
-  dts?: string
-  dtsFile?: string
-  target: TargetOptions
-  /** blk: `cmdline` holds the pstore_blk.* words, the image is the disk; its size in bytes in bytes (the image's size) */
-  diskSize?: number
-}
+// Where they were first defined; the CLI and the API still import them from here.
+export { BACKEND_CHOICES, type BackendChoice, resolveSetup, type SetupSource } from '../backend/setup.js'
 
 export interface Sidecar {
   pstoreSim: 1
@@ -134,26 +129,6 @@ export function writeSidecar(image: string, source: SetupSource, config: Backend
   writeFileAtomic(sidecarPath(image), JSON.stringify(sidecar, null, 2) + '\n')
 }
 
-export function resolveSetup(source: SetupSource): BackendConfig {
-  if (source.backend === 'blk') return blkSetup(source)
-  if (source.backend === 'erst') return fromErstParams(source.erst ?? {}, source.target)
-  return resolveRamoops(source)
-}
-
-/** A pstore/blk setup: its `pstore_blk.*` command line over the disk. */
-function blkSetup(source: SetupSource): BlkConfig {
-  const { params, compress } = parseBlkCmdline(source.cmdline ?? '')
-  const t = source.target
-  return blkConfig(params, source.diskSize ?? 0, { kernel: t.kernel, cpus: t.cpus, compress: t.compress ?? compress })
-}
-
-/** A ramoops setup (no `backend`, or 'ramoops'): from its device tree, command line or module parameters. */
-function resolveRamoops(source: SetupSource): RamoopsConfig {
-  if (source.dts !== undefined) return fromDts(source.dts, source.target, source.dtsFile ?? 'device tree')
-  if (source.cmdline !== undefined) return fromCmdline(source.cmdline, source.target)
-  return fromModuleParams(source.params ?? {}, source.target)
-}
-
 /** Overrides given on the command line, all optional. */
 export interface SetupOverrides {
   backend?: BackendChoice
@@ -205,7 +180,7 @@ export function setupForImage(
     if (isAuto(target.kernel)) throw settingError({ problem: 'autoOnBlk', subject: image, param: 'target.kernel', value: 'auto' })
     try {
       const config = blkSetup(source)
-      computeBlkLayout(config) // "no room for …" before anything opens the disk
+      dmesgUnits(config) // lays the disk out: "no room for …" before anything opens it
       return { source, config, fromSidecar: !!sidecar }
     } catch (err) {
       if (err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
@@ -277,7 +252,7 @@ export function ftraceVersionOf(image: string, source: SetupSource): FtraceVersi
   if (source.backend === 'erst' || source.backend === 'blk') return undefined
   const reader = u32Reader(image)
   try {
-    return probeFtraceVersion((kernel) => resolveRamoops({ ...source, target: { ...source.target, kernel } }), reader.read)
+    return ftraceVersionIn(source, reader.read)
   } finally {
     reader.close()
   }
@@ -286,11 +261,10 @@ export function ftraceVersionOf(image: string, source: SetupSource): FtraceVersi
 function autoKernel(image: string, source: SetupSource): string {
   const found = ftraceVersionOf(image, source)
   if (found) return formatKernelVersion(found.version)
-  const probe = resolveRamoops({ ...source, target: { ...source.target, kernel: undefined } })
-  const why =
-    probe.ftraceSize === 0
-      ? 'this setup has no ftrace zone'
-      : 'no ftrace zone holds a kernel-version signature (a region no kernel with these ftrace zones has booted on, or another setup)'
+  const probe = resolveSetup({ ...source, target: { ...source.target, kernel: undefined } })
+  const why = !hasFtraceZone(probe)
+    ? 'this setup has no ftrace zone'
+    : 'no ftrace zone holds a kernel-version signature (a region no kernel with these ftrace zones has booted on, or another setup)'
   throw settingError({ problem: 'autoNotFound', subject: image, param: 'target.kernel', value: 'auto', detail: why })
 }
 
