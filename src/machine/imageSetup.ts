@@ -26,7 +26,7 @@ import { formatKernelVersion } from '../format/kernelVersion.js'
 import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/files.js'
 
-// Where they were first defined; the CLI and the API still import them from here.
+// Defined with the setup types (backend/setup.ts); the CLI and the API import them from here.
 export { BACKEND_CHOICES, type BackendChoice, resolveSetup, type SetupSource } from '../backend/setup.js'
 
 export interface Sidecar {
