@@ -29,6 +29,7 @@ const UNIT = {
   'test/symbols.test.ts': ['src/pstore/symbols.ts'],
   'test/zone.test.ts': ['src/backend/ramoops/zone.ts'],
   'test/setupPrecedence.test.ts': ['src/machine/imageSetup.ts'],
+  'test/setupJson.test.ts': ['src/backend/setup.ts'],
 }
 const everyModule = (dir = 'src') =>
   fs

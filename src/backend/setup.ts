@@ -1,8 +1,9 @@
 /**
  * A backend's setup, whichever backend: one type per backend (`RamoopsConfig`, `BlkConfig`,
- * `ErstConfig`), told apart by `backend`, and what code above the backends needs of any of them
- * (the target half, the image's size, the dmesg units, the boot log, the JSON form). Everything
- * here switches on the tag; what a setup holds beyond this stays in its backend's folder.
+ * `ErstConfig`), told apart by `backend`, and what code above the backends needs of any of them:
+ * the source a sidecar keeps and its resolution, the target half, the image's size, the dmesg
+ * units, the boot log, the JSON form. Everything here switches on the tag; what a setup holds
+ * beyond this stays in its backend's folder.
  */
 import { type BlkConfig, type BlkSetupJson, blkBootLines, blkConfig, blkSetupJson, parseBlkCmdline } from './blk/config.js'
 import { computeBlkLayout } from './blk/layout.js'
