@@ -193,8 +193,8 @@ export function inflateRecord(record: PstoreRecord, flavour: CompressionFlavour,
   if (!compressionOn) return { ...record, inflateError: 'compression is off (pstore.compress=none)' }
   const checked = inflatedSize(flavour, record.payload, limit)
   if (!checked.ok) return { ...record, inflateError: checked.reason }
-  const compressed = record.payload
-  return lazyPayloadRecord({ ...record, compressed: false }, checked.size, () => {
+  const { payload: compressed, payloadLength: _, ...fields } = record
+  return lazyPayloadRecord({ ...fields, compressed: false }, checked.size, () => {
     const result = decompress(flavour, compressed, limit)
     // The same bytes inflated the same way: only a broken zlib could fail here.
     if (!result.ok || result.data.length !== checked.size) throw new Error(`record ${record.type}-${record.id}: inflating it again gave another result`)
