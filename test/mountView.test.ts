@@ -3,6 +3,7 @@
  * (the native file table's mirror) is told of, in order.
  */
 import t from 'tap'
+import { compress, inflateRecord } from '../src/pstore/compression.js'
 import { type MountEntry, MountView, type MountViewObserver, type RootAttributes } from '../src/pstore/mountView.js'
 import { type PstoreRecord, untimedRecord } from '../src/pstore/record.js'
 
@@ -52,6 +53,7 @@ t.test('the observer sees every change, after it is made', async (t) => {
     changed: (e: MountEntry) => events.push(`changed ${e.file.name} mode ${e.mode.toString(8)} size ${view.size(e)}`),
     removed: (e: MountEntry) => events.push(`removed ${e.file.name} listed ${view.get(e.file.name) !== undefined}`),
     rootChanged: (r: RootAttributes) => events.push(`root mode ${r.mode.toString(8)} mtime ${r.mtime.sec}`),
+    contentMade: (e: MountEntry) => events.push(`made ${e.file.name}`),
   }
   view.observe(observer)
   const consoleEntry = view.get('console-ramoops-0')!
@@ -72,4 +74,35 @@ t.test('the observer sees every change, after it is made', async (t) => {
     'loaded console-ramoops-0,pmsg-ramoops-0',
   ])
   t.equal(consoleEntry.ctime.sec, later.sec, 'setAttributes sets ctime')
+})
+
+t.test('a compressed record is inflated for its size at boot and made into text at its first open, once', async (t) => {
+  const text = Buffer.from('Oops#1 Part1\n<0>[    1.000000] a line the kernel logged\n'.repeat(40))
+  const compressed = compress('zlib-raw-15', text, 4096)!
+  const base: PstoreRecord = { type: 'dmesg', id: 3, time: { sec: 1704067210n, nsec: 0n }, compressed: true, payload: compressed, eccNotice: '' }
+  const record = inflateRecord(base, 'zlib-raw-15', 3 * 4096, true)
+  t.equal(record.compressed, false, 'the file is dmesg-ramoops-3, not .enc.z')
+  t.equal(record.payloadLength, text.length, 'the size is known before the text exists')
+  const view = new MountView({ uid: 0, gid: 0 }, now)
+  view.load([record], options)
+  const events: string[] = []
+  view.observe({
+    loaded: () => undefined,
+    changed: () => undefined,
+    removed: () => undefined,
+    rootChanged: () => undefined,
+    contentMade: (e) => events.push(e.file.name),
+  })
+  const entry = view.get('dmesg-ramoops-3')!
+  t.equal(view.size(entry), text.length, 'stat shows the text size')
+  t.equal(entry.file.contentMade, false, 'no text made by the boot')
+  t.same(events, [])
+  t.same(view.content(entry), text, 'the text, made at the first open')
+  t.same(events, ['dmesg-ramoops-3'], 'the observer heard of it (the native table gets the content)')
+  t.equal(view.content(entry), view.content(entry), 'made once')
+  t.same(events, ['dmesg-ramoops-3'])
+  const broken = inflateRecord({ ...base, payload: Buffer.from([0xff, 0xff, 0xff]) }, 'zlib-raw-15', 3 * 4096, true)
+  t.equal(broken.compressed, true, 'a stream that does not inflate stays .enc.z')
+  t.ok(broken.inflateError, `with the reason (${broken.inflateError})`)
+  t.equal(broken.payloadLength, undefined)
 })

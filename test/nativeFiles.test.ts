@@ -167,3 +167,37 @@ t.test('a reboot replaces the native table at once: a listing shows the old file
   t.same(torn, [], 'no listing was a mix of two boots')
   t.equal(listings[listings.length - 1], listing(oopses), "the last listing is the last boot's")
 })
+
+t.test(
+  "a compressed record's text is made at its first open: ls and stat before it show its size, the open reaches the daemon once, reads never",
+  async (t) => {
+    const dir = tempDir(t)
+    const image = path.join(dir, 'lazy.img')
+    for (const args of [
+      ['format', image, ...DEMO],
+      ['panic', image, '--reason', 'oops', '--time', '1704067210'],
+      ['panic', image, '--time', '1704067299'],
+    ]) {
+      const r = await pstoreSim(args)
+      t.equal(r.code, 0, `${args[0]}: ${r.stderr}`)
+    }
+    const mnt = path.join(dir, 'mnt')
+    await mountUncached(t, image, mnt)
+    const status = async () => ((await send(mnt, { op: 'status' })) as Status).jsRequests
+    const files = ['dmesg-ramoops-0', 'dmesg-ramoops-1'].map((name) => path.join(mnt, name))
+    const sizes = (await run('stat', ['-c', '%s', ...files])).stdout.toString().trim().split('\n').map(Number)
+    t.match((await run('ls', ['-l', mnt])).stdout.toString(), /dmesg-ramoops-1\n/)
+    t.equal((await status()).open ?? 0, 0, 'ls and stat made no text')
+    for (const [i, file] of files.entries()) {
+      const first = await run('cat', [file])
+      const again = await run('cat', [file])
+      t.equal(first.code, 0)
+      t.equal(first.stdout.length, sizes[i], `${path.basename(file)}: stat's size is the text's (${sizes[i]} bytes)`)
+      t.match(first.stdout.toString(), /^(Oops|Panic)#\d+ Part1\n/, 'the inflated text')
+      t.same(again.stdout, first.stdout, 'the same bytes at the second open')
+    }
+    const counts = await status()
+    t.equal(counts.open, 2, 'one open per file reached the daemon: the first')
+    t.equal(counts.read ?? 0, 0, 'every read was native, the first open’s too')
+  },
+)

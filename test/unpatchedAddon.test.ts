@@ -11,6 +11,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
+import { REQUIRED_PATCH_LEVEL } from '../src/util/fuseNative.js'
 import { repoRoot } from './helpers/fixtures.js'
 import { run, tempDir } from './helpers/mount.js'
 
@@ -30,8 +31,9 @@ fs.cpSync(fuseNative, path.join(pkg, 'node_modules', 'fuse-native'), {
 })
 const cli = path.join(pkg, 'dist', 'src', 'cli', 'main.js')
 const image = path.join(root, 'img.bin')
-const message =
-  /^pstore-sim: the fuse-native addon is not pstore-sim's patched build \(patch level 0, need 5; .*\): run "npm run setup" in (\S+) to build it\n$/
+const message = new RegExp(
+  `^pstore-sim: the fuse-native addon is not pstore-sim's patched build \\(patch level 0, need ${REQUIRED_PATCH_LEVEL}; .*\\): run "npm run setup" in (\\S+) to build it\n$`,
+)
 
 const mounted = (dir: string): boolean => fs.readFileSync('/proc/mounts', 'utf8').includes(` ${dir} `)
 

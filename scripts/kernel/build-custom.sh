@@ -20,6 +20,8 @@ die() { echo "build-custom($LINE): ERROR: $*" >&2; exit 1; }
 SUDO=
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
 export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=scripts/kernel/apt.sh
+. "$HERE/apt.sh"
 
 exec 8>"$CACHE/custom/.lock-$LINE"
 if command -v flock >/dev/null 2>&1; then flock 8; fi
@@ -45,7 +47,7 @@ if [ -f "$SENV" ]; then . "$SENV"; fi
 if [ "${SPIN:-}" != "$PIN" ] || [ -z "${SVER:-}" ] || [ ! -s "$CACHE/debs/linux-source-${LINE}_${SVER}_all.deb" ]; then
   has_pin() { apt-cache show "linux-source-$LINE=$PIN" >/dev/null 2>&1; }
   newest() { apt-cache show --no-all-versions "linux-source-$LINE" 2>/dev/null | awk '/^Version:/{print $2; exit}'; }
-  if ! has_pin && [ -z "$(newest)" ]; then $SUDO apt-get update -qq >&2; fi
+  if ! has_pin && [ -z "$(newest)" ]; then apt_update; fi
   if has_pin; then SVER=$PIN; else SVER=$(newest); log "apt has no linux-source-$LINE $PIN: building the newest, $SVER"; fi
   [ -n "$SVER" ] || die "apt knows no linux-source-$LINE"
   DEB=$CACHE/debs/linux-source-${LINE}_${SVER}_all.deb
@@ -53,7 +55,7 @@ if [ "${SPIN:-}" != "$PIN" ] || [ -z "${SVER:-}" ] || [ ! -s "$CACHE/debs/linux-
     log "downloading linux-source-$LINE $SVER"
     dl=$(mktemp -d "$CACHE/debs/dl.XXXXXX"); chmod 755 "$dl"
     (cd "$dl" && apt-get download "linux-source-$LINE=$SVER" >&2 2>/dev/null) ||
-      { $SUDO apt-get update -qq >&2; (cd "$dl" && apt-get download "linux-source-$LINE=$SVER" >&2); } || die "apt-get download failed"
+      { apt_update; (cd "$dl" && apt-get download "linux-source-$LINE=$SVER" >&2); } || die "apt-get download failed"
     mv "$dl"/*.deb "$DEB"; rm -rf "$dl"
   fi
   printf 'SVER=%q\nSPIN=%q\n' "$SVER" "$PIN" > "$SENV"
@@ -62,15 +64,7 @@ OUT=$CACHE/custom/$LINE-$SVER-$FRAG_HASH
 if [ -s "$OUT/bzImage" ] && [ -s "$OUT/build.json" ]; then echo "$OUT"; exit 0; fi
 
 # build dependencies
-need=()
-for p in flex bison bc libelf-dev libssl-dev make gcc xz-utils; do
-  dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 ||
-    { $SUDO apt-get update -qq >&2; $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2; } || die "cannot install ${need[*]}"
-fi
+apt_install flex bison bc libelf-dev libssl-dev make gcc xz-utils
 
 t0=$(date +%s)
 WORK=$CACHE/custom/work-$LINE

@@ -59,17 +59,10 @@ if [ "$(id -u)" != 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
 fi
 
-APT_UPDATED=0
-apt_update() {
-  if [ "$APT_UPDATED" = 0 ]; then
-    log "apt-get update"
-    $SUDO apt-get update -qq >&2 || die "apt-get update failed"
-    APT_UPDATED=1
-  fi
-}
+# shellcheck source=scripts/kernel/apt.sh
+. "$HERE/apt.sh"
 
 # ---------------------------------------------------------------- 1. host tools
-pkg_installed() { dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null | grep -qx installed; }
 need=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 pkg_installed busybox-static || need+=(busybox-static)
@@ -77,14 +70,7 @@ command -v cpio >/dev/null 2>&1 || need+=(cpio)
 { command -v depmod || [ -x /sbin/depmod ] || [ -x /usr/sbin/depmod ]; } >/dev/null 2>&1 || need+=(kmod)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2; then
-    apt_update
-    $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 || die "cannot install ${need[*]}"
-  fi
-fi
+if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
 export PATH=$PATH:/sbin:/usr/sbin
 BUSYBOX=/bin/busybox
 [ -x "$BUSYBOX" ] || BUSYBOX=$(command -v busybox)

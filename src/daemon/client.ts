@@ -17,9 +17,10 @@ import type { MountOptions } from './daemon.js'
 import { defaultFifoPath, removeStaleFifo } from './pmsgFifo.js'
 import { isMounted, liveDaemon, logPath, processAlive, readMountRecord, removeMountRecord, runDir } from './registry.js'
 
-// dist/src/daemon/main.js, from this module (dist/src/daemon/client.js) or from the CLI's bundle
-// (dist/src/cli/main.js, scripts/bundle.mjs), which holds this module: both are one level below dist/src.
-const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'main.js')
+// dist/src/daemon/main.cjs (the daemon's bundle, scripts/bundle.mjs), from this module
+// (dist/src/daemon/client.js) or from the CLI's bundle (dist/src/cli/main.js), which holds this
+// module: both are one level below dist/src.
+const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'main.cjs')
 
 /**
  * A daemon process started before its options are known: Node's start-up and the daemon's

@@ -123,12 +123,14 @@ function readOperations(view: MountView, callbacks: FuseCallbacks, lookup: Looku
       if ((flags & O_ACCMODE) !== O_RDONLY && callbacks.readOnly) return cb(Errno.EROFS)
       // Root may open for writing (the mode check passed in the kernel); writes then fail.
       if (flags & O_TRUNC) view.truncate(entry)
+      // A record inflated only for its size at boot gets its text now, before the reads.
+      view.content(entry)
       cb(0, entry.handle)
     },
     read: (path, fd, buf, len, pos, cb) => {
       const entry = handleOrPath(view, lookup, fd, path)
       if (!entry) return cb(fd !== 0 ? Errno.EIO : Errno.ENOENT)
-      const content = entry.file.content
+      const content = view.content(entry)
       const size = view.size(entry)
       if (pos >= size) return cb(0)
       const n = content.copy(buf, 0, pos, Math.min(size, pos + len))

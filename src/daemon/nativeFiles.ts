@@ -7,7 +7,8 @@
  * replies, so the table is never behind what a client has been told.
  *
  * The table references each file's content buffer instead of copying it: contents are made at
- * boot and never written afterwards (a boot makes new ones).
+ * boot, or at a file's first open for a record inflated lazily (the table holds it without content
+ * until then, and the addon hands that open to the handler), and never written afterwards.
  */
 import type { MountEntry, MountView, MountViewObserver, RootAttributes } from '../pstore/mountView.js'
 import type { NativeFileTable } from '../util/fuseNative.js'
@@ -29,13 +30,21 @@ export class NativeFilesMirror implements MountViewObserver {
   loaded(view: MountView): void {
     this.table.batch(() => {
       this.table.retire()
-      for (const entry of view.entriesInOrder()) this.table.set(entry.handle, entry.file.name, fileStat(view, entry), entry.file.content)
+      for (const entry of view.entriesInOrder()) {
+        // a file whose content is not made yet: its first open reaches the handler, which makes it
+        const content = entry.file.contentMade ? entry.file.content : null
+        this.table.set(entry.handle, entry.file.name, fileStat(view, entry), content)
+      }
       this.rootChanged(view.root)
     })
   }
 
   changed(entry: MountEntry): void {
     this.table.setStat(entry.handle, fileStat(this.view, entry))
+  }
+
+  contentMade(entry: MountEntry): void {
+    this.table.setContent(entry.handle, entry.file.content)
   }
 
   removed(entry: MountEntry): void {

@@ -86,7 +86,7 @@ export async function inspectImage(
   })
   const records = files.map((f) => ({
     name: f.name,
-    size: f.content.length,
+    size: f.size,
     kernelSize: f.kernelSize,
     mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
     compressed: f.record.compressed,

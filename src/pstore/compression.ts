@@ -9,6 +9,7 @@ import { createRequire } from 'node:module'
 import zlib from 'node:zlib'
 import { isKernelSpace } from '../format/dmesgHeader.js'
 import type { CompressionFlavour } from '../format/kernelVersion.js'
+import { lazyPayloadRecord, type PstoreRecord } from './record.js'
 
 // pako loads on first use (the first compressed record), not at every CLI start.
 const require = createRequire(import.meta.url)
@@ -78,6 +79,8 @@ export function compress(flavour: CompressionFlavour, input: Uint8Array, outputL
 }
 
 export type InflateResult = { ok: true; data: Buffer } | { ok: false; reason: string }
+/** An inflation done only for its outcome: the size the text has. */
+export type InflateCheck = { ok: true; size: number } | { ok: false; reason: string }
 
 /**
  * Node's zlib through one long-lived handle per stream format, reset after every record.
@@ -126,7 +129,9 @@ function nativeInflater(raw: boolean, windowBits: number): NativeInflater | null
   return inflater
 }
 
-function inflateNative(inflater: NativeInflater, input: Uint8Array, limit: number): InflateResult {
+function inflateNative(inflater: NativeInflater, input: Uint8Array, limit: number, keep: true): InflateResult
+function inflateNative(inflater: NativeInflater, input: Uint8Array, limit: number, keep: false): InflateCheck
+function inflateNative(inflater: NativeInflater, input: Uint8Array, limit: number, keep: boolean): InflateResult | InflateCheck {
   let out = outputBuffers.get(limit)
   if (!out) {
     if (outputBuffers.size > 16) outputBuffers.clear() // a few setups per process; never a pile
@@ -142,6 +147,7 @@ function inflateNative(inflater: NativeInflater, input: Uint8Array, limit: numbe
       return { ok: false, reason: truncated ? 'compressed stream is truncated (no final block)' : inflater.error }
     }
     if (produced > limit) return { ok: false, reason: `inflated data exceeds the kernel's ${limit}-byte buffer` }
+    if (!keep) return { ok: true, size: produced }
     // A right-sized copy: the output buffer has the kernel's size (often 4x the text) and is reused.
     return { ok: true, data: Buffer.from(out.subarray(0, produced)) }
   } finally {
@@ -161,8 +167,39 @@ class OutputLimit extends Error {}
 export function decompress(flavour: CompressionFlavour, input: Uint8Array, limit: number): InflateResult {
   const { raw, windowBits } = streamOptions(flavour)
   const native = nativeInflater(raw, windowBits)
-  if (native) return inflateNative(native, input, Math.max(1, limit))
+  if (native) return inflateNative(native, input, Math.max(1, limit), true)
   return inflatePako(raw, windowBits, input, limit)
+}
+
+/** As decompress(), for the size only: the text goes to the reused output buffer and no further. */
+export function inflatedSize(flavour: CompressionFlavour, input: Uint8Array, limit: number): InflateCheck {
+  const { raw, windowBits } = streamOptions(flavour)
+  const native = nativeInflater(raw, windowBits)
+  if (native) return inflateNative(native, input, Math.max(1, limit), false)
+  const result = inflatePako(raw, windowBits, input, limit)
+  return result.ok ? { ok: true, size: result.data.length } : result
+}
+
+/**
+ * decompress_record() in the pstore core, for every backend: a compressed dmesg record becomes
+ * its text, or stays compressed (`….enc.z`) with the reason. The kernel inflates every record
+ * at boot and keeps the text; here a boot inflates each record once for its size and again when
+ * its file is first read, so that a region of 8,000 records does not make (and page in) 187 MB
+ * of text nobody may read. `record.payload` is inflated again later, so it must not change:
+ * a backend whose buffer a later event rewrites hands over a copy.
+ */
+export function inflateRecord(record: PstoreRecord, flavour: CompressionFlavour, limit: number, compressionOn: boolean): PstoreRecord {
+  if (!record.compressed || record.type !== 'dmesg') return record
+  if (!compressionOn) return { ...record, inflateError: 'compression is off (pstore.compress=none)' }
+  const checked = inflatedSize(flavour, record.payload, limit)
+  if (!checked.ok) return { ...record, inflateError: checked.reason }
+  const { payload: compressed, payloadLength: _, ...fields } = record
+  return lazyPayloadRecord({ ...fields, compressed: false }, checked.size, () => {
+    const result = decompress(flavour, compressed, limit)
+    // The same bytes inflated the same way: only a broken zlib could fail here.
+    if (!result.ok || result.data.length !== checked.size) throw new Error(`record ${record.type}-${record.id}: inflating it again gave another result`)
+    return result.data
+  })
 }
 
 function inflatePako(raw: boolean, windowBits: number, input: Uint8Array, limit: number): InflateResult {

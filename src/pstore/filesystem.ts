@@ -4,7 +4,7 @@
  */
 
 import { ftraceText, type WordBits } from './ftrace.js'
-import { type PstoreRecord, recordBytes, recordName } from './record.js'
+import { type PstoreRecord, recordBytes, recordName, recordSize } from './record.js'
 import type { SymbolTable } from './symbols.js'
 
 export interface Timespec {
@@ -15,8 +15,14 @@ export interface Timespec {
 export interface PstoreFile {
   name: string
   record: PstoreRecord
-  /** What `cat` returns. */
-  content: Buffer
+  /**
+   * What `cat` returns. A record inflated lazily (lazyPayloadRecord) makes it on first use: read
+   * `size` for its length, and `contentMade` to tell whether it exists yet.
+   */
+  readonly content: Buffer
+  /** content.length, known without making the content. */
+  readonly size: number
+  readonly contentMade: boolean
   /** The kernel's i_size: payload + ECC notice; for ftrace the binary size, not the text. */
   kernelSize: number
   mtime: Timespec
@@ -72,15 +78,30 @@ export function fileName(record: PstoreRecord, exactNames = false, backend = 'ra
 
 /** pstore_mkfile(): one file per record; a name already present is not created again. */
 export function makeFile(record: PstoreRecord, options: ViewOptions): PstoreFile {
-  const bytes = recordBytes(record)
-  const content = record.type === 'ftrace' ? Buffer.from(ftraceText(bytes, bytes.length, options.wordBits, options.symbols), 'latin1') : bytes
   // Records carry a time only when the dmesg header had non-zero seconds.
   const recordTime = record.time.sec !== 0n ? fileTime(record.time.sec, record.time.nsec) : undefined
+  const kernelSize = recordSize(record)
+  let content: Buffer | undefined
+  if (record.type === 'ftrace') {
+    // ftrace is never compressed: its text (and so its size) is made now
+    const bytes = recordBytes(record)
+    content = Buffer.from(ftraceText(bytes, bytes.length, options.wordBits, options.symbols), 'latin1')
+  } else if (record.payloadLength === undefined) {
+    content = recordBytes(record)
+  }
+  const size = content?.length ?? kernelSize
   return {
     name: fileName(record, options.exactNames, options.backend),
     record,
-    content,
-    kernelSize: bytes.length,
+    get content() {
+      content ??= recordBytes(record)
+      return content
+    },
+    size,
+    get contentMade() {
+      return content !== undefined
+    },
+    kernelSize,
     mtime: recordTime ?? options.now,
     ctime: recordTime ?? options.now,
     atime: options.now,

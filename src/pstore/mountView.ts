@@ -42,6 +42,8 @@ export interface MountViewObserver {
   changed(entry: MountEntry): void
   /** An entry was unlinked (still readable through an open handle until the next boot). */
   removed(entry: MountEntry): void
+  /** A file's content was made (its first open, see PstoreFile.content). */
+  contentMade(entry: MountEntry): void
   rootChanged(root: RootAttributes): void
 }
 
@@ -127,7 +129,15 @@ export class MountView {
   }
 
   size(entry: MountEntry): number {
-    return entry.truncated ? 0 : entry.file.content.length
+    return entry.truncated ? 0 : entry.file.size
+  }
+
+  /** The file's content, made now if it was not yet (an open): the observer hears of it first. */
+  content(entry: MountEntry): Buffer {
+    if (entry.file.contentMade) return entry.file.content
+    const content = entry.file.content
+    this.observer?.contentMade(entry)
+    return content
   }
 
   /** chmod, chown, utimes: `change` edits the attributes, then ctime is `now`. */

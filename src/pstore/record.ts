@@ -39,8 +39,13 @@ export interface PstoreRecord {
   time: RecordTime
   /** Still compressed after the core tried to inflate it: the file is `….enc.z`. */
   compressed: boolean
-  /** Payload as the core holds it (inflated where possible), without the ECC notice. */
+  /**
+   * Payload as the core holds it (inflated where possible), without the ECC notice. For a record
+   * made by lazyPayloadRecord() it is made on first use: read payloadLength for the size.
+   */
   payload: Buffer
+  /** The payload's length, known without making it (lazyPayloadRecord); otherwise payload.length. */
+  payloadLength?: number
   /** Appended to the payload in the file ("" without ECC). */
   eccNotice: string
   /** Why inflation failed, for `inspect`. */
@@ -50,6 +55,28 @@ export interface PstoreRecord {
 /** A console, pmsg or ftrace record: id 0, no time, never compressed. */
 export function untimedRecord(type: PstoreType, payload: Buffer, eccNotice: string): PstoreRecord {
   return { type, id: 0, time: { sec: 0n, nsec: 0n }, compressed: false, payload, eccNotice }
+}
+
+/**
+ * A record whose payload is made by `makePayload` when it is first read, once; `size` is its
+ * length, known before. Anything else of the record is as given.
+ */
+export function lazyPayloadRecord(fields: Omit<PstoreRecord, 'payload' | 'payloadLength'>, size: number, makePayload: () => Buffer): PstoreRecord {
+  let payload: Buffer | undefined
+  const record = { ...fields, payloadLength: size } as PstoreRecord
+  Object.defineProperty(record, 'payload', {
+    enumerable: true,
+    get: () => {
+      payload ??= makePayload()
+      return payload
+    },
+  })
+  return record
+}
+
+/** The bytes of the record's file as the kernel counts them (i_size): payload + ECC notice, without making a lazy payload. */
+export function recordSize(record: PstoreRecord): number {
+  return (record.payloadLength ?? record.payload.length) + Buffer.byteLength(record.eccNotice, 'latin1')
 }
 
 /** `<type>-<backend>-<id><suffix>` (inode.c). */

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { EnvironmentError } from './errors.js'
 
 /** The patch level pstore-sim relies on (native-setup/README.md: ns times, invalidate, native files). */
-export const REQUIRED_PATCH_LEVEL = 5 // files.retire (handles across a reboot); Fuse.flock, Fuse.pipeBytes (level 4)
+export const REQUIRED_PATCH_LEVEL = 6 // files without content until first open (level 6); files.retire (5); Fuse.flock, Fuse.pipeBytes (4)
 
 /** A time as the patched addon takes and gives it (level 1: nanoseconds, not ms). */
 export interface FuseTime {
@@ -93,7 +93,10 @@ export interface FuseMountOptions {
 /** `fuse.files` (level 3): files the addon answers getattr, readdir, open and read for natively. */
 export interface NativeFileTable {
   setRoot(stat: FuseStat): void
-  set(handle: number, name: string, stat: FuseStat, content: Buffer): void
+  /** content null: not made yet; open and read of it reach the handlers until setContent (level 6). */
+  set(handle: number, name: string, stat: FuseStat, content: Buffer | null): void
+  /** The content of a file set without one; false when the table has no such handle. */
+  setContent(handle: number, content: Buffer): boolean
   setStat(handle: number, stat: FuseStat): boolean
   remove(handle: number): boolean
   clear(): void

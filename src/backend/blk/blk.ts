@@ -5,7 +5,7 @@
  * counters) is rebuilt from the disk by boot(), as psz_kmsg_recover_meta() does.
  */
 import type { RegionImage } from '../../format/region.js'
-import { decompress, inflateLimit } from '../../pstore/compression.js'
+import { inflateLimit, inflateRecord } from '../../pstore/compression.js'
 import type { DumpReason } from '../../pstore/kmsgDumper.js'
 import { type DmesgWrite, KMSG_DUMP, type PstoreRecord, type PstoreType, untimedRecord } from '../../pstore/record.js'
 import { PstoreSimError } from '../../util/errors.js'
@@ -143,7 +143,8 @@ export class PstoreBlk {
         continue
       }
       if (payload.length === 0) break
-      records.push(this.inflate({ type: 'dmesg', id: zone.index, time, compressed: true, payload, eccNotice: '' }))
+      // a copy: the zone's bytes change at the next dump, the record must not (inflated again at its first open)
+      records.push(this.inflate({ type: 'dmesg', id: zone.index, time, compressed: true, payload: Buffer.from(payload), eccNotice: '' }))
     }
     for (const [type, zone] of [
       ['pmsg', this.layout.pmsg],
@@ -157,11 +158,8 @@ export class PstoreBlk {
 
   /** decompress_record() in the pstore core. */
   private inflate(record: PstoreRecord): PstoreRecord {
-    if (!this.config.compress) return { ...record, inflateError: 'compression is off (pstore.compress=none)' }
     const flavour = this.config.quirks.compression
-    const result = decompress(flavour, record.payload, inflateLimit(flavour, this.bufsize))
-    if (!result.ok) return { ...record, inflateError: result.reason }
-    return { ...record, compressed: false, payload: result.data }
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize), this.config.compress)
   }
 
   /**

@@ -4,7 +4,7 @@
  * one CPER record per slot, files `dmesg-erst-<record id>`.
  */
 import type { RegionImage } from '../../format/region.js'
-import { decompress, inflateLimit } from '../../pstore/compression.js'
+import { inflateLimit, inflateRecord } from '../../pstore/compression.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
 import { PstoreSimError } from '../../util/errors.js'
 import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
@@ -91,7 +91,8 @@ export class ErstBackend implements PstoreBackend {
           id: decoded.recordId,
           time: { sec: decoded.timestamp, nsec: 0n },
           compressed: decoded.section === 'dmesg-z',
-          payload: decoded.data,
+          // a copy: the slot is rewritten after an erase, the record must not change (inflated again at its first open)
+          payload: Buffer.from(decoded.data),
           eccNotice: '',
         }),
       )
@@ -101,12 +102,8 @@ export class ErstBackend implements PstoreBackend {
 
   /** decompress_record() in the pstore core. */
   private inflate(record: PstoreRecord): PstoreRecord {
-    if (!record.compressed) return record
-    if (!this.config.compress) return { ...record, inflateError: 'compression is off (pstore.compress=none)' }
     const flavour = this.config.quirks.compression
-    const result = decompress(flavour, record.payload, inflateLimit(flavour, this.bufsize))
-    if (!result.ok) return { ...record, inflateError: result.reason }
-    return { ...record, compressed: false, payload: result.data }
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize), this.config.compress)
   }
 
   /** erst_writer(): the id is taken before the write, so a refused part still uses one. */

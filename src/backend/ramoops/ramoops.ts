@@ -5,7 +5,7 @@
  */
 
 import type { RegionImage } from '../../format/region.js'
-import { decompress, inflateLimit } from '../../pstore/compression.js'
+import { inflateLimit, inflateRecord } from '../../pstore/compression.js'
 import { mergePerCpuFtrace } from '../../pstore/ftrace.js'
 import type { DmesgWrite, PstoreType } from '../../pstore/record.js'
 import { type PstoreRecord, untimedRecord } from '../../pstore/record.js'
@@ -125,14 +125,10 @@ export class Ramoops {
     return untimedRecord('ftrace', merged, this.config.eccSize ? eccNotice(ecc, prefix) : '')
   }
 
-  /** decompress_record() in the pstore core. */
+  /** decompress_record() in the pstore core; the payload is the zone's old_log snapshot, never written again. */
   private inflate(record: PstoreRecord): PstoreRecord {
-    if (!record.compressed || record.type !== 'dmesg') return record
-    if (!this.config.compress) return { ...record, inflateError: 'compression is off (pstore.compress=none)' }
     const flavour = this.config.quirks.compression
-    const result = decompress(flavour, record.payload, inflateLimit(flavour, this.bufsize))
-    if (!result.ok) return { ...record, inflateError: result.reason }
-    return { ...record, compressed: false, payload: result.data }
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize), this.config.compress)
   }
 
   /** ramoops_pstore_write() for a dmesg part. Throws RamoopsError when ramoops refuses it. */
