@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
  * scripts/bundle.mjs: the CLI and the daemon each start from one pre-built file (issue 15).
- * Run by `npm run build` after `tsc`: esbuild bundles src/cli/main.ts and src/daemon/main.ts,
- * with every module and dependency they import, over tsc's dist/src/cli/main.js and
- * dist/src/daemon/main.js. Same paths, same depth in dist/: the bin, mount(8)'s helper symlink,
- * the JS API's daemon and every path the code derives from its own file stay what they were.
- * Node then reads and compiles one file instead of resolving ~80 (yargs alone is 40).
+ * Run by `npm run build` after `tsc`: esbuild bundles the CLI (dist/src/cli/: main.js, the bin,
+ * CommonJS; full.mjs; execNamespace.js) and the daemon (dist/src/daemon/main.cjs, CommonJS), with
+ * every module and dependency they import; tsc's other CLI files are removed (nothing loads them).
+ * Same depth in dist/: the bin's path, mount(8)'s helper symlink and every path the code derives
+ * from its own file stay what they were. Node then reads and compiles one file instead of
+ * resolving ~80 (yargs alone is 40).
  *
  * Left out of the bundle, loaded from node_modules at run time as before: fuse-native (a native
  * addon: `require('fuse-native')` through createRequire, which esbuild leaves alone), pako and
@@ -24,7 +25,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 /**
  * The CLI: src/cli/entry.ts (the plain forms of the frequent commands, cli/fastPath.ts) as
  * dist/src/cli/main.js, and the full command line (cli/main.ts: yargs, the engine) as
- * dist/src/cli/full.js beside it, which entry.ts imports only when it needs it (its
+ * dist/src/cli/full.mjs beside it, which entry.ts imports only when it needs it (its
  * `import('./main.js')` is pointed there). The daemon: one file.
  */
 const fullCli = {
@@ -113,6 +114,11 @@ copyLocales()
 // files here (the JS API imports no cli/ module, exec's namespace side is bundled too); the full
 // command line is full.mjs.
 fs.writeFileSync(path.join(root, 'dist/src/cli/package.json'), '{ "type": "commonjs" }\n')
+// tsc's ESM files of the CLI would not even load here, and the bundles hold them: leave only those.
+const cliBundles = new Set(['main.js', 'execNamespace.js', 'full.mjs', 'package.json'])
+for (const name of fs.readdirSync(path.join(root, 'dist/src/cli'))) {
+  if (!cliBundles.has(name) && !cliBundles.has(name.replace(/\.map$/, ''))) fs.rmSync(path.join(root, 'dist/src/cli', name), { recursive: true, force: true })
+}
 fs.chmodSync(path.join(root, 'dist/src/cli/main.js'), 0o755)
 for (const [out, info] of Object.entries(outputs)) {
   if (out.endsWith('.map')) continue
