@@ -74,9 +74,14 @@ function resolveRamoops(source: SetupSource): RamoopsConfig {
   return fromModuleParams(source.params ?? {}, source.target)
 }
 
-/** The kernel version a ramoops image's ftrace zones show under this source (any version's layout); other backends' records hold none. */
+/** Whether the image's ftrace zones sign the kernel version: ramoops' only (pstore/blk's zones and ERST's records hold none). */
+export function signsKernelVersion(source: SetupSource): boolean {
+  return source.backend === undefined || source.backend === 'ramoops'
+}
+
+/** The kernel version a ramoops image's ftrace zones show under this source (any version's layout). */
 export function ftraceVersionIn(source: SetupSource, readU32: (offset: number) => number | undefined): FtraceVersion | undefined {
-  if (source.backend === 'erst' || source.backend === 'blk') return undefined
+  if (!signsKernelVersion(source)) return undefined
   return probeFtraceVersion((kernel) => resolveRamoops({ ...source, target: { ...source.target, kernel } }), readU32)
 }
 

@@ -23,6 +23,7 @@ const S_IFDIR = 0o040000
 const S_IFREG = 0o100000
 const O_ACCMODE = 3
 const O_RDONLY = 0
+const O_WRONLY = 1
 const O_TRUNC = 0o1000
 
 /** Negative errno values as fuse-native expects them. */
@@ -124,7 +125,7 @@ function readOperations(view: MountView, callbacks: FuseCallbacks, lookup: Looku
       // Root may open for writing (the mode check passed in the kernel); writes then fail.
       if (flags & O_TRUNC) view.truncate(entry)
       // A record inflated only for its size at boot gets its text now, before the reads.
-      view.content(entry)
+      if ((flags & O_ACCMODE) !== O_WRONLY) view.content(entry)
       cb(0, entry.handle)
     },
     read: (path, fd, buf, len, pos, cb) => {

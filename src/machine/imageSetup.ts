@@ -20,6 +20,7 @@ import {
   type SetupJson,
   type SetupSource,
   setupJson,
+  signsKernelVersion,
 } from '../backend/setup.js'
 import { ProbeError, type TargetOptions } from '../backend/target.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
@@ -249,7 +250,7 @@ function u32Reader(image: string): { read: (offset: number) => number | undefine
 
 /** The kernel version the image's ftrace zones show under this setup (any version's layout), if any. */
 export function ftraceVersionOf(image: string, source: SetupSource): FtraceVersion | undefined {
-  if (source.backend === 'erst' || source.backend === 'blk') return undefined
+  if (!signsKernelVersion(source)) return undefined // before the image is opened
   const reader = u32Reader(image)
   try {
     return ftraceVersionIn(source, reader.read)

@@ -70,8 +70,7 @@ export async function inspectImage(
   // Before the setup: a missing image is the problem to report, not its missing sidecar.
   if (!fs.existsSync(image)) throw missingImage(image)
   const { config, source } = setupForImage(image, overrides)
-  // pstore/blk's zones carry no kernel version
-  const signed = source.backend === 'blk' ? undefined : ftraceVersionOf(image, source)
+  const signed = ftraceVersionOf(image, source)
   const region = RegionImage.open(image, { readOnly: true, expectedSize: imageSize(config) })
   const backend = openBackend(config, region)
   const before = backend.describe() as BackendDescription & { zones: Array<Omit<ZoneInspection, 'bootOutcome' | 'ecc'>>; unusedTail: Inspection['unusedTail'] }
