@@ -109,8 +109,8 @@ for (const b of builds) {
   Object.assign(outputs, result.metafile.outputs)
 }
 copyLocales()
-// The bin keeps its path (dist/src/cli/main.js: npm's bin, mount(8)'s helper symlink, users'
-// scripts) and is CommonJS: this directory's package.json says so. Nothing loads tsc's other
+// The CLI keeps its path (dist/src/cli/main.js: what bin/pstore-sim runs, and users' scripts that
+// call it with node) and is CommonJS: this directory's package.json says so. Nothing loads tsc's other
 // files here (the JS API imports no cli/ module, exec's namespace side is bundled too); the full
 // command line is full.mjs.
 fs.writeFileSync(path.join(root, 'dist/src/cli/package.json'), '{ "type": "commonjs" }\n')

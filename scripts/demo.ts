@@ -62,8 +62,8 @@ Try, in another terminal:
   ls -l ${mountpoint}
   cat ${mountpoint}/dmesg-ramoops-0
   echo "hello from userspace" > ${pstore.fifo}      # like /dev/pmsg0
-  node ${path.resolve('dist/src/cli/main.js')} reboot ${mountpoint}  # pmsg-ramoops-0 now holds it
-  node ${path.resolve('dist/src/cli/main.js')} panic ${mountpoint} --reason oops
+  ${path.resolve('bin/pstore-sim')} reboot ${mountpoint}  # pmsg-ramoops-0 now holds it
+  ${path.resolve('bin/pstore-sim')} panic ${mountpoint} --reason oops
   rm ${mountpoint}/dmesg-ramoops-0                   # erases the record from the image
   /lib/systemd/systemd-pstore ${mountpoint} /tmp/pstore-archive
 

@@ -32,9 +32,10 @@ t.test('the packed package ships only what a user needs', async (t) => {
   const files: string[] = JSON.parse(r.stdout.toString())[0].files.map((f: { path: string }) => f.path)
   t.ok(files.includes('dist/src/index.js') && files.includes('dist/src/index.d.ts'), 'the library and its types')
   t.ok(files.includes('dist/src/daemon/main.cjs'), 'the daemon entry the API spawns')
+  t.ok(files.includes('bin/pstore-sim'), 'the bin')
   t.ok(
     files.includes('dist/src/cli/main.js') && files.includes('dist/src/cli/package.json') && files.includes('dist/src/cli/full.mjs'),
-    'the bin, CommonJS, and the full command line',
+    'the CLI, CommonJS, and the full command line',
   )
   t.ok(files.includes('patches/fuse-native+2.2.6.patch') && files.includes('native-setup/setup.sh'), 'what builds the patched addon')
   t.same(

@@ -7,15 +7,16 @@ import path from 'node:path'
 import t from 'tap'
 import { processAlive, readMountRecord } from '../src/daemon/registry.js'
 import { fixtureCase } from './helpers/fixtures.js'
-import { assertErrno, cat, cliJs, demoImage, ls, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
+import { assertErrno, cat, cliBin, cliJs, demoImage, ls, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
 
 /** mount(8) finds helpers in its default PATH: /usr/local/sbin holds ours for these tests. */
 const HELPER = '/usr/local/sbin/pstore-sim'
 
 t.before(() => {
-  if (fs.existsSync(HELPER) && fs.realpathSync(HELPER) !== fs.realpathSync(cliJs))
+  if (fs.existsSync(HELPER) && fs.realpathSync(HELPER) !== fs.realpathSync(cliBin))
     throw new Error(`${HELPER} exists and is not this checkout's: remove it to run these tests`)
-  fs.symlinkSync(cliJs, HELPER + '.tmp')
+  // what `npm link` puts on PATH: package.json's bin
+  fs.symlinkSync(cliBin, HELPER + '.tmp')
   fs.renameSync(HELPER + '.tmp', HELPER)
 })
 t.teardown(() => fs.rmSync(HELPER, { force: true }))
@@ -33,7 +34,9 @@ function umountAtTeardown(t: { teardown(fn: () => Promise<void>): void }, mnt: s
   })
 }
 
-t.test('npm run build leaves an executable bin with a node shebang', async (t) => {
+t.test('the bin is an executable sh script, and npm run build leaves an executable CLI with a node shebang', async (t) => {
+  t.ok(fs.statSync(cliBin).mode & 0o111, `${cliBin} is executable`)
+  t.match(fs.readFileSync(cliBin, 'utf8').split('\n')[0], /^#!\/bin\/sh$/)
   t.ok(fs.statSync(cliJs).mode & 0o111, `${cliJs} is executable`)
   t.match(fs.readFileSync(cliJs, 'utf8').split('\n')[0], /^#!\/usr\/bin\/env node$/)
 })

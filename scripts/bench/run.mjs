@@ -32,8 +32,13 @@ const QUICK = argv.includes('--quick')
 const PROFILE = argv.includes('--profile')
 const ROUNDS = Math.max(1, Number(opt('--rounds', QUICK ? 3 : 5)) || (QUICK ? 3 : 5))
 const CLI = path.join(PROJECT, 'dist/src/cli/main.js')
+/** What users run (package.json's bin, a sh script since issue 15; before it, the CLI itself). */
+const userCommand = (project) => [path.join(project, 'bin/pstore-sim'), path.join(project, 'dist/src/cli/main.js')].find((f) => fs.existsSync(f))
+const USER_CLI = userCommand(PROJECT)
 /** --baseline DIR: another checkout's build (e.g. main), measured beside this one in the start-up rounds. */
-const BASELINE_CLI = opt('--baseline') ? path.join(path.resolve(opt('--baseline')), 'dist/src/cli/main.js') : undefined
+const BASELINE_CLI = opt('--baseline') ? userCommand(path.resolve(opt('--baseline'))) : undefined
+/** [command, args] that run a pstore-sim command file: a .js one through this Node. */
+const viaNode = (file, args) => (file.endsWith('.js') ? [process.execPath, [file, ...args]] : [file, args])
 const BENCH = path.join(PROJECT, 'scripts/bench')
 const RUN_DIR = path.join(WORK, 'run')
 const ENV = { ...process.env, PSTORE_SIM_RUN_DIR: RUN_DIR, LC_ALL: 'C', DEBUG: '' }
@@ -140,7 +145,7 @@ const live = new Set()
 
 /** A pstore-sim mount of IMAGE (restored from its pristine copy before every mount). */
 class PstoreSim {
-  constructor(label, image, mountpoint, mountArgs = [], cliPath = CLI) {
+  constructor(label, image, mountpoint, mountArgs = [], cliPath = USER_CLI) {
     Object.assign(this, { kind: 'pstore-sim', label, image, mountpoint, mountArgs, cliPath, pid: undefined, files: 0 })
   }
   restore() {
@@ -153,7 +158,7 @@ class PstoreSim {
     fs.mkdirSync(this.mountpoint, { recursive: true })
     register('mounts', this.mountpoint)
     const t0 = nowMs()
-    const child = spawn(process.execPath, [this.cliPath, 'mount', this.image, this.mountpoint, ...this.mountArgs, ...extraArgs], {
+    const child = spawn(...viaNode(this.cliPath, ['mount', this.image, this.mountpoint, ...this.mountArgs, ...extraArgs]), {
       env: ENV,
       stdio: ['ignore', 'ignore', 'pipe'],
     })
@@ -551,16 +556,16 @@ async function startupBench() {
   minimal.files = files
   const rounds = Math.max(ROUNDS, 9)
   const S = { node: [], minimal: [], mount: [], mountReturned: [], console: [], panic: [], reboot: [], umount: [] }
-  const timed = (key, args) => {
+  const timed = (key, [cmd, args]) => {
     const t0 = nowMs()
-    run(process.execPath, args)
+    run(cmd, args)
     S[key].push(nowMs() - t0)
   }
   const events = {
-    node: () => timed('node', ['-e', '0']),
-    console: () => timed('console', [CLI, 'console', mp, 'bench: one console line']),
-    panic: () => timed('panic', [CLI, 'panic', mp, '--reason', 'oops']),
-    reboot: () => timed('reboot', [CLI, 'reboot', mp]),
+    node: () => timed('node', [process.execPath, ['-e', '0']]),
+    console: () => timed('console', viaNode(USER_CLI, ['console', mp, 'bench: one console line'])),
+    panic: () => timed('panic', viaNode(USER_CLI, ['panic', mp, '--reason', 'oops'])),
+    reboot: () => timed('reboot', viaNode(USER_CLI, ['reboot', mp])),
   }
   const steps = {
     node: async () => events.node(),
@@ -574,7 +579,7 @@ async function startupBench() {
       S.mountReturned.push(m.returnedMs)
       for (const name of rotate(Object.keys(events), r)) events[name]()
       const pid = ps.pid
-      timed('umount', [CLI, 'umount', mp])
+      timed('umount', viaNode(USER_CLI, ['umount', mp]))
       if (alive(pid)) throw new Error(`pstore-sim umount ${mp} returned with its daemon (pid ${pid}) alive`)
       ps.pid = undefined
       live.delete(ps)
@@ -588,7 +593,7 @@ async function startupBench() {
     const base = new PstoreSim(size.label, baseImage, bmp, [], BASELINE_CLI)
     base.files = files
     for (const k of ['mount', 'mountReturned', 'console', 'panic', 'reboot', 'umount']) S[`baseline ${k}`] = []
-    const baseTimed = (key, args) => timed(`baseline ${key}`, [BASELINE_CLI, ...args])
+    const baseTimed = (key, args) => timed(`baseline ${key}`, viaNode(BASELINE_CLI, args))
     steps.baseline = async (r) => {
       const m = await base.start()
       S['baseline mount'].push(m.usableMs)

@@ -14,8 +14,7 @@
  * same messages and exit codes.
  */
 import fs from 'node:fs'
-import path from 'node:path'
-import { type EarlyDaemon, startDaemon, unmount } from '../daemon/client.js'
+import { type EarlyDaemon, plainMountOptions, startDaemon, unmount } from '../daemon/client.js'
 import { sendEvent } from '../daemon/control.js'
 import { findDaemon } from '../daemon/registry.js'
 import type { DumpReason } from '../pstore/kmsgDumper.js'
@@ -91,16 +90,7 @@ export function fastCall(args: string[], early: EarlyDaemon | undefined): FastCa
     case 'mount': {
       if (!isFastMount(args) || !plain(second)) return undefined
       return async () => {
-        const options = {
-          image: path.resolve(first),
-          mountpoint: path.resolve(second),
-          // what the parser's overridesFrom() makes of no setup flags
-          overrides: { params: {}, target: {} },
-          readOnly: false,
-          allowOther: false,
-          exactNames: false,
-        }
-        process.stdout.write(await startDaemon(options, early))
+        process.stdout.write(await startDaemon(plainMountOptions(first, second), early))
       }
     }
     default:

@@ -67,6 +67,22 @@ export function cancelEarlyDaemon(early: EarlyDaemon): void {
 }
 
 /**
+ * The options of a plain `pstore-sim mount IMAGE DIR` (no flags): what the parser's
+ * overridesFrom() and flag defaults make of none. The CLI's fast path and the daemon started by
+ * bin/pstore-sim (daemon/plainMount.ts) both mount with these.
+ */
+export function plainMountOptions(image: string, mountpoint: string): MountOptions {
+  return {
+    image: path.resolve(image),
+    mountpoint: path.resolve(mountpoint),
+    overrides: { params: {}, target: {} },
+    readOnly: false,
+    allowOther: false,
+    exactNames: false,
+  }
+}
+
+/**
  * Starts a daemon detached (or hands `early` its options) and resolves with its first words once
  * the mount is usable.
  */

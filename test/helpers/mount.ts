@@ -23,6 +23,8 @@ function readMountRecordIn(runDirectory: string, mountpoint: string): MountRecor
 }
 
 export const cliJs = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js')
+/** package.json's bin: a plain `mount IMAGE DIR` starts the daemon itself, the rest runs cliJs. */
+export const cliBin = path.join(repoRoot, 'bin', 'pstore-sim')
 
 // A run directory of its own for every test process (tap runs each file in one): files running
 // in parallel never see each other's daemons, and what a daemon leaves there is this file's.
@@ -61,9 +63,9 @@ export function run(
   })
 }
 
-/** `pstore-sim ARGS` from the built CLI. */
+/** `pstore-sim ARGS` as a user runs it: package.json's bin (bin/pstore-sim). */
 export function pstoreSim(args: string[], input?: Buffer | string): Promise<RunResult> {
-  return run(process.execPath, [cliJs, ...args], { input })
+  return run(cliBin, args, { input })
 }
 
 export function sha256(data: Buffer): string {
@@ -104,11 +106,11 @@ export async function demoImage(t: Test, dir: string): Promise<string> {
  */
 export async function mountImage(t: Test, image: string, mountpoint: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   const daemonEnv = { ...process.env, ...env }
-  const result = await run(process.execPath, [cliJs, 'mount', image, mountpoint, ...extra], { env: daemonEnv })
+  const result = await run(cliBin, ['mount', image, mountpoint, ...extra], { env: daemonEnv })
   const runDirectory = daemonEnv.PSTORE_SIM_RUN_DIR ?? ownRunDir
   const record = readMountRecordIn(runDirectory, mountpoint)
   t.teardown(async () => {
-    const u = await run(process.execPath, [cliJs, 'umount', mountpoint], { env: daemonEnv })
+    const u = await run(cliBin, ['umount', mountpoint], { env: daemonEnv })
     if (u.code !== 0) {
       spawnSync('fusermount', ['-uz', mountpoint])
       if (!/not mounted/.test(u.stderr)) throw new Error(`teardown: umount ${mountpoint} failed: ${u.stderr}`)

@@ -547,8 +547,10 @@ export async function runKernel(opts: {
     'pc',
     '-m',
     '256M',
+    // one CPU per socket: SeaBIOS's MP table lists one CPU per package, and the custom kernels
+    // (no ACPI, so no MADT) find their CPUs there
     '-smp',
-    String(cpus),
+    `${cpus},sockets=${cpus},cores=1,threads=1`,
     '-accel',
     'tcg',
     '-display',
