@@ -267,3 +267,31 @@ t.test('state files of an unknown version or shape are no state: the machine sta
   t.equal(stateFromJson(null), undefined)
   t.equal(stateFromJson('{"version":1}'), undefined, 'a string')
 })
+
+t.test('warmUpCrash changes nothing: the region, the state and the next panic are as without it', async (t) => {
+  const run = (warm: boolean) => {
+    const { machine, region } = setup()
+    machine.boot()
+    machine.console('a line before the crash\n')
+    const before = Buffer.from(region.bytes)
+    const state = JSON.stringify(machine.state)
+    if (warm) machine.warmUpCrash()
+    t.ok(Buffer.from(region.bytes).equals(before), `warm ${warm}: the region unchanged`)
+    t.equal(JSON.stringify(machine.state), state, `warm ${warm}: the state unchanged`)
+    const result = machine.crash({ reason: 'panic', time: 1704067300 })
+    return { result, region: Buffer.from(region.bytes), state: JSON.stringify(machine.state) }
+  }
+  const cold = run(false)
+  const warm = run(true)
+  t.ok(cold.result.stored && cold.result.compressed, 'the panic is stored, compressed')
+  t.same(warm.result, cold.result, 'the same panic result')
+  t.ok(warm.region.equals(cold.region), 'the same bytes written')
+  t.equal(warm.state, cold.state, 'the same state after it')
+  // a halted machine has nothing to warm up for
+  const { machine, region } = setup()
+  machine.boot()
+  machine.crash({ reason: 'panic', time: 1704067300 })
+  const halted = Buffer.from(region.bytes)
+  machine.warmUpCrash()
+  t.ok(Buffer.from(region.bytes).equals(halted), 'after a panic: nothing')
+})

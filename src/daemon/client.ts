@@ -5,8 +5,9 @@
  * daemon's event loop, so a synchronous `fs` call on the mount from that process would deadlock).
  */
 
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { EventResult, KernelEvent } from '../machine/events.js'
@@ -21,6 +22,11 @@ import { isMounted, liveDaemon, logPath, processAlive, readMountRecord, removeMo
 // (dist/src/daemon/client.js) or from the CLI's bundle (dist/src/cli/main.js), which holds this
 // module: both are one level below dist/src.
 const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'main.cjs')
+
+// node:child_process (with net's streams, dgram) loads only for a call that starts a process:
+// an event or a umount never does, and loading it cost ~3 ms of each such call
+const require = createRequire(import.meta.url)
+const childProcess = () => require('node:child_process') as typeof import('node:child_process')
 
 /**
  * A daemon process started before its options are known: Node's start-up and the daemon's
@@ -49,7 +55,7 @@ function spawnDaemon(args: string[], logFile: string): ChildProcess {
   fs.rmSync(logFile, { force: true }) // a killed daemon's (the run directory is ours alone)
   const log = createExclusive(logFile)
   try {
-    return spawn(process.execPath, [daemonMainPath, ...args], { detached: true, stdio: ['ignore', log, log, 'ipc'], env: daemonEnv() })
+    return childProcess().spawn(process.execPath, [daemonMainPath, ...args], { detached: true, stdio: ['ignore', log, log, 'ipc'], env: daemonEnv() })
   } finally {
     fs.closeSync(log)
   }
@@ -142,9 +148,9 @@ export async function unmount(mountpoint: string): Promise<void> {
   const mounted = isMounted(abs)
   if (mounted) {
     await new Promise<void>((resolve, reject) =>
-      spawn('fusermount', ['-uz', abs], { stdio: 'ignore' }).on('exit', (c) =>
-        c === 0 ? resolve() : reject(new EnvironmentError(`fusermount -uz ${abs} failed`)),
-      ),
+      childProcess()
+        .spawn('fusermount', ['-uz', abs], { stdio: 'ignore' })
+        .on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount -uz ${abs} failed`)))),
     )
   }
   const fifo = removeStaleFifo(record?.fifo ?? defaultFifoPath(abs))

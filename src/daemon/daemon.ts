@@ -250,6 +250,14 @@ export class PstoreDaemon {
       }
     }, 500)
     this.watchdog.unref()
+    // A crash event's client takes a Node start (~100 ms) to arrive: compile its path meanwhile.
+    setTimeout(() => {
+      try {
+        this.simulation.machine.warmUpCrash()
+      } catch (err) {
+        debug('crash warm-up failed: %s', (err as Error).message)
+      }
+    }, 0).unref()
   }
 
   private pmsgFromFifo(chunk: Buffer): void {

@@ -8,11 +8,16 @@
  * kernel splits the stream into reads does not change the bytes that land in the ring.
  */
 
-import { execFile } from 'node:child_process'
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import net from 'node:net'
 import nodePath from 'node:path'
 import { PstoreSimError } from '../util/errors.js'
+
+// node:child_process loads when a FIFO is made (a mount), not with every CLI call (this module
+// is in the CLI's bundle for its stale-FIFO clean-up)
+const require = createRequire(import.meta.url)
+const childProcess = () => require('node:child_process') as typeof import('node:child_process')
 
 export function defaultFifoPath(mountpoint: string): string {
   return `${mountpoint.replace(/\/+$/, '')}.pmsg0`
@@ -242,7 +247,7 @@ async function makeFifo(path: string, tools: PipeTools | undefined): Promise<voi
   }
   // Node has no mkfifo(3): without the patched addon, the tool.
   await new Promise<void>((resolve, reject) =>
-    execFile('mkfifo', ['-m', '0600', path], (err, _out, stderr) =>
+    childProcess().execFile('mkfifo', ['-m', '0600', path], (err, _out, stderr) =>
       err ? reject(new FifoError(path, `mkfifo failed: ${stderr.trim() || err.message}`)) : resolve(),
     ),
   )

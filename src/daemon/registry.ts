@@ -3,12 +3,12 @@
  * a run directory (`/run/pstore-sim` for root, else `$XDG_RUNTIME_DIR/pstore-sim` or
  * `/tmp/pstore-sim-<uid>`), keyed by the mountpoint's absolute path.
  */
-import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { EnvironmentError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/files.js'
+import { sha256Hex } from '../util/sha256.js'
 
 export interface MountRecord {
   pid: number
@@ -59,7 +59,7 @@ export function runDir(): string {
 }
 
 export function mountKey(mountpoint: string): string {
-  return crypto.createHash('sha256').update(path.resolve(mountpoint)).digest('hex').slice(0, 16)
+  return sha256Hex(path.resolve(mountpoint)).slice(0, 16)
 }
 
 export function recordPath(mountpoint: string): string {

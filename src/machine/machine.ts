@@ -13,6 +13,7 @@ import type { TargetSetup } from '../backend/target.js'
 import type { RegionImage } from '../format/region.js'
 import { encodeFtraceRecord } from '../pstore/ftrace.js'
 import {
+  buildDumpPart,
   DEFAULT_KMSG_BYTES,
   type DumpReason,
   dumpParts,
@@ -262,6 +263,27 @@ export class SimulatedMachine {
     records.forEach((record, i) => writeFtrace(calls[i].cpu, record))
     this.volatile.ftraceCounter += calls.length
     return calls.length
+  }
+
+  /**
+   * Builds, and throws away, what a panic would dump now (its report, the log, compressed as
+   * this target compresses), changing nothing: run once while the machine is idle, so that the
+   * first real crash runs compiled code (cold, the deflate of a record cost ~8 ms of a 130 ms
+   * `pstore-sim panic`).
+   */
+  warmUpCrash(): void {
+    if (this.volatile.halted || this.backend.whyNot('dmesg')) return
+    const uptimeUs = this.volatile.lastUptimeUs
+    const report = panicReport(this.config, 'warm-up').map(([level, text]) => formatSyslogRecord({ facility: 0, level, uptimeUs, text }))
+    buildDumpPart({
+      reason: 'panic',
+      oopsCount: this.volatile.oopsCount + 1,
+      log: [...this.volatile.log, ...report],
+      bufsize: this.backend.bufsize,
+      compress: this.target.compress,
+      flavour: this.target.quirks.compression,
+      time: { sec: 0, nsec: 0 },
+    })
   }
 
   /** A panic, oops, emergency restart or shutdown: the report is logged, then kmsg_dump(). */
