@@ -877,11 +877,10 @@ function buildRows() {
         row.note = `pstore-sim as mounted by default (kernel cache on); C-cached/tmpfs ${fmt(ratio(row.c, row.tmpfs), 2)}×, minimal-cached/tmpfs ${fmt(ratio(row.min, row.tmpfs), 2)}×`
       }
       if (op === 'mount') {
-        row.note = `pstore-sim: spawn of \`pstore-sim mount\` → listing answers; C/minimal: spawn of the FS process → listing answers`
-        if (size.label === '1M') {
-          row.target = '< 150 ms'
-          row.met = row.ps < 150
-        } else if (size === SIZES[SIZES.length - 1]) {
+        // with -o cache_timeout=0 the CLI's full parser starts the daemon (two Node starts):
+        // issue 15's row for the plain one-start mount is in the start-up table
+        row.note = `pstore-sim: spawn of \`pstore-sim mount -o cache_timeout=0\` → listing answers; C/minimal: spawn of the FS process → listing answers`
+        if (size === SIZES[SIZES.length - 1]) {
           row.target = QUICK ? '(< 1 s at 256M)' : '< 1000 ms'
           row.met = QUICK ? undefined : row.ps < 1000
         }
@@ -905,8 +904,6 @@ function buildRows() {
       op: 'mount 1M: `mount --foreground` → usable (ms)',
       key: 'mount-fg',
       ps: b.foregroundDaemonUsableMs.median,
-      target: '< 150 ms',
-      met: b.foregroundDaemonUsableMs.median < 150,
       note: 'one process: no background re-spawn',
     })
   }
