@@ -7,12 +7,12 @@
 
 import type { ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { EventResult, KernelEvent } from '../machine/events.js'
 import { EnvironmentError, ExitCode, errorWithExitCode, PstoreSimError, type WireError } from '../util/errors.js'
 import { createExclusive } from '../util/files.js'
+import { childProcess } from '../util/lazyBuiltins.js'
 import { type ControlRequest, sendControl, sendEvent } from './control.js'
 import type { MountOptions } from './daemon.js'
 import { defaultFifoPath, removeStaleFifo } from './pmsgFifo.js'
@@ -22,11 +22,6 @@ import { isMounted, liveDaemon, logPath, processAlive, readMountRecord, removeMo
 // (dist/src/daemon/client.js) or from the CLI's bundle (dist/src/cli/main.js), which holds this
 // module: both are one level below dist/src.
 const daemonMainPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'main.cjs')
-
-// node:child_process (with net's streams, dgram) loads only for a call that starts a process:
-// an event or a umount never does, and loading it cost ~3 ms of each such call
-const require = createRequire(import.meta.url)
-const childProcess = () => require('node:child_process') as typeof import('node:child_process')
 
 /**
  * A daemon process started before its options are known: Node's start-up and the daemon's

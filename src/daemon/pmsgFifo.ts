@@ -9,15 +9,10 @@
  */
 
 import fs from 'node:fs'
-import { createRequire } from 'node:module'
 import net from 'node:net'
 import nodePath from 'node:path'
 import { PstoreSimError } from '../util/errors.js'
-
-// node:child_process loads when a FIFO is made (a mount), not with every CLI call (this module
-// is in the CLI's bundle for its stale-FIFO clean-up)
-const require = createRequire(import.meta.url)
-const childProcess = () => require('node:child_process') as typeof import('node:child_process')
+import { childProcess } from '../util/lazyBuiltins.js'
 
 export function defaultFifoPath(mountpoint: string): string {
   return `${mountpoint.replace(/\/+$/, '')}.pmsg0`

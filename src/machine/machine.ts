@@ -15,6 +15,7 @@ import { encodeFtraceRecord } from '../pstore/ftrace.js'
 import {
   buildDumpPart,
   DEFAULT_KMSG_BYTES,
+  type DumpInput,
   type DumpReason,
   dumpParts,
   formatConsoleRecord,
@@ -275,15 +276,13 @@ export class SimulatedMachine {
     if (this.volatile.halted || this.backend.whyNot('dmesg')) return
     const uptimeUs = this.volatile.lastUptimeUs
     const report = panicReport(this.config, 'warm-up').map(([level, text]) => formatSyslogRecord({ facility: 0, level, uptimeUs, text }))
-    buildDumpPart({
-      reason: 'panic',
-      oopsCount: this.volatile.oopsCount + 1,
-      log: [...this.volatile.log, ...report],
-      bufsize: this.backend.bufsize,
-      compress: this.target.compress,
-      flavour: this.target.quirks.compression,
-      time: { sec: 0, nsec: 0 },
-    })
+    buildDumpPart(this.dumpInput('panic', this.volatile.oopsCount + 1, [...this.volatile.log, ...report], true, { sec: 0, nsec: 0 }))
+  }
+
+  /** What kmsg_dump() hands the dumper on this target: bufsize and compression are the backend's. */
+  private dumpInput(reason: DumpReason, oopsCount: number, log: string[], compress: boolean, time: DumpInput['time']): DumpInput {
+    const { bufsize } = this.backend
+    return { reason, oopsCount, log, bufsize, compress: compress && this.target.compress, flavour: this.target.quirks.compression, time }
   }
 
   /** A panic, oops, emergency restart or shutdown: the report is logged, then kmsg_dump(). */
@@ -307,19 +306,9 @@ export class SimulatedMachine {
       const log = options.logText !== undefined ? logFromText(options.logText, uptime) : this.volatile.log
       const nowMs = options.time !== undefined ? options.time * 1000 : this.clock()
       const sec = Math.floor(nowMs / 1000)
-      const written = dumpParts(
-        {
-          reason,
-          oopsCount: this.volatile.oopsCount,
-          log,
-          bufsize: this.backend.bufsize,
-          compress: (options.compress ?? true) && this.target.compress,
-          flavour: this.target.quirks.compression,
-          time: { sec, nsec: Math.round((nowMs - sec * 1000) * 1e6) },
-          kmsgBytes: options.kmsgBytes ?? DEFAULT_KMSG_BYTES,
-        },
-        (part) => this.backend.writeDmesg(part),
-      )
+      const time = { sec, nsec: Math.round((nowMs - sec * 1000) * 1e6) }
+      const input = this.dumpInput(reason, this.volatile.oopsCount, log, options.compress ?? true, time)
+      const written = dumpParts({ ...input, kmsgBytes: options.kmsgBytes ?? DEFAULT_KMSG_BYTES }, (part) => this.backend.writeDmesg(part))
       const parts = written.map(
         ({ part, result }): PartResult => ({
           part: part.part,

@@ -5,7 +5,7 @@
  * old file or the new one, and a failure (ENOSPC) leaves the old one and no temporary file.
  */
 import fs from 'node:fs'
-import { createRequire } from 'node:module'
+import { nodeCrypto } from './lazyBuiltins.js'
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
 
@@ -26,12 +26,8 @@ export function createExclusive(file: string, mode = 0o600): number {
   return fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)
 }
 
-// node:crypto loads when a file is first written, not with every CLI call that never writes one
-const require = createRequire(import.meta.url)
-
 export function temporaryName(file: string): string {
-  const { randomBytes } = require('node:crypto') as typeof import('node:crypto')
-  return `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
+  return `${file}.tmp-${process.pid}-${nodeCrypto().randomBytes(4).toString('hex')}`
 }
 
 /** Writes `data` to `file` atomically (temporary file + rename); `mode` exactly, not masked. */
