@@ -10,8 +10,11 @@ import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { processAlive, readMountRecord } from '../src/daemon/registry.js'
-import { cliJs, DEMO, demoImage, mountImage, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
+import { cliJs, DEMO, demoImage, mountImage, pstoreSim, run, runProductsUninstrumented, sha256, tempDir } from './helpers/mount.js'
 import { checkLines, startWriters } from './helpers/pmsgLoad.js'
+
+// hundreds of daemons, CLI calls and writers: tap's per-process hook would cost more than they do
+runProductsUninstrumented()
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

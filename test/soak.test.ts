@@ -9,8 +9,11 @@
 import path from 'node:path'
 import t from 'tap'
 import { PIPE_CAPACITY } from '../src/daemon/pmsgFifo.js'
-import { pstoreSim, tempDir } from './helpers/mount.js'
+import { pstoreSim, runProductsUninstrumented, tempDir } from './helpers/mount.js'
 import { type RoundResult, SOAK_LAYOUT, STOP_KINDS, soakRound } from './helpers/soakRound.js'
+
+// ~200 daemons, CLI calls and writers: tap's per-process hook would cost more than they do
+runProductsUninstrumented()
 
 const ROUNDS = Number(process.env.PSTORE_SIM_SOAK_ROUNDS ?? STOP_KINDS.length)
 

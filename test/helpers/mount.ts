@@ -32,6 +32,28 @@ const ownRunDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-run-'))
 process.env.PSTORE_SIM_RUN_DIR = ownRunDir
 process.on('exit', () => fs.rmSync(ownRunDir, { recursive: true, force: true }))
 
+/**
+ * tap instruments every Node process a test starts: @tapjs/processinfo puts its `--import` loader
+ * into NODE_OPTIONS and puts it back on each spawn, whatever env is given. Here that costs ~0.5 s of
+ * CPU per process (a pstore-sim call took 0.72 s instead of 0.21 s), more than the call itself.
+ * Suites that start hundreds of pstore-sim processes to test behaviour rather than code paths (the
+ * kernel loop, reliability, soak) call this once: from then on the Node programs this module
+ * starts (pstore-sim's bin, `node`) run through `env -u NODE_OPTIONS`, as a user runs them, and
+ * count for no coverage; the other suites' runs still do.
+ */
+export function runProductsUninstrumented(): void {
+  uninstrumented = true
+}
+let uninstrumented = false
+
+const NODE_PROGRAMS = new Set([process.execPath, 'node'])
+
+/** `[cmd, args]` as this module starts them (see runProductsUninstrumented). */
+export function productCommand(cmd: string, args: string[]): [string, string[]] {
+  if (!uninstrumented || !(cmd === cliBin || cmd === cliJs || NODE_PROGRAMS.has(cmd))) return [cmd, args]
+  return ['env', ['-u', 'NODE_OPTIONS', cmd, ...args]]
+}
+
 export interface RunResult {
   code: number
   stdout: Buffer
@@ -44,10 +66,11 @@ export function run(
   args: string[],
   options: { input?: Buffer | string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<RunResult> {
+  const [file, argv] = productCommand(cmd, args)
   return new Promise((resolve) => {
     const child = execFile(
-      cmd,
-      args,
+      file,
+      argv,
       { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 60000 },
       (err, stdout, stderr) => {
         const code = err

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { productCommand } from './mount.js'
 
 /**
  * The writers: one process, one worker thread per writer, each with its own fd and blocking
@@ -57,7 +58,7 @@ export function startWriters(fifo: string, count: number, maxLines: number, paus
   const scriptDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-writers-'))
   const script = path.join(scriptDir, 'writers.cjs')
   fs.writeFileSync(script, WRITERS, { flag: 'wx', mode: 0o600 })
-  const child = spawn(process.execPath, [script, fifo, String(count), String(maxLines), String(pauseEvery), String(pauseMs)], {
+  const child = spawn(...productCommand(process.execPath, [script, fifo, String(count), String(maxLines), String(pauseEvery), String(pauseMs)]), {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   let out = ''

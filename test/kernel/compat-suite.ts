@@ -21,7 +21,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { cat, ls, pstoreSim, sha256, statFiles } from '../helpers/mount.js'
+import { cat, ls, pstoreSim, runProductsUninstrumented, sha256, statFiles } from '../helpers/mount.js'
 import {
   changedParts,
   cli,
@@ -267,6 +267,9 @@ export interface CompatOptions {
 }
 
 export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = {}): Promise<void> {
+  // pstore-sim's processes here test the bytes a kernel agrees with: tap's per-process hook would
+  // cost more than they do (helpers/mount.ts)
+  runProductsUninstrumented()
   // a custom kernel's first preparation builds it (minutes on 2 cores): more than tap's 900 s per file
   if (kernel.endsWith('-custom')) t.setTimeout(45 * 60_000)
   const skip = await kernelSkipReason(kernel)
