@@ -8,7 +8,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test as Tap } from 'tap'
 import { PSTORE_RECORD_OVERHEAD } from '../src/backend/erst/cper.js'
-import { cat, ls, mountImage, pstoreSim, tempDir } from './helpers/mount.js'
+import { cat, ls, mountImage, pstoreSim, runProductsUninstrumented, tempDir } from './helpers/mount.js'
+
+// many daemons and CLI calls for behaviour, not code paths: tap's per-process hook would cost more
+// than they do (helpers/mount.ts)
+runProductsUninstrumented()
 
 const BLK = ['--backend', 'blk', '--cmdline', 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y', '--disk-size', '256K']
 const CPER_CREATOR_ID = 64

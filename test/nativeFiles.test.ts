@@ -10,7 +10,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { send } from '../src/daemon/client.js'
-import { DEMO, demoImage, ls, mountImage, pstoreSim, type RunResult, run, sha256, tempDir } from './helpers/mount.js'
+import { DEMO, demoImage, ls, mountImage, pstoreSim, type RunResult, run, runProductsUninstrumented, sha256, tempDir } from './helpers/mount.js'
+
+// many daemons and CLI calls for behaviour, not code paths: tap's per-process hook would cost more
+// than they do (helpers/mount.ts)
+runProductsUninstrumented()
 
 interface Status {
   nativeFiles: boolean

@@ -7,7 +7,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { pstoreSim, sha256, tempDir } from './helpers/mount.js'
+import { pstoreSim, runProductsUninstrumented, sha256, tempDir } from './helpers/mount.js'
+
+// many daemons and CLI calls for behaviour, not code paths: tap's per-process hook would cost more
+// than they do (helpers/mount.ts)
+runProductsUninstrumented()
 
 interface ResolvedSetup {
   source: string
