@@ -37,7 +37,7 @@ process.on('exit', () => fs.rmSync(ownRunDir, { recursive: true, force: true }))
  * into NODE_OPTIONS and puts it back on each spawn, whatever env is given. Here that costs ~0.5 s of
  * CPU per process (a pstore-sim call took 0.72 s instead of 0.21 s), more than the call itself.
  * Suites that start hundreds of pstore-sim processes to test behaviour rather than code paths (the
- * kernel loop, reliability, soak) call this once: from then on the Node programs this module
+ * kernel loop, reliability, soak, faults, …) call this once: from then on the Node programs this module
  * starts (pstore-sim's bin, `node`) run through `env -u NODE_OPTIONS`, as a user runs them, and
  * count for no coverage; the other suites' runs still do.
  */
