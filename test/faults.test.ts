@@ -10,8 +10,7 @@ import t, { type Test as Tap } from 'tap'
 import { PSTORE_RECORD_OVERHEAD } from '../src/backend/erst/cper.js'
 import { cat, ls, mountImage, pstoreSim, runProductsUninstrumented, tempDir } from './helpers/mount.js'
 
-// many daemons and CLI calls for behaviour, not code paths: tap's per-process hook would cost more
-// than they do (helpers/mount.ts)
+// pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
 runProductsUninstrumented()
 
 const BLK = ['--backend', 'blk', '--cmdline', 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y', '--disk-size', '256K']

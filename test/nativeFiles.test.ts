@@ -12,8 +12,7 @@ import t, { type Test } from 'tap'
 import { send } from '../src/daemon/client.js'
 import { DEMO, demoImage, ls, mountImage, pstoreSim, type RunResult, run, runProductsUninstrumented, sha256, tempDir } from './helpers/mount.js'
 
-// many daemons and CLI calls for behaviour, not code paths: tap's per-process hook would cost more
-// than they do (helpers/mount.ts)
+// pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
 runProductsUninstrumented()
 
 interface Status {

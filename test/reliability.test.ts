@@ -13,7 +13,7 @@ import { processAlive, readMountRecord } from '../src/daemon/registry.js'
 import { cliJs, DEMO, demoImage, mountImage, pstoreSim, run, runProductsUninstrumented, sha256, tempDir } from './helpers/mount.js'
 import { checkLines, startWriters } from './helpers/pmsgLoad.js'
 
-// hundreds of daemons, CLI calls and writers: tap's per-process hook would cost more than they do
+// pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
 runProductsUninstrumented()
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

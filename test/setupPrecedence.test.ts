@@ -9,8 +9,7 @@ import path from 'node:path'
 import t from 'tap'
 import { pstoreSim, runProductsUninstrumented, sha256, tempDir } from './helpers/mount.js'
 
-// many daemons and CLI calls for behaviour, not code paths: tap's per-process hook would cost more
-// than they do (helpers/mount.ts)
+// pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
 runProductsUninstrumented()
 
 interface ResolvedSetup {

@@ -12,7 +12,7 @@ import { PIPE_CAPACITY } from '../src/daemon/pmsgFifo.js'
 import { pstoreSim, runProductsUninstrumented, tempDir } from './helpers/mount.js'
 import { type RoundResult, SOAK_LAYOUT, STOP_KINDS, soakRound } from './helpers/soakRound.js'
 
-// ~200 daemons, CLI calls and writers: tap's per-process hook would cost more than they do
+// pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
 runProductsUninstrumented()
 
 const ROUNDS = Number(process.env.PSTORE_SIM_SOAK_ROUNDS ?? STOP_KINDS.length)

@@ -37,21 +37,24 @@ process.on('exit', () => fs.rmSync(ownRunDir, { recursive: true, force: true }))
  * into NODE_OPTIONS and puts it back on each spawn, whatever env is given. Here that costs ~0.5 s of
  * CPU per process (a pstore-sim call took 0.72 s instead of 0.21 s), more than the call itself.
  * Suites that start hundreds of pstore-sim processes to test behaviour rather than code paths (the
- * kernel loop, reliability, soak, faults, …) call this once: from then on the Node programs this module
- * starts (pstore-sim's bin, `node`) run through `env -u NODE_OPTIONS`, as a user runs them, and
- * count for no coverage; the other suites' runs still do.
+ * kernel loop, reliability, soak, faults, …) call this once: from then on the Node programs this
+ * module starts (pstore-sim's bin, `node`) run through env(1) with the test's NODE_OPTIONS minus
+ * tap's loader, as a user runs them, and count for no coverage; the other suites' runs still do.
  */
 export function runProductsUninstrumented(): void {
   uninstrumented = true
 }
 let uninstrumented = false
 
-const NODE_PROGRAMS = new Set([process.execPath, 'node'])
-
-/** `[cmd, args]` as this module starts them (see runProductsUninstrumented). */
-export function productCommand(cmd: string, args: string[]): [string, string[]] {
-  if (!uninstrumented || !(cmd === cliBin || cmd === cliJs || NODE_PROGRAMS.has(cmd))) return [cmd, args]
-  return ['env', ['-u', 'NODE_OPTIONS', cmd, ...args]]
+/** `[cmd, args]` as this module starts them with `env` (see runProductsUninstrumented). */
+export function productCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): [string, string[]] {
+  if (!uninstrumented || (cmd !== cliBin && cmd !== process.execPath)) return [cmd, args]
+  // spawn puts the loader back into any env it is given: env(1) sets the caller's options after it
+  const own = (env.NODE_OPTIONS ?? '')
+    .split(/\s+/)
+    .filter((option) => option && !option.includes('@tapjs/processinfo'))
+    .join(' ')
+  return ['env', [...(own ? [`NODE_OPTIONS=${own}`] : ['-u', 'NODE_OPTIONS']), cmd, ...args]]
 }
 
 export interface RunResult {
@@ -66,12 +69,13 @@ export function run(
   args: string[],
   options: { input?: Buffer | string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<RunResult> {
-  const [file, argv] = productCommand(cmd, args)
+  const env = options.env ?? process.env
+  const [file, argv] = productCommand(cmd, args, env)
   return new Promise((resolve) => {
     const child = execFile(
       file,
       argv,
-      { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 60000 },
+      { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, cwd: options.cwd, env, timeout: options.timeoutMs ?? 60000 },
       (err, stdout, stderr) => {
         const code = err
           ? typeof (err as NodeJS.ErrnoException).code === 'number'

@@ -36,8 +36,7 @@ interface Inspected {
 }
 
 export async function blkCompatSuite(kernel: KernelSelector): Promise<void> {
-  // pstore-sim's processes here test the bytes a kernel agrees with: tap's per-process hook would
-  // cost more than they do (helpers/mount.ts)
+  // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
   runProductsUninstrumented()
   const skip = await kernelSkipReason(kernel)
   if (skip && process.env.PSTORE_SIM_REQUIRE_KERNEL === '1') t.fail(`kernel suite (${kernel}) required but: ${skip}`)

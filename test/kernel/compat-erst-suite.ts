@@ -156,8 +156,7 @@ function checkKernelWrites(t: Test, g: ErstGeometry, before: Buffer, file: Buffe
 }
 
 export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
-  // pstore-sim's processes here test the bytes a kernel agrees with: tap's per-process hook would
-  // cost more than they do (helpers/mount.ts)
+  // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
   runProductsUninstrumented()
   const skip = await kernelSkipReason(kernel)
   if (skip && process.env.PSTORE_SIM_REQUIRE_KERNEL === '1') t.fail(`kernel suite (${kernel}) required but: ${skip}`)

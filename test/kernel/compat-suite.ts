@@ -267,8 +267,7 @@ export interface CompatOptions {
 }
 
 export async function compatSuite(kernel: KernelSelector, opts: CompatOptions = {}): Promise<void> {
-  // pstore-sim's processes here test the bytes a kernel agrees with: tap's per-process hook would
-  // cost more than they do (helpers/mount.ts)
+  // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
   runProductsUninstrumented()
   // a custom kernel's first preparation builds it (minutes on 2 cores): more than tap's 900 s per file
   if (kernel.endsWith('-custom')) t.setTimeout(45 * 60_000)
