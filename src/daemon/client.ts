@@ -120,23 +120,29 @@ export async function startDaemon(options: MountOptions, early?: EarlyDaemon): P
   return message.text ?? ''
 }
 
-async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs
+async function waitForExit(pid: number, until: number): Promise<boolean> {
   while (Date.now() < until) {
     if (!processAlive(pid)) return true
-    // a umount waits on this: poll often (a check is a kill(2) and a /proc read)
-    await new Promise((r) => setTimeout(r, 4))
+    // its socket closed as it exited: it is a zombie or gone within microseconds (a check is
+    // a kill(2) and a /proc read)
+    await new Promise((r) => setTimeout(r, 1))
   }
   return !processAlive(pid)
 }
+
+/** How long a daemon may take from a `umount` request to its exit. */
+const UNMOUNT_TIMEOUT_MS = 15000
 
 /** Unmounts and waits until the daemon has flushed and exited. */
 export async function unmount(mountpoint: string): Promise<void> {
   const abs = path.resolve(mountpoint)
   const record = readMountRecord(abs)
   if (record && processAlive(record.pid)) {
-    await sendControl(record.socket, { op: 'umount' })
-    if (!(await waitForExit(record.pid, 15000))) throw new EnvironmentError(`the daemon (pid ${record.pid}) did not exit after unmounting ${abs}`)
+    // The answer comes at once; the connection ends when the daemon's process does (after its
+    // last write): no polling while it unmounts and flushes.
+    const until = Date.now() + UNMOUNT_TIMEOUT_MS
+    await sendControl(record.socket, { op: 'umount' }, { untilClosedMs: UNMOUNT_TIMEOUT_MS })
+    if (!(await waitForExit(record.pid, until))) throw new EnvironmentError(`the daemon (pid ${record.pid}) did not exit after unmounting ${abs}`)
     return
   }
   // A dead daemon (kill -9): its mount, FIFO, record, socket and log are cleaned up here.

@@ -82,7 +82,17 @@ export function serveControl(socketPath: string, handler: ControlHandler): Promi
   })
 }
 
-export function sendControl(socketPath: string, request: ControlRequest, timeoutMs = 30000): Promise<unknown> {
+export interface SendOptions {
+  /** How long the daemon may take to answer (ms). */
+  timeoutMs?: number
+  /**
+   * After the answer, keep the connection until the daemon closes it, at most this long (ms):
+   * the daemon never closes one itself, so its end comes when the daemon's process exits.
+   */
+  untilClosedMs?: number
+}
+
+export function sendControl(socketPath: string, request: ControlRequest, { timeoutMs = 30000, untilClosedMs }: SendOptions = {}): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = net.createConnection(socketPath)
     let buffer = ''
@@ -97,10 +107,21 @@ export function sendControl(socketPath: string, request: ControlRequest, timeout
       const newline = buffer.indexOf('\n')
       if (newline < 0) return
       clearTimeout(timer)
-      socket.end()
       const response = JSON.parse(buffer.slice(0, newline)) as ControlResponse
-      if (response.ok) resolve(response.result)
-      else reject(errorWithExitCode(response.error, response.exitCode, response.name, response.facts, response.kind))
+      buffer = ''
+      if (!response.ok) {
+        socket.end()
+        reject(errorWithExitCode(response.error, response.exitCode, response.name, response.facts, response.kind))
+      } else if (untilClosedMs === undefined) {
+        socket.end() // the daemon's side then ends too (no half-open sockets)
+        resolve(response.result)
+      } else {
+        const bound = setTimeout(() => socket.destroy(), untilClosedMs)
+        socket.once('close', () => {
+          clearTimeout(bound)
+          resolve(response.result)
+        })
+      }
     })
     socket.on('error', (err) => {
       clearTimeout(timer)
