@@ -23,6 +23,9 @@
 // 7. Fuse.flock / Fuse.pipeBytes (patch level 4): a second process cannot
 //    take an exclusive lock this one holds, and takes it once it is released;
 //    FIONREAD through the FIFO's write-only end counts the bytes written.
+// 8. Fuse.startRingPump (patch level 8): 'seven' written to a FIFO lands in a
+//    4-byte ring in a file as the kernel's ring would hold it ('neve', start
+//    1, size 4).
 //
 // Exit codes: 0 ok, 2 environment problem (message names what to run).
 
@@ -260,11 +263,36 @@ async function main () {
   const free = await run(process.execPath, ['-e', tryLock, lockFile])
   fs.closeSync(lfd)
   if (held !== 'false' || free !== 'true') throw new Error(`Fuse.flock: another process took a held lock (${held}) or not a free one (${free})`)
+  await checkRingPump(Fuse, fifo, path.join(tmp, 'ring'))
 
   fs.rmSync(tmp, { recursive: true, force: true })
   tmp = null
   clearTimeout(guard)
-  process.stdout.write(`check-addon: ok (${path.relative(ROOT, addonPath)}, patch level ${Fuse.NATIVE_PATCH_LEVEL}, mtime ns survived: ${out.split('.').pop()}, invalidate: stat 10 -> 20, native files: ls/stat/cat without JS, flock + FIONREAD)\n`)
+  process.stdout.write(`check-addon: ok (${path.relative(ROOT, addonPath)}, patch level ${Fuse.NATIVE_PATCH_LEVEL}, mtime ns survived: ${out.split('.').pop()}, invalidate: stat 10 -> 20, native files: ls/stat/cat without JS, flock + FIONREAD, ring pump)\n`)
+}
+
+async function checkRingPump(Fuse, fifo, ringFile) {
+  if (!Fuse.RING_PUMP) throw new Error(`the addon has no Fuse.startRingPump (patch level ${Fuse.NATIVE_PATCH_LEVEL}, need 8)`)
+  const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  const wfd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+  fs.writeFileSync(ringFile, Buffer.alloc(12))
+  const file = fs.openSync(ringFile, 'r+')
+  const pump = Fuse.startRingPump({ pipeFd: rfd, fileFd: file, headerAt: 0, dataAt: 8, capacity: 4, start: 0, size: 0 })
+  fs.writeSync(wfd, 'seven')
+  let result
+  try {
+    for (let i = 0; i < 200 && Fuse.pipeBytes(wfd) > 0; i++) await new Promise((r) => setTimeout(r, 5))
+  } finally {
+    result = pump.stop()
+    fs.closeSync(rfd)
+    fs.closeSync(wfd)
+  }
+  const ring = fs.readFileSync(ringFile)
+  fs.closeSync(file)
+  const got = `${ring.readInt32LE(0)} ${ring.readInt32LE(4)} ${ring.subarray(8).toString('latin1')}`
+  if (got !== '1 4 neve' || result.moved !== 5 || result.errno !== 0) {
+    throw new Error(`Fuse.startRingPump: the ring holds "${got}" (want "1 4 neve"), moved ${result.moved}, errno ${result.errno}`)
+  }
 }
 
 main().catch((err) => fail(err.message))

@@ -115,3 +115,41 @@ t.test('kernel fixtures: boot, read, erase and a panic on a file = on a buffer',
     t.ok(fs.readFileSync(file).equals(inMemory.bytes), `${name}: file = the buffer's bytes`)
   }
 })
+
+t.test('a range lent to another writer: its bytes are read from the file again, the rest is kept', async (t) => {
+  const original = noise(5 * 4096 + 100, 11)
+  const file = path.join(tmp, 'lent.img')
+  fs.writeFileSync(file, original)
+  const region = RegionImage.open(file, { readOnly: false, expectedSize: original.length })
+  region.load(0, original.length) // every chunk in memory, so a stale one would show
+  // an unflushed change in a chunk the lent range shares: written before the range is lent
+  region.write(4096 + 10, Buffer.from('mine'))
+  const lentAt = 4096 + 100
+  const lentLength = 2 * 4096
+  const fd = region.lendToFile(lentAt, lentLength)
+  t.equal(
+    fs
+      .readFileSync(file)
+      .subarray(4096 + 10, 4096 + 14)
+      .toString(),
+    'mine',
+    'the change was written when the range was lent',
+  )
+  // the other writer, straight into the file through the lent descriptor
+  const theirs = noise(lentLength, 12)
+  fs.writeSync(fd, theirs, 0, theirs.length, lentAt)
+  region.reloadFromFile(lentAt, lentLength)
+  const seen = Buffer.alloc(lentLength)
+  region.copy(lentAt, lentLength, seen)
+  t.ok(seen.equals(theirs), "after the writer's return the region reads its bytes")
+  t.equal(region.view(4096 + 10, 4).toString(), 'mine', 'a change beside the range is kept')
+  t.ok(region.bytes.subarray(0, 4096).equals(original.subarray(0, 4096)), 'chunks outside the range are untouched')
+  region.write(lentAt + 5, Buffer.from('after'))
+  region.flush()
+  const onDisk = fs.readFileSync(file)
+  t.equal(onDisk.subarray(lentAt + 5, lentAt + 10).toString(), 'after', 'a later write lands')
+  t.ok(onDisk.subarray(lentAt + 10, lentAt + lentLength).equals(theirs.subarray(10)), "and keeps the writer's other bytes")
+  region.holdWrites()
+  t.throws(() => region.lendToFile(lentAt, lentLength), /holding writes/, 'a region holding writes lends nothing: its memory is the only copy')
+  region.discardHeld()
+})

@@ -22,6 +22,20 @@ export type DmesgWriteResult =
   | { stored: true; slot: number; id: number | bigint }
   | { stored: false; errno: 'ENOSPC' | 'EINVAL' | 'EIO' | 'EBUSY'; why: string }
 
+/**
+ * The pmsg ring lent to a writer outside JS (the daemon's FIFO pump): a persistent_ram ring in
+ * the image file, whose start and size are two little-endian int32 at `headerAt`.
+ */
+export interface LentRing {
+  /** The image, open for writing. */
+  fd: number
+  headerAt: number
+  dataAt: number
+  capacity: number
+  start: number
+  size: number
+}
+
 /** What a boot did to one zone or slot (the backend's own report extends it). */
 export interface BootReport {
   outcome: string
@@ -59,6 +73,18 @@ export interface PstoreBackend {
   consoleRefusal?(): Error | undefined
   /** psinfo->write_user for /dev/pmsg0: bytes taken (only when `types` has 'pmsg'). */
   writePmsg?(bytes: Uint8Array): number
+  /**
+   * Whether /dev/pmsg0's bytes may land in the image as they come, by a writer outside JS (the
+   * ring holds them verbatim: no parity to follow them, a writable file).
+   */
+  readonly lendsPmsgRing?: boolean
+  /**
+   * Lends the pmsg ring (after writing every change): until reclaimPmsgRing() the file holds
+   * its truth and nothing here may touch it. Undefined when a write would be refused now.
+   */
+  lendPmsgRing?(): LentRing | undefined
+  /** The lent ring is back: its bytes are read from the file again. */
+  reclaimPmsgRing?(): void
   /** Checks that `cpu` has somewhere to write ftrace records; throws the refusal. */
   checkFtrace?(cpu: number): void
   /** psinfo->write for PSTORE_TYPE_FTRACE: binary records of `cpu`. */

@@ -21,7 +21,7 @@ import { logger } from '../util/log.js'
 import { type ControlRequest, eventFromWire, serveControl } from './control.js'
 import { Errno, fuseOperations } from './fuseOperations.js'
 import { NativeFilesMirror } from './nativeFiles.js'
-import { checkFifoPath, defaultFifoPath, type PipeTools, PmsgFifo, removeStaleFifo } from './pmsgFifo.js'
+import { checkFifoPath, defaultFifoPath, type PipeTools, PmsgFifo, type RingLender, removeStaleFifo } from './pmsgFifo.js'
 import { isMounted, liveDaemon, logPath, mountType, readMountRecord, removeMountRecord, runDir, socketPath, writeMountRecord } from './registry.js'
 
 const debug = logger('daemon')
@@ -222,9 +222,14 @@ export class PstoreDaemon {
     try {
       await this.mount(Fuse, fsname)
       const pipeTools: PipeTools | undefined = Fuse.NATIVE_FILES
-        ? { mkfifo: Fuse.mkfifo, setPipeSize: Fuse.setPipeSize, pipeBytes: Fuse.LOCKS ? Fuse.pipeBytes : undefined }
+        ? {
+            mkfifo: Fuse.mkfifo,
+            setPipeSize: Fuse.setPipeSize,
+            pipeBytes: Fuse.LOCKS ? Fuse.pipeBytes : undefined,
+            startRingPump: Fuse.RING_PUMP ? Fuse.startRingPump : undefined,
+          }
         : undefined
-      if (fifoPath) this.fifo = await PmsgFifo.create(fifoPath, (chunk) => this.pmsgFromFifo(chunk), pipeTools)
+      if (fifoPath) this.fifo = await PmsgFifo.create(fifoPath, (chunk) => this.pmsgFromFifo(chunk), pipeTools, this.pmsgRingLender())
       const socket = socketPath(this.mountpoint)
       this.control = await serveControl(socket, (request) => this.handle(request))
       writeMountRecord({
@@ -237,6 +242,7 @@ export class PstoreDaemon {
         startedAt: new Date().toISOString(),
       })
       this.simulation.commit()
+      this.fifo?.begin()
     } catch (err) {
       this.failed = true
       await this.stop()
@@ -260,6 +266,15 @@ export class PstoreDaemon {
     }, 0).unref()
   }
 
+  /**
+   * The machine's pmsg ring for the FIFO's native pump, when it can lend it (ramoops without
+   * ECC). PSTORE_SIM_PMSG_PUMP=0 stores every byte through JS instead (for comparison).
+   */
+  private pmsgRingLender(): RingLender | undefined {
+    if (!this.simulation.machine.lendsPmsgRing || process.env.PSTORE_SIM_PMSG_PUMP === '0') return undefined
+    return { lend: () => this.simulation.machine.lendPmsgRing(), reclaim: () => this.simulation.machine.reclaimPmsgRing() }
+  }
+
   private pmsgFromFifo(chunk: Buffer): void {
     try {
       if (!this.simulation.machine.halted) this.simulation.machine.pmsg(chunk)
@@ -274,12 +289,17 @@ export class PstoreDaemon {
         readOnly: !!this.options.readOnly,
         now: nowTimespec,
         erase: (entry) => {
+          // an erase of pmsg-ramoops-0 zaps the live ring: what writers were told is stored lands
+          // first, and the pump leaves the ring alone meanwhile
+          const release = this.fifo?.hold()
           try {
             this.simulation.machine.backend.erase(entry.file.record.type, entry.file.record.id)
             return 0
           } catch (err) {
             debug('erase failed: %s', (err as Error).message)
             return Errno.EIO
+          } finally {
+            release?.()
           }
         },
       }),
@@ -330,19 +350,32 @@ export class PstoreDaemon {
   }
 
   async handle(request: ControlRequest): Promise<unknown> {
-    // Whatever writers were told is in /dev/pmsg0 comes before this event (and its snapshot).
-    if (request.op !== 'status') this.fifo?.drain()
+    if (request.op === 'status') return this.status()
+    // Whatever writers were told is in /dev/pmsg0 comes before this event (and its snapshot),
+    // and the FIFO's pump leaves the ring to it until it ends.
+    const release = this.fifo?.hold()
+    try {
+      return await this.handleEvent(request)
+    } finally {
+      release?.()
+    }
+  }
+
+  private status(): unknown {
+    return {
+      image: this.image,
+      mountpoint: this.mountpoint,
+      fifo: this.fifo?.path,
+      files: this.view.names(),
+      state: this.simulation.machine.state,
+      nativeFiles: this.nativeFiles,
+      pmsgPump: this.fifo?.pumped ?? false,
+      jsRequests: this.jsRequests,
+    }
+  }
+
+  private async handleEvent(request: Exclude<ControlRequest, { op: 'status' }>): Promise<unknown> {
     switch (request.op) {
-      case 'status':
-        return {
-          image: this.image,
-          mountpoint: this.mountpoint,
-          fifo: this.fifo?.path,
-          files: this.view.names(),
-          state: this.simulation.machine.state,
-          nativeFiles: this.nativeFiles,
-          jsRequests: this.jsRequests,
-        }
       case 'umount':
         setImmediate(() => void this.stop())
         return { unmounting: true }

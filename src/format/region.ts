@@ -4,7 +4,8 @@
  * A file-backed region is loaded lazily, in chunks: a boot reads only the zone headers and the
  * used bytes, so its cost follows the bytes in use, not mem_size. Reads of chunks not loaded yet
  * go straight to the file (their bytes there are still the region's: only loaded chunks are
- * ever changed or written back); a chunk is loaded before its first change.
+ * ever changed or written back, but for a range lent to another writer, lendToFile); a chunk is
+ * loaded before its first change.
  *
  * Read-write images get every change written through to the file at the end of each operation
  * (`flush()`), as a kernel's stores land in RAM. Read-only images (dumps taken from boards are
@@ -27,7 +28,7 @@ const CHUNK_SIZE = 4096
 /**
  * File reads of unloaded bytes go through a small window that is read ahead: a zone's header and
  * the start of its data then cost one read. Its bytes stay valid because unloaded chunks never
- * change in the file.
+ * change in the file (but in a range lent to another writer, whose return drops the window).
  */
 const READ_AHEAD_SIZE = 8192
 
@@ -220,6 +221,41 @@ export class RegionImage {
     this.writeFd ??= fs.openSync(this.path, 'r+')
     for (const [offset, length] of this.dirty) fs.writeSync(this.writeFd, this.memory, offset, length, offset)
     this.dirty = []
+  }
+
+  /** Whether another writer may change the file's bytes (lendToFile): a read-write file, no held changes. */
+  get lendable(): boolean {
+    return !this.readOnly && this.path !== undefined && !this.held
+  }
+
+  /**
+   * Lends [offset, offset + length) to a writer that changes the file directly (the daemon's
+   * pmsg pump): every change so far is written, and the range's chunks are read from the file
+   * again from now on. Called again once the writer has stopped (its bytes are then read
+   * fresh); the range must not be touched in between. Returns the file, open for writing.
+   */
+  lendToFile(offset: number, length: number): number {
+    this.reloadFromFile(offset, length)
+    this.writeFd ??= fs.openSync(this.path!, 'r+')
+    return this.writeFd
+  }
+
+  /** Writes every change, then reads [offset, offset + length) from the file again (another writer changed it). */
+  reloadFromFile(offset: number, length: number): void {
+    this.checkRange('reload', offset, length)
+    // memory is the only copy of a read-only or held region's changes: they must not be dropped
+    if (!this.lendable) throw new Error('the region is read-only, in memory, or holding writes: its file is not the truth')
+    if (length <= 0) return
+    this.flush()
+    const chunks = Math.ceil(this.memory.length / CHUNK_SIZE)
+    this.unloaded ??= new Uint8Array(chunks)
+    const end = Math.floor((offset + length - 1) / CHUNK_SIZE) + 1
+    for (let chunk = Math.floor(offset / CHUNK_SIZE); chunk < end; chunk++) {
+      this.unloadedCount += 1 - this.unloaded[chunk]!
+      this.unloaded[chunk] = 1
+    }
+    // the window's bytes were read before the other writer's
+    this.readAheadStart = this.readAheadEnd = 0
   }
 
   /** From now on changes stay in memory until commitHeld() writes them or discardHeld() drops them. */

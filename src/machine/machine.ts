@@ -6,7 +6,7 @@
  *
  * The state is plain JSON so that it survives between CLI commands while no daemon runs.
  */
-import type { BackendMemory, BootReport, DmesgWriteResult, PstoreBackend } from '../backend/backend.js'
+import type { BackendMemory, BootReport, DmesgWriteResult, LentRing, PstoreBackend } from '../backend/backend.js'
 import { openBackend } from '../backend/open.js'
 import { type BackendConfig, targetOf } from '../backend/setup.js'
 import type { TargetSetup } from '../backend/target.js'
@@ -240,6 +240,28 @@ export class SimulatedMachine {
     const missing = this.backend.whyNot('pmsg')
     if (missing || !this.backend.writePmsg) throw new MachineSetupError(missing ?? `${this.backend.name} stores no pmsg records`)
     return this.backend.writePmsg(bytes)
+  }
+
+  /**
+   * Whether /dev/pmsg0's bytes may be stored by a writer outside JS (the daemon's FIFO pump):
+   * the backend can lend its pmsg ring (PstoreBackend.lendsPmsgRing).
+   */
+  get lendsPmsgRing(): boolean {
+    return this.target.frontends.pmsg && this.backend.lendsPmsgRing === true
+  }
+
+  /**
+   * The pmsg ring for that writer, or 'drop' when pmsg() would store nothing now (the machine
+   * halted, or the zone's write is refused): such bytes are read and dropped. Until
+   * reclaimPmsgRing() nothing here may touch the ring.
+   */
+  lendPmsgRing(): LentRing | 'drop' {
+    if (this.halted) return 'drop'
+    return this.backend.lendPmsgRing?.() ?? 'drop'
+  }
+
+  reclaimPmsgRing(): void {
+    this.backend.reclaimPmsgRing?.()
   }
 
   /**

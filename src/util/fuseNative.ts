@@ -116,6 +116,32 @@ export interface FuseSession {
 
 export type LockMode = 'exclusive' | 'shared'
 
+/** What a ring pump moves into (level 8): a ring of `capacity` bytes at dataAt, its start and size at headerAt. */
+export interface RingPumpSpec {
+  pipeFd: number
+  fileFd: number
+  headerAt: number
+  dataAt: number
+  capacity: number
+  start: number
+  size: number
+  /** Only empty the pipe. */
+  discard?: boolean
+}
+
+/** Where a stopped pump left the ring; errno: the first write to the file that failed (then it discarded), or 0. */
+export interface RingPumpResult {
+  moved: number
+  start: number
+  size: number
+  errno: number
+}
+
+export interface RingPump {
+  /** Joins the pump's thread: the ring is the caller's again. */
+  stop(): RingPumpResult
+}
+
 /** fuse-native's module: the Fuse class and the patch's static helpers and feature flags. */
 export interface FuseNative {
   new (mountpoint: string, ops: FuseOperations, options: FuseMountOptions): FuseSession
@@ -131,6 +157,10 @@ export interface FuseNative {
   pipeBytes(fd: number): number
   /** flock(2) without waiting (level 4): true when taken or released, false when another open file holds it. */
   flock(fd: number, mode: LockMode | 'unlock'): boolean
+  /** Level 8: startRingPump is there. */
+  RING_PUMP?: boolean
+  /** A thread moving a pipe's bytes into a ring in a file with splice(2) (level 8). */
+  startRingPump(spec: RingPumpSpec): RingPump
 }
 
 const require = createRequire(import.meta.url)

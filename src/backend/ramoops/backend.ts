@@ -4,7 +4,7 @@
  */
 import type { RegionImage } from '../../format/region.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
-import type { BackendDescription, BackendMemory, DmesgWriteResult, PstoreBackend } from '../backend.js'
+import type { BackendDescription, BackendMemory, DmesgWriteResult, LentRing, PstoreBackend } from '../backend.js'
 import type { CorruptSpec, FlipReport } from '../faults.js'
 import type { RamoopsConfig } from './config.js'
 import { corrupt } from './corrupt.js'
@@ -67,6 +67,25 @@ export class RamoopsBackend implements PstoreBackend {
 
   writePmsg(bytes: Uint8Array): number {
     return this.ramoops.writePmsg(bytes)
+  }
+
+  get lendsPmsgRing(): boolean {
+    const zone = this.ramoops.pmsg
+    return !!zone && zone.eccSize === 0 && !this.region.readOnly && this.region.path !== undefined
+  }
+
+  lendPmsgRing(): LentRing | undefined {
+    const zone = this.ramoops.pmsg
+    if (!zone || !this.lendsPmsgRing || zone.writeRefusal()) return undefined
+    const fd = this.region.lendToFile(zone.offset, zone.layout.size)
+    return { fd, headerAt: zone.offset + 4, dataAt: zone.dataOffset, capacity: zone.capacity, start: zone.start, size: zone.size }
+  }
+
+  reclaimPmsgRing(): void {
+    const zone = this.ramoops.pmsg
+    if (!zone) return
+    this.region.reloadFromFile(zone.offset, zone.layout.size)
+    zone.changedOutside()
   }
 
   checkFtrace(cpu: number): void {

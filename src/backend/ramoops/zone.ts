@@ -152,6 +152,11 @@ export class PersistentRamZone {
     this.oldLog = undefined
   }
 
+  /** Its RAM was written by someone else (a lent ring): a snapshot must be taken again. */
+  changedOutside(): void {
+    this.ramVersion++
+  }
+
   /** persistent_ram_zap(): start = size = 0; data and data parity stay. */
   zap(): void {
     this.ramVersion++
