@@ -53,8 +53,8 @@ export interface RingLender {
 /**
  * The pipe's capacity, and so what a kill -9 of the daemon can lose: the bytes writers have
  * been told are written but the daemon has not stored yet (every clean stop drains them). 256
- * KiB: with the pump, the kernel's default 64 KiB kept `cat` waiting on the pipe (0.56x tmpfs
- * in the bench, 0.96x with 256 KiB, 0.77x with 1 MiB); the JS reader gains nothing from it.
+ * KiB: with the pump, the kernel's default 64 KiB kept `cat` waiting on the pipe (the bench's
+ * quick runs: 0.56x tmpfs with 64 KiB, 0.96x with 256 KiB, 0.77x with 1 MiB).
  */
 export const PIPE_CAPACITY = 256 * 1024
 
