@@ -342,3 +342,29 @@ t.test(
     t.equal((await pstoreSim(['inspect', image])).code, 0, 'the image is consistent')
   },
 )
+
+t.test('mount --foreground ends with exit code 0 at umount, its last write done (the fast exit, without coverage)', async (t) => {
+  const dir = tempDir(t)
+  const image = await demoImage(t, dir)
+  const mnt = path.join(dir, 'mnt')
+  // as a user runs it: no tap loader, no NODE_V8_COVERAGE (under which the daemon ends through Node's exit)
+  const daemon = spawn('env', ['-u', 'NODE_V8_COVERAGE', '-u', 'NODE_OPTIONS', process.execPath, cliJs, 'mount', image, mnt, '--foreground'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)))
+  let stderr = ''
+  daemon.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  await new Promise<void>((resolve, reject) => {
+    daemon.stdout.once('data', () => resolve())
+    daemon.once('exit', (code) => reject(new Error(`the foreground daemon exited with ${code}: ${stderr}`)))
+  })
+  const w = await run('sh', ['-c', 'printf "last words\\n" > "$1"', 'sh', `${mnt}.pmsg0`])
+  t.equal(w.code, 0, `a write to the FIFO: ${w.stderr}`)
+  const u = await pstoreSim(['umount', mnt])
+  t.equal(u.code, 0, `umount: ${u.stderr}`)
+  t.equal(await exited, 0, 'the foreground process exited with 0')
+  t.equal(stderr, '', 'it said nothing on stderr')
+  const remount = await mountImage(t, image, mnt)
+  t.equal(remount.code, 0, 'mounted again')
+  t.equal((await cat(path.join(mnt, 'pmsg-ramoops-0'))).stdout.toString(), 'last words\n', 'the write before umount is in the image')
+})

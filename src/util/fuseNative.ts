@@ -161,6 +161,8 @@ export interface FuseNative {
   RING_PUMP?: boolean
   /** A thread moving a pipe's bytes into a ring in a file with splice(2) (level 8). */
   startRingPump(spec: RingPumpSpec): RingPump
+  /** _exit(2) (level 8; process.exit on an older addon): no 'exit' event, no teardown. */
+  exitNow(code: number): never
 }
 
 const require = createRequire(import.meta.url)

@@ -39,7 +39,8 @@ process.on('exit', () => fs.rmSync(ownRunDir, { recursive: true, force: true }))
  * Suites that start hundreds of pstore-sim processes to test behaviour rather than code paths (the
  * kernel loop, reliability, soak, faults, …) call this once: from then on the Node programs this
  * module starts (pstore-sim's bin, `node`) run through env(1) with the test's NODE_OPTIONS minus
- * tap's loader, as a user runs them, and count for no coverage; the other suites' runs still do.
+ * tap's loader and without NODE_V8_COVERAGE, as a user runs them, and count for no coverage; the
+ * other suites' runs still do.
  */
 export function runProductsUninstrumented(): void {
   uninstrumented = true
@@ -54,7 +55,9 @@ export function productCommand(cmd: string, args: string[], env: NodeJS.ProcessE
     .split(/\s+/)
     .filter((option) => option && !option.includes('@tapjs/processinfo'))
     .join(' ')
-  return ['env', [...(own ? [`NODE_OPTIONS=${own}`] : ['-u', 'NODE_OPTIONS']), cmd, ...args]]
+  // without NODE_V8_COVERAGE too: such a process counts for nothing, and a daemon ends as it
+  // does for users (its fast exit is for runs without coverage: daemon.ts exitAfterStop)
+  return ['env', ['-u', 'NODE_V8_COVERAGE', ...(own ? [`NODE_OPTIONS=${own}`] : ['-u', 'NODE_OPTIONS']), cmd, ...args]]
 }
 
 export interface RunResult {
