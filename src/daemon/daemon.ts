@@ -290,8 +290,8 @@ export class PstoreDaemon {
         now: nowTimespec,
         erase: (entry) => {
           // an erase of pmsg-ramoops-0 zaps the live ring: what writers were told is stored lands
-          // first, and the pump leaves the ring alone meanwhile
-          const release = this.fifo?.hold()
+          // first, and the pump leaves the ring alone meanwhile (other erases never touch it)
+          const release = entry.file.record.type === 'pmsg' ? this.fifo?.hold() : undefined
           try {
             this.simulation.machine.backend.erase(entry.file.record.type, entry.file.record.id)
             return 0

@@ -273,7 +273,10 @@ export class PmsgFifo {
 
   /** Stores every byte waiting in the pipe now, through onData (the pump stopped). Returns the bytes read. */
   private drain(): number {
-    return this.readFd === undefined ? 0 : this.drainFd(this.readFd)
+    if (this.readFd === undefined) return 0
+    // nothing waiting, the usual case before an event: no read (it would throw EAGAIN)
+    if (this.tools?.pipeBytes && this.tools.pipeBytes(this.readFd) === 0) return 0
+    return this.drainFd(this.readFd)
   }
 
   private drainFd(fd: number): number {
