@@ -23,12 +23,13 @@ export type DmesgWriteResult =
   | { stored: false; errno: 'ENOSPC' | 'EINVAL' | 'EIO' | 'EBUSY'; why: string }
 
 /**
- * The pmsg ring lent to a writer outside JS (the daemon's FIFO pump): a persistent_ram ring in
- * the image file, whose start and size are two little-endian int32 at `headerAt`.
+ * The pmsg ring lent to a writer outside JS (the daemon's FIFO pump, which takes it as it is):
+ * a persistent_ram ring in the image file, whose start and size are two little-endian int32 at
+ * `headerAt`.
  */
 export interface LentRing {
   /** The image, open for writing. */
-  fd: number
+  fileFd: number
   headerAt: number
   dataAt: number
   capacity: number

@@ -351,6 +351,12 @@ export class PstoreDaemon {
 
   async handle(request: ControlRequest): Promise<unknown> {
     if (request.op === 'status') return this.status()
+    // no hold: the stop drains the FIFO itself (a hold's release would restart the pump only
+    // for the stop to end it again)
+    if (request.op === 'umount') {
+      setImmediate(() => void this.stop())
+      return { unmounting: true }
+    }
     // Whatever writers were told is in /dev/pmsg0 comes before this event (and its snapshot),
     // and the FIFO's pump leaves the ring to it until it ends.
     const release = this.fifo?.hold()
@@ -374,11 +380,8 @@ export class PstoreDaemon {
     }
   }
 
-  private async handleEvent(request: Exclude<ControlRequest, { op: 'status' }>): Promise<unknown> {
+  private async handleEvent(request: Exclude<ControlRequest, { op: 'status' } | { op: 'umount' }>): Promise<unknown> {
     switch (request.op) {
-      case 'umount':
-        setImmediate(() => void this.stop())
-        return { unmounting: true }
       case 'reboot':
         // allowed read-only too: such a mount boots in memory and never writes the image
         return { files: await this.rebootNames() }

@@ -250,8 +250,7 @@ export class PmsgFifo {
     let ring: LentRing | 'drop' | undefined
     try {
       ring = lender.lend()
-      const spec =
-        ring === 'drop' ? { fileFd: this.readFd, headerAt: 0, dataAt: 0, capacity: 1, start: 0, size: 0, discard: true } : { ...ring, fileFd: ring.fd }
+      const spec = ring === 'drop' ? { fileFd: this.readFd, headerAt: 0, dataAt: 0, capacity: 1, start: 0, size: 0, discard: true } : ring
       this.pump = { thread: tools.startRingPump({ ...spec, pipeFd: this.readFd }), lent: ring !== 'drop' }
     } catch (err) {
       // no thread (or no ring: the image could not be written): JS reads the pipe from now on

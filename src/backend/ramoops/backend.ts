@@ -77,10 +77,10 @@ export class RamoopsBackend implements PstoreBackend {
   lendPmsgRing(): LentRing | undefined {
     const zone = this.ramoops.pmsg
     if (!zone || !this.lendsPmsgRing || zone.writeRefusal()) return undefined
-    const fd = this.region.lendToFile(zone.offset, zone.layout.size)
+    const fileFd = this.region.lendToFile(zone.offset, zone.layout.size)
     // a start at the ring's very end (an image written so) writes from 0, as persistent_ram_write() does
     const start = zone.start === zone.capacity ? 0 : zone.start
-    return { fd, headerAt: zone.offset + 4, dataAt: zone.dataOffset, capacity: zone.capacity, start, size: zone.size }
+    return { fileFd, headerAt: zone.offset + 4, dataAt: zone.dataOffset, capacity: zone.capacity, start, size: zone.size }
   }
 
   reclaimPmsgRing(): void {
