@@ -5,9 +5,9 @@
 # there is nothing to do (one line per step that does something, plus the
 # final check line). See native-setup/README.md.
 #
-#   1. Debian packages: fuse (libfuse.so.2, fusermount), libfuse-dev, pkg-config, systemd
-#      (systemd-pstore for the exec tests), util-linux (unshare)
-#      (+ make/g++/python3 for node-gyp if missing); apt-get update first.
+#   1. system packages (native-setup/packages.sh): libfuse3-3, libfuse3-dev, pkg-config, fuse3 only
+#      where no FUSE package is installed, systemd (systemd-pstore for the exec tests), util-linux
+#      (unshare), make/g++/python3 for node-gyp if missing; apt-get --no-remove, never a removal.
 #   2. /dev/fuse exists (created with mknod when root).
 #   3. node_modules installed and not older than package.json/package-lock.json
 #      (npm ci, or npm install without a lockfile).
@@ -26,7 +26,6 @@ FN="node_modules/fuse-native"
 PATCH="patches/fuse-native+2.2.6.patch"
 ADDON="$FN/build/Release/fuse.node"
 PATCH_STAMP="node_modules/.pstore-sim-patch.sha1"
-APT_PKGS=(fuse libfuse-dev pkg-config)
 
 LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/pstore-setup.XXXXXX")" || exit 2
 trap 'rm -rf "$LOGDIR"' EXIT
@@ -51,60 +50,9 @@ fi
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
-# ---------------------------------------------------------------- 1. apt
-deb_installed() {
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
-}
-
-has_libfuse2() {
-  local cache
-  cache="$(/sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null)"
-  [[ "$cache" == *"libfuse.so.2 "* ]]   # no pipe into grep -q: SIGPIPE + pipefail
-}
-
-missing=()
-if command -v dpkg-query >/dev/null 2>&1; then
-  for p in "${APT_PKGS[@]}"; do deb_installed "$p" || missing+=("$p"); done
-  # What we really use: libfuse.so.2 (loaded by the addon) and fusermount.
-  has_libfuse2 || deb_installed libfuse2 || missing+=(libfuse2)
-  # node-gyp needs a C toolchain and python3 to build the addon.
-  if ! command -v make >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
-    missing+=(build-essential)
-  fi
-  command -v python3 >/dev/null 2>&1 || missing+=(python3)
-  # The collectors the exec tests run for real: systemd-pstore; unshare/mount for the namespace.
-  [ -x /lib/systemd/systemd-pstore ] || missing+=(systemd)
-  command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
-elif [ ! -x /usr/bin/fusermount ] && ! command -v fusermount >/dev/null 2>&1; then
-  die "no dpkg here and fusermount is missing" "install FUSE 2 (libfuse.so.2 + fusermount), its headers and pkg-config with your package manager"
-fi
-
-if [ "${#missing[@]}" -gt 0 ]; then
-  APT_CMD="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
-  if is_root; then
-    SUDO=()
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
-    SUDO=(sudo -n)
-  else
-    die "missing Debian packages: ${missing[*]} (not root, and sudo -n does not work)" \
-      "run: sudo sh -c '$APT_CMD'" "then: bash native-setup/setup.sh"
-  fi
-  say "installing Debian packages: ${missing[*]}"
-  APT_OPTS=(-o DPkg::Lock::Timeout=300)
-  if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" update >"$LOGDIR/apt-update.log" 2>&1; then
-    log_tail "$LOGDIR/apt-update.log"
-    die "apt-get update failed" "run: sudo sh -c '$APT_CMD'"
-  fi
-  if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y --no-install-recommends "${missing[@]}" >"$LOGDIR/apt-install.log" 2>&1; then
-    log_tail "$LOGDIR/apt-install.log"
-    die "apt-get install failed" "run: sudo sh -c '$APT_CMD'"
-  fi
-  for p in "${missing[@]}"; do
-    deb_installed "$p" || die "package $p still not installed after apt-get install" "run: sudo sh -c '$APT_CMD'"
-  done
-fi
-[ -x /usr/bin/fusermount ] || command -v fusermount >/dev/null 2>&1 || die "fusermount not found" "run: sudo apt-get install -y --reinstall --no-install-recommends fuse"
-has_libfuse2 || die "libfuse.so.2 not found" "run: sudo apt-get install -y --reinstall --no-install-recommends libfuse2"
+# ---------------------------------------------------------------- 1. packages
+# Never removes or downgrades a package: native-setup/packages.sh says why and how.
+bash "$ROOT/native-setup/packages.sh" || exit 2
 
 # ---------------------------------------------------------------- 2. /dev/fuse
 if [ ! -c /dev/fuse ]; then
