@@ -62,10 +62,7 @@ function runOn(t: Test, machine: Machine, args: string[] = []): Outcome {
   exe(path.join(bin, 'sudo'), 'exit 1')
   exe(path.join(bin, 'pkg-config'), machine.fuse3Headers === false ? 'exit 1' : 'exit 0')
   if (machine.osRelease === undefined) {
-    exe(
-      path.join(bin, 'dpkg-query'),
-      `p="\${@: -1}"; grep -qx -- "$p" '${state}' && { printf installed; exit 0; }; exit 1`,
-    )
+    exe(path.join(bin, 'dpkg-query'), `p="\${@: -1}"; grep -qx -- "$p" '${state}' && { printf installed; exit 0; }; exit 1`)
     const removes = (machine.removes ?? []).map((p) => `echo "Remv ${p} [1.0]"`).join('; ')
     exe(
       path.join(bin, 'apt-get'),
@@ -118,7 +115,10 @@ t.test('a machine with the legacy fuse: libfuse 3 beside it, fuse3 never, --no-r
   t.match(install[0], /--no-remove/)
   t.match(install[0], /libfuse3-3 libfuse3-dev$/)
   t.notMatch(install[0], /\bfuse3\b(?!-)/, 'fuse3 would replace the legacy fuse')
-  t.ok(r.aptCalls.some((c) => c.includes(' -s ')), 'apt was asked first what it would do')
+  t.ok(
+    r.aptCalls.some((c) => c.includes(' -s ')),
+    'apt was asked first what it would do',
+  )
   t.match(r.stdout, /legacy fuse package is installed: root mounts work; an ordinary user's mount needs fusermount3/)
   t.end()
 })
