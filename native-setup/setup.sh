@@ -5,16 +5,16 @@
 # there is nothing to do (one line per step that does something, plus the
 # final check line). See native-setup/README.md.
 #
-#   1. Debian packages: fuse (libfuse.so.2, fusermount), libfuse-dev, pkg-config, systemd
-#      (systemd-pstore for the exec tests), util-linux (unshare)
-#      (+ make/g++/python3 for node-gyp if missing); apt-get update first.
+#   1. Packages: libfuse 3's headers (libfuse3-dev), pkg-config, systemd (systemd-pstore for
+#      the exec tests), util-linux (unshare) (+ make/g++/python3 for node-gyp if missing);
+#      apt-get update first; never removes a package (--no-remove).
 #   2. /dev/fuse exists (created with mknod when root).
 #   3. node_modules installed and not older than package.json/package-lock.json
 #      (npm ci, or npm install without a lockfile).
-#   4. patches/fuse-native+2.2.6.patch applied (patch-package).
-#   5. fuse-native's addon built from the patched source
-#      (node_modules/fuse-native/build/Release/fuse.node, via node-gyp).
-#   6. node native-setup/check-addon.cjs: mount, ns mtime seen by stat, unmount.
+#   4. (none: the native layer is source in native/, no patch)
+#   5. native/build/Release/{fuse,sys}.node built from native/ with node-gyp when missing or
+#      built from other sources (native/build/.sources.sha1).
+#   6. node native-setup/check-addon.cjs: mount, ns mtime seen by stat, unmount, ...
 #
 # Exit codes: 0 ok, 2 environment problem (the message says what to run).
 set -uo pipefail
@@ -22,11 +22,10 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" || exit 2
 cd "$ROOT" || exit 2
 
-FN="node_modules/fuse-native"
-PATCH="patches/fuse-native+2.2.6.patch"
-ADDON="$FN/build/Release/fuse.node"
-PATCH_STAMP="node_modules/.pstore-sim-patch.sha1"
-APT_PKGS=(fuse libfuse-dev pkg-config)
+NATIVE="native"
+ADDONS=("$NATIVE/build/Release/fuse.node" "$NATIVE/build/Release/sys.node")
+SOURCES_STAMP="$NATIVE/build/.sources.sha1"
+APT_PKGS=(libfuse3-dev pkg-config)
 
 LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/pstore-setup.XXXXXX")" || exit 2
 trap 'rm -rf "$LOGDIR"' EXIT
@@ -56,17 +55,11 @@ deb_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
 }
 
-has_libfuse2() {
-  local cache
-  cache="$(/sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null)"
-  [[ "$cache" == *"libfuse.so.2 "* ]]   # no pipe into grep -q: SIGPIPE + pipefail
-}
+has_libfuse3_dev() { pkg-config --exists fuse3 2>/dev/null; }
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${APT_PKGS[@]}"; do deb_installed "$p" || missing+=("$p"); done
-  # What we really use: libfuse.so.2 (loaded by the addon) and fusermount.
-  has_libfuse2 || deb_installed libfuse2 || missing+=(libfuse2)
   # node-gyp needs a C toolchain and python3 to build the addon.
   if ! command -v make >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
     missing+=(build-essential)
@@ -75,12 +68,12 @@ if command -v dpkg-query >/dev/null 2>&1; then
   # The collectors the exec tests run for real: systemd-pstore; unshare/mount for the namespace.
   [ -x /lib/systemd/systemd-pstore ] || missing+=(systemd)
   command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
-elif [ ! -x /usr/bin/fusermount ] && ! command -v fusermount >/dev/null 2>&1; then
-  die "no dpkg here and fusermount is missing" "install FUSE 2 (libfuse.so.2 + fusermount), its headers and pkg-config with your package manager"
+elif ! has_libfuse3_dev; then
+  die "libfuse 3's headers (pkg-config fuse3) are missing" "Fedora: dnf install fuse3 fuse3-devel pkgconf   Arch: pacman -S fuse3 pkgconf   Alpine: apk add fuse3 fuse3-dev pkgconf"
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
-  APT_CMD="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+  APT_CMD="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends --no-remove ${missing[*]}"
   if is_root; then
     SUDO=()
   elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
@@ -95,7 +88,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     log_tail "$LOGDIR/apt-update.log"
     die "apt-get update failed" "run: sudo sh -c '$APT_CMD'"
   fi
-  if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y --no-install-recommends "${missing[@]}" >"$LOGDIR/apt-install.log" 2>&1; then
+  if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y --no-install-recommends --no-remove "${missing[@]}" >"$LOGDIR/apt-install.log" 2>&1; then
     log_tail "$LOGDIR/apt-install.log"
     die "apt-get install failed" "run: sudo sh -c '$APT_CMD'"
   fi
@@ -103,8 +96,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     deb_installed "$p" || die "package $p still not installed after apt-get install" "run: sudo sh -c '$APT_CMD'"
   done
 fi
-[ -x /usr/bin/fusermount ] || command -v fusermount >/dev/null 2>&1 || die "fusermount not found" "run: sudo apt-get install -y --reinstall --no-install-recommends fuse"
-has_libfuse2 || die "libfuse.so.2 not found" "run: sudo apt-get install -y --reinstall --no-install-recommends libfuse2"
+has_libfuse3_dev || die "libfuse 3's headers (pkg-config fuse3) not found" "run: sudo apt-get install -y --no-install-recommends --no-remove libfuse3-dev pkg-config"
 
 # ---------------------------------------------------------------- 2. /dev/fuse
 if [ ! -c /dev/fuse ]; then
@@ -154,14 +146,13 @@ npm_install() {
       "(package.json and package-lock.json out of sync? run: npm install)"
   fi
   # npm may print install-script warnings and still exit 0: check the result.
-  [ -f "$FN/package.json" ] && [ -f "$FN/fuse-native.c" ] || die "${cmd[*]} did not install fuse-native" "run: rm -rf node_modules && bash native-setup/setup.sh"
-  [ -f node_modules/patch-package/index.js ] || die "${cmd[*]} did not install patch-package" "run: rm -rf node_modules && bash native-setup/setup.sh"
+  [ -f node_modules/napi-macros/napi-macros.h ] || die "${cmd[*]} did not install napi-macros (the addons' header)" "run: rm -rf node_modules && bash native-setup/setup.sh"
   INSTALLED=1
 }
 
 INSTALLED=0
 need_install=0
-if [ ! -d node_modules ] || [ ! -f "$MARKER" ] || [ ! -f "$FN/package.json" ]; then
+if [ ! -d node_modules ] || [ ! -f "$MARKER" ] || [ ! -f node_modules/napi-macros/napi-macros.h ]; then
   need_install=1
 elif [ package.json -nt "$MARKER" ] || { [ -f package-lock.json ] && [ package-lock.json -nt "$MARKER" ]; }; then
   if tree_matches_lock; then
@@ -172,34 +163,21 @@ elif [ package.json -nt "$MARKER" ] || { [ -f package-lock.json ] && [ package-l
 fi
 [ "$need_install" -eq 1 ] && npm_install
 
-# ---------------------------------------------------------------- 4. patch
-[ -f "$PATCH" ] || die "$PATCH is missing from the checkout" "run: git checkout -- $PATCH"
-patch_markers() {
-  grep -q 'fuse_native_patch_level' "$FN/fuse-native.c" 2>/dev/null &&
-    grep -q 'NATIVE_PATCH_LEVEL' "$FN/index.js" 2>/dev/null
-}
-patch_sum="$(sha1sum "$PATCH" | cut -c1-40)"
-if ! patch_markers || [ "$(cat "$PATCH_STAMP" 2>/dev/null)" != "$patch_sum" ]; then
-  if ! node node_modules/patch-package/index.js --error-on-fail >"$LOGDIR/patch.log" 2>&1; then
-    if [ "$INSTALLED" -eq 0 ]; then
-      # e.g. an older version of the patch is applied: start from clean files
-      say "patch does not apply to the installed fuse-native: reinstalling"
-      npm_install
-      node node_modules/patch-package/index.js --error-on-fail >"$LOGDIR/patch.log" 2>&1
-    fi
-  fi
-  if ! patch_markers; then
-    log_tail "$LOGDIR/patch.log"
-    die "$PATCH is not applied to $FN" "run: rm -rf node_modules && bash native-setup/setup.sh"
-  fi
-  printf '%s\n' "$patch_sum" >"$PATCH_STAMP"
-  say "fuse-native patch applied ($PATCH)"
-fi
-
 # ---------------------------------------------------------------- 5. build
-addon_patched() { [ -f "$ADDON" ] && grep -q 'fuse_native_patch_level' "$ADDON" 2>/dev/null; }
+# The addons are stale when the sources they were built from (stamp: one sha1 over them and
+# the node they were built for) differ from native/'s.
+sources_sum() {
+  { cat "$NATIVE/fuse.c" "$NATIVE/sys.c" "$NATIVE/version.h" "$NATIVE/binding.gyp" && node -p process.version; } | sha1sum | cut -c1-40
+}
+for f in fuse.c sys.c version.h binding.gyp index.cjs sys.cjs; do
+  [ -f "$NATIVE/$f" ] || die "$NATIVE/$f is missing from the checkout" "run: git checkout -- $NATIVE"
+done
+want_sum="$(sources_sum)"
+stale=0
+for a in "${ADDONS[@]}"; do [ -f "$a" ] || stale=1; done
+[ "$(cat "$SOURCES_STAMP" 2>/dev/null)" = "$want_sum" ] || stale=1
 
-if [ ! -f "$ADDON" ] || [ "$ADDON" -ot "$FN/fuse-native.c" ] || ! addon_patched; then
+if [ "$stale" -eq 1 ]; then
   gyp=""
   npm_home="$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." 2>/dev/null && pwd)"
   for c in "$npm_home/node_modules/node-gyp/bin/node-gyp.js" "$ROOT/node_modules/node-gyp/bin/node-gyp.js"; do
@@ -216,15 +194,15 @@ if [ ! -f "$ADDON" ] || [ "$ADDON" -ot "$FN/fuse-native.c" ] || ! addon_patched;
     prefix="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
     [ -f "$prefix/include/node/node_api.h" ] && nodedir="$prefix"
   fi
-  say "building the fuse-native addon from the patched source (node-gyp${nodedir:+, nodedir=$nodedir})"
-  if ! (cd "$FN" && node "$gyp" rebuild ${nodedir:+"--nodedir=$nodedir"}) >"$LOGDIR/gyp.log" 2>&1; then
+  say "building the native addons from $NATIVE/ against libfuse 3 (node-gyp${nodedir:+, nodedir=$nodedir})"
+  if ! (cd "$NATIVE" && node "$gyp" rebuild ${nodedir:+"--nodedir=$nodedir"}) >"$LOGDIR/gyp.log" 2>&1; then
     log_tail "$LOGDIR/gyp.log" 30
-    die "node-gyp rebuild of fuse-native failed" \
-      "needs make, g++, python3 and Node's headers (npm config set nodedir=/usr, if they are in /usr/include/node)" \
+    die "node-gyp rebuild of $NATIVE/ failed" \
+      "needs make, gcc, python3, libfuse 3's headers (pkg-config fuse3) and Node's headers (npm config set nodedir=/usr, if they are in /usr/include/node)" \
       "then run: bash native-setup/setup.sh"
   fi
-  addon_patched || die "$ADDON was not rebuilt from the patched source" "run: rm -rf $FN/build && bash native-setup/setup.sh"
-  touch "$ADDON"
+  for a in "${ADDONS[@]}"; do [ -f "$a" ] || die "node-gyp did not build $a" "run: rm -rf $NATIVE/build && bash native-setup/setup.sh"; done
+  printf '%s\n' "$want_sum" >"$SOURCES_STAMP"
 fi
 
 # ---------------------------------------------------------------- 6. check
