@@ -1,31 +1,30 @@
 #!/usr/bin/env node
 'use strict'
-// native-setup/check-addon.cjs - proves that the patched fuse-native works here.
+// native-setup/check-addon.cjs: proves the native layer (native/, built by setup.sh) works
+// on this machine's libfuse 3. Run by native-setup/setup.sh as its last step.
 //
-// 1. loads fuse-native from this project and checks that the native addon in use
-//    is node_modules/fuse-native/build/Release/fuse.node (not a prebuild) and that
-//    it was built from the patched source (fuse_native_patch_level >= 3);
-// 2. mounts a tiny filesystem in a temp dir (with the patched options hardRemove,
-//    attrTimeout/entryTimeout/negativeTimeout = 0, so libfuse must accept them)
-//    holding one file whose mtime is { sec: 1704067210, nsec: 305249000 };
-// 3. from a separate process, asynchronously (FUSE handlers run on this event
-//    loop: synchronous access to the mount from here would deadlock), runs
-//    `stat -c '%Y.%y' file` and checks the nanoseconds survive; then sets the
-//    mtime with `touch -m -d ...` (utimens) and checks it with stat again;
+// 1. loads native/index.cjs: native/build/Release/fuse.node and sys.node are the files this
+//    process maps, and their version is native/version.h's PSTORE_NATIVE_VERSION;
+// 2. mounts a tiny filesystem in a temp dir (hardRemove, attrTimeout/entryTimeout/
+//    negativeTimeout = 0: libfuse 3 must accept them) holding one file whose mtime is
+//    { sec: 1704067210, nsec: 305249000 };
+// 3. from a separate process, asynchronously (FUSE handlers run on this event loop:
+//    synchronous access to the mount from here would deadlock), runs `stat -c '%Y.%y' file`
+//    and checks the nanoseconds survive; then sets the mtime with `touch -m -d ...`
+//    (utimens, atime UTIME_OMIT) and checks it with stat again;
 // 4. unmounts and checks the mount is gone;
-// 5. fuse.invalidate (patch level 2): mounts a second filesystem with
-//    attrTimeout/entryTimeout 10 s, stats a file (size 10), changes it to 20
-//    behind the kernel's back (stat must still say 10: the cache is on), calls
+// 5. fuse.invalidate: a second mount with attrTimeout/entryTimeout 10 s: stat a file (size
+//    10), change it to 20 behind the kernel's back (stat still says 10: the cache is on),
 //    fuse.invalidate(['cached']) and stat must say 20; unmounts.
-// 6. fuse.files (patch level 3): a third mount whose one file is in the native
-//    table; ls, stat and cat must show it without any JS handler being asked;
-//    Fuse.mkfifo makes a FIFO.
-// 7. Fuse.flock / Fuse.pipeBytes (patch level 4): a second process cannot
-//    take an exclusive lock this one holds, and takes it once it is released;
-//    FIONREAD through the FIFO's write-only end counts the bytes written.
-// 8. Fuse.startRingPump (patch level 8): 'seven' written to a FIFO lands in a
-//    4-byte ring in a file as the kernel's ring would hold it ('neve', start
-//    1, size 4).
+// 6. fuse.files: a third mount whose one file is in the native table; ls, stat and cat must
+//    show it without any JS handler being asked; a handle with bit 31 set opened by JS
+//    reads natively after unlink; an outside `fusermount3 -u` ends the mount and
+//    fuse.unmount still succeeds (the native side is released).
+// 7. sys: Fuse.mkfifo makes a FIFO; Fuse.flock: a second process cannot take an exclusive
+//    lock this one holds, and takes it once released; Fuse.pipeBytes (FIONREAD) through
+//    the FIFO's write-only end counts the bytes written; Fuse.startRingPump: 'seven'
+//    written to a FIFO lands in a 4-byte ring in a file as the kernel's ring would hold it
+//    ('neve', start 1, size 4).
 //
 // Exit codes: 0 ok, 2 environment problem (message names what to run).
 
@@ -35,15 +34,15 @@ const os = require('os')
 const { execFile } = require('child_process')
 
 const ROOT = path.resolve(__dirname, '..')
-const FN_DIR = path.join(ROOT, 'node_modules', 'fuse-native')
-const EXPECTED_ADDON = path.join(FN_DIR, 'build', 'Release', 'fuse.node')
+const NATIVE_DIR = path.join(ROOT, 'native')
+const ADDONS = ['fuse.node', 'sys.node'].map((f) => path.join(NATIVE_DIR, 'build', 'Release', f))
 const MTIME = { sec: 1704067210, nsec: 305249000 }
 const TOUCHED = { sec: 1709262245, nsec: 123456789 } // 2024-03-01T03:04:05.123456789Z
 // Normally under 1 s; generous, because a loaded VM can stall for seconds (one 20 s time-out seen).
 const DEADLINE_MS = 60000
 /** What check-addon is doing, for the time-out message. */
-let step = 'loading fuse-native'
-const FIX = 'run: bash native-setup/setup.sh (to force a rebuild: rm -rf node_modules/fuse-native/build first)'
+let step = 'loading native/index.cjs'
+const FIX = 'run: bash native-setup/setup.sh (to force a rebuild: rm -rf native/build first)'
 
 let fuse = null
 let mnt = null
@@ -68,7 +67,7 @@ function cleanup (done) {
   for (const [f, m] of mounts) {
     f.unmount(() => {
       const next = () => { if (--left === 0) finish() }
-      if (isMounted(m)) execFile('fusermount', ['-uz', m], next)
+      if (isMounted(m)) execFile('fusermount3', ['-uz', m], next)
       else next()
     })
   }
@@ -102,16 +101,18 @@ async function main () {
 
   let Fuse
   try {
-    Fuse = require(FN_DIR)
+    Fuse = require(path.join(NATIVE_DIR, 'index.cjs'))
   } catch (err) {
-    return fail(`cannot load fuse-native: ${err.message}`)
+    return fail(`cannot load native/index.cjs: ${err.message.split('\n')[0]}`)
   }
-  const addonPath = require(path.join(ROOT, 'node_modules', 'node-gyp-build')).path(FN_DIR)
-  if (addonPath !== EXPECTED_ADDON) return fail(`fuse-native loads ${addonPath}, not the source build ${EXPECTED_ADDON}`)
-  const maps = fs.readFileSync('/proc/self/maps', 'utf-8').split('\n').filter((l) => l.endsWith('.node') && l.includes('fuse'))
-  if (!maps.some((l) => l.endsWith(EXPECTED_ADDON))) return fail(`mapped addon is not ${EXPECTED_ADDON}: ${maps.join(' | ')}`)
-  if (!(Fuse.NATIVE_PATCH_LEVEL >= 4) || !Fuse.NS_TIMES || !Fuse.INVALIDATE || !Fuse.NATIVE_FILES || !Fuse.LOCKS) {
-    return fail(`fuse-native is not patched (NATIVE_PATCH_LEVEL=${Fuse.NATIVE_PATCH_LEVEL}, want 4): patch not applied or addon built before the patch`)
+  const maps = fs.readFileSync('/proc/self/maps', 'utf-8').split('\n').filter((l) => l.endsWith('.node'))
+  for (const addon of ADDONS) {
+    if (!maps.some((l) => l.endsWith(' ' + addon))) return fail(`this process does not map ${addon}: ${maps.map((l) => l.split(' ').pop()).join(' | ')}`)
+  }
+  const header = fs.readFileSync(path.join(NATIVE_DIR, 'version.h'), 'utf8').match(/^#define PSTORE_NATIVE_VERSION (\d+)$/m)
+  if (!header) return fail('native/version.h has no #define PSTORE_NATIVE_VERSION line')
+  if (Fuse.NATIVE_VERSION !== Number(header[1])) {
+    return fail(`native/build is version ${Fuse.NATIVE_VERSION}, native/version.h says ${header[1]}: the addons were built from older sources`)
   }
 
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-check-'))
@@ -135,7 +136,7 @@ async function main () {
       return cb(Fuse.ENOENT)
     },
     open (p, flags, cb) { return p === '/file' ? cb(0, 42) : cb(Fuse.ENOENT) },
-    release (p, fd, cb) { return cb(null) }, // null must be accepted (patched)
+    release (p, fd, cb) { return cb(null) }, // null must be accepted
     read (p, fd, buf, len, pos, cb) {
       const chunk = file.content.subarray(pos, pos + len)
       chunk.copy(buf)
@@ -241,9 +242,14 @@ async function main () {
   step = 'read through a JS-opened handle after unlink'
   const readWrite = await run('python3', ['-c', 'import os, sys; fd = os.open(sys.argv[1], os.O_RDWR); os.unlink(sys.argv[1]); print(os.read(fd, 100).decode(), end="")', `${mnt3}/native`])
   if (readWrite !== 'native' || asked.join() !== 'open for writing') throw new Error(`fuse.files: read through a JS-opened handle gave ${JSON.stringify(readWrite)}, handlers asked: ${asked.join(', ')}`)
+  // an outside `fusermount3 -u` (what a user may run) ends the mount; unmount() then finds
+  // it gone and still releases the native side
+  step = 'outside fusermount3 -u'
+  await run('fusermount3', ['-u', mnt3])
+  if (isMounted(mnt3)) throw new Error(`fusermount3 -u ${mnt3} left it mounted`)
   const f3 = fuse2
   fuse2 = null
-  await unmountChecked(f3, mnt3, 'unmount of fuse.files')
+  await unmountChecked(f3, mnt3, 'unmount after an outside fusermount3 -u')
   const fifo = path.join(tmp, 'fifo')
   Fuse.mkfifo(fifo, 0o600)
   if (!fs.statSync(fifo).isFIFO()) throw new Error('Fuse.mkfifo did not make a FIFO')
@@ -257,7 +263,7 @@ async function main () {
   const lockFile = path.join(tmp, 'lock')
   const lfd = fs.openSync(lockFile, 'w')
   if (!Fuse.flock(lfd, 'exclusive')) throw new Error('Fuse.flock could not take a free lock')
-  const tryLock = `const F = require(${JSON.stringify(path.join(FN_DIR, 'index.js'))}); const fd = require('fs').openSync(process.argv[1], 'r'); process.stdout.write(String(F.flock(fd, 'exclusive')))`
+  const tryLock = `const F = require(${JSON.stringify(path.join(NATIVE_DIR, 'sys.cjs'))}); const fd = require('fs').openSync(process.argv[1], 'r'); process.stdout.write(String(F.flock(fd, 'exclusive')))`
   const held = await run(process.execPath, ['-e', tryLock, lockFile])
   Fuse.flock(lfd, 'unlock')
   const free = await run(process.execPath, ['-e', tryLock, lockFile])
@@ -268,11 +274,10 @@ async function main () {
   fs.rmSync(tmp, { recursive: true, force: true })
   tmp = null
   clearTimeout(guard)
-  process.stdout.write(`check-addon: ok (${path.relative(ROOT, addonPath)}, patch level ${Fuse.NATIVE_PATCH_LEVEL}, mtime ns survived: ${out.split('.').pop()}, invalidate: stat 10 -> 20, native files: ls/stat/cat without JS, flock + FIONREAD, ring pump)\n`)
+  process.stdout.write(`check-addon: ok (native/build/Release/{fuse,sys}.node, version ${Fuse.NATIVE_VERSION}, libfuse 3, mtime ns survived: ${out.split('.').pop()}, invalidate: stat 10 -> 20, native files: ls/stat/cat without JS, outside fusermount3 -u noticed, flock + FIONREAD, ring pump)\n`)
 }
 
 async function checkRingPump(Fuse, fifo, ringFile) {
-  if (!Fuse.RING_PUMP) throw new Error(`the addon has no Fuse.startRingPump (patch level ${Fuse.NATIVE_PATCH_LEVEL}, need 8)`)
   const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
   const wfd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
   fs.writeFileSync(ringFile, Buffer.alloc(12))

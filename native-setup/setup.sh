@@ -11,10 +11,10 @@
 #   2. /dev/fuse exists (created with mknod when root).
 #   3. node_modules installed and not older than package.json/package-lock.json
 #      (npm ci, or npm install without a lockfile).
-#   4. patches/fuse-native+2.2.6.patch applied (patch-package).
-#   5. fuse-native's addon built from the patched source
-#      (node_modules/fuse-native/build/Release/fuse.node, via node-gyp).
-#   6. node native-setup/check-addon.cjs: mount, ns mtime seen by stat, unmount.
+#   4. (none: the native layer is source in native/, no patch)
+#   5. native/build/Release/{fuse,sys}.node built from native/ with node-gyp when missing or
+#      built from other sources (native/build/.sources.sha1).
+#   6. node native-setup/check-addon.cjs: mount, ns mtime seen by stat, unmount, ...
 #
 # Exit codes: 0 ok, 2 environment problem (the message says what to run).
 set -uo pipefail
@@ -22,10 +22,9 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" || exit 2
 cd "$ROOT" || exit 2
 
-FN="node_modules/fuse-native"
-PATCH="patches/fuse-native+2.2.6.patch"
-ADDON="$FN/build/Release/fuse.node"
-PATCH_STAMP="node_modules/.pstore-sim-patch.sha1"
+NATIVE="native"
+ADDONS=("$NATIVE/build/Release/fuse.node" "$NATIVE/build/Release/sys.node")
+SOURCES_STAMP="$NATIVE/build/.sources.sha1"
 
 LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/pstore-setup.XXXXXX")" || exit 2
 trap 'rm -rf "$LOGDIR"' EXIT
@@ -102,14 +101,13 @@ npm_install() {
       "(package.json and package-lock.json out of sync? run: npm install)"
   fi
   # npm may print install-script warnings and still exit 0: check the result.
-  [ -f "$FN/package.json" ] && [ -f "$FN/fuse-native.c" ] || die "${cmd[*]} did not install fuse-native" "run: rm -rf node_modules && bash native-setup/setup.sh"
-  [ -f node_modules/patch-package/index.js ] || die "${cmd[*]} did not install patch-package" "run: rm -rf node_modules && bash native-setup/setup.sh"
+  [ -f node_modules/napi-macros/napi-macros.h ] || die "${cmd[*]} did not install napi-macros (the addons' header)" "run: rm -rf node_modules && bash native-setup/setup.sh"
   INSTALLED=1
 }
 
 INSTALLED=0
 need_install=0
-if [ ! -d node_modules ] || [ ! -f "$MARKER" ] || [ ! -f "$FN/package.json" ]; then
+if [ ! -d node_modules ] || [ ! -f "$MARKER" ] || [ ! -f node_modules/napi-macros/napi-macros.h ]; then
   need_install=1
 elif [ package.json -nt "$MARKER" ] || { [ -f package-lock.json ] && [ package-lock.json -nt "$MARKER" ]; }; then
   if tree_matches_lock; then
@@ -120,34 +118,21 @@ elif [ package.json -nt "$MARKER" ] || { [ -f package-lock.json ] && [ package-l
 fi
 [ "$need_install" -eq 1 ] && npm_install
 
-# ---------------------------------------------------------------- 4. patch
-[ -f "$PATCH" ] || die "$PATCH is missing from the checkout" "run: git checkout -- $PATCH"
-patch_markers() {
-  grep -q 'fuse_native_patch_level' "$FN/fuse-native.c" 2>/dev/null &&
-    grep -q 'NATIVE_PATCH_LEVEL' "$FN/index.js" 2>/dev/null
-}
-patch_sum="$(sha1sum "$PATCH" | cut -c1-40)"
-if ! patch_markers || [ "$(cat "$PATCH_STAMP" 2>/dev/null)" != "$patch_sum" ]; then
-  if ! node node_modules/patch-package/index.js --error-on-fail >"$LOGDIR/patch.log" 2>&1; then
-    if [ "$INSTALLED" -eq 0 ]; then
-      # e.g. an older version of the patch is applied: start from clean files
-      say "patch does not apply to the installed fuse-native: reinstalling"
-      npm_install
-      node node_modules/patch-package/index.js --error-on-fail >"$LOGDIR/patch.log" 2>&1
-    fi
-  fi
-  if ! patch_markers; then
-    log_tail "$LOGDIR/patch.log"
-    die "$PATCH is not applied to $FN" "run: rm -rf node_modules && bash native-setup/setup.sh"
-  fi
-  printf '%s\n' "$patch_sum" >"$PATCH_STAMP"
-  say "fuse-native patch applied ($PATCH)"
-fi
-
 # ---------------------------------------------------------------- 5. build
-addon_patched() { [ -f "$ADDON" ] && grep -q 'fuse_native_patch_level' "$ADDON" 2>/dev/null; }
+# The addons are stale when the sources they were built from (stamp: one sha1 over them and
+# the node they were built for) differ from native/'s.
+sources_sum() {
+  { cat "$NATIVE/fuse.c" "$NATIVE/sys.c" "$NATIVE/version.h" "$NATIVE/binding.gyp" && node -p process.version; } | sha1sum | cut -c1-40
+}
+for f in fuse.c sys.c version.h binding.gyp index.cjs sys.cjs; do
+  [ -f "$NATIVE/$f" ] || die "$NATIVE/$f is missing from the checkout" "run: git checkout -- $NATIVE"
+done
+want_sum="$(sources_sum)"
+stale=0
+for a in "${ADDONS[@]}"; do [ -f "$a" ] || stale=1; done
+[ "$(cat "$SOURCES_STAMP" 2>/dev/null)" = "$want_sum" ] || stale=1
 
-if [ ! -f "$ADDON" ] || [ "$ADDON" -ot "$FN/fuse-native.c" ] || ! addon_patched; then
+if [ "$stale" -eq 1 ]; then
   gyp=""
   npm_home="$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." 2>/dev/null && pwd)"
   for c in "$npm_home/node_modules/node-gyp/bin/node-gyp.js" "$ROOT/node_modules/node-gyp/bin/node-gyp.js"; do
@@ -164,15 +149,15 @@ if [ ! -f "$ADDON" ] || [ "$ADDON" -ot "$FN/fuse-native.c" ] || ! addon_patched;
     prefix="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
     [ -f "$prefix/include/node/node_api.h" ] && nodedir="$prefix"
   fi
-  say "building the fuse-native addon from the patched source (node-gyp${nodedir:+, nodedir=$nodedir})"
-  if ! (cd "$FN" && node "$gyp" rebuild ${nodedir:+"--nodedir=$nodedir"}) >"$LOGDIR/gyp.log" 2>&1; then
+  say "building the native addons from $NATIVE/ against libfuse 3 (node-gyp${nodedir:+, nodedir=$nodedir})"
+  if ! (cd "$NATIVE" && node "$gyp" rebuild ${nodedir:+"--nodedir=$nodedir"}) >"$LOGDIR/gyp.log" 2>&1; then
     log_tail "$LOGDIR/gyp.log" 30
-    die "node-gyp rebuild of fuse-native failed" \
-      "needs make, g++, python3 and Node's headers (npm config set nodedir=/usr, if they are in /usr/include/node)" \
+    die "node-gyp rebuild of $NATIVE/ failed" \
+      "needs make, gcc, python3, libfuse 3's headers (pkg-config fuse3) and Node's headers (npm config set nodedir=/usr, if they are in /usr/include/node)" \
       "then run: bash native-setup/setup.sh"
   fi
-  addon_patched || die "$ADDON was not rebuilt from the patched source" "run: rm -rf $FN/build && bash native-setup/setup.sh"
-  touch "$ADDON"
+  for a in "${ADDONS[@]}"; do [ -f "$a" ] || die "node-gyp did not build $a" "run: rm -rf $NATIVE/build && bash native-setup/setup.sh"; done
+  printf '%s\n' "$want_sum" >"$SOURCES_STAMP"
 fi
 
 # ---------------------------------------------------------------- 6. check

@@ -124,7 +124,7 @@ cleanup() {
     while read -r mp; do
       if [ -n "$mp" ] && is_mounted "$mp"; then
         echo "bench.sh: unmounting leftover $mp" >&2
-        fusermount -uz "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null
+        fusermount3 -uz "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null
       fi
     done < <(sort -u "$WORK/cleanup.mounts")
   fi

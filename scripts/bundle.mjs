@@ -8,9 +8,9 @@
  * from its own file stay what they were. Node then reads and compiles one file instead of
  * resolving ~80 (yargs alone is 40).
  *
- * Left out of the bundle, loaded from node_modules at run time as before: fuse-native (a native
- * addon: `require('fuse-native')` through createRequire, which esbuild leaves alone), pako and
- * debug (loaded the same way, and only when needed). yargs' locale files are copied beside the
+ * Left out of the bundle, loaded at run time as before: the native layer (native/index.cjs and
+ * its addons, required by a path computed at run time, which esbuild leaves alone), pako and
+ * debug (from node_modules through createRequire, and only when needed). yargs' locale files are copied beside the
  * bundle (dist/src/yargs/locales) and its platform shim is told where the package root is, so
  * that `--version` and messages in every locale stay what they were.
  *
@@ -112,7 +112,7 @@ for (const b of builds) {
     platform: 'node',
     target: 'node20',
     // loaded at run time from node_modules (createRequire), as in the unbundled build
-    external: ['fuse-native', 'pako', 'debug'],
+    external: ['pako', 'debug'],
     sourcemap: 'linked',
     sourcesContent: false,
     legalComments: 'none',

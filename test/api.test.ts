@@ -37,7 +37,16 @@ t.test('the packed package ships only what a user needs', async (t) => {
     files.includes('dist/src/cli/main.js') && files.includes('dist/src/cli/package.json') && files.includes('dist/src/cli/full.mjs'),
     'the CLI, CommonJS, and the full command line',
   )
-  t.ok(files.includes('patches/fuse-native+2.2.6.patch') && files.includes('native-setup/setup.sh'), 'what builds the patched addon')
+  t.ok(
+    ['native/fuse.c', 'native/sys.c', 'native/version.h', 'native/binding.gyp', 'native/index.cjs', 'native/sys.cjs', 'native-setup/setup.sh'].every((f) =>
+      files.includes(f),
+    ),
+    'the native sources and what builds them',
+  )
+  t.notOk(
+    files.some((f) => f.startsWith('native/build/')),
+    'no addon built here',
+  )
   t.same(
     files.filter((f) => /^(test|scripts|src)\//.test(f) || f.endsWith('.map')),
     [],
@@ -65,7 +74,7 @@ out.fifo = pstore.fifo
 console.log(JSON.stringify(out))
 `,
   )
-  t.teardown(() => run('fusermount', ['-uz', mnt]))
+  t.teardown(() => run('fusermount3', ['-uz', mnt]))
   const r = await run(process.execPath, ['suite.mjs', image, mnt], { cwd: project })
   t.equal(r.code, 0, `suite: ${r.stderr}`)
   const out = JSON.parse(r.stdout.toString())
@@ -143,7 +152,7 @@ await pstore.unmount()
 console.log(JSON.stringify(seen))
 `,
   )
-  t.teardown(() => run('fusermount', ['-uz', mnt]))
+  t.teardown(() => run('fusermount3', ['-uz', mnt]))
   const r = await run(process.execPath, ['errors.mjs', image, mnt], { cwd: project })
   t.equal(r.code, 0, `errors.mjs: ${r.stderr}`)
   const seen = JSON.parse(r.stdout.toString())
@@ -206,7 +215,7 @@ await pstore.unmount()
 console.log(JSON.stringify(seen))
 `.replace("import * as api from 'pstore-sim'", "import fs from 'node:fs'\nimport * as api from 'pstore-sim'"),
   )
-  t.teardown(() => run('fusermount', ['-uz', mnt]))
+  t.teardown(() => run('fusermount3', ['-uz', mnt]))
   const r = await run(process.execPath, ['classes.mjs', image, mnt], { cwd: project })
   t.equal(r.code, 0, `classes.mjs: ${r.stderr}`)
   const seen = JSON.parse(r.stdout.toString())

@@ -316,18 +316,18 @@ t.test('a mount the CLI refuses leaves no daemon and no log behind (the daemon s
 })
 
 t.test(
-  'as root the daemon unmounts without fusermount (umount2, as libfuse does for root); umount waits for its exit',
-  { skip: process.getuid?.() !== 0 && 'needs root (an ordinary user unmounts through fusermount: unprivileged.test.ts)' },
+  'as root the daemon unmounts without fusermount3 (umount2, as libfuse does for root); umount waits for its exit',
+  { skip: process.getuid?.() !== 0 && 'needs root (an ordinary user unmounts through fusermount3: unprivileged.test.ts)' },
   async (t) => {
     const dir = tempDir(t)
     const image = await demoImage(t, dir)
-    // a fusermount first in PATH that notes each call and runs the real one
-    const real = (await run('sh', ['-c', 'command -v fusermount'])).stdout.toString().trim()
-    t.ok(real, `the real fusermount: ${real}`)
+    // a fusermount3 first in PATH that notes each call and runs the real one
+    const real = (await run('sh', ['-c', 'command -v fusermount3'])).stdout.toString().trim()
+    t.ok(real, `the real fusermount3: ${real}`)
     const shimDir = path.join(dir, 'shim')
-    const calls = path.join(dir, 'fusermount-calls')
+    const calls = path.join(dir, 'fusermount3-calls')
     fs.mkdirSync(shimDir)
-    fs.writeFileSync(path.join(shimDir, 'fusermount'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${calls}'\nexec '${real}' "$@"\n`, { mode: 0o755 })
+    fs.writeFileSync(path.join(shimDir, 'fusermount3'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${calls}'\nexec '${real}' "$@"\n`, { mode: 0o755 })
     const env = { PATH: `${shimDir}:${process.env.PATH ?? ''}` }
     const mnt = path.join(dir, 'mnt')
     await mountImage(t, image, mnt, [], env)
@@ -338,7 +338,7 @@ t.test(
     t.notOk(pid && processAlive(pid), 'the daemon has exited when umount returns')
     t.notOk(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `), 'nothing is mounted there')
     const noted = fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8') : ''
-    t.notMatch(noted, /-u/, `no fusermount -u ran (calls: ${JSON.stringify(noted)})`)
+    t.notMatch(noted, /-u/, `no fusermount3 -u ran (calls: ${JSON.stringify(noted)})`)
     t.equal((await pstoreSim(['inspect', image])).code, 0, 'the image is consistent')
   },
 )

@@ -63,7 +63,7 @@ t.test('a reboot stores what writers were told is written before it boots', asyn
   t.equal(report.missingLines, 0, `all 5000 lines in the new boot's pmsg-ramoops-0 (${report.missingLines} missing)`)
 })
 
-for (const kind of ['SIGTERM', 'SIGINT', 'umount', 'fusermount -u'] as const) {
+for (const kind of ['SIGTERM', 'SIGINT', 'umount', 'fusermount3 -u'] as const) {
   t.test(`${kind}: every acknowledged pmsg line is in the image`, async (t) => {
     const dir = tempDir(t)
     const image = path.join(dir, 's.img')
@@ -81,7 +81,7 @@ for (const kind of ['SIGTERM', 'SIGINT', 'umount', 'fusermount -u'] as const) {
     await writers.ready
     await sleep(500)
     if (kind === 'umount') t.equal((await pstoreSim(['umount', mnt])).code, 0, 'umount')
-    else if (kind === 'fusermount -u') t.equal((await run('fusermount', ['-u', mnt])).code, 0, 'fusermount -u')
+    else if (kind === 'fusermount3 -u') t.equal((await run('fusermount3', ['-u', mnt])).code, 0, 'fusermount3 -u')
     else process.kill(pid, kind)
     const acked = await writers.done
     t.ok(await waitGone(pid), 'the daemon exits')

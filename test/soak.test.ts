@@ -1,6 +1,6 @@
 /**
  * Soak: rounds of 32 concurrent FIFO writers with readers, rm, console, panic and reboot, each
- * ending in one kind of stop. Clean stops (SIGTERM, SIGINT, umount, an outside fusermount -u)
+ * ending in one kind of stop. Clean stops (SIGTERM, SIGINT, umount, an outside fusermount3 -u)
  * must lose no acknowledged line; kill -9 at most KILL_LOSS_BOUND (a pipe-full and the move in flight).
  * PSTORE_SIM_SOAK_ROUNDS=N runs N rounds (default 5: one per kind; the README's figures come
  * from `PSTORE_SIM_SOAK_ROUNDS=50 npx tap test/soak.test.ts`).

@@ -105,11 +105,11 @@ t.test("FUSE refusals give libfuse's reason, exit 2 and change nothing", { skip 
   if (/^\s*user_allow_other/m.test(conf)) t.comment('skipped allow_other: /etc/fuse.conf has user_allow_other')
   else {
     const r = await asUser([process.execPath, cliJs, 'mount', image, mnt, '-o', 'allow_other'])
-    t.equal(r.code, 2, 'allow_other refused by fusermount: exit 2 (the environment)')
+    t.equal(r.code, 2, 'allow_other refused by fusermount3: exit 2 (the environment)')
     t.match(
       r.stderr,
-      /fusermount: option allow_other only allowed if 'user_allow_other' is set in \/etc\/fuse\.conf/,
-      `fusermount's reason: ${r.stderr.trim()}`,
+      /fusermount3: option allow_other only allowed if 'user_allow_other' is set in \/etc\/fuse\.conf/,
+      `fusermount3's reason: ${r.stderr.trim()}`,
     )
     t.equal(r.stderr.trim().split('\n').length, 1, 'in one line')
   }

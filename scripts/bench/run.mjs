@@ -136,7 +136,7 @@ async function waitExit(pid, ms) {
 }
 function forceUnmount(mountpoint) {
   if (!isMounted(mountpoint)) return
-  spawnSync('fusermount', ['-uz', mountpoint], { stdio: 'ignore' })
+  spawnSync('fusermount3', ['-uz', mountpoint], { stdio: 'ignore' })
   if (isMounted(mountpoint)) spawnSync('umount', ['-l', mountpoint], { stdio: 'ignore' })
 }
 

@@ -1,7 +1,7 @@
 /**
  * The commands a user (or a collector's test) runs most, in their plain forms, without yargs:
  * `console`/`pmsg`/`reboot`/`panic` on a mounted target only talk to its daemon over the control
- * socket, `umount` only to the daemon or fusermount, and `mount IMAGE DIR [-o OPTIONS]` only
+ * socket, `umount` only to the daemon or fusermount3, and `mount IMAGE DIR [-o OPTIONS]` only
  * hands its options to the daemon already starting. Loading and initialising yargs (its
  * Intl.Segmenter and Unicode regular expressions included) costs more than such a command's
  * whole work (issue 15).

@@ -36,7 +36,7 @@ export function helperCall(args: string[]): HelperCall | undefined {
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 export async function runMountHelper(call: HelperCall): Promise<void> {
-  // mount.fuse runs us through sh with no PATH in the environment: the daemon needs fusermount.
+  // mount.fuse runs us through sh with no PATH in the environment: an ordinary user's daemon needs fusermount3.
   process.env.PATH ||= DEFAULT_PATH
   const options = { ...parseMountOptionList(call.options), image: path.resolve(call.image), mountpoint: path.resolve(call.mountpoint) }
   if (!fs.existsSync(options.image)) throw new PstoreSimError(`${call.image}: no such image (format one: pstore-sim format ${call.image})`)

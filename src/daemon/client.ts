@@ -150,8 +150,9 @@ export async function unmount(mountpoint: string): Promise<void> {
   if (mounted) {
     await new Promise<void>((resolve, reject) =>
       childProcess()
-        .spawn('fusermount', ['-uz', abs], { stdio: 'ignore' })
-        .on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount -uz ${abs} failed`)))),
+        .spawn('fusermount3', ['-uz', abs], { stdio: 'ignore' })
+        .on('error', () => reject(new EnvironmentError(`fusermount3 -uz ${abs}: no fusermount3 (FUSE 3's helper) in PATH; as root: umount -l ${abs}`)))
+        .on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount3 -uz ${abs} failed`)))),
     )
   }
   const fifo = removeStaleFifo(record?.fifo ?? defaultFifoPath(abs))

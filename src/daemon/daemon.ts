@@ -53,8 +53,14 @@ export function checkEnvironment(): void {
   } catch {
     throw new EnvironmentError("/dev/fuse: no permission to open it: as root, chmod 0666 /dev/fuse (Debian's default), or give this user access to it")
   }
-  const inPath = (process.env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, 'fusermount')))
-  if (!inPath) throw new EnvironmentError('no fusermount in PATH: install Debian\'s fuse package ("npm run setup" does, or: apt-get install fuse)')
+  // libfuse 3 mounts for root with mount(2) itself; an ordinary user's mount goes through
+  // fusermount3, the set-uid helper of FUSE 3 (a machine with only FUSE 2's fusermount has none).
+  if (process.getuid?.() === 0) return
+  const inPath = (process.env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, 'fusermount3')))
+  if (!inPath)
+    throw new EnvironmentError(
+      "no fusermount3 in PATH: an ordinary user's mount needs FUSE 3's fusermount3 (Debian/Ubuntu: apt-get install fuse3, where the legacy fuse package is not kept; Fedora: dnf install fuse3; Arch: pacman -S fuse3); root mounts without it",
+    )
 }
 
 /**
@@ -67,7 +73,7 @@ export function escapeFuseOption(value: string): string {
   return value.replace(/[\\,]/g, (c) => '\\' + c)
 }
 
-/** The lines libfuse and fusermount printed to this daemon's log (its stderr) while mounting. */
+/** The lines libfuse and fusermount3 printed to this daemon's log (its stderr) while mounting. */
 function fuseDiagnostics(mountpoint: string): string {
   try {
     const lines = fs.readFileSync(logPath(mountpoint), 'utf8').split('\n')
@@ -92,7 +98,7 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOTCONN' || code === 'ECONNABORTED') {
       debug('recovering dead mount at %s', mountpoint)
-      await run('fusermount', ['-uz', mountpoint]).catch(() => run('umount', ['-l', mountpoint]))
+      await run('fusermount3', ['-uz', mountpoint]).catch(() => run('umount', ['-l', mountpoint]))
     } else if (code === 'ENOENT') {
       fs.mkdirSync(mountpoint, { recursive: true })
       return
@@ -104,7 +110,7 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
   // attribute cache, so the dead mount is recognised by its missing daemon.
   if (mountType(mountpoint) === 'fuse.pstore' && !liveDaemon(mountpoint)) {
     debug('recovering the mount of a killed daemon at %s', mountpoint)
-    await run('fusermount', ['-uz', mountpoint]).catch(() => run('umount', ['-l', mountpoint]))
+    await run('fusermount3', ['-uz', mountpoint]).catch(() => run('umount', ['-l', mountpoint]))
   }
   if (isMounted(mountpoint))
     throw new MountError(`${mountpoint}: something is already mounted there (unmount it first)`, {
@@ -135,7 +141,6 @@ export class PstoreDaemon {
   private watchdog: NodeJS.Timeout | undefined
   private symbols: SymbolTable | undefined
   private stopping: Promise<void> | undefined
-  private fuseSupportsInvalidate = false
   private nativeFiles = false
   /** FUSE requests that reached the JS handlers, by operation (native answers are not counted). */
   private readonly jsRequests: Record<string, number> = {}
@@ -196,11 +201,10 @@ export class PstoreDaemon {
   /**
    * Seconds the kernel may cache attributes and names. Every change but a reboot reaches us
    * through the kernel (unlink, chmod, utimes, truncate), which updates its cache itself, and a
-   * reboot invalidates explicitly (fuse.invalidate, patched fuse-native). Without that patch
-   * level nothing is cached.
+   * reboot invalidates explicitly (fuse.invalidate).
    */
   private get cacheTimeout(): number {
-    return this.fuseSupportsInvalidate ? (this.options.cacheTimeout ?? CACHE_TIMEOUT_S) : 0
+    return this.options.cacheTimeout ?? CACHE_TIMEOUT_S
   }
 
   /**
@@ -211,7 +215,6 @@ export class PstoreDaemon {
   async start(): Promise<void> {
     checkEnvironment()
     const Fuse = loadFuse()
-    this.fuseSupportsInvalidate = !!Fuse.INVALIDATE
     if (this.options.systemMap) this.symbols = await SymbolTable.load(this.options.systemMap)
     runDir()
     await prepareMountpoint(this.mountpoint)
@@ -221,14 +224,12 @@ export class PstoreDaemon {
     await this.boot()
     try {
       await this.mount(Fuse, fsname)
-      const pipeTools: PipeTools | undefined = Fuse.NATIVE_FILES
-        ? {
-            mkfifo: Fuse.mkfifo,
-            setPipeSize: Fuse.setPipeSize,
-            pipeBytes: Fuse.LOCKS ? Fuse.pipeBytes : undefined,
-            startRingPump: Fuse.RING_PUMP ? Fuse.startRingPump : undefined,
-          }
-        : undefined
+      const pipeTools: PipeTools = {
+        mkfifo: Fuse.mkfifo,
+        setPipeSize: Fuse.setPipeSize,
+        pipeBytes: Fuse.pipeBytes,
+        startRingPump: Fuse.startRingPump,
+      }
       if (fifoPath) this.fifo = await PmsgFifo.create(fifoPath, (chunk) => this.pmsgFromFifo(chunk), pipeTools, this.pmsgRingLender())
       const socket = socketPath(this.mountpoint)
       this.control = await serveControl(socket, (request) => this.handle(request))
@@ -248,7 +249,7 @@ export class PstoreDaemon {
       await this.stop()
       throw err
     }
-    // A fuse-native daemon would live on after an outside `fusermount -u`: notice and leave.
+    // The daemon would live on after an outside `fusermount3 -u` or `umount`: notice and leave.
     this.watchdog = setInterval(() => {
       if (!isMounted(this.mountpoint)) {
         debug('mount vanished from outside; exiting')
@@ -319,17 +320,17 @@ export class PstoreDaemon {
       negativeTimeout: 0, // a name a reboot brings must show at once
       timeout: false,
     })
-    // Answer getattr/readdir/open/read natively from a mirror of the view (patched fuse-native,
-    // level 3). PSTORE_SIM_NATIVE_FILES=0 serves every request from JS instead (for comparison).
+    // Answer getattr/readdir/open/read natively from a mirror of the view (fuse.files, native/fuse.c).
+    // PSTORE_SIM_NATIVE_FILES=0 serves every request from JS instead (for comparison).
     const fuse = this.fuse
-    this.nativeFiles = !!fuse.files && process.env.PSTORE_SIM_NATIVE_FILES !== '0'
-    if (fuse.files && this.nativeFiles) this.view.observe(new NativeFilesMirror(fuse.files, this.view))
+    this.nativeFiles = process.env.PSTORE_SIM_NATIVE_FILES !== '0'
+    if (this.nativeFiles) this.view.observe(new NativeFilesMirror(fuse.files, this.view))
     await new Promise<void>((resolve, reject) =>
       fuse.mount((err) => {
         if (!err) return resolve()
         const why = fuseDiagnostics(this.mountpoint)
         this.fuse = undefined
-        // Every input was checked before this point: what libfuse or fusermount refuses now is the
+        // Every input was checked before this point: what libfuse or fusermount3 refuses now is the
         // environment's (fuse.conf, permissions, the kernel), so exit 2 with their reason.
         reject(new EnvironmentError(`cannot mount ${this.mountpoint}: ${err.message}${why ? ` (${why})` : ''}`))
       }),
@@ -425,7 +426,7 @@ export class PstoreDaemon {
         ])
         clearTimeout(bound)
         if (!unmounted) debug('fuse unmount gave no callback within 5 s')
-        if (isMounted(this.mountpoint)) await run('fusermount', ['-uz', this.mountpoint]).catch(() => undefined)
+        if (isMounted(this.mountpoint)) await run('fusermount3', ['-uz', this.mountpoint]).catch(() => undefined)
       }
       if (this.failed) this.simulation.discard()
       else this.simulation.close()

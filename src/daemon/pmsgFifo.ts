@@ -5,13 +5,13 @@
  * mount never reach the daemon, so the pipe lives beside the mountpoint.
  *
  * Two ways to store what arrives. Where the machine can lend its pmsg ring (ramoops without ECC:
- * the ring holds the bytes verbatim) and the addon has patch level 8, a native thread splices
+ * the ring holds the bytes verbatim), a native thread (native/sys.c's ring pump) splices
  * the pipe into the ring in the image file: the bytes never pass through JS (reading them into
  * JS, copying them into the region and writing it out was 0.2x the speed of `cat > file` on
  * tmpfs). Every event the daemon runs holds that pump first (hold()): it stops, the ring is
  * read from the file again and JS stores what is still in the pipe, so the event comes after
  * every byte writers were told is written and has the ring to itself. Otherwise (ECC, pstore/blk,
- * an older addon, PSTORE_SIM_PMSG_PUMP=0) JS reads the pipe and hands each read to onData.
+ * PSTORE_SIM_PMSG_PUMP=0) JS reads the pipe and hands each read to onData.
  *
  * Writes of at most PIPE_BUF (4096) bytes are atomic in a pipe; pmsg has no framing, so how the
  * kernel splits the stream into reads does not change the bytes that land in the ring (the
@@ -25,7 +25,6 @@ import nodePath from 'node:path'
 import type { LentRing } from '../backend/backend.js'
 import { PstoreSimError } from '../util/errors.js'
 import type { RingPump, RingPumpSpec } from '../util/fuseNative.js'
-import { childProcess } from '../util/lazyBuiltins.js'
 import { logger } from '../util/log.js'
 
 const debug = logger('pmsg')
@@ -34,12 +33,12 @@ export function defaultFifoPath(mountpoint: string): string {
   return `${mountpoint.replace(/\/+$/, '')}.pmsg0`
 }
 
-/** Native helpers of the patched fuse-native (patch level 3; pipeBytes: level 4; startRingPump: 8), when the daemon has them. */
+/** The system calls of the native layer (native/sys.c) the FIFO needs. */
 export interface PipeTools {
   mkfifo(path: string, mode: number): void
   setPipeSize(fd: number, size: number): number
-  pipeBytes?(fd: number): number
-  startRingPump?(spec: RingPumpSpec): RingPump
+  pipeBytes(fd: number): number
+  startRingPump(spec: RingPumpSpec): RingPump
 }
 
 /** The machine's pmsg ring, lent to the pump while no event runs (SimulatedMachine.lendPmsgRing). */
@@ -148,7 +147,7 @@ export class PmsgFifo {
   private constructor(
     readonly path: string,
     private readonly onData: (chunk: Buffer) => void,
-    private readonly tools: PipeTools | undefined,
+    private readonly tools: PipeTools,
     readSize: number,
     /** Set when a native pump stores the bytes; unset when JS reads them. */
     private lender: RingLender | undefined,
@@ -165,12 +164,12 @@ export class PmsgFifo {
    * Creates the pipe, replacing a stale pipe or symlink (never following it); refuses to
    * replace anything else. Its mode is 0220 as /dev/pmsg0's (write only), set once the daemon
    * holds its own ends: an unprivileged daemon could not open a 0220 FIFO for reading. With a
-   * `lender` and an addon that pumps, the bytes wait in the pipe until begin().
+   * `lender`, the bytes wait in the pipe until begin().
    */
-  static async create(path: string, onData: (chunk: Buffer) => void, tools?: PipeTools, lender?: RingLender): Promise<PmsgFifo> {
+  static async create(path: string, onData: (chunk: Buffer) => void, tools: PipeTools, lender?: RingLender): Promise<PmsgFifo> {
     checkFifoPath(path)
     removeStaleFifo(path)
-    await makeFifo(path, tools)
+    makeFifo(path, tools)
     const readFd = fs.openSync(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW)
     let keepFd: number | undefined
     try {
@@ -180,11 +179,11 @@ export class PmsgFifo {
       fs.fchmodSync(readFd, 0o220)
       let size = 64 * 1024
       try {
-        if (tools) size = tools.setPipeSize(readFd, PIPE_CAPACITY)
+        size = tools.setPipeSize(readFd, PIPE_CAPACITY)
       } catch {
         // above /proc/sys/fs/pipe-max-size for this user: the default pipe still works
       }
-      const fifo = new PmsgFifo(path, onData, tools, size, tools?.startRingPump ? lender : undefined)
+      const fifo = new PmsgFifo(path, onData, tools, size, lender)
       fifo.readFd = readFd
       fifo.keepFd = keepFd
       fifo.ino = stat.ino
@@ -246,7 +245,7 @@ export class PmsgFifo {
   private startPump(): void {
     const lender = this.lender
     const tools = this.tools
-    if (!lender || !tools?.startRingPump || this.closed || this.holds > 0 || this.pump || this.readFd === undefined) return
+    if (!lender || this.closed || this.holds > 0 || this.pump || this.readFd === undefined) return
     let ring: LentRing | 'drop' | undefined
     try {
       ring = lender.lend()
@@ -274,7 +273,7 @@ export class PmsgFifo {
   private drain(): number {
     if (this.readFd === undefined) return 0
     // nothing waiting, the usual case before an event: no read (it would throw EAGAIN)
-    if (this.tools?.pipeBytes && this.tools.pipeBytes(this.readFd) === 0) return 0
+    if (this.tools.pipeBytes(this.readFd) === 0) return 0
     return this.drainFd(this.readFd)
   }
 
@@ -316,14 +315,13 @@ export class PmsgFifo {
     try {
       fs.fchmodSync(keepFd, 0o600) // our own new read end (unprivileged: 0220 has no read bit)
       for (let pass = 0; pass < MAX_DRAIN_PASSES; pass++) {
-        if (this.tools?.pipeBytes && this.tools.pipeBytes(keepFd) === 0) break
+        if (this.tools.pipeBytes(keepFd) === 0) break
         const fd = fs.openSync(`/proc/self/fd/${keepFd}`, O_RDONLY | O_NONBLOCK)
         try {
           this.drainFd(fd)
         } finally {
           fs.closeSync(fd)
         }
-        if (!this.tools?.pipeBytes) break // no FIONREAD: one pass
       }
     } finally {
       fs.closeSync(keepFd)
@@ -333,19 +331,10 @@ export class PmsgFifo {
 }
 
 /** mkfifo, mode 0600 until the daemon holds its ends (not masked by the umask). */
-async function makeFifo(path: string, tools: PipeTools | undefined): Promise<void> {
-  if (tools) {
-    try {
-      tools.mkfifo(path, 0o600)
-      return
-    } catch (err) {
-      throw new FifoError(path, `mkfifo failed: ${(err as Error).message}`)
-    }
+function makeFifo(path: string, tools: PipeTools): void {
+  try {
+    tools.mkfifo(path, 0o600)
+  } catch (err) {
+    throw new FifoError(path, `mkfifo failed: ${(err as Error).message}`)
   }
-  // Node has no mkfifo(3): without the patched addon, the tool.
-  await new Promise<void>((resolve, reject) =>
-    childProcess().execFile('mkfifo', ['-m', '0600', path], (err, _out, stderr) =>
-      err ? reject(new FifoError(path, `mkfifo failed: ${stderr.trim() || err.message}`)) : resolve(),
-    ),
-  )
 }

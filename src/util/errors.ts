@@ -1,7 +1,7 @@
 /**
  * The errors pstore-sim reports to its users: each says what is wrong in words a user acts on.
  * The CLI prints their message (no stack) and exits with their code: 1 for a user's mistake,
- * 2 for an environment problem (no /dev/fuse, no fusermount, an addon that does not load).
+ * 2 for an environment problem (no /dev/fuse, no fusermount3 for an ordinary user, an addon that does not load).
  * The one mapping of any error to its line and code is `failureReport` (daemon/advice.ts).
  */
 export const ExitCode = { ok: 0, user: 1, environment: 2 } as const

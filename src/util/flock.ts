@@ -1,5 +1,5 @@
 /**
- * flock(2) through the patched fuse-native addon (patch level 4; Node has none): a lock on an
+ * flock(2) through the native layer (native/sys.c; Node has none): a lock on an
  * open file that the kernel drops when the holder's process dies, kill -9 included. Who holds
  * a lock is read from /proc/locks.
  */

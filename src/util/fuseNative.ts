@@ -1,20 +1,21 @@
 /**
- * The patched fuse-native addon, typed as pstore-sim uses it, loaded and checked once. Every
- * user (the image lock in flock.ts, the daemon's mount, its native file table, the pmsg FIFO)
- * goes through loadFuse(): a prebuilt (unpatched) addon loads and mounts, but has no flock,
- * rounds every time to ms and cannot invalidate or answer natively, so it is refused here,
- * rather than serving a pstore that differs from the kernel's. The API is in
- * patches/fuse-native+2.2.6.patch and native-setup/README.md.
+ * The native layer (native/: the FUSE binding on libfuse 3 and the system calls beside it),
+ * typed as pstore-sim uses it, loaded and checked once. Every user (the image lock in
+ * flock.ts, the daemon's mount, its native file table, the pmsg FIFO) goes through
+ * loadFuse(), which refuses an addon of any other version than NATIVE_VERSION with one line:
+ * an addon built from older sources would serve a pstore that differs from the kernel's.
+ * The API: native/README.md and native/index.cjs.
  */
+import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { EnvironmentError } from './errors.js'
 
-/** The patch level pstore-sim relies on (native-setup/README.md: ns times, invalidate, native files). */
-export const REQUIRED_PATCH_LEVEL = 6 // files without content until first open (level 6); files.retire (5); Fuse.flock, Fuse.pipeBytes (4)
+/** The native layer's version this code is written for: native/version.h's PSTORE_NATIVE_VERSION. */
+export const NATIVE_VERSION = 9
 
-/** A time as the patched addon takes and gives it (level 1: nanoseconds, not ms). */
+/** A time as the addon takes and gives it (nanoseconds). */
 export interface FuseTime {
   sec: number
   nsec: number
@@ -90,33 +91,33 @@ export interface FuseMountOptions {
   timeout?: number | false
 }
 
-/** `fuse.files` (level 3): files the addon answers getattr, readdir, open and read for natively. */
+/** `fuse.files`: files the addon answers getattr, readdir, open and read for natively. */
 export interface NativeFileTable {
   setRoot(stat: FuseStat): void
-  /** content null: not made yet; open and read of it reach the handlers until setContent (level 6). */
+  /** content null: not made yet; open and read of it reach the handlers until setContent. */
   set(handle: number, name: string, stat: FuseStat, content: Buffer | null): void
   /** The content of a file set without one; false when the table has no such handle. */
   setContent(handle: number, content: Buffer): boolean
   setStat(handle: number, stat: FuseStat): boolean
   remove(handle: number): boolean
   clear(): void
-  /** A reboot: unlisted files freed, listed ones unlisted but readable through open handles (level 5). */
+  /** A reboot: unlisted files freed, listed ones unlisted but readable through open handles. */
   retire(): void
   batch<T>(fn: () => T): T
 }
 
 export interface FuseSession {
-  /** The native file table; null on an addon below level 3. */
-  readonly files: NativeFileTable | null
+  /** The native file table. */
+  readonly files: NativeFileTable
   mount(cb: (err: Error | null) => void): void
   unmount(cb: (err?: Error | null) => void): void
-  /** Level 2: drops what the kernel cached about these names (and the root's attributes). */
+  /** Drops what the kernel cached about these names (and the root's attributes). */
   invalidate(names: string[]): Promise<{ invalidated: number; notCached: number }>
 }
 
 export type LockMode = 'exclusive' | 'shared'
 
-/** What a ring pump moves into (level 8): a ring of `capacity` bytes at dataAt, its start and size at headerAt. */
+/** What a ring pump moves into: a ring of `capacity` bytes at dataAt, its start and size at headerAt. */
 export interface RingPumpSpec {
   pipeFd: number
   fileFd: number
@@ -142,26 +143,22 @@ export interface RingPump {
   stop(): RingPumpResult
 }
 
-/** fuse-native's module: the Fuse class and the patch's static helpers and feature flags. */
+/** native/index.cjs: the Fuse class and the system calls beside FUSE (native/sys.cjs). */
 export interface FuseNative {
   new (mountpoint: string, ops: FuseOperations, options: FuseMountOptions): FuseSession
-  NATIVE_PATCH_LEVEL?: number
-  INVALIDATE: boolean
-  NATIVE_FILES: boolean
-  LOCKS: boolean
-  /** mkfifo(3), which Node lacks (level 3). */
+  /** native/version.h's PSTORE_NATIVE_VERSION, as built. */
+  NATIVE_VERSION: number
+  /** mkfifo(3), which Node lacks. */
   mkfifo(path: string, mode: number): void
-  /** fcntl(F_SETPIPE_SZ) (level 3): the size set. */
+  /** fcntl(F_SETPIPE_SZ): the size set. */
   setPipeSize(fd: number, size: number): number
-  /** ioctl(FIONREAD) on a pipe (level 4): bytes waiting in it. */
+  /** ioctl(FIONREAD) on a pipe: bytes waiting in it. */
   pipeBytes(fd: number): number
-  /** flock(2) without waiting (level 4): true when taken or released, false when another open file holds it. */
+  /** flock(2) without waiting: true when taken or released, false when another open file holds it. */
   flock(fd: number, mode: LockMode | 'unlock'): boolean
-  /** Level 8: startRingPump is there. */
-  RING_PUMP?: boolean
-  /** A thread moving a pipe's bytes into a ring in a file with splice(2) (level 8). */
+  /** A thread moving a pipe's bytes into a ring in a file with splice(2). */
   startRingPump(spec: RingPumpSpec): RingPump
-  /** _exit(2) (level 8; process.exit on an older addon): no 'exit' event, no teardown. */
+  /** _exit(2): no 'exit' event, no teardown. */
   exitNow(code: number): never
 }
 
@@ -170,25 +167,31 @@ let loaded: FuseNative | undefined
 
 /** The installed package (dist/src/util/ → its root), where the setup must run. */
 function packageRoot(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  // src/util/ when run from source (tests), dist/src/util/ or dist/src/<bundle>/ when built
+  const fromSource = path.resolve(here, '../..')
+  return fs.existsSync(path.join(fromSource, 'native', 'version.h')) ? fromSource : path.resolve(here, '../../..')
 }
 
-/** The patched, source-built addon, or an EnvironmentError saying what to run. */
+/** native/index.cjs of this installation (dist/src/util/ or src/util/ → the package root). */
+export function nativeModulePath(): string {
+  return path.join(packageRoot(), 'native', 'index.cjs')
+}
+
+/** The native layer built by the setup, of this version, or an EnvironmentError saying what to run. */
 export function loadFuse(): FuseNative {
   if (loaded) return loaded
   let fuse: FuseNative
   try {
-    fuse = require('fuse-native') as FuseNative
+    fuse = require(nativeModulePath()) as FuseNative
   } catch (err) {
     throw new EnvironmentError(
-      `the fuse-native addon does not load (${(err as Error).message.split('\n')[0]}): run "npm run setup" in ${packageRoot()} (native-setup/setup.sh installs Debian's fuse package and rebuilds the addon)`,
+      `the native addons do not load (${(err as Error).message.split('\n')[0]}): run "npm run setup" in ${packageRoot()} (native-setup/setup.sh builds native/ against libfuse 3)`,
     )
   }
-  const level = Number(fuse.NATIVE_PATCH_LEVEL ?? 0)
-  if (!(level >= REQUIRED_PATCH_LEVEL) || !fuse.LOCKS) {
-    // The prebuilt addon an `npm ci` without the setup leaves: a problem of the installation.
+  if (fuse.NATIVE_VERSION !== NATIVE_VERSION) {
     throw new EnvironmentError(
-      `the fuse-native addon is not pstore-sim's patched build (patch level ${level}, need ${REQUIRED_PATCH_LEVEL}; a prebuilt addon has no flock and rounds times to ms): run "npm run setup" in ${packageRoot()} to build it`,
+      `native/build holds version ${fuse.NATIVE_VERSION} of the native addons, this pstore-sim needs version ${NATIVE_VERSION}: run "npm run setup" in ${packageRoot()} to rebuild them`,
     )
   }
   loaded = fuse

@@ -109,7 +109,7 @@ export function tempDir(t: Test, prefix = 'pstore-sim-test-'): string {
     // a mount left behind would make rm fail: lazy-unmount anything below first
     for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
       const mnt = line.split(' ')[4]
-      if (mnt?.startsWith(dir + '/')) spawnSync('fusermount', ['-uz', mnt])
+      if (mnt?.startsWith(dir + '/')) spawnSync('fusermount3', ['-uz', mnt])
     }
     fs.rmSync(dir, { recursive: true, force: true })
   })
@@ -142,7 +142,7 @@ export async function mountImage(t: Test, image: string, mountpoint: string, ext
   t.teardown(async () => {
     const u = await run(cliBin, ['umount', mountpoint], { env: daemonEnv })
     if (u.code !== 0) {
-      spawnSync('fusermount', ['-uz', mountpoint])
+      spawnSync('fusermount3', ['-uz', mountpoint])
       if (!/not mounted/.test(u.stderr)) throw new Error(`teardown: umount ${mountpoint} failed: ${u.stderr}`)
     }
     if (!record) return

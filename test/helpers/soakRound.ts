@@ -11,8 +11,8 @@ import { processAlive, readMountRecord } from '../../src/daemon/registry.js'
 import { cliJs, run } from './mount.js'
 import { checkLines, type LossReport, startWriters } from './pmsgLoad.js'
 
-export type StopKind = 'SIGTERM' | 'SIGINT' | 'umount' | 'fusermount -u' | 'kill -9'
-export const STOP_KINDS: StopKind[] = ['SIGTERM', 'SIGINT', 'umount', 'fusermount -u', 'kill -9']
+export type StopKind = 'SIGTERM' | 'SIGINT' | 'umount' | 'fusermount3 -u' | 'kill -9'
+export const STOP_KINDS: StopKind[] = ['SIGTERM', 'SIGINT', 'umount', 'fusermount3 -u', 'kill -9']
 
 /**
  * 16 MiB region, 12 MiB pmsg zone. Writers write until the stop, each at most a line per
@@ -44,7 +44,7 @@ async function stop(mnt: string, kind: StopKind): Promise<void> {
   if (!record) throw new Error(`${mnt}: no mount record`)
   if (kind === 'SIGTERM' || kind === 'SIGINT' || kind === 'kill -9') process.kill(record.pid, kind === 'kill -9' ? 'SIGKILL' : kind)
   else if (kind === 'umount') await mustRun(['umount', mnt])
-  else spawnSync('fusermount', ['-u', mnt])
+  else spawnSync('fusermount3', ['-u', mnt])
   await waitGone(record.pid, 15000)
 }
 

@@ -1,0 +1,21 @@
+# Two addons, built by native-setup/setup.sh with node-gyp (native/README.md):
+#   fuse.node  the FUSE binding (fuse.c), linked against libfuse 3 (pkg-config fuse3)
+#   sys.node   the system calls that are not FUSE (sys.c)
+{
+  "targets": [{
+    "target_name": "fuse",
+    "include_dirs": [
+      "<!(node -p \"require('path').dirname(require.resolve('napi-macros/napi-macros.h'))\")",
+    ],
+    "cflags": ["-g", "-O3", "-Wall", "<!@(pkg-config --cflags fuse3)"],
+    "libraries": ["<!@(pkg-config --libs fuse3)"],
+    "sources": ["fuse.c"],
+  }, {
+    "target_name": "sys",
+    "include_dirs": [
+      "<!(node -p \"require('path').dirname(require.resolve('napi-macros/napi-macros.h'))\")",
+    ],
+    "cflags": ["-g", "-O3", "-Wall"],
+    "sources": ["sys.c"],
+  }]
+}
