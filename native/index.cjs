@@ -3,7 +3,6 @@
 // Derived from fuse-native 2.2.6's index.js (MIT, Mathias Buus; see native/LICENSE).
 'use strict'
 
-const os = require('os')
 const fs = require('fs')
 const path = require('path')
 const util = require('util')
@@ -854,11 +853,6 @@ function canDetachNatively (mnt) {
   } catch (err) {
     return err.code === 'ENOENT'
   }
-}
-
-function errnoError (res, syscall, target) {
-  const code = Object.keys(os.constants.errno).find((k) => os.constants.errno[k] === -res) || 'EIO'
-  return Object.assign(new Error(`${syscall} ${target}: ${code}`), { code, errno: res, syscall, path: target })
 }
 
 Fuse.EPERM = -1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench.sh: pstore-sim against a C libfuse filesystem, a minimal fuse-native one and tmpfs.
+# scripts/bench.sh: pstore-sim against a C libfuse filesystem, a minimal one on pstore-sim's FUSE binding and tmpfs.
 #
 # Usage: bash scripts/bench.sh [--quick] [--out FILE] [--rounds N] [--profile] [--keep] [--no-build]
 #                              [--baseline DIR]
@@ -13,10 +13,12 @@
 #                the .cpuprofile files are copied to FILE.profiles/
 #   --keep       keep the work directory (images, snapshots) instead of removing it
 #   --no-build   do not run `npm run build` first (dist/ must exist)
-#   --baseline DIR  another checkout, built (DIR/dist/src/cli/main.js, e.g. main's), measured
-#                beside this one in the start-up rounds: before/after ratios from one run
+#   --baseline DIR  another checkout, built (DIR/dist/src/cli/main.js, e.g. main's, or tag
+#                libfuse2-baseline's, the last build on libfuse 2, with its node_modules and
+#                patched addon), measured beside this one in the start-up rounds and in every
+#                FUSE row (its own mounts of the same images): before/after ratios from one run
 #
-# Needs: Debian's fuse/libfuse-dev/pkg-config and the patched fuse-native addon (npm run setup),
+# Needs: libfuse 3's headers (libfuse3-dev), pkg-config and the native addons (npm run setup),
 # gcc, and the right to mount FUSE filesystems (root here). Prints a table on stdout (progress
 # on stderr) and writes the JSON. It is a benchmark, not a test: slow results never make it
 # fail; it exits 1 only when a measurement could not be made (2: environment missing).
@@ -24,9 +26,10 @@
 # What runs (all in separate processes; nothing touches a mount from the process serving it):
 #   - pstore-sim: `pstore-sim mount` of images prepared with the CLI (1M: format, oopses,
 #     console, pmsg, ftrace, panic) or with scripts/bench/fill.mjs (the larger regions);
-#   - C ref: scripts/bench/reffs.c (libfuse 2 high-level API, fuse_loop_mt) serving a snapshot
+#   - C ref: scripts/bench/reffs.c (libfuse 3 high-level API, fuse_loop_mt) serving a snapshot
 #     of the pstore-sim mount's files; a second mount with attr/entry timeouts of 1 s;
-#   - minimal: scripts/bench/minimal-fuse.cjs (fuse-native), same files, same options;
+#   - minimal: scripts/bench/minimal-fuse.cjs (native/index.cjs), same files, same options;
+#   - baseline (--baseline): the other checkout's pstore-sim, mounted as ours is;
 #   - tmpfs: a copy of the files in the work directory (under /dev/shm).
 # Timed by scripts/bench/client.c (stat loops, open+read+close cycles, and fork/exec of ls -l,
 # cat, rm). Also: pmsg FIFO ingest (`cat 64MiB > FIFO`, bytes lost checked after a reboot) vs
@@ -65,9 +68,9 @@ need() { command -v "$1" >/dev/null 2>&1 || { echo "bench.sh: $1 not found ($2)"
 need node "install Node.js 20+"
 need gcc "apt-get install build-essential"
 need pkg-config "npm run setup installs it"
-need fusermount "npm run setup installs Debian's fuse"
-pkg-config --exists fuse || { echo "bench.sh: libfuse 2 headers missing (npm run setup installs libfuse-dev)" >&2; exit 2; }
-[ -f node_modules/fuse-native/build/Release/fuse.node ] || { echo "bench.sh: the fuse-native addon is not built: run npm run setup" >&2; exit 2; }
+need fusermount3 "install fuse3"
+pkg-config --exists fuse3 || { echo "bench.sh: libfuse 3 headers missing (npm run setup installs libfuse3-dev)" >&2; exit 2; }
+[ -f native/build/Release/fuse.node ] && [ -f native/build/Release/sys.node ] || { echo "bench.sh: the native addons are not built: run npm run setup" >&2; exit 2; }
 
 if [ "$BUILD" = 1 ]; then
   echo "bench.sh: npm run build" >&2
@@ -149,7 +152,7 @@ trap 'exit 130' INT TERM HUP
 
 mkdir -p "$WORK/bin"
 CFLAGS="-O2 -Wall"
-gcc $CFLAGS -o "$WORK/bin/reffs" scripts/bench/reffs.c $(pkg-config fuse --cflags --libs) || exit 2
+gcc $CFLAGS -o "$WORK/bin/reffs" scripts/bench/reffs.c $(pkg-config fuse3 --cflags --libs) || exit 2
 gcc $CFLAGS -o "$WORK/bin/client" scripts/bench/client.c || exit 2
 
 ARGS=(--project "$ROOT" --work "$WORK" --bin "$WORK/bin" --out "$OUT")

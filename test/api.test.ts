@@ -20,8 +20,10 @@ async function installPacked(dir: string): Promise<string> {
   fs.mkdirSync(pkgDir, { recursive: true })
   const untar = await run('tar', ['-xzf', tarball, '-C', pkgDir, '--strip-components=1'])
   if (untar.code !== 0) throw new Error(`tar: ${untar.stderr}`)
-  // npm would install the dependencies; the repo's (with the patched addon) stand in for them
+  // npm would install the dependencies and `npm run setup` build native/ from the shipped
+  // sources; the repo's node_modules and native/build stand in for them
   fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(pkgDir, 'node_modules'))
+  fs.cpSync(path.join(repoRoot, 'native', 'build', 'Release'), path.join(pkgDir, 'native', 'build', 'Release'), { recursive: true })
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }))
   return project
 }

@@ -72,7 +72,7 @@ class Holder {
   }
 }
 
-// Both ways a read is served: the patched addon's native table, and the JS handlers.
+// Both ways a read is served: the binding's native table, and the JS handlers.
 for (const [mode, env] of [
   ['native file table', {}],
   ['JS handlers', { PSTORE_SIM_NATIVE_FILES: '0' }],

@@ -26,7 +26,7 @@ t.test('handles find their file for one reboot, also after unlink, and stay uint
   view.load(records(), options)
   t.equal(view.byHandle(pmsg.handle), undefined, 'two reboots later it finds nothing')
   t.equal(view.byHandle(0), undefined, '0 is no handle')
-  // fuse-native and the native table take handles as uint32: bit 31 is set from boot 2048 on
+  // the binding and its native table take handles as uint32: bit 31 is set from boot 2048 on
   const seen = new Set<number>()
   const bad: string[] = []
   for (let boot = 0; boot < 4100; boot++) {

@@ -1,7 +1,7 @@
 /**
  * A mountpoint's name is data, never shell text: mount, the FIFO, reboot and umount work at a
  * mountpoint whose name holds a space, $(...), backquotes, quotes and a backslash, and nothing in
- * it is run. (fuse-native's unmount ran `fusermount3 -uz "<name>"` through sh: the command
+ * it is run. (fuse-native's unmount ran `fusermount -uz "<name>"` through sh: the command
  * substitution ran and the unmount failed, leaving the daemon mounted.)
  */
 import fs from 'node:fs'

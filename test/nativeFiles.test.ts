@@ -1,5 +1,5 @@
 /**
- * Native answers (src/nativeFiles.ts, fuse-native patch level 3): getattr, readdir, open and read
+ * Native answers (src/nativeFiles.ts, fuse.files in native/fuse.c): getattr, readdir, open and read
  * are answered by the addon from a mirror of the view, without the daemon's JS handlers. The same
  * clients against a native mount and a JS-only one (PSTORE_SIM_NATIVE_FILES=0) must see the same
  * files, bytes, errors and changes; the daemon's request counters show which path answered.

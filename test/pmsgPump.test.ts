@@ -1,5 +1,5 @@
 /**
- * The pmsg FIFO's native pump (fuse-native patch level 8: the pipe spliced into the ring in the
+ * The pmsg FIFO's native pump (native/sys.c's ring pump: the pipe spliced into the ring in the
  * image) against the JS reader it replaces where it can: the same stream gives the same record,
  * the daemon says which one runs, ECC keeps the JS reader, and the events that touch the live
  * ring (an erase of pmsg-ramoops-0, a `pmsg` event) see every byte written before them.

@@ -2,7 +2,7 @@
 /*
  * fifo-sink: the pmsg FIFO side of the benchmark without pstore-sim: a FIFO read exactly as
  * src/pmsgFifo.ts reads it (mkfifo, O_RDWR | O_NONBLOCK, a 1 MiB pipe via the patched
- * fuse-native's setPipeSize, a net.Socket reading into one reused buffer with `onread`), to show
+ * the native layer's setPipeSize, a net.Socket reading into one reused buffer with `onread`), to show
  * what Node itself costs per byte.
  *
  *   node scripts/bench/fifo-sink.cjs FIFO BYTES DONEFILE [--ring IMAGE CAPACITY]
@@ -18,7 +18,7 @@ const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
-const Fuse = require(path.join(__dirname, '..', '..', 'node_modules', 'fuse-native'))
+const Fuse = require(path.join(__dirname, '..', '..', 'native', 'index.cjs'))
 
 const [fifo, bytesText, doneFile, ...rest] = process.argv.slice(2)
 const expected = Number(bytesText)
@@ -39,7 +39,7 @@ let readSize = 64 * 1024
 try {
   readSize = Fuse.setPipeSize(fd, 1 << 20)
 } catch {
-  // an addon without patch level 3: the default pipe
+  // above /proc/sys/fs/pipe-max-size for this user: the default pipe
 }
 const buffer = Buffer.allocUnsafe(readSize)
 let got = 0

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /*
- * minimal-fuse: the smallest fuse-native filesystem that serves what reffs.c serves, to show
- * what fuse-native itself costs (minimal vs C) apart from what pstore-sim adds (pstore-sim vs
- * minimal). Loads the regular files of a snapshot directory into memory and mounts them with
- * pstore-sim's options. Operations: getattr, readdir, open, read, unlink (as reffs.c; fuse-native
- * registers only the operations given). Runs in its own process; SIGTERM/SIGINT unmount.
+ * minimal-fuse: the smallest filesystem on pstore-sim's FUSE binding (native/index.cjs) that
+ * serves what reffs.c serves, to show what the binding itself costs (minimal vs C) apart from
+ * what pstore-sim adds (pstore-sim vs minimal). Loads the regular files of a snapshot directory
+ * into memory and mounts them with pstore-sim's options. Operations: getattr, readdir, open,
+ * read, unlink (as reffs.c; the binding registers only the operations given). Runs in its own process; SIGTERM/SIGINT unmount.
  *
  *   node scripts/bench/minimal-fuse.cjs SNAPDIR MOUNTPOINT [--cached]
  *
@@ -21,8 +21,8 @@ if (!snapDir || !mountpoint) {
   process.exit(1)
 }
 const cached = flags.includes('--cached')
-// fuse-native from the project's node_modules (this file lives in <project>/scripts/bench)
-const Fuse = require(require.resolve('fuse-native', { paths: [path.join(__dirname, '..', '..')] }))
+// the project's native layer (this file lives in <project>/scripts/bench)
+const Fuse = require(path.join(__dirname, '..', '..', 'native', 'index.cjs'))
 
 const uid = process.getuid()
 const gid = process.getgid()

@@ -1,20 +1,21 @@
 /*
  * reffs: the C reference filesystem of scripts/bench.sh.
  *
- * A libfuse 2 high-level filesystem that serves, from memory, the regular files of a snapshot
+ * A libfuse 3 high-level filesystem that serves, from memory, the regular files of a snapshot
  * directory (e.g. the files copied out of a pstore-sim mount): same names, sizes, modes, times
  * and bytes. Operations: getattr, readdir, open, read, unlink (nothing else, so libfuse answers
  * ENOSYS for the rest, as for any op a filesystem leaves out). Multi-threaded fuse_loop_mt, the
  * libfuse default (no -s).
  *
- *   gcc -O2 -Wall -o reffs reffs.c $(pkg-config fuse --cflags --libs)
+ *   gcc -O2 -Wall -o reffs reffs.c $(pkg-config fuse3 --cflags --libs)
  *   reffs SNAPDIR MOUNTPOINT -f -o attr_timeout=0,entry_timeout=0,negative_timeout=0,hard_remove,default_permissions
  *
  * Every argument after SNAPDIR goes to fuse_main() unchanged (give -f: the benchmark tracks
- * the process itself). Names are looked up in an open-addressing hash table under a rwlock, so
+ * the process itself), except hard_remove: libfuse 3 takes it only in init's struct
+ * fuse_config, so it is taken out of the -o list here and set there (as pstore-sim does). Names are looked up in an open-addressing hash table under a rwlock, so
  * the cost per operation does not grow with the number of files (pstore-sim uses a Map).
  */
-#define FUSE_USE_VERSION 26
+#define FUSE_USE_VERSION 31
 #define _GNU_SOURCE
 #include <fuse.h>
 #include <dirent.h>
@@ -68,7 +69,11 @@ static struct entry *find(const char *path) {
   return NULL;
 }
 
-static int ref_getattr(const char *path, struct stat *st) {
+static int ref_getattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
+  if (fi != NULL) { /* fstat(2): by handle; an unlinked file has no path (NULL) */
+    *st = entries[fi->fh].st;
+    return 0;
+  }
   if (strcmp(path, "/") == 0) {
     *st = root_st;
     return 0;
@@ -84,15 +89,17 @@ static int ref_getattr(const char *path, struct stat *st) {
   return res;
 }
 
-static int ref_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *fi) {
+static int ref_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *fi,
+                       enum fuse_readdir_flags flags) {
   (void)offset;
   (void)fi;
+  (void)flags;
   if (strcmp(path, "/") != 0) return -ENOTDIR;
-  filler(buf, ".", NULL, 0);
-  filler(buf, "..", NULL, 0);
+  filler(buf, ".", NULL, 0, 0);
+  filler(buf, "..", NULL, 0, 0);
   pthread_rwlock_rdlock(&lock);
   for (size_t i = 0; i < n_entries; i++)
-    if (entries[i].live) filler(buf, entries[i].name, NULL, 0);
+    if (entries[i].live) filler(buf, entries[i].name, NULL, 0, 0);
   pthread_rwlock_unlock(&lock);
   return 0;
 }
@@ -193,7 +200,40 @@ static void load(const char *dir) {
   root_st.st_atim = root_st.st_ctim = root_st.st_mtim;
 }
 
+static int hard_remove;
+
+static void *ref_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
+  (void)conn;
+  cfg->hard_remove = hard_remove;
+  return NULL;
+}
+
+/* Takes hard_remove out of every -o list (libfuse 3's fuse_new refuses it as an option). */
+static void take_hard_remove(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    char *o = argv[i];
+    if (strncmp(o, "-o", 2) == 0 && o[2] == '\0' && i + 1 < argc) o = argv[++i];
+    else if (strncmp(o, "-o", 2) == 0) o += 2;
+    else continue;
+    char *out = o, *p = o;
+    while (*p) {
+      char *end = strchr(p, ',');
+      size_t n = end ? (size_t)(end - p) : strlen(p);
+      if (n == 11 && strncmp(p, "hard_remove", 11) == 0) {
+        hard_remove = 1;
+      } else {
+        if (out != o) *out++ = ',';
+        memmove(out, p, n);
+        out += n;
+      }
+      p += n + (end ? 1 : 0);
+    }
+    *out = '\0';
+  }
+}
+
 static struct fuse_operations ops = {
+  .init = ref_init,
   .getattr = ref_getattr,
   .readdir = ref_readdir,
   .open = ref_open,
@@ -207,6 +247,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   load(argv[1]);
+  take_hard_remove(argc, argv);
   argv[1] = argv[0];
   return fuse_main(argc - 1, argv + 1, &ops, NULL);
 }

@@ -35,13 +35,27 @@ const CLI = path.join(PROJECT, 'dist/src/cli/main.js')
 /** What users run (package.json's bin, a sh script since issue 15; before it, the CLI itself). */
 const userCommand = (project) => [path.join(project, 'bin/pstore-sim'), path.join(project, 'dist/src/cli/main.js')].find((f) => fs.existsSync(f))
 const USER_CLI = userCommand(PROJECT)
-/** --baseline DIR: another checkout's build (e.g. main), measured beside this one in the start-up rounds. */
+/** --baseline DIR: another checkout's build (e.g. main, or the last build on libfuse 2), measured beside this one in the start-up rounds and in every FUSE row (its own mounts, same rounds). */
 const BASELINE_CLI = opt('--baseline') ? userCommand(path.resolve(opt('--baseline'))) : undefined
 /** [command, args] that run a pstore-sim command file: a .js one through this Node. */
 const viaNode = (file, args) => (file.endsWith('.js') ? [process.execPath, [file, ...args]] : [file, args])
 const BENCH = path.join(PROJECT, 'scripts/bench')
 const RUN_DIR = path.join(WORK, 'run')
 const ENV = { ...process.env, PSTORE_SIM_RUN_DIR: RUN_DIR, LC_ALL: 'C', DEBUG: '' }
+/**
+ * The baseline's environment. A libfuse 2 build's daemon insists on FUSE 2's `fusermount` in
+ * PATH, which a machine with fuse3 lacks (root mounts and unmounts without it): a fusermount
+ * that is fusermount3 (same -u/-z arguments) stands in, in a directory of this run only.
+ */
+const BASE_ENV = (() => {
+  if (!BASELINE_CLI || spawnSync('sh', ['-c', 'command -v fusermount'], { stdio: 'ignore' }).status === 0) return ENV
+  const fusermount3 = spawnSync('sh', ['-c', 'command -v fusermount3'], { encoding: 'utf8' }).stdout.trim()
+  if (!fusermount3) return ENV
+  const dir = path.join(WORK, 'baseline-bin')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.symlinkSync(fusermount3, path.join(dir, 'fusermount'))
+  return { ...ENV, PATH: `${dir}:${ENV.PATH ?? ''}` }
+})()
 
 const LAYOUT = ['--record-size', '32K', '--console-size', '32K', '--pmsg-size', '4K', '--ftrace-size', '8K']
 /** Region sizes: the 1 MiB demo region (filled with the CLI), a middle one, the large one. */
@@ -159,7 +173,7 @@ class PstoreSim {
     register('mounts', this.mountpoint)
     const t0 = nowMs()
     const child = spawn(...viaNode(this.cliPath, ['mount', this.image, this.mountpoint, ...this.mountArgs, ...extraArgs]), {
-      env: ENV,
+      env: this.cliPath === BASELINE_CLI ? BASE_ENV : ENV,
       stdio: ['ignore', 'ignore', 'pipe'],
     })
     let stderr = ''
@@ -198,7 +212,7 @@ class PstoreSim {
   }
 }
 
-/** reffs (C) or minimal-fuse (fuse-native) over a snapshot directory. */
+/** reffs (C) or minimal-fuse (native/index.cjs) over a snapshot directory. */
 class SnapshotFs {
   constructor(kind, label, snapDir, mountpoint, cached) {
     Object.assign(this, { kind, label, snapDir, mountpoint, cached, pid: undefined, files: 0 })
@@ -330,7 +344,7 @@ function envInfo() {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
     memGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
-    libfuse: first('pkg-config', ['--modversion', 'fuse']),
+    libfuse: first('pkg-config', ['--modversion', 'fuse3']),
     gitCommit: first('git', ['-C', PROJECT, 'rev-parse', '--short', 'HEAD']),
     gitDirty: first('git', ['-C', PROJECT, 'status', '--porcelain', '--', 'src']) !== '',
     work: WORK,
@@ -386,7 +400,17 @@ async function prepareImages() {
 }
 
 // ------------------------------------------------------------------------------------ per-size benchmark
-const FS_ORDER = ['pstore-sim', 'reffs', 'minimal', 'tmpfs']
+const FS_ORDER = ['pstore-sim', 'reffs', 'minimal', 'tmpfs', ...(BASELINE_CLI ? ['baseline'] : [])]
+/** The filesystems of the uncached and the cached rows (the baseline's pstore-sim beside ours). */
+const OFF = ['pstore-sim', 'reffs', 'minimal', 'tmpfs', ...(BASELINE_CLI ? ['baseline'] : [])]
+const ON = ['pstore-sim-cached', 'reffs-cached', 'minimal-cached', 'tmpfs', ...(BASELINE_CLI ? ['baseline-cached'] : [])]
+
+/** A copy of IMAGE (with its state and pristine copies) for another mount of the same records. */
+function imageCopy(image, suffix) {
+  const copy = `${image}-${suffix}`
+  for (const ext of ['', '.json', '.pristine', '.state.json.pristine']) if (fs.existsSync(`${image}${ext}`)) fs.copyFileSync(`${image}${ext}`, `${copy}${ext}`)
+  return copy
+}
 
 async function benchSize(size) {
   const mnt = (name) => path.join(WORK, 'mnt', `${name}-${size.label}`)
@@ -402,9 +426,16 @@ async function benchSize(size) {
   run('cp', ['-a', ps.mountpoint, snap]) // names, bytes, modes and ns times
   const names = fs.readdirSync(snap).sort()
   const totalBytes = names.reduce((n, f) => n + fs.statSync(path.join(snap, f)).size, 0)
+  const baseline = BASELINE_CLI
+    ? {
+        baseline: new PstoreSim(size.label, imageCopy(size.image, 'baseline'), mnt('baseline'), ['-o', 'cache_timeout=0'], BASELINE_CLI),
+        'baseline-cached': new PstoreSim(size.label, imageCopy(size.image, 'baseline-cached'), mnt('baseline-cached'), [], BASELINE_CLI),
+      }
+    : {}
   const fss = {
     'pstore-sim': ps,
     'pstore-sim-cached': psCached,
+    ...baseline,
     reffs: new SnapshotFs('reffs', size.label, snap, mnt('reffs'), false),
     'reffs-cached': new SnapshotFs('reffs', size.label, snap, mnt('reffs-cached'), true),
     minimal: new SnapshotFs('minimal', size.label, snap, mnt('minimal'), false),
@@ -412,7 +443,7 @@ async function benchSize(size) {
     tmpfs: new TmpfsDir(size.label, snap, path.join(WORK, 'tmpfs', size.label)),
   }
   fs.mkdirSync(path.join(WORK, 'tmpfs'), { recursive: true })
-  const mountSamples = { 'pstore-sim': [first.usableMs], reffs: [], minimal: [], tmpfs: [] }
+  const mountSamples = { 'pstore-sim': [first.usableMs], reffs: [], minimal: [], tmpfs: [], ...(BASELINE_CLI ? { baseline: [] } : {}) }
   const mountReturned = [first.returnedMs]
   for (const f of Object.values(fss)) f.files = names.length
   for (const [name, f] of Object.entries(fss)) {
@@ -429,14 +460,14 @@ async function benchSize(size) {
   const S = {}
   const add = (op, name, v) => ((S[op] ??= {})[name] ??= []).push(v)
   const ops = [
-    { op: 'stat-off', fs: ['pstore-sim', 'reffs', 'minimal', 'tmpfs'], run: (n) => client('stat', STAT_N, dirOf(n)), per: 'op' },
-    { op: 'stat-on', fs: ['pstore-sim-cached', 'reffs-cached', 'minimal-cached', 'tmpfs'], run: (n) => client('stat', STAT_N, dirOf(n)), per: 'op' },
-    { op: 'ls-off', fs: ['pstore-sim', 'reffs', 'minimal', 'tmpfs'], run: (n) => client('run', k, 'ls', '-l', dirOf(n)), per: 'run' },
-    { op: 'ls-on', fs: ['pstore-sim-cached', 'reffs-cached', 'minimal-cached', 'tmpfs'], run: (n) => client('runwarm', k, 'ls', '-l', dirOf(n)), per: 'run' },
-    { op: 'cat', fs: ['pstore-sim', 'reffs', 'minimal', 'tmpfs'], run: (n) => client('run', k, 'cat', ...filesOf(n)), per: 'run' },
-    { op: 'orc', fs: ['pstore-sim', 'reffs', 'minimal', 'tmpfs'], run: (n) => client('orc', ORC_N, dirOf(n)), per: 'op' },
+    { op: 'stat-off', fs: OFF, run: (n) => client('stat', STAT_N, dirOf(n)), per: 'op' },
+    { op: 'stat-on', fs: ON, run: (n) => client('stat', STAT_N, dirOf(n)), per: 'op' },
+    { op: 'ls-off', fs: OFF, run: (n) => client('run', k, 'ls', '-l', dirOf(n)), per: 'run' },
+    { op: 'ls-on', fs: ON, run: (n) => client('runwarm', k, 'ls', '-l', dirOf(n)), per: 'run' },
+    { op: 'cat', fs: OFF, run: (n) => client('run', k, 'cat', ...filesOf(n)), per: 'run' },
+    { op: 'orc', fs: OFF, run: (n) => client('orc', ORC_N, dirOf(n)), per: 'op' },
   ]
-  const rss = { 'pstore-sim': [], reffs: [], minimal: [] }
+  const rss = { 'pstore-sim': [], reffs: [], minimal: [], ...(BASELINE_CLI ? { baseline: [] } : {}) }
   for (let r = 0; r < ROUNDS; r++) {
     const tr = nowMs()
     for (const o of ops) {
@@ -460,7 +491,7 @@ async function benchSize(size) {
     }
     log(`size ${size.label}: round ${r + 1}/${ROUNDS} in ${((nowMs() - tr) / 1000).toFixed(1)} s`)
   }
-  for (const name of ['pstore-sim', 'reffs', 'minimal']) if (fss[name].pid) rss[name].push(memOf(fss[name].pid))
+  for (const name of Object.keys(rss)) if (fss[name].pid) rss[name].push(memOf(fss[name].pid))
   for (const f of Object.values(fss)) await f.stop()
 
   const med = {}
@@ -538,7 +569,7 @@ async function mountBreakdown() {
 // ------------------------------------------------------------------------------------ start-up (issue 15)
 /**
  * What one Node process costs against what pstore-sim's commands cost, in one set of
- * interleaved rounds on the 1 MiB demo region: `node -e 0`; the minimal fuse-native
+ * interleaved rounds on the 1 MiB demo region: `node -e 0`; the minimal native-binding
  * filesystem (minimal-fuse.cjs over the same files) from spawn to a listing that answers;
  * `pstore-sim mount IMAGE DIR` from spawn to a listing that answers (and to its return);
  * `console`, `panic --reason oops` and `reboot` on that mount, and its `umount` (until the
@@ -863,7 +894,9 @@ function buildRows() {
         c: cached ? v['reffs-cached'] : v.reffs,
         min: cached ? v['minimal-cached'] : v.minimal,
         tmpfs: op === 'mount' ? undefined : v.tmpfs,
+        base: cached ? v['baseline-cached'] : v.baseline,
       }
+      row.psB = ratio(row.ps, row.base)
       row.psC = ratio(row.ps, row.c)
       row.psT = ratio(row.ps, row.tmpfs)
       row.minC = ratio(row.min, row.c)
@@ -888,7 +921,16 @@ function buildRows() {
       rows.push(row)
     }
     const hwm = s.peakRssMiB
-    const rssRow = { op: `daemon peak RSS, VmHWM (MiB) [${size.label}]`, key: 'rss', size: size.label, ps: hwm['pstore-sim'], c: hwm.reffs, min: hwm.minimal }
+    const rssRow = {
+      op: `daemon peak RSS, VmHWM (MiB) [${size.label}]`,
+      key: 'rss',
+      size: size.label,
+      ps: hwm['pstore-sim'],
+      c: hwm.reffs,
+      min: hwm.minimal,
+      base: hwm.baseline,
+    }
+    rssRow.psB = ratio(rssRow.ps, rssRow.base)
     rssRow.psC = ratio(rssRow.ps, rssRow.c)
     rssRow.minC = ratio(rssRow.min, rssRow.c)
     if (size.label === '1M') {
@@ -968,7 +1010,7 @@ function issue15Rows() {
   }
   if (st) {
     const b = (k) => st[`baseline ${k}`]
-    add('`pstore-sim mount` 1M → usable', st.mount, 'minimal fuse-native FS → usable', st.minimal, 1.5, '≤ 1.5×', b('mount'))
+    add('`pstore-sim mount` 1M → usable', st.mount, 'minimal FS on the binding → usable', st.minimal, 1.5, '≤ 1.5×', b('mount'))
     for (const ev of ['console', 'panic', 'reboot', 'umount']) add(`\`pstore-sim ${ev}\` on the mount`, st[ev], '`node -e 0`', st.node, 1.3, '≤ 1.3×', b(ev))
     add('`pstore-sim mount` 1M → returned', st.mountReturned, '`node -e 0`', st.node, 1.3, '≤ 1.3×', b('mountReturned'))
   }
@@ -1037,7 +1079,8 @@ function fmt(v, digits) {
 }
 
 function printTable(rows) {
-  const head = ['operation', 'pstore-sim', 'C ref', 'minimal', 'tmpfs', 'ps/C', 'ps/tmpfs', 'min/C', 'target', 'met']
+  const base = rows.some((r) => r.base !== undefined)
+  const head = ['operation', 'pstore-sim', 'C ref', 'minimal', 'tmpfs', 'ps/C', 'ps/tmpfs', 'min/C', ...(base ? ['baseline', 'ps/base'] : []), 'target', 'met']
   const body = rows.map((r) => [
     r.op,
     fmt(r.ps),
@@ -1047,13 +1090,15 @@ function printTable(rows) {
     r.psC === undefined ? '–' : fmt(r.psC, 2) + '×',
     r.psT === undefined ? '–' : fmt(r.psT, 2) + '×',
     r.minC === undefined ? '–' : fmt(r.minC, 2) + '×',
+    ...(base ? [fmt(r.base), r.psB === undefined ? '–' : fmt(r.psB, 2) + '×'] : []),
     r.target ?? '',
     r.met === undefined ? '' : fmt(r.met),
   ])
+  const textFrom = base ? 10 : 8
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)))
   const line = (cells) =>
     cells
-      .map((c, i) => (i === 0 || i >= 8 ? c.padEnd(w[i]) : c.padStart(w[i])))
+      .map((c, i) => (i === 0 || i >= textFrom ? c.padEnd(w[i]) : c.padStart(w[i])))
       .join('  ')
       .trimEnd()
   const out = []
@@ -1065,7 +1110,7 @@ function printTable(rows) {
     `load average at start ${env.loadAvgStart.join(' ')}, at end ${(env.loadAvgEnd ?? []).join(' ')}${Math.max(...env.loadAvgStart) > env.cpus * 0.5 ? '  (busy machine: other work ran alongside; ratios are more trustworthy than absolute times)' : ''}`,
   )
   out.push(
-    'C ref = scripts/bench/reffs.c (libfuse 2, fuse_loop_mt); minimal = scripts/bench/minimal-fuse.cjs (fuse-native); cached rows: pstore-sim with its default kernel cache, C/minimal mounted with attr_timeout=entry_timeout=1; uncached rows: pstore-sim -o cache_timeout=0',
+    `C ref = scripts/bench/reffs.c (libfuse 3, fuse_loop_mt); minimal = scripts/bench/minimal-fuse.cjs (native/index.cjs)${base ? `; baseline = ${BASELINE_CLI}'s pstore-sim, same mounts and rounds (ps/base < 1: this build is faster)` : ''}; cached rows: pstore-sim with its default kernel cache, C/minimal mounted with attr_timeout=entry_timeout=1; uncached rows: pstore-sim -o cache_timeout=0`,
   )
   out.push('')
   out.push(line(head))

@@ -1,7 +1,7 @@
 /**
- * The FUSE operations of a mounted pstore: a thin mapping from fuse-native's callbacks to the
+ * The FUSE operations of a mounted pstore: a thin mapping from the FUSE binding's callbacks (native/index.cjs) to the
  * MountView, answering with the errno the kernel's pstore gives (docs/ramoops-format.md §8). Everything is served
- * from state computed at boot; no handler parses the region. With the patched fuse-native,
+ * from state computed at boot; no handler parses the region. With the binding's native file table,
  * getattr, readdir, a read-only open and read are answered natively from the mirror in
  * nativeFiles.ts, with the same results: these handlers then see only the other requests.
  *
@@ -26,7 +26,7 @@ const O_RDONLY = 0
 const O_WRONLY = 1
 const O_TRUNC = 0o1000
 
-/** Negative errno values as fuse-native expects them. */
+/** Negative errno values as the binding expects them. */
 export const Errno = {
   EPERM: -1,
   ENOENT: -2,

@@ -1,5 +1,5 @@
 /**
- * The view as the patched fuse-native's native file table holds it (`fuse.files`, patch level 3):
+ * The view as the FUSE binding's native file table holds it (`fuse.files`, native/fuse.c):
  * with it, getattr, readdir, a read-only open and read are answered on the FUSE thread without
  * a hop to the Node event loop, the cost that made every uncached operation 2–3× a C filesystem.
  * Everything else (unlink, chmod, utimes, truncate, open for writing) still reaches the handlers in

@@ -33,7 +33,7 @@ export type RootAttributes = Attributes
 
 /**
  * Told of every change to the view, after it is made: a FUSE binding that answers from a copy
- * of the view (fuse-native's native file table) updates that copy from here.
+ * of the view (the FUSE binding's native file table) updates that copy from here.
  */
 export interface MountViewObserver {
   /** The view was replaced (a boot), or the observer was just attached. */

@@ -51,7 +51,7 @@ export interface FuseStatfs {
 /** A handler's answer: 0 or a negative errno, then the result (read and write: bytes or errno). */
 export type Reply<T = never> = (code: number, result?: T) => void
 
-/** The FUSE operations pstore-sim implements, with fuse-native's arguments. */
+/** The FUSE operations pstore-sim implements, with the binding's arguments (native/index.cjs). */
 export interface FuseOperations {
   init?(cb: Reply): void
   getattr?(path: string, cb: Reply<FuseStat>): void
