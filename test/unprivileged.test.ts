@@ -7,11 +7,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { readMountRecord } from '../src/daemon/registry.js'
-import { cliJs, demoImage, mountImage, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
-import { asUserArgs, testUser, userRunner } from './helpers/user.js'
+import { demoImage, mountImage, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
+import { asUserArgs, testUser, userPackage, userRunner } from './helpers/user.js'
 
 const uidOrWhy = await testUser()
 const skip = typeof uidOrWhy === 'string' ? uidOrWhy : false
+// the user runs the package from a copy it can read, not from the checkout (helpers/user.ts)
+const cliJs = skip ? '' : (await userPackage()).cli
 
 /** One shell script as the user, so that every step sees the same private mount namespace. */
 const LIFECYCLE = `
