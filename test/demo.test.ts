@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { repoRoot } from './helpers/fixtures.js'
-import { cat, ls, run, tempDir } from './helpers/mount.js'
+import { cat, ls, run, tempDir, waitFor } from './helpers/mount.js'
 
 t.test('the demo mounts a crashed machine and unmounts on Ctrl-C', async (t) => {
   const dir = tempDir(t)
@@ -20,7 +20,7 @@ t.test('the demo mounts a crashed machine and unmounts on Ctrl-C', async (t) => 
   let out = ''
   demo.stdout.on('data', (d) => (out += d))
   demo.stderr.on('data', (d) => (out += d))
-  for (let i = 0; i < 300 && !out.includes('Press Ctrl-C'); i++) await new Promise((r) => setTimeout(r, 100))
+  await waitFor(() => out.includes('Press Ctrl-C') || demo.exitCode !== null)
   t.match(out, 'Press Ctrl-C', 'the demo is up')
   const mnt = path.join(dir, 'pstore')
   t.match(out, mnt, 'it prints the mount path')

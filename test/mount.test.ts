@@ -9,7 +9,22 @@ import path from 'node:path'
 import t from 'tap'
 import { processAlive, readMountRecord } from '../src/daemon/registry.js'
 import { describeDiff } from './helpers/fixtures.js'
-import { assertErrno, cat, cliJs, demoImage, ls, mountBReboot, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
+import {
+  assertErrno,
+  cat,
+  cliJs,
+  demoImage,
+  ls,
+  mountBReboot,
+  mountImage,
+  pstoreSim,
+  run,
+  sha256,
+  statFiles,
+  tempDir,
+  waitFor,
+  waitGone,
+} from './helpers/mount.js'
 
 t.test("rm is the kernel's erase: the image equals b-reboot/region-after-erase.bin", async (t) => {
   const { fixture: c, image, mnt, remount } = await mountBReboot(t, tempDir(t))
@@ -201,14 +216,18 @@ t.test('reads at any offset and size; rm of an open file leaves no .fuse_hidden 
     readers.every((r) => r.stdout.equals(whole)),
     '8 readers at once',
   )
-  // hold the file open in another process, rm it, then let the holder read on
-  const holder = spawn('sh', ['-c', 'exec 3<"$1"; read -r line <&3; echo "$line"; sleep 1; cat <&3 | wc -c', 'sh', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // hold the file open in another process, rm it, then let the holder read on (told by a line on its stdin)
+  const holder = spawn('sh', ['-c', 'exec 3<"$1"; read -r line <&3; echo "$line"; read -r go; cat <&3 | wc -c', 'sh', file], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
   let out = ''
   holder.stdout.on('data', (d) => (out += d))
-  for (let i = 0; i < 200 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50)) // the holder has it open
+  await waitFor(() => out.includes('\n')) // the holder has it open
   t.equal((await run('rm', [file])).code, 0, 'rm of an open file')
   t.same(await ls(mnt), ['console-ramoops-0'], 'gone, and no .fuse_hidden* file')
-  await new Promise((r) => holder.on('exit', r))
+  const holderExit = new Promise((r) => holder.on('exit', r))
+  holder.stdin.end('go\n')
+  await holderExit
   t.match(out, /^Panic#1 Part1/, 'the holder had its data')
 })
 
@@ -220,10 +239,7 @@ t.test('kill -9 of the daemon: the next mount recovers the dead mount by itself'
   const record = readMountRecord(mnt)!
   process.kill(record.pid, 'SIGKILL')
   let dead = await run('ls', [mnt])
-  for (let i = 0; i < 100 && !dead.stderr.includes('not connected'); i++) {
-    await new Promise((r) => setTimeout(r, 50))
-    dead = await run('ls', [mnt])
-  }
+  await waitFor(async () => (dead = await run('ls', [mnt])).stderr.includes('not connected'))
   t.match(dead.stderr, 'Transport endpoint is not connected', 'the mount is dead')
   t.ok(fs.lstatSync(`${mnt}.pmsg0`).isFIFO(), 'the killed daemon left its FIFO behind')
   // a symlink where the FIFO goes must be replaced, never followed
@@ -246,7 +262,7 @@ t.test('SIGTERM unmounts cleanly; mountpoints are created or refused', async (t)
   const record = readMountRecord(mnt)!
   process.kill(record.pid, 'SIGTERM')
   // the daemon exits once it has unmounted (the FIFO goes first, while the files still answer)
-  for (let i = 0; i < 100 && processAlive(record.pid); i++) await new Promise((r) => setTimeout(r, 50))
+  await waitGone(record.pid)
   t.notOk(processAlive(record.pid), 'the daemon exited')
   t.notOk(fs.existsSync(`${mnt}.pmsg0`), 'FIFO removed')
   t.same(await ls(mnt), [], 'unmounted')
@@ -308,7 +324,7 @@ t.test('a mount the CLI refuses leaves no daemon and no log behind (the daemon s
     const r = await run(process.execPath, [cliJs, ...args], { env })
     t.equal(r.code, 1, `${what}: exit 1`)
     t.ok(r.stderr.length > 0, `${what}: says why (${r.stderr.trim().split('\n')[0]})`)
-    for (let i = 0; i < 100 && daemonsOfThisRun().length > 0; i++) await new Promise((r) => setTimeout(r, 50))
+    await waitFor(() => daemonsOfThisRun().length === 0)
     t.same(daemonsOfThisRun(), [], `${what}: no daemon left`)
     const left = fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((f) => f.startsWith('starting-')) : []
     t.same(left, [], `${what}: no start-up log left`)

@@ -7,7 +7,7 @@ import path from 'node:path'
 import t from 'tap'
 import { processAlive, readMountRecord } from '../src/daemon/registry.js'
 import { fixtureCase } from './helpers/fixtures.js'
-import { assertErrno, cat, cliBin, cliJs, demoImage, ls, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
+import { assertErrno, cat, cliBin, cliJs, demoImage, ls, pstoreSim, run, sha256, tempDir, waitGone } from './helpers/mount.js'
 
 /** mount(8) finds helpers in its default PATH: /usr/local/sbin holds ours for these tests. */
 const HELPER = '/usr/local/sbin/pstore-sim'
@@ -23,7 +23,7 @@ t.teardown(() => fs.rmSync(HELPER, { force: true }))
 
 /** Waits for a daemon to leave after an outside umount (it checks every 500 ms). */
 async function gone(pid: number): Promise<boolean> {
-  for (let i = 0; i < 100 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 50))
+  await waitGone(pid)
   return !processAlive(pid)
 }
 

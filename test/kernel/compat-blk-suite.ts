@@ -100,7 +100,6 @@ export async function blkCompatSuite(kernel: KernelSelector): Promise<void> {
       image,
       blk: OPTIONS,
       actions: ['list', 'rm:dmesg-pstore_blk-0', 'rm:pmsg-pstore_blk-0', 'list', 'oops', 'sleep:2', 'remount', 'list', 'panic'],
-      timeoutMs: 300_000,
     })
     t.comment(`boot: /init after ${r.timings.toInitMs} ms, total ${r.timings.totalMs} ms`)
     t.ok(r.panicked, 'the kernel panicked at the end')

@@ -210,7 +210,7 @@ export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
     const ours = await roListing(t, img, path.join(dir, 'ro'), [])
     t.ok(ours.length >= 5, `${ours.length} files: multi-part dumps`)
     const victim = ours.find((f) => f.content.toString('latin1').startsWith('Oops#2 Part1\n'))?.name ?? 'none' // the --no-compress Oops
-    const r = await runKernel({ kernel, image, erst: e, actions: ['list', `rm:${victim}`, 'list'], timeoutMs: 300_000 })
+    const r = await runKernel({ kernel, image, erst: e, actions: ['list', `rm:${victim}`, 'list'] })
     t.comment(`boot: /init after ${r.timings.toInitMs} ms, total ${r.timings.totalMs} ms`)
     t.ok(r.serial.includes(REGISTERED), REGISTERED)
     sameListing(t, r.listings[0].files, ours, "the kernel's listing = pstore-sim's ro mount")
@@ -242,7 +242,6 @@ export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
         erst: e,
         extraCmdline: extra,
         actions: ['kmsg:erst+compat+marker', 'oops', 'sleep:2', 'panic'],
-        timeoutMs: 300_000,
       })
       t.comment(`crash boot: total ${crash.timings.totalMs} ms`)
       t.ok(crash.panicked, 'the kernel panicked')
@@ -256,7 +255,7 @@ export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
       const ours = await roListing(t, dumped, path.join(dir, 'ro'), setup(e))
       t.ok(fs.readFileSync(dumped).equals(crash.region), 'the ro mount wrote nothing')
       const victim = ours[0].name
-      const r = await runKernel({ kernel, image: crash.region, erst: e, actions: ['list', `rm:${victim}`, 'list'], timeoutMs: 300_000 })
+      const r = await runKernel({ kernel, image: crash.region, erst: e, actions: ['list', `rm:${victim}`, 'list'] })
       t.comment(`list boot: total ${r.timings.totalMs} ms`)
       sameListing(t, r.listings[0].files, ours, "a later boot's listing = pstore-sim's ro mount of the kernel's file")
       t.same(
@@ -277,7 +276,7 @@ export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
     const ours = await roListing(t, img, path.join(dir, 'ro'), setup(e))
     const mce = `mce-erst-${CRAFTED_BASE + 2n}`
     const unknown = `unknown-erst-${CRAFTED_BASE + 3n}`
-    const r = await runKernel({ kernel, image, erst: e, actions: ['list', `rm:${mce}`, `rm:${unknown}`, 'list'], timeoutMs: 300_000 })
+    const r = await runKernel({ kernel, image, erst: e, actions: ['list', `rm:${mce}`, `rm:${unknown}`, 'list'] })
     t.comment(`boot: total ${r.timings.totalMs} ms`)
     const untimed = `dmesg-erst-${CRAFTED_BASE + 5n}` // both sides: the time of the mount
     const timed = (files: Array<{ name: string }>) => files.filter((f) => f.name !== untimed)
