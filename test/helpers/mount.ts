@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Test } from 'tap'
 import { type MountRecord, mountKey, processAlive } from '../../src/daemon/registry.js'
-import { type FixtureCase, fixtureCase, fixtureFlags, repoRoot } from './fixtures.js'
+import { type FileAttributes, type FixtureCase, fixtureCase, fixtureFlags, repoRoot } from './fixtures.js'
 
 /** The record a daemon wrote in `runDirectory` for `mountpoint`, if any. */
 function readMountRecordIn(runDirectory: string, mountpoint: string): MountRecord | undefined {
@@ -200,13 +200,7 @@ export function assertErrno(t: Test, result: RunResult, message: string, what: s
   t.match(result.stderr, message, `${what}: "${message}"`)
 }
 
-export interface StatLine {
-  name: string
-  size: number
-  mode: string
-  uid: number
-  gid: number
-  mtime: number
+export interface StatLine extends FileAttributes {
   mtimeNsec: number
   type: string
 }

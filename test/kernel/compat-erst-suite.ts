@@ -34,8 +34,9 @@ import {
   simulatedDump,
   slotRecords,
 } from '../helpers/erstKernel.js'
-import { cat, ls, mountImage, pstoreSim, run, runProductsUninstrumented, statFiles } from '../helpers/mount.js'
-import { type ErstOption, type KernelFile, type KernelSelector, kernelInfo, kernelSkipReason, runKernel } from './harness.js'
+import { cat, ls, mountImage, pstoreSim, run, statFiles } from '../helpers/mount.js'
+import { type ErstOption, type KernelFile, type KernelSelector, runKernel } from './harness.js'
+import { kernelSuite } from './skip.js'
 
 const SIZE = 0x10000
 const REGISTERED = 'pstore: Registered erst as persistent store backend'
@@ -156,11 +157,7 @@ function checkKernelWrites(t: Test, g: ErstGeometry, before: Buffer, file: Buffe
 }
 
 export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
-  // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
-  runProductsUninstrumented()
-  const skip = await kernelSkipReason(kernel)
-  if (skip && process.env.PSTORE_SIM_REQUIRE_KERNEL === '1') t.fail(`kernel suite (${kernel}) required but: ${skip}`)
-  const info = skip ? null : kernelInfo(kernel)
+  const { skip, info } = await kernelSuite(kernel)
   if (info && info.kind !== 'debian') {
     t.test(`[${kernel}] erst`, { skip: `${kernel} has no ACPI APEI (ERST needs CONFIG_ACPI_APEI)` }, async () => {})
     return
