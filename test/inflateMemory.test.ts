@@ -4,11 +4,10 @@
  */
 
 import { spawnSync } from 'node:child_process'
-import path from 'node:path'
 import t from 'tap'
-import { repoRoot } from './helpers/fixtures.js'
+import { sourceBundle } from './helpers/sourceBundle.js'
 
-const compressionJs = path.join(repoRoot, 'dist', 'src', 'pstore', 'compression.js')
+const compressionJs = await sourceBundle('pstore/compression.ts')
 
 // In its own process, with --expose-gc: the figures are then this loop's alone.
 const probe = `
