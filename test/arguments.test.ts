@@ -6,8 +6,9 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
-import t, { type Test } from 'tap'
-import { cliJs, pstoreSim, type RunResult, run, sha256, tempDir } from './helpers/mount.js'
+import t from 'tap'
+import { assertOneLine, files, OLD_SETUP, oldTargetImage } from './helpers/cliChecks.js'
+import { cliJs, pstoreSim, run, tempDir } from './helpers/mount.js'
 
 interface BadCase {
   args: string[]
@@ -70,47 +71,21 @@ const cases: BadCase[] = [
   { args: ['mount', IMG, '@DIR/mnt', '-o', 'cache_timeout=x'], names: /-o cache_timeout=x/ },
 ]
 
-function files(dir: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const name of fs.readdirSync(dir).sort()) {
-    const file = path.join(dir, name)
-    if (fs.statSync(file).isFile()) out[name] = sha256(fs.readFileSync(file))
-  }
-  return out
-}
-
-function assertOneLine(t: Test, r: RunResult, names: RegExp, label: string): void {
-  t.equal(r.code, 1, `${label}: exit 1`)
-  const lines = r.stderr.split('\n').filter((l) => l !== '')
-  t.equal(lines.length, 1, `${label}: one stderr line (${JSON.stringify(r.stderr)})`)
-  t.match(lines[0] ?? '', /^pstore-sim: /, `${label}: the line says who speaks`)
-  t.match(lines[0] ?? '', names, `${label}: names the argument`)
-  t.notMatch(r.stderr, /\n\s+at /, `${label}: no stack trace`)
-}
-
 t.test('bad invocations: exit 1, one line naming the argument, nothing changed', async (t) => {
   const dir = tempDir(t)
   const img = path.join(dir, 'a.img')
   const old = path.join(dir, 'old.img')
-  const setup = ['--mem-size', '64K', '--cpus', '2']
+  const setup = OLD_SETUP
   for (const args of [
     ['format', img, ...setup],
     ['console', img, 'boot text'],
     ['pmsg', img, 'pmsg text'],
     ['panic', img, '--time', '1700000000', '--reboot'],
-    ['format', old, ...setup, '--kernel', '6.1.10'],
   ]) {
     const r = await pstoreSim(args)
     t.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
   }
-  // The old target's console and pmsg zones: empty, with a start past their capacity (accepted before 6.6).
-  const inspect = JSON.parse((await pstoreSim(['inspect', old, '--json'])).stdout.toString()) as { zones: Array<{ type: string; offset: number }> }
-  const bytes = fs.readFileSync(old)
-  for (const zone of inspect.zones.filter((z) => z.type === 'console' || z.type === 'pmsg')) {
-    bytes.writeInt32LE(5000, zone.offset + 4)
-    bytes.writeInt32LE(0, zone.offset + 8)
-  }
-  fs.writeFileSync(old, bytes)
+  await oldTargetImage(t, old, setup)
   fs.mkdirSync(path.join(dir, 'mnt'))
   const before = files(dir)
   t.ok(before['a.img.state.json'] && before['a.img.json'], 'image, sidecar and state exist')
@@ -120,23 +95,10 @@ t.test('bad invocations: exit 1, one line naming the argument, nothing changed',
     assertOneLine(t, await pstoreSim(args, c.input), c.names, label)
     t.same(files(dir), before, `${label}: no file changed, none created`)
   }
-  // The dump the old kernel would write out of bounds from still shows, read-only.
+  // The dump the old kernel would write out of bounds from still shows (read-only through a mount: arguments.mount.test.ts).
   const shown = await pstoreSim(['inspect', old])
   t.equal(shown.code, 0, shown.stderr)
   t.match(shown.stdout.toString(), /console\[0\] .* 5000 +0 +empty/, 'inspect shows the empty console zone with its start')
-  const mnt = path.join(dir, 'mnt')
-  const mounted = await pstoreSim(['mount', old, mnt, '-o', 'ro'])
-  t.equal(mounted.code, 0, `mount -o ro: ${mounted.stderr}`)
-  if (mounted.code === 0) {
-    // the daemon's refusals, sent as facts over its socket and its start-up channel, in the CLI's words
-    const event = await pstoreSim(['console', mnt, 'hello'])
-    assertOneLine(t, event, /mnt is mounted read-only \(-o ro\): the image is never written$/, 'console on a read-only mount')
-    const again = await pstoreSim(['mount', old, mnt, '-o', 'ro'])
-    assertOneLine(t, again, /mnt: something is already mounted there \(pstore-sim umount .*mnt\)$/, 'a second mount on it')
-    const unmounted = await pstoreSim(['umount', mnt])
-    t.equal(unmounted.code, 0, `umount after the refused second mount: ${unmounted.stderr}`)
-  }
-  t.same(files(dir), before, 'the read-only mount changed nothing')
 })
 
 t.test('documented forms that failed: --log -, binary pmsg text, EPIPE', async (t) => {
