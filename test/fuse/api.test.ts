@@ -7,8 +7,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { repoRoot } from './helpers/fixtures.js'
-import { cat, ls, pstoreSim, run, tempDir } from './helpers/mount.js'
+import { repoRoot } from '../helpers/fixtures.js'
+import { cat, ls, pstoreSim, run, tempDir } from '../helpers/mount.js'
 
 /** The packed package, installed by hand: its own files, the repo's dependencies beside it. */
 async function installPacked(dir: string): Promise<string> {

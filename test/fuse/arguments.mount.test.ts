@@ -6,8 +6,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { assertOneLine, files, oldTargetImage } from './helpers/cliChecks.js'
-import { pstoreSim, tempDir } from './helpers/mount.js'
+import { assertOneLine, files, oldTargetImage } from '../helpers/cliChecks.js'
+import { pstoreSim, tempDir } from '../helpers/mount.js'
 
 t.test("a dump the old kernel would write out of bounds from mounts read-only; the daemon's refusals in one line", async (t) => {
   const dir = tempDir(t)

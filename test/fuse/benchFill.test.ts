@@ -6,8 +6,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { repoRoot } from './helpers/fixtures.js'
-import { demoImage, ls, mountImage, run, tempDir } from './helpers/mount.js'
+import { repoRoot } from '../helpers/fixtures.js'
+import { demoImage, ls, mountImage, run, tempDir } from '../helpers/mount.js'
 
 t.test('fill.mjs writes N records a mount lists', async (t) => {
   const dir = tempDir(t)

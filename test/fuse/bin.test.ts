@@ -7,8 +7,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { logPath, readMountRecord } from '../src/daemon/registry.js'
-import { cliBin, cliJs, demoImage, ls, mountImage, pstoreSim, run, tempDir } from './helpers/mount.js'
+import { logPath, readMountRecord } from '../../src/daemon/registry.js'
+import { cliBin, cliJs, demoImage, ls, mountImage, pstoreSim, run, tempDir } from '../helpers/mount.js'
 
 const viaCli = (args: string[]) => run(process.execPath, [cliJs, ...args])
 

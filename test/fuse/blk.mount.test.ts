@@ -8,8 +8,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
-import { type KernelListingFile, repoRoot } from './helpers/fixtures.js'
-import { cat, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
+import { type KernelListingFile, repoRoot } from '../helpers/fixtures.js'
+import { cat, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from '../helpers/mount.js'
 
 const CMDLINE = 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y'
 const gz = (f: string): Buffer => gunzipSync(fs.readFileSync(f))

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { repoRoot } from './helpers/fixtures.js'
-import { cat, ls, run, tempDir, waitFor } from './helpers/mount.js'
+import { repoRoot } from '../helpers/fixtures.js'
+import { cat, ls, run, tempDir, waitFor } from '../helpers/mount.js'
 
 t.test('the demo mounts a crashed machine and unmounts on Ctrl-C', async (t) => {
   const dir = tempDir(t)

@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { cliJs, run, tempDir } from './helpers/mount.js'
+import { cliJs, run, tempDir } from '../helpers/mount.js'
 
 const skip = process.getuid?.() !== 0 ? 'needs root to mount a tmpfs in a private namespace' : false
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { cat, mountImage, pstoreSim, tempDir } from './helpers/mount.js'
+import { cat, mountImage, pstoreSim, tempDir } from '../helpers/mount.js'
 
 t.test('through a mount: correctable flips are corrected with the notice; beyond repair is reported', async (t) => {
   const dir = tempDir(t)

@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { cat, ls, mountImage, pstoreSim, run, statFiles, tempDir } from './helpers/mount.js'
+import { cat, ls, mountImage, pstoreSim, run, statFiles, tempDir } from '../helpers/mount.js'
 
 const SYSTEMD_PSTORE = '/lib/systemd/systemd-pstore'
 const TIME = 1796000000

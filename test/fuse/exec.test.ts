@@ -5,10 +5,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { liveMounts } from '../src/daemon/registry.js'
-import { describeDiff } from './helpers/fixtures.js'
-import { cat, cliJs, demoImage, ls, mountBReboot, mountImage, pstoreSim, run, tempDir } from './helpers/mount.js'
-import { testUser, userPackage, userRunner } from './helpers/user.js'
+import { liveMounts } from '../../src/daemon/registry.js'
+import { describeDiff } from '../helpers/fixtures.js'
+import { cat, cliJs, demoImage, ls, mountBReboot, mountImage, pstoreSim, run, tempDir } from '../helpers/mount.js'
+import { testUser, userPackage, userRunner } from '../helpers/user.js'
 
 const SYSTEMD_PSTORE = '/lib/systemd/systemd-pstore'
 

@@ -7,8 +7,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test as Tap } from 'tap'
-import { PSTORE_RECORD_OVERHEAD } from '../src/backend/erst/cper.js'
-import { cat, ls, mountImage, pstoreSim, runProductsUninstrumented, tempDir } from './helpers/mount.js'
+import { PSTORE_RECORD_OVERHEAD } from '../../src/backend/erst/cper.js'
+import { cat, ls, mountImage, pstoreSim, runProductsUninstrumented, tempDir } from '../helpers/mount.js'
 
 // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
 runProductsUninstrumented()

@@ -8,7 +8,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import path from 'node:path'
 import readline from 'node:readline'
 import t from 'tap'
-import { cat, demoImage, mountImage, pstoreSim, tempDir } from './helpers/mount.js'
+import { cat, demoImage, mountImage, pstoreSim, tempDir } from '../helpers/mount.js'
 
 /** A separate process that holds a descriptor open and reads it from offset 0 on request. */
 const HOLDER = `

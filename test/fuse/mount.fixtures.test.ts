@@ -6,8 +6,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { fixtureCase, fixtureFlags, systemMapPath } from './helpers/fixtures.js'
-import { cat, ls, mountImage, sha256, statFiles, tempDir } from './helpers/mount.js'
+import { fixtureCase, fixtureFlags, systemMapPath } from '../helpers/fixtures.js'
+import { cat, ls, mountImage, sha256, statFiles, tempDir } from '../helpers/mount.js'
 
 interface Case {
   kernel: 'kernel-6.1' | 'kernel-6.1-custom'

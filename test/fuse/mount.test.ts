@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { processAlive, readMountRecord } from '../src/daemon/registry.js'
-import { describeDiff } from './helpers/fixtures.js'
+import { processAlive, readMountRecord } from '../../src/daemon/registry.js'
+import { describeDiff } from '../helpers/fixtures.js'
 import {
   assertErrno,
   cat,
@@ -24,7 +24,7 @@ import {
   tempDir,
   waitFor,
   waitGone,
-} from './helpers/mount.js'
+} from '../helpers/mount.js'
 
 t.test("rm is the kernel's erase: the image equals b-reboot/region-after-erase.bin", async (t) => {
   const { fixture: c, image, mnt, remount } = await mountBReboot(t, tempDir(t))

@@ -5,9 +5,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { processAlive, readMountRecord } from '../src/daemon/registry.js'
-import { fixtureCase } from './helpers/fixtures.js'
-import { assertErrno, cat, cliBin, cliJs, demoImage, ls, pstoreSim, run, sha256, tempDir, waitGone } from './helpers/mount.js'
+import { processAlive, readMountRecord } from '../../src/daemon/registry.js'
+import { fixtureCase } from '../helpers/fixtures.js'
+import { assertErrno, cat, cliBin, cliJs, demoImage, ls, pstoreSim, run, sha256, tempDir, waitGone } from '../helpers/mount.js'
 
 /** mount(8) finds helpers in its default PATH: /usr/local/sbin holds ours for these tests. */
 const HELPER = '/usr/local/sbin/pstore-sim'

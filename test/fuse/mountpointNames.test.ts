@@ -7,8 +7,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { processAlive, readMountRecord } from '../src/daemon/registry.js'
-import { cat, demoImage, ls, mountImage, pstoreSim, run, tempDir } from './helpers/mount.js'
+import { processAlive, readMountRecord } from '../../src/daemon/registry.js'
+import { cat, demoImage, ls, mountImage, pstoreSim, run, tempDir } from '../helpers/mount.js'
 
 t.test('a mountpoint named with shell metacharacters', async (t) => {
   const dir = tempDir(t)

@@ -9,8 +9,8 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { send } from '../src/daemon/client.js'
-import { DEMO, demoImage, ls, mountImage, pstoreSim, type RunResult, run, runProductsUninstrumented, sha256, tempDir } from './helpers/mount.js'
+import { send } from '../../src/daemon/client.js'
+import { DEMO, demoImage, ls, mountImage, pstoreSim, type RunResult, run, runProductsUninstrumented, sha256, tempDir } from '../helpers/mount.js'
 
 // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
 runProductsUninstrumented()

@@ -8,8 +8,8 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { send } from '../src/daemon/client.js'
-import { cat, DEMO, mountImage, pstoreSim, run, tempDir } from './helpers/mount.js'
+import { send } from '../../src/daemon/client.js'
+import { cat, DEMO, mountImage, pstoreSim, run, tempDir } from '../helpers/mount.js'
 
 /** A 16 KiB pmsg zone (the demo's 4 KiB rounds the stream's tail to less than a page). */
 const LAYOUT = DEMO.map((v, i) => (DEMO[i - 1] === '--pmsg-size' ? '16K' : v))

@@ -9,9 +9,9 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { processAlive, readMountRecord } from '../src/daemon/registry.js'
-import { cliJs, DEMO, demoImage, mountImage, pstoreSim, run, runProductsUninstrumented, sha256, tempDir, waitFor } from './helpers/mount.js'
-import { checkLines, startWriters } from './helpers/pmsgLoad.js'
+import { processAlive, readMountRecord } from '../../src/daemon/registry.js'
+import { cliJs, DEMO, demoImage, mountImage, pstoreSim, run, runProductsUninstrumented, sha256, tempDir, waitFor } from '../helpers/mount.js'
+import { checkLines, startWriters } from '../helpers/pmsgLoad.js'
 
 // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
 runProductsUninstrumented()

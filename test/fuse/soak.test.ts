@@ -8,9 +8,9 @@
 
 import path from 'node:path'
 import t from 'tap'
-import { KILL_LOSS_BOUND } from '../src/daemon/pmsgFifo.js'
-import { pstoreSim, runProductsUninstrumented, tempDir } from './helpers/mount.js'
-import { type RoundResult, SOAK_LAYOUT, STOP_KINDS, soakRound } from './helpers/soakRound.js'
+import { KILL_LOSS_BOUND } from '../../src/daemon/pmsgFifo.js'
+import { pstoreSim, runProductsUninstrumented, tempDir } from '../helpers/mount.js'
+import { type RoundResult, SOAK_LAYOUT, STOP_KINDS, soakRound } from '../helpers/soakRound.js'
 
 // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
 runProductsUninstrumented()

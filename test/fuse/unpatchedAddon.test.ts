@@ -11,9 +11,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { REQUIRED_PATCH_LEVEL } from '../src/util/fuseNative.js'
-import { repoRoot } from './helpers/fixtures.js'
-import { run, tempDir } from './helpers/mount.js'
+import { REQUIRED_PATCH_LEVEL } from '../../src/util/fuseNative.js'
+import { repoRoot } from '../helpers/fixtures.js'
+import { run, tempDir } from '../helpers/mount.js'
 
 const root = tempDir(t, 'pstore-sim-unpatched-')
 const pkg = path.join(root, 'pstore-sim')

@@ -6,9 +6,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { readMountRecord } from '../src/daemon/registry.js'
-import { demoImage, mountImage, pstoreSim, run, sha256, tempDir } from './helpers/mount.js'
-import { asUserArgs, testUser, userPackage, userRunner } from './helpers/user.js'
+import { readMountRecord } from '../../src/daemon/registry.js'
+import { demoImage, mountImage, pstoreSim, run, sha256, tempDir } from '../helpers/mount.js'
+import { asUserArgs, testUser, userPackage, userRunner } from '../helpers/user.js'
 
 const uidOrWhy = await testUser()
 const skip = typeof uidOrWhy === 'string' ? uidOrWhy : false

@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { pstoreSim, run, tempDir } from './helpers/mount.js'
+import { pstoreSim, run, tempDir } from '../helpers/mount.js'
 
 const QEMU = '/usr/bin/qemu-system-x86_64'
 const skip = !fs.existsSync(QEMU) && `${QEMU} missing (apt-get install qemu-system-x86)`

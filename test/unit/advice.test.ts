@@ -4,9 +4,9 @@
  * (rebuilt from its name and facts).
  */
 import t from 'tap'
-import { failureReport, wireError } from '../src/daemon/advice.js'
-import { type SetupFacts, type SetupProblem, settingError } from '../src/machine/imageSetup.js'
-import { errorWithExitCode } from '../src/util/errors.js'
+import { failureReport, wireError } from '../../src/daemon/advice.js'
+import { type SetupFacts, type SetupProblem, settingError } from '../../src/machine/imageSetup.js'
+import { errorWithExitCode } from '../../src/util/errors.js'
 
 const image = '/srv/x.img'
 const BLK = 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y'

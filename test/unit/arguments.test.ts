@@ -7,8 +7,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { assertOneLine, files, OLD_SETUP, oldTargetImage } from './helpers/cliChecks.js'
-import { cliJs, pstoreSim, run, tempDir } from './helpers/mount.js'
+import { assertOneLine, files, OLD_SETUP, oldTargetImage } from '../helpers/cliChecks.js'
+import { cliJs, pstoreSim, run, tempDir } from '../helpers/mount.js'
 
 interface BadCase {
   args: string[]

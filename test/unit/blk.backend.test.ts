@@ -3,10 +3,10 @@
  * it: part 1 stored, later parts refused with -ENOSPC, a panic answered but never written.
  */
 import t from 'tap'
-import { BlkBackend } from '../src/backend/blk/backend.js'
-import { blkConfig, parseBlkCmdline } from '../src/backend/blk/config.js'
-import { RegionImage } from '../src/format/region.js'
-import { dumpParts, formatSyslogRecord } from '../src/pstore/kmsgDumper.js'
+import { BlkBackend } from '../../src/backend/blk/backend.js'
+import { blkConfig, parseBlkCmdline } from '../../src/backend/blk/config.js'
+import { RegionImage } from '../../src/format/region.js'
+import { dumpParts, formatSyslogRecord } from '../../src/pstore/kmsgDumper.js'
 
 const { params } = parseBlkCmdline('pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=4 pstore_blk.pmsg_size=4 pstore_blk.best_effort=y')
 const log = Array.from({ length: 400 }, (_, i) => formatSyslogRecord({ facility: 0, level: 6, uptimeUs: i * 1000, text: `line ${i}` }))
@@ -85,7 +85,7 @@ t.test('the JS API formats and inspects a blk disk', async (t) => {
   const fs = await import('node:fs')
   const os = await import('node:os')
   const path = await import('node:path')
-  const api = await import('../src/index.js')
+  const api = await import('../../src/index.js')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-blk-api-'))
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   const image = path.join(dir, 'disk.img')

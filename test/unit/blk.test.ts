@@ -3,11 +3,11 @@
  * refusals of register_pstore_zone(), zone placement, the ring zones' reading, erase.
  */
 import t from 'tap'
-import { PstoreBlk } from '../src/backend/blk/blk.js'
-import { BlkConfigError, blkConfig, checkSize, parseBlkCmdline, parseModuleOptions } from '../src/backend/blk/config.js'
-import { computeBlkLayout, PSZ_SIG } from '../src/backend/blk/layout.js'
-import { encodePszHeader, readRingZone } from '../src/backend/blk/zone.js'
-import { RegionImage } from '../src/format/region.js'
+import { PstoreBlk } from '../../src/backend/blk/blk.js'
+import { BlkConfigError, blkConfig, checkSize, parseBlkCmdline, parseModuleOptions } from '../../src/backend/blk/config.js'
+import { computeBlkLayout, PSZ_SIG } from '../../src/backend/blk/layout.js'
+import { encodePszHeader, readRingZone } from '../../src/backend/blk/zone.js'
+import { RegionImage } from '../../src/format/region.js'
 
 const base = { blkdev: '/dev/vda', best_effort: true }
 

@@ -6,9 +6,9 @@
 
 import zlib from 'node:zlib'
 import t from 'tap'
-import type { CompressionFlavour } from '../src/format/kernelVersion.js'
-import { compress, decompress, inflateLimit, scratchBufferSize } from '../src/pstore/compression.js'
-import { fixtureCase, noise } from './helpers/fixtures.js'
+import type { CompressionFlavour } from '../../src/format/kernelVersion.js'
+import { compress, decompress, inflateLimit, scratchBufferSize } from '../../src/pstore/compression.js'
+import { fixtureCase, noise } from '../helpers/fixtures.js'
 
 const FLAVOURS: CompressionFlavour[] = ['zlib-raw-15', 'crypto-deflate-11', 'zlib-wrapped-12']
 

@@ -6,7 +6,7 @@
  * only signed conversions accept '-'; a conversion at the end of the input fails.
  */
 import t from 'tap'
-import { formatDmesgHeader, parseDmesgHeader } from '../src/format/dmesgHeader.js'
+import { formatDmesgHeader, parseDmesgHeader } from '../../src/format/dmesgHeader.js'
 
 const parse = (s: string | Buffer) => parseDmesgHeader(typeof s === 'string' ? Buffer.from(s, 'latin1') : s)
 const h = (sec: bigint, nsec: bigint, compressed: boolean, length: number) => ({ sec, nsec, compressed, length })

@@ -7,8 +7,8 @@
 
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { fromDts, ProbeError, parseDtsTree } from '../src/backend/ramoops/config.js'
-import { sourceBundle } from './helpers/sourceBundle.js'
+import { fromDts, ProbeError, parseDtsTree } from '../../src/backend/ramoops/config.js'
+import { sourceBundle } from '../helpers/sourceBundle.js'
 
 const configJs = await sourceBundle('backend/ramoops/config.ts')
 const KB100 = 100 * 1024

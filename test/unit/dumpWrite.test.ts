@@ -7,12 +7,12 @@
 import crypto from 'node:crypto'
 import zlib from 'node:zlib'
 import t from 'tap'
-import { fromModuleParams } from '../src/backend/ramoops/config.js'
-import { Ramoops, RamoopsError } from '../src/backend/ramoops/ramoops.js'
-import { RegionImage } from '../src/format/region.js'
-import { buildDumpPart } from '../src/pstore/kmsgDumper.js'
-import { recordName } from '../src/pstore/record.js'
-import { describeDiff, fixtureCase, fixtureConfig } from './helpers/fixtures.js'
+import { fromModuleParams } from '../../src/backend/ramoops/config.js'
+import { Ramoops, RamoopsError } from '../../src/backend/ramoops/ramoops.js'
+import { RegionImage } from '../../src/format/region.js'
+import { buildDumpPart } from '../../src/pstore/kmsgDumper.js'
+import { recordName } from '../../src/pstore/record.js'
+import { describeDiff, fixtureCase, fixtureConfig } from '../helpers/fixtures.js'
 
 const DBGC = 0x43474244
 const c = fixtureCase('kernel-6.1', 'a-panic')

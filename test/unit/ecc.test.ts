@@ -5,12 +5,12 @@
  */
 
 import t from 'tap'
-import { fromModuleParams } from '../src/backend/ramoops/config.js'
-import { ZONE_HEADER_SIZE } from '../src/backend/ramoops/layout.js'
-import { Ramoops } from '../src/backend/ramoops/ramoops.js'
-import { reedSolomon } from '../src/format/reedSolomon.js'
-import { RegionImage } from '../src/format/region.js'
-import { fixtureCase, fixtureConfig } from './helpers/fixtures.js'
+import { fromModuleParams } from '../../src/backend/ramoops/config.js'
+import { ZONE_HEADER_SIZE } from '../../src/backend/ramoops/layout.js'
+import { Ramoops } from '../../src/backend/ramoops/ramoops.js'
+import { reedSolomon } from '../../src/format/reedSolomon.js'
+import { RegionImage } from '../../src/format/region.js'
+import { fixtureCase, fixtureConfig } from '../helpers/fixtures.js'
 
 /** Every parity slot of every zone that our encoder disagrees with. */
 function parityMismatches(ramoops: Ramoops): string[] {

@@ -4,16 +4,16 @@
  * huge zone sizes; record times at the int64 limits.
  */
 import t from 'tap'
-import { CorruptError } from '../src/backend/faults.js'
-import { fromModuleParams } from '../src/backend/ramoops/config.js'
-import { corrupt } from '../src/backend/ramoops/corrupt.js'
-import { computeLayout } from '../src/backend/ramoops/layout.js'
-import { Ramoops, type ZoneReport } from '../src/backend/ramoops/ramoops.js'
-import { ZoneWriteRefused } from '../src/backend/ramoops/zone.js'
-import { RegionImage } from '../src/format/region.js'
-import { FtraceCallError, SimulatedMachine } from '../src/machine/machine.js'
-import { fileTime, makeFiles } from '../src/pstore/filesystem.js'
-import { PstoreSimError } from '../src/util/errors.js'
+import { CorruptError } from '../../src/backend/faults.js'
+import { fromModuleParams } from '../../src/backend/ramoops/config.js'
+import { corrupt } from '../../src/backend/ramoops/corrupt.js'
+import { computeLayout } from '../../src/backend/ramoops/layout.js'
+import { Ramoops, type ZoneReport } from '../../src/backend/ramoops/ramoops.js'
+import { ZoneWriteRefused } from '../../src/backend/ramoops/zone.js'
+import { RegionImage } from '../../src/format/region.js'
+import { FtraceCallError, SimulatedMachine } from '../../src/machine/machine.js'
+import { fileTime, makeFiles } from '../../src/pstore/filesystem.js'
+import { PstoreSimError } from '../../src/util/errors.js'
 
 const setup = (kernel: string, extra = {}) =>
   fromModuleParams({ mem_size: 0x10000, record_size: 0x1000, console_size: 0x1000, pmsg_size: 0x1000, ftrace_size: 0x2000, ...extra }, { kernel, cpus: 2 })

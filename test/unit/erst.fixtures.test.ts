@@ -13,8 +13,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
-import { firstRecordIdBase } from '../src/backend/erst/cper.js'
-import { recordBytes, recordName } from '../src/pstore/record.js'
+import { firstRecordIdBase } from '../../src/backend/erst/cper.js'
+import { recordBytes, recordName } from '../../src/pstore/record.js'
 import {
   cperFieldDiffs,
   dumpsOf,
@@ -25,8 +25,8 @@ import {
   replayWrites,
   simulatedDump,
   slotRecords,
-} from './helpers/erstKernel.js'
-import { type KernelListingFile, repoRoot } from './helpers/fixtures.js'
+} from '../helpers/erstKernel.js'
+import { type KernelListingFile, repoRoot } from '../helpers/fixtures.js'
 
 interface Params {
   kernel: { kernelVersion: string; selector: string }

@@ -5,8 +5,8 @@
  * (reboot, console, pmsg, umount and mount on real mounts, through the built CLI).
  */
 import t from 'tap'
-import { fastCall, isFastMount } from '../src/cli/fastPath.js'
-import './helpers/mount.js' // a run directory of this test's own: no daemon serves anything here
+import { fastCall, isFastMount } from '../../src/cli/fastPath.js'
+import '../helpers/mount.js' // a run directory of this test's own: no daemon serves anything here
 
 t.test('mount: IMAGE DIR, nothing else (-o goes to the one -o parser)', async (t) => {
   t.ok(isFastMount(['mount', 'a.img', 'mnt']))

@@ -8,9 +8,9 @@ import {
   ftraceRecordSize,
   ftraceText,
   mergePerCpuFtrace,
-} from '../src/pstore/ftrace.js'
-import { SymbolTable } from '../src/pstore/symbols.js'
-import { fixtureCase, systemMapPath } from './helpers/fixtures.js'
+} from '../../src/pstore/ftrace.js'
+import { SymbolTable } from '../../src/pstore/symbols.js'
+import { fixtureCase, systemMapPath } from '../helpers/fixtures.js'
 
 const h2 = fixtureCase('kernel-6.1-custom', 'h2-ftrace-smp2')
 

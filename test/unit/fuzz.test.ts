@@ -3,7 +3,7 @@
  * is `scripts/fuzz.sh --runs 1000000` (same code, more executions, figures in the README).
  */
 import t from 'tap'
-import { execute, fuzz, syntheticSeeds } from './helpers/fuzz.js'
+import { execute, fuzz, syntheticSeeds } from '../helpers/fuzz.js'
 
 const runs = Number(process.env.FUZZ_RUNS ?? 1500)
 const seed = Number(process.env.FUZZ_SEED ?? 20261201)

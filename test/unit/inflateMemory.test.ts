@@ -5,7 +5,7 @@
 
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { sourceBundle } from './helpers/sourceBundle.js'
+import { sourceBundle } from '../helpers/sourceBundle.js'
 
 const compressionJs = await sourceBundle('pstore/compression.ts')
 

@@ -9,8 +9,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
-import { type KernelListingFile, ramoopsFlags, repoRoot } from './helpers/fixtures.js'
-import { pstoreSim, tempDir } from './helpers/mount.js'
+import { type KernelListingFile, ramoopsFlags, repoRoot } from '../helpers/fixtures.js'
+import { pstoreSim, tempDir } from '../helpers/mount.js'
 
 const dir612 = path.join(repoRoot, 'test/fixtures/kernel-6.12')
 

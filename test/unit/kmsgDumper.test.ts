@@ -15,7 +15,7 @@ import {
   newestRecordsThatFit,
   REASON_NAMES,
   reasonIsDumped,
-} from '../src/pstore/kmsgDumper.js'
+} from '../../src/pstore/kmsgDumper.js'
 
 const TIME = { sec: 1704067210, nsec: 305249000 }
 

@@ -3,8 +3,8 @@
  * All offsets and sizes below are computed by hand from the steps in docs/ramoops-format.md §2.
  */
 import t from 'tap'
-import { fromDts, fromModuleParams, ProbeError, type RamoopsConfig } from '../src/backend/ramoops/config.js'
-import { computeLayout, type RegionLayout, type ZoneGeometry, zoneGeometry } from '../src/backend/ramoops/layout.js'
+import { fromDts, fromModuleParams, ProbeError, type RamoopsConfig } from '../../src/backend/ramoops/config.js'
+import { computeLayout, type RegionLayout, type ZoneGeometry, zoneGeometry } from '../../src/backend/ramoops/layout.js'
 
 const DBGC = 0x43474244
 

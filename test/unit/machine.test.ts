@@ -5,12 +5,12 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { fromModuleParams, type RamoopsConfig } from '../src/backend/ramoops/config.js'
-import { RegionImage } from '../src/format/region.js'
-import { MachineHaltedError, SimulatedMachine, stateFromJson } from '../src/machine/machine.js'
-import { Simulation } from '../src/machine/simulation.js'
-import { type PstoreRecord, recordName } from '../src/pstore/record.js'
-import { describeDiff, fixtureCase, fixtureConfig, repoRoot } from './helpers/fixtures.js'
+import { fromModuleParams, type RamoopsConfig } from '../../src/backend/ramoops/config.js'
+import { RegionImage } from '../../src/format/region.js'
+import { MachineHaltedError, SimulatedMachine, stateFromJson } from '../../src/machine/machine.js'
+import { Simulation } from '../../src/machine/simulation.js'
+import { type PstoreRecord, recordName } from '../../src/pstore/record.js'
+import { describeDiff, fixtureCase, fixtureConfig, repoRoot } from '../helpers/fixtures.js'
 
 const NOW = Date.UTC(2024, 0, 1) // fixed wall clock
 const clock = () => NOW

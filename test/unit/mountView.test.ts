@@ -3,9 +3,9 @@
  * (the native file table's mirror) is told of, in order.
  */
 import t from 'tap'
-import { compress, inflateRecord } from '../src/pstore/compression.js'
-import { type MountEntry, MountView, type MountViewObserver, type RootAttributes } from '../src/pstore/mountView.js'
-import { type PstoreRecord, untimedRecord } from '../src/pstore/record.js'
+import { compress, inflateRecord } from '../../src/pstore/compression.js'
+import { type MountEntry, MountView, type MountViewObserver, type RootAttributes } from '../../src/pstore/mountView.js'
+import { type PstoreRecord, untimedRecord } from '../../src/pstore/record.js'
 
 const now = { sec: 1704067210, nsec: 305249000 }
 const options = { now, wordBits: 64 as const }

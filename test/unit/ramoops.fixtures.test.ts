@@ -6,11 +6,11 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import t, { type Test } from 'tap'
-import { Ramoops } from '../src/backend/ramoops/ramoops.js'
-import { RegionImage } from '../src/format/region.js'
-import { makeFiles, type PstoreFile, type Timespec } from '../src/pstore/filesystem.js'
-import { SymbolTable } from '../src/pstore/symbols.js'
-import { describeDiff, type FixtureCase, fixtureCase, fixtureConfig, type KernelListingFile, systemMapPath } from './helpers/fixtures.js'
+import { Ramoops } from '../../src/backend/ramoops/ramoops.js'
+import { RegionImage } from '../../src/format/region.js'
+import { makeFiles, type PstoreFile, type Timespec } from '../../src/pstore/filesystem.js'
+import { SymbolTable } from '../../src/pstore/symbols.js'
+import { describeDiff, type FixtureCase, fixtureCase, fixtureConfig, type KernelListingFile, systemMapPath } from '../helpers/fixtures.js'
 
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex')
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ReedSolomon, reedSolomon } from '../src/format/reedSolomon.js'
+import { ReedSolomon, reedSolomon } from '../../src/format/reedSolomon.js'
 
 // ---------------------------------------------------------------------------
 // Independent slow reference: bitwise GF(2^8) multiply + polynomial long division

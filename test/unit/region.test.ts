@@ -8,9 +8,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { Ramoops } from '../src/backend/ramoops/ramoops.js'
-import { RegionImage } from '../src/format/region.js'
-import { fixtureCase, fixtureConfig } from './helpers/fixtures.js'
+import { Ramoops } from '../../src/backend/ramoops/ramoops.js'
+import { RegionImage } from '../../src/format/region.js'
+import { fixtureCase, fixtureConfig } from '../helpers/fixtures.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-region-'))
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }))

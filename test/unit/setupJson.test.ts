@@ -5,8 +5,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { resolveSetup, type SetupSource, setupJson } from '../src/backend/setup.js'
-import { fixturesDir } from './helpers/fixtures.js'
+import { resolveSetup, type SetupSource, setupJson } from '../../src/backend/setup.js'
+import { fixturesDir } from '../helpers/fixtures.js'
 
 const STATE_V1 = path.join(fixturesDir, 'state-v1')
 

@@ -7,7 +7,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { pstoreSim, runProductsUninstrumented, sha256, tempDir } from './helpers/mount.js'
+import { pstoreSim, runProductsUninstrumented, sha256, tempDir } from '../helpers/mount.js'
 
 // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
 runProductsUninstrumented()

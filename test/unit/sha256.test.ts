@@ -4,7 +4,7 @@
  */
 import crypto from 'node:crypto'
 import t from 'tap'
-import { sha256Hex } from '../src/util/sha256.js'
+import { sha256Hex } from '../../src/util/sha256.js'
 
 const reference = (text: string) => crypto.createHash('sha256').update(text).digest('hex')
 

@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { formatUnknownAddress, SymbolTable } from '../src/pstore/symbols.js'
-import { systemMapPath } from './helpers/fixtures.js'
+import { formatUnknownAddress, SymbolTable } from '../../src/pstore/symbols.js'
+import { systemMapPath } from '../helpers/fixtures.js'
 
 // A miniature System.map in `nm -n` order, with the features kallsyms cares about.
 const MAP = [

@@ -7,9 +7,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { versionFromFtraceSignature } from '../src/backend/ramoops/versionProbe.js'
-import { fixtureCase, fixtureFlags } from './helpers/fixtures.js'
-import { pstoreSim, tempDir } from './helpers/mount.js'
+import { versionFromFtraceSignature } from '../../src/backend/ramoops/versionProbe.js'
+import { fixtureCase, fixtureFlags } from '../helpers/fixtures.js'
+import { pstoreSim, tempDir } from '../helpers/mount.js'
 
 const withoutKernel = (flags: string[]): string[] => flags.filter((f, i) => f !== '--kernel' && flags[i - 1] !== '--kernel')
 

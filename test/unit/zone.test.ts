@@ -4,9 +4,9 @@
  * 48-byte region whose other bytes must never change.
  */
 import t from 'tap'
-import type { ZoneLayout } from '../src/backend/ramoops/layout.js'
-import { PersistentRamZone } from '../src/backend/ramoops/zone.js'
-import { RegionImage } from '../src/format/region.js'
+import type { ZoneLayout } from '../../src/backend/ramoops/layout.js'
+import { PersistentRamZone } from '../../src/backend/ramoops/zone.js'
+import { RegionImage } from '../../src/format/region.js'
 
 const DBGC = 0x43474244
 const OFFSET = 8
