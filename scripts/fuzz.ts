@@ -1,6 +1,6 @@
 /**
  * The long fuzz run (item 10): `node dist/scripts/fuzz.js --runs 1000000 [--seed S] [--jobs J]`.
- * The same engine as test/fuzz.test.ts (test/helpers/fuzz.ts), split over J processes by
+ * The same engine as test/unit/fuzz.test.ts (test/helpers/fuzz.ts), split over J processes by
  * execution index, so a run's figures do not depend on J. Prints executions, time and every
  * finding (with what replays it); exits 1 when there are findings.
  */

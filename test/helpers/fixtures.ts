@@ -60,13 +60,18 @@ export function fixturePath(rel: string): string {
   return out
 }
 
-export interface KernelListingFile {
+/** What `stat` says of a file, as the kernel's listings record it (mode as 4 octal digits, mtime in whole seconds). */
+export interface FileAttributes {
   name: string
   size: number
   mode: string
   uid: number
   gid: number
   mtime: number
+}
+
+/** A file of a kernel's /sys/fs/pstore listing, as the fixtures' listing.json holds it. */
+export interface KernelListingFile extends FileAttributes {
   mtime_nsec: number
   sha256: string
   content_b64: string

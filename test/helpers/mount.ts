@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Test } from 'tap'
 import { type MountRecord, mountKey, processAlive } from '../../src/daemon/registry.js'
-import { type FixtureCase, fixtureCase, fixtureFlags, repoRoot } from './fixtures.js'
+import { type FileAttributes, type FixtureCase, fixtureCase, fixtureFlags, repoRoot } from './fixtures.js'
 
 /** The record a daemon wrote in `runDirectory` for `mountpoint`, if any. */
 function readMountRecordIn(runDirectory: string, mountpoint: string): MountRecord | undefined {
@@ -66,7 +66,11 @@ export interface RunResult {
   stderr: string
 }
 
-/** Runs a program as its own process; never throws for a non-zero exit. */
+/**
+ * Runs a program as its own process; never throws for a non-zero exit. No time limit of its own
+ * unless `timeoutMs` is given: a busy machine may make any step slow, and the test's own limit
+ * (tap's timeout) is the one that ends a process that never finishes.
+ */
 export function run(
   cmd: string,
   args: string[],
@@ -78,7 +82,7 @@ export function run(
     const child = execFile(
       file,
       argv,
-      { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, cwd: options.cwd, env, timeout: options.timeoutMs ?? 60000 },
+      { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, cwd: options.cwd, env, timeout: options.timeoutMs ?? 0 },
       (err, stdout, stderr) => {
         const code = err
           ? typeof (err as NodeJS.ErrnoException).code === 'number'
@@ -96,6 +100,20 @@ export function run(
 /** `pstore-sim ARGS` as a user runs it: package.json's bin (bin/pstore-sim). */
 export function pstoreSim(args: string[], input?: Buffer | string): Promise<RunResult> {
   return run(cliBin, args, { input })
+}
+
+/**
+ * Waits until `condition` holds, checking every `intervalMs`. It has no deadline of its own: how
+ * long a state takes to come depends on how busy the machine is, and the test's own limit (tap's
+ * timeout) ends a wait for a state that never comes.
+ */
+export async function waitFor(condition: () => boolean | Promise<boolean>, intervalMs = 50): Promise<void> {
+  while (!(await condition())) await new Promise((r) => setTimeout(r, intervalMs))
+}
+
+/** Waits until process `pid` has exited (see waitFor). */
+export function waitGone(pid: number): Promise<void> {
+  return waitFor(() => !processAlive(pid))
 }
 
 export function sha256(data: Buffer): string {
@@ -146,8 +164,8 @@ export async function mountImage(t: Test, image: string, mountpoint: string, ext
       if (!/not mounted/.test(u.stderr)) throw new Error(`teardown: umount ${mountpoint} failed: ${u.stderr}`)
     }
     if (!record) return
-    for (let i = 0; i < 200 && processAlive(record.pid); i++) await new Promise((r) => setTimeout(r, 50))
-    if (processAlive(record.pid)) throw new Error(`teardown: the daemon (pid ${record.pid}) of ${mountpoint} is still running after umount`)
+    // a daemon that never exits shows as this teardown running into the test's time limit
+    await waitFor(() => !processAlive(record.pid))
     const log = path.join(runDirectory, `${mountKey(mountpoint)}.log`)
     const text = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim() : ''
     if (text && !daemonEnv.DEBUG) throw new Error(`teardown: the daemon of ${mountpoint} logged: ${text}`)
@@ -182,13 +200,7 @@ export function assertErrno(t: Test, result: RunResult, message: string, what: s
   t.match(result.stderr, message, `${what}: "${message}"`)
 }
 
-export interface StatLine {
-  name: string
-  size: number
-  mode: string
-  uid: number
-  gid: number
-  mtime: number
+export interface StatLine extends FileAttributes {
   mtimeNsec: number
   type: string
 }

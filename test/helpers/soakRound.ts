@@ -7,8 +7,8 @@
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { processAlive, readMountRecord } from '../../src/daemon/registry.js'
-import { cliJs, run } from './mount.js'
+import { readMountRecord } from '../../src/daemon/registry.js'
+import { cliJs, run, waitGone } from './mount.js'
 import { checkLines, type LossReport, startWriters } from './pmsgLoad.js'
 
 export type StopKind = 'SIGTERM' | 'SIGINT' | 'umount' | 'fusermount3 -u' | 'kill -9'
@@ -34,18 +34,13 @@ async function pmsgRecord(mnt: string): Promise<string> {
   return r.code === 0 ? r.stdout.toString('latin1') : ''
 }
 
-async function waitGone(pid: number, ms: number): Promise<void> {
-  for (let waited = 0; processAlive(pid) && waited < ms; waited += 20) await sleep(20)
-  if (processAlive(pid)) throw new Error(`daemon ${pid} did not exit`)
-}
-
 async function stop(mnt: string, kind: StopKind): Promise<void> {
   const record = readMountRecord(mnt)
   if (!record) throw new Error(`${mnt}: no mount record`)
   if (kind === 'SIGTERM' || kind === 'SIGINT' || kind === 'kill -9') process.kill(record.pid, kind === 'kill -9' ? 'SIGKILL' : kind)
   else if (kind === 'umount') await mustRun(['umount', mnt])
   else spawnSync('fusermount3', ['-u', mnt])
-  await waitGone(record.pid, 15000)
+  await waitGone(record.pid)
 }
 
 export interface RoundResult extends LossReport {

@@ -18,8 +18,9 @@ import { KMSG_HEADER_SIZE, readKmsgHeader } from '../../src/backend/blk/dmesgZon
 import { encodePszHeader, PSZ_HEADER_SIZE, readPszHeader } from '../../src/backend/blk/zone.js'
 import { RegionImage } from '../../src/format/region.js'
 import { formatSyslogRecord } from '../../src/pstore/kmsgDumper.js'
-import { mountImage, pstoreSim, run, runProductsUninstrumented } from '../helpers/mount.js'
-import { type KernelSelector, kernelInfo, kernelSkipReason, runKernel } from './harness.js'
+import { mountImage, pstoreSim, run } from '../helpers/mount.js'
+import { type KernelSelector, runKernel } from './harness.js'
+import { failIfKernelRequired, kernelSuite } from './skip.js'
 
 const OPTIONS = ['blkdev=/dev/vda', 'kmsg_size=16', 'pmsg_size=4', 'console_size=4', 'best_effort=y']
 const DISK = 96 * 1024 // pmsg 4 KiB, console 4 KiB, five 16 KiB dmesg zones, 8 KiB never used
@@ -36,14 +37,10 @@ interface Inspected {
 }
 
 export async function blkCompatSuite(kernel: KernelSelector): Promise<void> {
-  // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
-  runProductsUninstrumented()
-  const skip = await kernelSkipReason(kernel)
-  if (skip && process.env.PSTORE_SIM_REQUIRE_KERNEL === '1') t.fail(`kernel suite (${kernel}) required but: ${skip}`)
-  const info = skip ? null : kernelInfo(kernel)
+  const { skip, info } = await kernelSuite(kernel)
   if (info && !info.blkModules?.length) {
     const why = `${kernel} has no pstore/blk modules in its initramfs`
-    if (process.env.PSTORE_SIM_REQUIRE_KERNEL === '1') t.fail(why)
+    failIfKernelRequired(why)
     t.test(`[${kernel}] pstore/blk`, { skip: why }, async () => {})
     return
   }
@@ -100,7 +97,6 @@ export async function blkCompatSuite(kernel: KernelSelector): Promise<void> {
       image,
       blk: OPTIONS,
       actions: ['list', 'rm:dmesg-pstore_blk-0', 'rm:pmsg-pstore_blk-0', 'list', 'oops', 'sleep:2', 'remount', 'list', 'panic'],
-      timeoutMs: 300_000,
     })
     t.comment(`boot: /init after ${r.timings.toInitMs} ms, total ${r.timings.totalMs} ms`)
     t.ok(r.panicked, 'the kernel panicked at the end')

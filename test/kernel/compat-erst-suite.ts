@@ -34,8 +34,9 @@ import {
   simulatedDump,
   slotRecords,
 } from '../helpers/erstKernel.js'
-import { cat, ls, mountImage, pstoreSim, run, runProductsUninstrumented, statFiles } from '../helpers/mount.js'
-import { type ErstOption, type KernelFile, type KernelSelector, kernelInfo, kernelSkipReason, runKernel } from './harness.js'
+import { cat, ls, mountImage, pstoreSim, run, statFiles } from '../helpers/mount.js'
+import { type ErstOption, type KernelFile, type KernelSelector, runKernel } from './harness.js'
+import { kernelSuite } from './skip.js'
 
 const SIZE = 0x10000
 const REGISTERED = 'pstore: Registered erst as persistent store backend'
@@ -156,11 +157,7 @@ function checkKernelWrites(t: Test, g: ErstGeometry, before: Buffer, file: Buffe
 }
 
 export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
-  // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
-  runProductsUninstrumented()
-  const skip = await kernelSkipReason(kernel)
-  if (skip && process.env.PSTORE_SIM_REQUIRE_KERNEL === '1') t.fail(`kernel suite (${kernel}) required but: ${skip}`)
-  const info = skip ? null : kernelInfo(kernel)
+  const { skip, info } = await kernelSuite(kernel)
   if (info && info.kind !== 'debian') {
     t.test(`[${kernel}] erst`, { skip: `${kernel} has no ACPI APEI (ERST needs CONFIG_ACPI_APEI)` }, async () => {})
     return
@@ -210,7 +207,7 @@ export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
     const ours = await roListing(t, img, path.join(dir, 'ro'), [])
     t.ok(ours.length >= 5, `${ours.length} files: multi-part dumps`)
     const victim = ours.find((f) => f.content.toString('latin1').startsWith('Oops#2 Part1\n'))?.name ?? 'none' // the --no-compress Oops
-    const r = await runKernel({ kernel, image, erst: e, actions: ['list', `rm:${victim}`, 'list'], timeoutMs: 300_000 })
+    const r = await runKernel({ kernel, image, erst: e, actions: ['list', `rm:${victim}`, 'list'] })
     t.comment(`boot: /init after ${r.timings.toInitMs} ms, total ${r.timings.totalMs} ms`)
     t.ok(r.serial.includes(REGISTERED), REGISTERED)
     sameListing(t, r.listings[0].files, ours, "the kernel's listing = pstore-sim's ro mount")
@@ -242,7 +239,6 @@ export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
         erst: e,
         extraCmdline: extra,
         actions: ['kmsg:erst+compat+marker', 'oops', 'sleep:2', 'panic'],
-        timeoutMs: 300_000,
       })
       t.comment(`crash boot: total ${crash.timings.totalMs} ms`)
       t.ok(crash.panicked, 'the kernel panicked')
@@ -256,7 +252,7 @@ export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
       const ours = await roListing(t, dumped, path.join(dir, 'ro'), setup(e))
       t.ok(fs.readFileSync(dumped).equals(crash.region), 'the ro mount wrote nothing')
       const victim = ours[0].name
-      const r = await runKernel({ kernel, image: crash.region, erst: e, actions: ['list', `rm:${victim}`, 'list'], timeoutMs: 300_000 })
+      const r = await runKernel({ kernel, image: crash.region, erst: e, actions: ['list', `rm:${victim}`, 'list'] })
       t.comment(`list boot: total ${r.timings.totalMs} ms`)
       sameListing(t, r.listings[0].files, ours, "a later boot's listing = pstore-sim's ro mount of the kernel's file")
       t.same(
@@ -277,7 +273,7 @@ export async function erstCompatSuite(kernel: KernelSelector): Promise<void> {
     const ours = await roListing(t, img, path.join(dir, 'ro'), setup(e))
     const mce = `mce-erst-${CRAFTED_BASE + 2n}`
     const unknown = `unknown-erst-${CRAFTED_BASE + 3n}`
-    const r = await runKernel({ kernel, image, erst: e, actions: ['list', `rm:${mce}`, `rm:${unknown}`, 'list'], timeoutMs: 300_000 })
+    const r = await runKernel({ kernel, image, erst: e, actions: ['list', `rm:${mce}`, `rm:${unknown}`, 'list'] })
     t.comment(`boot: total ${r.timings.totalMs} ms`)
     const untimed = `dmesg-erst-${CRAFTED_BASE + 5n}` // both sides: the time of the mount
     const timed = (files: Array<{ name: string }>) => files.filter((f) => f.name !== untimed)

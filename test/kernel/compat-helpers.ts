@@ -25,15 +25,12 @@ export function targetOf(info: KernelInfo): Target {
   return { kernel: info.selector, version: info.kernelVersion, custom: info.kind === 'custom', systemMap: info.systemMap }
 }
 
-/** A ramoops setup: module parameters (ecc as the module takes it: 1 means 16) + the guest's CPUs. */
-export interface Setup {
+/**
+ * A ramoops setup: the kernel's module parameters (ecc as the module takes it: 1 means 16; the
+ * region where the harness puts it) + a name and the guest's CPUs.
+ */
+export interface Setup extends Omit<KernelRamoopsParams, 'memAddress' | 'maxReason'> {
   name: string
-  memSize: number
-  recordSize: number
-  consoleSize: number
-  ftraceSize: number
-  pmsgSize: number
-  ecc: number
   /** QEMU -smp = nr_cpu_ids = pstore-sim --cpus (per-CPU ftrace zones) */
   cpus: number
 }

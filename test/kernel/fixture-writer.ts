@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import type { KernelInfo, KernelRun, KernelSelector } from './harness.js'
+import type { KernelListingFile } from '../helpers/fixtures.js'
+import type { KernelFile, KernelInfo, KernelRun, KernelSelector } from './harness.js'
 import { repoRoot } from './harness.js'
 
 export interface FixtureBoot {
@@ -28,6 +29,11 @@ export function writeJson(file: string, value: unknown): void {
   fs.writeFileSync(file, JSON.stringify(value, null, 1) + '\n')
 }
 
+/** A listed file as the fixtures' listing.json has it, but for its content. */
+export function listedFile(f: KernelFile): Omit<KernelListingFile, 'content_b64'> {
+  return { name: f.name, size: f.size, mode: f.mode, uid: f.uid, gid: f.gid, mtime: f.mtimeSec, mtime_nsec: f.mtimeNsec, sha256: f.sha256 }
+}
+
 /**
  * The kernel's /sys/fs/pstore listings of a run and its events: name, size, mode, uid, gid,
  * mtime + ns, sha256 and base64 content of each file (`contentLength`: also its length, as the
@@ -38,14 +44,7 @@ export function listingJson(r: KernelRun, options: { contentLength?: boolean } =
     listings: r.listings.map((l) => ({
       tag: l.tag,
       files: l.files.map((f) => ({
-        name: f.name,
-        size: f.size,
-        mode: f.mode,
-        uid: f.uid,
-        gid: f.gid,
-        mtime: f.mtimeSec,
-        mtime_nsec: f.mtimeNsec,
-        sha256: f.sha256,
+        ...listedFile(f),
         ...(options.contentLength ? { content_len: f.content.length } : {}),
         content_b64: f.content.toString('base64'),
       })),

@@ -4,11 +4,12 @@
  * Prepares the kernel cache itself (scripts/kernel/prepare.sh, idempotent) when needed.
  */
 
-import { createHash } from 'node:crypto'
 import { inflateRawSync } from 'node:zlib'
 import t, { type Test } from 'tap'
 import type { KernelListingFile } from '../helpers/fixtures.js'
-import { fixtureCase, type KernelRamoopsParams, type KernelRun, kernelInfo, kernelSkipReason, runKernel } from './harness.js'
+import { listedFile } from './fixture-writer.js'
+import { fixtureCase, type KernelRamoopsParams, type KernelRun, kernelInfo, runKernel } from './harness.js'
+import { kernelSuite } from './skip.js'
 
 const bReboot = fixtureCase('kernel-6.1', 'b-reboot')
 
@@ -29,8 +30,6 @@ function fixtureParams(): KernelRamoopsParams {
   }
 }
 
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
-
 function firstDiff(a: Buffer, b: Buffer): string {
   if (a.length !== b.length) return `length ${a.length} != ${b.length}`
   let n = 0
@@ -44,22 +43,12 @@ function firstDiff(a: Buffer, b: Buffer): string {
   return first < 0 ? 'equal' : `${n} bytes differ, first at 0x${first.toString(16)}`
 }
 
+/** The listing as listing.json has it, without contents (the harness checked each sha256 against its content). */
 function simplify(files: KernelRun['listings'][number]['files']): object[] {
-  return files.map((f) => ({
-    name: f.name,
-    size: f.size,
-    mode: f.mode,
-    uid: f.uid,
-    gid: f.gid,
-    mtime: f.mtimeSec,
-    mtime_nsec: f.mtimeNsec,
-    sha256: sha(f.content),
-  }))
+  return files.map(listedFile)
 }
 
-const skip = await kernelSkipReason()
-// PSTORE_SIM_REQUIRE_KERNEL=1: a machine that must boot the kernel fails instead of skipping
-if (skip && process.env.PSTORE_SIM_REQUIRE_KERNEL === '1') t.fail(`kernel suite required but: ${skip}`)
+const { skip } = await kernelSuite()
 
 t.test('kernel harness reproduces fixture b-reboot', { skip }, async (t) => {
   const info = kernelInfo()

@@ -152,6 +152,14 @@ export function kernelInfo(kernel: KernelSelector = DEFAULT_KERNEL): KernelInfo 
   }
 }
 
+/**
+ * The longest time limit a kernel test file has (compat-suite.ts gives a custom kernel's file 45
+ * minutes: its first preparation builds it). A boot or a preparation gets that much unless told
+ * otherwise: how long either takes depends on how busy the machine is, and a limit of its own
+ * below the test's would fail a slow run rather than a broken one.
+ */
+export const KERNEL_TEST_LIMIT_MS = 45 * 60_000
+
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -175,7 +183,7 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: nu
  * Runs scripts/kernel/prepare.sh KERNEL (idempotent; ~1 s when cached; a custom kernel's first
  * build takes minutes). Returns that kernel's cache dir.
  */
-export async function prepareKernel(kernel: KernelSelector = DEFAULT_KERNEL, timeoutMs = 25 * 60_000): Promise<string> {
+export async function prepareKernel(kernel: KernelSelector = DEFAULT_KERNEL, timeoutMs = KERNEL_TEST_LIMIT_MS): Promise<string> {
   const r = await run('bash', [prepareScript, kernel], timeoutMs)
   if (r.code !== 0) throw new Error(`prepare.sh ${kernel} failed (exit ${r.code}):\n${r.stderr.slice(-4000)}`)
   return r.stdout.trim().split('\n').pop() ?? kernelDir(kernel)
@@ -275,7 +283,7 @@ class Qmp {
           s.once('error', reject)
         })
         const q = new Qmp(sock)
-        await Promise.race([q.greeted, sleep(10_000).then(() => Promise.reject(new Error('no QMP greeting')))])
+        await Promise.race([q.greeted, sleepUnref(deadline - Date.now()).then(() => Promise.reject(new Error('no QMP greeting')))])
         await q.cmd('qmp_capabilities')
         return q
       } catch (e) {
@@ -300,6 +308,8 @@ class Qmp {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+/** A sleep that does not keep the process alive: a deadline raced against what usually comes first. */
+const sleepUnref = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)).unref())
 
 async function readText(f: string): Promise<string> {
   try {
@@ -487,7 +497,7 @@ export async function runKernel(opts: {
   if (actions.slice(0, -1).includes('panic')) throw new Error('panic ends the boot: only the last action of the last region may be a panic')
   const cpus = opts.cpus ?? 1
   const rtcBase = opts.rtcBase ?? '2024-01-01T00:00:00'
-  const timeoutMs = opts.timeoutMs ?? 90_000
+  const timeoutMs = opts.timeoutMs ?? KERNEL_TEST_LIMIT_MS
   for (const a of actions) {
     if (!ACTION_RE.test(a)) throw new Error(`unsupported action ${JSON.stringify(a)}`)
     if ((a.startsWith('oops') || a === 'warn') && !info.oopsModule && !info.lkdtm)
@@ -630,10 +640,10 @@ export async function runKernel(opts: {
         // max_reason >= 4 (KMSG_DUMP_SHUTDOWN) dumps to ramoops on the way down. A kernel without
         // ACPI power-off (the custom builds) halts instead: it prints "reboot: System halted" (6.12:
         // "reboot: Power off not available: System halted instead"), then dumps, then spins, so no
-        // SHUTDOWN comes; 1 s after that line covers the dump.
-        const until = Math.min(deadline, Date.now() + 10_000)
+        // SHUTDOWN comes; 1 s after that line covers the dump. How long power-off takes depends on
+        // how busy the machine is: wait for it up to the run's own deadline.
         let haltedAt: number | null = null
-        while (!exited && Date.now() < until && !qmp.events.some((e) => e.event === 'SHUTDOWN')) {
+        while (!exited && Date.now() < deadline && !qmp.events.some((e) => e.event === 'SHUTDOWN')) {
           if (haltedAt === null && /reboot: (.*: )?System halted/.test(await readText(consolePath))) haltedAt = Date.now()
           if (haltedAt !== null && Date.now() - haltedAt >= 1000) break
           await sleep(50)
@@ -658,7 +668,7 @@ export async function runKernel(opts: {
     protocol = await readText(protoPath)
     serial = await readText(consolePath)
     await qmp.cmd('quit').catch(() => undefined)
-    await Promise.race([exitP, sleep(5000)])
+    await Promise.race([exitP, sleepUnref(deadline - Date.now())])
     // a disk is read once QEMU has closed it (the guest's completed writes are in the file)
     const region = await fsp.readFile(blk || erst ? imgPath : dumpPath)
 

@@ -1,0 +1,117 @@
+/**
+ * pstore/blk's pure parts: module parameters (names, KiB, check_size()'s alignment), the
+ * refusals of register_pstore_zone(), zone placement, the ring zones' reading, erase.
+ */
+import t from 'tap'
+import { PstoreBlk } from '../../src/backend/blk/blk.js'
+import { BlkConfigError, blkConfig, checkSize, parseBlkCmdline, parseModuleOptions } from '../../src/backend/blk/config.js'
+import { computeBlkLayout, PSZ_SIG } from '../../src/backend/blk/layout.js'
+import { encodePszHeader, readRingZone } from '../../src/backend/blk/zone.js'
+import { RegionImage } from '../../src/format/region.js'
+
+const base = { blkdev: '/dev/vda', best_effort: true }
+
+t.test('cmdline and insmod options', async (t) => {
+  const { params, compress } = parseBlkCmdline(
+    'quiet pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y pstore.compress=none ramoops.ecc=1',
+  )
+  t.same(params, { blkdev: '/dev/vda', kmsg_size: 64, best_effort: true })
+  t.equal(compress, false)
+  t.same(parseModuleOptions('blkdev=/dev/vda kmsg_size=0x10 pmsg_size=010 best_effort=N'), {
+    blkdev: '/dev/vda',
+    kmsg_size: 16,
+    pmsg_size: 8,
+    best_effort: false,
+  })
+  t.throws(() => parseBlkCmdline('pstore_blk.kmsg-size=abc'), /pstore_blk\.kmsg-size: "abc" is not a number/)
+  t.throws(() => parseBlkCmdline('pstore_blk.record_size=4'), /unknown pstore_blk parameter "pstore_blk.record_size"/)
+  t.throws(() => parseModuleOptions('best_effort=maybe'), /best_effort=maybe: "maybe" is not a boolean/)
+})
+
+t.test('check_size(): KiB to bytes, ALIGN() applied to the KiB number (a 6.1.192 boot showed kmsg_size=6 as 4, pmsg_size=4097 as 8)', async (t) => {
+  t.equal(checkSize(64), 65536)
+  t.equal(checkSize(0), 0)
+  t.equal(checkSize(-1), 0)
+  t.equal(checkSize(6), 4096)
+  t.equal(checkSize(4097), 8192)
+})
+
+t.test('what the kernel refuses', async (t) => {
+  t.throws(() => blkConfig({ blkdev: '/dev/vda' }, 65536), BlkConfigError)
+  t.throws(() => blkConfig({ blkdev: '/dev/vda' }, 65536), /best_effort is off/)
+  t.throws(() => blkConfig({ best_effort: true }, 65536), /blkdev is empty/)
+  t.throws(() => blkConfig(base, 2048), /at least 4096/)
+  t.throws(() => blkConfig(base, 65536 + 512), /multiple of 4096/)
+  t.throws(() => blkConfig({ ...base, kmsg_size: 0 }, 65536), /every zone size is 0/)
+  t.throws(() => computeBlkLayout(blkConfig({ ...base, pmsg_size: 128 }, 65536)), /no room for the pmsg zones/)
+})
+
+t.test('zones: pmsg, console, ftrace per CPU, then dmesg filling the rest', async (t) => {
+  const c = blkConfig({ ...base, kmsg_size: 16, pmsg_size: 8, console_size: 4, ftrace_size: 12 }, 128 * 1024, { cpus: 5 })
+  const l = computeBlkLayout(c)
+  t.same([l.pmsg?.offset, l.pmsg?.size, l.console?.offset, l.console?.size], [0, 8192, 8192, 4096])
+  // 12288 / 5 = 2457 per CPU: five zones cover 12285 bytes, the dmesg zones start right after
+  t.same(
+    l.ftrace.map((z) => [z.offset, z.size]),
+    [0, 1, 2, 3, 4].map((i) => [12288 + i * 2457, 2457]),
+  )
+  t.equal(l.dmesg[0].offset, 12288 + 5 * 2457)
+  // (131072 - 8192 - 4096 - 12288) / 16384 = 6 zones
+  t.equal(l.dmesg.length, 6)
+  t.equal(l.dmesg[0].sig, PSZ_SIG)
+  t.equal(l.pmsg?.sig, (PSZ_SIG ^ 7) >>> 0)
+  t.equal(l.console?.sig, (PSZ_SIG ^ 2) >>> 0)
+})
+
+t.test('a ring zone is read from start, oldest byte first; an overtop header is nothing', async (t) => {
+  const sig = (PSZ_SIG ^ 7) >>> 0
+  const zone = Buffer.alloc(12 + 8)
+  Buffer.from('efghabcd').copy(zone, 12)
+  encodePszHeader({ sig, datalen: 8, start: 4 }).copy(zone)
+  t.equal(readRingZone(zone, sig)?.toString(), 'abcdefgh')
+  encodePszHeader({ sig, datalen: 3, start: 3 }).copy(zone)
+  t.equal(readRingZone(zone, sig)?.toString(), 'efg')
+  encodePszHeader({ sig, datalen: 9, start: 0 }).copy(zone)
+  t.equal(readRingZone(zone, sig), undefined)
+  encodePszHeader({ sig: sig ^ 1, datalen: 3, start: 3 }).copy(zone)
+  t.equal(readRingZone(zone, sig), undefined)
+})
+
+t.test('a pmsg zone on disk is a file; rm zeroes its header to {sig, 0, 0}', async (t) => {
+  const c = blkConfig({ ...base, kmsg_size: 16, pmsg_size: 4 }, 64 * 1024)
+  const disk = Buffer.alloc(64 * 1024)
+  const sig = (PSZ_SIG ^ 7) >>> 0
+  encodePszHeader({ sig, datalen: 5, start: 5 }).copy(disk)
+  Buffer.from('hello').copy(disk, 12)
+  const blk = new PstoreBlk(c, RegionImage.fromBuffer(disk))
+  blk.boot()
+  const records = blk.readRecords()
+  t.same(
+    records.map((r) => [r.type, r.id, r.payload.toString()]),
+    [['pmsg', 0, 'hello']],
+  )
+  blk.erase('pmsg', 0)
+  t.same(blk.disk.bytes.subarray(0, 12), encodePszHeader({ sig, datalen: 0, start: 0 }))
+  t.equal(blk.disk.bytes.subarray(12, 17).toString(), 'hello', 'the data stays')
+  t.same(blk.readRecords(), [])
+})
+
+t.test('round robin resumes after the newest header; a panic is never written', async (t) => {
+  const c = blkConfig({ ...base, kmsg_size: 4 }, 16 * 1024)
+  const blk = new PstoreBlk(c, RegionImage.fromBuffer(Buffer.alloc(16 * 1024)))
+  blk.boot()
+  const w = (sec: number) => ({ part: 1, compressed: false, payload: Buffer.from(`Oops#1 Part1\nat ${sec}\n`), time: { sec, nsec: 5 } })
+  t.equal(blk.writeDmesg(w(100), 'oops').zone, 0)
+  t.equal(blk.writeDmesg(w(300), 'oops').zone, 1)
+  t.equal(blk.writeDmesg(w(200), 'oops').zone, 2)
+  blk.boot()
+  t.equal(blk.writeCnt, 2, 'after the newest (300 s, zone 1)')
+  t.equal(blk.oopsCounter, 3)
+  t.throws(() => blk.writeDmesg({ ...w(1), part: 2 }, 'oops'), /only part 1/)
+  const before = Buffer.from(blk.disk.bytes)
+  const res = blk.writeDmesg(w(400), 'panic')
+  t.same([res.written, res.zone, res.counter], [false, 2, 1])
+  t.ok(blk.disk.bytes.equals(before), 'disk unchanged')
+  const names = blk.readRecords().map((r) => r.payload.toString().split('\n')[0])
+  t.same(names, ['Oops: Total 1 times', 'Oops: Total 2 times', 'Oops: Total 3 times'])
+})
