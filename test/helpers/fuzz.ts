@@ -49,7 +49,7 @@ export interface FuzzResult {
 
 const KERNELS = ['4.14.0', '4.19.0', '5.4.0', '5.10.0', '5.15.0', '6.1.10', '6.1.192', '6.6.0', '6.12.0']
 
-class Rng {
+export class Rng {
   constructor(readonly next: () => number) {}
   int(n: number): number {
     return Math.floor(this.next() * n)
@@ -300,7 +300,7 @@ function runSteps(rng: Rng, config: RamoopsConfig, bytes: Buffer, step: (name: s
 }
 
 let refusalCounts: Record<string, number> = {}
-function refusal(err: Error): void {
+export function refusal(err: Error): void {
   refusalCounts[err.name] = (refusalCounts[err.name] ?? 0) + 1
 }
 

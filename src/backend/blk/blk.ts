@@ -145,8 +145,9 @@ export class PstoreBlk {
       const state = this.dmesgState(zone)
       if (state.state !== 'record') continue
       const h = state.header
-      // datalen < the kmsg header: the kernel's size goes negative (its read would overrun)
-      if (state.datalen < KMSG_HEADER_SIZE) break
+      // datalen < the kmsg header: the kernel's size goes negative (its read would overrun); the
+      // whole pass ends here, pmsg and console included
+      if (state.datalen < KMSG_HEADER_SIZE) return records
       const payload = this.read(zone.offset + PSZ_HEADER_SIZE + KMSG_HEADER_SIZE, state.datalen - KMSG_HEADER_SIZE)
       const time = { sec: h.sec, nsec: h.nsec }
       if (!h.compressed) {
@@ -155,7 +156,8 @@ export class PstoreBlk {
         records.push({ type: 'dmesg', id: zone.index, time, compressed: false, payload: Buffer.concat([line, payload]), eccNotice: '' })
         continue
       }
-      if (payload.length === 0) break
+      // a record of size 0 ends the core's read loop: no pmsg or console file after it either
+      if (payload.length === 0) return records
       // a copy: the zone's bytes change at the next dump, the record must not (inflated again at its first open)
       records.push(this.inflate({ type: 'dmesg', id: zone.index, time, compressed: true, payload: Buffer.from(payload), eccNotice: '' }))
     }
