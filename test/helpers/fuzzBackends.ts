@@ -157,7 +157,9 @@ function guardedRun(execution: number, seed: string, mutations: string[], steps:
     if (!(err instanceof PstoreSimError)) return finding(execution, seed, mutations, step, err)
     refusals[err.name] = (refusals[err.name] ?? 0) + 1
   }
-  return slowCheck(cpuMs() - t0, () => finding(execution, seed, mutations, step, new Error(`the execution took ${(cpuMs() - t0).toFixed(0)} ms of CPU (over ${SLOW_MS})`)))
+  return slowCheck(cpuMs() - t0, () =>
+    finding(execution, seed, mutations, step, new Error(`the execution took ${(cpuMs() - t0).toFixed(0)} ms of CPU (over ${SLOW_MS})`)),
+  )
 }
 
 /** CPU time of this process (user + system), ms: what an execution costs, however busy the machine is. */
