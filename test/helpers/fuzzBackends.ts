@@ -249,12 +249,12 @@ function mutateBlkZone(rng: Rng, bytes: Buffer, z: BlkZoneLayout): string {
   switch (rng.int(9)) {
     case 0: {
       const v = rng.pick([...INT32_EDGES, cap, cap + 1, cap - 1, rng.int(cap + 1)])
-      bytes.writeInt32LE(v, z.offset + 4)
+      bytes.writeInt32LE(v | 0, z.offset + 4)
       return `${z.type}[${z.index}] datalen = ${v}`
     }
     case 1: {
       const v = rng.pick([...INT32_EDGES, cap, cap + 1, bytes.readInt32LE(z.offset + 4) + 1, rng.int(cap + 1)])
-      bytes.writeInt32LE(v, z.offset + 8)
+      bytes.writeInt32LE(v | 0, z.offset + 8)
       return `${z.type}[${z.index}] start = ${v}`
     }
     case 2: {
@@ -355,8 +355,10 @@ function blkExecute(seeds: unknown[], runSeed: number, execution: number): Findi
   const bytes = Buffer.from(seed.bytes)
   const zones = blkZones(config)
   const mutations: string[] = []
-  for (let i = 0, n = 1 + rng.int(4); i < n; i++) mutations.push(mutateBlkZone(rng, bytes, rng.pick(zones)))
-  return guardedRun(execution, seed.name, mutations, (step) => blkSteps(rng, config, bytes, step))
+  return guardedRun(execution, seed.name, mutations, (step) => {
+    for (let i = 0, n = 1 + rng.int(4); i < n; i++) mutations.push(mutateBlkZone(rng, bytes, rng.pick(zones)))
+    blkSteps(rng, config, bytes, step)
+  })
 }
 
 // ─── ERST ────────────────────────────────────────────────────────────────────
@@ -538,8 +540,10 @@ function erstExecute(seeds: unknown[], runSeed: number, execution: number): Find
   const bytes = Buffer.from(seed.bytes)
   const rs = seed.config.erstRecordSize
   const mutations: string[] = []
-  for (let i = 0, n = 1 + rng.int(4); i < n; i++) mutations.push(mutateErst(rng, bytes, rs))
-  return guardedRun(execution, seed.name, mutations, (step) => erstSteps(rng, seed.config, bytes, step))
+  return guardedRun(execution, seed.name, mutations, (step) => {
+    for (let i = 0, n = 1 + rng.int(4); i < n; i++) mutations.push(mutateErst(rng, bytes, rs))
+    erstSteps(rng, seed.config, bytes, step)
+  })
 }
 
 /**
