@@ -66,6 +66,11 @@ export interface PstoreBackend {
   boot(): BootReport[]
   /** One read pass (open, read until none, close): records in the kernel's order. */
   readRecords(): PstoreRecord[]
+  /**
+   * Why every read pass of this boot fails before its first record, when it does (the kernel
+   * lists nothing then; inspect says why): e.g. pstore/blk's failed psz_recovery().
+   */
+  readPassFailure?(): string | undefined
   /** psinfo->write for one dmesg part; a refusal is answered, not thrown: the dump loop goes on. */
   writeDmesg(part: DmesgWrite): DmesgWriteResult
   /** psinfo->write for PSTORE_TYPE_CONSOLE (only when `types` has 'console'). */

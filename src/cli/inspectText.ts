@@ -17,6 +17,14 @@ function ftraceNote(r: Inspection): string[] {
   ]
 }
 
+/** What the kernel makes of a slot's ids that a reader of the CPER header would not expect. */
+function slotNote(s: ErstDescription['slots'][number]): string {
+  if (s.recordId === '18446744073709551615') return "  (an all-ones id: the kernel's listing ends here)"
+  if (s.headerId !== undefined && s.headerId !== s.recordId)
+    return `  (its CPER header says record_id ${s.headerId}: the kernel names the file by the map's id)`
+  return ''
+}
+
 function formatErst(r: Inspection, e: ErstDescription): string {
   const h = e.header
   const lines = [
@@ -28,13 +36,14 @@ function formatErst(r: Inspection, e: ErstDescription): string {
   ]
   for (const s of e.slots) {
     if (s.recordId === null) lines.push(`${String(s.slot).padEnd(5)} free`)
-    else if (s.error) lines.push(`${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${s.error}`)
+    else if (s.error) lines.push(`${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${s.error}${slotNote(s)}`)
     else
       lines.push(
-        `${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${String(s.length).padEnd(7)} ${String(s.timestamp).padEnd(11)} ${String(s.section).padEnd(9)} ${s.part ?? (s.section === 'dmesg-z' ? '(compressed)' : '')}${s.creator === 'pstore' ? '' : '  (not pstore)'}`,
+        `${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${String(s.length).padEnd(7)} ${String(s.timestamp).padEnd(11)} ${String(s.section).padEnd(9)} ${s.part ?? (s.section === 'dmesg-z' ? '(compressed)' : '')}${s.creator === 'pstore' ? '' : '  (not pstore)'}${slotNote(s)}`,
       )
   }
   lines.push('', r.records.length ? 'records:' : 'records: none')
+  if (r.readPassFailure) lines.push(`  (the kernel's read pass fails, so it lists no file at all: ${r.readPassFailure})`)
   for (const rec of r.records) {
     lines.push(
       `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
@@ -68,6 +77,7 @@ export function formatInspection(r: Inspection): string {
     )
   }
   lines.push(`unused tail: ${r.unusedTail.size} bytes at ${hex(r.unusedTail.offset)}`, '', r.records.length ? 'records:' : 'records: none')
+  if (r.readPassFailure) lines.push(`  (the kernel's read pass fails, so it lists no file at all: ${r.readPassFailure})`)
   for (const rec of r.records) {
     lines.push(
       `  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,

@@ -41,6 +41,8 @@ export interface Inspection {
   /** pstore/blk: the module parameters as the kernel shows them, and its kernel memory after the boot */
   blk?: { params: Record<string, string | number | boolean>; diskSize: number; next: { writeCnt: number; oopsCounter: number; panicCounter: number } }
   records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string; contentBase64?: string }>
+  /** Why the kernel's read pass fails and lists nothing, though the storage holds records. */
+  readPassFailure?: string
   /** An ERST file: its storage header and slots (zones is then empty). */
   erst?: ErstDescription
 }
@@ -83,6 +85,8 @@ export async function inspectImage(
     exactNames: options.exactNames,
     backend: backend.name,
   })
+  const failure = backend.readPassFailure?.()
+  const readPass = failure ? { readPassFailure: failure } : {}
   const records = files.map((f) => ({
     name: f.name,
     size: f.size,
@@ -94,7 +98,7 @@ export async function inspectImage(
   }))
   if (before.kind === 'erst') {
     const { kind: _kind, ...erst } = before as unknown as ErstDescription & { kind: string }
-    return { image, setup: setupJson(config), zones: [], unusedTail: { offset: imageSize(config), size: 0 }, records, erst }
+    return { image, setup: setupJson(config), zones: [], unusedTail: { offset: imageSize(config), size: 0 }, records, ...readPass, erst }
   }
   const setup = setupJson(config)
   return {
@@ -125,5 +129,6 @@ export async function inspectImage(
     })),
     unusedTail: before.unusedTail,
     records,
+    ...readPass,
   }
 }

@@ -5,8 +5,9 @@
  * truncated or extended images, another target kernel), then boots, reads, builds the file
  * view, erases, writes (console, pmsg, ftrace, a dump), corrupts and boots again.
  *
- * Invariants: nothing throws but the project's own errors (PstoreSimError), and every write
- * changes only the bytes of the zones it is for (never another zone, never the unused tail).
+ * Invariants: nothing throws but the project's own errors (PstoreSimError), every write
+ * changes only the bytes of the zones it is for (never another zone, never the unused tail), and
+ * no execution takes over 2 s of CPU.
  * Deterministic: execution i of seed S always does the same thing (replay with `only`).
  */
 import fs from 'node:fs'
@@ -49,7 +50,7 @@ export interface FuzzResult {
 
 const KERNELS = ['4.14.0', '4.19.0', '5.4.0', '5.10.0', '5.15.0', '6.1.10', '6.1.192', '6.6.0', '6.12.0']
 
-class Rng {
+export class Rng {
   constructor(readonly next: () => number) {}
   int(n: number): number {
     return Math.floor(this.next() * n)
@@ -300,7 +301,7 @@ function runSteps(rng: Rng, config: RamoopsConfig, bytes: Buffer, step: (name: s
 }
 
 let refusalCounts: Record<string, number> = {}
-function refusal(err: Error): void {
+export function refusal(err: Error): void {
   refusalCounts[err.name] = (refusalCounts[err.name] ?? 0) + 1
 }
 
@@ -317,8 +318,12 @@ export function execute(seeds: FuzzSeed[], runSeed: number, execution: number): 
   }
   const { bytes, mutations } = mutate(rng, seed, config, Buffer.from(seed.bytes))
   let step = 'mutate'
+  const cpu0 = process.cpuUsage()
   try {
     runSteps(rng, config, bytes, (name) => (step = name))
+    // over 2 s of CPU time (not wall time: the same however busy the machine is)
+    const used = process.cpuUsage(cpu0)
+    if (used.user + used.system > 2_000_000) throw new Error(`the execution took ${((used.user + used.system) / 1000).toFixed(0)} ms of CPU (over 2000)`)
   } catch (err) {
     if (err instanceof PstoreSimError) {
       refusal(err)

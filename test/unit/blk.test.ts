@@ -5,8 +5,9 @@
 import t from 'tap'
 import { PstoreBlk } from '../../src/backend/blk/blk.js'
 import { BlkConfigError, blkConfig, checkSize, parseBlkCmdline, parseModuleOptions } from '../../src/backend/blk/config.js'
+import { encodeKmsgHeader } from '../../src/backend/blk/dmesgZone.js'
 import { computeBlkLayout, PSZ_SIG } from '../../src/backend/blk/layout.js'
-import { encodePszHeader, readRingZone } from '../../src/backend/blk/zone.js'
+import { encodePszHeader, readRingZone, recoverRingZone } from '../../src/backend/blk/zone.js'
 import { RegionImage } from '../../src/format/region.js'
 
 const base = { blkdev: '/dev/vda', best_effort: true }
@@ -114,4 +115,64 @@ t.test('round robin resumes after the newest header; a panic is never written', 
   t.ok(blk.disk.bytes.equals(before), 'disk unchanged')
   const names = blk.readRecords().map((r) => r.payload.toString().split('\n')[0])
   t.same(names, ['Oops: Total 1 times', 'Oops: Total 2 times', 'Oops: Total 3 times'])
+})
+
+/** A 64 KiB disk: pmsg 4 KiB holding `text`, then dmesg zone 0 as `datalen` and `compressed` say. */
+function shortKmsgDisk(datalen: number, compressed: boolean): PstoreBlk {
+  const c = blkConfig({ ...base, kmsg_size: 16, pmsg_size: 4 }, 64 * 1024, { compress: false })
+  const disk = Buffer.alloc(64 * 1024)
+  const blk = new PstoreBlk(c, RegionImage.fromBuffer(disk))
+  const pmsg = blk.layout.pmsg!
+  encodePszHeader({ sig: pmsg.sig, datalen: 5, start: 5 }).copy(disk, pmsg.offset)
+  Buffer.from('hello').copy(disk, pmsg.offset + 12)
+  const zone = blk.layout.dmesg[0]
+  encodePszHeader({ sig: zone.sig, datalen, start: 0 }).copy(disk, zone.offset)
+  encodeKmsgHeader({ sec: 1700000000n, nsec: 0n, compressed, counter: 1, reason: 2 }).copy(disk, zone.offset + 12)
+  blk.boot()
+  return blk
+}
+
+// Named after what the fuzzer found (test/fuzz.test.ts backendRegressions): the kernel's read
+// loop ends at the first record of size <= 0, so no file comes after it, pmsg and console included.
+t.test('blk-short-kmsg-datalen-ends-pass: a dmesg zone with datalen < 40 ends the whole read pass', async (t) => {
+  t.same(shortKmsgDisk(39, false).readRecords(), [], 'datalen 39: no dmesg file, and no pmsg file after it')
+  t.same(shortKmsgDisk(1, true).readRecords(), [], 'datalen 1, compressed')
+  t.same(
+    shortKmsgDisk(0, false)
+      .readRecords()
+      .map((r) => r.type),
+    ['pmsg'],
+    'datalen 0 is an erased zone: the pass goes on to pmsg',
+  )
+})
+
+t.test('blk-compressed-empty-ends-pass: a compressed record of size 0 (datalen 40) ends the whole read pass', async (t) => {
+  t.same(shortKmsgDisk(40, true).readRecords(), [], 'no pmsg file after it')
+  const plain = shortKmsgDisk(40, false).readRecords()
+  t.same(
+    plain.map((r) => [r.type, r.payload.toString()]),
+    [
+      ['dmesg', 'Oops: Total 1 times\n'],
+      ['pmsg', 'hello'],
+    ],
+    'uncompressed, the header line alone is a record of size > 0',
+  )
+})
+
+t.test('a ring zone whose start is past its datalen fails the recovery: every read pass lists nothing', async (t) => {
+  const c = blkConfig({ ...base, kmsg_size: 16, pmsg_size: 4, console_size: 4 }, 64 * 1024, { compress: false })
+  const disk = Buffer.alloc(64 * 1024)
+  const blk = new PstoreBlk(c, RegionImage.fromBuffer(disk))
+  encodePszHeader({ sig: blk.layout.pmsg!.sig, datalen: 1, start: 2 }).copy(disk, blk.layout.pmsg!.offset)
+  const con = blk.layout.console!
+  encodePszHeader({ sig: con.sig, datalen: 3, start: 3 }).copy(disk, con.offset)
+  const reports = blk.boot()
+  t.same(
+    reports.filter((r) => r.layout.type !== 'dmesg').map((r) => r.state),
+    ['read-fails', 'not-read'],
+    'pmsg fails, console is never reached',
+  )
+  t.match(blk.readPassFailure, /^pmsg\[0\]: start 2 is past datalen 1/)
+  t.same(blk.readRecords(), [])
+  t.same(recoverRingZone(disk.subarray(con.offset, con.offset + con.size), con.sig).state, 'ring', 'the console zone alone would be read')
 })

@@ -51,6 +51,10 @@ export class BlkBackend implements PstoreBackend {
     return this.blk.readRecords()
   }
 
+  readPassFailure(): string | undefined {
+    return this.blk.readPassFailure
+  }
+
   writeDmesg(part: DmesgWrite): DmesgWriteResult {
     try {
       const res = this.blk.writeDmesg(part)

@@ -12,7 +12,7 @@ import { PstoreSimError } from '../../util/errors.js'
 import type { BlkConfig } from './config.js'
 import { classifyDmesgZone, type DmesgZoneState, encodeDmesgZone, KMSG_HEADER_SIZE, type KmsgHeader } from './dmesgZone.js'
 import { type BlkLayout, type BlkZoneLayout, computeBlkLayout } from './layout.js'
-import { encodePszHeader, PSZ_HEADER_SIZE, readPszHeader, readRingZone } from './zone.js'
+import { encodePszHeader, PSZ_HEADER_SIZE, readPszHeader, recoverRingZone } from './zone.js'
 
 export class BlkError extends PstoreSimError {
   override name = 'BlkError'
@@ -28,7 +28,7 @@ export function reasonString(reason: number): string {
 
 export interface BlkZoneReport {
   layout: BlkZoneLayout
-  state: DmesgZoneState['state'] | 'ring' | 'empty'
+  state: DmesgZoneState['state'] | 'ring' | 'empty' | 'read-fails' | 'not-read'
   why?: string
   header?: KmsgHeader
   datalen?: number
@@ -53,6 +53,8 @@ export class PstoreBlk {
   /** pmsg/console/ftrace data recovered at boot (zone->oldbuf), by offset */
   private readonly oldbuf = new Map<number, Buffer>()
   reports: BlkZoneReport[] = []
+  /** Why psz_recovery() failed at this boot: then every read pass fails and lists nothing. */
+  readPassFailure?: string
 
   constructor(
     readonly config: BlkConfig,
@@ -110,10 +112,18 @@ export class PstoreBlk {
         datalen: state.state === 'record' ? state.datalen : undefined,
       })
     }
+    this.readPassFailure = undefined
+    // psz_recovery(): pmsg, console, then the ftrace zones; the first failure ends it
     for (const zone of this.ringZones()) {
-      const data = readRingZone(this.read(zone.offset, zone.size), zone.sig)
-      if (data) this.oldbuf.set(zone.offset, data)
-      this.reports.push({ layout: zone, state: data ? 'ring' : 'empty', datalen: data?.length })
+      const name = `${zone.type}[${zone.index}]`
+      if (this.readPassFailure) {
+        this.reports.push({ layout: zone, state: 'not-read', why: 'psz_recovery() stopped at the failed zone before it' })
+        continue
+      }
+      const r = recoverRingZone(this.read(zone.offset, zone.size), zone.sig)
+      if (r.state === 'ring') this.oldbuf.set(zone.offset, r.data)
+      if (r.state === 'read-fails') this.readPassFailure = `${name}: ${r.why}`
+      this.reports.push({ layout: zone, state: r.state, why: r.state === 'ring' ? undefined : r.why, datalen: r.state === 'ring' ? r.data.length : undefined })
     }
     return this.reports
   }
@@ -125,24 +135,29 @@ export class PstoreBlk {
   /**
    * One pass of the pstore core over psz_pstore_read(): dmesg zones in order, then ftrace (no
    * file without the ftrace frontend: Debian's combine step is a stub), pmsg, console. A
-   * record of size 0 ends the pass.
+   * record of size 0 ends the pass. A failed recovery (readPassFailure) fails every pass:
+   * psz_pstore_read() returns its error before the first record, the core lists nothing.
    */
   readRecords(): PstoreRecord[] {
     const records: PstoreRecord[] = []
+    if (this.readPassFailure) return records
     for (const zone of this.layout.dmesg) {
       const state = this.dmesgState(zone)
       if (state.state !== 'record') continue
       const h = state.header
-      // datalen < the kmsg header: the kernel's size goes negative (its read would overrun)
-      if (state.datalen < KMSG_HEADER_SIZE) break
+      // datalen < the kmsg header: the kernel's size goes negative (its read would overrun); the
+      // whole pass ends here, pmsg and console included
+      if (state.datalen < KMSG_HEADER_SIZE) return records
       const payload = this.read(zone.offset + PSZ_HEADER_SIZE + KMSG_HEADER_SIZE, state.datalen - KMSG_HEADER_SIZE)
       const time = { sec: h.sec, nsec: h.nsec }
       if (!h.compressed) {
-        const line = Buffer.from(`${reasonString(h.reason)}: Total ${h.counter} times\n`, 'latin1')
+        // record->count is an int printed with %d: a counter of 2^31 or more shows negative
+        const line = Buffer.from(`${reasonString(h.reason)}: Total ${h.counter | 0} times\n`, 'latin1')
         records.push({ type: 'dmesg', id: zone.index, time, compressed: false, payload: Buffer.concat([line, payload]), eccNotice: '' })
         continue
       }
-      if (payload.length === 0) break
+      // a record of size 0 ends the core's read loop: no pmsg or console file after it either
+      if (payload.length === 0) return records
       // a copy: the zone's bytes change at the next dump, the record must not (inflated again at its first open)
       records.push(this.inflate({ type: 'dmesg', id: zone.index, time, compressed: true, payload: Buffer.from(payload), eccNotice: '' }))
     }

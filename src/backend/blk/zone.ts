@@ -25,21 +25,40 @@ export function encodePszHeader(header: PszHeader): Buffer {
   return out
 }
 
+/** What psz_recover_zone() makes of a ring zone (pmsg, console, ftrace) at the first read of a boot. */
+export type RingRecovery =
+  | { state: 'ring'; data: Buffer }
+  | { state: 'empty'; why: string }
+  /** the kernel's read of the zone fails: psz_recovery() fails, and with it every read pass */
+  | { state: 'read-fails'; why: string }
+
 /**
- * psz_recover_zone()'s reading of a ring zone (pmsg, console, ftrace): undefined when the kernel
- * finds nothing (wrong sig, datalen or start beyond the zone, datalen 0); else the data from
- * `start` to `datalen`, then from 0 to `start`, the oldest byte first.
+ * psz_recover_zone()'s reading of a ring zone: nothing when the signature is wrong, datalen or
+ * start lies beyond the zone ("overtop", compared as size_t against int: a negative value is
+ * huge) or datalen is 0; else the data from `start` to `datalen`, then from 0 to `start`, the
+ * oldest byte first. A start past datalen makes the first read's length (datalen - start)
+ * negative: as a size_t, kernel_read() refuses it (-EINVAL), the recovery fails.
  */
-export function readRingZone(zone: Uint8Array, sig: number): Buffer | undefined {
+export function recoverRingZone(zone: Uint8Array, sig: number): RingRecovery {
   const header = readPszHeader(zone)
   const capacity = zone.length - PSZ_HEADER_SIZE
-  if (header.sig !== sig >>> 0) return undefined
-  // the kernel compares as size_t < int: a negative value becomes huge
+  if (header.sig !== sig >>> 0) return { state: 'empty', why: 'no signature' }
   const datalen = header.datalen < 0 ? Number.MAX_SAFE_INTEGER : header.datalen
   const start = header.start < 0 ? Number.MAX_SAFE_INTEGER : header.start
-  if (capacity < datalen || capacity < start) return undefined
-  if (datalen === 0) return undefined
+  if (capacity < datalen || capacity < start) return { state: 'empty', why: `datalen ${header.datalen} or start ${header.start} beyond the zone ("overtop")` }
+  if (datalen === 0) return { state: 'empty', why: 'datalen 0 (erased)' }
+  if (start > datalen) {
+    return {
+      state: 'read-fails',
+      why: `start ${start} is past datalen ${datalen}: the kernel's read of datalen - start bytes, a negative count, fails (kernel_read(): -EINVAL), and psz_recover_zone() with it`,
+    }
+  }
   const data = Buffer.from(zone.subarray(PSZ_HEADER_SIZE, PSZ_HEADER_SIZE + capacity))
-  if (start > datalen) return undefined // the kernel's read of len - start bytes fails: the whole read pass fails
-  return Buffer.concat([data.subarray(start, datalen), data.subarray(0, start)])
+  return { state: 'ring', data: Buffer.concat([data.subarray(start, datalen), data.subarray(0, start)]) }
+}
+
+/** The data of a ring zone the kernel recovers, or undefined (see recoverRingZone). */
+export function readRingZone(zone: Uint8Array, sig: number): Buffer | undefined {
+  const r = recoverRingZone(zone, sig)
+  return r.state === 'ring' ? r.data : undefined
 }

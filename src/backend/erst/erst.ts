@@ -11,7 +11,7 @@ import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgW
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import type { ErstConfig } from './config.js'
 import { decodeCperRecord, encodeCperRecord, firstRecordIdBase, PSTORE_RECORD_OVERHEAD, RECORD_LENGTH_OFFSET } from './cper.js'
-import { ErstStorage, HEADER_FIXED } from './storage.js'
+import { END_ID, ErstStorage, HEADER_FIXED, type ReadCursor } from './storage.js'
 
 export class ErstError extends PstoreSimError {
   override name = 'ErstError'
@@ -70,17 +70,30 @@ export class ErstBackend implements PstoreBackend {
   }
 
   /**
-   * One read pass: erst_reader() per record id in slot order. Records of another creator are
-   * skipped; one that cannot be read, or whose data is empty, ends the pass (the core stops at
-   * the first size <= 0). DMESG(_Z) sections are dmesg records, MCE sections mce records, any
-   * other section type PSTORE_TYPE_MAX (files `unknown-erst-<id>`, as Debian 6.1 and 6.12 show).
+   * One read pass: erst_reader() until it fails. The ids come from the firmware (QEMU's slot map
+   * through GET_RECORD_IDENTIFIER, kept in the kernel's record id cache) and name the files: the
+   * CPER header's own record_id is never read. An all-ones id ends the pass, as does a record
+   * that cannot be read (QEMU fails it, or it is shorter than the pstore headers) or whose data
+   * is empty (the core stops at the first size <= 0); a missing record or another creator's is
+   * skipped. DMESG(_Z) sections are dmesg records, MCE sections mce records, any other section
+   * type PSTORE_TYPE_MAX (files `unknown-erst-<id>`, as Debian 6.1 and 6.12 show). Each pass
+   * starts from a fresh cache and cursor, as the first pass of a boot does.
    */
   readRecords(): PstoreRecord[] {
     if (this.invalid()) return []
     const records: PstoreRecord[] = []
     const limit = PSTORE_RECORD_OVERHEAD + this.bufsize
-    for (const { slot } of this.storage.ids()) {
-      const decoded = decodeCperRecord(this.storage.slotBytes(slot), limit)
+    const ids = new RecordIdCache(this.storage)
+    for (;;) {
+      const id = ids.next()
+      if (id === END_ID) break // no more records: -EINVAL ends the pass
+      const read = this.storage.readById(id, ids.cursor)
+      if ('status' in read) {
+        if (read.status === 'failed') break
+        ids.clear(id) // -ENOENT: erst_clear_cache(), then the next id
+        continue
+      }
+      const decoded = decodeCperRecord(this.storage.slotBytes(read.slot), limit)
       if ('error' in decoded) break
       if (decoded.recordLength < PSTORE_RECORD_OVERHEAD) break // -EIO
       if (!decoded.creatorIsPstore) continue // -ENOENT: the next id
@@ -88,7 +101,7 @@ export class ErstBackend implements PstoreBackend {
       records.push(
         this.inflate({
           type: decoded.section === 'dmesg' || decoded.section === 'dmesg-z' ? 'dmesg' : decoded.section,
-          id: decoded.recordId,
+          id,
           time: { sec: decoded.timestamp, nsec: 0n },
           compressed: decoded.section === 'dmesg-z',
           // a copy: the slot is rewritten after an erase, the record must not change (inflated again at its first open)
@@ -220,5 +233,49 @@ export class ErstBackend implements PstoreBackend {
 
   restoreMemory(memory: BackendMemory): void {
     if (typeof memory.erstLastRecordId === 'string') this.lastId = BigInt(memory.erstLastRecordId)
+  }
+}
+
+/** ERST_RECORD_ID_CACHE_SIZE_MAX: the kernel's cache stops growing there ("too many record IDs!"). */
+const RECORD_ID_CACHE_MAX = 1024
+
+/**
+ * erst_get_record_id_next() over the kernel's record id cache: cached ids first, then one more
+ * from the firmware (__erst_record_id_cache_add_one(): an id already cached is passed over, an
+ * all-ones id, one repeating the first or the previous of this call, or a full cache ends it).
+ */
+class RecordIdCache {
+  readonly cursor: ReadCursor
+  private readonly entries: bigint[] = []
+  private readonly held = new Map<bigint, number>()
+  private pos = 0
+
+  constructor(private readonly storage: ErstStorage) {
+    this.cursor = { next: storage.slots().first }
+  }
+
+  next(): bigint {
+    while (this.pos < this.entries.length && this.entries[this.pos] === END_ID) this.pos++
+    if (this.pos < this.entries.length) return this.entries[this.pos++]
+    let first = END_ID
+    let prev = END_ID
+    for (;;) {
+      const id = this.storage.nextRecordId(this.cursor)
+      if (id === END_ID || id === prev || id === first) return END_ID
+      if (first === END_ID) first = id
+      prev = id
+      if (this.held.get(id)) continue
+      if (this.entries.length >= RECORD_ID_CACHE_MAX) return END_ID
+      this.entries.push(id)
+      this.held.set(id, 1)
+      this.pos = this.entries.length
+      return id
+    }
+  }
+
+  /** erst_clear_cache(): the id's entries become all-ones (compacted only when no reader holds the cache). */
+  clear(id: bigint): void {
+    for (let i = 0; i < this.entries.length; i++) if (this.entries[i] === id) this.entries[i] = END_ID
+    this.held.delete(id)
   }
 }

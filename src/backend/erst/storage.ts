@@ -17,6 +17,15 @@ export const HEADER_FIXED = 24
 export const UNSPECIFIED_ID = 0n
 export const END_ID = 0xffffffffffffffffn
 
+/** Where a CPER record header holds record_length, and the shortest record QEMU moves (its header). */
+const RECORD_LENGTH_AT = 20
+const CPER_RECORD_MIN_SIZE = 128
+
+/** QEMU's next_record_index: device state, the first slot after the device starts. */
+export interface ReadCursor {
+  next: number
+}
+
 export interface StorageHeader {
   magic: bigint
   recordSize: number
@@ -115,16 +124,43 @@ export class ErstStorage {
     return 0
   }
 
-  /** The ids GET_RECORD_IDENTIFIER walks through, in slot order (none when the count is 0). */
-  ids(): Array<{ slot: number; id: bigint }> {
-    if (this.recordCount === 0) return []
-    const { first, last } = this.slots()
-    const out: Array<{ slot: number; id: bigint }> = []
-    for (let i = first; i < last; i++) {
-      const id = this.mapEntry(i)
-      if (id !== UNSPECIFIED_ID) out.push({ slot: i, id })
+  /**
+   * get_next_record_identifier(): the next non-zero map entry from the device's cursor
+   * (next_record_index), END_ID when none is left or the count is 0 (the cursor then goes back
+   * to the first slot). `first` starts from the first slot. A map entry may itself be END_ID.
+   */
+  nextRecordId(cursor: ReadCursor, first = false): bigint {
+    const { first: firstSlot, last } = this.slots()
+    if (first) cursor.next = firstSlot
+    if (this.recordCount !== 0) {
+      for (let i = cursor.next; i < last; i++) {
+        const id = this.mapEntry(i)
+        if (id !== UNSPECIFIED_ID) {
+          cursor.next = i + 1
+          return id
+        }
+      }
     }
-    return out
+    cursor.next = firstSlot
+    return END_ID
+  }
+
+  /**
+   * read_erst_record() of `id`: its slot, or QEMU's status. 'empty' (count 0) and 'not-found'
+   * are -ENOENT to the kernel, 'failed' (a record_length under 128 or past the slot) -EINVAL. A
+   * miss moves the cursor to the first record, as QEMU does.
+   */
+  readById(id: bigint, cursor: ReadCursor): { slot: number } | { status: 'empty' | 'not-found' | 'failed' } {
+    if (this.recordCount === 0) return { status: 'empty' }
+    if (id === END_ID) return { status: 'failed' }
+    const slot = this.lookup(id)
+    if (slot === 0) {
+      this.nextRecordId(cursor, true)
+      return { status: 'not-found' }
+    }
+    const length = this.region.view(slot * this.recordSize + RECORD_LENGTH_AT, 4).readUInt32LE(0)
+    if (length < CPER_RECORD_MIN_SIZE || length > this.recordSize) return { status: 'failed' }
+    return { slot }
   }
 
   slotBytes(slot: number): Buffer {
