@@ -11,8 +11,10 @@ export const SETUP_FLAGS = {
   backend: {
     type: 'string',
     describe:
-      'pstore backend the image is laid out for: ramoops (default), erst (QEMU acpi-erst), blk (pstore/blk on a disk: parameters in --cmdline "pstore_blk.…")',
+      'pstore backend the image is laid out for: ramoops (default), erst (QEMU acpi-erst), blk (pstore/blk on a disk: parameters in --cmdline "pstore_blk.…"), efi (efi-pstore in an OVMF variable store)',
   },
+  'efi-record-size': { type: 'string', describe: 'efi: efi_pstore.record_size (6.2+ kernels; minimum and default 1024)' },
+  'efi-vars-template': { type: 'string', describe: "efi, format: the empty variable store to start from (a firmware's VARS file); default OVMF's OVMF_VARS_4M.fd layout" },
   'erst-size': { type: 'string', describe: "erst: the backing file's size (QEMU memory-backend size=), default 0x10000" },
   'erst-record-size': { type: 'string', describe: 'erst: QEMU acpi-erst record_size=, a power of two >= 4096, default 8K' },
   'mem-size': { type: 'string', describe: 'region size (ramoops.mem_size), e.g. 0x100000, 1M' },
@@ -58,11 +60,13 @@ export function overridesFrom(argv: SetupArgs): SetupOverrides {
   const frontends = frontendsFrom(argv.frontends)
   const backend = argv.backend === undefined ? undefined : String(argv.backend)
   if (backend !== undefined && !(BACKEND_CHOICES as readonly string[]).includes(backend))
-    throw new PstoreSimError(`--backend: unknown backend "${backend}" (ramoops, erst or blk)`)
+    throw new PstoreSimError(`--backend: unknown backend "${backend}" (ramoops, erst, blk or efi)`)
   const erst = { size: size('erst-size'), record_size: size('erst-record-size') }
+  const efi = { record_size: size('efi-record-size'), varsTemplate: argv['efi-vars-template'] === undefined ? undefined : String(argv['efi-vars-template']) }
   return {
     ...(backend ? { backend: backend as BackendChoice } : {}),
     ...(erst.size !== undefined || erst.record_size !== undefined ? { erst } : {}),
+    ...(efi.record_size !== undefined || efi.varsTemplate !== undefined ? { efi } : {}),
     params: {
       mem_size: size('mem-size'),
       record_size: size('record-size'),
