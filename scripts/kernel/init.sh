@@ -17,6 +17,7 @@
 # Actions (comma separated, run in order after insmod + mount):
 #   list          every file of /sys/fs/pstore: stat + sha256 + base64 content
 #   rm:NAME       rm /sys/fs/pstore/NAME
+#   rmall         rm every file of /sys/fs/pstore (names unknown before the boot: a full efi store emptied)
 #   reload        umount pstore, rmmod ramoops, insmod ramoops (same options), mount
 #   region:N      the same onto region N (pstoresim.region.N's options): one boot, several regions
 #   remount       umount + mount pstore (the backend is asked for its records again)
@@ -225,6 +226,11 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
   case "$a" in
     none) ;;
     list) listing "step$step" ;;
+    rmall)
+      n=0; set +f
+      for f in "$PSTORE"/*; do [ -e "$f" ] || continue; rm "$f" && n=$((n + 1)); done
+      set -f; p "RMALL count=$n"
+      ;;
     rm:*)
       name=${a#rm:}
       if out=$(rm "$PSTORE/$name" 2>&1); then p "RM ok name=$name"; else p "RM fail name=$name $(echo $out)"; fi

@@ -455,7 +455,7 @@ function efiQemuArgs(file: string): string[] {
 }
 
 const ACTION_RE =
-  /^(region:[0-9]+|list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|kmsg-cpus|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
+  /^(region:[0-9]+|list|rmall|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|kmsg-cpus|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
 
 /**
  * Boots the kernel on `image` (preloaded at memAddress), runs `actions` in the guest's /init and

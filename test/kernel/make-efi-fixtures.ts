@@ -50,12 +50,11 @@ export const EFI_FIXTURE_CASES: Case[] = [
   {
     name: 'c-full',
     description:
-      'boot 1 oopses 24 times (each dump ~10 KiB of parts) until the store is nearly full: the kernel stops writing when less than EFI_MIN_RESERVE (5120) bytes would remain; boot 2 (OVMF reclaims at boot) lists, removes the first record, lists; boot 3 lists',
+      'boot 1 oopses 24 times (each dump ~10 KiB of parts) until the store is nearly full (the kernel stops writing when less than EFI_MIN_RESERVE, 5120 bytes, would remain), lists, and removes every record (the variables stay, deleted); boot 2 (OVMF reclaims the deleted variables at boot: offsets change) lists, oopses, lists. A store left full without the rm does not boot again (OVMF stops before the kernel)',
     efi: {},
     boots: [
-      { label: 'fill', from: 'zero', actions: ['kmsg:fixture+marker+before+the+oopses', ...Array.from({ length: 24 }, () => 'oops'), 'klog'] },
-      { label: 'erase', from: 'fill', actions: ['list', 'rm:@1', 'list'] },
-      { label: 'list', from: 'erase', actions: ['list'] },
+      { label: 'fill', from: 'zero', actions: ['kmsg:fixture+marker+before+the+oopses', ...Array.from({ length: 24 }, () => 'oops'), 'klog', 'list', 'rmall'] },
+      { label: 'reclaimed', from: 'fill', actions: ['list', 'oops', 'list'] },
     ],
   },
   {
