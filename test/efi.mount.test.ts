@@ -13,7 +13,10 @@ import { cat, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from 
 const SYSTEMD_PSTORE = '/lib/systemd/systemd-pstore'
 const TIME = 1796000000
 const LOG =
-  Array.from({ length: 600 }, (_, i) => `line ${String(i).padStart(3, '0')} ${Buffer.from(String(i * 7919)).toString('base64')} ${(i * 2654435761) % 1000003} padding`).join('\n') + '\n'
+  Array.from(
+    { length: 600 },
+    (_, i) => `line ${String(i).padStart(3, '0')} ${Buffer.from(String(i * 7919)).toString('base64')} ${(i * 2654435761) % 1000003} padding`,
+  ).join('\n') + '\n'
 const gz = (f: string): Buffer => gunzipSync(fs.readFileSync(f))
 const idOf = (part: number, count = 1) => (BigInt(TIME) * 100n + BigInt(part)) * 1000n + BigInt(count)
 
@@ -49,13 +52,18 @@ for (const [kernel, backendName] of [
   t.test(`${kernel}: format, panic, mount: dmesg-${backendName}-<id> files, 0 ns mtimes; rm changes one byte; -o ro refuses rm`, async (t) => {
     const dir = tempDir(t)
     const image = await efiImage(t, dir, kernel)
-    if (fs.existsSync('/usr/share/OVMF/OVMF_VARS_4M.fd')) t.ok(fs.readFileSync(image).equals(fs.readFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd')), "format = Debian's OVMF_VARS_4M.fd")
+    if (fs.existsSync('/usr/share/OVMF/OVMF_VARS_4M.fd'))
+      t.ok(fs.readFileSync(image).equals(fs.readFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd')), "format = Debian's OVMF_VARS_4M.fd")
     const logFile = path.join(dir, 'log.txt')
     fs.writeFileSync(logFile, LOG)
     const p = await pstoreSim(['panic', image, '--log', logFile, '--time', String(TIME), '--reboot'])
     t.equal(p.code, 0, p.stderr)
     const inspect = await pstoreSim(['inspect', image])
-    t.match(inspect.stdout.toString(), new RegExp(`dump-type0-1-1-${TIME}-C \\(cfc8fc79-be2e-4ddc-97f0-9f98bfe298a0\\)  id ${idOf(1)}`), 'inspect lists the variable')
+    t.match(
+      inspect.stdout.toString(),
+      new RegExp(`dump-type0-1-1-${TIME}-C \\(cfc8fc79-be2e-4ddc-97f0-9f98bfe298a0\\)  id ${idOf(1)}`),
+      'inspect lists the variable',
+    )
     const json = JSON.parse((await pstoreSim(['inspect', image, '--json'])).stdout.toString())
     t.ok(json.efi.variables.length >= 2, 'inspect --json: the variables')
 
@@ -108,7 +116,8 @@ for (const [kdir, version] of [
     const mnt = path.join(tmp, 'mnt')
     const flags = ['--backend', 'efi', '--kernel', version]
     await mountImage(t, image, mnt, ['-o', 'ro', ...flags])
-    const want = (JSON.parse(fs.readFileSync(path.join(dir, 'listing-erase.json'), 'utf8')) as { listings: { files: KernelListingFile[] }[] }).listings[0]!.files
+    const want = (JSON.parse(fs.readFileSync(path.join(dir, 'listing-erase.json'), 'utf8')) as { listings: { files: KernelListingFile[] }[] }).listings[0]!
+      .files
     const names = await ls(mnt)
     t.same(names, want.map((f) => f.name).sort())
     const stats = await statFiles(mnt, names)
@@ -159,7 +168,9 @@ t.test(
       const r = await run(SYSTEMD_PSTORE, [mnt, archive])
       t.equal(r.code, 0, `systemd-pstore exits 0: ${r.stderr}`)
       const groups = fs.readdirSync(archive)
-      t.comment(`${backendName}: systemd-pstore made ${JSON.stringify(groups)} ${JSON.stringify(groups.map((g) => (fs.statSync(path.join(archive, g)).isDirectory() ? fs.readdirSync(path.join(archive, g)) : 'file')))}`)
+      t.comment(
+        `${backendName}: systemd-pstore made ${JSON.stringify(groups)} ${JSON.stringify(groups.map((g) => (fs.statSync(path.join(archive, g)).isDirectory() ? fs.readdirSync(path.join(archive, g)) : 'file')))}`,
+      )
       const withText = groups.filter((g) => fs.statSync(path.join(archive, g)).isDirectory() && fs.existsSync(path.join(archive, g, 'dmesg.txt')))
       t.equal(withText.length, 1, `${backendName}: one directory with a dmesg.txt`)
       const text = withText[0] ? fs.readFileSync(path.join(archive, withText[0], 'dmesg.txt')).toString('latin1') : ''

@@ -12,7 +12,7 @@ import path from 'node:path'
 import t from 'tap'
 import { EfiSetupError, fromEfiParams } from '../src/backend/efi/config.js'
 import { dumpVariableName, genericId, parseDumpName } from '../src/backend/efi/dumpName.js'
-import { CRASH_GUID, EfiBackend } from '../src/backend/efi/efi.js'
+import { CRASH_GUID, type EfiBackend } from '../src/backend/efi/efi.js'
 import { emptyOvmfStore, OVMF_4M_SIZE } from '../src/backend/efi/emptyStore.js'
 import { guidBytes, VariableStore } from '../src/backend/efi/varstore.js'
 import { RegionImage } from '../src/format/region.js'
@@ -49,7 +49,7 @@ t.test("the empty store is OVMF's OVMF_VARS_4M.fd, byte for byte", async (t) => 
   t.same(store.variables(), [], 'no variable')
 })
 
-t.test('format --backend efi writes the empty store; --efi-vars-template another firmware\'s', async (t) => {
+t.test("format --backend efi writes the empty store; --efi-vars-template another firmware's", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'efi test '))
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   const image = path.join(dir, 'vars.fd')
@@ -67,7 +67,10 @@ t.test('format --backend efi writes the empty store; --efi-vars-template another
   t.ok(fs.readFileSync(image2).equals(r.bytes), 'the template, as it is')
   const bad = path.join(dir, 'bad.fd')
   fs.writeFileSync(bad, Buffer.alloc(4096))
-  t.throws(() => formatImage(path.join(dir, 'vars3.fd'), { backend: 'efi', efi: { varsTemplate: bad } }), /bad\.fd is not a firmware variable store: no firmware volume header/)
+  t.throws(
+    () => formatImage(path.join(dir, 'vars3.fd'), { backend: 'efi', efi: { varsTemplate: bad } }),
+    /bad\.fd is not a firmware variable store: no firmware volume header/,
+  )
   t.notOk(fs.existsSync(path.join(dir, 'vars3.fd')), 'nothing written')
 })
 
@@ -182,43 +185,46 @@ t.test('rm: exactly one byte, State 0x3f → 0x3d; name and data stay', async (t
   )
 })
 
-t.test('a nearly full store: the kernel stops writing when less than 5120 bytes would remain (6.1 -EIO, 6.12 -ENOSPC); OVMF reclaims at the next boot', async (t) => {
-  for (const [kernel, errno] of [
-    ['6.1.192', 'EIO'],
-    ['6.12.107', 'ENOSPC'],
-  ] as const) {
-    const { region, machine, efi } = setup(kernel)
-    machine.boot()
-    let refused: { errno: string } | undefined
-    for (let n = 0; n < 40 && !refused; n++) {
-      const r = machine.crash({ reason: 'oops', logText: LOG, time: TIME + n, kmsgBytes: 10240 })
-      refused = r.parts?.find((p) => !p.stored) as { errno: string } | undefined
+t.test(
+  'a nearly full store: the kernel stops writing when less than 5120 bytes would remain (6.1 -EIO, 6.12 -ENOSPC); OVMF reclaims at the next boot',
+  async (t) => {
+    for (const [kernel, errno] of [
+      ['6.1.192', 'EIO'],
+      ['6.12.107', 'ENOSPC'],
+    ] as const) {
+      const { region, machine, efi } = setup(kernel)
+      machine.boot()
+      let refused: { errno: string } | undefined
+      for (let n = 0; n < 40 && !refused; n++) {
+        const r = machine.crash({ reason: 'oops', logText: LOG, time: TIME + n, kmsgBytes: 10240 })
+        refused = r.parts?.find((p) => !p.stored) as { errno: string } | undefined
+      }
+      t.ok(refused, `${kernel}: a part was refused`)
+      t.equal(refused?.errno, errno)
+      const remaining = efi.remainingSpace()
+      t.ok(remaining >= 5120, `${remaining} bytes remain, at least EFI_MIN_RESERVE`)
+      // erase every record but the last dump's, then boot: OVMF compacts
+      const records = efi.readRecords()
+      for (const r of records.slice(0, -10)) efi.erase(r.type, r.id)
+      const kept = pstoreVars(region).filter((v) => v.state === 0x3f)
+      const keptBytes = kept.map((v) => region.bytes.subarray(v.offset, v.end).toString('hex'))
+      const report = efi.boot()
+      t.equal(report[0]?.outcome, 'reclaimed', 'reclaimed at boot')
+      const after = pstoreVars(region)
+      t.ok(
+        after.every((v) => v.state === 0x3f),
+        'no deleted variable left',
+      )
+      t.same(
+        after.map((v) => region.bytes.subarray(v.offset, v.end).toString('hex')),
+        keptBytes,
+        'the live variables, moved',
+      )
+      t.ok(after[0]!.offset < kept[0]!.offset, 'offsets changed')
+      t.ok(efi.remainingSpace() > remaining, 'room again')
     }
-    t.ok(refused, `${kernel}: a part was refused`)
-    t.equal(refused?.errno, errno)
-    const remaining = efi.remainingSpace()
-    t.ok(remaining >= 5120, `${remaining} bytes remain, at least EFI_MIN_RESERVE`)
-    // erase every record but the last dump's, then boot: OVMF compacts
-    const records = efi.readRecords()
-    for (const r of records.slice(0, -10)) efi.erase(r.type, r.id)
-    const kept = pstoreVars(region).filter((v) => v.state === 0x3f)
-    const keptBytes = kept.map((v) => region.bytes.subarray(v.offset, v.end).toString('hex'))
-    const report = efi.boot()
-    t.equal(report[0]?.outcome, 'reclaimed', 'reclaimed at boot')
-    const after = pstoreVars(region)
-    t.ok(
-      after.every((v) => v.state === 0x3f),
-      'no deleted variable left',
-    )
-    t.same(
-      after.map((v) => region.bytes.subarray(v.offset, v.end).toString('hex')),
-      keptBytes,
-      'the live variables, moved',
-    )
-    t.ok(after[0]!.offset < kept[0]!.offset, 'offsets changed')
-    t.ok(efi.remainingSpace() > remaining, 'room again')
-  }
-})
+  },
+)
 
 t.test('console, pmsg and ftrace are refused with why; record_size is 6.2+', async (t) => {
   const { efi } = setup('6.12.107')

@@ -14,7 +14,10 @@ export const SETUP_FLAGS = {
       'pstore backend the image is laid out for: ramoops (default), erst (QEMU acpi-erst), blk (pstore/blk on a disk: parameters in --cmdline "pstore_blk.…"), efi (efi-pstore in an OVMF variable store)',
   },
   'efi-record-size': { type: 'string', describe: 'efi: efi_pstore.record_size (6.2+ kernels; minimum and default 1024)' },
-  'efi-vars-template': { type: 'string', describe: "efi, format: the empty variable store to start from (a firmware's VARS file); default OVMF's OVMF_VARS_4M.fd layout" },
+  'efi-vars-template': {
+    type: 'string',
+    describe: "efi, format: the empty variable store to start from (a firmware's VARS file); default OVMF's OVMF_VARS_4M.fd layout",
+  },
   'erst-size': { type: 'string', describe: "erst: the backing file's size (QEMU memory-backend size=), default 0x10000" },
   'erst-record-size': { type: 'string', describe: 'erst: QEMU acpi-erst record_size=, a power of two >= 4096, default 8K' },
   'mem-size': { type: 'string', describe: 'region size (ramoops.mem_size), e.g. 0x100000, 1M' },

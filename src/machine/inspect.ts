@@ -114,7 +114,14 @@ export async function inspectImage(
   }))
   if (before.kind === 'efi' || before.kind === 'efi_pstore') {
     const { kind: _kind, ...efi } = before as unknown as EfiDescription & { kind: string }
-    return { image, setup: setupJson(config), zones: [], unusedTail: { offset: imageSize(config), size: 0 }, records, efi: { ...efi, bootOutcome: reports[0]?.outcome } }
+    return {
+      image,
+      setup: setupJson(config),
+      zones: [],
+      unusedTail: { offset: imageSize(config), size: 0 },
+      records,
+      efi: { ...efi, bootOutcome: reports[0]?.outcome },
+    }
   }
   if (before.kind === 'erst') {
     const { kind: _kind, ...erst } = before as unknown as ErstDescription & { kind: string }

@@ -25,7 +25,12 @@ import { cat, ls, mountImage, pstoreSim, run, runProductsUninstrumented, statFil
 import { type KernelFile, type KernelSelector, kernelInfo, kernelSkipReason, runKernel } from './harness.js'
 
 function logText(lines: number, tag: string): string {
-  return Array.from({ length: lines }, (_, i) => `${tag} line ${String(i).padStart(4, '0')} ${((i + 1) * 2654435761) % 4294967291}: pstore-sim wrote this for the kernel`).join('\n') + '\n'
+  return (
+    Array.from(
+      { length: lines },
+      (_, i) => `${tag} line ${String(i).padStart(4, '0')} ${((i + 1) * 2654435761) % 4294967291}: pstore-sim wrote this for the kernel`,
+    ).join('\n') + '\n'
+  )
 }
 
 interface MountFile {
@@ -61,11 +66,7 @@ async function rmThroughMount(t: Test, dir: string, file: Buffer, name: string, 
 }
 
 function sameListing(t: Test, kernel: KernelFile[], ours: MountFile[], what: string): void {
-  t.same(
-    kernel.map((f) => f.name).sort(),
-    ours.map((f) => f.name).sort(),
-    `${what}: names`,
-  )
+  t.same(kernel.map((f) => f.name).sort(), ours.map((f) => f.name).sort(), `${what}: names`)
   for (const f of kernel) {
     const o = ours.find((x) => x.name === f.name)
     if (!o) continue
@@ -130,7 +131,14 @@ export async function efiCompatSuite(kernel: KernelSelector): Promise<void> {
       r.events.filter((x) => x.startsWith('RM')),
       [`RM ok name=${victim}`],
     )
-    t.same(r.listings[1]?.files.map((f) => f.name).sort(), ours.map((f) => f.name).filter((n) => n !== victim).sort(), 'after rm')
+    t.same(
+      r.listings[1]?.files.map((f) => f.name).sort(),
+      ours
+        .map((f) => f.name)
+        .filter((n) => n !== victim)
+        .sort(),
+      'after rm',
+    )
     samePstoreVariables(t, await rmThroughMount(t, dir, image, victim, setup), r.region, 'rm in the guest = rm through pstore-sim')
   })
 
@@ -138,7 +146,13 @@ export async function efiCompatSuite(kernel: KernelSelector): Promise<void> {
     const dir = tempdir(t)
     const img = path.join(dir, 'vars.fd')
     await cli(['format', img, ...setup])
-    const crash = await runKernel({ kernel, image: fs.readFileSync(img), efi: {}, actions: ['kmsg:compat+marker', 'oops', 'sleep:2', 'panic'], timeoutMs: 300_000 })
+    const crash = await runKernel({
+      kernel,
+      image: fs.readFileSync(img),
+      efi: {},
+      actions: ['kmsg:compat+marker', 'oops', 'sleep:2', 'panic'],
+      timeoutMs: 300_000,
+    })
     t.ok(crash.panicked, 'panicked')
     const store = crash.region
     const written = pstoreVariables(store)
@@ -153,7 +167,13 @@ export async function efiCompatSuite(kernel: KernelSelector): Promise<void> {
     const replay = efiBackend(version, beforePstoreWrites(store))
     for (const v of written) {
       const d = parsedName(v)
-      replay.writeDmesg({ part: d.part, count: d.count, compressed: d.compressed, payload: store.subarray(v.dataOffset, v.dataOffset + v.dataSize), time: { sec: Number(d.seconds), nsec: 0 } })
+      replay.writeDmesg({
+        part: d.part,
+        count: d.count,
+        compressed: d.compressed,
+        payload: store.subarray(v.dataOffset, v.dataOffset + v.dataSize),
+        time: { sec: Number(d.seconds), nsec: 0 },
+      })
     }
     t.ok(replay.region.bytes.equals(store), "the kernel's writes replayed through pstore-sim = its store byte for byte")
     fs.writeFileSync(img, store)

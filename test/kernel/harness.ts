@@ -567,12 +567,12 @@ export async function runKernel(opts: {
     ...(efi
       ? [`pstoresim.efi=${efi.moduleArgs?.length ? efi.moduleArgs.join(',') : '1'}`]
       : erst
-      ? ['pstoresim.erst=1']
-      : blk
-        ? [`pstoresim.blk=${blk.join(',')}`]
-        : info.builtinRamoops
-          ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)]
-          : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
+        ? ['pstoresim.erst=1']
+        : blk
+          ? [`pstoresim.blk=${blk.join(',')}`]
+          : info.builtinRamoops
+            ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)]
+            : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
     `pstoresim.actions=${actions.length ? actions.join(',') : 'none'}`,
     ...(opts.extraCmdline ?? []),
   ].join(' ')
@@ -611,10 +611,10 @@ export async function runKernel(opts: {
     ...(efi
       ? efiQemuArgs(imgPath)
       : erst
-      ? erstQemuArgs(imgPath, erst)
-      : blk
-        ? ['-drive', `file=${imgPath},format=raw,if=virtio`]
-        : ['-device', `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`]),
+        ? erstQemuArgs(imgPath, erst)
+        : blk
+          ? ['-drive', `file=${imgPath},format=raw,if=virtio`]
+          : ['-device', `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`]),
     ...more.flatMap((r, i) => ['-device', `loader,file=${regionPath(tmp, 'before', i + 1)},addr=${hex(r.params.memAddress!)},force-raw=on`]),
   ]
 

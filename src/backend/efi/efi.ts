@@ -13,7 +13,17 @@ import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgW
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import { type EfiConfig, efiBackendName, hasRecordSizeParam } from './config.js'
 import { type DumpName, dumpVariableName, genericId, LINUX_EFI_CRASH_GUID_TEXT, PSTORE_EFI_ATTRIBUTES, parseDumpName } from './dumpName.js'
-import { guidBytes, guidText, isLive, type StoredVariable, VAR_ADDED, VAR_DELETED, VAR_IN_DELETED_TRANSITION, VARIABLE_HEADER_SIZE, VariableStore } from './varstore.js'
+import {
+  guidBytes,
+  guidText,
+  isLive,
+  type StoredVariable,
+  VAR_ADDED,
+  VAR_DELETED,
+  VAR_IN_DELETED_TRANSITION,
+  VARIABLE_HEADER_SIZE,
+  VariableStore,
+} from './varstore.js'
 
 export class EfiError extends PstoreSimError {
   override name = 'EfiError'
@@ -21,8 +31,12 @@ export class EfiError extends PstoreSimError {
 
 export const CRASH_GUID = guidBytes(LINUX_EFI_CRASH_GUID_TEXT)
 
-/** OVMF's PcdHwErrStorageSize: the store's tail kept for hardware error records (not for common variables). */
-export const OVMF_HW_ERR_STORAGE = 0x1000
+/**
+ * The store's part kept for hardware error records, which QueryVariableInfo leaves out of the
+ * common variables' room: none in Debian's OVMF (its kernels stopped writing with 5280 bytes of
+ * the store free, 160 more than EFI_MIN_RESERVE: test/fixtures/efi-6.1/c-full).
+ */
+export const OVMF_HW_ERR_STORAGE = 0
 /** OVMF's PcdMaxVariableSize / PcdMaxAuthVariableSize: below this much room the firmware reclaims at boot. */
 export const OVMF_MAX_VARIABLE_SIZE = 0x8400
 /** EFI_MIN_RESERVE (arch/x86/platform/efi/quirks.c): the kernel's crash-time writes leave this much. */
@@ -190,7 +204,9 @@ export class EfiBackend implements PstoreBackend {
    * variable already gone is EFI_NOT_FOUND, which the unlink does not report.
    */
   erase(type: PstoreType, id: number | bigint): void {
-    const found = this.readPass().find(({ dump }) => (TYPE_IDS[dump.type] ?? 'unknown') === type && genericId(dump.seconds, dump.part, dump.count) === BigInt(id))
+    const found = this.readPass().find(
+      ({ dump }) => (TYPE_IDS[dump.type] ?? 'unknown') === type && genericId(dump.seconds, dump.part, dump.count) === BigInt(id),
+    )
     if (!found) return
     this.store.clearState(found.variable.offset, VAR_DELETED)
     this.region.flush()
@@ -210,7 +226,13 @@ export class EfiBackend implements PstoreBackend {
     const variables = bad ? [] : this.store.variables()
     variables.forEach((v, i) => {
       const used = isLive(v.state) && v.guid.equals(CRASH_GUID)
-      units.push({ name: `var:${i}`, header: [v.offset, v.dataOffset], record: [v.dataOffset, v.dataOffset + v.dataSize], data: [v.dataOffset, v.dataOffset + v.dataSize], used })
+      units.push({
+        name: `var:${i}`,
+        header: [v.offset, v.dataOffset],
+        record: [v.dataOffset, v.dataOffset + v.dataSize],
+        data: [v.dataOffset, v.dataOffset + v.dataSize],
+        used,
+      })
     })
     const describe = (offset: number): string => {
       if (offset < start) return offset < 0x48 ? `firmware volume header+${offset}` : `variable store header+${offset - 0x48}`
@@ -218,7 +240,9 @@ export class EfiBackend implements PstoreBackend {
       const v = variables[i]
       if (!v) return 'free space or beyond the store'
       if (offset < v.offset + VARIABLE_HEADER_SIZE) return `var ${i} (${v.name}) header+${offset - v.offset}`
-      return offset < v.dataOffset ? `var ${i} (${v.name}) name+${offset - v.offset - VARIABLE_HEADER_SIZE}` : `var ${i} (${v.name}) data+${offset - v.dataOffset}`
+      return offset < v.dataOffset
+        ? `var ${i} (${v.name}) name+${offset - v.offset - VARIABLE_HEADER_SIZE}`
+        : `var ${i} (${v.name}) data+${offset - v.dataOffset}`
     }
     return { backend: this.name, units, describe }
   }
@@ -232,7 +256,14 @@ export class EfiBackend implements PstoreBackend {
     return {
       kind: this.name,
       bufsize: this.bufsize,
-      store: { start, end, freeOffset: free, freeBytes: end - free, remaining: this.remainingSpace(), deletedBytes: variables.filter((v) => !isLive(v.state)).reduce((n, v) => n + v.end - v.offset, 0) },
+      store: {
+        start,
+        end,
+        freeOffset: free,
+        freeBytes: end - free,
+        remaining: this.remainingSpace(),
+        deletedBytes: variables.filter((v) => !isLive(v.state)).reduce((n, v) => n + v.end - v.offset, 0),
+      },
       variables: variables.map((v) => {
         const dump = v.guid.equals(CRASH_GUID) ? parseDumpName(v.name) : undefined
         return {
@@ -243,7 +274,18 @@ export class EfiBackend implements PstoreBackend {
           guid: guidText(v.guid),
           name: v.name,
           dataSize: v.dataSize,
-          ...(dump ? { pstore: { type: dump.type, part: dump.part, count: dump.count, seconds: dump.seconds.toString(), compressed: dump.compressed, id: genericId(dump.seconds, dump.part, dump.count).toString() } } : {}),
+          ...(dump
+            ? {
+                pstore: {
+                  type: dump.type,
+                  part: dump.part,
+                  count: dump.count,
+                  seconds: dump.seconds.toString(),
+                  compressed: dump.compressed,
+                  id: genericId(dump.seconds, dump.part, dump.count).toString(),
+                },
+              }
+            : {}),
         }
       }),
     }

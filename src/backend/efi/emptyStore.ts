@@ -79,7 +79,10 @@ export function initialStore(template: string | undefined): Buffer {
   try {
     bytes = fs.readFileSync(template)
   } catch (err) {
-    throw new EfiSetupError(`${template}: cannot read the variable store template (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'varsTemplate')
+    throw new EfiSetupError(
+      `${template}: cannot read the variable store template (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      'varsTemplate',
+    )
   }
   const bad = new VariableStore(RegionImage.fromBuffer(bytes, true)).invalid()
   if (bad) throw new EfiSetupError(`${template} is not a firmware variable store: ${bad}`, 'varsTemplate')

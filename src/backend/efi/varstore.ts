@@ -44,7 +44,12 @@ export function guidBytes(text: string): Buffer {
 
 export function guidText(bytes: Uint8Array): string {
   const b = Buffer.from(bytes)
-  const le = Buffer.concat([Buffer.from(b.subarray(0, 4)).reverse(), Buffer.from(b.subarray(4, 6)).reverse(), Buffer.from(b.subarray(6, 8)).reverse(), b.subarray(8)])
+  const le = Buffer.concat([
+    Buffer.from(b.subarray(0, 4)).reverse(),
+    Buffer.from(b.subarray(4, 6)).reverse(),
+    Buffer.from(b.subarray(6, 8)).reverse(),
+    b.subarray(8),
+  ])
   const h = le.toString('hex')
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
 }
@@ -103,11 +108,13 @@ export class VariableStore {
     if (sum !== 0) return 'the firmware volume header checksum is wrong'
     const store = r.view(headerLength, STORE_HEADER_SIZE)
     const guid = store.subarray(0, 16)
-    if (guid.equals(PLAIN_STORE_GUID)) return 'the store holds non-authenticated variables (gEfiVariableGuid): only the authenticated format OVMF uses is supported'
+    if (guid.equals(PLAIN_STORE_GUID))
+      return 'the store holds non-authenticated variables (gEfiVariableGuid): only the authenticated format OVMF uses is supported'
     if (!guid.equals(AUTH_STORE_GUID)) return 'no authenticated variable store header after the firmware volume header'
     const size = store.readUInt32LE(16)
     if (headerLength + size > r.size || size < STORE_HEADER_SIZE) return `the variable store's Size ${size} runs past the file`
-    if (store[20] !== STORE_FORMATTED || store[21] !== STORE_HEALTHY) return `the variable store header is not formatted and healthy (Format 0x${store[20].toString(16)}, State 0x${store[21].toString(16)})`
+    if (store[20] !== STORE_FORMATTED || store[21] !== STORE_HEALTHY)
+      return `the variable store header is not formatted and healthy (Format 0x${store[20].toString(16)}, State 0x${store[21].toString(16)})`
     return undefined
   }
 
@@ -158,7 +165,10 @@ export class VariableStore {
 
   /** The live variable of this name and GUID (FindVariable()), if any. */
   find(name: string, guid: Buffer, variables = this.variables()): StoredVariable | undefined {
-    return variables.find((v) => v.name === name && v.guid.equals(guid) && v.state === VAR_ADDED) ?? variables.find((v) => v.name === name && v.guid.equals(guid) && isLive(v.state))
+    return (
+      variables.find((v) => v.name === name && v.guid.equals(guid) && v.state === VAR_ADDED) ??
+      variables.find((v) => v.name === name && v.guid.equals(guid) && isLive(v.state))
+    )
   }
 
   /** The bytes a variable takes: header, name with NUL, data, up to the next 4-byte boundary. */
