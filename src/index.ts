@@ -64,7 +64,7 @@ export class ApiError extends PstoreSimError {
 
 const SETUP_KEYS = ['params', 'cmdline', 'dtsFile', 'target', 'backend', 'erst', 'efi', 'diskSize'] as const
 const ERST_KEYS = ['size', 'record_size'] as const
-const EFI_KEYS = ['record_size', 'varsTemplate'] as const
+const EFI_KEYS = ['record_size', 'varsTemplate', 'always_kmsg_dump'] as const
 const PARAM_KEYS = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
 const TARGET_KEYS = ['kernel', 'cpus', 'wordBits', 'frontends', 'compress', 'quirks'] as const
 const MOUNT_KEYS = ['readOnly', 'kmsgBytes', 'allowOther', 'cacheTimeout', 'pmsgFifo', 'exactNames', 'systemMap'] as const

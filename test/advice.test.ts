@@ -37,7 +37,7 @@ const CASES: Record<SetupProblem, Omit<SetupFacts, 'problem' | 'subject'> & { cl
     detail: 'record_size 5000 is invalid',
     cli: /--erst-record-size: QEMU would refuse this ERST setup: record_size 5000/,
   },
-  efiOnOther: { param: 'efi', cli: /--efi-record-size and --efi-vars-template apply to --backend efi only/ },
+  efiOnOther: { param: 'efi', cli: /--efi-record-size, --efi-vars-template and --always-kmsg-dump apply to --backend efi only/ },
   efiRefused: {
     param: 'efi.record_size',
     detail: 'record_size is efi_pstore.record_size, a parameter of 6.2 and later',

@@ -134,7 +134,8 @@ for (const kdir of ['efi-6.1', 'efi-6.12']) {
       }
     }
 
-    const crashBoot = params.boots.find((b) => b.actions.split(',').some((a) => a === 'oops' || a === 'panic'))
+    const shutdown = params.extra_cmdline.includes('printk.always_kmsg_dump=1')
+    const crashBoot = shutdown ? params.boots[0] : params.boots.find((b) => b.actions.split(',').some((a) => a === 'oops' || a === 'panic'))
     if (!crashBoot) continue
     t.test(`${kdir}/${name}: pstore-sim's dumper on the kernel's lines = the kernel's parts`, async (t) => {
       const kernelStore = after(crashBoot.label)
@@ -149,7 +150,7 @@ for (const kdir of ['efi-6.1', 'efi-6.12']) {
           const r = parsedName(v).compressed ? decompress(flavour, data, 1 << 20) : { ok: true as const, data: Buffer.from(data) }
           return r.ok ? r.data.toString('latin1') : ''
         })
-        const reason = texts[0]?.startsWith('Panic') ? 'panic' : 'oops'
+        const reason = texts[0]?.startsWith('Panic') ? 'panic' : texts[0]?.startsWith('Shutdown') ? 'shutdown' : 'oops'
         // the kernel's lines, oldest first, and older lines (longer than any part) beyond the last part
         const lines = texts
           .slice()

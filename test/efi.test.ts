@@ -247,3 +247,17 @@ t.test('corrupt: a flipped data byte makes the part .enc.z at the next read pass
   efi.corrupt({ flips: [{ offset: v.offset, bit: 0 }] })
   t.same(efi.readRecords(), [], 'no StartId: no variable from there on')
 })
+
+t.test('a shutdown is dumped only with printk.always_kmsg_dump (efi-pstore sets no max_reason)', async (t) => {
+  const plain = setup('6.1.192')
+  plain.machine.boot()
+  const r = plain.machine.crash({ reason: 'shutdown', logText: LOG, time: TIME, kmsgBytes: 10240 })
+  t.notOk(r.stored)
+  t.match(r.why, /does not dump shutdown/)
+  const config = fromEfiParams({ always_kmsg_dump: true }, { kernel: '6.1.192' })
+  const region = RegionImage.fromBuffer(emptyOvmfStore())
+  const machine = new SimulatedMachine(config, region, undefined, () => NOW)
+  machine.boot()
+  t.ok(machine.crash({ reason: 'shutdown', logText: LOG, time: TIME, kmsgBytes: 10240 }).stored)
+  t.ok(machine.boot().records[0]!.payload.toString('latin1').startsWith('Shutdown#1 Part1\n'))
+})

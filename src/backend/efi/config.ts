@@ -16,7 +16,15 @@ export interface EfiParams {
   size?: number
   /** `--efi-vars-template`: the empty store `format` copied (a firmware's VARS file); absent: OVMF's 4M store. */
   varsTemplate?: string
+  /**
+   * printk.always_kmsg_dump=1: efi-pstore sets no max_reason, so kmsg_dump() then dumps every
+   * reason (shutdowns, emergency restarts) instead of panics and oopses only.
+   */
+  always_kmsg_dump?: boolean
 }
+
+/** KMSG_DUMP_MAX: every reason. */
+const KMSG_DUMP_MAX = 5
 
 /** EFIVARS_DATA_SIZE_MAX (6.1), record_size's default and minimum (6.2+). */
 export const EFI_RECORD_SIZE_MIN = 1024
@@ -72,7 +80,7 @@ export function fromEfiParams(params: EfiParams, options: TargetOptions = {}): E
     backend: 'efi',
     efiRecordSize: recordSize,
     memSize: size,
-    maxReason: 0,
+    maxReason: params.always_kmsg_dump ? KMSG_DUMP_MAX : 0,
     ...(params.varsTemplate !== undefined ? { varsTemplate: params.varsTemplate } : {}),
     ...t,
   }
