@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import t, { type Test } from 'tap'
 import { type KernelListingFile, repoRoot } from './helpers/fixtures.js'
@@ -181,3 +182,22 @@ t.test(
     }
   },
 )
+
+t.test('the JS API: formatImage and mount with { backend: "efi" }; unknown efi keys and console on efi refused', async (t) => {
+  // the built library, as users import it (it starts the built daemon)
+  const api = (await import(pathToFileURL(path.join(repoRoot, 'dist/src/index.js')).href)) as typeof import('../src/index.js')
+  const dir = tempDir(t)
+  const image = path.join(dir, 'vars.fd')
+  await t.rejects(api.formatImage(image, { backend: 'efi', efi: { recordSize: 2048 } as never }), /efi\.recordSize: unknown option/)
+  await api.formatImage(image, { backend: 'efi', efi: { record_size: 2048 }, target: { kernel: '6.12.107' } })
+  t.equal(JSON.parse(fs.readFileSync(`${image}.json`, 'utf8')).resolved.efiRecordSize, 2048, 'the sidecar keeps record_size')
+  const mnt = path.join(dir, 'mnt')
+  const m = await api.mount(image, mnt)
+  t.teardown(() => m.unmount().catch(() => undefined))
+  const r = await m.panic({ log: LOG, time: TIME, reboot: true })
+  t.ok(r.stored, 'stored')
+  const names = await ls(mnt)
+  t.ok(names.length >= 3 && names.every((n) => n.startsWith('dmesg-efi_pstore-')), `${names.length} parts of up to 2048 bytes`)
+  await t.rejects(m.console('a console line'), /efi-pstore stores dmesg records only/)
+  await m.unmount()
+})
