@@ -159,7 +159,9 @@ for (const kdir of ['efi-6.1', 'efi-6.12']) {
           )
           // the live variables packed from the start in order; OVMF's own rewritten ones (new copies
           // at the end before its reclaim) and what it and the kernel wrote after are left out
-          const rewritten = new Set(kernels.slice(kernels.findIndex((v) => v.offset > (kernels.find((k) => k.name.startsWith('dump'))?.offset ?? 0))).map((v) => v.name))
+          const rewritten = new Set(
+            kernels.slice(kernels.findIndex((v) => v.offset > (kernels.find((k) => k.name.startsWith('dump'))?.offset ?? 0))).map((v) => v.name),
+          )
           const kept = (v: { name: string }) => !rewritten.has(v.name) || v.name.startsWith('dump')
           const firstDump = (list: typeof ours) => list.findIndex((v) => v.name.startsWith('dump'))
           const prefix = (list: typeof ours) => list.slice(0, firstDump(list) < 0 ? list.length : firstDump(list)).filter(kept)
