@@ -59,6 +59,11 @@ for (const [kernel, backendName] of [
     fs.writeFileSync(logFile, LOG)
     const p = await pstoreSim(['panic', image, '--log', logFile, '--time', String(TIME), '--reboot'])
     t.equal(p.code, 0, p.stderr)
+    t.match(
+      p.stdout.toString(),
+      new RegExp(`^stored panic part 1 as dmesg-${backendName}-${idOf(1)} \\(variable at 0x64\\) \\(compressed\\)\n`),
+      'panic says where each part went',
+    )
     const inspect = await pstoreSim(['inspect', image])
     t.match(
       inspect.stdout.toString(),
