@@ -28,6 +28,10 @@ export { BlkBackend } from './backend/blk/backend.js'
 export { PstoreBlk } from './backend/blk/blk.js'
 export { type BlkConfig, BlkConfigError, blkConfig, parseBlkCmdline, parseModuleOptions as parseBlkModuleOptions } from './backend/blk/config.js'
 export { computeBlkLayout } from './backend/blk/layout.js'
+export { type EfiConfig, type EfiParams, EfiSetupError } from './backend/efi/config.js'
+export { EfiBackend } from './backend/efi/efi.js'
+export { emptyOvmfStore } from './backend/efi/emptyStore.js'
+export { VariableStore } from './backend/efi/varstore.js'
 export { type ErstConfig, ErstSetupError } from './backend/erst/config.js'
 export { CorruptError } from './backend/faults.js'
 export * from './backend/ramoops/config.js'
@@ -58,8 +62,9 @@ export class ApiError extends PstoreSimError {
   override name = 'ApiError'
 }
 
-const SETUP_KEYS = ['params', 'cmdline', 'dtsFile', 'target', 'backend', 'erst', 'diskSize'] as const
+const SETUP_KEYS = ['params', 'cmdline', 'dtsFile', 'target', 'backend', 'erst', 'efi', 'diskSize'] as const
 const ERST_KEYS = ['size', 'record_size'] as const
+const EFI_KEYS = ['record_size', 'varsTemplate', 'always_kmsg_dump'] as const
 const PARAM_KEYS = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
 const TARGET_KEYS = ['kernel', 'cpus', 'wordBits', 'frontends', 'compress', 'quirks'] as const
 const MOUNT_KEYS = ['readOnly', 'kmsgBytes', 'allowOther', 'cacheTimeout', 'pmsgFifo', 'exactNames', 'systemMap'] as const
@@ -77,8 +82,9 @@ function checkSetup(what: string, setup: ImageSetup): void {
   rejectUnknownKeys(`${what}.params`, setup.params, PARAM_KEYS)
   rejectUnknownKeys(`${what}.target`, setup.target, TARGET_KEYS)
   rejectUnknownKeys(`${what}.erst`, setup.erst, ERST_KEYS)
-  if (setup.backend !== undefined && !['ramoops', 'erst', 'blk'].includes(setup.backend))
-    throw new ApiError(`${what}.backend: "${setup.backend}" is not ramoops, erst or blk`)
+  rejectUnknownKeys(`${what}.efi`, setup.efi, EFI_KEYS)
+  if (setup.backend !== undefined && !['ramoops', 'erst', 'blk', 'efi'].includes(setup.backend))
+    throw new ApiError(`${what}.backend: "${setup.backend}" is not ramoops, erst, blk or efi`)
 }
 
 export async function formatImage(image: string, setup: ImageSetup, options: { force?: boolean } = {}): Promise<void> {

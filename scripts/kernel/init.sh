@@ -8,6 +8,8 @@
 #   pstoresim.blk=blkdev=/dev/vda,kmsg_size=64,best_effort=y   pstore/blk module options instead
 #                 of ramoops (the virtio disk's modules first, then pstore_blk.ko)
 #   pstoresim.erst=1  no ramoops or pstore_blk: the built-in ACPI ERST (QEMU's acpi-erst) is the backend
+#   pstoresim.efi=1   no ramoops or pstore_blk: efi-pstore.ko over the firmware's variables (OVMF);
+#                 pstoresim.efi=record_size=2048 passes module options (',' separates them)
 #   pstoresim.region.N=mem_address=...,mem_size=...  ramoops options of region N (action region:N)
 #   pstoresim.actions=list,rm:dmesg-ramoops-0,list,reload,list,panic
 #   pstoresim.out=ttyS1        where the protocol goes (default ttyS1, falls back to console)
@@ -15,6 +17,7 @@
 # Actions (comma separated, run in order after insmod + mount):
 #   list          every file of /sys/fs/pstore: stat + sha256 + base64 content
 #   rm:NAME       rm /sys/fs/pstore/NAME
+#   rmall         rm every file of /sys/fs/pstore (names unknown before the boot: a full efi store emptied)
 #   reload        umount pstore, rmmod ramoops, insmod ramoops (same options), mount
 #   region:N      the same onto region N (pstoresim.region.N's options): one boot, several regions
 #   remount       umount + mount pstore (the backend is asked for its records again)
@@ -47,6 +50,7 @@ set -f
 RAMOOPS=
 BLK=
 ERST=
+EFI=
 ACTIONS=
 OUTDEV=ttyS1
 for w in $(cat /proc/cmdline); do
@@ -54,6 +58,7 @@ for w in $(cat /proc/cmdline); do
     pstoresim.ramoops=*) RAMOOPS=${w#pstoresim.ramoops=} ;;
     pstoresim.blk=*) BLK=${w#pstoresim.blk=} ;;
     pstoresim.erst=*) ERST=${w#pstoresim.erst=} ;;
+    pstoresim.efi=*) EFI=${w#pstoresim.efi=} ;;
     pstoresim.actions=*) ACTIONS=${w#pstoresim.actions=} ;;
     pstoresim.region.*=*) n=${w#pstoresim.region.}; n=${n%%=*}; case "$n" in *[!0-9]*) ;; *) echo "${w#*=}" > "/tmp/region-$n" ;; esac ;;
     pstoresim.out=*) OUTDEV=${w#pstoresim.out=} ;;
@@ -116,7 +121,25 @@ erst_klog() {
   params
 }
 
+insmod_efi() {
+  args=; [ "$EFI" = 1 ] || args=$(echo "$EFI" | tr ',' ' ')
+  p "INSMOD-EFI args=$args"
+  if out=$(insmod "$MODS/efi-pstore.ko" $args 2>&1); then p "INSMOD-OK"; else p "INSMOD-FAIL $(echo $out)"; fi
+  p "KLOG-BEGIN"
+  dmesg | grep -iE 'efi|pstore' | while IFS= read -r l; do p "KLOG $l"; done
+  p "KLOG-END"
+  p "PARAMS-BEGIN"
+  set +f
+  for f in /sys/module/efi_pstore/parameters/* /sys/module/pstore/parameters/* /sys/module/printk/parameters/always_kmsg_dump; do
+    [ -f "$f" ] || continue
+    p "PARAM ${f#/sys/module/} $(cat "$f" 2>/dev/null)"
+  done
+  set -f
+  p "PARAMS-END"
+}
+
 insmod_ramoops() {
+  if [ -n "$EFI" ]; then insmod_efi; return; fi
   if [ -n "$ERST" ]; then erst_klog; return; fi
   if [ -n "$BLK" ]; then insmod_blk; return; fi
   if [ "$RAMOOPS" = builtin ]; then
@@ -180,7 +203,7 @@ oops_helper() {
 # ---- modules: dependencies first (load-order), ramoops with the options
 for m in $(cat $MODS/load-order); do
   [ "$m" = ramoops.ko ] && continue
-  [ -z "$ERST" ] || continue
+  [ -z "$ERST$EFI" ] || continue
   out=$(insmod "$MODS/$m" 2>&1) || p "INSMOD-DEP-FAIL $m $(echo $out)"
 done
 if [ -n "$BLK" ]; then
@@ -203,6 +226,11 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
   case "$a" in
     none) ;;
     list) listing "step$step" ;;
+    rmall)
+      n=0; set +f
+      for f in "$PSTORE"/*; do [ -e "$f" ] || continue; rm "$f" && n=$((n + 1)); done
+      set -f; p "RMALL count=$n"
+      ;;
     rm:*)
       name=${a#rm:}
       if out=$(rm "$PSTORE/$name" 2>&1); then p "RM ok name=$name"; else p "RM fail name=$name $(echo $out)"; fi

@@ -70,6 +70,8 @@ command -v cpio >/dev/null 2>&1 || need+=(cpio)
 { command -v depmod || [ -x /sbin/depmod ] || [ -x /usr/sbin/depmod ]; } >/dev/null 2>&1 || need+=(kmod)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+# efi-pstore runs boot through Debian's OVMF (OVMF_CODE_4M.fd + a copy of OVMF_VARS_4M.fd)
+[ -s /usr/share/OVMF/OVMF_CODE_4M.fd ] || need+=(ovmf)
 if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
 export PATH=$PATH:/sbin:/usr/sbin
 BUSYBOX=/bin/busybox
@@ -80,6 +82,8 @@ if ldd "$BUSYBOX" >/dev/null 2>&1; then die "$BUSYBOX is not static (install bus
 # ---------------------------------------------------------------- 2. the kernel
 MODS=()
 BLK_MODS=()
+# efi-pstore.ko (no dependencies: the efivars core is built in), loaded by /init with pstoresim.efi=
+EFI_MOD=
 MODDIR=
 SYSTEM_MAP=
 if [ "$KIND" = debian ]; then
@@ -165,6 +169,8 @@ if [ "$KIND" = debian ]; then
       case " ${BLK_MODS[*]} " in *" $m "*) ;; *) BLK_MODS+=("$m") ;; esac
     done
   done
+  EFI_MOD=$(grep -oE '(^|/)[^ :]*efi-pstore\.ko(\.xz)?:' "$MODDIR/modules.dep" | head -n1 | tr -d ':' || true)
+  [ -n "$EFI_MOD" ] || log "WARNING: no efi-pstore module: efi runs unavailable"
 else
   # -------------------------------------------------------------- 2'. custom build
   BOUT=$(bash "$HERE/build-custom.sh" "$LINE" | tail -n1)
@@ -232,6 +238,7 @@ stamp_input() {
   for m in "${MODS[@]}"; do echo "mod=$m $(sha256sum < "$MODDIR/$m" | cut -c1-64)"; done
   for m in "${BLK_MODS[@]}"; do echo "blkmod=$m $(sha256sum < "$MODDIR/$m" | cut -c1-64)"; done
   echo "oops=$OOPS_KO"
+  [ -z "$EFI_MOD" ] || echo "efimod=$EFI_MOD $(sha256sum < "$MODDIR/$EFI_MOD" | cut -c1-64)"
   sha256sum < "$HERE/init.sh"
   sha256sum < "$BUSYBOX"
   [ -z "$OOPS_KO" ] || sha256sum < "$OOPS_KO"
@@ -264,6 +271,11 @@ if [ ! -s "$INITRD" ] || [ "$(cat "$INITRD.stamp" 2>/dev/null)" != "$STAMP" ]; t
     echo "$b" >> "$st/lib/modules/blk-load-order"
   done
   [ -z "$OOPS_KO" ] || cp "$OOPS_KO" "$st/lib/modules/pstoresim_oops.ko"
+  case "$EFI_MOD" in
+    '') ;;
+    *.xz) xz -dc "$MODDIR/$EFI_MOD" > "$st/lib/modules/efi-pstore.ko" ;;
+    *) cp "$MODDIR/$EFI_MOD" "$st/lib/modules/efi-pstore.ko" ;;
+  esac
   echo "$KREL" > "$st/etc/pstoresim-kernel"
   (cd "$st" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) | gzip -6 > "$INITRD.tmp"
   rm -rf "$st"
@@ -311,6 +323,7 @@ cat > "$OUT/kernel.json.tmp" <<JSON
   "blkModules": [$blk_json],
   "builtinRamoops": $([ "$KIND" = custom ] && echo true || echo false),
   "oopsModule": $([ -n "$OOPS_KO" ] && echo true || echo false),
+  "efiModule": $([ -n "$EFI_MOD" ] && echo true || echo false),
   "lkdtm": $([ "$(cfg LKDTM)" = y ] && echo true || echo false),
   "qemu": "$(js "$QEMU")",
   "qemuVersion": "$(js "$("$QEMU" --version | head -n1)")",

@@ -15,7 +15,7 @@ import type { CorruptSpec, FlipReport } from './faults.js'
 export type { CorruptSpec, FlipReport }
 
 /** The backend's name as it appears in file names (`dmesg-<name>-<id>`). */
-export type BackendName = 'ramoops' | 'pstore_blk' | 'erst'
+export type BackendName = 'ramoops' | 'pstore_blk' | 'erst' | 'efi' | 'efi_pstore'
 
 /** What the backend's write returned: where the part went, or the errno it refused it with. */
 export type DmesgWriteResult =
@@ -52,10 +52,15 @@ export interface BackendDescription {
 }
 
 export interface PstoreBackend {
-  /** psinfo->name: `ramoops`, `pstore_blk` or `erst`. */
+  /** psinfo->name: `ramoops`, `pstore_blk`, `erst`, `efi` (6.1) or `efi_pstore` (6.2+). */
   readonly name: BackendName
   /** psinfo->bufsize: the most bytes one dmesg part may hold; the kmsg dumper splits by it. */
   readonly bufsize: number
+  /**
+   * Whether its compressed dmesg parts must be the kernel's own deflate stream, byte for byte
+   * (efi-pstore: no header parser to dodge; the variables are compared with a kernel's).
+   */
+  readonly kernelExactDeflate?: boolean
   /** The record types it stores (psinfo->flags); a frontend without its type is not registered. */
   readonly types: readonly PstoreType[]
   /** Why it stores no records of `type` in this setup (e.g. `console_size 0`); undefined when it does. */

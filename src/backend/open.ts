@@ -2,6 +2,7 @@
 import type { RegionImage } from '../format/region.js'
 import type { PstoreBackend } from './backend.js'
 import { BlkBackend } from './blk/backend.js'
+import { EfiBackend } from './efi/efi.js'
 import { ErstBackend } from './erst/erst.js'
 import { RamoopsBackend } from './ramoops/backend.js'
 import type { BackendConfig } from './setup.js'
@@ -12,6 +13,8 @@ export function openBackend(config: BackendConfig, region: RegionImage): PstoreB
       return new BlkBackend(config, region)
     case 'erst':
       return new ErstBackend(config, region)
+    case 'efi':
+      return new EfiBackend(config, region)
     case 'ramoops':
       return new RamoopsBackend(config, region)
   }

@@ -7,6 +7,7 @@
  */
 import { type BlkConfig, type BlkSetupJson, blkBootLines, blkConfig, blkSetupJson, parseBlkCmdline } from './blk/config.js'
 import { computeBlkLayout } from './blk/layout.js'
+import { type EfiConfig, type EfiParams, type EfiSetupJson, efiBootLines, efiSetupJson, fromEfiParams } from './efi/config.js'
 import { type ErstConfig, type ErstParams, type ErstSetupJson, erstBootLines, erstSetupJson, fromErstParams } from './erst/config.js'
 import { headerBytes } from './erst/storage.js'
 import {
@@ -25,24 +26,26 @@ import type { TargetOptions, TargetSetup } from './target.js'
 
 export type { FtraceVersion }
 
-export type BackendConfig = RamoopsConfig | BlkConfig | ErstConfig
+export type BackendConfig = RamoopsConfig | BlkConfig | ErstConfig | EfiConfig
 
 /**
  * A setup as JSON (the sidecar's `resolved`, `inspect --json`): the shape pstore-sim has always
  * written, with ramoops' field names for every backend (erst and blk fill them from their own:
  * zone sizes, `memSize` the image's size), erst's `backend` and `erstRecordSize`, blk's `blk`.
  */
-export type SetupJson = RamoopsConfigJson | ErstSetupJson | BlkSetupJson
+export type SetupJson = RamoopsConfigJson | ErstSetupJson | BlkSetupJson | EfiSetupJson
 
 /** The pstore backend an image is laid out for (`--backend`); absent means ramoops. */
 export type BackendChoice = BackendConfig['backend']
 
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['ramoops', 'blk', 'erst']
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['ramoops', 'blk', 'erst', 'efi']
 
 export interface SetupSource {
   backend?: BackendChoice
   /** erst: QEMU's memory-backend size and acpi-erst record_size. */
   erst?: ErstParams
+  /** efi: efi_pstore.record_size, the store file's size and the template it was made from. */
+  efi?: EfiParams
   /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
   params?: ModuleParams
   cmdline?: string
@@ -57,6 +60,7 @@ export interface SetupSource {
 export function resolveSetup(source: SetupSource): BackendConfig {
   if (source.backend === 'blk') return blkSetup(source)
   if (source.backend === 'erst') return fromErstParams(source.erst ?? {}, source.target)
+  if (source.backend === 'efi') return fromEfiParams(source.efi ?? {}, source.target)
   return resolveRamoops(source)
 }
 
@@ -94,6 +98,7 @@ export function targetOf(config: BackendConfig): TargetSetup {
       // backend writes no console, pmsg or ftrace zone; the 64-bit word is the only one checked.
       return { kernel, cpus, wordBits: 64, frontends: { console: false, pmsg: false, ftrace: false }, compress, quirks }
     case 'erst':
+    case 'efi':
     case 'ramoops':
       return { kernel, cpus, wordBits: config.wordBits, frontends: config.frontends, compress, quirks }
   }
@@ -104,7 +109,7 @@ export function imageSize(config: BackendConfig): number {
   return config.backend === 'blk' ? config.diskSize : config.memSize
 }
 
-/** How many dmesg records the setup holds (zones, or ERST slots); throws the backend's error if it cannot be laid out. */
+/** How many dmesg records the setup holds (zones, or ERST slots; efi: 0, no fixed units); throws the backend's error if it cannot be laid out. */
 export function dmesgUnits(config: BackendConfig): number {
   switch (config.backend) {
     case 'ramoops':
@@ -113,6 +118,9 @@ export function dmesgUnits(config: BackendConfig): number {
       return computeBlkLayout(config).dmesg.length
     case 'erst':
       return (config.memSize - headerBytes(config.memSize, config.erstRecordSize)) / config.erstRecordSize
+    case 'efi':
+      // no fixed units: one variable a part, as many as the firmware's store has room for
+      return 0
   }
 }
 
@@ -130,6 +138,8 @@ export function backendBootLines(config: BackendConfig): string[] {
       return blkBootLines(config)
     case 'erst':
       return erstBootLines(config)
+    case 'efi':
+      return efiBootLines(config)
   }
 }
 
@@ -141,10 +151,12 @@ export function setupJson(config: BackendConfig): SetupJson {
       return blkSetupJson(config)
     case 'erst':
       return erstSetupJson(config)
+    case 'efi':
+      return efiSetupJson(config)
   }
 }
 
 /** Whether the setup has an ftrace zone (ERST stores dmesg records only). */
 export function hasFtraceZone(config: BackendConfig): boolean {
-  return config.backend !== 'erst' && config.ftraceSize > 0
+  return config.backend !== 'erst' && config.backend !== 'efi' && config.ftraceSize > 0
 }

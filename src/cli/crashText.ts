@@ -16,5 +16,15 @@ export function describeCrash(r: CrashResult): string {
       )
       .join('')
   }
+  // efi: one UEFI variable a part, named by the file it makes
+  if ((r.backend === 'efi' || r.backend === 'efi_pstore') && r.parts) {
+    return r.parts
+      .map((p) =>
+        p.stored
+          ? `stored ${r.reason} part ${p.part} as dmesg-${r.backend}-${p.id} (variable at 0x${p.slot.toString(16)})${p.compressed ? ' (compressed)' : ''}\n`
+          : `part ${p.part} dropped (-${p.errno}): ${p.why}\n`,
+      )
+      .join('')
+  }
   return `stored ${r.reason} in dmesg zone ${r.zone}${r.compressed ? ' (compressed)' : ''}\n`
 }

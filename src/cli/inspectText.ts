@@ -3,7 +3,7 @@
  * Inspection (machine/inspect.ts), with the CLI's advice (`--kernel`) where the setup and the
  * dump disagree.
  */
-import type { ErstDescription, Inspection } from '../machine/inspect.js'
+import type { EfiDescription, ErstDescription, Inspection } from '../machine/inspect.js'
 
 const hex = (n: number) => '0x' + n.toString(16)
 
@@ -52,8 +52,35 @@ function formatErst(r: Inspection, e: ErstDescription): string {
   return lines.join('\n') + '\n'
 }
 
+function formatEfi(r: Inspection, e: EfiDescription): string {
+  const st = e.store
+  const lines = [
+    `image   ${r.image}`,
+    `setup   efi: store ${r.setup.memSize} bytes, record_size ${r.setup.recordSize} kernel ${r.setup.kernel}`,
+    e.invalid
+      ? `store   INVALID: ${e.invalid}`
+      : `store   variables ${hex(st?.start ?? 0)}..${hex(st?.end ?? 0)}, free from ${hex(st?.freeOffset ?? 0)} (${st?.freeBytes} bytes), ${st?.deletedBytes} bytes of deleted variables, QueryVariableInfo remaining ${st?.remaining}`,
+    '',
+    'offset    state  attr  size   name (guid)',
+  ]
+  for (const v of e.variables) {
+    const what = v.pstore ? `  id ${v.pstore.id}` : ''
+    lines.push(
+      `${hex(v.offset).padEnd(9)} ${v.state.padEnd(6)} ${String(v.attributes).padEnd(5)} ${String(v.dataSize).padEnd(6)} ${v.name} (${v.guid})${v.live ? '' : '  deleted'}${what}`,
+    )
+  }
+  lines.push('', r.records.length ? 'records:' : 'records: none')
+  for (const rec of r.records) {
+    lines.push(
+      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
+    )
+  }
+  return lines.join('\n') + '\n'
+}
+
 export function formatInspection(r: Inspection): string {
   if (r.erst) return formatErst(r, r.erst)
+  if (r.efi) return formatEfi(r, r.efi)
   const s = r.setup
   const b = r.blk
   const setupLine = b

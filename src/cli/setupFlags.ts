@@ -11,7 +11,13 @@ export const SETUP_FLAGS = {
   backend: {
     type: 'string',
     describe:
-      'pstore backend the image is laid out for: ramoops (default), erst (QEMU acpi-erst), blk (pstore/blk on a disk: parameters in --cmdline "pstore_blk.…")',
+      'pstore backend the image is laid out for: ramoops (default), erst (QEMU acpi-erst), blk (pstore/blk on a disk: parameters in --cmdline "pstore_blk.…"), efi (efi-pstore in an OVMF variable store)',
+  },
+  'efi-record-size': { type: 'string', describe: 'efi: efi_pstore.record_size (6.2+ kernels; minimum and default 1024)' },
+  'always-kmsg-dump': { type: 'boolean', describe: 'efi: printk.always_kmsg_dump=1, the kernel also dumps shutdowns (--reason shutdown)' },
+  'efi-vars-template': {
+    type: 'string',
+    describe: "efi, format: the empty variable store to start from (a firmware's VARS file); default OVMF's OVMF_VARS_4M.fd layout",
   },
   'erst-size': { type: 'string', describe: "erst: the backing file's size (QEMU memory-backend size=), default 0x10000" },
   'erst-record-size': { type: 'string', describe: 'erst: QEMU acpi-erst record_size=, a power of two >= 4096, default 8K' },
@@ -39,7 +45,7 @@ export const SETUP_FLAGS = {
   dts: { type: 'string', describe: 'device tree source file with a ramoops node' },
 } as const
 
-export type SetupArgs = { [K in keyof typeof SETUP_FLAGS]?: string | number }
+export type SetupArgs = { [K in keyof typeof SETUP_FLAGS]?: string | number | boolean }
 
 function frontendsFrom(value: string | number | undefined): NonNullable<SetupOverrides['target']>['frontends'] {
   if (value === undefined) return undefined
@@ -55,14 +61,20 @@ function frontendsFrom(value: string | number | undefined): NonNullable<SetupOve
 /** The setup flags given, as the overrides an image is opened with. */
 export function overridesFrom(argv: SetupArgs): SetupOverrides {
   const size = (key: keyof SetupArgs) => (argv[key] === undefined ? undefined : parseSize(argv[key] as string, `--${key}`))
-  const frontends = frontendsFrom(argv.frontends)
+  const frontends = frontendsFrom(argv.frontends as string | number | undefined)
   const backend = argv.backend === undefined ? undefined : String(argv.backend)
   if (backend !== undefined && !(BACKEND_CHOICES as readonly string[]).includes(backend))
-    throw new PstoreSimError(`--backend: unknown backend "${backend}" (ramoops, erst or blk)`)
+    throw new PstoreSimError(`--backend: unknown backend "${backend}" (ramoops, erst, blk or efi)`)
   const erst = { size: size('erst-size'), record_size: size('erst-record-size') }
+  const efi = {
+    record_size: size('efi-record-size'),
+    varsTemplate: argv['efi-vars-template'] === undefined ? undefined : String(argv['efi-vars-template']),
+    always_kmsg_dump: argv['always-kmsg-dump'] === undefined ? undefined : Boolean(argv['always-kmsg-dump']),
+  }
   return {
     ...(backend ? { backend: backend as BackendChoice } : {}),
     ...(erst.size !== undefined || erst.record_size !== undefined ? { erst } : {}),
+    ...(Object.values(efi).some((v) => v !== undefined) ? { efi } : {}),
     params: {
       mem_size: size('mem-size'),
       record_size: size('record-size'),

@@ -30,6 +30,8 @@ const FLAG_OF: Record<string, string> = {
   'target.kernel': '--kernel',
   'erst.size': '--erst-size',
   'erst.record_size': '--erst-record-size',
+  'efi.record_size': '--efi-record-size',
+  'efi.varsTemplate': '--efi-vars-template',
   // corrupt(spec): the spec's keys
   flips: '--flip',
   zones: '--zone',
@@ -68,6 +70,9 @@ const CLI_SETUP_WORDS: Record<SetupProblem, (f: SetupFacts) => string> = {
   autoOnErst: () => "--kernel auto reads ramoops' ftrace zones; an ERST file holds no version: give it, e.g. --kernel 6.12.0",
   autoOnBlk: () => "--kernel auto reads ramoops' ftrace zones; a pstore/blk disk's records hold no version: give it, e.g. --kernel 6.12.0",
   erstRefused: (f) => `${flagOf(f.param)}: QEMU would refuse this ERST setup: ${f.detail}`,
+  efiOnOther: () => '--efi-record-size, --efi-vars-template and --always-kmsg-dump apply to --backend efi only',
+  efiRefused: (f) => `${flagOf(f.param)}: ${f.detail}`,
+  autoOnEfi: () => "--kernel auto reads ramoops' ftrace zones; UEFI variables hold no version: give it, e.g. --kernel 6.12.0",
   autoUnreadable: (f) => `--kernel auto reads the version from the image, which cannot be read (${f.detail}); ${KERNEL_EXAMPLE}`,
   autoNotFound: (f) => `--kernel auto: ${f.detail}; ${KERNEL_EXAMPLE}`,
 }

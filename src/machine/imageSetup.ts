@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs'
 import { BlkConfigError } from '../backend/blk/config.js'
+import { type EfiParams, EfiSetupError } from '../backend/efi/config.js'
 import { type ErstParams, ErstSetupError } from '../backend/erst/config.js'
 import type { ModuleParams } from '../backend/ramoops/config.js'
 import {
@@ -63,6 +64,9 @@ export type SetupProblem =
   | 'autoOnErst'
   | 'autoOnBlk'
   | 'erstRefused'
+  | 'efiOnOther'
+  | 'efiRefused'
+  | 'autoOnEfi'
   | 'autoUnreadable'
   | 'autoNotFound'
 
@@ -94,6 +98,9 @@ const API_WORDS: Record<SetupProblem, (f: SetupFacts) => string> = {
   autoOnErst: () => `target.kernel 'auto' reads ramoops' ftrace zones; an ERST file holds no version: ${API_KERNEL_EXAMPLE}`,
   autoOnBlk: () => `target.kernel 'auto' reads ramoops' ftrace zones; a pstore/blk disk's records hold no version: ${API_KERNEL_EXAMPLE}`,
   erstRefused: (f) => `${f.param}: QEMU would refuse this ERST setup: ${f.detail}`,
+  efiOnOther: () => "efi applies to backend 'efi' only",
+  efiRefused: (f) => `${f.param}: ${f.detail}`,
+  autoOnEfi: () => `target.kernel 'auto' reads ramoops' ftrace zones; UEFI variables hold no version: ${API_KERNEL_EXAMPLE}`,
   autoUnreadable: (f) => `target.kernel 'auto' reads the version from the image, which cannot be read (${f.detail}); ${API_KERNEL_EXAMPLE}`,
   autoNotFound: (f) => `target.kernel 'auto': ${f.detail}; ${API_KERNEL_EXAMPLE}`,
 }
@@ -134,6 +141,8 @@ export function writeSidecar(image: string, source: SetupSource, config: Backend
 export interface SetupOverrides {
   backend?: BackendChoice
   erst?: ErstParams
+  /** efi: record_size (6.2+) and, for format, the empty store's file (varsTemplate) */
+  efi?: EfiParams
   params?: ModuleParams
   cmdline?: string
   dtsFile?: string
@@ -158,6 +167,35 @@ function blkSource(image: string, base: SetupSource | undefined, overrides: Setu
   return { backend: 'blk', cmdline, diskSize, target }
 }
 
+/**
+ * The efi setup: the sidecar's, with the overrides; the store's size is the image's own when it
+ * exists, else the template's (format), else OVMF's 4 MiB store.
+ */
+function efiSource(image: string, base: SetupSource | undefined, overrides: SetupOverrides, target: TargetOptions, formatting: boolean): SetupSource {
+  const ramoopsGiven =
+    overrides.dtsFile !== undefined ? 'dtsFile' : overrides.cmdline !== undefined ? 'cmdline' : hasKeys(overrides.params) ? 'params' : undefined
+  if (ramoopsGiven) throw settingError({ problem: 'ramoopsOnOther', subject: image, param: ramoopsGiven, value: 'efi' })
+  if (hasKeys(overrides.erst)) throw settingError({ problem: 'erstOnBlk', subject: image, param: 'erst' })
+  const efi: EfiParams = { ...(base?.backend === 'efi' ? base.efi : {}), ...stripUndefined(overrides.efi ?? {}) }
+  let size: number | undefined
+  try {
+    // format replaces an existing image: the new store's size is the template's
+    size = formatting ? undefined : fs.statSync(image).size
+  } catch {
+    size = undefined
+  }
+  if (size === undefined && efi.varsTemplate !== undefined) {
+    try {
+      size = fs.statSync(efi.varsTemplate).size
+    } catch (err) {
+      const detail = `${efi.varsTemplate}: cannot read the variable store template (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
+      throw settingError({ problem: 'efiRefused', subject: image, param: 'efi.varsTemplate', detail })
+    }
+  }
+  if (formatting && efi.varsTemplate === undefined) delete efi.size
+  return { backend: 'efi', efi: { ...efi, ...(size !== undefined ? { size } : {}) }, target }
+}
+
 function hasKeys(o: object | undefined): boolean {
   return !!o && Object.values(o).some((v) => v !== undefined)
 }
@@ -169,7 +207,7 @@ function hasKeys(o: object | undefined): boolean {
 export function setupForImage(
   image: string,
   overrides: SetupOverrides,
-  options: { ignoreSidecar?: boolean } = {},
+  options: { ignoreSidecar?: boolean; formatting?: boolean } = {},
 ): { source: SetupSource; config: BackendConfig; fromSidecar: boolean } {
   const sidecar = options.ignoreSidecar ? undefined : readSidecar(image)
   const base: SetupSource = sidecar?.setup ?? { target: {} }
@@ -188,6 +226,18 @@ export function setupForImage(
       throw err
     }
   }
+  if (backend === 'efi') {
+    source = efiSource(image, sidecar?.setup, overrides, target, options.formatting === true)
+    if (isAuto(target.kernel)) throw settingError({ problem: 'autoOnEfi', subject: image, param: 'target.kernel', value: 'auto' })
+    try {
+      return { source, config: resolveSetup(source), fromSidecar: !!sidecar }
+    } catch (err) {
+      if (err instanceof EfiSetupError) throw settingError({ problem: 'efiRefused', subject: image, param: `efi.${err.param}`, detail: err.message })
+      if (err instanceof RangeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+      throw err
+    }
+  }
+  if (hasKeys(overrides.efi)) throw settingError({ problem: 'efiOnOther', subject: image, param: 'efi' })
   if (overrides.diskSize !== undefined) throw settingError({ problem: 'diskSizeNotBlk', subject: image, param: 'diskSize', value: overrides.diskSize })
   if (backend !== 'ramoops') {
     const ramoopsGiven =

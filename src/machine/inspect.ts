@@ -45,6 +45,26 @@ export interface Inspection {
   readPassFailure?: string
   /** An ERST file: its storage header and slots (zones is then empty). */
   erst?: ErstDescription
+  /** A UEFI variable store: every variable, live and deleted, and its free space (zones is then empty). */
+  efi?: EfiDescription
+}
+
+export interface EfiDescription {
+  invalid?: string
+  bufsize?: number
+  /** OVMF's boot before the read pass (a read-only look: 'store'; a reclaim happens at a real boot). */
+  bootOutcome?: string
+  store?: { start: number; end: number; freeOffset: number; freeBytes: number; remaining: number; deletedBytes: number }
+  variables: Array<{
+    offset: number
+    state: string
+    live: boolean
+    attributes: number
+    guid: string
+    name: string
+    dataSize: number
+    pstore?: { type: number; part: number; count: number; seconds: string; compressed: boolean; id: string }
+  }>
 }
 
 export interface ErstDescription {
@@ -96,6 +116,17 @@ export async function inspectImage(
     ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
     ...(options.withContent ? { contentBase64: f.content.toString('base64') } : {}),
   }))
+  if (before.kind === 'efi' || before.kind === 'efi_pstore') {
+    const { kind: _kind, ...efi } = before as unknown as EfiDescription & { kind: string }
+    return {
+      image,
+      setup: setupJson(config),
+      zones: [],
+      unusedTail: { offset: imageSize(config), size: 0 },
+      records,
+      efi: { ...efi, bootOutcome: reports[0]?.outcome },
+    }
+  }
   if (before.kind === 'erst') {
     const { kind: _kind, ...erst } = before as unknown as ErstDescription & { kind: string }
     return { image, setup: setupJson(config), zones: [], unusedTail: { offset: imageSize(config), size: 0 }, records, ...readPass, erst }

@@ -4,6 +4,8 @@
  */
 import fs from 'node:fs'
 import { BlkConfigError } from '../backend/blk/config.js'
+import { EfiSetupError } from '../backend/efi/config.js'
+import { initialStore } from '../backend/efi/emptyStore.js'
 import { type BackendConfig, dmesgUnits, imageSize } from '../backend/setup.js'
 import { ProbeError } from '../backend/target.js'
 import { ImageError, RegionImage } from '../format/region.js'
@@ -167,6 +169,15 @@ function allocateZeroed(fd: number, size: number, image: string): void {
   }
 }
 
+/** The whole of `bytes` at the file's start (a full disk fails here, before the image exists). */
+function writeAll(fd: number, bytes: Buffer, image: string): void {
+  try {
+    for (let offset = 0; offset < bytes.length; ) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset, offset)
+  } catch (err) {
+    throw new FileWriteError(image, (err as NodeJS.ErrnoException).code, err as Error)
+  }
+}
+
 function loadState(image: string): MachineState | undefined {
   try {
     return stateFromJson(JSON.parse(fs.readFileSync(statePath(image), 'utf8')))
@@ -181,7 +192,7 @@ function loadState(image: string): MachineState | undefined {
  */
 export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { config: BackendConfig; dmesgZones: number } {
   if (fs.existsSync(image) && !options.force) throw settingError({ problem: 'exists', subject: image, param: 'force' })
-  const erst = overrides.backend === 'erst'
+  const erst = overrides.backend === 'erst' || overrides.backend === 'efi'
   if (!erst && overrides.backend !== 'blk' && !overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {
     throw settingError({ problem: 'noFormatSetup', subject: image, param: 'params.mem_size' })
   }
@@ -192,11 +203,15 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     const target = oldLock !== undefined ? realImagePath(image) : image
     // The setup resolved and laid out before the first byte is written: a refused format
     // leaves no image or sidecar behind (and an existing one untouched).
-    const { config, source } = setupForImage(target, overrides, { ignoreSidecar: true })
+    const { config, source } = setupForImage(target, overrides, { ignoreSidecar: true, formatting: true })
     let dmesgZones: number
+    // efi: the empty store (OVMF's, or the template) instead of zeros, checked before anything is written
+    let initial: Buffer | undefined
     try {
       dmesgZones = dmesgUnits(config)
+      if (config.backend === 'efi') initial = initialStore(config.varsTemplate)
     } catch (err) {
+      if (err instanceof EfiSetupError) throw settingError({ problem: 'efiRefused', subject: image, param: `efi.${err.param}`, detail: err.message })
       if (err instanceof ProbeError || err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
       throw err
     }
@@ -206,7 +221,8 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     try {
       const fd = createExclusive(tmp)
       try {
-        allocateZeroed(fd, imageSize(config), target)
+        if (initial) writeAll(fd, initial, target)
+        else allocateZeroed(fd, imageSize(config), target)
       } finally {
         fs.closeSync(fd)
       }

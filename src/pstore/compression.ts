@@ -60,19 +60,23 @@ function streamOptions(flavour: CompressionFlavour): { raw: boolean; windowBits:
 /**
  * Compresses into at most `outputLimit` bytes, or returns undefined when the kernel's deflate
  * would fail (output does not fit; for the oldest kernels also "not smaller than the input").
- * Writers use window bits ≤ 11 where the target allows, so that any kernel from 4.17 on can read it.
+ * Writers use window bits ≤ 11 where the target allows, so that any kernel from 4.17 on can read it,
+ * unless `kernelExact` asks for the kernel's own stream (its window, no leading stored block).
  */
-export function compress(flavour: CompressionFlavour, input: Uint8Array, outputLimit: number): Buffer | undefined {
+export function compress(flavour: CompressionFlavour, input: Uint8Array, outputLimit: number, kernelExact = false): Buffer | undefined {
   const { raw, windowBits, memLevel } = streamOptions(flavour)
   pako ??= require('pako') as typeof import('pako')
-  const deflater = new pako.Deflate({ raw, level: 6, windowBits: Math.min(windowBits, flavour === 'zlib-raw-15' ? 11 : windowBits), memLevel })
+  // kernelExact (efi-pstore: the bytes are compared with the kernel's own): the kernel's window as it is
+  const window = kernelExact ? windowBits : Math.min(windowBits, flavour === 'zlib-raw-15' ? 11 : windowBits)
+  // legacyHash: zlib's own hash chain (pako 3 defaults to a faster hash that finds other matches; the kernel's lib/zlib is zlib's)
+  const deflater = new pako.Deflate({ raw, level: 6, windowBits: window, memLevel, ...(kernelExact ? { legacyHash: true } : {}) })
   deflater.push(input, true)
   if (deflater.err) return undefined
   let out = Buffer.from(deflater.result as Uint8Array)
   // The reader's header parser swallows leading white space (a short text often deflates to a
   // first byte of 0x0B or 0x0D): start such a stream with an empty stored block, valid for
   // every inflater, so the record stays readable.
-  if (raw && isKernelSpace(out[0])) out = Buffer.concat([EMPTY_STORED_BLOCK, out])
+  if (raw && !kernelExact && isKernelSpace(out[0])) out = Buffer.concat([EMPTY_STORED_BLOCK, out])
   if (out.length > outputLimit) return undefined
   if (flavour === 'zlib-wrapped-12' && out.length >= input.length) return undefined
   return out

@@ -72,6 +72,8 @@ export interface DumpInput {
   compress: boolean
   flavour: CompressionFlavour
   time: { sec: number; nsec: number }
+  /** Deflate exactly as the target kernel does (its window, no stored block first): the backend's records are compared byte for byte. */
+  kernelExactDeflate?: boolean
 }
 
 /** Whether the dumper runs for this reason (kmsg_dump(): max_reason 0 means Oops). */
@@ -117,13 +119,13 @@ function buildPart(input: DumpInput, part: number, end: number): { write: DmesgW
   if (!input.compress) {
     const first = firstFitting(input.log, end, input.bufsize - header.length)
     const text = input.log.slice(first, end).join('')
-    return { write: { part, compressed: false, payload: Buffer.from(header + text, 'latin1'), time: input.time, reason }, first }
+    return { write: { part, compressed: false, payload: Buffer.from(header + text, 'latin1'), time: input.time, reason, count: input.oopsCount }, first }
   }
   const scratch = scratchBufferSize(input.flavour, input.bufsize)
   const first = firstFitting(input.log, end, scratch - header.length)
   const uncompressed = Buffer.from(header + input.log.slice(first, end).join(''), 'latin1')
-  const zipped = compress(input.flavour, uncompressed, input.bufsize)
-  if (zipped) return { write: { part, compressed: true, payload: zipped, time: input.time, reason }, first }
+  const zipped = compress(input.flavour, uncompressed, input.bufsize, input.kernelExactDeflate)
+  if (zipped) return { write: { part, compressed: true, payload: zipped, time: input.time, reason, count: input.oopsCount }, first }
   // Compression failed: each generation falls back differently.
   let payload: Buffer
   if (input.flavour === 'zlib-raw-15') {
@@ -135,7 +137,7 @@ function buildPart(input: DumpInput, part: number, end: number): { write: DmesgW
   } else {
     payload = uncompressed
   }
-  return { write: { part, compressed: false, payload, time: input.time, reason }, first }
+  return { write: { part, compressed: false, payload, time: input.time, reason, count: input.oopsCount }, first }
 }
 
 /** The default of pstore's kmsg_bytes (CONFIG_PSTORE_DEFAULT_KMSG_BYTES). */

@@ -23,6 +23,8 @@ export interface DmesgWrite {
   time: { sec: number; nsec: number }
   /** record->reason (a KMSG_DUMP value): pstore/zone counts Oopses and panics apart. The dumper always sets it. */
   reason?: number
+  /** record->count: the dump's number in this boot (oopscount), which efi-pstore puts in its variable names. */
+  count?: number
 }
 
 export interface RecordTime {

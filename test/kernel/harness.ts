@@ -111,6 +111,8 @@ export interface KernelInfo {
   /** Debian kernels: virtio_pci, virtio_blk, pstore_zone, pstore_blk and their dependencies (load order) */
   blkModules?: string[]
   oopsModule: boolean
+  /** efi-pstore.ko in the initramfs (Debian kernels; kernel.json before it: absent) */
+  efiModule?: boolean
   qemu: string
   qemuVersion: string
   config: Record<string, string>
@@ -440,8 +442,30 @@ function erstQemuArgs(file: string, erst: ErstOption): string[] {
   return ['-object', `memory-backend-file,id=erstnvram,mem-path=${file},size=${erst.size},share=on`, '-device', dev]
 }
 
+/** efi-pstore through Debian's OVMF: the image is the variable store (OVMF_VARS_4M.fd's layout). */
+export interface EfiOption {
+  /** efi-pstore.ko's module options (`record_size=2048`, 6.2+) */
+  moduleArgs?: string[]
+}
+
+/** Debian's OVMF (the `ovmf` package, installed by prepare.sh): its code, read only. */
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
+
+function checkEfiOption(efi: EfiOption, info: KernelInfo): void {
+  if (info.kind !== 'debian') throw new Error(`efi-pstore needs the Debian kernels' efi-pstore.ko (not ${info.selector})`)
+  if (!info.efiModule) throw new Error(`no efi-pstore.ko in ${info.selector}'s initramfs: run ${prepareScript} ${info.selector}`)
+  if (!existsSync(OVMF_CODE)) throw new Error(`${OVMF_CODE} missing: apt-get install ovmf (prepare.sh installs it)`)
+  if (efi.moduleArgs?.some((w) => !/^[a-z_]+=[0-9A-Za-z]+$/.test(w))) throw new Error(`unsupported efi-pstore option in ${JSON.stringify(efi.moduleArgs)}`)
+}
+
+/** OVMF's code read only (unit 0), the store read-write (unit 1): the kernel's SetVariable calls reach the file. */
+function efiQemuArgs(file: string): string[] {
+  return ['-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${file}`]
+}
+
 const ACTION_RE =
-  /^(region:[0-9]+|list|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|kmsg-cpus|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
+  /^(region:[0-9]+|list|rmall|reload|remount|umount|mount|params|klog|panic|oops|oops:bug|warn|none|ftrace:on|ftrace:off|rm:[A-Za-z0-9._-]+|(kmsg|kmsg-cpus|pmsg):[!-+\--~]+|sleep:[0-9.]+)$/
 
 /**
  * Boots the kernel on `image` (preloaded at memAddress), runs `actions` in the guest's /init and
@@ -466,6 +490,12 @@ export async function runKernel(opts: {
    * nothing is insmod'ed, and `region` is the file as QEMU left it
    */
   erst?: ErstOption
+  /**
+   * efi-pstore instead of ramoops (Debian kernels): booted through OVMF (`-kernel` the bzImage,
+   * its EFI stub), the image is the pflash variable store, efi-pstore.ko is insmod'ed, and
+   * `region` is the store as OVMF left it
+   */
+  efi?: EfiOption
   actions: string[]
   cpus?: number
   rtcBase?: string /* '2024-01-01T00:00:00' */
@@ -487,11 +517,13 @@ export async function runKernel(opts: {
   if (blk?.some((w) => !/^[a-z_]+=[A-Za-z0-9/._-]+$/.test(w))) throw new Error(`unsupported pstore_blk option in ${JSON.stringify(blk)}`)
   const erst = opts.erst
   if (erst) checkErstOption(erst, info)
-  if (!blk && !erst && !opts.params) throw new Error('runKernel: params (ramoops), blk (pstore/blk) or erst is required')
+  const efi = opts.efi
+  if (efi) checkEfiOption(efi, info)
+  if (!blk && !erst && !efi && !opts.params) throw new Error('runKernel: params (ramoops), blk (pstore/blk) or erst is required')
   const p: KernelRamoopsParams = opts.params ?? { memSize: 4096, recordSize: 0, consoleSize: 0, ftraceSize: 0, pmsgSize: 0, ecc: 0 }
   const memAddress = p.memAddress ?? DEFAULT_MEM_ADDRESS
   const more = placeRegions(memAddress + p.memSize, opts.moreRegions ?? [])
-  if (more.length && (blk || erst || info.builtinRamoops))
+  if (more.length && (blk || erst || efi || info.builtinRamoops))
     throw new Error(`moreRegions need ramoops as a module (${kernel}${blk ? ', pstore/blk' : erst ? ', ERST' : ''})`)
   const actions = [...opts.actions, ...more.flatMap((r, i) => [`region:${i + 1}`, ...r.actions])]
   if (actions.slice(0, -1).includes('panic')) throw new Error('panic ends the boot: only the last action of the last region may be a panic')
@@ -506,7 +538,7 @@ export async function runKernel(opts: {
     const fe = /^(pmsg|ftrace):/.exec(a)?.[1]
     if (fe && info.config[fe === 'pmsg' ? 'PSTORE_PMSG' : 'PSTORE_FTRACE'] !== 'y') throw new Error(`${a}: ${kernel} has no ${fe} frontend`)
   }
-  if (blk || erst) {
+  if (blk || erst || efi) {
     /* a disk or a file of QEMU's: no reserved memory */
   } else if (!(p.memSize > 0) || memAddress % 4096 !== 0) throw new Error('memSize must be > 0 and memAddress page aligned')
   const reserve = Math.ceil(p.memSize / 4096) * 4096
@@ -523,7 +555,7 @@ export async function runKernel(opts: {
   for (const r of more) if (r.image.length > r.params.memSize) throw new Error(`image (${r.image.length} bytes) larger than memSize (${r.params.memSize})`)
   const image = typeof opts.image === 'string' ? await fsp.readFile(opts.image) : opts.image
   if (erst && image.length !== erst.size) throw new Error(`ERST image is ${image.length} bytes, size is ${erst.size}`)
-  if (!blk && !erst && image.length > p.memSize) throw new Error(`image (${image.length} bytes) larger than memSize (${p.memSize})`)
+  if (!blk && !erst && !efi && image.length > p.memSize) throw new Error(`image (${image.length} bytes) larger than memSize (${p.memSize})`)
 
   const started = Date.now()
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'pstore-sim-kernel-'))
@@ -538,17 +570,19 @@ export async function runKernel(opts: {
     'panic=0',
     'nokaslr',
     'loglevel=7',
-    ...(blk || erst ? [] : [`memmap=${hex(reserve)}$${hex(memAddress)}`]),
+    ...(blk || erst || efi ? [] : [`memmap=${hex(reserve)}$${hex(memAddress)}`]),
     ...more.map((r) => `memmap=${hex(Math.ceil(r.params.memSize / 4096) * 4096)}$${hex(r.params.memAddress!)}`),
     ...more.map((r, i) => `pstoresim.region.${i + 1}=${ramoopsOptions(r.params)}`),
     // built in: ramoops reads its module parameters from the command line (ramoops.NAME=VALUE)
-    ...(erst
-      ? ['pstoresim.erst=1']
-      : blk
-        ? [`pstoresim.blk=${blk.join(',')}`]
-        : info.builtinRamoops
-          ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)]
-          : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
+    ...(efi
+      ? [`pstoresim.efi=${efi.moduleArgs?.length ? efi.moduleArgs.join(',') : '1'}`]
+      : erst
+        ? ['pstoresim.erst=1']
+        : blk
+          ? [`pstoresim.blk=${blk.join(',')}`]
+          : info.builtinRamoops
+            ? ['pstoresim.ramoops=builtin', ...ramoopsWords(p).map((w) => `ramoops.${w}`)]
+            : [`pstoresim.ramoops=${ramoopsOptions(p)}`]),
     `pstoresim.actions=${actions.length ? actions.join(',') : 'none'}`,
     ...(opts.extraCmdline ?? []),
   ].join(' ')
@@ -578,16 +612,19 @@ export async function runKernel(opts: {
     '-qmp',
     `unix:${qmpPath},server=on,wait=off`,
     '-kernel',
-    bootImage(info),
+    // OVMF enters the bzImage's EFI stub (a PVH entry bypasses the firmware and its runtime services)
+    efi ? info.vmlinuz : bootImage(info),
     '-initrd',
     info.initrd,
     '-append',
     cmdline,
-    ...(erst
-      ? erstQemuArgs(imgPath, erst)
-      : blk
-        ? ['-drive', `file=${imgPath},format=raw,if=virtio`]
-        : ['-device', `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`]),
+    ...(efi
+      ? efiQemuArgs(imgPath)
+      : erst
+        ? erstQemuArgs(imgPath, erst)
+        : blk
+          ? ['-drive', `file=${imgPath},format=raw,if=virtio`]
+          : ['-device', `loader,file=${imgPath},addr=${hex(memAddress)},force-raw=on`]),
     ...more.flatMap((r, i) => ['-device', `loader,file=${regionPath(tmp, 'before', i + 1)},addr=${hex(r.params.memAddress!)},force-raw=on`]),
   ]
 
@@ -661,7 +698,7 @@ export async function runKernel(opts: {
     }
     // pause the guest, dump the region, quit
     await qmp.cmd('stop')
-    if (!blk && !erst) await qmp.cmd('pmemsave', { val: memAddress, size: p.memSize, filename: dumpPath })
+    if (!blk && !erst && !efi) await qmp.cmd('pmemsave', { val: memAddress, size: p.memSize, filename: dumpPath })
     for (const [i, r] of more.entries()) {
       await qmp.cmd('pmemsave', { val: r.params.memAddress!, size: r.params.memSize, filename: regionPath(tmp, 'after', i + 1) })
     }
@@ -670,7 +707,7 @@ export async function runKernel(opts: {
     await qmp.cmd('quit').catch(() => undefined)
     await Promise.race([exitP, sleepUnref(deadline - Date.now())])
     // a disk is read once QEMU has closed it (the guest's completed writes are in the file)
-    const region = await fsp.readFile(blk || erst ? imgPath : dumpPath)
+    const region = await fsp.readFile(blk || erst || efi ? imgPath : dumpPath)
 
     const parsed = parseProtocol(protocol)
     if (qmp.events.some((e) => e.event === 'SHUTDOWN')) parsed.events.push('QEMU-SHUTDOWN (guest powered off)')

@@ -37,6 +37,13 @@ const CASES: Record<SetupProblem, Omit<SetupFacts, 'problem' | 'subject'> & { cl
     detail: 'record_size 5000 is invalid',
     cli: /--erst-record-size: QEMU would refuse this ERST setup: record_size 5000/,
   },
+  efiOnOther: { param: 'efi', cli: /--efi-record-size, --efi-vars-template and --always-kmsg-dump apply to --backend efi only/ },
+  efiRefused: {
+    param: 'efi.record_size',
+    detail: 'record_size is efi_pstore.record_size, a parameter of 6.2 and later',
+    cli: /--efi-record-size: record_size is efi_pstore\.record_size, a parameter of 6\.2 and later/,
+  },
+  autoOnEfi: { param: 'target.kernel', value: 'auto', cli: /--kernel auto reads ramoops' ftrace zones; UEFI variables hold no version/ },
   autoUnreadable: {
     param: 'target.kernel',
     value: 'auto',

@@ -14,7 +14,12 @@ export const formatCommand = defineCommand({
     const { imageSize } = await import('../../backend/setup.js')
     const { config, dmesgZones } = formatImage(argv.image as string, overridesFrom(argv), { force: !!argv.force })
     const k = config.kernel
-    const units = config.backend === 'erst' ? `${dmesgZones} ERST record slots of ${config.erstRecordSize} bytes` : `${dmesgZones} dmesg zones`
+    const units =
+      config.backend === 'erst'
+        ? `${dmesgZones} ERST record slots of ${config.erstRecordSize} bytes`
+        : config.backend === 'efi'
+          ? `an empty UEFI variable store (efi-pstore records of up to ${config.efiRecordSize} bytes)`
+          : `${dmesgZones} dmesg zones`
     process.stdout.write(`formatted ${argv.image}: ${imageSize(config)} bytes, ${units}, kernel ${k.major}.${k.minor}.${k.patch}\n`)
   },
 })

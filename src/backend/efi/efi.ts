@@ -1,0 +1,299 @@
+/**
+ * The efi-pstore backend (drivers/firmware/efi/efi-pstore.c as a pstore_info, over OVMF's
+ * variable store): dmesg records only (PSTORE_FLAGS_DMESG), one UEFI variable per part, files
+ * `dmesg-efi-<id>` (6.1) or `dmesg-efi_pstore-<id>` (6.2+). What the firmware does behind
+ * GetNextVariableName/GetVariable/SetVariable/QueryVariableInfo is OVMF's (edk2's variable
+ * driver) at runtime: appends, State bits cleared in place, no reclaim until the next boot.
+ */
+import type { RegionImage } from '../../format/region.js'
+import { inflateLimit, inflateRecord } from '../../pstore/compression.js'
+import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
+import { PstoreSimError } from '../../util/errors.js'
+import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
+import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
+import { type EfiConfig, efiBackendName, hasRecordSizeParam } from './config.js'
+import { type DumpName, dumpVariableName, genericId, LINUX_EFI_CRASH_GUID_TEXT, PSTORE_EFI_ATTRIBUTES, parseDumpName } from './dumpName.js'
+import {
+  guidBytes,
+  guidText,
+  isLive,
+  type StoredVariable,
+  VAR_ADDED,
+  VAR_DELETED,
+  VAR_IN_DELETED_TRANSITION,
+  VARIABLE_HEADER_SIZE,
+  VariableStore,
+} from './varstore.js'
+
+export class EfiError extends PstoreSimError {
+  override name = 'EfiError'
+}
+
+export const CRASH_GUID = guidBytes(LINUX_EFI_CRASH_GUID_TEXT)
+
+/**
+ * The store's part kept for hardware error records, which QueryVariableInfo leaves out of the
+ * common variables' room: none in Debian's OVMF (its kernels stopped writing with 5280 bytes of
+ * the store free, 160 more than EFI_MIN_RESERVE: test/fixtures/efi-6.1/c-full).
+ */
+export const OVMF_HW_ERR_STORAGE = 0
+/** OVMF's PcdMaxVariableSize / PcdMaxAuthVariableSize: below this much room the firmware reclaims at boot. */
+export const OVMF_MAX_VARIABLE_SIZE = 0x8400
+/** EFI_MIN_RESERVE (arch/x86/platform/efi/quirks.c): the kernel's crash-time writes leave this much. */
+export const EFI_MIN_RESERVE = 5120
+/** EFI_VARIABLE_HARDWARE_ERROR_RECORD. */
+const HW_ERROR_RECORD = 0x8
+
+/** pstore_type_id → the type a file is named by (pstore_type_to_name(); the PowerPC types are not simulated). */
+const TYPE_IDS: Record<number, PstoreType> = { 0: 'dmesg', 1: 'mce', 2: 'console', 3: 'ftrace', 7: 'pmsg' }
+
+export interface EfiBootReport extends BootReport {
+  reclaimedBytes?: number
+}
+
+export class EfiBackend implements PstoreBackend {
+  readonly types: readonly PstoreType[] = ['dmesg']
+  readonly kernelExactDeflate = true
+  readonly store: VariableStore
+
+  constructor(
+    readonly config: EfiConfig,
+    readonly region: RegionImage,
+  ) {
+    if (region.size !== config.memSize) throw new EfiError(`the variable store file is ${region.size} bytes but its setup says ${config.memSize}`)
+    this.store = new VariableStore(region)
+  }
+
+  get name(): 'efi' | 'efi_pstore' {
+    return efiBackendName(this.config.kernel)
+  }
+
+  /** efi_pstore_info.bufsize: 1024 on 6.1, record_size on 6.2+. */
+  get bufsize(): number {
+    return this.config.efiRecordSize
+  }
+
+  whyNot(type: PstoreType): string | undefined {
+    if (type !== 'dmesg') return `efi-pstore stores dmesg records only (PSTORE_FLAGS_DMESG): no ${type} records`
+    const bad = this.store.invalid()
+    return bad ? `the variable store is unusable (${bad}): OVMF offers no variable services and efi-pstore does not register` : undefined
+  }
+
+  /**
+   * OVMF's boot: the variable driver reclaims the store when the space left for common variables
+   * (every variable counted, deleted ones too) is below its largest variable, or when the bytes
+   * after the last variable are not erased. OVMF's own variables (MTC, ConOut…) are not added.
+   */
+  boot(): EfiBootReport[] {
+    const bad = this.store.invalid()
+    if (bad) return [{ outcome: `invalid: ${bad}` }]
+    if (this.region.readOnly) return [{ outcome: 'store' }]
+    const variables = this.store.variables()
+    const free = this.store.freeOffset(variables)
+    const { end } = this.store.geometry()
+    const dirty = this.region.view(free, end - free).some((b) => b !== 0xff)
+    if (dirty || this.commonSpace() - this.usedCommon(variables) < OVMF_MAX_VARIABLE_SIZE) {
+      const reclaimedBytes = this.store.reclaim()
+      this.region.flush()
+      return [{ outcome: 'reclaimed', reclaimedBytes }]
+    }
+    return [{ outcome: 'store' }]
+  }
+
+  /** CommonVariableSpace: the store less its header and the hardware-error reserve. */
+  private commonSpace(): number {
+    const { headerAt, end, start } = this.store.geometry()
+    return end - headerAt - (start - headerAt) - OVMF_HW_ERR_STORAGE
+  }
+
+  /** At runtime every common variable counts, deleted or not (no reclaim before the next boot). */
+  private usedCommon(variables: StoredVariable[]): number {
+    return variables.filter((v) => (v.attributes & HW_ERROR_RECORD) === 0).reduce((n, v) => n + (v.end - v.offset), 0)
+  }
+
+  /** QueryVariableInfo's RemainingVariableStorageSize for non-volatile common variables, at runtime. */
+  remainingSpace(): number {
+    return this.commonSpace() - this.usedCommon(this.store.variables())
+  }
+
+  /** The pstore variables a read pass returns, with their names parsed, in the kernel's order; the pass's end. */
+  private readPass(): Array<{ variable: StoredVariable; dump: DumpName }> {
+    if (this.store.invalid()) return []
+    // efi_pstore_read(): GetNextVariableName with a 1024-byte (6.1) or 512-byte (6.2+) name buffer
+    const nameBuffer = hasRecordSizeParam(this.config.kernel) ? 512 : 1024
+    const out: Array<{ variable: StoredVariable; dump: DumpName }> = []
+    for (const variable of this.store.variables()) {
+      if (!isLive(variable.state) || (variable.state !== VAR_ADDED && this.hasAddedTwin(variable))) continue
+      if (variable.nameSize > nameBuffer) break // EFI_BUFFER_TOO_SMALL: -EIO, the pass ends
+      if (!variable.guid.equals(CRASH_GUID)) continue
+      const dump = parseDumpName(variable.name)
+      if (!dump) break // efi_pstore_read_func() returns 0: no more records
+      if (variable.dataSize > this.bufsize) break // GetVariable: EFI_BUFFER_TOO_SMALL
+      if (variable.dataSize === 0) break // a record of size 0 ends the pass
+      out.push({ variable, dump })
+    }
+    return out
+  }
+
+  private hasAddedTwin(v: StoredVariable): boolean {
+    return this.store.variables().some((o) => o.state === VAR_ADDED && o.name === v.name && o.guid.equals(v.guid))
+  }
+
+  readRecords(): PstoreRecord[] {
+    const records: PstoreRecord[] = []
+    const seen = new Set<string>()
+    for (const { variable, dump } of this.readPass()) {
+      const type = TYPE_IDS[dump.type] ?? 'unknown'
+      const id = genericId(dump.seconds, dump.part, dump.count)
+      // pstore_mkfile(): a second record of the same type and id is -EEXIST (dropped, the pass goes on)
+      if (seen.has(`${type}:${id}`)) continue
+      seen.add(`${type}:${id}`)
+      records.push(
+        this.inflate({
+          type,
+          id: id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : id,
+          time: { sec: BigInt.asIntN(64, dump.seconds), nsec: 0n },
+          compressed: dump.compressed,
+          payload: this.store.data(variable),
+          eccNotice: '',
+        }),
+      )
+    }
+    return records
+  }
+
+  private inflate(record: PstoreRecord): PstoreRecord {
+    const flavour = this.config.quirks.compression
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize), this.config.compress)
+  }
+
+  /**
+   * efi_pstore_write(): SetVariable(name, CRASH_GUID, 7, size, buf) with the kernel's crash-time
+   * check first (efi_query_variable_store, nonblocking: refused when less than EFI_MIN_RESERVE
+   * would remain; u64 arithmetic, so a variable larger than the room left passes it and the
+   * firmware refuses it). 6.1 answers -EIO for any failure, 6.2+ the status's errno (-ENOSPC).
+   */
+  writeDmesg(part: DmesgWrite): DmesgWriteResult {
+    const bad = this.store.invalid()
+    if (bad) return { stored: false, errno: 'EIO', why: bad }
+    const count = part.count ?? 1
+    const name = dumpVariableName(part.part, count, part.time.sec, part.compressed)
+    const id = genericId(BigInt(part.time.sec), part.part, count)
+    const full = hasRecordSizeParam(this.config.kernel) ? ('ENOSPC' as const) : ('EIO' as const)
+    const size = part.payload.length + (name.length + 1) * 2
+    const remaining = BigInt(this.remainingSpace())
+    if (BigInt.asUintN(64, remaining - BigInt(size)) < BigInt(EFI_MIN_RESERVE))
+      return { stored: false, errno: full, why: `less than ${EFI_MIN_RESERVE} bytes of the variable store would remain (${remaining} left)` }
+    const variables = this.store.variables()
+    const old = this.store.find(name, CRASH_GUID, variables)
+    const footprint = VariableStore.footprint(name, part.payload.length)
+    if (this.usedCommon(variables) + footprint > this.commonSpace())
+      return { stored: false, errno: full, why: `the variable store is full (EFI_OUT_OF_RESOURCES): part ${part.part} dropped` }
+    // a variable of the same name is replaced: in delete transition, the new one added, the old deleted
+    if (old) this.store.clearState(old.offset, VAR_IN_DELETED_TRANSITION)
+    const at = this.store.append(name, CRASH_GUID, PSTORE_EFI_ATTRIBUTES, part.payload)
+    if (at === 'full') return { stored: false, errno: full, why: `the variable store is full: part ${part.part} dropped` }
+    if (old) this.store.clearState(old.offset, VAR_DELETED)
+    this.region.flush()
+    return { stored: true, slot: at, id: id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : id }
+  }
+
+  /**
+   * efi_pstore_erase(): SetVariable(name, CRASH_GUID, 7, 0, NULL) deletes the variable the
+   * record was read from: OVMF clears one State bit (0x3f → 0x3d), the name and data stay. A
+   * variable already gone is EFI_NOT_FOUND, which the unlink does not report.
+   */
+  erase(type: PstoreType, id: number | bigint): void {
+    const found = this.readPass().find(
+      ({ dump }) => (TYPE_IDS[dump.type] ?? 'unknown') === type && genericId(dump.seconds, dump.part, dump.count) === BigInt(id),
+    )
+    if (!found) return
+    this.store.clearState(found.variable.offset, VAR_DELETED)
+    this.region.flush()
+  }
+
+  corrupt(spec: CorruptSpec): FlipReport[] {
+    const flips = injectFaults(this.region, this.faultTarget(), spec)
+    this.region.flush()
+    return flips
+  }
+
+  /** Fault units: `store` (the volume and store headers) and every variable `var:N` (header and name, then its data). */
+  private faultTarget(): FaultTarget {
+    const bad = this.store.invalid()
+    const start = bad ? Math.min(this.region.size, 0x64) : this.store.geometry().start
+    const units: FaultUnit[] = [{ name: 'store', header: [0, start], record: [0, 0], data: [0, 0], used: false }]
+    const variables = bad ? [] : this.store.variables()
+    variables.forEach((v, i) => {
+      const used = isLive(v.state) && v.guid.equals(CRASH_GUID)
+      units.push({
+        name: `var:${i}`,
+        header: [v.offset, v.dataOffset],
+        record: [v.dataOffset, v.dataOffset + v.dataSize],
+        data: [v.dataOffset, v.dataOffset + v.dataSize],
+        used,
+      })
+    })
+    const describe = (offset: number): string => {
+      if (offset < start) return offset < 0x48 ? `firmware volume header+${offset}` : `variable store header+${offset - 0x48}`
+      const i = variables.findIndex((v) => offset >= v.offset && offset < v.end)
+      const v = variables[i]
+      if (!v) return 'free space or beyond the store'
+      if (offset < v.offset + VARIABLE_HEADER_SIZE) return `var ${i} (${v.name}) header+${offset - v.offset}`
+      return offset < v.dataOffset
+        ? `var ${i} (${v.name}) name+${offset - v.offset - VARIABLE_HEADER_SIZE}`
+        : `var ${i} (${v.name}) data+${offset - v.dataOffset}`
+    }
+    return { backend: this.name, units, describe }
+  }
+
+  describe(): BackendDescription {
+    const bad = this.store.invalid()
+    if (bad) return { kind: this.name, invalid: bad, variables: [] }
+    const variables = this.store.variables()
+    const { start, end } = this.store.geometry()
+    const free = this.store.freeOffset(variables)
+    return {
+      kind: this.name,
+      bufsize: this.bufsize,
+      store: {
+        start,
+        end,
+        freeOffset: free,
+        freeBytes: end - free,
+        remaining: this.remainingSpace(),
+        deletedBytes: variables.filter((v) => !isLive(v.state)).reduce((n, v) => n + v.end - v.offset, 0),
+      },
+      variables: variables.map((v) => {
+        const dump = v.guid.equals(CRASH_GUID) ? parseDumpName(v.name) : undefined
+        return {
+          offset: v.offset,
+          state: `0x${v.state.toString(16)}`,
+          live: isLive(v.state),
+          attributes: v.attributes,
+          guid: guidText(v.guid),
+          name: v.name,
+          dataSize: v.dataSize,
+          ...(dump
+            ? {
+                pstore: {
+                  type: dump.type,
+                  part: dump.part,
+                  count: dump.count,
+                  seconds: dump.seconds.toString(),
+                  compressed: dump.compressed,
+                  id: genericId(dump.seconds, dump.part, dump.count).toString(),
+                },
+              }
+            : {}),
+        }
+      }),
+    }
+  }
+
+  memory(): BackendMemory {
+    return {}
+  }
+
+  restoreMemory(_memory: BackendMemory): void {}
+}
