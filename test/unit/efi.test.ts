@@ -10,16 +10,16 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { EfiSetupError, fromEfiParams } from '../src/backend/efi/config.js'
-import { dumpVariableName, genericId, parseDumpName } from '../src/backend/efi/dumpName.js'
-import { CRASH_GUID, type EfiBackend } from '../src/backend/efi/efi.js'
-import { emptyOvmfStore, OVMF_4M_SIZE } from '../src/backend/efi/emptyStore.js'
-import { guidBytes, VariableStore } from '../src/backend/efi/varstore.js'
-import { RegionImage } from '../src/format/region.js'
-import { SimulatedMachine } from '../src/machine/machine.js'
-import { formatImage } from '../src/machine/simulation.js'
-import { decompress } from '../src/pstore/compression.js'
-import { recordBytes, recordName } from '../src/pstore/record.js'
+import { EfiSetupError, fromEfiParams } from '../../src/backend/efi/config.js'
+import { dumpVariableName, genericId, parseDumpName } from '../../src/backend/efi/dumpName.js'
+import { CRASH_GUID, type EfiBackend } from '../../src/backend/efi/efi.js'
+import { emptyOvmfStore, OVMF_4M_SIZE } from '../../src/backend/efi/emptyStore.js'
+import { guidBytes, VariableStore } from '../../src/backend/efi/varstore.js'
+import { RegionImage } from '../../src/format/region.js'
+import { SimulatedMachine } from '../../src/machine/machine.js'
+import { formatImage } from '../../src/machine/simulation.js'
+import { decompress } from '../../src/pstore/compression.js'
+import { recordBytes, recordName } from '../../src/pstore/record.js'
 
 /** sha256 of Debian's ovmf 2022.11-6+deb12u2 /usr/share/OVMF/OVMF_VARS_4M.fd (the package itself is compared when installed). */
 const OVMF_VARS_4M_SHA256 = '5d2ac383371b408398accee7ec27c8c09ea5b74a0de0ceea6513388b15be5d1e'
@@ -155,7 +155,7 @@ t.test('the read pass: deleted and foreign variables skipped; it stops at an unp
 })
 
 t.test('a part that does not inflate within the kernel limit is .enc.z (6.1: 1828 bytes, 6.12: 3 × 1024)', async (t) => {
-  const { compress } = await import('../src/pstore/compression.js')
+  const { compress } = await import('../../src/pstore/compression.js')
   const text = Buffer.from(`Oops#1 Part1\n${'a'.repeat(2500)}\n`, 'latin1')
   for (const [kernel, compressed] of [
     ['6.1.192', true],

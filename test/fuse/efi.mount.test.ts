@@ -8,8 +8,8 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import t, { type Test } from 'tap'
-import { type KernelListingFile, repoRoot } from './helpers/fixtures.js'
-import { cat, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from './helpers/mount.js'
+import { type KernelListingFile, repoRoot } from '../helpers/fixtures.js'
+import { cat, ls, mountImage, pstoreSim, run, sha256, statFiles, tempDir } from '../helpers/mount.js'
 
 const SYSTEMD_PSTORE = '/lib/systemd/systemd-pstore'
 const TIME = 1796000000

@@ -12,11 +12,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
-import { compress, decompress } from '../src/pstore/compression.js'
-import { dumpParts } from '../src/pstore/kmsgDumper.js'
-import { recordBytes, recordName } from '../src/pstore/record.js'
-import { beforePstoreWrites, efiBackend, parsedName, pstoreVariables, variablesOf } from './helpers/efiKernel.js'
-import { type KernelListingFile, repoRoot } from './helpers/fixtures.js'
+import { compress, decompress } from '../../src/pstore/compression.js'
+import { dumpParts } from '../../src/pstore/kmsgDumper.js'
+import { recordBytes, recordName } from '../../src/pstore/record.js'
+import { beforePstoreWrites, efiBackend, parsedName, pstoreVariables, variablesOf } from '../helpers/efiKernel.js'
+import { type KernelListingFile, repoRoot } from '../helpers/fixtures.js'
 
 interface Params {
   kernel: { kernelVersion: string; selector: string }
