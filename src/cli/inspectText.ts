@@ -7,6 +7,12 @@ import type { ErstDescription, Inspection } from '../machine/inspect.js'
 
 const hex = (n: number) => '0x' + n.toString(16)
 
+/** For a record left compressed: which algorithms' decoders take its bytes. */
+function matchText(names: string[] | undefined): string {
+  if (!names) return ''
+  return names.length ? `; its bytes decode as ${names.join(' or ')}` : '; its bytes decode with none of deflate, lzo, lz4, lz4hc, 842, zstd'
+}
+
 function ftraceNote(r: Inspection): string[] {
   const k = r.ftraceKernel
   if (!k || k.matchesSetup) return []
@@ -37,7 +43,7 @@ function formatErst(r: Inspection, e: ErstDescription): string {
   lines.push('', r.records.length ? 'records:' : 'records: none')
   for (const rec of r.records) {
     lines.push(
-      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
+      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError}${matchText(rec.compressedWith)})` : rec.compressedWith ? `  (${rec.compressedWith[0]})` : ''}`,
     )
   }
   return lines.join('\n') + '\n'
@@ -70,7 +76,7 @@ export function formatInspection(r: Inspection): string {
   lines.push(`unused tail: ${r.unusedTail.size} bytes at ${hex(r.unusedTail.offset)}`, '', r.records.length ? 'records:' : 'records: none')
   for (const rec of r.records) {
     lines.push(
-      `  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
+      `  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError}${matchText(rec.compressedWith)})` : rec.compressedWith ? `  (${rec.compressedWith[0]})` : ''}`,
     )
   }
   return lines.join('\n') + '\n'
