@@ -52,6 +52,9 @@ export const SIM_VIEW_FLAGS = [...SIM_FLAGS, '--exact-names']
 /** Wall-clock seconds of pstore-sim's records (the kernel's come from QEMU's RTC, 2024-01-01). */
 const SIM_TIME = 1704067200
 
+/** Debian's 6.12.107 listing the region the 6.1 lz4 boots left. */
+export const UPGRADE_BOOT = '6.12-reads-06-lz4'
+
 export function bootName(n: number): string {
   return `${String(n).padStart(2, '0')}-${CHAIN_ALGORITHMS[Math.floor((n - 1) / 2)]}`
 }
@@ -80,6 +83,20 @@ async function simRecords(
 /** Copies dmesg zones `first` and `first + 1` of `from` into `into`. */
 function splice(into: Buffer, from: Awaited<ReturnType<typeof simRecords>>, first: number): void {
   for (const k of [first, first + 1]) from.image.copy(into, from.zones[k].offset, from.zones[k].offset, from.zones[k].offset + from.zones[k].size)
+}
+
+/** The region the second lz4 boot left (the kernel's and pstore-sim's lz4 records) listed by Debian's 6.12.107. */
+async function upgradeTo612(region: Buffer, boots: object[]): Promise<void> {
+  const kernel: KernelSelector = '6.12-debian'
+  await prepareKernel(kernel)
+  const r = await runKernel({ kernel, image: region, params: PARAMS, actions: ['list'], timeoutMs: 240_000 })
+  reportBoot('6.12-debian reading the lz4 dump', r)
+  const dir = fixtureDir(COMPRESS_SET, UPGRADE_BOOT)
+  fs.writeFileSync(path.join(dir, 'image.bin.gz'), gzipSync(region, { level: 9 }))
+  writeJson(path.join(dir, 'listing.json'), listingJson(r))
+  const info = kernelInfo(kernel)
+  writeJson(path.join(dir, 'params.json'), { kernel: info && kernelRecord(kernel, info), actions: ['list'], cmdline: r.cmdline })
+  boots.push({ name: UPGRADE_BOOT, kernel, seconds: Math.round(r.timings.totalMs / 100) / 10 })
 }
 
 async function main(): Promise<void> {
@@ -118,6 +135,7 @@ async function main(): Promise<void> {
     boots.push({ name: bootName(n), algorithm, seconds: Math.round(r.timings.totalMs / 100) / 10 })
     region = Buffer.from(r.region)
     previous = algorithm
+    if (bootName(n) === '06-lz4') await upgradeTo612(region, boots)
   }
   fs.writeFileSync(path.join(fixtureDir(COMPRESS_SET, ''), 'after.bin.gz'), gzipSync(region, { level: 9 }))
   writeJson(path.join(fixtureDir(COMPRESS_SET, ''), 'params.json'), {
