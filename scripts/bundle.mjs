@@ -112,7 +112,7 @@ for (const b of builds) {
     platform: 'node',
     target: 'node20',
     // loaded at run time from node_modules (createRequire), as in the unbundled build
-    external: ['pako', 'debug'],
+    external: ['pako', 'debug', '@bokuweb/zstd-wasm'],
     sourcemap: 'linked',
     sourcesContent: false,
     legalComments: 'none',

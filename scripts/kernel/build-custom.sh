@@ -6,28 +6,37 @@
 # the fragment files only: edit this script without rebuilding, edit a fragment to rebuild.
 #
 #   scripts/kernel/build-custom.sh 6.12     -> prints the output dir (last line of stdout)
+#   scripts/kernel/build-custom.sh 6.1 compress
+#       a variant: adds custom-<line>-<variant>.config, with its own lock, work dir and cache dir
+#       (<line>-<variant>-<version>-<hash>), so it builds beside the plain one
 #
 # Environment: PSTORE_SIM_CACHE (cache root, default $HOME/.cache/pstore-sim),
 #              PSTORE_SIM_JOBS (make -j, default 2)
 set -euo pipefail
-LINE=${1:?usage: build-custom.sh 6.1|6.12}
+LINE=${1:?usage: build-custom.sh 6.1|6.12 [VARIANT]}
+VARIANT=${2:-}
+NAME=$LINE${VARIANT:+-$VARIANT}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_ROOT=${PSTORE_SIM_CACHE:-${HOME:-/root}/.cache/pstore-sim}
 CACHE=$CACHE_ROOT/kernel
 mkdir -p "$CACHE/debs" "$CACHE/custom"
-log() { echo "build-custom($LINE): $*" >&2; }
-die() { echo "build-custom($LINE): ERROR: $*" >&2; exit 1; }
+log() { echo "build-custom($NAME): $*" >&2; }
+die() { echo "build-custom($NAME): ERROR: $*" >&2; exit 1; }
 SUDO=
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
 export DEBIAN_FRONTEND=noninteractive
 # shellcheck source=scripts/kernel/apt.sh
 . "$HERE/apt.sh"
 
-exec 8>"$CACHE/custom/.lock-$LINE"
+exec 8>"$CACHE/custom/.lock-$NAME"
 if command -v flock >/dev/null 2>&1; then flock 8; fi
 
 FRAGS=("$HERE/custom.config")
 [ -f "$HERE/custom-$LINE.config" ] && FRAGS+=("$HERE/custom-$LINE.config")
+if [ -n "$VARIANT" ]; then
+  [ -f "$HERE/custom-$NAME.config" ] || die "no fragment custom-$NAME.config"
+  FRAGS+=("$HERE/custom-$NAME.config")
+fi
 FRAG_HASH=$(cat "${FRAGS[@]}" | sha256sum | cut -c1-12)
 
 # the source package: the version of Debian's kernel image on the same line (so a custom build
@@ -60,14 +69,14 @@ if [ "${SPIN:-}" != "$PIN" ] || [ -z "${SVER:-}" ] || [ ! -s "$CACHE/debs/linux-
   fi
   printf 'SVER=%q\nSPIN=%q\n' "$SVER" "$PIN" > "$SENV"
 fi
-OUT=$CACHE/custom/$LINE-$SVER-$FRAG_HASH
+OUT=$CACHE/custom/$NAME-$SVER-$FRAG_HASH
 if [ -s "$OUT/bzImage" ] && [ -s "$OUT/build.json" ]; then echo "$OUT"; exit 0; fi
 
 # build dependencies
 apt_install flex bison bc libelf-dev libssl-dev make gcc xz-utils
 
 t0=$(date +%s)
-WORK=$CACHE/custom/work-$LINE
+WORK=$CACHE/custom/work-$NAME
 rm -rf "$WORK" "$OUT.tmp"; mkdir -p "$WORK" "$OUT.tmp"
 log "extracting linux-source-$LINE $SVER"
 dpkg-deb --fsys-tarfile "$CACHE/debs/linux-source-${LINE}_${SVER}_all.deb" | tar -x -C "$WORK" --wildcards './usr/src/linux-source-*.tar.xz'
@@ -102,7 +111,7 @@ REL=$(make -s kernelrelease)
 KV=$(make -s kernelversion)
 cp arch/x86/boot/bzImage System.map .config "$OUT.tmp/"
 cat > "$OUT.tmp/build.json" <<JSON
-{ "line": "$LINE", "sourcePackage": "linux-source-$LINE", "sourceVersion": "$SVER", "kernelVersion": "$KV",
+{ "line": "$LINE", "variant": "$VARIANT", "sourcePackage": "linux-source-$LINE", "sourceVersion": "$SVER", "kernelVersion": "$KV",
   "release": "$REL", "fragmentHash": "$FRAG_HASH", "extractSeconds": $((t1 - t0)), "buildSeconds": $((t2 - t1)), "buildCpuSeconds": $CPU_S,
   "jobs": ${PSTORE_SIM_JOBS:-2} }
 JSON

@@ -9,6 +9,8 @@
 #   6.12-debian  Debian's linux-image-6.12.*+deb12-amd64-unsigned (ramoops as a module, .ko.xz)
 #   6.1-custom   scripts/kernel/build-custom.sh 6.1: tinyconfig + custom.config from linux-source-6.1
 #   6.12-custom  the same from linux-source-6.12 (ramoops built in, every frontend, LKDTM)
+#   6.1-compress 6.1-custom + custom-6.1-compress.config: every PSTORE_*_COMPRESS built in, so one
+#                kernel boots with each pstore.compress= value (build-custom.sh 6.1 compress)
 #
 # Environment:
 #   PSTORE_SIM_CACHE       cache root (default $HOME/.cache/pstore-sim); this script uses <root>/kernel
@@ -43,7 +45,8 @@ case "$SEL" in
     PIN=${PSTORE_SIM_KERNEL_PKG_6_12:-linux-image-6.12.107+deb12-amd64-unsigned} ;;
   6.1-custom) LINE=6.1; KIND=custom ;;
   6.12-custom) LINE=6.12; KIND=custom ;;
-  *) echo "prepare-kernel: unknown kernel '$SEL' (6.1-debian, 6.12-debian, 6.1-custom, 6.12-custom)" >&2; exit 2 ;;
+  6.1-compress) LINE=6.1; KIND=custom; VARIANT=compress ;;
+  *) echo "prepare-kernel: unknown kernel '$SEL' (6.1-debian, 6.12-debian, 6.1-custom, 6.12-custom, 6.1-compress)" >&2; exit 2 ;;
 esac
 OUT=$CACHE/$SEL
 mkdir -p "$OUT"
@@ -173,8 +176,8 @@ if [ "$KIND" = debian ]; then
   [ -n "$EFI_MOD" ] || log "WARNING: no efi-pstore module: efi runs unavailable"
 else
   # -------------------------------------------------------------- 2'. custom build
-  BOUT=$(bash "$HERE/build-custom.sh" "$LINE" | tail -n1)
-  [ -s "$BOUT/bzImage" ] || die "build-custom.sh $LINE produced no bzImage"
+  BOUT=$(bash "$HERE/build-custom.sh" "$LINE" ${VARIANT:-} | tail -n1)
+  [ -s "$BOUT/bzImage" ] || die "build-custom.sh $LINE ${VARIANT:-} produced no bzImage"
   bj() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" "$BOUT/build.json" | head -n1; }
   KPKG="custom (linux-source-$LINE)"
   KVER=$(bj sourceVersion)

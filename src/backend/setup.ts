@@ -91,16 +91,16 @@ export function ftraceVersionIn(source: SetupSource, readU32: (offset: number) =
 
 /** The target kernel and machine the setup runs on. */
 export function targetOf(config: BackendConfig): TargetSetup {
-  const { kernel, cpus, compress, quirks } = config
+  const { kernel, cpus, compress, compressAlgorithm, quirks } = config
   switch (config.backend) {
     case 'blk':
       // No frontend: the kernels pstore/blk was checked against (Debian's) have none, and the
       // backend writes no console, pmsg or ftrace zone; the 64-bit word is the only one checked.
-      return { kernel, cpus, wordBits: 64, frontends: { console: false, pmsg: false, ftrace: false }, compress, quirks }
+      return { kernel, cpus, wordBits: 64, frontends: { console: false, pmsg: false, ftrace: false }, compress, compressAlgorithm, quirks }
     case 'erst':
     case 'efi':
     case 'ramoops':
-      return { kernel, cpus, wordBits: config.wordBits, frontends: config.frontends, compress, quirks }
+      return { kernel, cpus, wordBits: config.wordBits, frontends: config.frontends, compress, compressAlgorithm, quirks }
   }
 }
 

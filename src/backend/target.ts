@@ -2,7 +2,16 @@
  * The target kernel and machine a setup runs on, shared by every backend's setup (ramoops,
  * pstore/blk, ERST): none of it is stored in the image.
  */
-import { DEFAULT_KERNEL, type KernelQuirks, type KernelVersion, parseKernelVersion, quirksFor } from '../format/kernelVersion.js'
+import {
+  type CompressAlgorithm,
+  type CompressChoice,
+  compressChoiceRefusal,
+  DEFAULT_KERNEL,
+  type KernelQuirks,
+  type KernelVersion,
+  parseKernelVersion,
+  quirksFor,
+} from '../format/kernelVersion.js'
 import { PstoreSimError } from '../util/errors.js'
 
 /** Raised when the kernel's probe would refuse the setup; the message says why in plain words. */
@@ -20,8 +29,11 @@ export interface TargetOptions {
   wordBits?: 64 | 32
   /** CONFIG_PSTORE_CONSOLE / _PMSG / _FTRACE. A kernel without the ftrace frontend cannot merge per-CPU zones and shows no ftrace file. */
   frontends?: Partial<Frontends>
-  /** pstore.compress: deflate (default) or none. */
-  compress?: boolean
+  /**
+   * pstore.compress: deflate (the default), lzo, lz4, lz4hc, 842 or zstd (4.19–6.5), or none;
+   * true means the default, false none.
+   */
+  compress?: boolean | CompressChoice | string
   /** Overrides of single version-derived behaviours (vendor or stable backports). */
   quirks?: Partial<KernelQuirks>
 }
@@ -39,7 +51,17 @@ export interface TargetSetup {
   wordBits: 64 | 32
   frontends: Frontends
   compress: boolean
+  /** The algorithm pstore compresses dmesg records with when `compress` is on. */
+  compressAlgorithm: CompressAlgorithm
   quirks: KernelQuirks
+}
+
+/** pstore.compress for kernel `kernel`: whether records are compressed and with what; a ProbeError when the kernel cannot. */
+export function compression(kernel: KernelVersion, option: boolean | string | undefined): { compress: boolean; compressAlgorithm: CompressAlgorithm } {
+  const choice = option === undefined || option === true ? 'deflate' : option === false ? 'none' : option
+  const refusal = compressChoiceRefusal(kernel, choice)
+  if (refusal) throw new ProbeError(refusal)
+  return choice === 'none' ? { compress: false, compressAlgorithm: 'deflate' } : { compress: true, compressAlgorithm: choice as CompressAlgorithm }
 }
 
 /** The target kernel and machine from options (shared by every backend's setup). */
@@ -54,7 +76,7 @@ export function target(options: TargetOptions): TargetSetup {
     cpus,
     wordBits,
     frontends: { console: true, pmsg: true, ftrace: true, ...options.frontends },
-    compress: options.compress ?? true,
+    ...compression(kernel, options.compress),
     quirks: { ...quirksFor(kernel), ...options.quirks },
   }
 }

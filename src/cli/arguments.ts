@@ -99,7 +99,8 @@ export function rawText(value: string, args: string[]): Buffer {
     for (let i = args.length - 1; i >= 0; i--) {
       if (args[i] !== value) continue
       const previous = args[i - 1] ?? ''
-      if (/^--?[a-zA-Z][\w-]*$/.test(previous) && !/^--(no-)?(compress|reboot|json|force|foreground|exact-names|content|help|version)$/.test(previous)) continue
+      if (/^--?[a-zA-Z][\w-]*$/.test(previous) && !/^--(no-compress|(no-)?(reboot|json|force|foreground|exact-names|content|help|version))$/.test(previous))
+        continue
       return Buffer.from(raw[i])
     }
   }

@@ -7,6 +7,12 @@ import type { EfiDescription, ErstDescription, Inspection } from '../machine/ins
 
 const hex = (n: number) => '0x' + n.toString(16)
 
+/** For a record left compressed: which algorithms' decoders take its bytes. */
+function matchText(names: string[] | undefined): string {
+  if (!names) return ''
+  return names.length ? `; its bytes decode as ${names.join(' or ')}` : '; its bytes decode with none of deflate, lzo, lz4, lz4hc, 842, zstd'
+}
+
 function ftraceNote(r: Inspection): string[] {
   const k = r.ftraceKernel
   if (!k || k.matchesSetup) return []
@@ -72,7 +78,7 @@ function formatEfi(r: Inspection, e: EfiDescription): string {
   lines.push('', r.records.length ? 'records:' : 'records: none')
   for (const rec of r.records) {
     lines.push(
-      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
+      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError}${matchText(rec.compressedWith)})` : rec.compressedWith ? `  (${rec.compressedWith[0]})` : ''}`,
     )
   }
   return lines.join('\n') + '\n'
@@ -107,7 +113,7 @@ export function formatInspection(r: Inspection): string {
   if (r.readPassFailure) lines.push(`  (the kernel's read pass fails, so it lists no file at all: ${r.readPassFailure})`)
   for (const rec of r.records) {
     lines.push(
-      `  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
+      `  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError}${matchText(rec.compressedWith)})` : rec.compressedWith ? `  (${rec.compressedWith[0]})` : ''}`,
     )
   }
   return lines.join('\n') + '\n'

@@ -6,7 +6,7 @@
  */
 
 import type { MountOptions } from '../daemon/daemon.js'
-import { parseSize, type SetupOverrides } from '../machine/imageSetup.js'
+import { COMPRESS_CHOICES, parseSize, type SetupOverrides } from '../machine/imageSetup.js'
 import { PstoreSimError } from '../util/errors.js'
 
 /** Generic mount(8) and FUSE flags: no effect on a pstore's 0400/0440 regular files. */
@@ -55,7 +55,7 @@ const SIZE_PARAMS = ['mem_size', 'record_size', 'console_size', 'ftrace_size', '
 export type MountOptionFields = Omit<MountOptions, 'image' | 'mountpoint'>
 
 const KNOWN =
-  'ro, rw, kmsg_bytes=N, cache_timeout=SECONDS, allow_other, mem_size=, record_size=, console_size=, ftrace_size=, pmsg_size=, ecc=N, max_reason=N, kernel=VERSION, cpus=N, frontends=console+pmsg+ftrace|none, pmsg_fifo=PATH, exact_names, system_map=PATH'
+  'ro, rw, kmsg_bytes=N, cache_timeout=SECONDS, allow_other, mem_size=, record_size=, console_size=, ftrace_size=, pmsg_size=, ecc=N, max_reason=N, kernel=VERSION, compress=deflate|lzo|lz4|lz4hc|842|zstd|none, cpus=N, frontends=console+pmsg+ftrace|none, pmsg_fifo=PATH, exact_names, system_map=PATH'
 
 function bad(opt: string, why: string): PstoreSimError {
   return new PstoreSimError(`-o ${opt}: ${why}`)
@@ -94,6 +94,9 @@ function apply(
   } else if (key === 'kernel') {
     if (!value || !/^\d+\.\d+(\.\d+)?$/.test(value)) throw bad(opt, 'takes a kernel version, e.g. kernel=6.1.192')
     out.overrides.target.kernel = value
+  } else if (key === 'compress') {
+    if (!value || !(COMPRESS_CHOICES as readonly string[]).includes(value)) throw bad(opt, `takes ${COMPRESS_CHOICES.join(', ')}`)
+    out.overrides.target.compress = value
   } else if (key === 'frontends') {
     // '+' between names: ',' separates the options themselves
     const list = (value ?? '').split('+').filter(Boolean)

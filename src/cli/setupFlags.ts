@@ -3,7 +3,7 @@
  * sidecar): declared once here, so a new one (`--backend`…) is added in one place.
  */
 import type { Argv } from 'yargs'
-import { BACKEND_CHOICES, type BackendChoice, parseSize, type SetupOverrides } from '../machine/imageSetup.js'
+import { BACKEND_CHOICES, type BackendChoice, COMPRESS_CHOICES, parseSize, type SetupOverrides } from '../machine/imageSetup.js'
 import { PstoreSimError } from '../util/errors.js'
 import { wholeNumber } from './arguments.js'
 
@@ -38,6 +38,11 @@ export const SETUP_FLAGS = {
     describe:
       "target kernel version X.Y.Z, sublevel included: the ftrace zones' signature holds LINUX_VERSION_CODE. Default 6.12.0 = mainline v6.12; a distribution kernel needs its own (Debian's 6.12.107: --kernel 6.12.107). \"auto\": the version a dump's ftrace zones show",
   },
+  compress: {
+    type: 'string',
+    describe:
+      'pstore.compress of the target: deflate (default), lzo, lz4, lz4hc, 842, zstd (kernels 4.19–6.5; 6.6+ has deflate only) or none. (panic: --no-compress stores this one dump as text)',
+  },
   'word-size': { type: 'number', choices: [64, 32], describe: 'target word size: ftrace record of 24 or 16 bytes' },
   frontends: { type: 'string', describe: 'pstore frontends built into the target kernel (default console,pmsg,ftrace)' },
   cmdline: { type: 'string', describe: 'kernel command line with ramoops.* (or, with --backend blk, pstore_blk.*) parameters' },
@@ -56,6 +61,16 @@ function frontendsFrom(value: string | number | undefined): NonNullable<SetupOve
   for (const f of list)
     if (!['console', 'pmsg', 'ftrace', 'none'].includes(f)) throw new PstoreSimError(`--frontends: unknown frontend "${f}" (console, pmsg, ftrace or none)`)
   return { console: list.includes('console'), pmsg: list.includes('pmsg'), ftrace: list.includes('ftrace') }
+}
+
+/** --compress ALGORITHM; `false` (panic's --no-compress, about one dump) and a bare flag change no setup. */
+function compressFrom(value: string | number | boolean | undefined): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined
+  const choice = String(value)
+  if (choice === '') return undefined
+  if (!(COMPRESS_CHOICES as readonly string[]).includes(choice))
+    throw new PstoreSimError(`--compress: unknown algorithm "${choice}" (${COMPRESS_CHOICES.join(', ')})`)
+  return choice
 }
 
 /** The setup flags given, as the overrides an image is opened with. */
@@ -87,7 +102,13 @@ export function overridesFrom(argv: SetupArgs): SetupOverrides {
     cmdline: argv.cmdline as string | undefined,
     dtsFile: argv.dts as string | undefined,
     diskSize: size('disk-size'),
-    target: { kernel: argv.kernel as string | undefined, cpus: argv.cpus as number | undefined, wordBits: argv['word-size'] as 64 | 32 | undefined, frontends },
+    target: {
+      kernel: argv.kernel as string | undefined,
+      cpus: argv.cpus as number | undefined,
+      wordBits: argv['word-size'] as 64 | 32 | undefined,
+      frontends,
+      compress: compressFrom(argv.compress as string | boolean | undefined),
+    },
   }
 }
 

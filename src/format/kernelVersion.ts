@@ -88,3 +88,26 @@ export function quirksFor(v: KernelVersion): KernelQuirks {
     eccNoticePrefix: atLeast(v, 5, 18),
   }
 }
+
+/** What pstore.compress= names (CONFIG_PSTORE_*_COMPRESS): the crypto API's algorithms 4.19–6.5, deflate alone from 6.6. */
+export type CompressAlgorithm = 'deflate' | 'lzo' | 'lz4' | 'lz4hc' | '842' | 'zstd'
+export const COMPRESS_ALGORITHMS: readonly CompressAlgorithm[] = ['deflate', 'lzo', 'lz4', 'lz4hc', '842', 'zstd']
+/** pstore.compress's values: an algorithm, or none (records stored as text). */
+export type CompressChoice = CompressAlgorithm | 'none'
+export const COMPRESS_CHOICES: readonly CompressChoice[] = [...COMPRESS_ALGORITHMS, 'none']
+
+/**
+ * Why kernel `v` cannot compress pstore records with `choice`, or undefined when it can. 4.19
+ * (pstore compressing through the crypto API with a runtime choice) to 6.5 take every
+ * algorithm; 6.6 kept deflate alone (it logs "Unsupported compression" and falls back to
+ * deflate); kernels before 4.19 are modelled with deflate only.
+ */
+export function compressChoiceRefusal(v: KernelVersion, choice: string): string | undefined {
+  if (!(COMPRESS_CHOICES as readonly string[]).includes(choice)) return `unknown compression "${choice}" (${COMPRESS_CHOICES.join(', ')})`
+  if (choice === 'deflate' || choice === 'none') return undefined
+  const kernel = formatKernelVersion(v)
+  if (atLeast(v, 6, 6))
+    return `kernel ${kernel} compresses pstore records with deflate only (6.6 replaced the crypto API's lzo, lz4, lz4hc, 842 and zstd with zlib; pstore.compress=${choice} falls back to deflate there): use deflate or none, or a 4.19–6.5 kernel`
+  if (!atLeast(v, 4, 19)) return `compression ${choice} is modelled for kernels 4.19 to 6.5, not ${kernel}: use deflate or none`
+  return undefined
+}

@@ -30,6 +30,7 @@ import { writeFileAtomic } from '../util/files.js'
 
 // Defined with the setup types (backend/setup.ts); the CLI and the API import them from here.
 export { BACKEND_CHOICES, type BackendChoice, resolveSetup, type SetupSource } from '../backend/setup.js'
+export { COMPRESS_CHOICES, type CompressChoice } from '../format/kernelVersion.js'
 
 export interface Sidecar {
   pstoreSim: 1

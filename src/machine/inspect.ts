@@ -6,10 +6,12 @@
 import fs from 'node:fs'
 import type { BackendDescription } from '../backend/backend.js'
 import { openBackend } from '../backend/open.js'
-import { imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
+import { type BackendConfig, imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { RegionImage } from '../format/region.js'
+import { algorithmsMatching } from '../pstore/compression.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
+import type { PstoreRecord } from '../pstore/record.js'
 import { SymbolTable } from '../pstore/symbols.js'
 import { ftraceVersionOf, type SetupOverrides, setupForImage } from './imageSetup.js'
 import { missingImage } from './simulation.js'
@@ -40,7 +42,17 @@ export interface Inspection {
   unusedTail: { offset: number; size: number }
   /** pstore/blk: the module parameters as the kernel shows them, and its kernel memory after the boot */
   blk?: { params: Record<string, string | number | boolean>; diskSize: number; next: { writeCnt: number; oopsCounter: number; panicCounter: number } }
-  records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string; contentBase64?: string }>
+  records: Array<{
+    name: string
+    size: number
+    kernelSize: number
+    mtime: string | null
+    compressed: boolean
+    inflateError?: string
+    /** A record stored compressed: the algorithm(s) its stored bytes decode with (the target's when inflated; [] when none). */
+    compressedWith?: string[]
+    contentBase64?: string
+  }>
   /** Why the kernel's read pass fails and lists nothing, though the storage holds records. */
   readPassFailure?: string
   /** An ERST file: its storage header and slots (zones is then empty). */
@@ -84,6 +96,13 @@ export interface ErstDescription {
   }>
 }
 
+/** What a compressed record's bytes are: the algorithm the core inflated it with, or every one whose decoder takes them. */
+function compressedWith(record: PstoreRecord, config: BackendConfig, bufsize: number): { compressedWith?: string[] } {
+  if (record.inflatedWith) return { compressedWith: [record.inflatedWith] }
+  if (!record.compressed || record.type !== 'dmesg') return {}
+  return { compressedWith: algorithmsMatching(record.payload, targetOf(config).quirks.compression, bufsize) }
+}
+
 export async function inspectImage(
   image: string,
   overrides: SetupOverrides,
@@ -114,6 +133,7 @@ export async function inspectImage(
     mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
     compressed: f.record.compressed,
     ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
+    ...compressedWith(f.record, config, backend.bufsize),
     ...(options.withContent ? { contentBase64: f.content.toString('base64') } : {}),
   }))
   if (before.kind === 'efi' || before.kind === 'efi_pstore') {

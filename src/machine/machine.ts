@@ -304,8 +304,17 @@ export class SimulatedMachine {
   /** What kmsg_dump() hands the dumper on this target: bufsize and compression are the backend's. */
   private dumpInput(reason: DumpReason, oopsCount: number, log: string[], compress: boolean, time: DumpInput['time']): DumpInput {
     const { bufsize } = this.backend
-    const kernelExactDeflate = this.backend.kernelExactDeflate === true
-    return { reason, oopsCount, log, bufsize, compress: compress && this.target.compress, flavour: this.target.quirks.compression, time, kernelExactDeflate }
+    return {
+      reason,
+      oopsCount,
+      log,
+      bufsize,
+      compress: compress && this.target.compress,
+      flavour: this.target.quirks.compression,
+      algorithm: this.target.compressAlgorithm,
+      time,
+      kernelExactDeflate: this.backend.kernelExactDeflate === true,
+    }
   }
 
   /** A panic, oops, emergency restart or shutdown: the report is logged, then kmsg_dump(). */

@@ -1,6 +1,7 @@
 /**
  * dmesg record compression as each kernel generation does it (docs/ramoops-format.md §6.3): pako deflates the
- * records a simulated kernel writes, Node's zlib inflates what a boot reads.
+ * records a simulated kernel writes, Node's zlib inflates what a boot reads; 4.19–6.5 may use
+ * another crypto API algorithm instead (pstore.compress=lzo|lz4|lz4hc|842|zstd: codecs/).
  * Only dmesg records are ever compressed. Inflation is capped so a corrupt or hostile stream
  * can never allocate more than the kernel's own output buffer.
  */
@@ -8,8 +9,30 @@
 import { createRequire } from 'node:module'
 import zlib from 'node:zlib'
 import { isKernelSpace } from '../format/dmesgHeader.js'
-import type { CompressionFlavour } from '../format/kernelVersion.js'
+import type { CompressAlgorithm, CompressionFlavour } from '../format/kernelVersion.js'
+import { lz4CompressBlock, lz4CompressBound, lz4DecompressBlock } from './codecs/lz4.js'
+import { lzoCompress, lzoDecompress, lzoWorstCompress } from './codecs/lzo.js'
+import { sw842Compress, sw842Decompress } from './codecs/sw842.js'
+import { zstdCompress, zstdCompressBound, zstdDecompress } from './codecs/zstd.js'
 import { lazyPayloadRecord, type PstoreRecord } from './record.js'
+
+/** The crypto API's other compressors (4.19–6.5): what each stores and reads, and its zbufsize(). */
+interface OtherCodec {
+  compress(input: Uint8Array): Uint8Array
+  decompress(input: Uint8Array, limit: number): { ok: true; data: Uint8Array } | { ok: false; reason: string }
+  zbufsize(bufsize: number): number
+}
+
+/** lz4hc: a raw block at level 9, read by the same LZ4_decompress_safe as lz4 (so each reads the other's). */
+const LZ4HC_DEPTH = 256
+
+const OTHER_CODECS: Record<Exclude<CompressAlgorithm, 'deflate'>, OtherCodec> = {
+  lzo: { compress: lzoCompress, decompress: lzoDecompress, zbufsize: lzoWorstCompress },
+  lz4: { compress: (i) => lz4CompressBlock(i), decompress: lz4DecompressBlock, zbufsize: lz4CompressBound },
+  lz4hc: { compress: (i) => lz4CompressBlock(i, LZ4HC_DEPTH), decompress: lz4DecompressBlock, zbufsize: lz4CompressBound },
+  '842': { compress: sw842Compress, decompress: sw842Decompress, zbufsize: (size) => size },
+  zstd: { compress: zstdCompress, decompress: zstdDecompress, zbufsize: zstdCompressBound },
+}
 
 // pako loads on first use (the first compressed record), not at every CLI start.
 const require = createRequire(import.meta.url)
@@ -36,13 +59,15 @@ function cryptoScratchSize(bufsize: number): number {
   return Math.floor((bufsize * 100) / ratio)
 }
 
-/** Size of the dumper's scratch buffer (the largest text a record can be built from). */
-export function scratchBufferSize(flavour: CompressionFlavour, bufsize: number): number {
+/** Size of the dumper's scratch buffer (big_oops_buf_sz: the largest text a record can be built from). */
+export function scratchBufferSize(flavour: CompressionFlavour, bufsize: number, algorithm: CompressAlgorithm = 'deflate'): number {
+  if (algorithm !== 'deflate') return OTHER_CODECS[algorithm].zbufsize(bufsize)
   return flavour === 'zlib-raw-15' ? Math.floor((bufsize * 100) / 60) : cryptoScratchSize(bufsize)
 }
 
 /** The largest inflated size the kernel accepts when reading a record back. */
-export function inflateLimit(flavour: CompressionFlavour, bufsize: number): number {
+export function inflateLimit(flavour: CompressionFlavour, bufsize: number, algorithm: CompressAlgorithm = 'deflate'): number {
+  if (algorithm !== 'deflate') return OTHER_CODECS[algorithm].zbufsize(bufsize)
   return flavour === 'zlib-raw-15' ? 3 * bufsize : cryptoScratchSize(bufsize)
 }
 
@@ -63,7 +88,18 @@ function streamOptions(flavour: CompressionFlavour): { raw: boolean; windowBits:
  * Writers use window bits ≤ 11 where the target allows, so that any kernel from 4.17 on can read it,
  * unless `kernelExact` asks for the kernel's own stream (its window, no leading stored block).
  */
-export function compress(flavour: CompressionFlavour, input: Uint8Array, outputLimit: number, kernelExact = false): Buffer | undefined {
+export function compress(
+  flavour: CompressionFlavour,
+  input: Uint8Array,
+  outputLimit: number,
+  algorithm: CompressAlgorithm = 'deflate',
+  kernelExact = false,
+): Buffer | undefined {
+  if (algorithm !== 'deflate') {
+    // every crypto compressor is handed the backend's buffer as its output: one that does not fit fails (lzo, 842: -EINVAL, -ENOSPC)
+    const out = OTHER_CODECS[algorithm].compress(input)
+    return out.length > outputLimit ? undefined : Buffer.from(out)
+  }
   const { raw, windowBits, memLevel } = streamOptions(flavour)
   pako ??= require('pako') as typeof import('pako')
   // kernelExact (efi-pstore: the bytes are compared with the kernel's own): the kernel's window as it is
@@ -168,7 +204,11 @@ class OutputLimit extends Error {}
  * distance back into this call's output, beyond the window (inffast.c). The output is capped
  * at the kernel's buffer, so no stream can allocate more.
  */
-export function decompress(flavour: CompressionFlavour, input: Uint8Array, limit: number): InflateResult {
+export function decompress(flavour: CompressionFlavour, input: Uint8Array, limit: number, algorithm: CompressAlgorithm = 'deflate'): InflateResult {
+  if (algorithm !== 'deflate') {
+    const result = OTHER_CODECS[algorithm].decompress(input, Math.max(1, limit))
+    return result.ok ? { ok: true, data: Buffer.from(result.data.buffer, result.data.byteOffset, result.data.length) } : result
+  }
   const { raw, windowBits } = streamOptions(flavour)
   const native = nativeInflater(raw, windowBits)
   if (native) return inflateNative(native, input, Math.max(1, limit), true)
@@ -176,7 +216,11 @@ export function decompress(flavour: CompressionFlavour, input: Uint8Array, limit
 }
 
 /** As decompress(), for the size only: the text goes to the reused output buffer and no further. */
-export function inflatedSize(flavour: CompressionFlavour, input: Uint8Array, limit: number): InflateCheck {
+export function inflatedSize(flavour: CompressionFlavour, input: Uint8Array, limit: number, algorithm: CompressAlgorithm = 'deflate'): InflateCheck {
+  if (algorithm !== 'deflate') {
+    const result = decompress(flavour, input, limit, algorithm)
+    return result.ok ? { ok: true, size: result.data.length } : result
+  }
   const { raw, windowBits } = streamOptions(flavour)
   const native = nativeInflater(raw, windowBits)
   if (native) return inflateNative(native, input, Math.max(1, limit), false)
@@ -192,14 +236,20 @@ export function inflatedSize(flavour: CompressionFlavour, input: Uint8Array, lim
  * of text nobody may read. `record.payload` is inflated again later, so it must not change:
  * a backend whose buffer a later event rewrites hands over a copy.
  */
-export function inflateRecord(record: PstoreRecord, flavour: CompressionFlavour, limit: number, compressionOn: boolean): PstoreRecord {
+export function inflateRecord(
+  record: PstoreRecord,
+  flavour: CompressionFlavour,
+  limit: number,
+  compressionOn: boolean,
+  algorithm: CompressAlgorithm = 'deflate',
+): PstoreRecord {
   if (!record.compressed || record.type !== 'dmesg') return record
   if (!compressionOn) return { ...record, inflateError: 'compression is off (pstore.compress=none)' }
-  const checked = inflatedSize(flavour, record.payload, limit)
+  const checked = inflatedSize(flavour, record.payload, limit, algorithm)
   if (!checked.ok) return { ...record, inflateError: checked.reason }
   const { payload: compressed, payloadLength: _, ...fields } = record
-  return lazyPayloadRecord({ ...fields, compressed: false }, checked.size, () => {
-    const result = decompress(flavour, compressed, limit)
+  return lazyPayloadRecord({ ...fields, compressed: false, inflatedWith: algorithm }, checked.size, () => {
+    const result = decompress(flavour, compressed, limit, algorithm)
     // The same bytes inflated the same way: only a broken zlib could fail here.
     if (!result.ok || result.data.length !== checked.size) throw new Error(`record ${record.type}-${record.id}: inflating it again gave another result`)
     return result.data
@@ -227,4 +277,18 @@ function inflatePako(raw: boolean, windowBits: number, input: Uint8Array, limit:
   if (inflater.err !== 0) return { ok: false, reason: inflater.msg || `inflate error ${inflater.err}` }
   // A right-sized copy: the output buffer has the kernel's size (often 4x the text).
   return { ok: true, data: Buffer.concat(chunks, total) }
+}
+
+/**
+ * Which algorithms' decoders accept a compressed payload whole (for `inspect`: a record a kernel
+ * set to another algorithm left `.enc.z`). deflate is tried with the target's flavour; lz4 and
+ * lz4hc share one block format, so both are named.
+ */
+export function algorithmsMatching(payload: Uint8Array, flavour: CompressionFlavour, bufsize: number): CompressAlgorithm[] {
+  const names: CompressAlgorithm[] = []
+  for (const algorithm of ['deflate', 'lzo', 'lz4', 'lz4hc', '842', 'zstd'] as const) {
+    const limit = Math.max(inflateLimit(flavour, bufsize, algorithm), 4 * payload.length + 4096)
+    if (decompress(flavour, payload, limit, algorithm).ok) names.push(algorithm)
+  }
+  return names
 }

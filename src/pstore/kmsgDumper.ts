@@ -6,7 +6,7 @@
  * bytes were handed over or the log is used up. A backend's refusal does not stop the loop
  * (6.1 ignores the error; 6.12 keeps the first one for a pr_err and goes on).
  */
-import type { CompressionFlavour } from '../format/kernelVersion.js'
+import type { CompressAlgorithm, CompressionFlavour } from '../format/kernelVersion.js'
 import { compress, scratchBufferSize } from './compression.js'
 import { type DmesgWrite, KMSG_DUMP } from './record.js'
 
@@ -71,6 +71,8 @@ export interface DumpInput {
   bufsize: number
   compress: boolean
   flavour: CompressionFlavour
+  /** pstore.compress's algorithm (deflate unless a 4.19–6.5 target names another). */
+  algorithm?: CompressAlgorithm
   time: { sec: number; nsec: number }
   /** Deflate exactly as the target kernel does (its window, no stored block first): the backend's records are compared byte for byte. */
   kernelExactDeflate?: boolean
@@ -121,10 +123,10 @@ function buildPart(input: DumpInput, part: number, end: number): { write: DmesgW
     const text = input.log.slice(first, end).join('')
     return { write: { part, compressed: false, payload: Buffer.from(header + text, 'latin1'), time: input.time, reason, count: input.oopsCount }, first }
   }
-  const scratch = scratchBufferSize(input.flavour, input.bufsize)
+  const scratch = scratchBufferSize(input.flavour, input.bufsize, input.algorithm)
   const first = firstFitting(input.log, end, scratch - header.length)
   const uncompressed = Buffer.from(header + input.log.slice(first, end).join(''), 'latin1')
-  const zipped = compress(input.flavour, uncompressed, input.bufsize, input.kernelExactDeflate)
+  const zipped = compress(input.flavour, uncompressed, input.bufsize, input.algorithm, input.kernelExactDeflate)
   if (zipped) return { write: { part, compressed: true, payload: zipped, time: input.time, reason, count: input.oopsCount }, first }
   // Compression failed: each generation falls back differently.
   let payload: Buffer

@@ -52,6 +52,8 @@ export interface PstoreRecord {
   eccNotice: string
   /** Why inflation failed, for `inspect`. */
   inflateError?: string
+  /** A record stored compressed (`-C`) that the core inflated: the algorithm it was read with, for `inspect`. */
+  inflatedWith?: string
 }
 
 /** A console, pmsg or ftrace record: id 0, no time, never compressed. */

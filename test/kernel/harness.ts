@@ -120,8 +120,8 @@ export interface KernelInfo {
 }
 
 /** Which kernel to boot: `<line>-debian` (Debian's kernel package) or `<line>-custom` (built here). */
-export type KernelSelector = '6.1-debian' | '6.12-debian' | '6.1-custom' | '6.12-custom'
-export const KERNELS: readonly KernelSelector[] = ['6.1-debian', '6.12-debian', '6.1-custom', '6.12-custom']
+export type KernelSelector = '6.1-debian' | '6.12-debian' | '6.1-custom' | '6.12-custom' | '6.1-compress'
+export const KERNELS: readonly KernelSelector[] = ['6.1-debian', '6.12-debian', '6.1-custom', '6.12-custom', '6.1-compress']
 export const DEFAULT_KERNEL: KernelSelector = '6.1-debian'
 
 export const DEFAULT_MEM_ADDRESS = 0x8000000

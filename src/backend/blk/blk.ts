@@ -174,7 +174,8 @@ export class PstoreBlk {
   /** decompress_record() in the pstore core. */
   private inflate(record: PstoreRecord): PstoreRecord {
     const flavour = this.config.quirks.compression
-    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize), this.config.compress)
+    const algorithm = this.config.compressAlgorithm
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize, algorithm), this.config.compress, algorithm)
   }
 
   /**

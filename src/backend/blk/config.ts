@@ -4,8 +4,17 @@
  * normalised as __register_pstore_device() and register_pstore_zone() do. The disk itself is
  * the image: its size is the device size the kernel reads with bdev_nr_bytes().
  */
-import { DEFAULT_KERNEL, formatKernelVersion, type KernelQuirks, type KernelVersion, parseKernelVersion, quirksFor } from '../../format/kernelVersion.js'
+import {
+  type CompressAlgorithm,
+  DEFAULT_KERNEL,
+  formatKernelVersion,
+  type KernelQuirks,
+  type KernelVersion,
+  parseKernelVersion,
+  quirksFor,
+} from '../../format/kernelVersion.js'
 import { PstoreSimError } from '../../util/errors.js'
+import { compression } from '../target.js'
 
 /** pstore_blk's module parameters as given; absent = the module's default. */
 export interface BlkModuleParams {
@@ -33,8 +42,8 @@ export interface BlkTargetOptions {
   /** nr_cpu_ids: the ftrace zones are split per CPU */
   cpus?: number
   frontends?: Partial<BlkFrontends>
-  /** pstore.compress: deflate (default) or none */
-  compress?: boolean
+  /** pstore.compress: deflate (default), another algorithm (4.19–6.5) or none; true/false: deflate/none */
+  compress?: boolean | string
 }
 
 export interface BlkConfig {
@@ -54,6 +63,7 @@ export interface BlkConfig {
   cpus: number
   frontends: BlkFrontends
   compress: boolean
+  compressAlgorithm: CompressAlgorithm
   quirks: KernelQuirks
 }
 
@@ -79,8 +89,10 @@ export interface BlkSetupJson {
   wordBits: 64
   frontends: BlkFrontends
   compress: boolean
+  /** Only where it is not deflate (the shape the JSON always had otherwise). */
+  compressAlgorithm?: CompressAlgorithm
   quirks: KernelQuirks
-  blk: Omit<BlkConfig, 'backend'>
+  blk: Omit<BlkConfig, 'backend' | 'compressAlgorithm'> & { compressAlgorithm?: CompressAlgorithm }
 }
 
 /** The kernel would refuse the setup (pstore_blk.ko fails to load); the message says why. */
@@ -147,15 +159,15 @@ export function parseModuleOptions(text: string): BlkModuleParams {
 }
 
 /** A kernel command line: the `pstore_blk.*` words, plus `pstore.compress=`; other words are ignored. */
-export function parseBlkCmdline(cmdline: string): { params: BlkModuleParams; compress?: boolean } {
+export function parseBlkCmdline(cmdline: string): { params: BlkModuleParams; compress?: string } {
   const params: BlkModuleParams = {}
-  let compress: boolean | undefined
+  let compress: string | undefined
   for (const word of cmdline.trim().split(/\s+/).filter(Boolean)) {
     const eq = word.indexOf('=')
     const key = eq < 0 ? word : word.slice(0, eq)
     const value = eq < 0 ? 'y' : word.slice(eq + 1).replace(/^"(.*)"$/, '$1')
     if (key.startsWith('pstore_blk.')) setParam(params, key.slice('pstore_blk.'.length).replace(/-/g, '_'), value, key)
-    else if (key === 'pstore.compress') compress = value !== 'none'
+    else if (key === 'pstore.compress') compress = value
   }
   return { params, compress }
 }
@@ -202,7 +214,7 @@ export function blkConfig(params: BlkModuleParams, diskSize: number, options: Bl
     kernel,
     cpus,
     frontends,
-    compress: options.compress ?? true,
+    ...compression(kernel, options.compress),
     quirks: quirksFor(kernel),
   }
   // register_pstore_zone()'s checks, in its order
@@ -228,7 +240,9 @@ export function effectiveParams(config: BlkConfig): Required<BlkModuleParams> {
 }
 
 export function blkSetupJson(config: BlkConfig): BlkSetupJson {
-  const { backend: _backend, ...blk } = config
+  const { backend: _backend, compressAlgorithm: _algorithm, ...rest } = config
+  const algorithm = config.compress && config.compressAlgorithm !== 'deflate' ? { compressAlgorithm: config.compressAlgorithm } : {}
+  const blk = { ...rest, ...algorithm }
   return {
     source: 'module',
     memAddress: 0,
@@ -246,6 +260,7 @@ export function blkSetupJson(config: BlkConfig): BlkSetupJson {
     wordBits: 64,
     frontends: { console: false, pmsg: false, ftrace: false },
     compress: config.compress,
+    ...algorithm,
     quirks: config.quirks,
     blk,
   }
@@ -258,7 +273,7 @@ export function blkBootLines(config: BlkConfig): string[] {
   return [
     `Command line: console=ttyS0,115200 pstore_blk.blkdev=${config.blkdev} pstore_blk.kmsg_size=${kib(config.kmsgSize)} pstore_blk.best_effort=y`,
     `pstore_zone: registered pstore_blk as backend for kmsg(${reason})${config.pmsgSize ? ' pmsg' : ''}${config.consoleSize ? ' console' : ''}${config.ftraceSize ? ' ftrace' : ''}`,
-    `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
+    `pstore: Using crash dump compression: ${config.compress ? config.compressAlgorithm : 'none'}`,
     'pstore: Registered pstore_blk as persistent store backend',
     `pstore_blk: attached ${config.blkdev} (${config.diskSize}) (no dedicated panic_write!)`,
   ]

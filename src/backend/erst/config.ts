@@ -63,7 +63,7 @@ export function fromErstParams(params: ErstParams, options: TargetOptions = {}):
 }
 
 export function erstSetupJson(config: ErstConfig) {
-  const { backend, erstRecordSize, memSize, maxReason, kernel, cpus, wordBits, frontends, compress, quirks } = config
+  const { backend, erstRecordSize, memSize, maxReason, kernel, cpus, wordBits, frontends, compress, compressAlgorithm, quirks } = config
   return {
     backend,
     erstRecordSize,
@@ -83,6 +83,7 @@ export function erstSetupJson(config: ErstConfig) {
     wordBits,
     frontends,
     compress,
+    ...(compress && compressAlgorithm !== 'deflate' ? { compressAlgorithm } : {}),
     quirks,
   }
 }
@@ -92,7 +93,7 @@ export function erstBootLines(config: ErstConfig): string[] {
   return [
     'Command line: console=ttyS0,115200',
     'ERST: Error Record Serialization Table (ERST) support is initialized.',
-    `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
+    `pstore: Using crash dump compression: ${config.compress ? config.compressAlgorithm : 'none'}`,
     'pstore: Registered erst as persistent store backend',
   ]
 }

@@ -116,7 +116,8 @@ export class ErstBackend implements PstoreBackend {
   /** decompress_record() in the pstore core. */
   private inflate(record: PstoreRecord): PstoreRecord {
     const flavour = this.config.quirks.compression
-    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize), this.config.compress)
+    const algorithm = this.config.compressAlgorithm
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize, algorithm), this.config.compress, algorithm)
   }
 
   /** erst_writer(): the id is taken before the write, so a refused part still uses one. */

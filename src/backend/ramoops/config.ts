@@ -2,7 +2,7 @@
  * One typed description of a ramoops setup (docs/ramoops-format.md §1), built from module parameters, a
  * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
  */
-import { formatKernelVersion } from '../../format/kernelVersion.js'
+import { type CompressAlgorithm, formatKernelVersion } from '../../format/kernelVersion.js'
 import { KMSG_DUMP } from '../../pstore/record.js'
 import { type Frontends, ProbeError, type TargetOptions, type TargetSetup, target } from '../target.js'
 
@@ -40,8 +40,10 @@ export interface RamoopsConfig extends TargetSetup {
 }
 
 /** The JSON form of a RamoopsConfig (sidecar files, `inspect --json`): without the tag, as it has always been. */
-export interface RamoopsConfigJson extends Omit<RamoopsConfig, 'kernel' | 'backend'> {
+export interface RamoopsConfigJson extends Omit<RamoopsConfig, 'kernel' | 'backend' | 'compressAlgorithm'> {
   kernel: string
+  /** Only where it is not deflate (the shape the JSON always had otherwise). */
+  compressAlgorithm?: CompressAlgorithm
 }
 
 const MODULE_PARAM_NAMES = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
@@ -59,9 +61,9 @@ export function parseKernelInteger(text: string, what: string): number {
 }
 
 /** `ramoops.mem_size=0x100000 ramoops.record_size=0x8000 …`: the ramoops.* words; others are ignored. */
-export function parseCmdline(cmdline: string): { params: ModuleParams; pstore: { compress?: boolean; kmsgBytes?: number } } {
+export function parseCmdline(cmdline: string): { params: ModuleParams; pstore: { compress?: string; kmsgBytes?: number } } {
   const params: ModuleParams = {}
-  const pstore: { compress?: boolean; kmsgBytes?: number } = {}
+  const pstore: { compress?: string; kmsgBytes?: number } = {}
   for (const word of cmdline.trim().split(/\s+/).filter(Boolean)) {
     const eq = word.indexOf('=')
     if (eq < 0) continue
@@ -75,7 +77,7 @@ export function parseCmdline(cmdline: string): { params: ModuleParams; pstore: {
       }
       params[name as keyof ModuleParams] = parseKernelInteger(value, key)
     } else if (key === 'pstore.compress') {
-      pstore.compress = value !== 'none'
+      pstore.compress = value
     } else if (key === 'pstore.kmsg_bytes') {
       pstore.kmsgBytes = parseKernelInteger(value, key)
     }
@@ -346,8 +348,10 @@ export function normalise(config: RamoopsConfig): RamoopsConfig {
 }
 
 export function configToJson(config: RamoopsConfig): RamoopsConfigJson {
-  const { backend: _backend, ...rest } = config
-  return { ...rest, kernel: formatKernelVersion(config.kernel) }
+  const { backend: _backend, compressAlgorithm, ...rest } = config
+  // the algorithm only where it is not deflate: the shape the JSON always had otherwise
+  const algorithm = config.compress && compressAlgorithm !== 'deflate' ? { compressAlgorithm } : {}
+  return { ...rest, ...algorithm, kernel: formatKernelVersion(config.kernel) }
 }
 
 const hex = (n: number) => '0x' + n.toString(16)
@@ -358,7 +362,7 @@ export function ramoopsBootLines(config: RamoopsConfig): string[] {
   return [
     `Command line: console=ttyS0,115200 ${params}`,
     `ramoops: using ${config.source === 'module' ? 'module parameters' : 'device tree'}`,
-    `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
+    `pstore: Using crash dump compression: ${config.compress ? config.compressAlgorithm : 'none'}`,
     'pstore: Registered ramoops as persistent store backend',
     `ramoops: using ${hex(config.memSize)}@${hex(config.memAddress)}, ecc: ${config.eccSize}`,
   ]

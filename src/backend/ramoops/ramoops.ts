@@ -128,7 +128,8 @@ export class Ramoops {
   /** decompress_record() in the pstore core; the payload is the zone's old_log snapshot, never written again. */
   private inflate(record: PstoreRecord): PstoreRecord {
     const flavour = this.config.quirks.compression
-    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize), this.config.compress)
+    const algorithm = this.config.compressAlgorithm
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize, algorithm), this.config.compress, algorithm)
   }
 
   /** ramoops_pstore_write() for a dmesg part. Throws RamoopsError when ramoops refuses it. */

@@ -19,13 +19,19 @@ export const panicCommand = (ctx: CliContext) =>
           .option('reason', { choices: ['panic', 'oops', 'emergency', 'shutdown'] as const, default: 'panic' as const })
           .option('log', { type: 'string', describe: "log to dump instead of this boot's (FILE or - for stdin)" })
           .option('time', { type: 'string', coerce: secondsSinceEpoch('time'), describe: 'wall-clock seconds for the record header (default now)' })
-          .option('compress', { type: 'boolean', default: true, describe: 'compress the record (--no-compress stores text)' })
           .option('reboot', { type: 'boolean', describe: 'boot again after the crash' })
           .option('json', { type: 'boolean' }),
       ).example('$0 panic /tmp/pstore --reason oops', 'an oops; three in one boot fill slots 0, 1, 2'),
     handler: async (argv) => {
       const logText = argv.log === undefined ? undefined : isStdin(argv.log, ctx.rawArgs) ? fs.readFileSync(0, 'latin1') : readFileOrFail(argv.log)
-      const event = { op: 'panic', reason: argv.reason as DumpReason, logText, time: argv.time, compress: argv.compress, reboot: argv.reboot } as const
+      const event = {
+        op: 'panic',
+        reason: argv.reason as DumpReason,
+        logText,
+        time: argv.time,
+        compress: (argv.compress as unknown) !== false,
+        reboot: argv.reboot,
+      } as const
       const result = await onTarget(argv.target as string, argv, event)
       print(result, argv.json, () => describeCrash(result))
     },
