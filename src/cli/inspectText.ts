@@ -43,7 +43,43 @@ function formatErst(r: Inspection, e: ErstDescription): string {
   return lines.join('\n') + '\n'
 }
 
+/** What --detect found, and the setup as a board takes it. */
+function detectedText(r: Inspection): string[] {
+  const d = r.detected
+  if (!d) return []
+  const f = d.forms
+  const lines = [
+    '',
+    'detected from the bytes:',
+    ...d.told.map((t) => `  ${t}`),
+    'not in the bytes:',
+    ...d.unknowns.map((t) => `  ${t}`),
+    '',
+    'as module parameters:',
+    `  ${f.moduleParams}`,
+  ]
+  lines.push('on the kernel command line:', `  ${f.cmdline}`)
+  if (f.qemu) lines.push('as QEMU options:', `  ${f.qemu}`)
+  if (f.devicetree) lines.push('as a device-tree node:', ...f.devicetree.split('\n').map((l) => `  ${l}`))
+  if (f.uboot.args) lines.push("U-Boot's pstore:", `  ${f.uboot.args}`)
+  else if (f.uboot.why) lines.push(`U-Boot's pstore cannot read it: ${f.uboot.why}`)
+  for (const c of f.uboot.caveats) lines.push(`  (${c})`)
+  lines.push('(ADDRESS: the physical address the region was reserved at)', '')
+  return lines
+}
+
 export function formatInspection(r: Inspection): string {
+  return formatSetupAndZones(r).replace(
+    /^(setup .*\n(?:next .*\n)?)/m,
+    (m) =>
+      m +
+      detectedText(r)
+        .map((l) => l + '\n')
+        .join(''),
+  )
+}
+
+function formatSetupAndZones(r: Inspection): string {
   if (r.erst) return formatErst(r, r.erst)
   const s = r.setup
   const b = r.blk

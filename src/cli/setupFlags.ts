@@ -37,9 +37,14 @@ export const SETUP_FLAGS = {
   cmdline: { type: 'string', describe: 'kernel command line with ramoops.* (or, with --backend blk, pstore_blk.*) parameters' },
   'disk-size': { type: 'string', describe: 'blk: the disk (image) size for format, e.g. 256K; an existing image is its own size' },
   dts: { type: 'string', describe: 'device tree source file with a ramoops node' },
+  detect: {
+    type: 'boolean',
+    describe:
+      "read the setup from the image's own bytes (zone signatures, ECC parity, ftrace signature; ERST/pstore-blk headers); --kernel and --cpus still win",
+  },
 } as const
 
-export type SetupArgs = { [K in keyof typeof SETUP_FLAGS]?: string | number }
+export type SetupArgs = { [K in keyof typeof SETUP_FLAGS]?: string | number | boolean }
 
 function frontendsFrom(value: string | number | undefined): NonNullable<SetupOverrides['target']>['frontends'] {
   if (value === undefined) return undefined
@@ -55,7 +60,7 @@ function frontendsFrom(value: string | number | undefined): NonNullable<SetupOve
 /** The setup flags given, as the overrides an image is opened with. */
 export function overridesFrom(argv: SetupArgs): SetupOverrides {
   const size = (key: keyof SetupArgs) => (argv[key] === undefined ? undefined : parseSize(argv[key] as string, `--${key}`))
-  const frontends = frontendsFrom(argv.frontends)
+  const frontends = frontendsFrom(argv.frontends as string | undefined)
   const backend = argv.backend === undefined ? undefined : String(argv.backend)
   if (backend !== undefined && !(BACKEND_CHOICES as readonly string[]).includes(backend))
     throw new PstoreSimError(`--backend: unknown backend "${backend}" (ramoops, erst or blk)`)
@@ -75,6 +80,7 @@ export function overridesFrom(argv: SetupArgs): SetupOverrides {
     cmdline: argv.cmdline as string | undefined,
     dtsFile: argv.dts as string | undefined,
     diskSize: size('disk-size'),
+    ...(argv.detect ? { detect: true } : {}),
     target: { kernel: argv.kernel as string | undefined, cpus: argv.cpus as number | undefined, wordBits: argv['word-size'] as 64 | 32 | undefined, frontends },
   }
 }

@@ -5,6 +5,7 @@
 
 import fs from 'node:fs'
 import type { BackendDescription } from '../backend/backend.js'
+import type { Detection } from '../backend/detect.js'
 import { openBackend } from '../backend/open.js'
 import { imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
@@ -43,6 +44,8 @@ export interface Inspection {
   records: Array<{ name: string; size: number; kernelSize: number; mtime: string | null; compressed: boolean; inflateError?: string; contentBase64?: string }>
   /** An ERST file: its storage header and slots (zones is then empty). */
   erst?: ErstDescription
+  /** With detect: what the image's bytes told, what they cannot, and the setup in a board's forms. */
+  detected?: Pick<Detection, 'backend' | 'told' | 'unknowns' | 'forms'>
 }
 
 export interface ErstDescription {
@@ -69,7 +72,8 @@ export async function inspectImage(
 ): Promise<Inspection> {
   // Before the setup: a missing image is the problem to report, not its missing sidecar.
   if (!fs.existsSync(image)) throw missingImage(image)
-  const { config, source } = setupForImage(image, overrides)
+  const { config, source, detection } = setupForImage(image, overrides)
+  const detected = detection ? { detected: { backend: detection.backend, told: detection.told, unknowns: detection.unknowns, forms: detection.forms } } : {}
   const signed = ftraceVersionOf(image, source)
   const region = RegionImage.open(image, { readOnly: true, expectedSize: imageSize(config) })
   const backend = openBackend(config, region)
@@ -94,12 +98,13 @@ export async function inspectImage(
   }))
   if (before.kind === 'erst') {
     const { kind: _kind, ...erst } = before as unknown as ErstDescription & { kind: string }
-    return { image, setup: setupJson(config), zones: [], unusedTail: { offset: imageSize(config), size: 0 }, records, erst }
+    return { image, setup: setupJson(config), ...detected, zones: [], unusedTail: { offset: imageSize(config), size: 0 }, records, erst }
   }
   const setup = setupJson(config)
   return {
     image,
     setup,
+    ...detected,
     ...(signed
       ? {
           ftraceKernel: {
