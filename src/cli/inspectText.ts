@@ -4,6 +4,7 @@
  * dump disagree.
  */
 import type { ErstDescription, Inspection } from '../machine/inspect.js'
+import type { ZoneVerdict } from '../machine/zoneVerdict.js'
 
 const hex = (n: number) => '0x' + n.toString(16)
 
@@ -41,6 +42,20 @@ function formatErst(r: Inspection, e: ErstDescription): string {
     )
   }
   return lines.join('\n') + '\n'
+}
+
+const FATE_WORDS: Record<ZoneVerdict['fate'], string> = {
+  keeps: 'keeps',
+  empty: 'nothing to keep',
+  zaps: 'ZAPS',
+  'ends-read-pass': 'ENDS THE READ PASS',
+  'not-read': 'NOT READ',
+  'enc.z': 'shows it as .enc.z',
+}
+
+/** One zone's fate under the target kernel, with the kernel code that decides it. */
+function verdictLine(v: ZoneVerdict, kernel: string): string {
+  return `-> ${kernel} ${FATE_WORDS[v.fate]}${v.file ? ` ${v.file}` : ''}: ${v.why} [${v.kernel}]`
 }
 
 /** What --detect found, and the setup as a board takes it. */
@@ -102,6 +117,7 @@ function formatSetupAndZones(r: Inspection): string {
     lines.push(
       `${name} ${hex(z.offset).padEnd(10)} ${String(z.size).padEnd(10)} ${String(z.capacity).padEnd(10)} ${z.signature}  ${(z.signatureValid ? 'yes' : 'no').padEnd(6)} ${String(z.start).padEnd(10)} ${String(z.used).padEnd(10)} ${z.bootOutcome}${z.ecc ? ` ecc: ${z.ecc.correctedBytes} corrected, ${z.ecc.badBlocks} bad` : ''}`,
     )
+    if (z.verdict && z.verdict.fate !== 'empty') lines.push(`            ${verdictLine(z.verdict, r.setup.kernel)}`)
   }
   lines.push(`unused tail: ${r.unusedTail.size} bytes at ${hex(r.unusedTail.offset)}`, '', r.records.length ? 'records:' : 'records: none')
   for (const rec of r.records) {

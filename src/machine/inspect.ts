@@ -7,13 +7,15 @@ import fs from 'node:fs'
 import type { BackendDescription } from '../backend/backend.js'
 import type { Detection } from '../backend/detect.js'
 import { openBackend } from '../backend/open.js'
-import { imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
+import { ftraceSignature } from '../backend/ramoops/layout.js'
+import { type BackendConfig, imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { RegionImage } from '../format/region.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
 import { SymbolTable } from '../pstore/symbols.js'
 import { ftraceVersionOf, type SetupOverrides, setupForImage } from './imageSetup.js'
 import { missingImage } from './simulation.js'
+import { type ZoneVerdict, zoneVerdicts } from './zoneVerdict.js'
 
 export interface ZoneInspection {
   type: string
@@ -27,6 +29,8 @@ export interface ZoneInspection {
   used: number
   bootOutcome: string
   ecc?: { correctedBytes: number; badBlocks: number }
+  /** ramoops: what the target kernel does with the zone at boot, and why */
+  verdict?: ZoneVerdict
 }
 
 export interface Inspection {
@@ -123,12 +127,30 @@ export async function inspectImage(
           },
         }
       : {}),
-    zones: before.zones.map((zone, i) => ({
-      ...zone,
-      bootOutcome: reports[i].outcome,
-      ...(setup.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
-    })),
+    zones: withVerdicts(
+      image,
+      config,
+      before.zones.map((zone, i) => ({
+        ...zone,
+        bootOutcome: reports[i].outcome,
+        ...(setup.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
+      })),
+      records,
+    ),
     unusedTail: before.unusedTail,
     records,
   }
+}
+
+/** ramoops: each zone's fate at the target kernel's boot (machine/zoneVerdict.ts), read from the untouched file. */
+function withVerdicts(image: string, config: BackendConfig, zones: ZoneInspection[], records: Inspection['records']): ZoneInspection[] {
+  if (config.backend !== 'ramoops') return zones
+  const verdicts = zoneVerdicts(zones, {
+    bytes: fs.readFileSync(image),
+    kernel: formatKernelVersion(config.kernel),
+    ftraceSig: ftraceSignature(config),
+    eccSize: config.eccSize,
+    records,
+  })
+  return zones.map((zone, i) => ({ ...zone, verdict: verdicts[i] }))
 }
