@@ -4,6 +4,7 @@
  * dump disagree.
  */
 import type { EfiDescription, ErstDescription, Inspection } from '../machine/inspect.js'
+import type { ZoneVerdict } from '../machine/zoneVerdict.js'
 
 const hex = (n: number) => '0x' + n.toString(16)
 
@@ -82,9 +83,57 @@ function formatEfi(r: Inspection, e: EfiDescription): string {
     )
   }
   return lines.join('\n') + '\n'
+const FATE_WORDS: Record<ZoneVerdict['fate'], string> = {
+  keeps: 'keeps',
+  empty: 'nothing to keep',
+  zaps: 'ZAPS',
+  'ends-read-pass': 'ENDS THE READ PASS',
+  'not-read': 'NOT READ',
+  'enc.z': 'shows it as .enc.z',
+}
+
+/** One zone's fate under the target kernel, with the kernel code that decides it. */
+function verdictLine(v: ZoneVerdict, kernel: string): string {
+  return `-> ${kernel} ${FATE_WORDS[v.fate]}${v.file ? ` ${v.file}` : ''}: ${v.why} [${v.kernel}]`
+}
+
+/** What --detect found, and the setup as a board takes it. */
+function detectedText(r: Inspection): string[] {
+  const d = r.detected
+  if (!d) return []
+  const f = d.forms
+  const lines = [
+    '',
+    'detected from the bytes:',
+    ...d.told.map((t) => `  ${t}`),
+    'not in the bytes:',
+    ...d.unknowns.map((t) => `  ${t}`),
+    '',
+    'as module parameters:',
+    `  ${f.moduleParams}`,
+  ]
+  lines.push('on the kernel command line:', `  ${f.cmdline}`)
+  if (f.qemu) lines.push('as QEMU options:', `  ${f.qemu}`)
+  if (f.devicetree) lines.push('as a device-tree node:', ...f.devicetree.split('\n').map((l) => `  ${l}`))
+  if (f.uboot.args) lines.push("U-Boot's pstore:", `  ${f.uboot.args}`)
+  else if (f.uboot.why) lines.push(`U-Boot's pstore cannot read it: ${f.uboot.why}`)
+  for (const c of f.uboot.caveats) lines.push(`  (${c})`)
+  lines.push('(ADDRESS: the physical address the region was reserved at)', '')
+  return lines
 }
 
 export function formatInspection(r: Inspection): string {
+  return formatSetupAndZones(r).replace(
+    /^(setup .*\n(?:next .*\n)?)/m,
+    (m) =>
+      m +
+      detectedText(r)
+        .map((l) => l + '\n')
+        .join(''),
+  )
+}
+
+function formatSetupAndZones(r: Inspection): string {
   if (r.erst) return formatErst(r, r.erst)
   if (r.efi) return formatEfi(r, r.efi)
   const s = r.setup
@@ -108,6 +157,7 @@ export function formatInspection(r: Inspection): string {
     lines.push(
       `${name} ${hex(z.offset).padEnd(10)} ${String(z.size).padEnd(10)} ${String(z.capacity).padEnd(10)} ${z.signature}  ${(z.signatureValid ? 'yes' : 'no').padEnd(6)} ${String(z.start).padEnd(10)} ${String(z.used).padEnd(10)} ${z.bootOutcome}${z.ecc ? ` ecc: ${z.ecc.correctedBytes} corrected, ${z.ecc.badBlocks} bad` : ''}`,
     )
+    if (z.verdict && z.verdict.fate !== 'empty') lines.push(`            ${verdictLine(z.verdict, r.setup.kernel)}`)
   }
   lines.push(`unused tail: ${r.unusedTail.size} bytes at ${hex(r.unusedTail.offset)}`, '', r.records.length ? 'records:' : 'records: none')
   if (r.readPassFailure) lines.push(`  (the kernel's read pass fails, so it lists no file at all: ${r.readPassFailure})`)

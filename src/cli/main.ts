@@ -15,6 +15,7 @@ import { corruptCommand } from './commands/corrupt.js'
 import { execCommand } from './commands/exec.js'
 import { formatCommand } from './commands/format.js'
 import { ftraceCommand } from './commands/ftrace.js'
+import { importCommand } from './commands/import.js'
 import { inspectCommand } from './commands/inspect.js'
 import { mountCommand } from './commands/mount.js'
 import { panicCommand } from './commands/panic.js'
@@ -72,6 +73,7 @@ async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Prom
     .command(ftraceCommand(ctx))
     .command(corruptCommand)
     .command(inspectCommand)
+    .command(importCommand)
     .command(execCommand)
     .completion('completion', 'print a bash completion script (pstore-sim completion >> ~/.bashrc)')
     .example('$0 exec demo.img --tmpfs /var/lib/systemd/pstore -- /lib/systemd/systemd-pstore', 'systemd-pstore as its unit runs it')

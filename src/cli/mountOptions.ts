@@ -55,7 +55,7 @@ const SIZE_PARAMS = ['mem_size', 'record_size', 'console_size', 'ftrace_size', '
 export type MountOptionFields = Omit<MountOptions, 'image' | 'mountpoint'>
 
 const KNOWN =
-  'ro, rw, kmsg_bytes=N, cache_timeout=SECONDS, allow_other, mem_size=, record_size=, console_size=, ftrace_size=, pmsg_size=, ecc=N, max_reason=N, kernel=VERSION, compress=deflate|lzo|lz4|lz4hc|842|zstd|none, cpus=N, frontends=console+pmsg+ftrace|none, pmsg_fifo=PATH, exact_names, system_map=PATH'
+  'ro, rw, kmsg_bytes=N, cache_timeout=SECONDS, allow_other, mem_size=, record_size=, console_size=, ftrace_size=, pmsg_size=, ecc=N, max_reason=N, kernel=VERSION, compress=deflate|lzo|lz4|lz4hc|842|zstd|none, cpus=N, frontends=console+pmsg+ftrace|none, detect, pmsg_fifo=PATH, exact_names, system_map=PATH'
 
 function bad(opt: string, why: string): PstoreSimError {
   return new PstoreSimError(`-o ${opt}: ${why}`)
@@ -79,7 +79,10 @@ function apply(
     if (value === undefined) throw bad(opt, 'takes a size, e.g. 1M or 0x100000')
     out.overrides.params[key] = parseSize(value, `-o ${key}`)
   } else if (key === 'ecc' || key === 'max_reason') out.overrides.params[key] = integer(opt, value, key === 'ecc' ? 255 : 5)
-  else if (key === 'ro') out.readOnly = true
+  else if (key === 'detect') {
+    if (value !== undefined) throw bad(opt, 'takes no value: the setup is read from the image')
+    out.overrides.detect = true
+  } else if (key === 'ro') out.readOnly = true
   else if (key === 'rw') out.readOnly = false
   else if (key === 'allow_other') out.allowOther = true
   else if (key === 'exact_names') out.exactNames = true
@@ -124,8 +127,8 @@ export interface MountOptionScope {
  * its -o takes only what it has always taken, with the message its users know.
  */
 export const MOUNT_COMMAND_SCOPE: MountOptionScope = {
-  keys: ['ro', 'rw', 'kmsg_bytes', 'allow_other', 'cache_timeout'],
-  known: 'ro, rw, kmsg_bytes=N, allow_other, cache_timeout=SECONDS',
+  keys: ['ro', 'rw', 'kmsg_bytes', 'allow_other', 'cache_timeout', 'detect'],
+  known: 'ro, rw, kmsg_bytes=N, allow_other, cache_timeout=SECONDS, detect',
 }
 
 /**

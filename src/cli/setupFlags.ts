@@ -48,6 +48,11 @@ export const SETUP_FLAGS = {
   cmdline: { type: 'string', describe: 'kernel command line with ramoops.* (or, with --backend blk, pstore_blk.*) parameters' },
   'disk-size': { type: 'string', describe: 'blk: the disk (image) size for format, e.g. 256K; an existing image is its own size' },
   dts: { type: 'string', describe: 'device tree source file with a ramoops node' },
+  detect: {
+    type: 'boolean',
+    describe:
+      "read the setup from the image's own bytes (zone signatures, ECC parity, ftrace signature; ERST/pstore-blk headers); --kernel and --cpus still win",
+  },
 } as const
 
 export type SetupArgs = { [K in keyof typeof SETUP_FLAGS]?: string | number | boolean }
@@ -102,6 +107,7 @@ export function overridesFrom(argv: SetupArgs): SetupOverrides {
     cmdline: argv.cmdline as string | undefined,
     dtsFile: argv.dts as string | undefined,
     diskSize: size('disk-size'),
+    ...(argv.detect ? { detect: true } : {}),
     target: {
       kernel: argv.kernel as string | undefined,
       cpus: argv.cpus as number | undefined,

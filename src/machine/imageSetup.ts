@@ -7,7 +7,9 @@
 import fs from 'node:fs'
 import { BlkConfigError } from '../backend/blk/config.js'
 import { type EfiParams, EfiSetupError } from '../backend/efi/config.js'
+import { DetectError, type Detection, detectSetup } from '../backend/detect.js'
 import { type ErstParams, ErstSetupError } from '../backend/erst/config.js'
+import { ERST_MAGIC } from '../backend/erst/storage.js'
 import type { ModuleParams } from '../backend/ramoops/config.js'
 import {
   type BackendChoice,
@@ -150,6 +152,8 @@ export interface SetupOverrides {
   target?: TargetOptions
   /** --disk-size (blk, format only: an existing image's size is its disk's) */
   diskSize?: number
+  /** --detect: the setup from the image's own bytes (backend/detect.ts); the target given still wins */
+  detect?: boolean
 }
 
 /** The blk setup: the sidecar's, with a new command line and disk size where given. */
@@ -209,7 +213,8 @@ export function setupForImage(
   image: string,
   overrides: SetupOverrides,
   options: { ignoreSidecar?: boolean; formatting?: boolean } = {},
-): { source: SetupSource; config: BackendConfig; fromSidecar: boolean } {
+): { source: SetupSource; config: BackendConfig; fromSidecar: boolean; detection?: Detection } {
+  if (overrides.detect) return detectedSetup(image, overrides)
   const sidecar = options.ignoreSidecar ? undefined : readSidecar(image)
   const base: SetupSource = sidecar?.setup ?? { target: {} }
   const target = { ...base.target, ...stripUndefined(overrides.target ?? {}) }
@@ -244,7 +249,7 @@ export function setupForImage(
     const ramoopsGiven =
       overrides.dtsFile !== undefined ? 'dtsFile' : overrides.cmdline !== undefined ? 'cmdline' : hasKeys(overrides.params) ? 'params' : undefined
     if (ramoopsGiven) throw settingError({ problem: 'ramoopsOnOther', subject: image, param: ramoopsGiven, value: backend })
-    const erst = { ...(base.backend === 'erst' ? base.erst : {}), ...stripUndefined(overrides.erst ?? {}) }
+    const erst = { ...erstFromFile(image), ...(base.backend === 'erst' ? base.erst : {}), ...stripUndefined(overrides.erst ?? {}) }
     source = { backend: 'erst', erst, target }
   } else if (hasKeys(overrides.erst)) {
     throw settingError({ problem: 'erstOnRamoops', subject: image, param: 'erst' })
@@ -276,6 +281,68 @@ export function setupForImage(
       throw settingError({ problem: 'erstRefused', subject: image, param: `erst.${err.param}`, detail: err.message })
     }
     if (err instanceof ProbeError || err instanceof RangeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+    throw err
+  }
+}
+
+/**
+ * What an existing ERST file tells by itself: its size is QEMU's size=, and a header QEMU wrote
+ * holds record_size; neither is asked for again (the sidecar or a flag still wins).
+ */
+function erstFromFile(image: string): ErstParams {
+  let fd: number
+  try {
+    fd = fs.openSync(image, 'r')
+  } catch {
+    return {}
+  }
+  try {
+    const size = fs.fstatSync(fd).size
+    const header = Buffer.alloc(12)
+    const magic = fs.readSync(fd, header, 0, 12, 0) === 12 && header.readBigUInt64LE(0) === ERST_MAGIC
+    return { ...(size > 0 ? { size } : {}), ...(magic ? { record_size: header.readUInt32LE(8) } : {}) }
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** `--detect`: the setup the image's bytes tell, with the user's target (kernel, CPUs, frontends) over it. */
+function detectedSetup(image: string, overrides: SetupOverrides): { source: SetupSource; config: BackendConfig; fromSidecar: false; detection: Detection } {
+  const given =
+    overrides.dtsFile !== undefined
+      ? 'dtsFile'
+      : overrides.cmdline !== undefined
+        ? 'cmdline'
+        : hasKeys(overrides.params)
+          ? 'params'
+          : hasKeys(overrides.erst)
+            ? 'erst'
+            : overrides.diskSize !== undefined
+              ? 'diskSize'
+              : overrides.backend
+                ? 'backend'
+                : undefined
+  if (given) throw new SetupError(`${image}: detect reads the setup from the image; ${given} cannot be given with it (give the target kernel and CPUs only)`)
+  let bytes: Buffer
+  try {
+    bytes = fs.readFileSync(image)
+  } catch (err) {
+    throw new SetupError(`${image}: cannot read the image to detect its setup: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  const target = stripUndefined(overrides.target ?? {})
+  if (isAuto(target.kernel)) delete target.kernel // the detection reads the ftrace signature itself
+  let detection: Detection
+  try {
+    detection = detectSetup(bytes, target)
+  } catch (err) {
+    if (err instanceof DetectError || err instanceof RangeError) throw new SetupError(`${image}: detect: ${err.message}`)
+    throw err
+  }
+  try {
+    return { source: detection.source, config: resolveSetup(detection.source), fromSidecar: false, detection }
+  } catch (err) {
+    if (err instanceof ProbeError || err instanceof RangeError || err instanceof BlkConfigError || err instanceof ErstSetupError)
+      throw new SetupError(`${image}: the kernel would refuse the detected setup: ${err.message}`)
     throw err
   }
 }

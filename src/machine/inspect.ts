@@ -5,7 +5,9 @@
 
 import fs from 'node:fs'
 import type { BackendDescription } from '../backend/backend.js'
+import type { Detection } from '../backend/detect.js'
 import { openBackend } from '../backend/open.js'
+import { ftraceSignature } from '../backend/ramoops/layout.js'
 import { type BackendConfig, imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { RegionImage } from '../format/region.js'
@@ -15,6 +17,7 @@ import type { PstoreRecord } from '../pstore/record.js'
 import { SymbolTable } from '../pstore/symbols.js'
 import { ftraceVersionOf, type SetupOverrides, setupForImage } from './imageSetup.js'
 import { missingImage } from './simulation.js'
+import { type ZoneVerdict, zoneVerdicts } from './zoneVerdict.js'
 
 export interface ZoneInspection {
   type: string
@@ -28,6 +31,8 @@ export interface ZoneInspection {
   used: number
   bootOutcome: string
   ecc?: { correctedBytes: number; badBlocks: number }
+  /** ramoops: what the target kernel does with the zone at boot, and why */
+  verdict?: ZoneVerdict
 }
 
 export interface Inspection {
@@ -57,6 +62,8 @@ export interface Inspection {
   readPassFailure?: string
   /** An ERST file: its storage header and slots (zones is then empty). */
   erst?: ErstDescription
+  /** With detect: what the image's bytes told, what they cannot, and the setup in a board's forms. */
+  detected?: Pick<Detection, 'backend' | 'told' | 'unknowns' | 'forms'>
   /** A UEFI variable store: every variable, live and deleted, and its free space (zones is then empty). */
   efi?: EfiDescription
 }
@@ -110,7 +117,8 @@ export async function inspectImage(
 ): Promise<Inspection> {
   // Before the setup: a missing image is the problem to report, not its missing sidecar.
   if (!fs.existsSync(image)) throw missingImage(image)
-  const { config, source } = setupForImage(image, overrides)
+  const { config, source, detection } = setupForImage(image, overrides)
+  const detected = detection ? { detected: { backend: detection.backend, told: detection.told, unknowns: detection.unknowns, forms: detection.forms } } : {}
   const signed = ftraceVersionOf(image, source)
   const region = RegionImage.open(image, { readOnly: true, expectedSize: imageSize(config) })
   const backend = openBackend(config, region)
@@ -149,12 +157,13 @@ export async function inspectImage(
   }
   if (before.kind === 'erst') {
     const { kind: _kind, ...erst } = before as unknown as ErstDescription & { kind: string }
-    return { image, setup: setupJson(config), zones: [], unusedTail: { offset: imageSize(config), size: 0 }, records, ...readPass, erst }
+    return { image, setup: setupJson(config), ...detected, zones: [], unusedTail: { offset: imageSize(config), size: 0 }, records, ...readPass, erst }
   }
   const setup = setupJson(config)
   return {
     image,
     setup,
+    ...detected,
     ...(signed
       ? {
           ftraceKernel: {
@@ -173,13 +182,31 @@ export async function inspectImage(
           },
         }
       : {}),
-    zones: before.zones.map((zone, i) => ({
-      ...zone,
-      bootOutcome: reports[i].outcome,
-      ...(setup.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
-    })),
+    zones: withVerdicts(
+      image,
+      config,
+      before.zones.map((zone, i) => ({
+        ...zone,
+        bootOutcome: reports[i].outcome,
+        ...(setup.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
+      })),
+      records,
+    ),
     unusedTail: before.unusedTail,
     records,
     ...readPass,
   }
+}
+
+/** ramoops: each zone's fate at the target kernel's boot (machine/zoneVerdict.ts), read from the untouched file. */
+function withVerdicts(image: string, config: BackendConfig, zones: ZoneInspection[], records: Inspection['records']): ZoneInspection[] {
+  if (config.backend !== 'ramoops') return zones
+  const verdicts = zoneVerdicts(zones, {
+    bytes: fs.readFileSync(image),
+    kernel: formatKernelVersion(config.kernel),
+    ftraceSig: ftraceSignature(config),
+    eccSize: config.eccSize,
+    records,
+  })
+  return zones.map((zone, i) => ({ ...zone, verdict: verdicts[i] }))
 }

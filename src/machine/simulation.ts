@@ -191,6 +191,10 @@ function loadState(image: string): MachineState | undefined {
  * gives every zone its signature, as a kernel's first boot would.
  */
 export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { config: BackendConfig; dmesgZones: number } {
+  if (overrides.detect)
+    throw new SetupError(
+      `${image}: detect reads the setup of an existing image; format makes a new one from the setup given (inspect --detect prints it as parameters)`,
+    )
   if (fs.existsSync(image) && !options.force) throw settingError({ problem: 'exists', subject: image, param: 'force' })
   const erst = overrides.backend === 'erst' || overrides.backend === 'efi'
   if (!erst && overrides.backend !== 'blk' && !overrides.cmdline && !overrides.dtsFile && overrides.params?.mem_size === undefined) {

@@ -29,7 +29,7 @@ export const mountCommand = (ctx: CliContext) =>
       const options: MountOptions = {
         image: path.resolve(argv.image as string),
         mountpoint: path.resolve(argv.mountpoint as string),
-        overrides: overridesFrom(argv),
+        overrides: { ...overridesFrom(argv), ...(mountOptions.overrides?.detect ? { detect: true } : {}) },
         readOnly: mountOptions.readOnly ?? false,
         kmsgBytes: mountOptions.kmsgBytes,
         allowOther: mountOptions.allowOther ?? false,
