@@ -83,6 +83,8 @@ function formatEfi(r: Inspection, e: EfiDescription): string {
     )
   }
   return lines.join('\n') + '\n'
+}
+
 const FATE_WORDS: Record<ZoneVerdict['fate'], string> = {
   keeps: 'keeps',
   empty: 'nothing to keep',

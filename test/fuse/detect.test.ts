@@ -9,8 +9,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
-import { fixturePath, type KernelListingFile, readFixture, repoRoot, systemMapPath } from './helpers/fixtures.js'
-import { cat, ls, mountImage, pstoreSim, runProductsUninstrumented, sha256, tempDir } from './helpers/mount.js'
+import { fixturePath, type KernelListingFile, readFixture, repoRoot, systemMapPath } from '../helpers/fixtures.js'
+import { cat, ls, mountImage, pstoreSim, runProductsUninstrumented, sha256, tempDir } from '../helpers/mount.js'
 
 runProductsUninstrumented()
 

@@ -190,7 +190,7 @@ t.test(
 
 t.test('the JS API: formatImage and mount with { backend: "efi" }; unknown efi keys and console on efi refused', async (t) => {
   // the built library, as users import it (it starts the built daemon)
-  const api = (await import(pathToFileURL(path.join(repoRoot, 'dist/src/index.js')).href)) as typeof import('../src/index.js')
+  const api = (await import(pathToFileURL(path.join(repoRoot, 'dist/src/index.js')).href)) as typeof import('../../src/index.js')
   const dir = tempDir(t)
   const image = path.join(dir, 'vars.fd')
   await t.rejects(api.formatImage(image, { backend: 'efi', efi: { recordSize: 2048 } as never }), /efi\.recordSize: unknown option/)

@@ -162,7 +162,7 @@ export async function efiCompatSuite(kernel: KernelSelector): Promise<void> {
     for (const v of written) {
       const data = store.subarray(v.dataOffset, v.dataOffset + v.dataSize)
       const text = decompress(flavour, data, 1 << 20)
-      t.ok(text.ok && compress(flavour, text.data, sim.bufsize, true)?.equals(data), `${v.name}: pstore-sim's deflate = the kernel's bytes`)
+      t.ok(text.ok && compress(flavour, text.data, sim.bufsize, 'deflate', true)?.equals(data), `${v.name}: pstore-sim's deflate = the kernel's bytes`)
     }
     const replay = efiBackend(version, beforePstoreWrites(store))
     for (const v of written) {

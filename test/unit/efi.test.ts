@@ -162,7 +162,7 @@ t.test('a part that does not inflate within the kernel limit is .enc.z (6.1: 182
     ['6.12.107', false],
   ] as const) {
     const region = RegionImage.fromBuffer(emptyOvmfStore())
-    new VariableStore(region).append('dump-type0-1-1-100-C', CRASH_GUID, 7, compress('zlib-raw-15', text, 1024, true) as Buffer)
+    new VariableStore(region).append('dump-type0-1-1-100-C', CRASH_GUID, 7, compress('zlib-raw-15', text, 1024, 'deflate', true) as Buffer)
     const r = setup(kernel, {}, region.bytes).efi.readRecords()
     t.equal(r[0]?.compressed, compressed, `${kernel}: ${compressed ? '.enc.z' : 'inflated'}`)
   }

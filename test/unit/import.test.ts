@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { fixturePath } from './helpers/fixtures.js'
-import { pstoreSim, tempDir } from './helpers/mount.js'
+import { fixturePath } from '../helpers/fixtures.js'
+import { pstoreSim, tempDir } from '../helpers/mount.js'
 
 const FIXTURE = 'kernel-6.1/b-reboot/region-before.bin'
 const BASE = 0x8000000

@@ -8,8 +8,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { fixtureCase, fixtureFlags } from './helpers/fixtures.js'
-import { pstoreSim, tempDir } from './helpers/mount.js'
+import { fixtureCase, fixtureFlags } from '../helpers/fixtures.js'
+import { pstoreSim, tempDir } from '../helpers/mount.js'
 
 interface Zone {
   type: string
