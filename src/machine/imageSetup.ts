@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs'
 import { BlkConfigError } from '../backend/blk/config.js'
-import { type EfiParams, EfiSetupError } from '../backend/efi/config.js'
 import { DetectError, type Detection, detectSetup } from '../backend/detect.js'
+import { type EfiParams, EfiSetupError } from '../backend/efi/config.js'
 import { type ErstParams, ErstSetupError } from '../backend/erst/config.js'
 import { ERST_MAGIC } from '../backend/erst/storage.js'
 import type { ModuleParams } from '../backend/ramoops/config.js'

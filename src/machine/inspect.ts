@@ -110,6 +110,33 @@ function compressedWith(record: PstoreRecord, config: BackendConfig, bufsize: nu
   return { compressedWith: algorithmsMatching(record.payload, targetOf(config).quirks.compression, bufsize) }
 }
 
+/** Each file the read pass gives, as inspect shows it. */
+function recordInspections(files: ReturnType<typeof makeFiles>, config: BackendConfig, bufsize: number, withContent: boolean): Inspection['records'] {
+  return files.map((f) => ({
+    name: f.name,
+    size: f.size,
+    kernelSize: f.kernelSize,
+    mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
+    compressed: f.record.compressed,
+    ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
+    ...compressedWith(f.record, config, bufsize),
+    ...(withContent ? { contentBase64: f.content.toString('base64') } : {}),
+  }))
+}
+
+/** The kernel version a dump's ftrace signature names, beside the setup's. */
+function ftraceKernelOf(signed: ReturnType<typeof ftraceVersionOf>, config: BackendConfig): Pick<Inspection, 'ftraceKernel'> {
+  if (!signed) return {}
+  const version = formatKernelVersion(signed.version)
+  return {
+    ftraceKernel: {
+      version,
+      signature: '0x' + signed.signature.toString(16).padStart(8, '0'),
+      matchesSetup: version === formatKernelVersion(config.kernel),
+    },
+  }
+}
+
 export async function inspectImage(
   image: string,
   overrides: SetupOverrides,
@@ -134,16 +161,7 @@ export async function inspectImage(
   })
   const failure = backend.readPassFailure?.()
   const readPass = failure ? { readPassFailure: failure } : {}
-  const records = files.map((f) => ({
-    name: f.name,
-    size: f.size,
-    kernelSize: f.kernelSize,
-    mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
-    compressed: f.record.compressed,
-    ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
-    ...compressedWith(f.record, config, backend.bufsize),
-    ...(options.withContent ? { contentBase64: f.content.toString('base64') } : {}),
-  }))
+  const records = recordInspections(files, config, backend.bufsize, options.withContent === true)
   if (before.kind === 'efi' || before.kind === 'efi_pstore') {
     const { kind: _kind, ...efi } = before as unknown as EfiDescription & { kind: string }
     return {
@@ -164,15 +182,7 @@ export async function inspectImage(
     image,
     setup,
     ...detected,
-    ...(signed
-      ? {
-          ftraceKernel: {
-            version: formatKernelVersion(signed.version),
-            signature: '0x' + signed.signature.toString(16).padStart(8, '0'),
-            matchesSetup: formatKernelVersion(signed.version) === formatKernelVersion(config.kernel),
-          },
-        }
-      : {}),
+    ...ftraceKernelOf(signed, config),
     ...(before.kind === 'pstore_blk'
       ? {
           blk: {
