@@ -22,7 +22,7 @@ export async function sourceBundle(rel: string): Promise<string> {
     platform: 'node',
     target: 'node20',
     // as the built package loads them: from node_modules at run time
-    external: ['fuse-native', 'pako', 'debug'],
+    external: ['pako', 'debug', '@bokuweb/zstd-wasm'],
     banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
     nodePaths: [path.join(repoRoot, 'node_modules')],
     logLevel: 'warning',

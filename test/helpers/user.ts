@@ -70,9 +70,10 @@ export async function userRunner(uid: number, dir: string): Promise<(command: st
 
 /**
  * The built package as `npm pack` would ship it (package.json's `files`: bin/, dist/src/, …) and
- * the runtime dependencies it loads (package.json's `dependencies`, with theirs: the patched
- * fuse-native addon among them), copied once per test process into a temporary directory every
- * user can read, removed when the process ends. `cli` is its dist/src/cli/main.js.
+ * the runtime dependencies it loads (package.json's `dependencies`, with theirs), and the native
+ * addons `npm run setup` built in native/build/Release (a package ships native/'s sources and
+ * builds them where it is installed), copied once per test process into a temporary directory
+ * every user can read, removed when the process ends. `cli` is its dist/src/cli/main.js.
  */
 export function userPackage(): Promise<{ dir: string; cli: string }> {
   packageCopy ??= copyPackage()
@@ -89,6 +90,11 @@ async function copyPackage(): Promise<{ dir: string; cli: string }> {
   for (const file of files) {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true })
     fs.copyFileSync(path.join(repoRoot, file), path.join(dir, file))
+  }
+  const addons = path.join(repoRoot, 'native', 'build', 'Release')
+  for (const addon of fs.readdirSync(addons).filter((f) => f.endsWith('.node'))) {
+    fs.mkdirSync(path.join(dir, 'native', 'build', 'Release'), { recursive: true })
+    fs.copyFileSync(path.join(addons, addon), path.join(dir, 'native', 'build', 'Release', addon))
   }
   for (const name of runtimeDependencies()) {
     fs.cpSync(path.join(repoRoot, 'node_modules', name), path.join(dir, 'node_modules', name), { recursive: true, dereference: true })
