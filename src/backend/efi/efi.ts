@@ -33,8 +33,8 @@ export const CRASH_GUID = guidBytes(LINUX_EFI_CRASH_GUID_TEXT)
 
 /**
  * The store's part kept for hardware error records, which QueryVariableInfo leaves out of the
- * common variables' room: none in Debian's OVMF (its kernels stopped writing with 5280 bytes of
- * the store free, 160 more than EFI_MIN_RESERVE: test/fixtures/efi-6.1/c-full).
+ * common variables' room: none in Debian's OVMF (its kernels stopped writing with 5408 and 5296
+ * bytes of the store free: test/fixtures/efi-6.1/c-full, efi-6.12/c-full).
  */
 export const OVMF_HW_ERR_STORAGE = 0
 /** OVMF's PcdMaxVariableSize / PcdMaxAuthVariableSize: below this much room the firmware reclaims at boot. */
