@@ -107,8 +107,10 @@ for (const setName of SETS) {
       for (const b of boots) {
         if (b.name.startsWith('01-') || b.algorithm !== b.previous || b.algorithm === 'none') continue
         const image = fs.readFileSync(b.image)
+        const layout = await pstoreSim(['inspect', b.image, '--json', ...VIEW])
+        const zones = (JSON.parse(layout.stdout.toString()) as { zones: Array<{ type: string; offset: number }> }).zones.filter((z) => z.type === 'dmesg')
         for (const k of [0, 1]) {
-          const stored = zoneRecord(image, k)
+          const stored = zoneRecord(image, zones[k].offset)
           const name = `dmesg-ramoops-${k}`
           const kernelText = Buffer.from(b.files.find((f) => f.name === name)?.content_b64 ?? '', 'base64')
           t.ok(stored.compressed, `${b.name}: the kernel stored ${name} -C`)

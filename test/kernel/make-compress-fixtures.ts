@@ -20,7 +20,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { gzipSync } from 'node:zlib'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { cli } from './compat-helpers.js'
 import { fixtureDir, kernelRecord, listingJson, reportBoot, writeJson } from './fixture-writer.js'
 import { type KernelRamoopsParams, type KernelSelector, kernelInfo, prepareKernel, runKernel } from './harness.js'
@@ -125,9 +125,21 @@ async function main(): Promise<void> {
   const zero = path.join(work, 'zero.bin')
   await cli(['format', zero, ...SIM_FLAGS, '--force'])
   let region: Buffer = fs.readFileSync(zero)
-  const boots: object[] = []
+  let boots: object[] = []
   let previous: string = CHAIN_ALGORITHMS[0]
-  for (let n = 1; n <= count; n++) {
+  let first = 1
+  // PSTORE_SIM_COMPRESS_RESUME=1: go on after the set's last boot (its after.bin.gz and params.json)
+  if (process.env.PSTORE_SIM_COMPRESS_RESUME === '1') {
+    const set = JSON.parse(fs.readFileSync(path.join(fixtureDir(COMPRESS_SET, ''), 'params.json'), 'utf8')) as {
+      boots: Array<{ name: string; algorithm?: string }>
+    }
+    boots = set.boots
+    const chain = set.boots.filter((b) => b.algorithm)
+    first = chain.length + 1
+    previous = chain[chain.length - 1].algorithm as string
+    region = gunzipSync(fs.readFileSync(path.join(fixtureDir(COMPRESS_SET, ''), 'after.bin.gz')))
+  }
+  for (let n = first; n <= count; n++) {
     const algorithm = CHAIN_ALGORITHMS[Math.floor((n - 1) / 2)]
     const image = Buffer.from(region)
     splice(image, await simRecords(work, algorithm, 2, SIM_TIME + 100 * n), 2)
