@@ -24,10 +24,17 @@ const COLOURS: Record<string, string> = {
   used: '#2e9d4a',
 }
 
-export const escapeXml = (s: string): string =>
-  s
-    .replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '\ufffd')
+const XML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+
+/** Text for XML: the five entities, and control characters XML 1.0 cannot hold as U+FFFD. */
+export function escapeXml(s: string): string {
+  let out = ''
+  for (const ch of s) {
+    const code = ch.charCodeAt(0)
+    out += XML_ENTITIES[ch] ?? (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d ? '\ufffd' : ch)
+  }
+  return out
+}
 
 function fateOf(z: ZoneInspection): string {
   if (z.verdict) return z.verdict.fate
