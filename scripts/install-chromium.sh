@@ -1,5 +1,5 @@
 #!/bin/sh
-# Debian's chromium for the picture tests (test/picture.test.ts): a headless browser that renders
+# Debian's chromium for the picture tests (test/fuse/picture.test.ts): a headless browser that renders
 # inspect's SVG/HTML. Idempotent: does nothing when chromium is already installed.
 set -eu
 if command -v chromium >/dev/null 2>&1; then exit 0; fi

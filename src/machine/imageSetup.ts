@@ -249,7 +249,11 @@ export function setupForImage(
     const ramoopsGiven =
       overrides.dtsFile !== undefined ? 'dtsFile' : overrides.cmdline !== undefined ? 'cmdline' : hasKeys(overrides.params) ? 'params' : undefined
     if (ramoopsGiven) throw settingError({ problem: 'ramoopsOnOther', subject: image, param: ramoopsGiven, value: backend })
-    const erst = { ...erstFromFile(image), ...(base.backend === 'erst' ? base.erst : {}), ...stripUndefined(overrides.erst ?? {}) }
+    const erst = {
+      ...(options.ignoreSidecar ? {} : erstFromFile(image)),
+      ...(base.backend === 'erst' ? base.erst : {}),
+      ...stripUndefined(overrides.erst ?? {}),
+    }
     source = { backend: 'erst', erst, target }
   } else if (hasKeys(overrides.erst)) {
     throw settingError({ problem: 'erstOnRamoops', subject: image, param: 'erst' })

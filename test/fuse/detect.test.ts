@@ -160,3 +160,47 @@ t.test('pstore/blk disks are recognised by their zone and kmsg headers', async (
     t.ok(d.records.length > 0, `${name}: its records are read`)
   }
 })
+
+t.test('three per-CPU ftrace zones of an odd split, and an odd region size', async (t) => {
+  const dir = tempDir(t)
+  const image = path.join(dir, 'odd.img')
+  // 0x2000 / 3 = 2730.67: zones of 2730 bytes (even); mem_size not a power of two
+  const made = await pstoreSim([
+    'format',
+    image,
+    '--mem-size',
+    '0x5a000',
+    '--record-size',
+    '0x4000',
+    '--console-size',
+    '0x4000',
+    '--pmsg-size',
+    '0x800',
+    '--ftrace-size',
+    '0x2000',
+    '--cpus',
+    '3',
+    '--kernel',
+    '6.6.30',
+  ])
+  t.equal(made.code, 0, `format ${made.stderr}`)
+  const want = JSON.parse((await pstoreSim(['inspect', image, '--json'])).stdout.toString()) as { zones: Array<{ type: string; offset: number; size: number }> }
+  fs.rmSync(`${image}.json`)
+  const r = await pstoreSim(['inspect', image, '--detect', '--json'])
+  t.equal(r.code, 0, `inspect --detect ${r.stderr}`)
+  const d = JSON.parse(r.stdout.toString()) as typeof want & { setup: { cpus: number; kernel: string } }
+  t.equal(d.setup.cpus, 3, 'three CPUs from three ftrace zones')
+  t.equal(d.setup.kernel, '6.6.30', 'the version the ftrace signature holds')
+  t.same(
+    d.zones.map((z) => [z.type, z.offset, z.size]),
+    want.zones.map((z) => [z.type, z.offset, z.size]),
+    'the layout format made',
+  )
+})
+
+t.test('-o detect in the one -o parser (mount(8), exec)', async (t) => {
+  const { parseMountOptionList, MOUNT_COMMAND_SCOPE } = await import('../src/cli/mountOptions.js')
+  t.equal(parseMountOptionList('ro,detect,kernel=6.1.192').overrides?.detect, true, 'mount(8) form')
+  t.equal(parseMountOptionList('ro,detect', MOUNT_COMMAND_SCOPE).overrides?.detect, true, 'pstore-sim mount -o')
+  t.throws(() => parseMountOptionList('detect=yes'), /-o detect=yes: takes no value/, 'no value')
+})

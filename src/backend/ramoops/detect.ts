@@ -178,6 +178,8 @@ function searchLayouts(buf: Buffer, orders: boolean[], evens: boolean[]): Candid
   const sizes = powersOfTwo(M)
   let best: Candidate[] = []
   let bestScore = -Infinity
+  // many (console, pmsg, ftrace) sizes leave the same dmesg zones: each is scored once
+  const netCache = new Map<string, number>()
   for (const c of sizes)
     for (const p of sizes)
       for (const f of sizes) {
@@ -192,21 +194,13 @@ function searchLayouts(buf: Buffer, orders: boolean[], evens: boolean[]): Candid
               if (tail.zones.length === 0 && shape.count === 0) continue
               const tailNet = net(tail.zones)
               if (tailNet + shape.count < bestScore || !mostlySigned(buf, shape)) continue
-              const dmesg: DetectedZone[] = []
-              let score = tailNet
-              for (let i = 0; i < shape.count; i++) {
-                const offset = i * shape.zoneSize
-                const signed = u32(buf, offset) === PERSISTENT_RAM_SIG
-                score += signed ? 1 : -1
-                if (score + (shape.count - i - 1) < bestScore) break
-                dmesg.push({ type: 'dmesg', index: i, offset, size: shape.zoneSize, signed })
-              }
-              if (dmesg.length < shape.count || score < bestScore) continue
-              const zones = [...dmesg, ...tail.zones]
+              const score = tailNet + dmesgNet(buf, shape, netCache)
+              if (score < bestScore) continue
+              const zones = [...dmesgZones(buf, shape), ...tail.zones]
               const candidate: Candidate = {
                 zones,
                 score,
-                plausibility: zones.reduce((sum, z) => sum + plausibility(buf, z), 0),
+                plausibility: 0,
                 consoleSize: c,
                 pmsgSize: p,
                 ftraceSize: f,
@@ -223,7 +217,26 @@ function searchLayouts(buf: Buffer, orders: boolean[], evens: boolean[]): Candid
             }
           }
       }
+  for (const c of best) c.plausibility = c.zones.reduce((sum, z) => sum + plausibility(buf, z), 0)
   return best
+}
+
+function dmesgNet(buf: Buffer, shape: { count: number; zoneSize: number }, cache: Map<string, number>): number {
+  const key = `${shape.count}:${shape.zoneSize}`
+  let n = cache.get(key)
+  if (n === undefined) {
+    n = 0
+    for (let i = 0; i < shape.count; i++) n += u32(buf, i * shape.zoneSize) === PERSISTENT_RAM_SIG ? 1 : -1
+    cache.set(key, n)
+  }
+  return n
+}
+
+function dmesgZones(buf: Buffer, shape: { count: number; zoneSize: number }): DetectedZone[] {
+  return Array.from({ length: shape.count }, (_, i) => {
+    const offset = i * shape.zoneSize
+    return { type: 'dmesg' as const, index: i, offset, size: shape.zoneSize, signed: u32(buf, offset) === PERSISTENT_RAM_SIG }
+  })
 }
 
 const zonesKey = (zones: DetectedZone[]) => zones.map((z) => `${z.type}@${z.offset}+${z.size}`).join(',')

@@ -11,10 +11,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import type { CompressAlgorithm } from '../src/format/kernelVersion.js'
-import { compress } from '../src/pstore/compression.js'
-import { fixturePath, type KernelListingFile, repoRoot } from './helpers/fixtures.js'
-import { mountImage, pstoreSim, run, runProductsUninstrumented, sha256, tempDir } from './helpers/mount.js'
+import type { CompressAlgorithm } from '../../src/format/kernelVersion.js'
+import { compress } from '../../src/pstore/compression.js'
+import { fixturePath, type KernelListingFile, repoRoot } from '../helpers/fixtures.js'
+import { mountImage, pstoreSim, run, runProductsUninstrumented, sha256, tempDir } from '../helpers/mount.js'
 
 runProductsUninstrumented()
 
