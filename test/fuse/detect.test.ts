@@ -199,7 +199,7 @@ t.test('three per-CPU ftrace zones of an odd split, and an odd region size', asy
 })
 
 t.test('-o detect in the one -o parser (mount(8), exec)', async (t) => {
-  const { parseMountOptionList, MOUNT_COMMAND_SCOPE } = await import('../src/cli/mountOptions.js')
+  const { parseMountOptionList, MOUNT_COMMAND_SCOPE } = await import('../../src/cli/mountOptions.js')
   t.equal(parseMountOptionList('ro,detect,kernel=6.1.192').overrides?.detect, true, 'mount(8) form')
   t.equal(parseMountOptionList('ro,detect', MOUNT_COMMAND_SCOPE).overrides?.detect, true, 'pstore-sim mount -o')
   t.throws(() => parseMountOptionList('detect=yes'), /-o detect=yes: takes no value/, 'no value')
