@@ -17,20 +17,10 @@ import type { PstoreRecord } from '../pstore/record.js'
 import { SymbolTable } from '../pstore/symbols.js'
 import { ftraceVersionOf, type SetupOverrides, setupForImage } from './imageSetup.js'
 import { missingImage } from './simulation.js'
-import { type ZoneVerdict, zoneVerdicts } from './zoneVerdict.js'
+import { type VerdictZone, type ZoneVerdict, zoneVerdicts } from './zoneVerdict.js'
 
-export interface ZoneInspection {
-  type: string
-  index: number
-  offset: number
-  size: number
-  capacity: number
-  signature: string
-  signatureValid: boolean
-  start: number
-  used: number
-  bootOutcome: string
-  ecc?: { correctedBytes: number; badBlocks: number }
+/** A zone as inspect shows it: what the boot found (zoneVerdict.ts judges the same fields). */
+export interface ZoneInspection extends VerdictZone {
   /** ramoops: what the target kernel does with the zone at boot, and why */
   verdict?: ZoneVerdict
 }
