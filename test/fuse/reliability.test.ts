@@ -10,7 +10,7 @@ import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { processAlive, readMountRecord } from '../../src/daemon/registry.js'
-import { cliJs, DEMO, demoImage, mountImage, pstoreSim, run, runProductsUninstrumented, sha256, tempDir, waitFor } from '../helpers/mount.js'
+import { cliJs, DEMO, demoImage, mountImage, pstoreSim, run, runProductsUninstrumented, sha256, tempDir, waitFor, waitGone } from '../helpers/mount.js'
 import { checkLines, startWriters } from '../helpers/pmsgLoad.js'
 
 // pstore-sim's processes here run without tap's per-process hook (helpers/mount.ts)
@@ -31,7 +31,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 /** Whether the daemon has exited, waiting for it however long it takes (helpers/mount.ts waitFor). */
 async function exited(pid: number): Promise<boolean> {
-  await exited(pid)
+  await waitGone(pid)
   return !processAlive(pid)
 }
 
