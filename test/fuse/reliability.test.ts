@@ -284,13 +284,17 @@ t.test('kill -9: nothing blocks for ever, umount of the dead mount leaves nothin
   t.match(dead.stderr, /its daemon \(pid \d+\) is gone; run pstore-sim umount/, `a command on the dead mount says so: ${dead.stderr.trim()}`)
   // A writer opening the stale FIFO blocks (no reader), until umount lets it through.
   const writer = spawn('sh', ['-c', `echo late > ${mnt}.pmsg0`], { stdio: 'ignore' })
-  const writerExit = new Promise<number | null>((resolve) => writer.on('exit', (code) => resolve(code)))
+  const writerEnd = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    writer.on('exit', (code, signal) => resolve({ code, signal })),
+  )
   // the kernel's wait in open() of a FIFO without a reader (fs/pipe.c)
   await waitFor(() => fs.readFileSync(`/proc/${writer.pid}/wchan`, 'utf8') === 'wait_for_partner' || writer.exitCode !== null)
   t.equal(writer.exitCode, null, 'the writer waits in open()')
   t.equal((await cli(['umount', mnt], env)).code, 0, 'umount of the dead mount')
-  // a writer never let go shows as this test running into its time limit
-  t.equal(await writerExit, 0, 'the blocked writer is let go')
+  // A writer never let go shows as this test running into its time limit. Let go, it either wrote
+  // to the reader that opened the FIFO (exit 0) or met the pipe closed under it (SIGPIPE).
+  const end = await writerEnd
+  t.ok(end.code === 0 || end.signal === 'SIGPIPE', `the blocked writer is let go (${JSON.stringify(end)})`)
   t.notOk(fs.existsSync(`${mnt}.pmsg0`), 'no FIFO left')
   t.same(fs.readdirSync(runDir), [], 'no record, socket or log left')
   t.notOk(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `), 'not mounted')
