@@ -64,7 +64,7 @@ export function checkEnvironment(): void {
 }
 
 /**
- * A value inside libfuse 2's -o string: options are separated by commas and a backslash escapes
+ * A value inside libfuse's -o string (fuse_opt, the same in libfuse 3): options are separated by commas and a backslash escapes
  * the next character, so an image named `x,allow_other` cannot add an option.
  */
 export function escapeFuseOption(value: string): string {
