@@ -7,6 +7,7 @@ import {
   type CompressChoice,
   compressChoiceRefusal,
   DEFAULT_KERNEL,
+  formatKernelVersion,
   type KernelQuirks,
   type KernelVersion,
   parseKernelVersion,
@@ -78,5 +79,33 @@ export function target(options: TargetOptions): TargetSetup {
     frontends: { console: true, pmsg: true, ftrace: true, ...options.frontends },
     ...compression(kernel, options.compress),
     quirks: { ...quirksFor(kernel), ...options.quirks },
+  }
+}
+
+/**
+ * The JSON form (sidecar, `inspect --json`) of a backend without zones, ERST's and efi's: the
+ * target's half under ramoops' field names, every zone size 0, `recordSize` the backend's own.
+ */
+export function zonelessSetupJson(config: TargetSetup & { memSize: number; maxReason: number }, recordSize: number) {
+  const { memSize, maxReason, kernel, cpus, wordBits, frontends, compress, compressAlgorithm, quirks } = config
+  return {
+    source: 'module' as const,
+    memAddress: 0,
+    memSize,
+    recordSize,
+    consoleSize: 0,
+    ftraceSize: 0,
+    pmsgSize: 0,
+    eccSize: 0,
+    eccBlockSize: 128,
+    maxReason,
+    ftracePerCpu: false,
+    kernel: formatKernelVersion(kernel),
+    cpus,
+    wordBits,
+    frontends,
+    compress,
+    ...(compress && compressAlgorithm !== 'deflate' ? { compressAlgorithm } : {}),
+    quirks,
   }
 }

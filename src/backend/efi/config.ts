@@ -6,7 +6,7 @@
  */
 import { atLeast, formatKernelVersion, type KernelVersion } from '../../format/kernelVersion.js'
 import { PstoreSimError } from '../../util/errors.js'
-import { type TargetOptions, type TargetSetup, target } from '../target.js'
+import { type TargetOptions, type TargetSetup, target, zonelessSetupJson } from '../target.js'
 import { OVMF_4M_SIZE } from './emptyStore.js'
 
 /** The kernel's names: efi_pstore.record_size (6.2+); the store file's size and the empty store it was made from. */
@@ -87,29 +87,12 @@ export function fromEfiParams(params: EfiParams, options: TargetOptions = {}): E
 }
 
 export function efiSetupJson(config: EfiConfig) {
-  const { backend, efiRecordSize, memSize, maxReason, kernel, cpus, wordBits, frontends, compress, quirks } = config
   return {
-    backend,
-    efiRecordSize,
-    efiName: efiBackendName(kernel),
+    backend: config.backend,
+    efiRecordSize: config.efiRecordSize,
+    efiName: efiBackendName(config.kernel),
     ...(config.varsTemplate !== undefined ? { varsTemplate: config.varsTemplate } : {}),
-    source: 'module' as const,
-    memAddress: 0,
-    memSize,
-    recordSize: efiRecordSize,
-    consoleSize: 0,
-    ftraceSize: 0,
-    pmsgSize: 0,
-    eccSize: 0,
-    eccBlockSize: 128,
-    maxReason,
-    ftracePerCpu: false,
-    kernel: formatKernelVersion(kernel),
-    cpus,
-    wordBits,
-    frontends,
-    compress,
-    quirks,
+    ...zonelessSetupJson(config, config.efiRecordSize),
   }
 }
 

@@ -4,9 +4,8 @@
  * QEMU maps; the target kernel's half is every backend's (backend/target.ts).
  */
 
-import { formatKernelVersion } from '../../format/kernelVersion.js'
 import { PstoreSimError } from '../../util/errors.js'
-import { type TargetOptions, type TargetSetup, target } from '../target.js'
+import { type TargetOptions, type TargetSetup, target, zonelessSetupJson } from '../target.js'
 
 /** QEMU's names: `size=` of the memory backend, `record_size=` of the acpi-erst device. */
 export interface ErstParams {
@@ -63,29 +62,7 @@ export function fromErstParams(params: ErstParams, options: TargetOptions = {}):
 }
 
 export function erstSetupJson(config: ErstConfig) {
-  const { backend, erstRecordSize, memSize, maxReason, kernel, cpus, wordBits, frontends, compress, compressAlgorithm, quirks } = config
-  return {
-    backend,
-    erstRecordSize,
-    source: 'module' as const,
-    memAddress: 0,
-    memSize,
-    recordSize: erstRecordSize,
-    consoleSize: 0,
-    ftraceSize: 0,
-    pmsgSize: 0,
-    eccSize: 0,
-    eccBlockSize: 128,
-    maxReason,
-    ftracePerCpu: false,
-    kernel: formatKernelVersion(kernel),
-    cpus,
-    wordBits,
-    frontends,
-    compress,
-    ...(compress && compressAlgorithm !== 'deflate' ? { compressAlgorithm } : {}),
-    quirks,
-  }
+  return { backend: config.backend, erstRecordSize: config.erstRecordSize, ...zonelessSetupJson(config, config.erstRecordSize) }
 }
 
 /** What a boot logs after the version line, as Debian's 6.1/6.12 print it (the params.json of test/fixtures/erst-6.x): ERST is built in, no parameters. */
