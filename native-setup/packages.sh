@@ -31,14 +31,10 @@ case "${1:-}" in
   *) printf 'setup: ERROR: unknown argument %s (use --plan, --wanted or nothing)\n' "$1" >&2; exit 2 ;;
 esac
 
-say() { printf 'setup: %s\n' "$*"; }
-die() {
-  printf 'setup: ERROR: %s\n' "$1" >&2
-  shift
-  local l
-  for l in "$@"; do printf '  %s\n' "$l" >&2; done
-  exit 2
-}
+# Pure bash (no dirname): the tests run this script with a PATH of stand-ins.
+here="${BASH_SOURCE[0]%/*}"
+[ "$here" != "${BASH_SOURCE[0]}" ] || here=.
+. "$here/say.sh"
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 has() { command -v "$1" >/dev/null 2>&1; }
@@ -119,7 +115,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   say "installing Debian packages: ${missing[*]} (none is removed)"
   # A new machine's package lists are empty: update first.
   if ! apt update >"$LOGDIR/update.log" 2>&1; then
-    tail -n 25 "$LOGDIR/update.log" | sed 's/^/    | /' >&2
+    log_tail "$LOGDIR/update.log"
     die "apt-get update failed" "run: sudo sh -c '$APT_CMD'"
   fi
   # Ask apt first what it would do: if it would remove anything, say which and change nothing.
@@ -130,7 +126,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
       "install the packages yourself once you have chosen: sudo $APT_INSTALL"
   fi
   if ! apt install -y --no-install-recommends --no-remove "${missing[@]}" >"$LOGDIR/install.log" 2>&1; then
-    tail -n 25 "$LOGDIR/install.log" | sed 's/^/    | /' >&2
+    log_tail "$LOGDIR/install.log"
     die "apt-get install failed (it removes nothing: --no-remove)" "run: sudo sh -c '$APT_CMD'"
   fi
   for p in "${missing[@]}"; do

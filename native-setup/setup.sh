@@ -29,16 +29,7 @@ SOURCES_STAMP="$NATIVE/build/.sources.sha1"
 LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/pstore-setup.XXXXXX")" || exit 2
 trap 'rm -rf "$LOGDIR"' EXIT
 
-say() { printf 'setup: %s\n' "$*"; }
-# die MESSAGE [FIX LINES...]: environment problem -> exit 2
-die() {
-  printf 'setup: ERROR: %s\n' "$1" >&2
-  shift
-  local l
-  for l in "$@"; do printf '  %s\n' "$l" >&2; done
-  exit 2
-}
-log_tail() { tail -n "${2:-25}" "$1" 2>/dev/null | sed 's/^/    | /' >&2; }
+. "$ROOT/native-setup/say.sh"
 
 # Two setups in the same checkout at once (parallel npm test) must not race.
 if command -v flock >/dev/null 2>&1; then
