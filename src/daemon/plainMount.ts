@@ -18,7 +18,7 @@ import fs from 'node:fs'
 import { EnvironmentError, errorWithExitCode } from '../util/errors.js'
 import { failureReport, wireError } from './advice.js'
 import { plainMountOptions } from './client.js'
-import { serveForeground } from './daemon.js'
+import { serveForeground } from './lifecycle.js'
 import { logPath } from './registry.js'
 
 const REPORT_FD = 3
