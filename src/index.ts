@@ -34,8 +34,10 @@ export { emptyOvmfStore } from './backend/efi/emptyStore.js'
 export { VariableStore } from './backend/efi/varstore.js'
 export { type ErstConfig, ErstSetupError } from './backend/erst/config.js'
 export { CorruptError } from './backend/faults.js'
-export * from './backend/ramoops/config.js'
-export * from './backend/ramoops/layout.js'
+// The engine as a library (README, "JS API"), listed on purpose: each backend's setup from what
+// a kernel is given, its layout and the backend itself; parsers' internals stay private.
+export { fromCmdline, fromDts, fromModuleParams, type ModuleParams, ProbeError, type RamoopsConfig, type TargetOptions } from './backend/ramoops/config.js'
+export { computeLayout, type RegionLayout, type ZoneLayout } from './backend/ramoops/layout.js'
 export { Ramoops } from './backend/ramoops/ramoops.js'
 export type { BackendConfig, SetupJson } from './backend/setup.js'
 export { MountError } from './daemon/mountpoint.js'

@@ -3,7 +3,7 @@
  * error the engine reports with data only: one line naming the file and the fix, and the
  * exit code (1: the user's mistake, 2: the environment).
  */
-// Types only, the classes known by name: the CLI's start-up file (cli/entry.ts) holds this
+// Types only, the classes known by name: the CLI's start-up file (cli/main.ts) holds this
 // module but not the engine.
 import type { CorruptError } from '../backend/faults.js'
 import type { ImageError } from '../format/region.js'

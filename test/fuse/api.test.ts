@@ -171,7 +171,11 @@ console.log(JSON.stringify(seen))
     value: 'console output',
     message: /halted after a panic: console output needs a reboot first$/,
   })
-  t.same(seen.fifo, { name: 'FifoError', message: `${image}: exists and is not a FIFO: remove it or give another path as pmsgFifo (or pmsgFifo: false)`, param: 'pmsgFifo' }, 'a FIFO error from the daemon speaks the API')
+  t.same(
+    seen.fifo,
+    { name: 'FifoError', message: `${image}: exists and is not a FIFO: remove it or give another path as pmsgFifo (or pmsgFifo: false)`, param: 'pmsgFifo' },
+    'a FIFO error from the daemon speaks the API',
+  )
   for (const [label, err] of Object.entries(seen) as Array<[string, { message: string }]>)
     t.notMatch(err.message, /--[a-z]|pstore-sim [a-z]/, `${label}: no CLI flag or command in an API error`)
 
