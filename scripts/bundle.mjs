@@ -23,16 +23,16 @@ import * as esbuild from 'esbuild'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 /**
- * The CLI: src/cli/entry.ts (the plain forms of the frequent commands, cli/fastPath.ts) as
- * dist/src/cli/main.js, and the full command line (cli/main.ts: yargs, the engine) as
- * dist/src/cli/full.mjs beside it, which entry.ts imports only when it needs it (its
- * `import('./main.js')` is pointed there). The daemon: one file.
+ * The CLI: src/cli/main.ts (the plain forms of the frequent commands, cli/fastPath.ts) as
+ * dist/src/cli/main.js, and the full command line (cli/full.ts: yargs, the engine) as
+ * dist/src/cli/full.mjs beside it, which main.ts imports only when it needs it (its
+ * `import('./full.js')` is pointed there). The daemon: one file.
  */
 const fullCli = {
-  name: 'cli-entry-to-full',
+  name: 'cli-main-to-full',
   setup(build) {
-    build.onResolve({ filter: /^\.\/main\.js$/ }, (args) =>
-      /[\\/]src[\\/]cli[\\/]entry\.ts$/.test(args.importer) ? { path: './full.mjs', external: true } : undefined,
+    build.onResolve({ filter: /^\.\/full\.js$/ }, (args) =>
+      /[\\/]src[\\/]cli[\\/]main\.ts$/.test(args.importer) ? { path: './full.mjs', external: true } : undefined,
     )
   },
 }
@@ -96,10 +96,10 @@ function unwrapBuiltins(file) {
 const cjs = { format: 'cjs', banner: { js: `${CJS_IMPORT_META} ${CJS_BUILTIN}` }, define: { 'import.meta.url': '__importMetaUrl' } }
 const esm = { format: 'esm', banner: { js: ESM_REQUIRE }, outExtension: { '.js': '.mjs' } }
 const builds = [
-  { entryPoints: { 'src/cli/main': 'src/cli/entry.ts' }, plugins: [fullCli], ...cjs },
+  { entryPoints: { 'src/cli/main': 'src/cli/main.ts' }, plugins: [fullCli], ...cjs },
   // run as its own process inside exec's namespace (cli/exec.ts), from this CommonJS directory
   { entryPoints: { 'src/cli/execNamespace': 'src/cli/execNamespace.ts' }, plugins: [], ...cjs },
-  { entryPoints: { 'src/cli/full': 'src/cli/main.ts' }, plugins: [yargsShim], ...esm },
+  { entryPoints: { 'src/cli/full': 'src/cli/full.ts' }, plugins: [yargsShim], ...esm },
   { entryPoints: { 'src/daemon/main': 'src/daemon/main.ts' }, plugins: [], ...cjs, outExtension: { '.js': '.cjs' } },
 ]
 const outputs = {}

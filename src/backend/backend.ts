@@ -1,7 +1,7 @@
 /**
  * What the simulated machine needs of a pstore backend: the kernel's `struct pstore_info`
  * (include/linux/pstore.h) as pstore-sim uses it. `machine/` talks only to this interface;
- * each backend folder (ramoops/, erst/, blk/) implements it over its own image layout.
+ * each backend folder (ramoops/, blk/, erst/, efi/) implements it over its own image layout.
  *
  * Kernel name → member: name → `name`; bufsize → `bufsize`; flags (PSTORE_FLAGS_DMESG, …) →
  * `types`; the driver's probe → `boot()`; open/read/close → `readRecords()`; write →
@@ -9,8 +9,12 @@
  */
 import type { RegionImage } from '../format/region.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../pstore/record.js'
+import type { BlkDescription } from './blk/description.js'
+import type { EfiDescription } from './efi/description.js'
+import type { ErstDescription } from './erst/description.js'
 // The fault-injection spec and report, shared by the backends (each reads `zones` as its units).
 import type { CorruptSpec, FlipReport } from './faults.js'
+import type { RamoopsDescription } from './ramoops/description.js'
 
 export type { CorruptSpec, FlipReport }
 
@@ -40,16 +44,15 @@ export interface LentRing {
 /** What a boot did to one zone or slot (the backend's own report extends it). */
 export interface BootReport {
   outcome: string
+  /** A zone with ECC: what the decode corrected and could not (ramoops) */
+  ecc?: { correctedBytes: number; badBlocks: number }
 }
 
 /** Kernel memory a backend keeps between events of one boot (plain JSON, saved in the state file). */
 export type BackendMemory = Record<string, number | string>
 
-/** A backend's own description of its storage, for `inspect`: `kind` tells which shape. */
-export interface BackendDescription {
-  kind: BackendName
-  [key: string]: unknown
-}
+/** A backend's own description of its storage, for `inspect`: `kind` (the backend's name) tells which shape; each backend defines its own. */
+export type BackendDescription = RamoopsDescription | BlkDescription | ErstDescription | EfiDescription
 
 export interface PstoreBackend {
   /** psinfo->name: `ramoops`, `pstore_blk`, `erst`, `efi` (6.1) or `efi_pstore` (6.2+). */

@@ -3,7 +3,7 @@
  * Inspection (machine/inspect.ts), with the CLI's advice (`--kernel`) where the setup and the
  * dump disagree.
  */
-import type { EfiDescription, ErstDescription, Inspection } from '../machine/inspect.js'
+import type { ErstDescription, Inspection } from '../machine/inspect.js'
 import type { ZoneVerdict } from '../machine/zoneVerdict.js'
 
 const hex = (n: number) => '0x' + n.toString(16)
@@ -32,7 +32,7 @@ function slotNote(s: ErstDescription['slots'][number]): string {
   return ''
 }
 
-function formatErst(r: Inspection, e: ErstDescription): string {
+function formatErst(r: Inspection, e: NonNullable<Inspection['erst']>): string {
   const h = e.header
   const lines = [
     `image   ${r.image}`,
@@ -59,7 +59,7 @@ function formatErst(r: Inspection, e: ErstDescription): string {
   return lines.join('\n') + '\n'
 }
 
-function formatEfi(r: Inspection, e: EfiDescription): string {
+function formatEfi(r: Inspection, e: NonNullable<Inspection['efi']>): string {
   const st = e.store
   const lines = [
     `image   ${r.image}`,

@@ -3,17 +3,19 @@
  * error the engine reports with data only: one line naming the file and the fix, and the
  * exit code (1: the user's mistake, 2: the environment).
  */
-// Types only, the classes known by name: the CLI's start-up file (cli/entry.ts) holds this
+// Types only, the classes known by name: the CLI's start-up file (cli/main.ts) holds this
 // module but not the engine.
 import type { CorruptError } from '../backend/faults.js'
 import type { ImageError } from '../format/region.js'
-import type { SetupError, SetupFacts, SetupProblem } from '../machine/imageSetup.js'
+import type { ReadOnlyError } from '../machine/events.js'
+import type { SetupError } from '../machine/imageSetup.js'
 import type { MachineHaltedError } from '../machine/machine.js'
+import { SETUP_WORDS, type SetupFacts } from '../machine/setupProblems.js'
 import type { ImageLockedError } from '../machine/simulation.js'
 import { ExitCode, PstoreSimError, type WireError } from '../util/errors.js'
 import { FileWriteError } from '../util/files.js'
-import type { MountError } from './daemon.js'
-import { FifoError } from './pmsgFifo.js'
+import type { MountError } from './mountpoint.js'
+import type { FifoError } from './pmsgFifo.js'
 import { daemonByPid } from './registry.js'
 
 function isNamed<E extends PstoreSimError>(err: Error, name: string): err is E {
@@ -46,52 +48,20 @@ export function flagOf(param: string): string {
   return FLAG_OF[param] ?? `--${param.replace(/^params\./, '').replace(/_/g, '-')}`
 }
 
-const BLK_FLAG = (f: SetupFacts) => `--cmdline "${f.detail}"`
-const KERNEL_EXAMPLE = 'give the version, e.g. --kernel 6.12.0'
-
-/** The CLI's words for each setup problem (the JS API's are in machine/imageSetup.ts). */
-const CLI_SETUP_WORDS: Record<SetupProblem, (f: SetupFacts) => string> = {
-  exists: () => 'already exists; pass --force to overwrite it',
-  noFormatSetup: () => 'give the region\'s setup: --mem-size (e.g. 1M) and the zone sizes, or --cmdline "ramoops.mem_size=…", or --dts FILE',
-  autoOnFormat: () => "--kernel auto reads the version from an existing dump; format needs the target's version, e.g. --kernel 6.12.0",
-  badSidecar: (f) => `not valid JSON (${f.detail}); fix it or pass the setup with flags`,
-  ramoopsParamOnBlk: (f) => `${flagOf(f.param)} is a ramoops parameter; a pstore/blk setup takes its parameters in ${BLK_FLAG(f)}`,
-  dtsOnBlk: (f) => `--dts describes a ramoops node; pstore/blk takes ${BLK_FLAG(f)}`,
-  erstOnBlk: () => "--erst-size and --erst-record-size apply to --backend erst only; a pstore/blk disk is its image's size (--disk-size for format)",
-  blkNeedsCmdline: (f) => `--backend blk needs the module parameters: ${BLK_FLAG(f)}`,
-  blkNeedsDiskSize: () => "give the disk's size: --disk-size (e.g. 256K)",
-  diskSizeNotBlk: () => '--disk-size is for --backend blk (ramoops: --mem-size, erst: --erst-size)',
-  ramoopsOnOther: (f) => `ramoops parameters (--mem-size, --cmdline, --dts, …) do not apply to the ${f.value} backend`,
-  erstOnRamoops: () => '--erst-size and --erst-record-size apply to --backend erst only',
-  noSetup: (f) =>
-    `no setup: there is no ${f.detail} sidecar and no setup flags. ` +
-    'Pass the ramoops parameters the region was written with, e.g. --mem-size 0x100000 --record-size 0x8000 --console-size 0x8000 --pmsg-size 0x1000 --ftrace-size 0 --kernel 6.1.192, ' +
-    'or --cmdline "ramoops.mem_size=0x100000 …", or --dts FILE',
-  autoOnErst: () => "--kernel auto reads ramoops' ftrace zones; an ERST file holds no version: give it, e.g. --kernel 6.12.0",
-  autoOnBlk: () => "--kernel auto reads ramoops' ftrace zones; a pstore/blk disk's records hold no version: give it, e.g. --kernel 6.12.0",
-  erstRefused: (f) => `${flagOf(f.param)}: QEMU would refuse this ERST setup: ${f.detail}`,
-  efiOnOther: () => '--efi-record-size, --efi-vars-template and --always-kmsg-dump apply to --backend efi only',
-  efiRefused: (f) => `${flagOf(f.param)}: ${f.detail}`,
-  autoOnEfi: () => "--kernel auto reads ramoops' ftrace zones; UEFI variables hold no version: give it, e.g. --kernel 6.12.0",
-  autoUnreadable: (f) => `--kernel auto reads the version from the image, which cannot be read (${f.detail}); ${KERNEL_EXAMPLE}`,
-  autoNotFound: (f) => `--kernel auto: ${f.detail}; ${KERNEL_EXAMPLE}`,
-}
-
 /** An engine error that carries facts, in the CLI's words; undefined for one whose message stands. */
 function phraseFacts(err: PstoreSimError): string | undefined {
   if (!err.facts) return undefined
-  if (isNamed<SetupError>(err, 'SetupError') && err.facts) return `${err.facts.subject}: ${CLI_SETUP_WORDS[err.facts.problem](err.facts as SetupFacts)}`
+  if (isNamed<SetupError>(err, 'SetupError') && err.facts) return `${err.facts.subject}: ${SETUP_WORDS[err.facts.problem].cli(err.facts as SetupFacts, flagOf)}`
   if (isNamed<ImageError>(err, 'ImageError') && err.facts) {
     const f = err.facts
     if (f.problem === 'missing') return `${f.subject}: no such image (create one with pstore-sim format)`
     return `${f.subject}: ${f.detail}: give the setup the region was dumped with (--mem-size, --cmdline or --dts)`
   }
   if (isNamed<CorruptError>(err, 'CorruptError') && err.facts) return `${flagOf(err.facts.param)}: ${err.facts.detail}`
-  if (isNamed<MountError>(err, 'MountError') && err.facts) {
-    const f = err.facts
-    if (f.problem === 'mounted') return `${f.subject}: something is already mounted there (pstore-sim umount ${f.subject})`
-    return `${f.subject} is mounted read-only (-o ro): the image is never written`
-  }
+  if (isNamed<MountError>(err, 'MountError') && err.facts)
+    return `${err.facts.subject}: something is already mounted there (pstore-sim umount ${err.facts.subject})`
+  if (isNamed<FifoError>(err, 'FifoError')) return `${err.facts.subject}: ${err.facts.detail}: remove it or choose another --pmsg-fifo`
+  if (isNamed<ReadOnlyError>(err, 'ReadOnlyError')) return `${err.facts.subject} is mounted read-only (-o ro): the image is never written`
   return undefined
 }
 
@@ -107,7 +77,6 @@ export function advise(err: Error): { message: string; exitCode: number } | unde
   }
   if (isNamed<MachineHaltedError>(err, 'MachineHaltedError'))
     return { message: `${err.message} (pstore-sim reboot MOUNTPOINT, pstore-sim mount, or panic --reboot)`, exitCode: ExitCode.user }
-  if (err instanceof FifoError) return { message: `${err.message}: remove it or choose another --pmsg-fifo`, exitCode: ExitCode.user }
   if (err instanceof FileWriteError) {
     const fix = err.code === 'ENOSPC' ? ': the disk is full; free space and retry (nothing was changed)' : ''
     return { message: err.message + fix, exitCode: ExitCode.environment }

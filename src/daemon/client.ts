@@ -15,6 +15,7 @@ import { createExclusive } from '../util/files.js'
 import { childProcess } from '../util/lazyBuiltins.js'
 import { type ControlRequest, sendControl, sendEvent } from './control.js'
 import type { MountOptions } from './daemon.js'
+import { detachMount } from './mountpoint.js'
 import { defaultFifoPath, removeStaleFifo } from './pmsgFifo.js'
 import { isMounted, liveDaemon, logPath, processAlive, readMountRecord, removeMountRecord, runDir } from './registry.js'
 
@@ -147,14 +148,7 @@ export async function unmount(mountpoint: string): Promise<void> {
   }
   // A dead daemon (kill -9): its mount, FIFO, record, socket and log are cleaned up here.
   const mounted = isMounted(abs)
-  if (mounted) {
-    await new Promise<void>((resolve, reject) =>
-      childProcess()
-        .spawn('fusermount3', ['-uz', abs], { stdio: 'ignore' })
-        .on('error', () => reject(new EnvironmentError(`fusermount3 -uz ${abs}: no fusermount3 (FUSE 3's helper) in PATH; as root: umount -l ${abs}`)))
-        .on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount3 -uz ${abs} failed`)))),
-    )
-  }
+  if (mounted) await detachMount(abs)
   const fifo = removeStaleFifo(record?.fifo ?? defaultFifoPath(abs))
   removeMountRecord(abs, { log: true })
   if (!mounted && !record && !fifo) throw new PstoreSimError(`${abs}: not mounted`)

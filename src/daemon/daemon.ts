@@ -1,28 +1,32 @@
 /**
  * A mounted pstore: the simulated machine booted on the image, its files served over FUSE,
  * the pmsg FIFO beside the mountpoint and the control socket the CLI talks to. Mounting is a
- * boot; `reboot` boots again and reloads the view.
+ * boot; `reboot` boots again and reloads the view. Every change to the machine is an event run
+ * by applyEvent (machine/events.ts); this class decides when (the FIFO's hold, the order of
+ * start-up), never how. The process around it: lifecycle.ts; the checks before it: mountpoint.ts.
  */
 
-import { execFile } from 'node:child_process'
-import fs from 'node:fs'
 import type net from 'node:net'
 import path from 'node:path'
+import type { LentRing } from '../backend/backend.js'
 import { hasPmsgDevice } from '../backend/setup.js'
-import { applyEvent } from '../machine/events.js'
+import { type AnyEvent, applyEvent, type EventContext, type EventResult } from '../machine/events.js'
 import type { SetupOverrides } from '../machine/imageSetup.js'
 import { Simulation } from '../machine/simulation.js'
-import { nowTimespec, type Timespec } from '../pstore/filesystem.js'
+import { nowTimespec } from '../pstore/filesystem.js'
+import type { MountEntry } from '../pstore/mountView.js'
 import { MountView } from '../pstore/mountView.js'
+import type { PstoreRecord } from '../pstore/record.js'
 import { SymbolTable } from '../pstore/symbols.js'
-import { EnvironmentError, type ErrorFacts, PstoreSimError } from '../util/errors.js'
+import { EnvironmentError } from '../util/errors.js'
 import { type FuseNative, type FuseOperations, type FuseSession, loadFuse } from '../util/fuseNative.js'
 import { logger } from '../util/log.js'
 import { type ControlRequest, eventFromWire, serveControl } from './control.js'
 import { Errno, fuseOperations } from './fuseOperations.js'
+import { checkEnvironment, detachMount, escapeFuseOption, fuseDiagnostics, MountError, prepareMountpoint } from './mountpoint.js'
 import { NativeFilesMirror } from './nativeFiles.js'
-import { checkFifoPath, defaultFifoPath, type PipeTools, PmsgFifo, type RingLender, removeStaleFifo } from './pmsgFifo.js'
-import { isMounted, liveDaemon, logPath, mountType, readMountRecord, removeMountRecord, runDir, socketPath, writeMountRecord } from './registry.js'
+import { checkFifoPath, defaultFifoPath, type PipeTools, PmsgFifo, type RingLender } from './pmsgFifo.js'
+import { isMounted, removeMountRecord, runDir, socketPath, writeMountRecord } from './registry.js'
 
 const debug = logger('daemon')
 
@@ -43,94 +47,8 @@ export interface MountOptions {
   cacheTimeout?: number
 }
 
-/** What a mount needs from the machine; each miss is an environment problem (exit 2). */
-export function checkEnvironment(): void {
-  if (!fs.existsSync('/dev/fuse')) {
-    throw new EnvironmentError('no /dev/fuse on this machine: run "npm run setup" (as root it creates the device), or "modprobe fuse"')
-  }
-  try {
-    fs.accessSync('/dev/fuse', fs.constants.R_OK | fs.constants.W_OK)
-  } catch {
-    throw new EnvironmentError("/dev/fuse: no permission to open it: as root, chmod 0666 /dev/fuse (Debian's default), or give this user access to it")
-  }
-  // libfuse 3 mounts for root with mount(2) itself; an ordinary user's mount goes through
-  // fusermount3, the set-uid helper of FUSE 3 (a machine with only FUSE 2's fusermount has none).
-  if (process.getuid?.() === 0) return
-  const inPath = (process.env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, 'fusermount3')))
-  if (!inPath)
-    throw new EnvironmentError(
-      "no fusermount3 in PATH: an ordinary user's mount needs FUSE 3's fusermount3 (Debian/Ubuntu: apt-get install fuse3, where the legacy fuse package is not kept; Fedora: dnf install fuse3; Arch: pacman -S fuse3); root mounts without it",
-    )
-}
-
-/**
- * A value inside libfuse's -o string (fuse_opt, the same in libfuse 3): options are separated by commas and a backslash escapes
- * the next character, so an image named `x,allow_other` cannot add an option.
- */
-export function escapeFuseOption(value: string): string {
-  if ([...value].some((ch) => ch < ' ' || ch === '\x7f'))
-    throw new MountError(`${JSON.stringify(value)}: a control character cannot be passed to FUSE; rename it`)
-  return value.replace(/[\\,]/g, (c) => '\\' + c)
-}
-
-/** The lines libfuse and fusermount3 printed to this daemon's log (its stderr) while mounting. */
-function fuseDiagnostics(mountpoint: string): string {
-  try {
-    const lines = fs.readFileSync(logPath(mountpoint), 'utf8').split('\n')
-    return lines
-      .filter((l) => /^(fuse|fusermount)[:\d]/.test(l))
-      .slice(-3)
-      .join('; ')
-  } catch {
-    return ''
-  }
-}
-
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => execFile(cmd, args, (err) => (err ? reject(err) : resolve())))
-}
-
-/** Checks the mountpoint: creates a missing one, recovers a dead mount, refuses a non-empty one. */
-export async function prepareMountpoint(mountpoint: string): Promise<void> {
-  try {
-    fs.statSync(mountpoint)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOTCONN' || code === 'ECONNABORTED') {
-      debug('recovering dead mount at %s', mountpoint)
-      await run('fusermount3', ['-uz', mountpoint]).catch(() => run('umount', ['-l', mountpoint]))
-    } else if (code === 'ENOENT') {
-      fs.mkdirSync(mountpoint, { recursive: true })
-      return
-    } else {
-      throw new MountError(`${mountpoint}: cannot use as a mountpoint: ${(err as Error).message}`)
-    }
-  }
-  // A pstore-sim mount whose daemon was killed: the kernel may still answer stat from its
-  // attribute cache, so the dead mount is recognised by its missing daemon.
-  if (mountType(mountpoint) === 'fuse.pstore' && !liveDaemon(mountpoint)) {
-    debug('recovering the mount of a killed daemon at %s', mountpoint)
-    await run('fusermount3', ['-uz', mountpoint]).catch(() => run('umount', ['-l', mountpoint]))
-  }
-  if (isMounted(mountpoint))
-    throw new MountError(`${mountpoint}: something is already mounted there (unmount it first)`, {
-      problem: 'mounted',
-      subject: mountpoint,
-      param: 'mountpoint',
-    })
-  const stat = fs.statSync(mountpoint)
-  if (!stat.isDirectory()) throw new MountError(`${mountpoint}: not a directory`)
-  if (fs.readdirSync(mountpoint).length > 0) throw new MountError(`${mountpoint}: directory is not empty; mount on an empty or missing directory`)
-}
-
 /** How long the kernel may cache attributes and names (see PstoreDaemon.cacheTimeout). */
 const CACHE_TIMEOUT_S = 10
-
-/** A mountpoint that cannot take the mount, or an event a read-only mount refuses (facts: for the CLI's words). */
-export class MountError extends PstoreSimError {
-  override name = 'MountError'
-  declare readonly facts?: ErrorFacts<'mounted' | 'readOnly'>
-}
 
 export class PstoreDaemon {
   readonly simulation: Simulation
@@ -173,15 +91,32 @@ export class PstoreDaemon {
     return this.options.pmsgFifo ?? defaultFifoPath(this.mountpoint)
   }
 
+  /** How events reach the machine from this mount: its kmsg_bytes, read-only or not, its view reloaded after a boot. */
+  private get eventContext(): EventContext {
+    return {
+      kmsgBytes: this.options.kmsgBytes,
+      readOnly: this.options.readOnly ? { mountpoint: this.mountpoint } : undefined,
+      showBoot: (records) => this.showBoot(records),
+    }
+  }
+
+  /** Runs one event on this mount's machine (the one path: machine/events.ts). */
+  private run<E extends AnyEvent>(event: E): Promise<EventResult<E>> {
+    return applyEvent(this.simulation, event, this.eventContext)
+  }
+
+  /** Boots the machine (at mount and on reboot); answers the names the view shows. */
+  async boot(): Promise<string[]> {
+    return (await this.run({ op: 'reboot' })).files
+  }
+
   /**
-   * Boots the machine and loads its records into the view. When mounted, the kernel is told to
-   * forget every name it may have cached (old and new) and the root's attributes, before this
-   * resolves: a reboot is the only change of the file set that does not pass through the kernel.
+   * Loads a boot's records into the view. When mounted, the kernel is told to forget every
+   * name it may have cached (old and new) and the root's attributes, before this resolves: a
+   * reboot is the only change of the file set that does not pass through the kernel.
    */
-  async boot(): Promise<void> {
+  private async showBoot(records: PstoreRecord[]): Promise<string[]> {
     const before = this.view.names()
-    const { records } = this.simulation.machine.boot()
-    this.simulation.saveState()
     this.view.load(records, {
       now: nowTimespec(),
       wordBits: this.simulation.machine.target.wordBits,
@@ -196,6 +131,7 @@ export class PstoreDaemon {
         throw new MountError(`reboot: the kernel's cache of ${this.mountpoint} could not be invalidated: ${err.message}`)
       })
     }
+    return this.view.names()
   }
 
   /**
@@ -269,18 +205,41 @@ export class PstoreDaemon {
 
   /**
    * The machine's pmsg ring for the FIFO's native pump, when it can lend it (ramoops without
-   * ECC). PSTORE_SIM_PMSG_PUMP=0 stores every byte through JS instead (for comparison).
+   * ECC): lent and taken back by events. PSTORE_SIM_PMSG_PUMP=0 stores every byte through JS
+   * instead (for comparison).
    */
   private pmsgRingLender(): RingLender | undefined {
     if (!this.simulation.machine.lendsPmsgRing || process.env.PSTORE_SIM_PMSG_PUMP === '0') return undefined
-    return { lend: () => this.simulation.machine.lendPmsgRing(), reclaim: () => this.simulation.machine.reclaimPmsgRing() }
+    return {
+      lend: () => {
+        // applyEvent hands the ring over before it returns; no ring then means the lend failed
+        let lent: LentRing | 'drop' | undefined
+        this.run({ op: 'pmsgLend', take: (ring) => (lent = ring) }).catch((err: Error) => debug('pmsg ring not lent: %s', err.message))
+        if (lent === undefined) throw new Error('the pmsg ring could not be lent')
+        return lent
+      },
+      reclaim: () => void this.run({ op: 'pmsgReclaim' }).catch((err: Error) => debug('pmsg ring reclaim failed: %s', err.message)),
+    }
   }
 
+  /** What the FIFO read in JS: one write to /dev/pmsg0 (none after a panic: the machine is halted). */
   private pmsgFromFifo(chunk: Buffer): void {
+    this.run({ op: 'pmsg', data: chunk }).catch((err: Error) => debug('pmsg write failed: %s', err.message))
+  }
+
+  /** `rm` of a file: pstore's erase of its record; an errno for FUSE (0: erased). */
+  private async erase(entry: MountEntry): Promise<number> {
+    // an erase of pmsg-ramoops-0 zaps the live ring: what writers were told is stored lands
+    // first, and the pump leaves the ring alone meanwhile (other erases never touch it)
+    const release = entry.file.record.type === 'pmsg' ? this.fifo?.hold() : undefined
     try {
-      if (!this.simulation.machine.halted) this.simulation.machine.pmsg(chunk)
+      await this.run({ op: 'erase', type: entry.file.record.type, id: entry.file.record.id })
+      return 0
     } catch (err) {
-      debug('pmsg write failed: %s', (err as Error).message)
+      debug('erase failed: %s', (err as Error).message)
+      return Errno.EIO
+    } finally {
+      release?.()
     }
   }
 
@@ -289,20 +248,7 @@ export class PstoreDaemon {
       fuseOperations(this.view, {
         readOnly: !!this.options.readOnly,
         now: nowTimespec,
-        erase: (entry) => {
-          // an erase of pmsg-ramoops-0 zaps the live ring: what writers were told is stored lands
-          // first, and the pump leaves the ring alone meanwhile (other erases never touch it)
-          const release = entry.file.record.type === 'pmsg' ? this.fifo?.hold() : undefined
-          try {
-            this.simulation.machine.backend.erase(entry.file.record.type, entry.file.record.id)
-            return 0
-          } catch (err) {
-            debug('erase failed: %s', (err as Error).message)
-            return Errno.EIO
-          } finally {
-            release?.()
-          }
-        },
+        erase: (entry) => this.erase(entry),
       }),
     )
     this.fuse = new Fuse(this.mountpoint, ops, {
@@ -382,22 +328,8 @@ export class PstoreDaemon {
   }
 
   private async handleEvent(request: Exclude<ControlRequest, { op: 'status' } | { op: 'umount' }>): Promise<unknown> {
-    switch (request.op) {
-      case 'reboot':
-        // allowed read-only too: such a mount boots in memory and never writes the image
-        return { files: await this.rebootNames() }
-      default:
-        if (this.options.readOnly) {
-          const facts = { problem: 'readOnly', subject: this.mountpoint, param: 'readOnly', value: request.op } as const
-          throw new MountError(`${this.mountpoint} is mounted read-only (readOnly: true): the image is never written`, facts)
-        }
-        return applyEvent(this.simulation, eventFromWire(request), { kmsgBytes: this.options.kmsgBytes, boot: () => this.rebootNames() })
-    }
-  }
-
-  private async rebootNames(): Promise<string[]> {
-    await this.boot()
-    return this.view.names()
+    // a read-only mount takes a reboot too: it boots in memory and never writes the image
+    return this.run(eventFromWire(request))
   }
 
   /**
@@ -426,7 +358,7 @@ export class PstoreDaemon {
         ])
         clearTimeout(bound)
         if (!unmounted) debug('fuse unmount gave no callback within 5 s')
-        if (isMounted(this.mountpoint)) await run('fusermount3', ['-uz', this.mountpoint]).catch(() => undefined)
+        if (isMounted(this.mountpoint)) await detachMount(this.mountpoint).catch(() => undefined)
       }
       if (this.failed) this.simulation.discard()
       else this.simulation.close()
@@ -435,50 +367,4 @@ export class PstoreDaemon {
     })()
     return this.stopping
   }
-}
-
-export type { Timespec }
-export { EnvironmentError }
-
-/**
- * Ends the process once its stop has written and closed everything: the 'exit' listeners run,
- * then _exit (Fuse.exitNow). Node's own exit tears its platform and threads down first, ~4.5 ms
- * that every `umount` waited for; stdio writes to files and pipes are synchronous here, so
- * nothing is left unwritten. Under NODE_V8_COVERAGE (a test run) Node's exit writes the
- * coverage, so it ends as usual.
- */
-function exitAfterStop(code: number): void {
-  if (process.env.NODE_V8_COVERAGE) process.exit(code)
-  process.exitCode = code
-  process.emit('exit', code)
-  loadFuse().exitNow(code)
-}
-
-/** What a daemon killed at this mountpoint left: its record, socket, log and FIFO. */
-function cleanUpAfterKilledDaemon(mountpoint: string): void {
-  const record = readMountRecord(mountpoint)
-  if (!record || liveDaemon(mountpoint)) return
-  if (record.fifo) removeStaleFifo(record.fifo)
-  removeMountRecord(mountpoint)
-}
-
-/**
- * Runs a daemon in this process until SIGINT/SIGTERM/SIGHUP or `umount`, and resolves once the
- * mount is usable with the words to tell the user.
- */
-export async function serveForeground(options: MountOptions): Promise<string> {
-  cleanUpAfterKilledDaemon(path.resolve(options.mountpoint))
-  const daemon = new PstoreDaemon(options)
-  await daemon.start()
-  // Whatever stopped it, the process ends with the stop: a handle FUSE or a child left open must
-  // not keep a daemon alive after its umount (one did, for 27 min, and its umount exited 2).
-  void daemon.stopBegun.then(() => daemon.stop().then(() => exitAfterStop(0)))
-  const stop = () => void daemon.stop()
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
-  process.on('SIGHUP', stop)
-  return (
-    `mounted ${daemon.image} at ${daemon.mountpoint}${options.readOnly ? ' (read-only)' : ''}\n` +
-    (daemon.fifoPath && daemon.hasFifo ? `pmsg FIFO: ${daemon.fifoPath}\n` : '')
-  )
 }

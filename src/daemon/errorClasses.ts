@@ -15,12 +15,13 @@ import { EraseError } from '../backend/ramoops/erase.js'
 import { RamoopsError } from '../backend/ramoops/ramoops.js'
 import { ZoneWriteRefused } from '../backend/ramoops/zone.js'
 import { ImageError } from '../format/region.js'
+import { ReadOnlyError } from '../machine/events.js'
 import { SetupError } from '../machine/imageSetup.js'
 import { FtraceCallError, MachineHaltedError, MachineSetupError } from '../machine/machine.js'
 import { ImageLockedError } from '../machine/simulation.js'
 import { SymbolMapError } from '../pstore/symbols.js'
 import { EnvironmentError, PstoreSimError, WIRE_KIND } from '../util/errors.js'
-import { MountError } from './daemon.js'
+import { MountError } from './mountpoint.js'
 import { FifoError } from './pmsgFifo.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: the classes' constructors differ; only the prototype is used
@@ -46,6 +47,7 @@ const CLASSES: Record<string, ErrorClass> = Object.fromEntries(
     ImageLockedError,
     SymbolMapError,
     MountError,
+    ReadOnlyError,
     FifoError,
     EnvironmentError,
   ].map((cls) => [cls.name, cls as ErrorClass]),

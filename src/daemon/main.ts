@@ -10,7 +10,8 @@ import fs from 'node:fs'
 import { ExitCode } from '../util/errors.js'
 import { loadFuse } from '../util/fuseNative.js'
 import { failureReport, wireError } from './advice.js'
-import { type MountOptions, serveForeground } from './daemon.js'
+import type { MountOptions } from './daemon.js'
+import { serveForeground } from './lifecycle.js'
 import { plainMount } from './plainMount.js'
 
 function optionsFromParent(abandonedLog: string): Promise<MountOptions> {

@@ -18,7 +18,7 @@ import fs from 'node:fs'
 import { EnvironmentError, errorWithExitCode } from '../util/errors.js'
 import { failureReport, wireError } from './advice.js'
 import { plainMountOptions } from './client.js'
-import { serveForeground } from './daemon.js'
+import { serveForeground } from './lifecycle.js'
 import { logPath } from './registry.js'
 
 const REPORT_FD = 3
@@ -52,7 +52,7 @@ export function plainMount(image: string, mountpoint: string): void {
     if (!reported) report(`died ${code}\n`)
   })
   const fail = (err: unknown): void => {
-    // as the CLI reports a daemon's refusal (daemon/client.ts startDaemon, then cli/entry.ts)
+    // as the CLI reports a daemon's refusal (daemon/client.ts startDaemon, then cli/main.ts)
     const wire = wireError(err)
     const { message, exitCode } = failureReport(errorWithExitCode(wire.error, wire.exitCode, wire.name, wire.facts, wire.kind))
     if (logFile) fs.rmSync(logFile, { force: true }) // its words are in the error: nothing left behind

@@ -23,7 +23,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import nodePath from 'node:path'
 import type { LentRing } from '../backend/backend.js'
-import { PstoreSimError } from '../util/errors.js'
+import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
 import type { RingPump, RingPumpSpec } from '../util/fuseNative.js'
 import { logger } from '../util/log.js'
 
@@ -87,14 +87,23 @@ export function checkFifoPath(path: string): void {
   if (existing && !existing.isFIFO() && !existing.isSymbolicLink()) throw new FifoError(path, 'exists and is not a FIFO')
 }
 
-/** A FIFO path that cannot be used; `problem` says why, in words (no advice). */
+/**
+ * A FIFO path that cannot be used: `why` says why; the message speaks the JS API's language
+ * (the `pmsgFifo` option) and the facts let the CLI name its flag.
+ */
 export class FifoError extends PstoreSimError {
   override name = 'FifoError'
+  declare readonly facts: ErrorFacts<'fifo'> & { subject: string; detail: string }
   constructor(
     readonly path: string,
-    readonly problem: string,
+    readonly why: string,
   ) {
-    super(`${path}: ${problem}`)
+    super(`${path}: ${why}: remove it or give another path as pmsgFifo (or pmsgFifo: false)`, {
+      problem: 'fifo',
+      subject: path,
+      param: 'pmsgFifo',
+      detail: why,
+    })
   }
 }
 

@@ -36,27 +36,7 @@
  *   the kernel does too.
  */
 
-const NN = 255
-const FIELD_POLY = 0x11d
-
-/** EXP[i] = α^i for 0 ≤ i < 512 (doubled so sums of two logs need no modulo). */
-const EXP = new Uint8Array(512)
-/** LOG[x] = log_α x for x ≠ 0 (LOG[0] is unused and kept 0). */
-const LOG = new Uint8Array(256)
-{
-  let x = 1
-  for (let i = 0; i < NN; i++) {
-    EXP[i] = x
-    LOG[x] = i
-    x <<= 1
-    if (x & 0x100) x ^= FIELD_POLY
-  }
-  for (let i = NN; i < 512; i++) EXP[i] = EXP[i - NN]
-}
-
-function gfMul(a: number, b: number): number {
-  return a === 0 || b === 0 ? 0 : EXP[LOG[a] + LOG[b]]
-}
+import { EXP, gfMul, LOG, NN } from './galoisField.js'
 
 export class ReedSolomon {
   readonly nroots: number

@@ -1,15 +1,22 @@
 /**
  * Every kernel-side event, one code path: the CLI on an unmounted image, the daemon of a mount
- * and the JS API all describe an event as a `KernelEvent` and run it with `applyEvent`, so an
- * event means the same wherever it comes from (state saved after it, kmsg_bytes honoured, a
- * reboot after a crash done by whoever owns the view).
+ * (its control socket, `rm` on its files, its pmsg FIFO, its boot) and the JS API all describe
+ * an event as a `KernelEvent` or `MountEvent` and run it with `applyEvent`, so an event means the
+ * same wherever it comes from (the machine's state saved after it, kmsg_bytes honoured, a
+ * read-only mount refused, the view reloaded after a boot by whoever owns it). The caller
+ * decides when an event runs (locks, the FIFO's hold); this module decides what it does.
  */
 
-import type { CorruptSpec, FlipReport } from '../backend/backend.js'
+import type { CorruptSpec, FlipReport, LentRing } from '../backend/backend.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
 import type { DumpReason } from '../pstore/kmsgDumper.js'
+import type { PstoreRecord, PstoreType } from '../pstore/record.js'
+import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
+import { logger } from '../util/log.js'
 import { type CrashResult, MachineSetupError } from './machine.js'
 import type { Simulation } from './simulation.js'
+
+const debug = logger('event')
 
 export interface FtraceCall {
   cpu: number
@@ -29,6 +36,7 @@ export interface PanicEvent {
   reboot?: boolean
 }
 
+/** What any caller may ask of a machine: the CLI, the JS API, a mount's control socket. */
 export type KernelEvent =
   | PanicEvent
   | { op: 'console'; text: string }
@@ -36,6 +44,19 @@ export type KernelEvent =
   | { op: 'ftrace'; calls: FtraceCall[] }
   | { op: 'corrupt'; spec: CorruptSpec }
   | { op: 'reboot' }
+
+/**
+ * What only the process serving a mount's files runs: `rm` of a file (pstore's erase), and the
+ * pmsg ring handed to the FIFO's native writer and taken back (its header then says what the
+ * writer stored). `take` gets the ring while the event runs: the writer starts before
+ * applyEvent returns, and nothing else touches the ring until `pmsgReclaim`.
+ */
+export type MountEvent =
+  | { op: 'erase'; type: PstoreType; id: number | bigint }
+  | { op: 'pmsgLend'; take(ring: LentRing | 'drop'): void }
+  | { op: 'pmsgReclaim' }
+
+export type AnyEvent = KernelEvent | MountEvent
 
 /** What each event answers. */
 export interface EventResults {
@@ -45,35 +66,60 @@ export interface EventResults {
   ftrace: { records: number }
   corrupt: FlipReport[]
   reboot: { files: string[] }
+  erase: { erased: true }
+  pmsgLend: { lent: boolean }
+  pmsgReclaim: { reclaimed: true }
 }
 
-export type EventResult<E extends KernelEvent> = EventResults[E['op']]
+export type EventResult<E extends AnyEvent> = EventResults[E['op']]
 
-/** How the owner of the image takes part: a mount's daemon reloads its view on a boot. */
+/** How the owner of the image takes part. */
 export interface EventContext {
   /** pstore's kmsg_bytes mount option (default 10240). */
   kmsgBytes?: number
-  /** Boots the machine; answers the names the boot shows. */
-  boot(): Promise<string[]>
+  /** A read-only mount: every event but a boot is refused (the boot stays in memory). */
+  readOnly?: { mountpoint: string }
+  /** Shows a boot's records (a mount reloads its view); answers the names the boot shows. */
+  showBoot(records: PstoreRecord[]): Promise<string[]>
 }
 
-/** Runs one event on an open, writable simulation and saves the machine's state after it. */
-export async function applyEvent<E extends KernelEvent>(sim: Simulation, event: E, context: EventContext): Promise<EventResult<E>> {
+/** An event a read-only mount cannot take (facts: for the CLI's words). */
+export class ReadOnlyError extends PstoreSimError {
+  override name = 'ReadOnlyError'
+  declare readonly facts: ErrorFacts<'readOnly'>
+  constructor(mountpoint: string, op: string) {
+    super(`${mountpoint} is mounted read-only (readOnly: true): the image is never written`, {
+      problem: 'readOnly',
+      subject: mountpoint,
+      param: 'readOnly',
+      value: op,
+    })
+  }
+}
+
+/**
+ * Runs one event on an open simulation and saves the machine's state after it. The event's
+ * kernel side runs synchronously up to its boot, if it has one: an event started from a
+ * synchronous caller (the FIFO) has changed the machine when this returns its promise.
+ */
+export async function applyEvent<E extends AnyEvent>(sim: Simulation, event: E, context: EventContext): Promise<EventResult<E>> {
+  debug('%s', event.op)
   try {
+    if (context.readOnly && event.op !== 'reboot') throw new ReadOnlyError(context.readOnly.mountpoint, event.op)
     return (await dispatch(sim, event, context)) as EventResult<E>
   } finally {
     sim.saveState()
   }
 }
 
-async function dispatch(sim: Simulation, event: KernelEvent, context: EventContext): Promise<EventResults[KernelEvent['op']]> {
+async function dispatch(sim: Simulation, event: AnyEvent, context: EventContext): Promise<EventResults[AnyEvent['op']]> {
   const machine = sim.machine
   switch (event.op) {
     case 'panic': {
       const result = machine.crash({ reason: event.reason, logText: event.logText, time: event.time, compress: event.compress, kmsgBytes: context.kmsgBytes })
       // A crash is state a reboot must not lose if the reboot fails.
       sim.saveState()
-      if (event.reboot) await context.boot()
+      if (event.reboot) await boot(sim, context)
       return result
     }
     case 'console':
@@ -87,14 +133,30 @@ async function dispatch(sim: Simulation, event: KernelEvent, context: EventConte
       return machine.backend.corrupt(event.spec)
     }
     case 'reboot':
-      return { files: await context.boot() }
+      return { files: await boot(sim, context) }
+    case 'erase':
+      machine.backend.erase(event.type, event.id)
+      return { erased: true }
+    case 'pmsgLend': {
+      const ring = machine.lendPmsgRing()
+      event.take(ring)
+      return { lent: ring !== 'drop' }
+    }
+    case 'pmsgReclaim':
+      machine.reclaimPmsgRing()
+      return { reclaimed: true }
   }
 }
 
+/** The machine boots (the backend's probe, a read pass), its state is saved, and the owner shows the records. */
+async function boot(sim: Simulation, context: EventContext): Promise<string[]> {
+  const { records } = sim.machine.boot()
+  sim.saveState()
+  return context.showBoot(records)
+}
+
 /** The boot of an image no daemon serves: nobody holds a view, only the names are answered. */
-export function bootUnmounted(sim: Simulation): () => Promise<string[]> {
-  return async () => {
-    const { records } = sim.machine.boot()
-    return makeFiles(records, { now: nowTimespec(), wordBits: sim.machine.target.wordBits, backend: sim.machine.backend.name }).map((file) => file.name)
-  }
+export function namesOfBoot(sim: Simulation): EventContext['showBoot'] {
+  return async (records) =>
+    makeFiles(records, { now: nowTimespec(), wordBits: sim.machine.target.wordBits, backend: sim.machine.backend.name }).map((file) => file.name)
 }

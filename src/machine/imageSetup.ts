@@ -29,10 +29,12 @@ import { ProbeError, type TargetOptions } from '../backend/target.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/files.js'
+import { BLK_CMDLINE_EXAMPLE, SETUP_WORDS, type SetupFacts, type SetupProblem } from './setupProblems.js'
 
-// Defined with the setup types (backend/setup.ts); the CLI and the API import them from here.
 export { BACKEND_CHOICES, type BackendChoice, resolveSetup, type SetupSource } from '../backend/setup.js'
 export { COMPRESS_CHOICES, type CompressChoice } from '../format/kernelVersion.js'
+// Defined with the setup types (backend/setup.ts) and the problems' words (setupProblems.ts); the CLI and the API import them from here.
+export type { SetupFacts, SetupProblem } from './setupProblems.js'
 
 export interface Sidecar {
   pstoreSim: 1
@@ -46,71 +48,9 @@ export class SetupError extends PstoreSimError {
   declare readonly facts?: ErrorFacts<SetupProblem>
 }
 
-/**
- * A setting missing, misplaced or refused, for a front end to phrase: each has the JS API's words
- * here (API_WORDS) and the CLI's in daemon/advice.ts, both tables total over this union.
- */
-export type SetupProblem =
-  | 'exists'
-  | 'noFormatSetup'
-  | 'autoOnFormat'
-  | 'badSidecar'
-  | 'ramoopsParamOnBlk'
-  | 'dtsOnBlk'
-  | 'erstOnBlk'
-  | 'blkNeedsCmdline'
-  | 'blkNeedsDiskSize'
-  | 'diskSizeNotBlk'
-  | 'ramoopsOnOther'
-  | 'erstOnRamoops'
-  | 'noSetup'
-  | 'autoOnErst'
-  | 'autoOnBlk'
-  | 'erstRefused'
-  | 'efiOnOther'
-  | 'efiRefused'
-  | 'autoOnEfi'
-  | 'autoUnreadable'
-  | 'autoNotFound'
-
-export type SetupFacts = ErrorFacts<SetupProblem> & { subject: string }
-
-/** pstore/blk's parameters as a kernel command line gives them: the `detail` of the blk problems, an example for either front end to show. */
-const BLK_CMDLINE_EXAMPLE = 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=64 pstore_blk.best_effort=y'
-
-const API_KERNEL_EXAMPLE = "give the version, e.g. target.kernel '6.12.0'"
-
-/** What a JS API user reads: the settings by their option paths (formatImage, mount, Simulation.open). */
-const API_WORDS: Record<SetupProblem, (f: SetupFacts) => string> = {
-  exists: () => 'already exists; pass { force: true } to overwrite it',
-  noFormatSetup: () => "give the region's setup: params.mem_size (e.g. 0x100000) and the zone sizes, or cmdline 'ramoops.mem_size=…', or dtsFile",
-  autoOnFormat: () => `target.kernel 'auto' reads the version from an existing dump; a new image needs the target's version: ${API_KERNEL_EXAMPLE}`,
-  badSidecar: (f) => `not valid JSON (${f.detail}); fix it or give the setup in the options`,
-  ramoopsParamOnBlk: (f) => `${f.param} is a ramoops parameter; a pstore/blk setup takes its parameters in cmdline, e.g. '${f.detail}'`,
-  dtsOnBlk: (f) => `dtsFile describes a ramoops node; pstore/blk takes cmdline, e.g. '${f.detail}'`,
-  erstOnBlk: () => "erst applies to backend 'erst' only; a pstore/blk disk is its image's size (diskSize for a new image)",
-  blkNeedsCmdline: (f) => `backend 'blk' needs the module parameters in cmdline, e.g. '${f.detail}'`,
-  blkNeedsDiskSize: () => "give the disk's size: diskSize (e.g. 256 * 1024)",
-  diskSizeNotBlk: () => "diskSize is for backend 'blk' (ramoops: params.mem_size, erst: erst.size)",
-  ramoopsOnOther: (f) => `ramoops parameters (params, cmdline, dtsFile) do not apply to the ${f.value} backend`,
-  erstOnRamoops: () => "erst applies to backend 'erst' only",
-  noSetup: (f) =>
-    `no setup: there is no ${f.detail} sidecar and no setup given. Give the ramoops parameters the region was written with, ` +
-    "e.g. params { mem_size: 0x100000, record_size: 0x8000, console_size: 0x8000, pmsg_size: 0x1000, ftrace_size: 0 } and target.kernel '6.1.192', " +
-    "or cmdline 'ramoops.mem_size=0x100000 …', or dtsFile",
-  autoOnErst: () => `target.kernel 'auto' reads ramoops' ftrace zones; an ERST file holds no version: ${API_KERNEL_EXAMPLE}`,
-  autoOnBlk: () => `target.kernel 'auto' reads ramoops' ftrace zones; a pstore/blk disk's records hold no version: ${API_KERNEL_EXAMPLE}`,
-  erstRefused: (f) => `${f.param}: QEMU would refuse this ERST setup: ${f.detail}`,
-  efiOnOther: () => "efi applies to backend 'efi' only",
-  efiRefused: (f) => `${f.param}: ${f.detail}`,
-  autoOnEfi: () => `target.kernel 'auto' reads ramoops' ftrace zones; UEFI variables hold no version: ${API_KERNEL_EXAMPLE}`,
-  autoUnreadable: (f) => `target.kernel 'auto' reads the version from the image, which cannot be read (${f.detail}); ${API_KERNEL_EXAMPLE}`,
-  autoNotFound: (f) => `target.kernel 'auto': ${f.detail}; ${API_KERNEL_EXAMPLE}`,
-}
-
 /** A setup error about one setting: the JS API's words as its message, the facts for the CLI's. */
 export function settingError(facts: SetupFacts): SetupError {
-  return new SetupError(`${facts.subject}: ${API_WORDS[facts.problem](facts)}`, facts)
+  return new SetupError(`${facts.subject}: ${SETUP_WORDS[facts.problem].api(facts)}`, facts)
 }
 
 export function sidecarPath(image: string): string {

@@ -4,8 +4,11 @@
  */
 
 import fs from 'node:fs'
-import type { BackendDescription } from '../backend/backend.js'
+import type { BackendDescription, BootReport } from '../backend/backend.js'
+import type { BlkDescription } from '../backend/blk/description.js'
 import type { Detection } from '../backend/detect.js'
+import type { EfiDescription } from '../backend/efi/description.js'
+import type { ErstDescription } from '../backend/erst/description.js'
 import { openBackend } from '../backend/open.js'
 import { ftraceSignature } from '../backend/ramoops/layout.js'
 import { type BackendConfig, imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
@@ -36,7 +39,7 @@ export interface Inspection {
   zones: ZoneInspection[]
   unusedTail: { offset: number; size: number }
   /** pstore/blk: the module parameters as the kernel shows them, and its kernel memory after the boot */
-  blk?: { params: Record<string, string | number | boolean>; diskSize: number; next: { writeCnt: number; oopsCounter: number; panicCounter: number } }
+  blk?: Pick<BlkDescription, 'params' | 'diskSize' | 'next'>
   records: Array<{
     name: string
     size: number
@@ -51,47 +54,14 @@ export interface Inspection {
   /** Why the kernel's read pass fails and lists nothing, though the storage holds records. */
   readPassFailure?: string
   /** An ERST file: its storage header and slots (zones is then empty). */
-  erst?: ErstDescription
+  erst?: Omit<ErstDescription, 'kind'>
   /** With detect: what the image's bytes told, what they cannot, and the setup in a board's forms. */
   detected?: Pick<Detection, 'backend' | 'told' | 'unknowns' | 'forms'>
   /** A UEFI variable store: every variable, live and deleted, and its free space (zones is then empty). */
-  efi?: EfiDescription
+  efi?: Omit<EfiDescription, 'kind'>
 }
 
-export interface EfiDescription {
-  invalid?: string
-  bufsize?: number
-  /** OVMF's boot before the read pass (a read-only look: 'store'; a reclaim happens at a real boot). */
-  bootOutcome?: string
-  store?: { start: number; end: number; freeOffset: number; freeBytes: number; remaining: number; deletedBytes: number }
-  variables: Array<{
-    offset: number
-    state: string
-    live: boolean
-    attributes: number
-    guid: string
-    name: string
-    dataSize: number
-    pstore?: { type: number; part: number; count: number; seconds: string; compressed: boolean; id: string }
-  }>
-}
-
-export interface ErstDescription {
-  header: { magic: string; recordSize: number; storageOffset: number; version: number; recordCount: number }
-  invalid?: string
-  bufsize: number
-  slots: Array<{
-    slot: number
-    recordId: string | null
-    headerId?: string
-    length?: number
-    timestamp?: string
-    creator?: string
-    section?: string
-    part?: number
-    error?: string
-  }>
-}
+export type { EfiDescription, ErstDescription }
 
 /** What a compressed record's bytes are: the algorithm the core inflated it with, or every one whose decoder takes them. */
 function compressedWith(record: PstoreRecord, config: BackendConfig, bufsize: number): { compressedWith?: string[] } {
@@ -139,8 +109,8 @@ export async function inspectImage(
   const signed = ftraceVersionOf(image, source)
   const region = RegionImage.open(image, { readOnly: true, expectedSize: imageSize(config) })
   const backend = openBackend(config, region)
-  const before = backend.describe() as BackendDescription & { zones: Array<Omit<ZoneInspection, 'bootOutcome' | 'ecc'>>; unusedTail: Inspection['unusedTail'] }
-  const reports = backend.boot() as Array<{ outcome: string; ecc?: { correctedBytes: number; badBlocks: number } }>
+  const before = backend.describe()
+  const reports = backend.boot()
   const symbols = options.systemMap ? await SymbolTable.load(options.systemMap) : undefined
   const files = makeFiles(backend.readRecords(), {
     now: nowTimespec(),
@@ -150,52 +120,44 @@ export async function inspectImage(
     backend: backend.name,
   })
   const failure = backend.readPassFailure?.()
-  const readPass = failure ? { readPassFailure: failure } : {}
   const records = recordInspections(files, config, backend.bufsize, options.withContent === true)
-  if (before.kind === 'efi' || before.kind === 'efi_pstore') {
-    const { kind: _kind, ...efi } = before as unknown as EfiDescription & { kind: string }
-    return {
-      image,
-      setup: setupJson(config),
-      zones: [],
-      unusedTail: { offset: imageSize(config), size: 0 },
-      records,
-      efi: { ...efi, bootOutcome: reports[0]?.outcome },
+  const common = { image, setup: setupJson(config), ...detected, records, ...(failure ? { readPassFailure: failure } : {}) }
+  const zoneless = { zones: [], unusedTail: { offset: imageSize(config), size: 0 } }
+  switch (before.kind) {
+    case 'efi':
+    case 'efi_pstore': {
+      const { kind: _kind, ...efi } = before
+      return { ...common, ...zoneless, efi: { ...efi, bootOutcome: reports[0]?.outcome } }
     }
+    case 'erst': {
+      const { kind: _kind, ...erst } = before
+      return { ...common, ...zoneless, erst }
+    }
+    case 'pstore_blk': {
+      // its kernel memory after the boot (the counters the next dump continues from)
+      const after = backend.describe()
+      const next = after.kind === 'pstore_blk' ? after.next : before.next
+      return { ...common, blk: { params: before.params, diskSize: before.diskSize, next }, ...zonesOf(image, config, before, reports, records) }
+    }
+    case 'ramoops':
+      return { ...common, ...ftraceKernelOf(signed, config), ...zonesOf(image, config, before, reports, records) }
   }
-  if (before.kind === 'erst') {
-    const { kind: _kind, ...erst } = before as unknown as ErstDescription & { kind: string }
-    return { image, setup: setupJson(config), ...detected, zones: [], unusedTail: { offset: imageSize(config), size: 0 }, records, ...readPass, erst }
-  }
-  const setup = setupJson(config)
-  return {
-    image,
-    setup,
-    ...detected,
-    ...ftraceKernelOf(signed, config),
-    ...(before.kind === 'pstore_blk'
-      ? {
-          blk: {
-            params: before.params as Record<string, string>,
-            diskSize: before.diskSize as number,
-            next: (backend.describe() as BackendDescription & Required<Inspection>['blk']).next,
-          },
-        }
-      : {}),
-    zones: withVerdicts(
-      image,
-      config,
-      before.zones.map((zone, i) => ({
-        ...zone,
-        bootOutcome: reports[i].outcome,
-        ...(setup.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
-      })),
-      records,
-    ),
-    unusedTail: before.unusedTail,
-    records,
-    ...readPass,
-  }
+}
+
+/** A zoned backend's zones with what its boot did to each (and ramoops' verdicts). */
+function zonesOf(
+  image: string,
+  config: BackendConfig,
+  before: Extract<BackendDescription, { zones: unknown }>,
+  reports: BootReport[],
+  records: Inspection['records'],
+): Pick<Inspection, 'zones' | 'unusedTail'> {
+  const zones = before.zones.map((zone, i) => ({
+    ...zone,
+    bootOutcome: reports[i].outcome,
+    ...(setupJson(config).eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
+  }))
+  return { zones: withVerdicts(image, config, zones, records), unusedTail: before.unusedTail }
 }
 
 /** ramoops: each zone's fate at the target kernel's boot (machine/zoneVerdict.ts), read from the untouched file. */

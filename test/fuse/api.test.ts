@@ -146,6 +146,8 @@ await attempt('missing', () => mount(image, mnt))
 await formatImage(image, setup)
 await attempt('exists', () => formatImage(image, setup))
 await attempt('auto', () => formatImage(image + '.new', { ...setup, target: { kernel: 'auto' } }))
+await formatImage(image + '.pmsg', { params: { mem_size: 0x10000, pmsg_size: 0x1000 } })
+await attempt('fifo', () => mount(image + '.pmsg', mnt, { pmsgFifo: image }))
 const pstore = await mount(image, mnt)
 await attempt('corrupt', () => pstore.corrupt({ flips: [{ offset: 0x10000, bit: 1 }] }))
 await pstore.panic()
@@ -169,6 +171,11 @@ console.log(JSON.stringify(seen))
     value: 'console output',
     message: /halted after a panic: console output needs a reboot first$/,
   })
+  t.same(
+    seen.fifo,
+    { name: 'FifoError', message: `${image}: exists and is not a FIFO: remove it or give another path as pmsgFifo (or pmsgFifo: false)`, param: 'pmsgFifo' },
+    'a FIFO error from the daemon speaks the API',
+  )
   for (const [label, err] of Object.entries(seen) as Array<[string, { message: string }]>)
     t.notMatch(err.message, /--[a-z]|pstore-sim [a-z]/, `${label}: no CLI flag or command in an API error`)
 

@@ -123,6 +123,13 @@ t.test("FUSE refusals give libfuse's reason, exit 2 and change nothing", { skip 
     t.equal(plain.code, 2, 'no access to /dev/fuse: exit 2')
     t.match(plain.stderr, /\/dev\/fuse: no permission to open it/, `says so: ${plain.stderr.trim()}`)
   }
+  // A machine that kept FUSE 2's package has no fusermount3: root mounts, an ordinary user is told what to install.
+  const noHelper = fs.mkdtempSync(path.join(dir, 'path-without-fusermount3-'))
+  fs.chmodSync(noHelper, 0o755)
+  const m = await asUser([process.execPath, cliJs, 'mount', image, mnt], { PATH: noHelper })
+  t.equal(m.code, 2, 'no fusermount3 in PATH: exit 2 (the environment)')
+  t.match(m.stderr, /no fusermount3 in PATH: an ordinary user's mount needs FUSE 3's fusermount3 \(Debian\/Ubuntu: apt-get install fuse3/, m.stderr.trim())
+  t.equal(m.stderr.trim().split('\n').length, 1, 'in one line')
   t.equal(sha256(fs.readFileSync(image)), before, 'the image is unchanged (no boot was written)')
   t.same(fs.readdirSync(mnt), [], 'nothing mounted')
 })

@@ -6,10 +6,11 @@
  */
 import type { RegionImage } from '../../format/region.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
-import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
+import type { BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import { BLK_BACKEND_NAME, BlkError, PstoreBlk } from './blk.js'
 import { type BlkConfig, effectiveParams } from './config.js'
+import type { BlkDescription } from './description.js'
 import { KMSG_HEADER_SIZE } from './dmesgZone.js'
 import { PSZ_HEADER_SIZE, readPszHeader } from './zone.js'
 
@@ -107,7 +108,7 @@ export class BlkBackend implements PstoreBackend {
     return { backend: this.name, units, describe }
   }
 
-  describe(): BackendDescription {
+  describe(): BlkDescription {
     const b = this.blk
     const l = b.layout
     const zones = this.zonesInDiskOrder()

@@ -7,7 +7,7 @@
 import { atLeast, formatKernelVersion, type KernelVersion } from '../../format/kernelVersion.js'
 import { PstoreSimError } from '../../util/errors.js'
 import { type TargetOptions, type TargetSetup, target, zonelessSetupJson } from '../target.js'
-import { OVMF_4M_SIZE } from './emptyStore.js'
+import { OVMF_4M_SIZE } from './varstore.js'
 
 /** The kernel's names: efi_pstore.record_size (6.2+); the store file's size and the empty store it was made from. */
 export interface EfiParams {

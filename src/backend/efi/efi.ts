@@ -9,9 +9,10 @@ import type { RegionImage } from '../../format/region.js'
 import { inflateLimit, inflateRecord } from '../../pstore/compression.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
 import { PstoreSimError } from '../../util/errors.js'
-import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
+import type { BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import { type EfiConfig, efiBackendName, hasRecordSizeParam } from './config.js'
+import type { EfiDescription } from './description.js'
 import { type DumpName, dumpVariableName, genericId, LINUX_EFI_CRASH_GUID_TEXT, PSTORE_EFI_ATTRIBUTES, parseDumpName } from './dumpName.js'
 import {
   guidBytes,
@@ -247,7 +248,7 @@ export class EfiBackend implements PstoreBackend {
     return { backend: this.name, units, describe }
   }
 
-  describe(): BackendDescription {
+  describe(): EfiDescription {
     const bad = this.store.invalid()
     if (bad) return { kind: this.name, invalid: bad, variables: [] }
     const variables = this.store.variables()

@@ -12,9 +12,8 @@ import fs from 'node:fs'
 import { RegionImage } from '../../format/region.js'
 import { crc32 } from '../../util/crc32.js'
 import { EfiSetupError } from './config.js'
-import { AUTH_STORE_GUID, FTW_WORKING_GUID, FV_HEADER_LENGTH, FV_SYSTEM_GUID, STORE_FORMATTED, STORE_HEALTHY, VariableStore } from './varstore.js'
+import { AUTH_STORE_GUID, FTW_WORKING_GUID, FV_HEADER_LENGTH, FV_SYSTEM_GUID, OVMF_4M_SIZE, STORE_FORMATTED, STORE_HEALTHY, VariableStore } from './varstore.js'
 
-export const OVMF_4M_SIZE = 0x84000
 const BLOCK = 0x1000
 const VARIABLE_AREA = 0x40000
 const FTW_WORKING_AT = 0x41000

@@ -22,6 +22,8 @@
 import type { RegionImage } from '../../format/region.js'
 
 export const FV_HEADER_LENGTH = 0x48
+/** OVMF's 4 MiB build's variable flash (OVMF_VARS_4M.fd): the default store size. */
+export const OVMF_4M_SIZE = 0x84000
 export const STORE_HEADER_SIZE = 28
 export const VARIABLE_HEADER_SIZE = 60
 export const START_ID = 0x55aa

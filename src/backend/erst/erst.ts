@@ -7,10 +7,11 @@ import type { RegionImage } from '../../format/region.js'
 import { inflateLimit, inflateRecord } from '../../pstore/compression.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
 import { PstoreSimError } from '../../util/errors.js'
-import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
+import type { BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import type { ErstConfig } from './config.js'
 import { decodeCperRecord, encodeCperRecord, firstRecordIdBase, PSTORE_RECORD_OVERHEAD, RECORD_LENGTH_OFFSET } from './cper.js'
+import type { ErstDescription, ErstSlotDescription } from './description.js'
 import { END_ID, ErstStorage, HEADER_FIXED, type ReadCursor } from './storage.js'
 
 export class ErstError extends PstoreSimError {
@@ -184,10 +185,10 @@ export class ErstBackend implements PstoreBackend {
     return { backend: this.name, units, describe }
   }
 
-  describe(): BackendDescription {
+  describe(): ErstDescription {
     const header = this.storage.readHeader()
     const bad = this.storage.invalid(header)
-    const slots: Array<Record<string, unknown>> = []
+    const slots: ErstSlotDescription[] = []
     if (!bad) {
       const { first, last } = this.storage.slots()
       for (let slot = first; slot < last; slot++) {

@@ -4,10 +4,11 @@
  */
 import type { RegionImage } from '../../format/region.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
-import type { BackendDescription, BackendMemory, DmesgWriteResult, LentRing, PstoreBackend } from '../backend.js'
+import type { BackendMemory, DmesgWriteResult, LentRing, PstoreBackend } from '../backend.js'
 import type { CorruptSpec, FlipReport } from '../faults.js'
 import type { RamoopsConfig } from './config.js'
 import { corrupt } from './corrupt.js'
+import type { RamoopsDescription } from './description.js'
 import { Ramoops, RamoopsError, type ZoneReport } from './ramoops.js'
 
 export class RamoopsBackend implements PstoreBackend {
@@ -109,7 +110,7 @@ export class RamoopsBackend implements PstoreBackend {
     return flips
   }
 
-  describe(): BackendDescription {
+  describe(): RamoopsDescription {
     const r = this.ramoops
     return {
       kind: 'ramoops',

@@ -1,6 +1,6 @@
 /**
  * `pstore-sim exec TARGET [--] COMMAND [ARGS...]` as yargs sees it: only its help text and
- * completion. main.ts hands a real run to runExec (cli/exec.ts) before yargs parses, so that
+ * completion. full.ts hands a real run to runExec (cli/exec.ts) before yargs parses, so that
  * COMMAND's words reach it untouched.
  */
 import type { Argv, CommandModule } from 'yargs'

@@ -42,7 +42,7 @@ export const mountCommand = (ctx: CliContext) =>
         process.stdout.write(await startDaemon(options, ctx.early))
         return
       }
-      const { serveForeground } = await import('../../daemon/daemon.js')
+      const { serveForeground } = await import('../../daemon/lifecycle.js')
       process.stdout.write(await serveForeground(options))
     },
   })

@@ -22,12 +22,12 @@ export async function onTarget<E extends KernelEvent>(target: string, argv: Setu
   }
   if (isDirectory) throw new PstoreSimError(`${target}: no pstore-sim daemon serves this directory; give an image or a mounted mountpoint`)
   const { Simulation } = await import('../../machine/simulation.js')
-  const { applyEvent, bootUnmounted } = await import('../../machine/events.js')
+  const { applyEvent, namesOfBoot } = await import('../../machine/events.js')
   // Held in memory and written at the end, image then state: if the state cannot be written (a
   // full disk), the image's bytes are put back, so a failed event changes nothing.
   const sim = Simulation.open(target, overridesFrom(argv), { readOnly: false, deferWrites: true })
   try {
-    const result = await applyEvent(sim, event, { boot: bootUnmounted(sim) })
+    const result = await applyEvent(sim, event, { showBoot: namesOfBoot(sim) })
     sim.commit()
     return result
   } finally {
