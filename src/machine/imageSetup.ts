@@ -321,11 +321,13 @@ function detectedSetup(image: string, overrides: SetupOverrides): { source: Setu
           ? 'params'
           : hasKeys(overrides.erst)
             ? 'erst'
-            : overrides.diskSize !== undefined
-              ? 'diskSize'
-              : overrides.backend
-                ? 'backend'
-                : undefined
+            : hasKeys(overrides.efi)
+              ? 'efi'
+              : overrides.diskSize !== undefined
+                ? 'diskSize'
+                : overrides.backend
+                  ? 'backend'
+                  : undefined
   if (given) throw new SetupError(`${image}: detect reads the setup from the image; ${given} cannot be given with it (give the target kernel and CPUs only)`)
   let bytes: Buffer
   try {
@@ -345,7 +347,13 @@ function detectedSetup(image: string, overrides: SetupOverrides): { source: Setu
   try {
     return { source: detection.source, config: resolveSetup(detection.source), fromSidecar: false, detection }
   } catch (err) {
-    if (err instanceof ProbeError || err instanceof RangeError || err instanceof BlkConfigError || err instanceof ErstSetupError)
+    if (
+      err instanceof ProbeError ||
+      err instanceof RangeError ||
+      err instanceof BlkConfigError ||
+      err instanceof ErstSetupError ||
+      err instanceof EfiSetupError
+    )
       throw new SetupError(`${image}: the kernel would refuse the detected setup: ${err.message}`)
     throw err
   }

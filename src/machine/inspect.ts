@@ -6,6 +6,8 @@
 import fs from 'node:fs'
 import type { BackendDescription } from '../backend/backend.js'
 import type { Detection } from '../backend/detect.js'
+import type { EfiDescription } from '../backend/efi/description.js'
+import { EfiBackend } from '../backend/efi/efi.js'
 import { openBackend } from '../backend/open.js'
 import { ftraceSignature } from '../backend/ramoops/layout.js'
 import { type BackendConfig, imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
@@ -18,6 +20,8 @@ import { SymbolTable } from '../pstore/symbols.js'
 import { ftraceVersionOf, type SetupOverrides, setupForImage } from './imageSetup.js'
 import { missingImage } from './simulation.js'
 import { type VerdictZone, type ZoneVerdict, zoneVerdicts } from './zoneVerdict.js'
+
+export type { EfiDescription }
 
 /** A zone as inspect shows it: what the boot found (zoneVerdict.ts judges the same fields). */
 export interface ZoneInspection extends VerdictZone {
@@ -56,24 +60,6 @@ export interface Inspection {
   detected?: Pick<Detection, 'backend' | 'told' | 'unknowns' | 'forms'>
   /** A UEFI variable store: every variable, live and deleted, and its free space (zones is then empty). */
   efi?: EfiDescription
-}
-
-export interface EfiDescription {
-  invalid?: string
-  bufsize?: number
-  /** OVMF's boot before the read pass (a read-only look: 'store'; a reclaim happens at a real boot). */
-  bootOutcome?: string
-  store?: { start: number; end: number; freeOffset: number; freeBytes: number; remaining: number; deletedBytes: number }
-  variables: Array<{
-    offset: number
-    state: string
-    live: boolean
-    attributes: number
-    guid: string
-    name: string
-    dataSize: number
-    pstore?: { type: number; part: number; count: number; seconds: string; compressed: boolean; id: string }
-  }>
 }
 
 export interface ErstDescription {
@@ -152,15 +138,16 @@ export async function inspectImage(
   const failure = backend.readPassFailure?.()
   const readPass = failure ? { readPassFailure: failure } : {}
   const records = recordInspections(files, config, backend.bufsize, options.withContent === true)
-  if (before.kind === 'efi' || before.kind === 'efi_pstore') {
-    const { kind: _kind, ...efi } = before as unknown as EfiDescription & { kind: string }
+  if (backend instanceof EfiBackend) {
     return {
       image,
       setup: setupJson(config),
+      ...detected,
       zones: [],
       unusedTail: { offset: imageSize(config), size: 0 },
       records,
-      efi: { ...efi, bootOutcome: reports[0]?.outcome },
+      ...readPass,
+      efi: { ...backend.describeStore(), bootOutcome: reports[0]?.outcome },
     }
   }
   if (before.kind === 'erst') {
