@@ -4,9 +4,11 @@
  * 256 MiB region of 4 KiB zones stays a small file), then one row per zone (runs of alike empty
  * zones folded into one row): offset, size, how full the ring is, where it wraps, the signature
  * and ECC state as a colour, the kernel's verdict and the record it becomes, with its time.
- * Every text from the dump is escaped; the SVG has no script.
+ * Every text from the dump is escaped; the SVG has no script. An efi variable store has its own
+ * drawing (inspectPictureEfi.ts).
  */
 import type { Inspection, ZoneInspection } from '../machine/inspect.js'
+import { renderEfiSvg } from './inspectPictureEfi.js'
 
 const W = 1000
 const ROW = 22
@@ -141,6 +143,7 @@ function rowSvg(r: Inspection, row: Row, y: number): string {
 
 /** The SVG document; `width` scales on screen, the drawing keeps its proportions. */
 export function renderSvg(r: Inspection): string {
+  if (r.efi) return renderEfiSvg(r, r.efi)
   const zones = zonesOf(r)
   const total = r.erst ? r.setup.memSize : r.blk ? r.blk.diskSize : r.setup.memSize
   const list = rows(zones)
