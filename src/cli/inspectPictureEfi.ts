@@ -101,7 +101,8 @@ function efiRows(e: EfiDescription): EfiRow[] {
     const last = out[out.length - 1]
     const v = row.vars[0]
     const foldable = (x: EfiVariableDescription) => (owner(x) === 'firmware' || !x.live) && fateOf(x) !== 'ends-read-pass'
-    if (v && last && !last.area && foldable(v) && foldable(last.vars[0]) && fateOf(v) === fateOf(last.vars[0]) && owner(v) === owner(last.vars[0])) last.vars.push(v)
+    if (v && last && !last.area && foldable(v) && foldable(last.vars[0]) && fateOf(v) === fateOf(last.vars[0]) && owner(v) === owner(last.vars[0]))
+      last.vars.push(v)
     else out.push(row)
   }
   return out
@@ -179,7 +180,7 @@ export function renderEfiSvg(r: Inspection, e: EfiDescription): string {
       [330, 'offset'],
       [420, 'size'],
       [500, 'data / record_size'],
-      [630, 'state: the kernel\'s verdict, record @ time'],
+      [630, "state: the kernel's verdict, record @ time"],
     ].map(([x, word]) => `<text x="${x}" y="${top - 16}" font-size="11" fill="#444">${word}</text>`),
     ...rows.map((row, i) => (row.area ? areaRow(row.area, top + i * ROW) : variableRow(r, row, top + i * ROW, e.bufsize ?? r.setup.recordSize))),
     '</svg>',
