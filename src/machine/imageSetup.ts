@@ -201,6 +201,31 @@ function efiSource(image: string, base: SetupSource | undefined, overrides: Setu
   return { backend: 'efi', efi: { ...efi, ...(size !== undefined ? { size } : {}) }, target }
 }
 
+/** An existing image's size, which for ramoops is mem_size (RegionImage refuses any other); undefined for format or no file. */
+function existingSize(image: string, formatting: boolean): number | undefined {
+  if (formatting) return undefined
+  try {
+    const st = fs.statSync(image)
+    return st.isFile() && st.size > 0 ? st.size : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Module parameters without mem_size on an existing dump: its size is the file's, never asked for. */
+function paramsWithFileSize(image: string, source: Pick<SetupSource, 'params' | 'cmdline'>, formatting: boolean): Pick<SetupSource, 'params' | 'cmdline'> {
+  if (source.cmdline !== undefined) return { cmdline: cmdlineWithFileSize(image, source.cmdline, formatting) }
+  const size = source.params?.mem_size === undefined ? existingSize(image, formatting) : undefined
+  return size === undefined ? source : { params: { ...source.params, mem_size: size } }
+}
+
+/** A command line without ramoops.mem_size on an existing dump gets the file's size. */
+function cmdlineWithFileSize(image: string, cmdline: string, formatting: boolean): string {
+  if (/(^|\s)ramoops\.mem[-_]size=/.test(cmdline)) return cmdline
+  const size = existingSize(image, formatting)
+  return size === undefined ? cmdline : `${cmdline.trim()} ramoops.mem_size=0x${size.toString(16)}`
+}
+
 function hasKeys(o: object | undefined): boolean {
   return !!o && Object.values(o).some((v) => v !== undefined)
 }
@@ -266,9 +291,9 @@ export function setupForImage(
     }
     source = { dts, dtsFile: overrides.dtsFile, target }
   } else if (overrides.cmdline !== undefined) {
-    source = { cmdline: overrides.cmdline, target }
+    source = { cmdline: cmdlineWithFileSize(image, overrides.cmdline, options.formatting === true), target }
   } else if (hasKeys(overrides.params)) {
-    source = { ...overrideParams(image, base, stripUndefined(overrides.params ?? {})), target }
+    source = { ...paramsWithFileSize(image, overrideParams(image, base, stripUndefined(overrides.params ?? {})), options.formatting === true), target }
   } else if (sidecar) {
     source = { ...base, target }
   } else {
