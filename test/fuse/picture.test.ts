@@ -1,8 +1,9 @@
 /**
  * `inspect --svg` / `--html`: the picture of a region, rendered by a real headless Chromium
- * (Debian's `chromium`, installed by scripts/install-chromium.sh, idempotent) for every backend and
- * at 1 MiB and 256 MiB: the DOM Chromium built must hold every zone row and its labels and no
- * parser error, and a screenshot must be written.
+ * (Debian's `chromium`, installed by scripts/install-chromium.sh, idempotent) for every backend
+ * (ramoops at 1 MiB and 256 MiB, pstore/blk, ERST, efi variable stores): the DOM Chromium built
+ * must hold every zone (or variable) row and its labels and no parser error, and a screenshot
+ * must be written.
  */
 import { execFile, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
