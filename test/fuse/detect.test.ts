@@ -92,7 +92,7 @@ for (const c of cases) {
     t.equal(r.code, 0, `inspect --detect exits 0 ${r.stderr}`)
     const report = JSON.parse(r.stdout.toString()) as {
       setup: { eccSize: number; cpus: number }
-      detected: { forms: { moduleParams: string } }
+      detected: { forms: { moduleParams: string; pstoreSim: string } }
       zones: Array<{ type: string; index: number; offset: number; size: number; signatureValid: boolean }>
     }
     t.equal(report.setup.eccSize, c.ecc, 'ECC found by its parity')
@@ -118,6 +118,16 @@ for (const c of cases) {
       layout,
       report.zones.map((z) => [z.type, z.index, z.offset, z.size]),
       'format makes the zones the dump has',
+    )
+    const byFlags = path.join(dir, 'by flags.img')
+    const words = report.detected.forms.pstoreSim.split(' ')
+    const g = await pstoreSim(['format', byFlags, ...words, '--kernel', c.kernel])
+    t.equal(g.code, 0, `format ${words.join(' ')} (the pstore-sim flags inspect printed) exits 0 ${g.stderr}`)
+    const third = await pstoreSim(['inspect', byFlags, '--json'])
+    t.same(
+      (JSON.parse(third.stdout.toString()) as typeof report).zones.map((z) => [z.type, z.index, z.offset, z.size]),
+      report.zones.map((z) => [z.type, z.index, z.offset, z.size]),
+      'so do the pstore-sim flags',
     )
   })
 }
