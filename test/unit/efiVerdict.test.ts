@@ -232,3 +232,30 @@ t.test("the store's areas: headers, free space, the NV event log and the FTW wor
     ],
   )
 })
+
+t.test('a variable in delete transition: listed while alone, ignored once its replacement is added', async (t) => {
+  let name = ''
+  const alone = doctor((b, vars) => {
+    const v = vars.find((x) => x.state === 0x3f)!
+    b[v.offset + 2] = 0x3e // VAR_IN_DELETED_TRANSITION cleared: the firmware still returns it
+    name = v.name
+  })
+  const first = await inspect(t, alone, ['--kernel', '6.12.107'])
+  const v = first.report.efi.variables.find((x) => x.name === name)!
+  t.equal(v.verdict.fate, 'lists', 'alone, it is still read')
+  t.ok(
+    first.report.records.some((r) => r.name === v.verdict.file),
+    `as ${v.verdict.file}`,
+  )
+  const region = RegionImage.fromBuffer(alone)
+  const store = new VariableStore(region)
+  const old = store.variables().find((x) => x.name === name)!
+  t.not(store.append(name, CRASH_GUID, 7, store.data(old)), 'full', 'its replacement appended (VAR_ADDED)')
+  const second = await inspect(t, alone, ['--kernel', '6.12.107'])
+  const copies = second.report.efi.variables.filter((x) => x.name === name)
+  t.equal(copies.length, 2)
+  t.equal(copies[0].verdict.fate, 'ignored', 'the old copy is ignored')
+  t.match(copies[0].verdict.why, new RegExp(`replaced by the variable at 0x${copies[1].offset.toString(16)}`))
+  t.equal(copies[1].verdict.fate, 'lists', 'the new copy is listed')
+  t.equal(second.report.records.filter((r) => r.name === copies[1].verdict.file).length, 1, 'one file')
+})
