@@ -76,9 +76,7 @@ export function detectEfi(bytes: Buffer, target: TargetOptions): Detection | und
   const bad = store.invalid()
   const variables = bad ? [] : store.variables()
   const largest = Math.max(0, ...variables.filter((v) => isLive(v.state) && v.guid.equals(CRASH_GUID)).map((v) => v.dataSize))
-  const sizes = bad
-    ? { params: {}, told: [], unknowns: ['record_size: the store cannot be read to tell it'] }
-    : recordSizeOf(largest, target.kernel)
+  const sizes = bad ? { params: {}, told: [], unknowns: ['record_size: the store cannot be read to tell it'] } : recordSizeOf(largest, target.kernel)
   const kernel = target.kernel ?? DEFAULT_KERNEL
   const name = efiBackendName(parseKernelVersion(kernel))
   const told = [
