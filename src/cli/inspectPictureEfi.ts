@@ -5,7 +5,7 @@
  * its offset: OVMF's 540 KiB store of ~1 KiB variables stays legible), then one row per
  * variable with its offset, size, name, state (live, deleted, in delete transition), whose it is
  * (efi-pstore's or the firmware's) and the target kernel's verdict with the file and its time.
- * Runs of firmware variables and of deleted ones fold into one row.
+ * Only a store of very many variables folds runs of firmware and deleted ones into one row.
  */
 import type { EfiArea, EfiDescription, EfiVariableDescription } from '../backend/efi/description.js'
 import type { Inspection } from '../machine/inspect.js'
@@ -90,8 +90,16 @@ interface EfiRow {
   area?: EfiArea
 }
 
-/** Variables and areas in file order; runs of firmware variables of one fate, and of deleted variables, fold into one row. */
+/** Past this many variables, runs of the firmware's and of deleted variables fold into one row each. */
+const FOLD_ABOVE = 600
+
+/**
+ * Variables and areas in file order, one row each; in a store of more than FOLD_ABOVE variables
+ * (OVMF's 540 KiB store holds a few hundred) runs of firmware variables of one fate, and of
+ * deleted variables, fold into one row so the picture stays a readable length.
+ */
 function efiRows(e: EfiDescription): EfiRow[] {
+  const fold = e.variables.length > FOLD_ABOVE
   const items: Array<{ offset: number; row: EfiRow }> = [
     ...e.areas.map((a) => ({ offset: a.offset, row: { vars: [], area: a } })),
     ...e.variables.map((v) => ({ offset: v.offset, row: { vars: [v] } })),
@@ -101,7 +109,7 @@ function efiRows(e: EfiDescription): EfiRow[] {
     const last = out[out.length - 1]
     const v = row.vars[0]
     const foldable = (x: EfiVariableDescription) => (owner(x) === 'firmware' || !x.live) && fateOf(x) !== 'ends-read-pass'
-    if (v && last && !last.area && foldable(v) && foldable(last.vars[0]) && fateOf(v) === fateOf(last.vars[0]) && owner(v) === owner(last.vars[0]))
+    if (fold && v && last && !last.area && foldable(v) && foldable(last.vars[0]) && fateOf(v) === fateOf(last.vars[0]) && owner(v) === owner(last.vars[0]))
       last.vars.push(v)
     else out.push(row)
   }
