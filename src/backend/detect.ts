@@ -1,39 +1,21 @@
 /**
  * Which backend an image is for and the setup its own bytes tell (`--detect`): an ERST file by
- * QEMU's "ERSTSTOR" header, a pstore/blk disk by its zone signatures and kmsg headers, anything
+ * QEMU's "ERSTSTOR" header, a UEFI variable store by its firmware volume and variable store
+ * headers (efi/), a pstore/blk disk by its zone signatures and kmsg headers, anything
  * else as a ramoops region (backend/ramoops/detect.ts). What the bytes tell is never asked for;
  * what they cannot tell is said (`unknowns`), and the setup is printed in the forms a board takes
  * it in (module parameters, command line, device tree, U-Boot's `pstore set`).
  */
 import { KMSG_HEADER_MAGIC } from './blk/dmesgZone.js'
 import { PSTORE_TYPE_ID, PSZ_SIG } from './blk/layout.js'
+import type { Detection, SetupForms } from './detection.js'
+import { detectEfi } from './efi/detect.js'
 import { ERST_MAGIC } from './erst/storage.js'
 import { DetectError, type DetectedRamoops, detectRamoops } from './ramoops/detect.js'
-import type { SetupSource } from './setup.js'
 import type { TargetOptions } from './target.js'
 
+export type { Detection, SetupForms } from './detection.js'
 export { DetectError }
-
-export interface SetupForms {
-  moduleParams: string
-  cmdline: string
-  devicetree?: string
-  /** ERST: the QEMU options that make such a file. */
-  qemu?: string
-  /** U-Boot's `pstore set` arguments, or why U-Boot cannot read this layout. */
-  uboot: { args?: string; why?: string; caveats: string[] }
-}
-
-export interface Detection {
-  backend: 'ramoops' | 'blk' | 'erst'
-  /** The setup, as a sidecar would keep it (target: what the bytes tell, the user's given over it). */
-  source: SetupSource
-  /** What the bytes told, one line each. */
-  told: string[]
-  unknowns: string[]
-  forms: SetupForms
-  ramoops?: DetectedRamoops
-}
 
 const hex = (n: number) => '0x' + n.toString(16)
 
@@ -70,7 +52,18 @@ function ramoopsForms(d: DetectedRamoops): SetupForms {
     '\t};',
     '};',
   ].join('\n')
-  return { moduleParams: words.join(' '), cmdline: words.map((w) => `ramoops.${w}`).join(' '), devicetree: dt, uboot: ubootForm(d) }
+  const flags = [
+    `--mem-size ${hex(d.memSize)} --record-size ${hex(record)} --console-size ${hex(d.consoleSize)}`,
+    `--ftrace-size ${hex(d.ftraceSize)} --pmsg-size ${hex(d.pmsgSize)} --ecc ${d.eccSize}`,
+    ...(d.cpus > 1 ? [`--cpus ${d.cpus}`] : []),
+  ].join(' ')
+  return {
+    moduleParams: words.join(' '),
+    cmdline: words.map((w) => `ramoops.${w}`).join(' '),
+    devicetree: dt,
+    uboot: ubootForm(d),
+    pstoreSim: flags,
+  }
 }
 
 /**
@@ -110,6 +103,7 @@ function detectErst(bytes: Buffer): Detection | undefined {
       cmdline: '(none)',
       uboot: { why: 'U-Boot reads ramoops regions only', caveats: [] },
       qemu: words,
+      pstoreSim: `--backend erst --erst-size ${hex(bytes.length)} --erst-record-size ${hex(recordSize)}`,
     },
   }
 }
@@ -162,12 +156,15 @@ function detectBlk(bytes: Buffer): Detection | undefined {
       moduleParams: words.map((w) => w.slice('pstore_blk.'.length)).join(' '),
       cmdline: words.join(' '),
       uboot: { why: 'U-Boot reads ramoops regions only', caveats: [] },
+      pstoreSim: `--backend blk --cmdline '${words.join(' ')}'`,
     },
   }
 }
 
 /** The setup an image's bytes tell; `target` is the user's (their kernel and CPUs win). */
 export function detectSetup(bytes: Buffer, target: TargetOptions): Detection {
+  const efi = detectEfi(bytes, target)
+  if (efi) return efi
   const other = detectErst(bytes) ?? detectBlk(bytes)
   if (other) return { ...other, source: { ...other.source, target: { ...other.source.target, ...target } } }
   const d = detectRamoops(bytes, target.kernel)

@@ -4,9 +4,13 @@
  * 256 MiB region of 4 KiB zones stays a small file), then one row per zone (runs of alike empty
  * zones folded into one row): offset, size, how full the ring is, where it wraps, the signature
  * and ECC state as a colour, the kernel's verdict and the record it becomes, with its time.
- * Every text from the dump is escaped; the SVG has no script.
+ * Every text from the dump is escaped; the SVG has no script. An efi variable store has its own
+ * drawing (inspectPictureEfi.ts).
  */
+
 import type { Inspection, ZoneInspection } from '../machine/inspect.js'
+import { renderEfiSvg } from './inspectPictureEfi.js'
+import { escapeXml, sizeText } from './svgText.js'
 
 const W = 1000
 const ROW = 22
@@ -24,28 +28,10 @@ const COLOURS: Record<string, string> = {
   used: '#2e9d4a',
 }
 
-const XML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
-
-/** Text for XML: the five entities, and control characters XML 1.0 cannot hold as U+FFFD. */
-export function escapeXml(s: string): string {
-  let out = ''
-  for (const ch of s) {
-    const code = ch.charCodeAt(0)
-    out += XML_ENTITIES[ch] ?? (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d ? '\ufffd' : ch)
-  }
-  return out
-}
-
 function fateOf(z: ZoneInspection): string {
   if (z.verdict) return z.verdict.fate
   if (!z.signatureValid) return z.used ? 'zaps' : 'empty'
   return z.used > 0 ? 'keeps' : 'empty'
-}
-
-export function sizeText(n: number): string {
-  if (n >= 1 << 20 && n % (1 << 20) === 0) return `${n / (1 << 20)} MiB`
-  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`
-  return `${n} B`
 }
 
 interface Row {
@@ -141,6 +127,7 @@ function rowSvg(r: Inspection, row: Row, y: number): string {
 
 /** The SVG document; `width` scales on screen, the drawing keeps its proportions. */
 export function renderSvg(r: Inspection): string {
+  if (r.efi) return renderEfiSvg(r, r.efi)
   const zones = zonesOf(r)
   const total = r.erst ? r.setup.memSize : r.blk ? r.blk.diskSize : r.setup.memSize
   const list = rows(zones)

@@ -3,7 +3,9 @@
  * Inspection (machine/inspect.ts), with the CLI's advice (`--kernel`) where the setup and the
  * dump disagree.
  */
-import type { ErstDescription, Inspection } from '../machine/inspect.js'
+import { LINUX_EFI_CRASH_GUID_TEXT } from '../backend/efi/dumpName.js'
+import type { EfiFate } from '../backend/efi/readPass.js'
+import type { EfiDescription, ErstDescription, Inspection } from '../machine/inspect.js'
 import type { ZoneVerdict } from '../machine/zoneVerdict.js'
 
 const hex = (n: number) => '0x' + n.toString(16)
@@ -59,24 +61,44 @@ function formatErst(r: Inspection, e: NonNullable<Inspection['erst']>): string {
   return lines.join('\n') + '\n'
 }
 
+const EFI_FATE_WORDS: Record<EfiFate, string> = {
+  lists: 'lists',
+  'enc.z': 'shows it as .enc.z',
+  'ends-read-pass': 'ENDS THE READ PASS',
+  'not-read': 'NOT READ',
+  ignored: 'ignores it',
+  skipped: 'skips it',
+  duplicate: 'DROPS it (duplicate)',
+}
+
+/** One variable's fate under the target kernel: efi-pstore's variables, and a firmware variable only where it ends the pass. */
+function efiVerdictLine(v: EfiDescription['variables'][number], kernel: string): string[] {
+  const verdict = v.verdict
+  if (!verdict || (v.guid !== LINUX_EFI_CRASH_GUID_TEXT && verdict.fate !== 'ends-read-pass')) return []
+  return [`          -> ${kernel} ${EFI_FATE_WORDS[verdict.fate]}${verdict.file ? ` ${verdict.file}` : ''}: ${verdict.why} [${verdict.kernel}]`]
+}
+
 function formatEfi(r: Inspection, e: NonNullable<Inspection['efi']>): string {
   const st = e.store
   const lines = [
     `image   ${r.image}`,
     `setup   efi: store ${r.setup.memSize} bytes, record_size ${r.setup.recordSize} kernel ${r.setup.kernel}`,
     e.invalid
-      ? `store   INVALID: ${e.invalid}`
+      ? `store   INVALID: ${e.invalid} (OVMF offers no variable services: efi-pstore does not register, no file)`
       : `store   variables ${hex(st?.start ?? 0)}..${hex(st?.end ?? 0)}, free from ${hex(st?.freeOffset ?? 0)} (${st?.freeBytes} bytes), ${st?.deletedBytes} bytes of deleted variables, QueryVariableInfo remaining ${st?.remaining}`,
+    ...e.areas.map((a) => `area    ${hex(a.offset).padEnd(9)} ${String(a.size).padEnd(7)} ${a.label}`),
     '',
     'offset    state  attr  size   name (guid)',
   ]
   for (const v of e.variables) {
     const what = v.pstore ? `  id ${v.pstore.id}` : ''
     lines.push(
-      `${hex(v.offset).padEnd(9)} ${v.state.padEnd(6)} ${String(v.attributes).padEnd(5)} ${String(v.dataSize).padEnd(6)} ${v.name} (${v.guid})${v.live ? '' : '  deleted'}${what}`,
+      `${hex(v.offset).padEnd(9)} ${v.state.padEnd(6)} ${String(v.attributes).padEnd(5)} ${String(v.dataSize).padEnd(6)} ${v.name} (${v.guid})${v.live ? (v.inTransition ? '  in delete transition' : '') : '  deleted'}${what}`,
+      ...efiVerdictLine(v, r.setup.kernel),
     )
   }
   lines.push('', r.records.length ? 'records:' : 'records: none')
+  if (r.readPassFailure) lines.push(`  (the kernel's read pass fails, so it lists no file at all: ${r.readPassFailure})`)
   for (const rec of r.records) {
     lines.push(
       `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError}${matchText(rec.compressedWith)})` : rec.compressedWith ? `  (${rec.compressedWith[0]})` : ''}`,
@@ -111,6 +133,8 @@ function detectedText(r: Inspection): string[] {
     'not in the bytes:',
     ...d.unknowns.map((t) => `  ${t}`),
     '',
+    'as pstore-sim flags (what you would pass instead of --detect):',
+    `  ${f.pstoreSim}`,
     'as module parameters:',
     `  ${f.moduleParams}`,
   ]
@@ -120,7 +144,8 @@ function detectedText(r: Inspection): string[] {
   if (f.uboot.args) lines.push("U-Boot's pstore:", `  ${f.uboot.args}`)
   else if (f.uboot.why) lines.push(`U-Boot's pstore cannot read it: ${f.uboot.why}`)
   for (const c of f.uboot.caveats) lines.push(`  (${c})`)
-  lines.push('(ADDRESS: the physical address the region was reserved at)', '')
+  if (d.backend === 'ramoops') lines.push('(ADDRESS: the physical address the region was reserved at)')
+  lines.push('')
   return lines
 }
 

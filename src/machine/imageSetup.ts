@@ -20,65 +20,20 @@ import {
   ftraceVersionIn,
   hasFtraceZone,
   resolveSetup,
-  type SetupJson,
   type SetupSource,
-  setupJson,
   signsKernelVersion,
 } from '../backend/setup.js'
 import { ProbeError, type TargetOptions } from '../backend/target.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
-import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
-import { writeFileAtomic } from '../util/files.js'
-import { BLK_CMDLINE_EXAMPLE, SETUP_WORDS, type SetupFacts, type SetupProblem } from './setupProblems.js'
+import { BLK_CMDLINE_EXAMPLE, SetupError, settingError } from './setupProblems.js'
+import { readSidecar, sidecarPath } from './sidecar.js'
 
 export { BACKEND_CHOICES, type BackendChoice, resolveSetup, type SetupSource } from '../backend/setup.js'
 export { COMPRESS_CHOICES, type CompressChoice } from '../format/kernelVersion.js'
-// Defined with the setup types (backend/setup.ts) and the problems' words (setupProblems.ts); the CLI and the API import them from here.
 export type { SetupFacts, SetupProblem } from './setupProblems.js'
-
-export interface Sidecar {
-  pstoreSim: 1
-  setup: SetupSource
-  /** The resolved setup, for people and scripts reading the file; not read back. */
-  resolved?: SetupJson
-}
-
-export class SetupError extends PstoreSimError {
-  override name = 'SetupError'
-  declare readonly facts?: ErrorFacts<SetupProblem>
-}
-
-/** A setup error about one setting: the JS API's words as its message, the facts for the CLI's. */
-export function settingError(facts: SetupFacts): SetupError {
-  return new SetupError(`${facts.subject}: ${SETUP_WORDS[facts.problem].api(facts)}`, facts)
-}
-
-export function sidecarPath(image: string): string {
-  return `${image}.json`
-}
-
-export function readSidecar(image: string): Sidecar | undefined {
-  const file = sidecarPath(image)
-  let text: string
-  try {
-    text = fs.readFileSync(file, 'utf8')
-  } catch {
-    return undefined
-  }
-  let json: Sidecar
-  try {
-    json = JSON.parse(text)
-  } catch (err) {
-    throw settingError({ problem: 'badSidecar', subject: file, param: 'setup', detail: (err as Error).message })
-  }
-  if (json?.pstoreSim !== 1 || typeof json.setup !== 'object') throw new SetupError(`${file}: not a pstore-sim sidecar (no "pstoreSim": 1)`)
-  return json
-}
-
-export function writeSidecar(image: string, source: SetupSource, config: BackendConfig): void {
-  const sidecar: Sidecar = { pstoreSim: 1, setup: source, resolved: setupJson(config) }
-  writeFileAtomic(sidecarPath(image), JSON.stringify(sidecar, null, 2) + '\n')
-}
+// Defined with the setup types (backend/setup.ts) and the problems' words (setupProblems.ts); the CLI and the API import them from here.
+export { SetupError, settingError } from './setupProblems.js'
+export { readSidecar, sidecarPath, writeSidecar } from './sidecar.js'
 
 /** Overrides given on the command line, all optional. */
 export interface SetupOverrides {
@@ -139,6 +94,31 @@ function efiSource(image: string, base: SetupSource | undefined, overrides: Setu
   }
   if (formatting && efi.varsTemplate === undefined) delete efi.size
   return { backend: 'efi', efi: { ...efi, ...(size !== undefined ? { size } : {}) }, target }
+}
+
+/** An existing image's size, which for ramoops is mem_size (RegionImage refuses any other); undefined for format or no file. */
+function existingSize(image: string, formatting: boolean): number | undefined {
+  if (formatting) return undefined
+  try {
+    const st = fs.statSync(image)
+    return st.isFile() && st.size > 0 ? st.size : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Module parameters without mem_size on an existing dump: its size is the file's, never asked for. */
+function paramsWithFileSize(image: string, source: Pick<SetupSource, 'params' | 'cmdline'>, formatting: boolean): Pick<SetupSource, 'params' | 'cmdline'> {
+  if (source.cmdline !== undefined) return { cmdline: cmdlineWithFileSize(image, source.cmdline, formatting) }
+  const size = source.params?.mem_size === undefined ? existingSize(image, formatting) : undefined
+  return size === undefined ? source : { params: { ...source.params, mem_size: size } }
+}
+
+/** A command line without ramoops.mem_size on an existing dump gets the file's size. */
+function cmdlineWithFileSize(image: string, cmdline: string, formatting: boolean): string {
+  if (/(^|\s)ramoops\.mem[-_]size=/.test(cmdline)) return cmdline
+  const size = existingSize(image, formatting)
+  return size === undefined ? cmdline : `${cmdline.trim()} ramoops.mem_size=0x${size.toString(16)}`
 }
 
 function hasKeys(o: object | undefined): boolean {
@@ -206,9 +186,9 @@ export function setupForImage(
     }
     source = { dts, dtsFile: overrides.dtsFile, target }
   } else if (overrides.cmdline !== undefined) {
-    source = { cmdline: overrides.cmdline, target }
+    source = { cmdline: cmdlineWithFileSize(image, overrides.cmdline, options.formatting === true), target }
   } else if (hasKeys(overrides.params)) {
-    source = { ...overrideParams(image, base, stripUndefined(overrides.params ?? {})), target }
+    source = { ...paramsWithFileSize(image, overrideParams(image, base, stripUndefined(overrides.params ?? {})), options.formatting === true), target }
   } else if (sidecar) {
     source = { ...base, target }
   } else {
@@ -261,11 +241,13 @@ function detectedSetup(image: string, overrides: SetupOverrides): { source: Setu
           ? 'params'
           : hasKeys(overrides.erst)
             ? 'erst'
-            : overrides.diskSize !== undefined
-              ? 'diskSize'
-              : overrides.backend
-                ? 'backend'
-                : undefined
+            : hasKeys(overrides.efi)
+              ? 'efi'
+              : overrides.diskSize !== undefined
+                ? 'diskSize'
+                : overrides.backend
+                  ? 'backend'
+                  : undefined
   if (given) throw new SetupError(`${image}: detect reads the setup from the image; ${given} cannot be given with it (give the target kernel and CPUs only)`)
   let bytes: Buffer
   try {
@@ -285,7 +267,13 @@ function detectedSetup(image: string, overrides: SetupOverrides): { source: Setu
   try {
     return { source: detection.source, config: resolveSetup(detection.source), fromSidecar: false, detection }
   } catch (err) {
-    if (err instanceof ProbeError || err instanceof RangeError || err instanceof BlkConfigError || err instanceof ErstSetupError)
+    if (
+      err instanceof ProbeError ||
+      err instanceof RangeError ||
+      err instanceof BlkConfigError ||
+      err instanceof ErstSetupError ||
+      err instanceof EfiSetupError
+    )
       throw new SetupError(`${image}: the kernel would refuse the detected setup: ${err.message}`)
     throw err
   }

@@ -54,11 +54,11 @@ export interface Inspection {
   /** Why the kernel's read pass fails and lists nothing, though the storage holds records. */
   readPassFailure?: string
   /** An ERST file: its storage header and slots (zones is then empty). */
-  erst?: Omit<ErstDescription, 'kind'>
+  erst?: ErstDescription
   /** With detect: what the image's bytes told, what they cannot, and the setup in a board's forms. */
   detected?: Pick<Detection, 'backend' | 'told' | 'unknowns' | 'forms'>
   /** A UEFI variable store: every variable, live and deleted, and its free space (zones is then empty). */
-  efi?: Omit<EfiDescription, 'kind'>
+  efi?: EfiDescription
 }
 
 export type { EfiDescription, ErstDescription }
@@ -126,13 +126,13 @@ export async function inspectImage(
   switch (before.kind) {
     case 'efi':
     case 'efi_pstore': {
-      const { kind: _kind, ...efi } = before
+      // the store after OVMF's boot (a reclaim moves variables), with each variable's verdict
+      const after = backend.describe()
+      const efi = after.kind === 'efi' || after.kind === 'efi_pstore' ? after : before
       return { ...common, ...zoneless, efi: { ...efi, bootOutcome: reports[0]?.outcome } }
     }
-    case 'erst': {
-      const { kind: _kind, ...erst } = before
-      return { ...common, ...zoneless, erst }
-    }
+    case 'erst':
+      return { ...common, ...zoneless, erst: before }
     case 'pstore_blk': {
       // its kernel memory after the boot (the counters the next dump continues from)
       const after = backend.describe()

@@ -3,10 +3,10 @@
  * by side: the JS API's (the engine's error message: settings by their option paths, as
  * formatImage, mount and Simulation.open take them) and the CLI's (its flags; daemon/advice.ts
  * phrases an error's facts with them). The engine reports a problem with its facts
- * (util/errors.ts ErrorFacts), so a front end never parses a message. No imports at run time:
- * the CLI's start-up file holds this module.
+ * (util/errors.ts ErrorFacts), so a front end never parses a message. It imports only
+ * util/errors.ts: the CLI's start-up file holds this module.
  */
-import type { ErrorFacts } from '../util/errors.js'
+import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
 
 export type SetupProblem =
   | 'exists'
@@ -139,4 +139,14 @@ export const SETUP_WORDS: Record<SetupProblem, ProblemWords> = {
     api: (f) => `target.kernel 'auto': ${f.detail}; ${API_KERNEL_EXAMPLE}`,
     cli: (f) => `--kernel auto: ${f.detail}; ${CLI_KERNEL_EXAMPLE}`,
   },
+}
+
+export class SetupError extends PstoreSimError {
+  override name = 'SetupError'
+  declare readonly facts?: ErrorFacts<SetupProblem>
+}
+
+/** A setup error about one setting: the JS API's words as its message, the facts for the CLI's. */
+export function settingError(facts: SetupFacts): SetupError {
+  return new SetupError(`${facts.subject}: ${SETUP_WORDS[facts.problem].api(facts)}`, facts)
 }

@@ -1,9 +1,11 @@
 /**
  * `--detect`: every kernel fixture's region read with no parameters. Mounted read-only through a
- * real FUSE mount with only the target kernel named (--kernel, and --frontends none for Debian's
- * kernels, which lack the console, pmsg and ftrace frontends: a build option, not a layout), `ls`
- * and `cat` must show what the kernel listed; `inspect --detect --json`'s parameters given to
- * `format` must lay out the same zones.
+ * real FUSE mount with only the target kernel named (--kernel), `ls` and `cat` must show what the
+ * kernel listed; `inspect --detect --json`'s parameters given to `format` must lay out the same
+ * zones. One case names more than the kernel: f1-all-zones' ftrace zone was crafted for Debian's
+ * 6.1, which was built without CONFIG_PSTORE_FTRACE, so its per-CPU combine step is a stub that
+ * empties the record (no file); whether a frontend was built in is not in the bytes (a kernel
+ * that wrote an ftrace zone had it), so that case alone adds --frontends none.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -18,6 +20,7 @@ interface Case {
   dir: string
   image: string
   kernel: string
+  /** Only where the listing depends on a build option the bytes cannot show (see above). */
   frontends?: string
   /** listing file and which of its listings shows the image given */
   listing: string
@@ -29,9 +32,9 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { dir: 'kernel-6.1/b-reboot', image: 'region-before.bin', kernel: '6.1.192', frontends: 'none', listing: 'listing.json', index: 'files', ecc: 0 },
-  { dir: 'kernel-6.1/c-ecc-reboot', image: 'region-before.bin', kernel: '6.1.192', frontends: 'none', listing: 'listing.json', index: 'files', ecc: 16 },
-  { dir: 'kernel-6.1/d-three-panics', image: 'region-after-panic3.bin', kernel: '6.1.192', frontends: 'none', listing: 'listing.json', index: 'files', ecc: 0 },
+  { dir: 'kernel-6.1/b-reboot', image: 'region-before.bin', kernel: '6.1.192', listing: 'listing.json', index: 'files', ecc: 0 },
+  { dir: 'kernel-6.1/c-ecc-reboot', image: 'region-before.bin', kernel: '6.1.192', listing: 'listing.json', index: 'files', ecc: 16 },
+  { dir: 'kernel-6.1/d-three-panics', image: 'region-after-panic3.bin', kernel: '6.1.192', listing: 'listing.json', index: 'files', ecc: 0 },
   {
     dir: 'kernel-6.1/f1-all-zones',
     image: 'region-before.bin',
@@ -42,11 +45,11 @@ const cases: Case[] = [
     ecc: 0,
     unsigned: ['dmesg 7'],
   },
-  { dir: 'kernel-6.1/f2-wrapped', image: 'region-before.bin', kernel: '6.1.192', frontends: 'none', listing: 'listing.json', index: 'files', ecc: 0 },
+  { dir: 'kernel-6.1/f2-wrapped', image: 'region-before.bin', kernel: '6.1.192', listing: 'listing.json', index: 'files', ecc: 0 },
   { dir: 'kernel-6.1-custom/h1-panic', image: 'region-after-panic.bin', kernel: '6.1.192', listing: 'listing.json', index: 'files', ecc: 0 },
   { dir: 'kernel-6.1-custom/h2-ftrace-smp2', image: 'region-after-panic.bin', kernel: '6.1.192', listing: 'listing.json', index: 'files', ecc: 0, cpus: 2 },
-  { dir: 'kernel-6.12/a-panic-reboot', image: 'region-after-panic.bin', kernel: '6.12.107', frontends: 'none', listing: 'listing.json', index: 0, ecc: 0 },
-  { dir: 'kernel-6.12/c-ecc-oops', image: 'region-after-oops.bin', kernel: '6.12.107', frontends: 'none', listing: 'listing.json', index: 0, ecc: 16, cpus: 2 },
+  { dir: 'kernel-6.12/a-panic-reboot', image: 'region-after-panic.bin', kernel: '6.12.107', listing: 'listing.json', index: 0, ecc: 0 },
+  { dir: 'kernel-6.12/c-ecc-oops', image: 'region-after-oops.bin', kernel: '6.12.107', listing: 'listing.json', index: 0, ecc: 16, cpus: 2 },
 ]
 
 function expected(c: Case): KernelListingFile[] {
@@ -89,7 +92,7 @@ for (const c of cases) {
     t.equal(r.code, 0, `inspect --detect exits 0 ${r.stderr}`)
     const report = JSON.parse(r.stdout.toString()) as {
       setup: { eccSize: number; cpus: number }
-      detected: { forms: { moduleParams: string } }
+      detected: { forms: { moduleParams: string; pstoreSim: string } }
       zones: Array<{ type: string; index: number; offset: number; size: number; signatureValid: boolean }>
     }
     t.equal(report.setup.eccSize, c.ecc, 'ECC found by its parity')
@@ -115,6 +118,16 @@ for (const c of cases) {
       layout,
       report.zones.map((z) => [z.type, z.index, z.offset, z.size]),
       'format makes the zones the dump has',
+    )
+    const byFlags = path.join(dir, 'by flags.img')
+    const words = report.detected.forms.pstoreSim.split(' ')
+    const g = await pstoreSim(['format', byFlags, ...words, '--kernel', c.kernel])
+    t.equal(g.code, 0, `format ${words.join(' ')} (the pstore-sim flags inspect printed) exits 0 ${g.stderr}`)
+    const third = await pstoreSim(['inspect', byFlags, '--json'])
+    t.same(
+      (JSON.parse(third.stdout.toString()) as typeof report).zones.map((z) => [z.type, z.index, z.offset, z.size]),
+      report.zones.map((z) => [z.type, z.index, z.offset, z.size]),
+      'so do the pstore-sim flags',
     )
   })
 }
@@ -203,4 +216,51 @@ t.test('-o detect in the one -o parser (mount(8), exec)', async (t) => {
   t.equal(parseMountOptionList('ro,detect,kernel=6.1.192').overrides?.detect, true, 'mount(8) form')
   t.equal(parseMountOptionList('ro,detect', MOUNT_COMMAND_SCOPE).overrides?.detect, true, 'pstore-sim mount -o')
   t.throws(() => parseMountOptionList('detect=yes'), /-o detect=yes: takes no value/, 'no value')
+})
+
+t.test('UEFI variable stores: mount -o ro --detect with only --kernel lists what the kernel listed', async (t) => {
+  for (const [name, kernel, boot] of [
+    ['efi-6.1/a-oops-panic/vars-after-crash.fd', '6.1.192', 'erase'],
+    ['efi-6.12/d-record-size/vars-after-crash.fd', '6.12.107', 'list'],
+  ] as const) {
+    const dir = tempDir(t)
+    const image = path.join(dir, 'vars store.fd')
+    fs.copyFileSync(fixturePath(name), image)
+    const before = sha256(fs.readFileSync(image))
+    const mnt = path.join(dir, 'mnt')
+    await mountImage(t, image, mnt, ['-o', 'ro', '--detect', '--kernel', kernel])
+    const listing = JSON.parse(readFixture(`${path.dirname(name)}/listing-${boot}.json`).toString('utf8')) as { listings: { files: KernelListingFile[] }[] }
+    const want = listing.listings[0].files
+    t.ok(want.length > 0, `${name}: the kernel listed ${want.length} files`)
+    t.same(await ls(mnt), want.map((f) => f.name).sort(), `${name}: ls shows the kernel's names`)
+    for (const f of want.slice(0, 3)) {
+      const content = await cat(path.join(mnt, f.name))
+      t.equal(sha256(content.stdout), f.sha256, `${name}: ${f.name}: the kernel's bytes`)
+    }
+    t.equal(sha256(fs.readFileSync(image)), before, `${name}: the store is unchanged`)
+  }
+})
+
+t.test("an image's own size is never asked for: ramoops, pstore/blk, ERST and efi without a size flag", async (t) => {
+  const dir = tempDir(t)
+  const cases: Array<[string, string[], string[]]> = [
+    ['ramoops.img', ['--mem-size', '0x30000', '--record-size', '0x4000', '--console-size', '0x4000'], ['--record-size', '0x4000', '--console-size', '0x4000']],
+    ['cmdline.img', ['--mem-size', '0x30000', '--record-size', '0x4000'], ['--cmdline', 'ramoops.record_size=0x4000']],
+    [
+      'blk.img',
+      ['--backend', 'blk', '--cmdline', 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=16 pstore_blk.best_effort=y', '--disk-size', '0x30000'],
+      ['--backend', 'blk', '--cmdline', 'pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=16 pstore_blk.best_effort=y'],
+    ],
+    ['erst.img', ['--backend', 'erst', '--erst-size', '0x30000'], ['--backend', 'erst']],
+    ['efi.fd', ['--backend', 'efi'], ['--backend', 'efi']],
+  ]
+  for (const [file, formatFlags, inspectFlags] of cases) {
+    const image = path.join(dir, file)
+    const made = await pstoreSim(['format', image, ...formatFlags])
+    t.equal(made.code, 0, `format ${file} ${made.stderr}`)
+    fs.rmSync(`${image}.json`) // no sidecar: the size must come from the file
+    const r = await pstoreSim(['inspect', image, '--json', ...inspectFlags])
+    t.equal(r.code, 0, `inspect ${file} ${inspectFlags.join(' ')} needs no size ${r.stderr}`)
+    t.equal(JSON.parse(r.stdout.toString()).setup.memSize, fs.statSync(image).size, `${file}: the file's size`)
+  }
 })

@@ -1,8 +1,9 @@
 /**
  * `inspect --svg` / `--html`: the picture of a region, rendered by a real headless Chromium
- * (Debian's `chromium`, installed by scripts/install-chromium.sh, idempotent) for every backend and
- * at 1 MiB and 256 MiB: the DOM Chromium built must hold every zone row and its labels and no
- * parser error, and a screenshot must be written.
+ * (Debian's `chromium`, installed by scripts/install-chromium.sh, idempotent) for every backend
+ * (ramoops at 1 MiB and 256 MiB, pstore/blk, ERST, efi variable stores): the DOM Chromium built
+ * must hold every zone (or variable) row and its labels and no parser error, and a screenshot
+ * must be written.
  */
 import { execFile, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -80,6 +81,28 @@ const pictures: Picture[] = [
     image: copy('erst-6.12/a-oops-panic/erst-after-list.bin'),
     flags: ['--detect', '--kernel', '6.12.107'],
     zones: [/data-type="slot /, /erst 64 KiB/],
+  },
+  {
+    name: 'efi variable store (6.12, OVMF 4 MiB layout, deleted variables)',
+    image: copy('efi-6.12/a-oops-panic/vars-after-erase.fd'),
+    flags: ['--detect', '--kernel', '6.12.107'],
+    zones: [
+      /efi 528 KiB/,
+      /id="store"/,
+      /class="area" data-kind="fv-header"/,
+      /class="area" data-kind="ftw-working"/,
+      /class="area" data-kind="free"/,
+      /data-owner="pstore" data-state="live" data-fate="lists"/,
+      /data-owner="pstore" data-state="deleted" data-fate="ignored"/,
+      /data-owner="firmware" data-state="live" data-fate="skipped"/,
+      /dmesg-efi_pstore-170406726402001 @ 1704067264/,
+    ],
+  },
+  {
+    name: 'efi variable store (6.1, full: 276 records)',
+    image: copy('efi-6.1/c-full/vars-after-fill.fd'),
+    flags: ['--detect', '--kernel', '6.1.192'],
+    zones: [/efi 528 KiB/, /276 record\(s\)/, /dmesg-efi-170406722601001 @ 1704067226/, /data-state="in-transition"|data-state="deleted"/],
   },
   {
     name: 'ramoops 256 MiB of 4 KiB zones',

@@ -7,13 +7,14 @@
  */
 import type { RegionImage } from '../../format/region.js'
 import { inflateLimit, inflateRecord } from '../../pstore/compression.js'
-import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
+import { type DmesgWrite, type PstoreRecord, type PstoreType, recordName } from '../../pstore/record.js'
 import { PstoreSimError } from '../../util/errors.js'
 import type { BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import { type EfiConfig, efiBackendName, hasRecordSizeParam } from './config.js'
-import type { EfiDescription } from './description.js'
+import { type EfiDescription, storeAreas } from './description.js'
 import { type DumpName, dumpVariableName, genericId, LINUX_EFI_CRASH_GUID_TEXT, PSTORE_EFI_ATTRIBUTES, parseDumpName } from './dumpName.js'
+import { type EfiVariableVerdict, efiReadWalk, type ReadStep } from './readPass.js'
 import {
   guidBytes,
   guidText,
@@ -117,50 +118,41 @@ export class EfiBackend implements PstoreBackend {
     return this.commonSpace() - this.usedCommon(this.store.variables())
   }
 
-  /** The pstore variables a read pass returns, with their names parsed, in the kernel's order; the pass's end. */
-  private readPass(): Array<{ variable: StoredVariable; dump: DumpName }> {
+  /** efi_pstore_read()'s walk: every variable with its fate (readPass.ts); the records are the steps with a parsed name. */
+  private walk(variables = this.store.variables()): ReadStep[] {
     if (this.store.invalid()) return []
     // efi_pstore_read(): GetNextVariableName with a 1024-byte (6.1) or 512-byte (6.2+) name buffer
     const nameBuffer = hasRecordSizeParam(this.config.kernel) ? 512 : 1024
-    const out: Array<{ variable: StoredVariable; dump: DumpName }> = []
-    for (const variable of this.store.variables()) {
-      if (!isLive(variable.state) || (variable.state !== VAR_ADDED && this.hasAddedTwin(variable))) continue
-      if (variable.nameSize > nameBuffer) break // EFI_BUFFER_TOO_SMALL: -EIO, the pass ends
-      if (!variable.guid.equals(CRASH_GUID)) continue
-      const dump = parseDumpName(variable.name)
-      if (!dump) break // efi_pstore_read_func() returns 0: no more records
-      if (variable.dataSize > this.bufsize) break // GetVariable: EFI_BUFFER_TOO_SMALL
-      if (variable.dataSize === 0) break // a record of size 0 ends the pass
-      out.push({ variable, dump })
-    }
-    return out
+    return efiReadWalk(variables, { nameBuffer, bufsize: this.bufsize, crashGuid: CRASH_GUID })
   }
 
-  private hasAddedTwin(v: StoredVariable): boolean {
-    return this.store.variables().some((o) => o.state === VAR_ADDED && o.name === v.name && o.guid.equals(v.guid))
+  /** The pstore variables a read pass returns, with their names parsed, in the kernel's order. */
+  private readPass(): Array<{ variable: StoredVariable; dump: DumpName }> {
+    return this.walk().flatMap(({ variable, dump }) => (dump ? [{ variable, dump }] : []))
   }
 
   readRecords(): PstoreRecord[] {
-    const records: PstoreRecord[] = []
+    return this.records(this.readPass()).flatMap(({ record }) => (record ? [record] : []))
+  }
+
+  /** Each read variable's record, or none where pstore_mkfile() refuses a second record of its type and id (-EEXIST). */
+  private records(read: Array<{ variable: StoredVariable; dump: DumpName }>): Array<{ variable: StoredVariable; record?: PstoreRecord }> {
     const seen = new Set<string>()
-    for (const { variable, dump } of this.readPass()) {
+    return read.map(({ variable, dump }) => {
       const type = TYPE_IDS[dump.type] ?? 'unknown'
       const id = genericId(dump.seconds, dump.part, dump.count)
-      // pstore_mkfile(): a second record of the same type and id is -EEXIST (dropped, the pass goes on)
-      if (seen.has(`${type}:${id}`)) continue
+      if (seen.has(`${type}:${id}`)) return { variable }
       seen.add(`${type}:${id}`)
-      records.push(
-        this.inflate({
-          type,
-          id: id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : id,
-          time: { sec: BigInt.asIntN(64, dump.seconds), nsec: 0n },
-          compressed: dump.compressed,
-          payload: this.store.data(variable),
-          eccNotice: '',
-        }),
-      )
-    }
-    return records
+      const record = this.inflate({
+        type,
+        id: id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : id,
+        time: { sec: BigInt.asIntN(64, dump.seconds), nsec: 0n },
+        compressed: dump.compressed,
+        payload: this.store.data(variable),
+        eccNotice: '',
+      })
+      return { variable, record }
+    })
   }
 
   private inflate(record: PstoreRecord): PstoreRecord {
@@ -248,29 +240,34 @@ export class EfiBackend implements PstoreBackend {
     return { backend: this.name, units, describe }
   }
 
+  /** The store as inspect shows it: its areas, every variable with the target kernel's verdict, the free space. */
   describe(): EfiDescription {
     const bad = this.store.invalid()
-    if (bad) return { kind: this.name, invalid: bad, variables: [] }
+    if (bad) return { kind: this.name, invalid: bad, areas: [], variables: [] }
     const variables = this.store.variables()
-    const { start, end } = this.store.geometry()
+    const geometry = this.store.geometry()
     const free = this.store.freeOffset(variables)
+    const verdicts = this.verdicts(variables)
     return {
       kind: this.name,
       bufsize: this.bufsize,
       store: {
-        start,
-        end,
+        start: geometry.start,
+        end: geometry.end,
         freeOffset: free,
-        freeBytes: end - free,
+        freeBytes: geometry.end - free,
         remaining: this.remainingSpace(),
         deletedBytes: variables.filter((v) => !isLive(v.state)).reduce((n, v) => n + v.end - v.offset, 0),
       },
-      variables: variables.map((v) => {
+      areas: storeAreas(this.store, geometry, free),
+      variables: variables.map((v, i) => {
         const dump = v.guid.equals(CRASH_GUID) ? parseDumpName(v.name) : undefined
         return {
           offset: v.offset,
+          size: v.end - v.offset,
           state: `0x${v.state.toString(16)}`,
           live: isLive(v.state),
+          inTransition: isLive(v.state) && v.state !== VAR_ADDED,
           attributes: v.attributes,
           guid: guidText(v.guid),
           name: v.name,
@@ -287,9 +284,36 @@ export class EfiBackend implements PstoreBackend {
                 },
               }
             : {}),
+          verdict: verdicts[i],
         }
       }),
     }
+  }
+
+  /** Each variable's fate at the target kernel's boot, with the file a read one becomes (its name, `.enc.z`, or a duplicate dropped). */
+  private verdicts(variables: StoredVariable[]): EfiVariableVerdict[] {
+    const steps = this.walk(variables)
+    const read = steps.flatMap(({ variable, dump }) => (dump ? [{ variable, dump }] : []))
+    const files = new Map(this.records(read).map(({ variable, record }) => [variable, record]))
+    return steps.map(({ variable, verdict, dump }) => {
+      if (!dump) return verdict
+      const record = files.get(variable)
+      if (!record)
+        return {
+          fate: 'duplicate',
+          kernel: 'pstore_mkfile(): a file of this type and id exists (-EEXIST), the record is dropped',
+          why: `id ${genericId(dump.seconds, dump.part, dump.count)} again`,
+        }
+      const file = recordName(record, this.name)
+      if (record.inflateError)
+        return {
+          fate: 'enc.z',
+          kernel: 'decompress_record() fails: pstore keeps the bytes as they are',
+          why: `named -C but does not inflate (${record.inflateError})`,
+          file,
+        }
+      return { ...verdict, why: `${verdict.why}${dump.compressed ? ', compressed (-C), inflated' : ''}`, file }
+    })
   }
 
   memory(): BackendMemory {
