@@ -66,6 +66,28 @@ const yargsShim = {
   },
 }
 
+/**
+ * string-width (yargs' help layout: cliui, wrap-ansi; three copies) builds an Intl.Segmenter and
+ * Unicode-property regexes as its module loads: ~35 ms of CPU of every full CLI call, most of
+ * which lay out no help at all. Each is built when first used instead: a Proxy that hands every
+ * property (methods bound) of the real one, made then.
+ */
+const STRING_WIDTH = /node_modules[\\/](?:.+[\\/])?string-width[\\/]index\.js$/
+const EAGER = /^const (\w+) = (new Intl\.Segmenter\(\)|\/.*\\p\{.*\/[a-z]*);$/gm
+const LAZY =
+  'const __lazy = (make) => { let made; const real = () => (made ??= make()); return new Proxy({}, { get: (_, k) => { const v = Reflect.get(real(), k); return typeof v === "function" ? v.bind(real()) : v }, set: (_, k, v) => Reflect.set(real(), k, v) }) };\n'
+const lazyStringWidth = {
+  name: 'lazy-string-width',
+  setup(build) {
+    build.onLoad({ filter: STRING_WIDTH }, async (args) => {
+      const source = await fs.promises.readFile(args.path, 'utf8')
+      const contents = source.replace(EAGER, (_, name, value) => `const ${name} = __lazy(() => ${value});`)
+      if (contents === source) throw new Error(`${args.path}: no Intl.Segmenter or \\p{} regex at the top: string-width changed, update scripts/bundle.mjs`)
+      return { contents: LAZY + contents, loader: 'js' }
+    })
+  },
+}
+
 function copyLocales() {
   const from = path.join(root, 'node_modules/yargs/locales')
   const to = path.join(root, 'dist/src/yargs/locales')
@@ -99,7 +121,7 @@ const builds = [
   { entryPoints: { 'src/cli/main': 'src/cli/main.ts' }, plugins: [fullCli], ...cjs },
   // run as its own process inside exec's namespace (cli/exec.ts), from this CommonJS directory
   { entryPoints: { 'src/cli/execNamespace': 'src/cli/execNamespace.ts' }, plugins: [], ...cjs },
-  { entryPoints: { 'src/cli/full': 'src/cli/full.ts' }, plugins: [yargsShim], ...esm },
+  { entryPoints: { 'src/cli/full': 'src/cli/full.ts' }, plugins: [yargsShim, lazyStringWidth], ...esm },
   { entryPoints: { 'src/daemon/main': 'src/daemon/main.ts' }, plugins: [], ...cjs, outExtension: { '.js': '.cjs' } },
 ]
 const outputs = {}

@@ -52,10 +52,15 @@ function splitLine(text: string, line: number): DataLine | undefined {
 
 const printable = (c: number) => c > 0x20 && c < 0x7f && c !== 0x2e
 
-function groupBytes(group: string, littleEndian: boolean): number[] {
-  const bytes: number[] = []
-  for (let i = 0; i < group.length; i += 2) bytes.push(parseInt(group.slice(i, i + 2), 16))
+/** A group's bytes (splitLine checked it is hex of even length), reversed when little-endian. */
+function groupBytes(group: string, littleEndian: boolean): Buffer {
+  const bytes = Buffer.from(group, 'hex')
   return littleEndian ? bytes.reverse() : bytes
+}
+
+/** A line's bytes: its groups in order, each reversed when little-endian. */
+function lineBytes(groups: string[], littleEndian: boolean): Buffer {
+  return littleEndian ? Buffer.concat(groups.map((g) => groupBytes(g, true))) : Buffer.from(groups.join(''), 'hex')
 }
 
 /** Which byte order of multi-byte groups the character columns agree with: votes over the dump. */
@@ -64,8 +69,8 @@ function littleEndianGroups(lines: DataLine[]): boolean {
   let be = 0
   for (const l of lines) {
     if (!l.ascii || (l.groups[0]?.length ?? 0) <= 2) continue
-    const asLe = l.groups.flatMap((g) => groupBytes(g, true))
-    const asBe = l.groups.flatMap((g) => groupBytes(g, false))
+    const asLe = lineBytes(l.groups, true)
+    const asBe = lineBytes(l.groups, false)
     for (let i = 0; i < Math.min(asLe.length, l.ascii.length); i++) {
       const c = l.ascii.charCodeAt(i)
       if (!printable(c)) continue
@@ -123,7 +128,7 @@ export function parseHexDump(text: string): { bytes: Buffer; baseAddress: number
       pendingStar = undefined
     }
     if (!l.groups.length) continue // hexdump's closing line: the length
-    const bytes = Buffer.from(l.groups.flatMap((g) => groupBytes(g, le && g.length > 2)))
+    const bytes = lineBytes(l.groups, le && l.groups[0].length > 2)
     put(at, bytes, l.line)
     previous = bytes
   }

@@ -123,11 +123,21 @@ function checkRules(what: string, records: PstoreRecord[], rules: BlkReadPass | 
   }
 }
 
-/** The same image read from a file: the same view. */
-let scratch: string | undefined
+/**
+ * The same image read from a file: the same view. A new file each time, removed after: rewriting
+ * one file truncates it, and ext4 (auto_da_alloc) then writes the old bytes out and waits for
+ * the disk, ~6 ms an execution; a file removed before writeback never reaches the disk.
+ */
+let scratchDir: string | undefined
+let scratchFiles = 0
 function fileView(bytes: Buffer, open: (region: RegionImage) => PstoreBackend): string[] {
-  scratch ??= path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-fuzz-')), 'image.bin')
-  fs.writeFileSync(scratch, bytes)
+  if (!scratchDir) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-fuzz-'))
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+    scratchDir = dir
+  }
+  const scratch = path.join(scratchDir, `image-${scratchFiles++}.bin`)
+  fs.writeFileSync(scratch, bytes, { flag: 'wx' })
   const region = RegionImage.open(scratch, { readOnly: true, expectedSize: bytes.length })
   try {
     const backend = open(region)
@@ -135,6 +145,7 @@ function fileView(bytes: Buffer, open: (region: RegionImage) => PstoreBackend): 
     return view(backend.readRecords(), backend.name)
   } finally {
     region.close?.()
+    fs.rmSync(scratch)
   }
 }
 

@@ -37,8 +37,8 @@ process.on('exit', () => fs.rmSync(ownRunDir, { recursive: true, force: true }))
  * into NODE_OPTIONS and puts it back on each spawn, whatever env is given. Here that costs ~0.5 s of
  * CPU per process (a pstore-sim call took 0.72 s instead of 0.21 s), more than the call itself.
  * Suites that start hundreds of pstore-sim processes to test behaviour rather than code paths (the
- * kernel loop, reliability, soak, faults, …) call this once: from then on the Node programs this
- * module starts (pstore-sim's bin, `node`) run through env(1) with the test's NODE_OPTIONS minus
+ * kernel loop, reliability, soak, faults, the unit tier's CLI checks, …) call this once: from then on
+ * the programs this module starts that start the products (pstore-sim's bin, `node`, `bash`) run through env(1) with the test's NODE_OPTIONS minus
  * tap's loader and without NODE_V8_COVERAGE, as a user runs them, and count for no coverage; the
  * other suites' runs still do.
  */
@@ -47,9 +47,12 @@ export function runProductsUninstrumented(): void {
 }
 let uninstrumented = false
 
+/** What starts the products: pstore-sim's bin, node, and bash (a test's shell line that runs them). */
+const productStarters = new Set([cliBin, process.execPath, 'bash'])
+
 /** `[cmd, args]` as this module starts them with `env` (see runProductsUninstrumented). */
 export function productCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): [string, string[]] {
-  if (!uninstrumented || (cmd !== cliBin && cmd !== process.execPath)) return [cmd, args]
+  if (!uninstrumented || !productStarters.has(cmd)) return [cmd, args]
   // spawn puts the loader back into any env it is given: env(1) sets the caller's options after it
   const own = (env.NODE_OPTIONS ?? '')
     .split(/\s+/)

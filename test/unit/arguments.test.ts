@@ -8,7 +8,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { assertOneLine, files, OLD_SETUP, oldTargetImage } from '../helpers/cliChecks.js'
-import { cliJs, pstoreSim, run, tempDir } from '../helpers/mount.js'
+import { cliJs, pstoreSim, run, runProductsUninstrumented, tempDir } from '../helpers/mount.js'
+
+// the CLI's processes here run without tap's per-process hook (helpers/mount.ts)
+runProductsUninstrumented()
 
 interface BadCase {
   args: string[]

@@ -2,7 +2,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { cliJs, pstoreSim, run, tempDir } from '../helpers/mount.js'
+import { cliJs, pstoreSim, run, runProductsUninstrumented, tempDir } from '../helpers/mount.js'
+
+// the CLI's processes here run without tap's per-process hook (helpers/mount.ts)
+runProductsUninstrumented()
 
 t.test("bash completes commands and exec's options through the generated script", async (t) => {
   const script = await pstoreSim(['completion'])

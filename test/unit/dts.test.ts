@@ -8,7 +8,11 @@
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import { fromDts, ProbeError, parseDtsTree } from '../../src/backend/ramoops/config.js'
+import { productCommand, runProductsUninstrumented } from '../helpers/mount.js'
 import { sourceBundle } from '../helpers/sourceBundle.js'
+
+// the children run the bundle without tap's per-process hook (helpers/mount.ts): a clean Node
+runProductsUninstrumented()
 
 const configJs = await sourceBundle('backend/ramoops/config.ts')
 const KB100 = 100 * 1024
@@ -43,7 +47,7 @@ const used = process.cpuUsage(t0)
 console.log(JSON.stringify({ outcome, ms: (used.user + used.system) / 1000 }))
 `.replace("require('fs')", "(await import('node:fs')).default")
   for (const [name, input] of Object.entries(hostile)) {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { input, encoding: 'utf8' })
+    const r = spawnSync(...productCommand(process.execPath, ['--input-type=module', '-e', script]), { input, encoding: 'utf8' })
     t.equal(r.signal, null, `${name}: finished`)
     if (r.signal) continue
     const { outcome, ms } = JSON.parse(r.stdout) as { outcome: string; ms: number }

@@ -5,7 +5,11 @@
 
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
+import { productCommand, runProductsUninstrumented } from '../helpers/mount.js'
 import { sourceBundle } from '../helpers/sourceBundle.js'
+
+// the probe runs without tap's per-process hook (helpers/mount.ts): a clean Node
+runProductsUninstrumented()
 
 const compressionJs = await sourceBundle('pstore/compression.ts')
 
@@ -30,7 +34,7 @@ console.log(JSON.stringify({ failures, rss: after.rss - before.rss, external: af
 `
 
 t.test('10,000 failed inflates: memory stays bounded', async (t) => {
-  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', probe], { encoding: 'utf8' })
+  const r = spawnSync(...productCommand(process.execPath, ['--expose-gc', '--input-type=module', '-e', probe]), { encoding: 'utf8' })
   t.equal(r.status, 0, r.stderr)
   const m = JSON.parse(r.stdout) as { failures: number; rss: number; external: number; heap: number }
   t.equal(m.failures, 11000, 'every inflate failed')

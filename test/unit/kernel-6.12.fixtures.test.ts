@@ -10,7 +10,10 @@ import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
 import { type KernelListingFile, ramoopsFlags, repoRoot } from '../helpers/fixtures.js'
-import { pstoreSim, tempDir } from '../helpers/mount.js'
+import { pstoreSim, runProductsUninstrumented, tempDir } from '../helpers/mount.js'
+
+// the CLI's processes here run without tap's per-process hook (helpers/mount.ts)
+runProductsUninstrumented()
 
 const dir612 = path.join(repoRoot, 'test/fixtures/kernel-6.12')
 

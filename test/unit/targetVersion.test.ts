@@ -9,7 +9,10 @@ import path from 'node:path'
 import t, { type Test } from 'tap'
 import { versionFromFtraceSignature } from '../../src/backend/ramoops/versionProbe.js'
 import { fixtureCase, fixtureFlags } from '../helpers/fixtures.js'
-import { pstoreSim, tempDir } from '../helpers/mount.js'
+import { pstoreSim, runProductsUninstrumented, tempDir } from '../helpers/mount.js'
+
+// the CLI's processes here run without tap's per-process hook (helpers/mount.ts)
+runProductsUninstrumented()
 
 const withoutKernel = (flags: string[]): string[] => flags.filter((f, i) => f !== '--kernel' && flags[i - 1] !== '--kernel')
 

@@ -9,7 +9,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { fixtureCase, fixtureFlags } from '../helpers/fixtures.js'
-import { pstoreSim, tempDir } from '../helpers/mount.js'
+import { pstoreSim, runProductsUninstrumented, tempDir } from '../helpers/mount.js'
+
+// the CLI's processes here run without tap's per-process hook (helpers/mount.ts)
+runProductsUninstrumented()
 
 interface Zone {
   type: string

@@ -1,0 +1,60 @@
+/**
+ * Module hooks of test/helpers/esbuildLoader.cjs: a .ts module is loaded as the ESM esbuild
+ * transpiles it to (with an inline source map: stack traces name the .ts lines), from the
+ * transpiled tree when it is there and not older than the file, else transpiled now; and
+ * `./x.js` imported from a .ts module is x.ts when that exists, as tsc resolves it (NodeNext).
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+let root = ''
+let cacheDir = ''
+export function initialize(data) {
+  ;({ root, cacheDir } = data)
+}
+
+// as tsc compiles them (tsconfig.json: target ES2022, so class fields are defined, not assigned)
+const tsconfigRaw = { compilerOptions: { useDefineForClassFields: true } }
+
+const isTs = (url) => url.startsWith('file:') && new URL(url).pathname.endsWith('.ts')
+
+export async function resolve(specifier, context, next) {
+  const parent = context.parentURL
+  if (parent && isTs(parent) && specifier.endsWith('.js') && /^\.{1,2}\//.test(specifier)) {
+    const ts = new URL(`${specifier.slice(0, -3)}.ts`, parent)
+    if (fs.existsSync(ts)) return { url: ts.href, format: 'module', shortCircuit: true }
+  }
+  return next(specifier, context)
+}
+
+/** The transpiled tree's copy of `file`, if it is there and not older than the file. */
+function transpiled(file) {
+  const rel = path.relative(root, file)
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined
+  const copy = path.join(cacheDir, rel.replace(/\.ts$/, '.js'))
+  try {
+    return fs.statSync(copy).mtimeMs >= fs.statSync(file).mtimeMs ? fs.readFileSync(copy, 'utf8') : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export async function load(url, context, next) {
+  if (!isTs(url)) return next(url, context)
+  const file = fileURLToPath(url)
+  let source = transpiled(file)
+  if (source === undefined) {
+    const { transform } = await import('esbuild')
+    const out = await transform(await fs.promises.readFile(file, 'utf8'), {
+      loader: 'ts',
+      format: 'esm',
+      target: 'node20',
+      sourcemap: 'inline',
+      sourcefile: file,
+      tsconfigRaw,
+    })
+    source = out.code
+  }
+  return { format: 'module', source, shortCircuit: true }
+}
