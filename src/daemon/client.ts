@@ -15,6 +15,7 @@ import { createExclusive } from '../util/files.js'
 import { childProcess } from '../util/lazyBuiltins.js'
 import { type ControlRequest, sendControl, sendEvent } from './control.js'
 import type { MountOptions } from './daemon.js'
+import { removeStaleEfivars } from './efivarsDir.js'
 import { defaultFifoPath, removeStaleFifo } from './pmsgFifo.js'
 import { isMounted, liveDaemon, logPath, processAlive, readMountRecord, removeMountRecord, runDir } from './registry.js'
 
@@ -155,6 +156,7 @@ export async function unmount(mountpoint: string): Promise<void> {
         .on('exit', (c) => (c === 0 ? resolve() : reject(new EnvironmentError(`fusermount3 -uz ${abs} failed`)))),
     )
   }
+  if (record?.efivars) await removeStaleEfivars(record.efivars)
   const fifo = removeStaleFifo(record?.fifo ?? defaultFifoPath(abs))
   removeMountRecord(abs, { log: true })
   if (!mounted && !record && !fifo) throw new PstoreSimError(`${abs}: not mounted`)

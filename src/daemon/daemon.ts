@@ -19,6 +19,7 @@ import { EnvironmentError, type ErrorFacts, PstoreSimError } from '../util/error
 import { type FuseNative, type FuseOperations, type FuseSession, loadFuse } from '../util/fuseNative.js'
 import { logger } from '../util/log.js'
 import { type ControlRequest, eventFromWire, serveControl } from './control.js'
+import { EfivarsMount } from './efivarsFuse.js'
 import { Errno, fuseOperations } from './fuseOperations.js'
 import { NativeFilesMirror } from './nativeFiles.js'
 import { checkFifoPath, defaultFifoPath, type PipeTools, PmsgFifo, type RingLender, removeStaleFifo } from './pmsgFifo.js'
@@ -142,6 +143,8 @@ export class PstoreDaemon {
   private symbols: SymbolTable | undefined
   private stopping: Promise<void> | undefined
   private nativeFiles = false
+  /** An efi machine's store as efivarfs shows it, on a second mount (efivarsFuse.ts). */
+  private readonly efivars: EfivarsMount | undefined
   /** FUSE requests that reached the JS handlers, by operation (native answers are not counted). */
   private readonly jsRequests: Record<string, number> = {}
   readonly mountpoint: string
@@ -161,6 +164,7 @@ export class PstoreDaemon {
       deferWrites: !options.readOnly,
     })
     this.image = this.simulation.image
+    this.efivars = EfivarsMount.forBackend(this.mountpoint, this.simulation.machine.backend, !!options.readOnly)
     this.view = new MountView({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, nowTimespec())
   }
 
@@ -189,6 +193,7 @@ export class PstoreDaemon {
       symbols: this.symbols,
       exactNames: this.options.exactNames,
     })
+    this.efivars?.list.load()
     debug('booted: %d records', records.length)
     if (this.fuse && this.cacheTimeout > 0) {
       await this.fuse.invalidate([...new Set([...before, ...this.view.names()])]).catch((err: Error) => {
@@ -224,6 +229,7 @@ export class PstoreDaemon {
     await this.boot()
     try {
       await this.mount(Fuse, fsname)
+      await this.efivars?.mount(Fuse, fsname, !!this.options.allowOther)
       const pipeTools: PipeTools = {
         mkfifo: Fuse.mkfifo,
         setPipeSize: Fuse.setPipeSize,
@@ -239,6 +245,7 @@ export class PstoreDaemon {
         mountpoint: this.mountpoint,
         socket,
         fifo: this.fifo?.path,
+        efivars: this.efivars?.dir,
         readOnly: !!this.options.readOnly,
         startedAt: new Date().toISOString(),
       })
@@ -428,6 +435,7 @@ export class PstoreDaemon {
         if (!unmounted) debug('fuse unmount gave no callback within 5 s')
         if (isMounted(this.mountpoint)) await run('fusermount3', ['-uz', this.mountpoint]).catch(() => undefined)
       }
+      await this.efivars?.unmount()
       if (this.failed) this.simulation.discard()
       else this.simulation.close()
       removeMountRecord(this.mountpoint, { log: !this.failed })

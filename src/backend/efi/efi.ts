@@ -122,8 +122,7 @@ export class EfiBackend implements PstoreBackend {
     // efi_pstore_read(): GetNextVariableName with a 1024-byte (6.1) or 512-byte (6.2+) name buffer
     const nameBuffer = hasRecordSizeParam(this.config.kernel) ? 512 : 1024
     const out: Array<{ variable: StoredVariable; dump: DumpName }> = []
-    for (const variable of this.store.variables()) {
-      if (!isLive(variable.state) || (variable.state !== VAR_ADDED && this.hasAddedTwin(variable))) continue
+    for (const variable of this.store.listed()) {
       if (variable.nameSize > nameBuffer) break // EFI_BUFFER_TOO_SMALL: -EIO, the pass ends
       if (!variable.guid.equals(CRASH_GUID)) continue
       const dump = parseDumpName(variable.name)
@@ -133,10 +132,6 @@ export class EfiBackend implements PstoreBackend {
       out.push({ variable, dump })
     }
     return out
-  }
-
-  private hasAddedTwin(v: StoredVariable): boolean {
-    return this.store.variables().some((o) => o.state === VAR_ADDED && o.name === v.name && o.guid.equals(v.guid))
   }
 
   readRecords(): PstoreRecord[] {
@@ -207,9 +202,25 @@ export class EfiBackend implements PstoreBackend {
     const found = this.readPass().find(
       ({ dump }) => (TYPE_IDS[dump.type] ?? 'unknown') === type && genericId(dump.seconds, dump.part, dump.count) === BigInt(id),
     )
-    if (!found) return
-    this.store.clearState(found.variable.offset, VAR_DELETED)
+    if (found) this.deleteVariable(found.variable.name, CRASH_GUID)
+  }
+
+  /**
+   * SetVariable(name, guid, attributes, 0, NULL) as OVMF runs it: the live variable of that name
+   * and GUID loses one State bit (VAR_DELETED), nothing else changes; false when there is none
+   * (EFI_NOT_FOUND). The one delete path: pstore's erase and efivarfs' unlink both end here.
+   */
+  deleteVariable(name: string, guid: Buffer): boolean {
+    const variable = this.store.find(name, guid)
+    if (!variable) return false
+    this.store.clearState(variable.offset, VAR_DELETED)
     this.region.flush()
+    return true
+  }
+
+  /** QueryVariableInfo() for non-volatile variables: the store's room for them and what is left. */
+  queryVariableInfo(): { storage: number; remaining: number } {
+    return { storage: this.commonSpace(), remaining: this.remainingSpace() }
   }
 
   corrupt(spec: CorruptSpec): FlipReport[] {
