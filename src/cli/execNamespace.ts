@@ -112,12 +112,17 @@ function privateDev(spec: NamespaceSpec): void {
 export const EFIVARS_DIR = '/sys/firmware/efi/efivars'
 
 /**
- * An efi target's variables on /sys/firmware/efi/efivars. On a host booted without EFI the path
+ * An efi target's variables on /sys/firmware/efi/efivars (any other target: an empty read-only
+ * directory there, if the host has one). On a host booted without EFI the path
  * is missing and sysfs takes no mkdir: the deepest directory of it that exists (/sys/firmware) is
  * covered by a tmpfs holding the host's entries again, and the missing directories.
  */
 function efivars(spec: NamespaceSpec): void {
-  if (!spec.efivars) return
+  if (!spec.efivars) {
+    // a target without a variable store: an EFI host's own NVRAM stays out of the command's reach
+    if (fs.existsSync(EFIVARS_DIR)) mount(['-t', 'tmpfs', '-o', 'ro,mode=0755,size=4k', 'pstore-sim-no-efivars', EFIVARS_DIR])
+    return
+  }
   let existing = EFIVARS_DIR
   while (!fs.existsSync(existing)) existing = path.dirname(existing)
   if (existing !== EFIVARS_DIR) {
