@@ -2,7 +2,8 @@
  * `pstore-sim exec TARGET [--] COMMAND [ARGS...]`: runs a crash collector as it runs on a
  * device, against a simulated pstore, without touching the host: in a private mount namespace
  * (`unshare --mount`, with a user namespace for an ordinary user) /sys/fs/pstore is TARGET's
- * mount, /dev/pmsg0 its pmsg FIFO and, for an efi TARGET, /sys/firmware/efi/efivars its variables. The namespace is built by execNamespace.ts, inside it.
+ * mount, /dev/pmsg0 its pmsg FIFO and, for an efi TARGET, /sys/firmware/efi/efivars its
+ * variables (its daemon's second mount). The namespace is built by execNamespace.ts, inside it.
  */
 
 import { spawn, spawnSync } from 'node:child_process'

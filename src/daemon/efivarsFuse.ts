@@ -19,8 +19,8 @@ import { nowTimespec, type Timespec } from '../pstore/filesystem.js'
 import { EnvironmentError } from '../util/errors.js'
 import type { FuseNative, FuseOperations, FuseSession, FuseStat, Reply } from '../util/fuseNative.js'
 import { logger } from '../util/log.js'
-import { Errno } from './fuseOperations.js'
 import { efivarsPath, unmountLazily } from './efivarsDir.js'
+import { Errno } from './fuseOperations.js'
 
 const debug = logger('efivars')
 
@@ -66,7 +66,9 @@ export class EfivarsList {
   load(): void {
     const now = nowTimespec()
     this.root = this.inode(0o755, 0, now)
-    this.entries = new Map(efivarfsFiles(this.backend.store, this.backend.config.kernel).map((file) => [file.fileName, { file, inode: this.inode(0o644, file.size, now) }]))
+    this.entries = new Map(
+      efivarfsFiles(this.backend.store, this.backend.config.kernel).map((file) => [file.fileName, { file, inode: this.inode(0o644, file.size, now) }]),
+    )
   }
 
   names(): string[] {
@@ -87,13 +89,8 @@ function stat(inode: Inode, type: number): FuseStat {
   return { ...inode, mode: type | inode.mode, nlink: type === S_IFDIR ? 2 : 1, blksize: 4096, blocks: Math.ceil(inode.size / 512) }
 }
 
-/** The handlers: errno as efivarfs and the VFS give them. */
-export function efivarsOperations(list: EfivarsList, readOnly: boolean): FuseOperations {
-  const refuse =
-    (errno: number) =>
-    (...args: unknown[]) =>
-      (args[args.length - 1] as Reply)(readOnly ? Errno.EROFS : errno)
-  /** setattr on a file or the root: EROFS, EPERM for an immutable file, else the inode changes in memory. */
+/** truncate, chmod, chown, touch: EROFS, EPERM on an immutable file, else the inode changes in memory (simple_setattr). */
+function attributeOperations(list: EfivarsList, readOnly: boolean): FuseOperations {
   const setattr = (p: string, cb: Reply, change: (inode: Inode) => void) => {
     const entry = list.get(p)
     const inode = p === '/' ? list.root : entry?.inode
@@ -105,6 +102,30 @@ export function efivarsOperations(list: EfivarsList, readOnly: boolean): FuseOpe
     cb(0)
   }
   return {
+    truncate: (p, size, cb) => setattr(p, cb, (inode) => (inode.size = size)),
+    ftruncate: (p, _fd, size, cb) => setattr(p, cb, (inode) => (inode.size = size)),
+    chmod: (p, mode, cb) => setattr(p, cb, (inode) => (inode.mode = mode & 0o7777)),
+    chown: (p, uid, gid, cb) =>
+      setattr(p, cb, (inode) => {
+        if (uid !== 0xffffffff && uid !== -1) inode.uid = uid
+        if (gid !== 0xffffffff && gid !== -1) inode.gid = gid
+      }),
+    utimens: (p, atime, mtime, cb) =>
+      setattr(p, cb, (inode) => {
+        if (atime) inode.atime = { sec: atime.sec, nsec: atime.nsec }
+        if (mtime) inode.mtime = { sec: mtime.sec, nsec: mtime.nsec }
+      }),
+  }
+}
+
+/** The handlers: errno as efivarfs and the VFS give them. */
+export function efivarsOperations(list: EfivarsList, readOnly: boolean): FuseOperations {
+  const refuse =
+    (errno: number) =>
+    (...args: unknown[]) =>
+      (args[args.length - 1] as Reply)(readOnly ? Errno.EROFS : errno)
+  return {
+    ...attributeOperations(list, readOnly),
     init: (cb) => cb(0),
     getattr: (p, cb) => {
       if (p === '/') return cb(0, stat(list.root, S_IFDIR))
@@ -145,19 +166,6 @@ export function efivarsOperations(list: EfivarsList, readOnly: boolean): FuseOpe
       list.remove(entry)
       cb(0)
     },
-    truncate: (p, size, cb) => setattr(p, cb, (inode) => (inode.size = size)),
-    ftruncate: (p, _fd, size, cb) => setattr(p, cb, (inode) => (inode.size = size)),
-    chmod: (p, mode, cb) => setattr(p, cb, (inode) => (inode.mode = mode & 0o7777)),
-    chown: (p, uid, gid, cb) =>
-      setattr(p, cb, (inode) => {
-        if (uid !== 0xffffffff && uid !== -1) inode.uid = uid
-        if (gid !== 0xffffffff && gid !== -1) inode.gid = gid
-      }),
-    utimens: (p, atime, mtime, cb) =>
-      setattr(p, cb, (inode) => {
-        if (atime) inode.atime = { sec: atime.sec, nsec: atime.nsec }
-        if (mtime) inode.mtime = { sec: mtime.sec, nsec: mtime.nsec }
-      }),
     statfs: (_p, cb) => {
       // efivarfs_statfs(): 1-byte blocks holding QueryVariableInfo()'s figures; f_bavail keeps the x86 reserve
       const { storage, remaining } = list.backend.queryVariableInfo()
@@ -227,10 +235,7 @@ export class EfivarsMount {
     this.fuse = undefined
     if (fuse) {
       let bound: NodeJS.Timeout | undefined
-      await Promise.race([
-        new Promise<void>((resolve) => fuse.unmount(() => resolve())),
-        new Promise<void>((resolve) => (bound = setTimeout(resolve, 5000))),
-      ])
+      await Promise.race([new Promise<void>((resolve) => fuse.unmount(() => resolve())), new Promise<void>((resolve) => (bound = setTimeout(resolve, 5000)))])
       clearTimeout(bound)
       await unmountLazily(this.dir)
     }

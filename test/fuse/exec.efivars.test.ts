@@ -80,7 +80,11 @@ t.test("the kernel's store: every live variable listed, 0644 root, 4 + data byte
   t.match(refused.stdout.toString(), /rm:1\nwrite:[12]\nset:1\ncreate:1\n/, 'each one fails')
   t.match(refused.stderr, /rm: cannot remove '.*MTC-eb704011[^']*': Operation not permitted/, 'rm of an immutable variable: EPERM')
   t.match(refused.stderr, /MTC-eb704011.*: Operation not permitted/, 'opening it for writing: EPERM')
-  t.match(refused.stderr, /dd: error writing '.*Lang-8be4df61[^']*': Operation not supported/, 'writing a removable variable: EOPNOTSUPP (SetVariable with data is not simulated)')
+  t.match(
+    refused.stderr,
+    /dd: error writing '.*Lang-8be4df61[^']*': Operation not supported/,
+    'writing a removable variable: EOPNOTSUPP (SetVariable with data is not simulated)',
+  )
   t.match(refused.stderr, /touch: .*New-cfc8fc79.*: Operation not supported/, 'creating a variable: EOPNOTSUPP')
   t.ok(fs.readFileSync(image).equals(before), 'the image is unchanged')
 })
@@ -124,7 +128,7 @@ t.test("rm of a pstore variable: one byte (0x3f → 0x3d); pstore's view, as the
   t.equal((await pstoreSim(['reboot', mnt])).code, 0, 'reboot')
   const after = await inside(mnt, `ls /sys/fs/pstore; ls ${EFIVARS}`)
   t.notOk(after.stdout.toString().includes(file1) || after.stdout.toString().includes(file2), 'after the reboot neither pstore nor efivars lists them')
-  t.match(after.stdout.toString(), new RegExp(`MTC-eb704011`), "OVMF's variables still there")
+  t.match(after.stdout.toString(), /MTC-eb704011/, "OVMF's variables still there")
 })
 
 t.test('-o ro: rm gives EROFS; an image target is mounted with its efivars and both are gone after', async (t) => {
@@ -147,7 +151,11 @@ t.test('a ramoops target has no efivars view', async (t) => {
   t.equal((await pstoreSim(['format', image, '--mem-size', '1M'])).code, 0)
   const r = await inside(image, `ls -A ${EFIVARS} 2>/dev/null | wc -l`)
   t.equal(r.code, 0, r.stderr)
-  t.equal(r.stdout.toString(), '0\n', fs.existsSync(EFIVARS) ? "the host's efivars covered by an empty directory" : 'no /sys/firmware/efi/efivars (this host has none)')
+  t.equal(
+    r.stdout.toString(),
+    '0\n',
+    fs.existsSync(EFIVARS) ? "the host's efivars covered by an empty directory" : 'no /sys/firmware/efi/efivars (this host has none)',
+  )
 })
 
 const testUid = await testUser()

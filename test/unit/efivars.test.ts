@@ -63,7 +63,17 @@ t.test("the kernel's store: every live variable, OVMF's and efi-pstore's, named 
   )
   const removable = Object.fromEntries(files.map((f) => [f.fileName.slice(0, -37), f.removable]))
   t.same(
-    [removable.MTC, removable.ConOut, removable.ConIn, removable.ErrOut, removable.Boot0000, removable.BootOrder, removable.Lang, removable.Key0000, removable.certdb],
+    [
+      removable.MTC,
+      removable.ConOut,
+      removable.ConIn,
+      removable.ErrOut,
+      removable.Boot0000,
+      removable.BootOrder,
+      removable.Lang,
+      removable.Key0000,
+      removable.certdb,
+    ],
     [false, true, true, true, true, true, true, false, false],
     'removable: the console paths, Boot*, Lang; not MTC, Key0000, certdb',
   )

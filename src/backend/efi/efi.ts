@@ -13,17 +13,7 @@ import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgW
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import { type EfiConfig, efiBackendName, hasRecordSizeParam } from './config.js'
 import { type DumpName, dumpVariableName, genericId, LINUX_EFI_CRASH_GUID_TEXT, PSTORE_EFI_ATTRIBUTES, parseDumpName } from './dumpName.js'
-import {
-  guidBytes,
-  guidText,
-  isLive,
-  type StoredVariable,
-  VAR_ADDED,
-  VAR_DELETED,
-  VAR_IN_DELETED_TRANSITION,
-  VARIABLE_HEADER_SIZE,
-  VariableStore,
-} from './varstore.js'
+import { guidBytes, guidText, isLive, type StoredVariable, VAR_DELETED, VAR_IN_DELETED_TRANSITION, VARIABLE_HEADER_SIZE, VariableStore } from './varstore.js'
 
 export class EfiError extends PstoreSimError {
   override name = 'EfiError'
