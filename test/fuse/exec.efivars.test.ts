@@ -87,6 +87,22 @@ t.test("the kernel's store: every live variable listed, 0644 root, 4 + data byte
   )
   t.match(refused.stderr, /touch: .*New-cfc8fc79.*: Operation not supported/, 'creating a variable: EOPNOTSUPP')
   t.ok(fs.readFileSync(image).equals(before), 'the image is unchanged')
+
+  // df: efivarfs_statfs() gives QueryVariableInfo()'s figures in 1-byte blocks, f_bavail less the x86 reserve
+  const store = new VariableStore(RegionImage.fromBuffer(before, true))
+  const { start, end } = store.geometry()
+  const used = store.variables().reduce((n, v) => n + v.end - v.offset, 0)
+  const df = await inside(mnt, `stat -f -c '%S %b %f %a' ${EFIVARS}`)
+  t.equal(df.stdout.toString(), `1 ${end - start} ${end - start - used} ${end - start - used - 5120}\n`, 'stat -f: 1-byte blocks, the store, its room, less 5120')
+
+  // chmod and touch change the inode in memory (simple_setattr); an immutable file refuses
+  const attrs = await inside(
+    mnt,
+    `chmod 600 ${EFIVARS}/${dump} && touch -d @1700000000 ${EFIVARS}/${dump} && stat -c '%a %Y' ${EFIVARS}/${dump}; chmod 600 ${EFIVARS}/MTC-*; echo "chmod:$?"`,
+  )
+  t.equal(attrs.stdout.toString(), '600 1700000000\nchmod:1\n', 'chmod and touch -d on a removable file; chmod of MTC fails')
+  t.match(attrs.stderr, /chmod: changing permissions of '.*MTC-[^']*': Operation not permitted/, 'with EPERM')
+  t.ok(fs.readFileSync(image).equals(before), 'still unchanged')
 })
 
 t.test("rm of a pstore variable: one byte (0x3f → 0x3d); pstore's view, as the kernel's, keeps the file until the next boot", async (t) => {
