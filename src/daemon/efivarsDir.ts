@@ -22,5 +22,9 @@ export function unmountLazily(dir: string): Promise<void> {
 /** A killed daemon's efivars mount and directory, gone. */
 export async function removeStaleEfivars(dir: string): Promise<void> {
   await unmountLazily(dir)
-  fs.rmSync(dir, { recursive: false, force: true })
+  try {
+    fs.rmdirSync(dir) // empty once unmounted: never a recursive removal through a mount
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
 }

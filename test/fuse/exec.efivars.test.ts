@@ -8,9 +8,10 @@ import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
 import { guidText, VariableStore } from '../../src/backend/efi/varstore.js'
+import { isMounted, mountType, processAlive, readMountRecord } from '../../src/daemon/registry.js'
 import { RegionImage } from '../../src/format/region.js'
 import { repoRoot } from '../helpers/fixtures.js'
-import { cliJs, mountImage, pstoreSim, type RunResult, run, tempDir } from '../helpers/mount.js'
+import { cliJs, ls, mountImage, pstoreSim, type RunResult, run, tempDir, waitFor } from '../helpers/mount.js'
 import { testUser, userPackage, userRunner } from '../helpers/user.js'
 
 const EFIVARS = '/sys/firmware/efi/efivars'
@@ -93,7 +94,11 @@ t.test("the kernel's store: every live variable listed, 0644 root, 4 + data byte
   const { start, end } = store.geometry()
   const used = store.variables().reduce((n, v) => n + v.end - v.offset, 0)
   const df = await inside(mnt, `stat -f -c '%S %b %f %a' ${EFIVARS}`)
-  t.equal(df.stdout.toString(), `1 ${end - start} ${end - start - used} ${end - start - used - 5120}\n`, 'stat -f: 1-byte blocks, the store, its room, less 5120')
+  t.equal(
+    df.stdout.toString(),
+    `1 ${end - start} ${end - start - used} ${end - start - used - 5120}\n`,
+    'stat -f: 1-byte blocks, the store, its room, less 5120',
+  )
 
   // chmod and touch change the inode in memory (simple_setattr); an immutable file refuses
   const attrs = await inside(
@@ -172,6 +177,33 @@ t.test('a ramoops target has no efivars view', async (t) => {
     '0\n',
     fs.existsSync(EFIVARS) ? "the host's efivars covered by an empty directory" : 'no /sys/firmware/efi/efivars (this host has none)',
   )
+})
+
+t.test("the daemon's second mount: fuse.efivars in the run directory, gone after umount, and after a killed daemon's umount", async (t) => {
+  const dir = tempDir(t)
+  const image = path.join(dir, 'vars.fd')
+  t.equal((await pstoreSim(['format', image, '--backend', 'efi'])).code, 0)
+  const mnt = path.join(dir, 'mnt')
+  for (const how of ['umount', 'kill -9, then umount'] as const) {
+    await mountImage(t, image, mnt)
+    const record = readMountRecord(mnt)!
+    t.equal(mountType(record.efivars!), 'fuse.efivars', `${how}: mounted at ${record.efivars}`)
+    t.same((await ls(record.efivars!)).length, 0, `${how}: the empty store has no variable`)
+    if (how !== 'umount') {
+      process.kill(record.pid, 'SIGKILL')
+      await waitFor(() => !processAlive(record.pid))
+    }
+    const u = await pstoreSim(['umount', mnt])
+    t.equal(u.code, 0, u.stderr)
+    t.notOk(isMounted(record.efivars!) || fs.existsSync(record.efivars!), `${how}: no mount and no directory left`)
+  }
+  // a killed daemon's dead efivars mount is replaced by the next mount's
+  await mountImage(t, image, mnt)
+  const killed = readMountRecord(mnt)!
+  process.kill(killed.pid, 'SIGKILL')
+  await waitFor(() => !processAlive(killed.pid))
+  await mountImage(t, image, mnt)
+  t.same(await ls(readMountRecord(mnt)!.efivars!), [], 'the next mount serves efivars again at the same place')
 })
 
 const testUid = await testUser()
