@@ -75,8 +75,11 @@ export class EfivarsList {
     return [...this.entries.keys()]
   }
 
+  /** The file at `/NAME`; the GUID part matches in any case (efivarfs_d_compare()), the name exactly. */
   get(fusePath: string): Entry | undefined {
-    return fusePath.startsWith('/') && fusePath.indexOf('/', 1) < 0 ? this.entries.get(fusePath.slice(1)) : undefined
+    if (!fusePath.startsWith('/') || fusePath.indexOf('/', 1) >= 0) return undefined
+    const name = fusePath.slice(1)
+    return this.entries.get(name) ?? (name.length > 36 ? this.entries.get(name.slice(0, -36) + name.slice(-36).toLowerCase()) : undefined)
   }
 
   remove(entry: Entry): void {

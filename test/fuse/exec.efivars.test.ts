@@ -73,6 +73,14 @@ t.test("the kernel's store: every live variable listed, 0644 root, 4 + data byte
     t.ok(got.equals(Buffer.concat([want, v.data])), `od ${name}: attributes (${v.attributes}) then the data (${v.data.length} bytes)`)
   }
 
+  const upper = await inside(mnt, `od -An -v -tx1 ${EFIVARS}/MTC-EB704011-1402-11D3-8E77-00A0C969723B`)
+  const mtc = live.get('MTC-eb704011-1402-11d3-8e77-00a0c969723b')!
+  t.equal(
+    Buffer.from(upper.stdout.toString().replace(/\s+/g, ''), 'hex').subarray(4).toString('hex'),
+    mtc.data.toString('hex'),
+    'the GUID matches in any case (efivarfs_d_compare)',
+  )
+
   const refused = await inside(
     mnt,
     `rm ${EFIVARS}/MTC-*; echo "rm:$?"; printf 'x' > ${EFIVARS}/MTC-eb704011-1402-11d3-8e77-00a0c969723b; echo "write:$?"; ` +
