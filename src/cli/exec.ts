@@ -2,7 +2,8 @@
  * `pstore-sim exec TARGET [--] COMMAND [ARGS...]`: runs a crash collector as it runs on a
  * device, against a simulated pstore, without touching the host: in a private mount namespace
  * (`unshare --mount`, with a user namespace for an ordinary user) /sys/fs/pstore is TARGET's
- * mount and /dev/pmsg0 its pmsg FIFO. The namespace is built by execNamespace.ts, inside it.
+ * mount, /dev/pmsg0 its pmsg FIFO and, for an efi TARGET, /sys/firmware/efi/efivars its
+ * variables (its daemon's second mount). The namespace is built by execNamespace.ts, inside it.
  */
 
 import { spawn, spawnSync } from 'node:child_process'
@@ -124,6 +125,8 @@ function unshareArgs(): string[] {
 interface Target {
   mountpoint: string
   fifo?: string
+  /** An efi target's efivarfs view (its daemon's second mount). */
+  efivars?: string
   /** Set when exec mounted an image itself: unmount after the command. */
   ownMount: boolean
 }
@@ -132,7 +135,7 @@ async function resolveTarget(a: ExecArgs, work: string): Promise<Target> {
   const daemon = findDaemon(a.target)
   if (daemon) {
     if (a.mountOptions !== undefined) throw new PstoreSimError(`exec -o: ${a.target} is already mounted; -o applies to an image exec mounts itself`)
-    return { mountpoint: daemon.mountpoint, fifo: daemon.fifo, ownMount: false }
+    return { mountpoint: daemon.mountpoint, fifo: daemon.fifo, efivars: daemon.efivars, ownMount: false }
   }
   if (!fs.existsSync(a.target)) throw new PstoreSimError(`exec: ${a.target}: no such image or mountpoint`)
   if (fs.statSync(a.target).isDirectory())
@@ -140,7 +143,8 @@ async function resolveTarget(a: ExecArgs, work: string): Promise<Target> {
   const mountpoint = path.join(work, 'pstore')
   const options = { ...parseMountOptionList(a.mountOptions), image: path.resolve(a.target), mountpoint }
   await startDaemon(options)
-  return { mountpoint, fifo: findDaemon(mountpoint)?.fifo, ownMount: true }
+  const record = findDaemon(mountpoint)
+  return { mountpoint, fifo: record?.fifo, efivars: record?.efivars, ownMount: true }
 }
 
 /** Runs unshare + the inside; resolves with the command's status, or fails as the setup did. */
@@ -176,6 +180,7 @@ export async function runExec(rawArgs: string[]): Promise<void> {
     const spec: NamespaceSpec = {
       pstore: target.mountpoint,
       fifo: target.fifo,
+      efivars: target.efivars,
       stage: path.join(work, 'stage'),
       tmpfs: a.tmpfs,
       binds: a.binds,

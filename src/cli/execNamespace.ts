@@ -2,7 +2,7 @@
  * The inside of `pstore-sim exec`: runs as `unshare --mount … node execNamespace.js SPEC`, in a
  * private mount namespace, so every mount below is seen by this process and its children only.
  * It builds the namespace (a /dev of its own holding pmsg0, the pstore mount on /sys/fs/pstore,
- * the caller's --tmpfs and --bind), tells the outer process over fd 3, then runs the command and
+ * an efi target's variables on /sys/firmware/efi/efivars, the caller's --tmpfs and --bind), tells the outer process over fd 3, then runs the command and
  * exits with its status. Every program is run with an argument array, never through a shell.
  */
 
@@ -16,6 +16,8 @@ export interface NamespaceSpec {
   pstore: string
   /** The mount's pmsg FIFO, bound on /dev/pmsg0 (none for a read-only mount). */
   fifo?: string
+  /** An efi mount's efivarfs view, bound on /sys/firmware/efi/efivars. */
+  efivars?: string
   /** An empty directory of the outer process's, where the host's /dev is reached while copying. */
   stage: string
   tmpfs: string[]
@@ -70,13 +72,11 @@ function createLike(src: string, dst: string): void {
   else fs.writeFileSync(dst, '')
 }
 
-/** The host's /dev is reached through `stage` while a tmpfs takes /dev's place. */
-function privateDev(spec: NamespaceSpec): void {
-  mount(['--rbind', '/dev', spec.stage])
-  mount(['-t', 'tmpfs', '-o', 'mode=0755,nosuid,size=1m', 'pstore-sim-dev', '/dev'])
-  for (const name of DEV_ENTRIES) {
-    const src = path.join(spec.stage, name)
-    const dst = path.join('/dev', name)
+/** Binds the entries `names` of `stage` (the host's directory, reached there) into `dir` (a fresh tmpfs). */
+function bindEntries(stage: string, dir: string, names: string[]): void {
+  for (const name of names) {
+    const src = path.join(stage, name)
+    const dst = path.join(dir, name)
     let st: fs.Stats
     try {
       st = fs.lstatSync(src)
@@ -89,17 +89,57 @@ function privateDev(spec: NamespaceSpec): void {
       mount([st.isDirectory() ? '--rbind' : '--bind', src, dst])
     }
   }
+}
+
+/** The stage's view of the host's directory let go (it stays bound where bindEntries put its entries). */
+function releaseStage(stage: string): void {
+  mount(['--make-rprivate', stage])
+  execFileSync('umount', ['-l', stage], { stdio: 'ignore' })
+}
+
+/** The host's /dev is reached through `stage` while a tmpfs takes /dev's place. */
+function privateDev(spec: NamespaceSpec): void {
+  mount(['--rbind', '/dev', spec.stage])
+  mount(['-t', 'tmpfs', '-o', 'mode=0755,nosuid,size=1m', 'pstore-sim-dev', '/dev'])
+  bindEntries(spec.stage, '/dev', DEV_ENTRIES)
   if (spec.fifo) {
     fs.writeFileSync('/dev/pmsg0', '')
     mount(['--bind', spec.fifo, '/dev/pmsg0'])
   }
-  mount(['--make-rprivate', spec.stage])
-  execFileSync('umount', ['-l', spec.stage], { stdio: 'ignore' })
+  releaseStage(spec.stage)
+}
+
+export const EFIVARS_DIR = '/sys/firmware/efi/efivars'
+
+/**
+ * An efi target's variables on /sys/firmware/efi/efivars (any other target: an empty read-only
+ * directory there, if the host has one). On a host booted without EFI the path
+ * is missing and sysfs takes no mkdir: the deepest directory of it that exists (/sys/firmware) is
+ * covered by a tmpfs holding the host's entries again, and the missing directories.
+ */
+function efivars(spec: NamespaceSpec): void {
+  if (!spec.efivars) {
+    // a target without a variable store: an EFI host's own NVRAM stays out of the command's reach
+    if (fs.existsSync(EFIVARS_DIR)) mount(['-t', 'tmpfs', '-o', 'ro,mode=0755,size=4k', 'pstore-sim-no-efivars', EFIVARS_DIR])
+    return
+  }
+  let existing = EFIVARS_DIR
+  while (!fs.existsSync(existing)) existing = path.dirname(existing)
+  if (existing !== EFIVARS_DIR) {
+    if (!existing.startsWith('/sys/firmware')) throw new SetupFailure(`${EFIVARS_DIR}: this host has no /sys/firmware to put it in`)
+    mount(['--rbind', existing, spec.stage])
+    mount(['-t', 'tmpfs', '-o', 'mode=0755,size=1m', 'pstore-sim-firmware', existing])
+    bindEntries(spec.stage, existing, fs.readdirSync(spec.stage))
+    releaseStage(spec.stage)
+    fs.mkdirSync(EFIVARS_DIR, { recursive: true })
+  }
+  mount(['--bind', spec.efivars, EFIVARS_DIR])
 }
 
 function build(spec: NamespaceSpec): void {
   privateDev(spec)
   mount(['--bind', spec.pstore, PSTORE_DIR])
+  efivars(spec)
   for (const dir of spec.tmpfs) {
     if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true }) // only under a private tmpfs (checked outside)
     mount(['-t', 'tmpfs', '-o', 'mode=0755', 'pstore-sim-tmpfs', dir])

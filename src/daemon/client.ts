@@ -15,6 +15,7 @@ import { createExclusive } from '../util/files.js'
 import { childProcess } from '../util/lazyBuiltins.js'
 import { type ControlRequest, sendControl, sendEvent } from './control.js'
 import type { MountOptions } from './daemon.js'
+import { removeStaleEfivars } from './efivarsDir.js'
 import { detachMount } from './mountpoint.js'
 import { defaultFifoPath, removeStaleFifo } from './pmsgFifo.js'
 import { isMounted, liveDaemon, logPath, processAlive, readMountRecord, removeMountRecord, runDir } from './registry.js'
@@ -149,6 +150,7 @@ export async function unmount(mountpoint: string): Promise<void> {
   // A dead daemon (kill -9): its mount, FIFO, record, socket and log are cleaned up here.
   const mounted = isMounted(abs)
   if (mounted) await detachMount(abs)
+  if (record?.efivars) await removeStaleEfivars(record.efivars)
   const fifo = removeStaleFifo(record?.fifo ?? defaultFifoPath(abs))
   removeMountRecord(abs, { log: true })
   if (!mounted && !record && !fifo) throw new PstoreSimError(`${abs}: not mounted`)

@@ -22,6 +22,7 @@ import { EnvironmentError } from '../util/errors.js'
 import { type FuseNative, type FuseOperations, type FuseSession, loadFuse } from '../util/fuseNative.js'
 import { logger } from '../util/log.js'
 import { type ControlRequest, eventFromWire, serveControl } from './control.js'
+import { EfivarsMount } from './efivarsFuse.js'
 import { Errno, fuseOperations } from './fuseOperations.js'
 import { checkEnvironment, detachMount, escapeFuseOption, fuseDiagnostics, MountError, prepareMountpoint } from './mountpoint.js'
 import { NativeFilesMirror } from './nativeFiles.js'
@@ -60,6 +61,8 @@ export class PstoreDaemon {
   private symbols: SymbolTable | undefined
   private stopping: Promise<void> | undefined
   private nativeFiles = false
+  /** An efi machine's store as efivarfs shows it, on a second mount (efivarsFuse.ts). */
+  private readonly efivars: EfivarsMount | undefined
   /** FUSE requests that reached the JS handlers, by operation (native answers are not counted). */
   private readonly jsRequests: Record<string, number> = {}
   readonly mountpoint: string
@@ -79,6 +82,9 @@ export class PstoreDaemon {
       deferWrites: !options.readOnly,
     })
     this.image = this.simulation.image
+    this.efivars = EfivarsMount.forBackend(this.mountpoint, this.simulation.machine.backend, !!options.readOnly, (name, guid) =>
+      this.run({ op: 'deleteVariable', name, guid }),
+    )
     this.view = new MountView({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, nowTimespec())
   }
 
@@ -124,6 +130,7 @@ export class PstoreDaemon {
       symbols: this.symbols,
       exactNames: this.options.exactNames,
     })
+    this.efivars?.list.load()
     debug('booted: %d records', records.length)
     if (this.fuse && this.cacheTimeout > 0) {
       await this.fuse.invalidate([...new Set([...before, ...this.view.names()])]).catch((err: Error) => {
@@ -160,6 +167,7 @@ export class PstoreDaemon {
     await this.boot()
     try {
       await this.mount(Fuse, fsname)
+      await this.efivars?.mount(Fuse, fsname, !!this.options.allowOther)
       const pipeTools: PipeTools = {
         mkfifo: Fuse.mkfifo,
         setPipeSize: Fuse.setPipeSize,
@@ -175,6 +183,7 @@ export class PstoreDaemon {
         mountpoint: this.mountpoint,
         socket,
         fifo: this.fifo?.path,
+        efivars: this.efivars?.dir,
         readOnly: !!this.options.readOnly,
         startedAt: new Date().toISOString(),
       })
@@ -360,6 +369,7 @@ export class PstoreDaemon {
         if (!unmounted) debug('fuse unmount gave no callback within 5 s')
         if (isMounted(this.mountpoint)) await detachMount(this.mountpoint).catch(() => undefined)
       }
+      await this.efivars?.unmount()
       if (this.failed) this.simulation.discard()
       else this.simulation.close()
       removeMountRecord(this.mountpoint, { log: !this.failed })

@@ -16,6 +16,8 @@ export interface MountRecord {
   mountpoint: string
   socket: string
   fifo?: string
+  /** An efi mount's efivarfs view (efivarsFuse.ts), bound by exec on /sys/firmware/efi/efivars. */
+  efivars?: string
   readOnly: boolean
   startedAt: string
 }

@@ -8,6 +8,7 @@
  */
 
 import type { CorruptSpec, FlipReport, LentRing } from '../backend/backend.js'
+import { EfiBackend } from '../backend/efi/efi.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
 import type { DumpReason } from '../pstore/kmsgDumper.js'
 import type { PstoreRecord, PstoreType } from '../pstore/record.js'
@@ -46,13 +47,16 @@ export type KernelEvent =
   | { op: 'reboot' }
 
 /**
- * What only the process serving a mount's files runs: `rm` of a file (pstore's erase), and the
+ * What only the process serving a mount's files runs: `rm` of a file (pstore's erase, or in
+ * an efi machine's efivars a variable's delete), and the
  * pmsg ring handed to the FIFO's native writer and taken back (its header then says what the
  * writer stored). `take` gets the ring while the event runs: the writer starts before
  * applyEvent returns, and nothing else touches the ring until `pmsgReclaim`.
  */
 export type MountEvent =
   | { op: 'erase'; type: PstoreType; id: number | bigint }
+  /** efivarfs' unlink of a variable (an efi machine's store in `exec`): SetVariable with size 0 */
+  | { op: 'deleteVariable'; name: string; guid: Buffer }
   | { op: 'pmsgLend'; take(ring: LentRing | 'drop'): void }
   | { op: 'pmsgReclaim' }
 
@@ -67,6 +71,7 @@ export interface EventResults {
   corrupt: FlipReport[]
   reboot: { files: string[] }
   erase: { erased: true }
+  deleteVariable: { deleted: boolean }
   pmsgLend: { lent: boolean }
   pmsgReclaim: { reclaimed: true }
 }
@@ -137,6 +142,11 @@ async function dispatch(sim: Simulation, event: AnyEvent, context: EventContext)
     case 'erase':
       machine.backend.erase(event.type, event.id)
       return { erased: true }
+    case 'deleteVariable': {
+      const backend = machine.backend
+      if (!(backend instanceof EfiBackend)) throw new MachineSetupError(`${backend.name} keeps no UEFI variables`)
+      return { deleted: backend.deleteVariable(event.name, event.guid) }
+    }
     case 'pmsgLend': {
       const ring = machine.lendPmsgRing()
       event.take(ring)

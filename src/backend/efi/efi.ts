@@ -200,9 +200,25 @@ export class EfiBackend implements PstoreBackend {
     const found = this.readPass().find(
       ({ dump }) => (TYPE_IDS[dump.type] ?? 'unknown') === type && genericId(dump.seconds, dump.part, dump.count) === BigInt(id),
     )
-    if (!found) return
-    this.store.clearState(found.variable.offset, VAR_DELETED)
+    if (found) this.deleteVariable(found.variable.name, CRASH_GUID)
+  }
+
+  /**
+   * SetVariable(name, guid, attributes, 0, NULL) as OVMF runs it: the live variable of that name
+   * and GUID loses one State bit (VAR_DELETED), nothing else changes; false when there is none
+   * (EFI_NOT_FOUND). The one delete path: pstore's erase and efivarfs' unlink both end here.
+   */
+  deleteVariable(name: string, guid: Buffer): boolean {
+    const variable = this.store.find(name, guid)
+    if (!variable) return false
+    this.store.clearState(variable.offset, VAR_DELETED)
     this.region.flush()
+    return true
+  }
+
+  /** QueryVariableInfo() for non-volatile variables: the store's room for them and what is left. */
+  queryVariableInfo(): { storage: number; remaining: number } {
+    return { storage: this.commonSpace(), remaining: this.remainingSpace() }
   }
 
   corrupt(spec: CorruptSpec): FlipReport[] {

@@ -156,6 +156,15 @@ export class VariableStore {
     return out
   }
 
+  /**
+   * The variables GetNextVariableName() walks, in store order: VAR_ADDED ones, and one in delete
+   * transition only while no VAR_ADDED copy of it exists (the firmware's replacement not yet written).
+   */
+  listed(variables = this.variables()): StoredVariable[] {
+    const added = (v: StoredVariable) => variables.some((o) => o.state === VAR_ADDED && o.name === v.name && o.guid.equals(v.guid))
+    return variables.filter((v) => v.state === VAR_ADDED || (isLive(v.state) && !added(v)))
+  }
+
   /** Where the next variable would be written: after the last header (the start when there is none). */
   freeOffset(variables = this.variables()): number {
     return variables.length ? (variables[variables.length - 1] as StoredVariable).end : this.geometry().start

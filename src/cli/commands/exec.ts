@@ -8,7 +8,8 @@ import type { Argv, CommandModule } from 'yargs'
 /** For yargs: the help text and completion; the run itself goes through runExec (raw words). */
 export const execCommand: CommandModule = {
   command: 'exec <target> [command..]',
-  describe: 'run COMMAND in a private mount namespace where /sys/fs/pstore is TARGET and /dev/pmsg0 its pmsg zone',
+  describe:
+    "run COMMAND in a private mount namespace where /sys/fs/pstore is TARGET, /dev/pmsg0 its pmsg zone and /sys/firmware/efi/efivars an efi TARGET's variables",
   builder: (y: Argv) =>
     y
       .positional('target', { type: 'string', describe: 'a pstore-sim mountpoint, or an image (mounted for the command, unmounted after)' })
