@@ -12,24 +12,34 @@ import { PstoreSimError } from '../../util/errors.js'
 import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import { type EfiConfig, efiBackendName, hasRecordSizeParam } from './config.js'
-import { type DumpName, dumpVariableName, genericId, LINUX_EFI_CRASH_GUID_TEXT, PSTORE_EFI_ATTRIBUTES, parseDumpName } from './dumpName.js'
-import {
-  guidBytes,
-  guidText,
-  isLive,
-  type StoredVariable,
-  VAR_ADDED,
-  VAR_DELETED,
-  VAR_IN_DELETED_TRANSITION,
-  VARIABLE_HEADER_SIZE,
-  VariableStore,
-} from './varstore.js'
+import { DUMP_NAME_LEN, type DumpName, dumpVariableName, genericId, LINUX_EFI_CRASH_GUID_TEXT, PSTORE_EFI_ATTRIBUTES, parseDumpName } from './dumpName.js'
+import { deletable, findTracked, findVariable, getNextVariableName } from './services.js'
+import { guidBytes, guidText, isLive, type StoredVariable, VAR_DELETED, VAR_IN_DELETED_TRANSITION, VARIABLE_HEADER_SIZE, VariableStore } from './varstore.js'
 
 export class EfiError extends PstoreSimError {
   override name = 'EfiError'
 }
 
 export const CRASH_GUID = guidBytes(LINUX_EFI_CRASH_GUID_TEXT)
+
+const LOOPING = 'the firmware enumerates a cycle (two live variables match one name): the kernel reads 65536 records and logs "looping? Too many records seen"'
+const HANGS =
+  'the firmware enumerates a cycle without a pstore record in it (two live variables match one name): efi_pstore_read() never returns, Linux hangs at the mount and lists nothing'
+
+interface EfiReadPass {
+  /** The variables read, with the parsed name and the kernel's name buffer when it was read (record->priv). */
+  found: Array<{ variable: StoredVariable; dump: DumpName; name: Buffer }>
+  /** Why the pass ended. */
+  stop: string
+  hangs?: boolean
+}
+
+/** The kernel's name buffer as a string: its UTF-16 units up to the first NUL. */
+function bufferName(buffer: Buffer): string {
+  let end = 0
+  while (end + 1 < buffer.length && buffer.readUInt16LE(end) !== 0) end += 2
+  return buffer.toString('utf16le', 0, end)
+}
 
 /**
  * The store's part kept for hardware error records, which QueryVariableInfo leaves out of the
@@ -116,33 +126,60 @@ export class EfiBackend implements PstoreBackend {
     return this.commonSpace() - this.usedCommon(this.store.variables())
   }
 
-  /** The pstore variables a read pass returns, with their names parsed, in the kernel's order; the pass's end. */
-  private readPass(): Array<{ variable: StoredVariable; dump: DumpName }> {
-    if (this.store.invalid()) return []
-    // efi_pstore_read(): GetNextVariableName with a 1024-byte (6.1) or 512-byte (6.2+) name buffer
-    const nameBuffer = hasRecordSizeParam(this.config.kernel) ? 512 : 1024
-    const out: Array<{ variable: StoredVariable; dump: DumpName }> = []
-    for (const variable of this.store.variables()) {
-      if (!isLive(variable.state) || (variable.state !== VAR_ADDED && this.hasAddedTwin(variable))) continue
-      if (variable.nameSize > nameBuffer) break // EFI_BUFFER_TOO_SMALL: -EIO, the pass ends
-      if (!variable.guid.equals(CRASH_GUID)) continue
-      const dump = parseDumpName(variable.name)
-      if (!dump) break // efi_pstore_read_func() returns 0: no more records
-      if (variable.dataSize > this.bufsize) break // GetVariable: EFI_BUFFER_TOO_SMALL
-      if (variable.dataSize === 0) break // a record of size 0 ends the pass
-      out.push({ variable, dump })
+  /**
+   * One read pass as efi_pstore_read() makes it: GetNextVariableName() with the kernel's name
+   * buffer (zeroed at the pass's start: 1024 bytes passed as 1024 on 6.1, record_size bytes
+   * passed as 512 on 6.2+; a returned name is copied over its start, the rest keeps an earlier,
+   * longer name), another GUID's variable passed over, a crash-GUID name parsed from the buffer
+   * (unparsable: the pass ends) and GetVariable() of that name (not found, larger than bufsize or
+   * empty: the pass ends). The firmware finds each name again, so two live variables matching
+   * one name make the enumeration cycle: with records in the cycle the kernel stops after 65536
+   * reads ("looping?"); without, efi_pstore_read() never returns and Linux hangs at the mount.
+   */
+  private readPass(): EfiReadPass {
+    if (this.store.invalid()) return { found: [], stop: 'no variable services' }
+    const newer = hasRecordSizeParam(this.config.kernel)
+    const buffer = Buffer.alloc(newer ? this.bufsize : 1024)
+    const passed = newer ? 512 : 1024
+    const variables = this.store.variables()
+    const memory = (v: StoredVariable) =>
+      Buffer.from(this.region.view(v.offset + VARIABLE_HEADER_SIZE, Math.max(0, this.region.size - v.offset - VARIABLE_HEADER_SIZE)))
+    const found: EfiReadPass['found'] = []
+    const states = new Map<string, number>()
+    let guid = CRASH_GUID
+    while (found.length < 65536) {
+      const state = `${buffer.toString('latin1')}${guid.toString('latin1')}`
+      const then = states.get(state)
+      if (then !== undefined) return then < found.length ? { found, stop: LOOPING } : { found: [], stop: HANGS, hangs: true }
+      states.set(state, found.length)
+      const next = getNextVariableName(variables, buffer, passed, guid, memory)
+      if ('status' in next) return { found, stop: `GetNextVariableName: ${next.status} (${next.why})` }
+      next.variable.rawName.copy(buffer, 0)
+      guid = next.variable.guid
+      if (!guid.equals(CRASH_GUID)) continue
+      const name = bufferName(buffer)
+      const dump = parseDumpName(name)
+      if (!dump) return { found, stop: `the name ${JSON.stringify(name.slice(0, 70))} is not efi-pstore's: efi_pstore_read_func() returns 0` }
+      const variable = findVariable(variables, buffer, CRASH_GUID)
+      if (!variable) return { found, stop: `GetVariable(${JSON.stringify(name.slice(0, 70))}): EFI_NOT_FOUND` }
+      if (variable.dataSize > this.bufsize)
+        return { found, stop: `GetVariable: ${variable.dataSize} bytes, more than the kernel's ${this.bufsize} (EFI_BUFFER_TOO_SMALL)` }
+      if (variable.dataSize === 0) return { found, stop: 'a record of size 0 ends the pass' }
+      found.push({ variable, dump, name: Buffer.from(buffer) })
     }
-    return out
+    return { found, stop: LOOPING }
   }
 
-  private hasAddedTwin(v: StoredVariable): boolean {
-    return this.store.variables().some((o) => o.state === VAR_ADDED && o.name === v.name && o.guid.equals(v.guid))
+  /** Why the kernel lists nothing although variables are there: its read never returns. */
+  readPassFailure(): string | undefined {
+    const pass = this.readPass()
+    return pass.hangs ? pass.stop : undefined
   }
 
   readRecords(): PstoreRecord[] {
     const records: PstoreRecord[] = []
     const seen = new Set<string>()
-    for (const { variable, dump } of this.readPass()) {
+    for (const { variable, dump } of this.readPass().found) {
       const type = TYPE_IDS[dump.type] ?? 'unknown'
       const id = genericId(dump.seconds, dump.part, dump.count)
       // pstore_mkfile(): a second record of the same type and id is -EEXIST (dropped, the pass goes on)
@@ -199,16 +236,26 @@ export class EfiBackend implements PstoreBackend {
   }
 
   /**
-   * efi_pstore_erase(): SetVariable(name, CRASH_GUID, 7, 0, NULL) deletes the variable the
-   * record was read from: OVMF clears one State bit (0x3f → 0x3d), the name and data stay. A
-   * variable already gone is EFI_NOT_FOUND, which the unlink does not report.
+   * efi_pstore_erase(): SetVariable(name, CRASH_GUID, 7, 0, NULL) with the name the record was
+   * read by (up to its NUL). The firmware finds it again (runtime access not required to find
+   * it); one without RUNTIME_ACCESS is write-protected and one with other attributes refused
+   * (EFI_INVALID_PARAMETER), which the unlink does not report: the variable stays. Else OVMF
+   * clears one State bit (0x3f → 0x3d), first of a copy in delete transition met before it; the
+   * name and data stay.
    */
   erase(type: PstoreType, id: number | bigint): void {
-    const found = this.readPass().find(
+    const found = this.readPass().found.find(
       ({ dump }) => (TYPE_IDS[dump.type] ?? 'unknown') === type && genericId(dump.seconds, dump.part, dump.count) === BigInt(id),
     )
     if (!found) return
-    this.store.clearState(found.variable.offset, VAR_DELETED)
+    let units = 0
+    while (units < DUMP_NAME_LEN && units * 2 + 1 < found.name.length && found.name.readUInt16LE(units * 2) !== 0) units++
+    const priv = Buffer.alloc((units + 1) * 2)
+    found.name.copy(priv, 0, 0, units * 2)
+    const { variable, inTransition } = findTracked(this.store.variables(), priv, CRASH_GUID, true)
+    if (!variable || !deletable(variable, PSTORE_EFI_ATTRIBUTES)) return
+    if (inTransition) this.store.clearState(inTransition.offset, VAR_DELETED)
+    this.store.clearState(variable.offset, VAR_DELETED)
     this.region.flush()
   }
 

@@ -21,7 +21,8 @@
  *   at HEADER_ALIGN(header + 60 + NameSize + DataSize) (no padding after the name on x64), where
  *   both sizes count 0 when State, NameSize, DataSize or Attributes is all ones. Nothing checks
  *   that a variable ends before the store does: what the firmware would read past its copy is
- *   not knowable here (`undefined`).
+ *   not knowable here (`undefined`), nor is a store whose Size runs past the variable area (the
+ *   boot's checks and Reclaim() read and write the fault-tolerant-write blocks after it).
  * - Live: State 0x3f (VAR_ADDED) or 0x3e (in delete transition). At runtime only variables with
  *   EFI_VARIABLE_RUNTIME_ACCESS (0x4) are seen, by GetNextVariableName and GetVariable alike.
  * - FindVariableEx(name, guid): the first live variable whose GUID matches and whose stored name
@@ -48,7 +49,7 @@
  * - pstore_get_backend_records(): at most 65536 reads; a record of a type and id already listed
  *   is dropped (-EEXIST). The firmware's enumeration can cycle (two live variables that match the
  *   same name): with records in the cycle the kernel stops after 65536 reads ("looping?") with what
- *   it listed; without, efi_pstore_read() never returns (`hangs`: no listing to compare).
+ *   it listed; without, efi_pstore_read() never returns: the mount hangs and shows nothing.
  */
 /** pstore_type_to_name(): enum pstore_type_id; PSTORE_TYPE_MAX and above are "unknown". */
 const TYPE_NAMES = ['dmesg', 'mce', 'console', 'ftrace', 'rtas', 'powerpc-ofw', 'powerpc-common', 'pmsg', 'powerpc-opal']
@@ -62,7 +63,7 @@ export interface EfiRuleRecord {
   nsec: bigint
 }
 
-export type EfiReadPass = { unsupported: string } | { undefined: string } | { hangs: string } | { records: EfiRuleRecord[]; stop: string }
+export type EfiReadPass = { unsupported: string } | { undefined: string } | { records: EfiRuleRecord[]; stop: string }
 
 const FILE_SIZE = 0x84000
 const AREA = 0x40000
@@ -78,7 +79,7 @@ const PLAIN_STORE = hex('1636cfdd75326441 98b6fe85707ffe7d'.replace(' ', ''))
 const CRASH = hex('79fcc8cf2ebedc4d97f09f98bfe298a0')
 const align4 = (n: number) => (n + 3) & ~3
 
-interface Header {
+export interface Header {
   at: number
   state: number
   attributes: number
@@ -111,6 +112,8 @@ function storeBounds(file: Buffer): EfiReadPass | { start: number; end: number }
   if (!signature.equals(AUTH_STORE) || file[headerLength + 20] !== 0x5a || file[headerLength + 21] !== 0xfe)
     return { records: [], stop: 'variable driver: store corrupted' }
   const end = align4(headerLength + file.readUInt32LE(headerLength + 16))
+  // the boot's checks and Reclaim() then read and write past the variable area (the FTW blocks)
+  if (end > AREA) return { undefined: `the store's Size reaches 0x${end.toString(16)}, past the variable area` }
   return { start: align4(headerLength + 28), end }
 }
 
@@ -130,6 +133,17 @@ function walk(file: Buffer, start: number, end: number): Header[] {
     at = next
   }
   return out
+}
+
+/** The store's variables as the firmware walks them (for the fuzzer: where to mutate, what an event may write). */
+export function efiVariables(file: Buffer): Header[] {
+  const bounds = storeBounds(file)
+  if (!('start' in bounds)) return []
+  try {
+    return walk(file, bounds.start, Math.min(bounds.end, AREA - HEADER))
+  } catch {
+    return []
+  }
 }
 
 const visible = (h: Header) => (h.state === VAR_ADDED || h.state === IN_TRANSITION) && (h.attributes & RUNTIME_ACCESS) !== 0
@@ -284,7 +298,7 @@ function readPass(file: Buffer, headers: Header[], kernel: '6.1' | '6.12', recor
   for (let reads = 0; reads < 65536; ) {
     const key = `${buffer.toString('hex')}/${guid.toString('hex')}`
     const before = seenStates.get(key)
-    if (before !== undefined) return before < reads ? { records, stop: 'looping? (65536 reads)' } : { hangs: 'the enumeration cycles without a record' }
+    if (before !== undefined) return before < reads ? { records, stop: 'looping? (65536 reads)' } : { records: [], stop: 'hangs: the mount lists nothing' }
     seenStates.set(key, reads)
     const next = nextVariable(file, headers, buffer, passed, guid)
     if (!('header' in next)) return { records, stop: next.status }
