@@ -402,7 +402,7 @@ function rulesKernel(config: EfiConfig): '6.1' | '6.12' {
 /** The variable area's bounds as the firmware sees them: where variables start and the store ends. */
 function variableArea(bytes: Buffer): [number, number] {
   const hl = bytes.readUInt16LE(48)
-  return [(hl + 28 + 3) & ~3, Math.min(bytes.length, (hl + bytes.readUInt32LE(hl + 16) + 3) & ~3)]
+  return [Math.ceil((hl + 28) / 4) * 4, Math.min(bytes.length, Math.ceil((hl + bytes.readUInt32LE(hl + 16)) / 4) * 4)]
 }
 
 /** Writes of an erase: State bytes of pstore's variables, each cleared to VAR_DELETED. */
@@ -420,8 +420,9 @@ function checkErase(log: WriteLog, before: Buffer, after: Buffer): void {
     if (after[offset] !== ((before[offset] as number) & VAR_DELETED))
       throw new Error(`erase set State 0x${after[offset]?.toString(16)} at 0x${offset.toString(16)}`)
   }
-  for (let i = 0; i < before.length; i++)
-    if (before[i] !== after[i] && !writes.some(([o]) => o === i)) throw new Error(`erase changed byte 0x${i.toString(16)} without writing it`)
+  const undone = Buffer.from(after)
+  for (const [offset] of writes) undone[offset] = before[offset] as number
+  if (!undone.equals(before)) throw new Error('erase changed bytes it did not write')
 }
 
 function efiSteps(rng: Rng, config: EfiConfig, bytes: Buffer, step: (s: string) => void): void {

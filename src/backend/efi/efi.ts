@@ -54,8 +54,18 @@ export const EFI_MIN_RESERVE = 5120
 /** EFI_VARIABLE_HARDWARE_ERROR_RECORD. */
 const HW_ERROR_RECORD = 0x8
 
-/** pstore_type_id → the type a file is named by (pstore_type_to_name(); the PowerPC types are not simulated). */
-const TYPE_IDS: Record<number, PstoreType> = { 0: 'dmesg', 1: 'mce', 2: 'console', 3: 'ftrace', 7: 'pmsg' }
+/** enum pstore_type_id → the type a file is named by (pstore_type_to_name(); PSTORE_TYPE_MAX and above "unknown"). */
+const TYPE_IDS: Record<number, PstoreType> = {
+  0: 'dmesg',
+  1: 'mce',
+  2: 'console',
+  3: 'ftrace',
+  4: 'rtas',
+  5: 'powerpc-ofw',
+  6: 'powerpc-common',
+  7: 'pmsg',
+  8: 'powerpc-opal',
+}
 
 export interface EfiBootReport extends BootReport {
   reclaimedBytes?: number
@@ -101,7 +111,8 @@ export class EfiBackend implements PstoreBackend {
     const variables = this.store.variables()
     const free = this.store.freeOffset(variables)
     const { end } = this.store.geometry()
-    const dirty = this.region.view(free, end - free).some((b) => b !== 0xff)
+    const tail = this.region.view(Math.min(free, end), Math.max(0, end - free))
+    const dirty = !tail.equals(Buffer.alloc(tail.length, 0xff))
     if (dirty || this.commonSpace() - this.usedCommon(variables) < OVMF_MAX_VARIABLE_SIZE) {
       const reclaimedBytes = this.store.reclaim()
       this.region.flush()

@@ -91,7 +91,8 @@ export interface StoreGeometry {
   end: number
 }
 
-const align4 = (n: number): number => (n + 3) & ~3
+/** HEADER_ALIGN() in UINTN arithmetic (JS bit operators would wrap past 2^31). */
+const align4 = (n: number): number => Math.ceil(n / 4) * 4
 
 export class VariableStore {
   constructor(readonly region: RegionImage) {}

@@ -77,7 +77,7 @@ const NV_DATA_FV = hex('8d2bf1ff96768b4ca9852747075b4f50')
 const AUTH_STORE = hex('782cf3aa7b949a43a1802e144ec37792')
 const PLAIN_STORE = hex('1636cfdd75326441 98b6fe85707ffe7d'.replace(' ', ''))
 const CRASH = hex('79fcc8cf2ebedc4d97f09f98bfe298a0')
-const align4 = (n: number) => (n + 3) & ~3
+const align4 = (n: number) => Math.ceil(n / 4) * 4
 
 export interface Header {
   at: number
@@ -118,10 +118,10 @@ function storeBounds(file: Buffer): EfiReadPass | { start: number; end: number }
 }
 
 /** The store's valid headers in order (GetNextVariablePtr from the start while IsValidVariableHeader). */
-function walk(file: Buffer, start: number, end: number): Header[] {
+function walk(file: Buffer, start: number, end: number, limit = AREA): Header[] {
   const out: Header[] = []
   for (let at = start; at < end; ) {
-    if (at + HEADER > AREA) throw new Undefined(`a header at 0x${at.toString(16)} past the firmware's copy of the store`)
+    if (at + HEADER > limit) throw new Undefined(`a header at 0x${at.toString(16)} past the firmware's copy of the store`)
     if (file.readUInt16LE(at) !== 0x55aa) break
     const state = file[at + 2] as number
     const attributes = file.readUInt32LE(at + 4)
@@ -135,12 +135,13 @@ function walk(file: Buffer, start: number, end: number): Header[] {
   return out
 }
 
-/** The store's variables as the firmware walks them (for the fuzzer: where to mutate, what an event may write). */
+/** The store's variables as the firmware walks them, whatever the headers say of the store (for the fuzzer: where to mutate, what an event may write). */
 export function efiVariables(file: Buffer): Header[] {
-  const bounds = storeBounds(file)
-  if (!('start' in bounds)) return []
+  const headerLength = file.readUInt16LE(48)
+  if (headerLength + 28 > file.length) return []
+  const end = Math.min(file.length, align4(headerLength + file.readUInt32LE(headerLength + 16)))
   try {
-    return walk(file, bounds.start, Math.min(bounds.end, AREA - HEADER))
+    return walk(file, align4(headerLength + 28), end, file.length)
   } catch {
     return []
   }
