@@ -67,6 +67,7 @@ function formatEfi(r: Inspection, e: EfiDescription): string {
     e.invalid
       ? `store   INVALID: ${e.invalid}`
       : `store   variables ${hex(st?.start ?? 0)}..${hex(st?.end ?? 0)}, free from ${hex(st?.freeOffset ?? 0)} (${st?.freeBytes} bytes), ${st?.deletedBytes} bytes of deleted variables, QueryVariableInfo remaining ${st?.remaining}`,
+    ...(e.readPass ? [`read    ${e.readPass.reads} pstore variable(s) read; the pass ends: ${e.readPass.stop}`] : []),
     '',
     'offset    state  attr  size   name (guid)',
   ]

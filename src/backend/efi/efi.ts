@@ -311,9 +311,11 @@ export class EfiBackend implements PstoreBackend {
     const variables = this.store.variables()
     const { start, end } = this.store.geometry()
     const free = this.store.freeOffset(variables)
+    const pass = this.readPass()
     return {
       kind: this.name,
       bufsize: this.bufsize,
+      readPass: { reads: pass.found.length, stop: pass.stop },
       store: {
         start,
         end,
