@@ -437,9 +437,9 @@ function efiSteps(rng: Rng, config: EfiConfig, bytes: Buffer, step: (s: string) 
   log.confined('boot', [[start, end]])
   step('read')
   const records = backend.readRecords()
-  checkRead('read', records, efiReadPass(Buffer.from(region.bytes), kernel, config.efiRecordSize), backend)
+  checkRead('read', records, efiReadPass(region.bytes, kernel, config.efiRecordSize), backend)
   step('file view')
-  const fromFile = fileView(Buffer.from(region.bytes), (r) => new EfiBackend(config, r))
+  const fromFile = fileView(region.bytes, (r) => new EfiBackend(config, r))
   if (fromFile.join('\n') !== view(records, backend.name).join('\n')) throw new Error('the store read from a file lists another view than read from memory')
   if (records.length && rng.chance(0.6)) {
     const r = rng.pick(records)
@@ -460,7 +460,7 @@ function efiSteps(rng: Rng, config: EfiConfig, bytes: Buffer, step: (s: string) 
   log.confined('dump', [[free, Math.max(free, end)], ...sameName])
   step('boot again')
   backend.boot()
-  checkRead('read again', backend.readRecords(), efiReadPass(Buffer.from(region.bytes), kernel, config.efiRecordSize), backend)
+  checkRead('read again', backend.readRecords(), efiReadPass(region.bytes, kernel, config.efiRecordSize), backend)
 }
 
 function efiExecute(seeds: unknown[], runSeed: number, execution: number): Finding | undefined {

@@ -13,7 +13,7 @@ import type { BackendDescription, BackendMemory, BootReport, CorruptSpec, DmesgW
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import { type EfiConfig, efiBackendName, hasRecordSizeParam } from './config.js'
 import { DUMP_NAME_LEN, type DumpName, dumpVariableName, genericId, LINUX_EFI_CRASH_GUID_TEXT, PSTORE_EFI_ATTRIBUTES, parseDumpName } from './dumpName.js'
-import { deletable, findTracked, findVariable, getNextVariableName } from './services.js'
+import { deletable, findTracked, getNextVariableName, VariableIndex } from './services.js'
 import { guidBytes, guidText, isLive, type StoredVariable, VAR_DELETED, VAR_IN_DELETED_TRANSITION, VARIABLE_HEADER_SIZE, VariableStore } from './varstore.js'
 
 export class EfiError extends PstoreSimError {
@@ -152,9 +152,8 @@ export class EfiBackend implements PstoreBackend {
     const newer = hasRecordSizeParam(this.config.kernel)
     const buffer = Buffer.alloc(newer ? this.bufsize : 1024)
     const passed = newer ? 512 : 1024
-    const variables = this.store.variables()
-    const memory = (v: StoredVariable) =>
-      Buffer.from(this.region.view(v.offset + VARIABLE_HEADER_SIZE, Math.max(0, this.region.size - v.offset - VARIABLE_HEADER_SIZE)))
+    const index = new VariableIndex(this.store.variables())
+    const memory = (v: StoredVariable) => this.region.view(v.offset + VARIABLE_HEADER_SIZE, Math.max(0, this.region.size - v.offset - VARIABLE_HEADER_SIZE))
     const found: EfiReadPass['found'] = []
     const states = new Map<string, number>()
     let guid = CRASH_GUID
@@ -163,7 +162,7 @@ export class EfiBackend implements PstoreBackend {
       const then = states.get(state)
       if (then !== undefined) return then < found.length ? { found, stop: LOOPING } : { found: [], stop: HANGS, hangs: true }
       states.set(state, found.length)
-      const next = getNextVariableName(variables, buffer, passed, guid, memory)
+      const next = getNextVariableName(index, buffer, passed, guid, memory)
       if ('status' in next) return { found, stop: `GetNextVariableName: ${next.status} (${next.why})` }
       next.variable.rawName.copy(buffer, 0)
       guid = next.variable.guid
@@ -171,7 +170,7 @@ export class EfiBackend implements PstoreBackend {
       const name = bufferName(buffer)
       const dump = parseDumpName(name)
       if (!dump) return { found, stop: `the name ${JSON.stringify(name.slice(0, 70))} is not efi-pstore's: efi_pstore_read_func() returns 0` }
-      const variable = findVariable(variables, buffer, CRASH_GUID)
+      const variable = index.find(buffer, CRASH_GUID).variable
       if (!variable) return { found, stop: `GetVariable(${JSON.stringify(name.slice(0, 70))}): EFI_NOT_FOUND` }
       if (variable.dataSize > this.bufsize)
         return { found, stop: `GetVariable: ${variable.dataSize} bytes, more than the kernel's ${this.bufsize} (EFI_BUFFER_TOO_SMALL)` }
