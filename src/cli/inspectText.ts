@@ -86,6 +86,7 @@ function formatEfi(r: Inspection, e: NonNullable<Inspection['efi']>): string {
     e.invalid
       ? `store   INVALID: ${e.invalid} (OVMF offers no variable services: efi-pstore does not register, no file)`
       : `store   variables ${hex(st?.start ?? 0)}..${hex(st?.end ?? 0)}, free from ${hex(st?.freeOffset ?? 0)} (${st?.freeBytes} bytes), ${st?.deletedBytes} bytes of deleted variables, QueryVariableInfo remaining ${st?.remaining}`,
+    ...(e.readPass ? [`read    ${e.readPass.reads} pstore variable(s) read; the pass ends: ${e.readPass.stop}`] : []),
     ...e.areas.map((a) => `area    ${hex(a.offset).padEnd(9)} ${String(a.size).padEnd(7)} ${a.label}`),
     '',
     'offset    state  attr  size   name (guid)',

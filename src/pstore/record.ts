@@ -6,9 +6,11 @@
 export type FrontendType = 'dmesg' | 'console' | 'pmsg' | 'ftrace'
 /**
  * Every type a read pass hands over: erst also returns the MCE records it keeps, and records of
- * any other CPER section as PSTORE_TYPE_MAX, which pstore_type_to_name() calls "unknown".
+ * any other CPER section as PSTORE_TYPE_MAX, which pstore_type_to_name() calls "unknown";
+ * efi-pstore returns whatever type a variable's name gives (`dump-type<N>-…`), the PowerPC ones
+ * (4, 5, 6, 8) named as pstore_type_to_name() names them.
  */
-export type PstoreType = FrontendType | 'mce' | 'unknown'
+export type PstoreType = FrontendType | 'mce' | 'rtas' | 'powerpc-ofw' | 'powerpc-common' | 'powerpc-opal' | 'unknown'
 
 /** kmsg_dump reasons (include/linux/kmsg_dump.h, 5.8+). */
 export const KMSG_DUMP = { undef: 0, panic: 1, oops: 2, emergency: 3, shutdown: 4 } as const

@@ -1,6 +1,6 @@
 /**
  * The structure-aware fuzzer for the backends beside ramoops (issue 33): pstore/blk and ERST
- * (efi-pstore plugs in through `BACKEND_FUZZERS`, see the end). Seeds are the kernel fixtures'
+ * (efi-pstore's is fuzzEfi.ts, plugged into `BACKEND_FUZZERS` at the end). Seeds are the kernel fixtures'
  * images and small images written by pstore-sim; each execution mutates the structures the
  * kernel reads (zone and kmsg headers, QEMU's storage header and map, CPER headers), then boots,
  * reads, erases, writes a dump, flips bits and boots again. On every execution:
@@ -38,6 +38,7 @@ import { prng } from '../../src/util/prng.js'
 import { fixturesDir } from './fixtures.js'
 import type { Finding } from './fuzz.js'
 import { Rng } from './fuzz.js'
+import { efiFuzzer } from './fuzzEfi.js'
 import { type BlkReadPass, blkReadPass, type RuleRecord } from './readRules/blk.js'
 import { type ErstReadPass, erstReadPass } from './readRules/erst.js'
 
@@ -64,7 +65,7 @@ let refusals: Record<string, number> = {}
 let slowest = 0
 
 /** An event's writes, as the region reports them (markDirty), checked against what it may touch. */
-class WriteLog {
+export class WriteLog {
   writes: Array<[number, number]> = []
   constructor(region: RegionImage) {
     const markDirty = region.markDirty.bind(region)
@@ -101,7 +102,7 @@ function expected(
 }
 
 /** The listing as `ls -l` and `cat` see it: names, sizes, times and bytes. */
-function view(records: PstoreRecord[], backendName: string): string[] {
+export function view(records: PstoreRecord[], backendName: string): string[] {
   return makeFiles(records, { now: { sec: 1, nsec: 0 }, wordBits: 64, backend: backendName }).map(
     (f) => `${f.name} ${f.kernelSize} ${f.record.time.sec}.${f.record.time.nsec} ${f.content.toString('base64')}`,
   )
@@ -130,7 +131,7 @@ function checkRules(what: string, records: PstoreRecord[], rules: BlkReadPass | 
  */
 let scratchDir: string | undefined
 let scratchFiles = 0
-function fileView(bytes: Buffer, open: (region: RegionImage) => PstoreBackend): string[] {
+export function fileView(bytes: Buffer, open: (region: RegionImage) => PstoreBackend): string[] {
   if (!scratchDir) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pstore-sim-fuzz-'))
     process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
@@ -159,7 +160,7 @@ function finding(execution: number, seed: string, mutations: string[], step: str
 }
 
 /** Runs `steps`; a PstoreSimError is a refusal, anything else (or a slow run) a finding. */
-function guardedRun(execution: number, seed: string, mutations: string[], steps: (step: (s: string) => void) => void): Finding | undefined {
+export function guardedRun(execution: number, seed: string, mutations: string[], steps: (step: (s: string) => void) => void): Finding | undefined {
   let step = 'mutate'
   const t0 = cpuMs()
   try {
@@ -186,8 +187,8 @@ export function slowCheck(ms: number, slowFinding: () => Finding): Finding | und
 }
 
 const INT32_EDGES = [0, 1, -1, 0x7fffffff, -0x80000000, 39, 40, 41]
-const U32_EDGES = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffe]
-const S64_EDGES = [0n, 1n, -1n, 1704067200n, 0x7fffffffffffffffn, -0x8000000000000000n, 999999999n, 1000000000n]
+export const U32_EDGES = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffe]
+export const S64_EDGES = [0n, 1n, -1n, 1704067200n, 0x7fffffffffffffffn, -0x8000000000000000n, 999999999n, 1000000000n]
 
 // ─── pstore/blk ──────────────────────────────────────────────────────────────
 
@@ -558,14 +559,13 @@ function erstExecute(seeds: unknown[], runSeed: number, execution: number): Find
 }
 
 /**
- * Every backend's fuzzer but ramoops' (test/helpers/fuzz.ts, run beside these). efi-pstore's
- * goes here: `{ name: 'efi', seeds, execute }` with its read rules in readRules/efi.ts
- * (efi-pstore.c: variable headers, State bits, names, sizes, the store header, a full store),
- * checked through checkRules() like the others.
+ * Every backend's fuzzer but ramoops' (test/helpers/fuzz.ts, run beside these); efi-pstore's is
+ * in fuzzEfi.ts (its read rules in readRules/efi.ts).
  */
 export const BACKEND_FUZZERS: BackendFuzzer[] = [
   { name: 'blk', seeds: () => [...blkFixtureSeeds(), ...blkSyntheticSeeds()], execute: blkExecute },
   { name: 'erst', seeds: () => [...erstFixtureSeeds(), ...erstSyntheticSeeds()], execute: erstExecute },
+  efiFuzzer,
 ]
 
 /** Replays one execution of one backend (a regression test names it). */

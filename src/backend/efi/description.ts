@@ -38,6 +38,8 @@ export interface EfiDescription {
   /** OVMF's boot before the read pass (a read-only look: 'store'; a reclaim happens at a real boot). */
   bootOutcome?: string
   store?: { start: number; end: number; freeOffset: number; freeBytes: number; remaining: number; deletedBytes: number }
+  /** The kernel's read pass: how many pstore variables it reads (repeats of a cycle included once each) and why it ends. */
+  readPass?: { reads: number; stop: string }
   /** The file's stretches that are not variables, in file order. */
   areas: EfiArea[]
   variables: EfiVariableDescription[]

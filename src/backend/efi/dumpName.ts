@@ -72,11 +72,31 @@ function scan(text: string, format: Array<string | Conversion>): Array<bigint | 
   return values
 }
 
+/**
+ * ucs2_as_utf8(name, varname, DUMP_NAME_LEN): the UTF-16 units up to the first NUL, at most 66,
+ * each as UTF-8 (any unit, surrogates included, as its own 1–3 bytes) while it fits in 66 bytes; a
+ * unit that does not fit ends it. (When all 66 bytes are used the kernel writes no NUL and its
+ * sscanf reads on into its stack: here the name ends there.)
+ */
+function kernelUtf8(name: string): string {
+  const bytes: number[] = []
+  let room = DUMP_NAME_LEN
+  for (let i = 0; i < name.length && i < DUMP_NAME_LEN; i++) {
+    const c = name.charCodeAt(i)
+    if (c === 0) break
+    const need = c >= 0x800 ? 3 : c >= 0x80 ? 2 : 1
+    if (room < need) break
+    room -= need
+    if (need === 3) bytes.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f))
+    else if (need === 2) bytes.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f))
+    else bytes.push(c)
+  }
+  return Buffer.from(bytes).toString('latin1')
+}
+
 /** efi_pstore_read_func()'s parse of a crash-GUID variable's name; undefined ends the read pass. */
 export function parseDumpName(name: string): DumpName | undefined {
-  // ucs2_as_utf8(name, varname, DUMP_NAME_LEN): at most 65 bytes and a NUL
-  const bytes = Buffer.from(name, 'utf8')
-  const text = bytes.subarray(0, Math.min(bytes.length, DUMP_NAME_LEN - 1)).toString('latin1')
+  const text = kernelUtf8(name)
   const full = scan(text, FORMATS[0] as Array<string | Conversion>)
   if (full.length === 5) {
     const [type, part, count, seconds, kind] = full as [bigint, bigint, bigint, bigint, string]

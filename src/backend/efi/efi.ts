@@ -14,7 +14,8 @@ import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import { type EfiConfig, efiBackendName, hasRecordSizeParam } from './config.js'
 import { type EfiDescription, storeAreas } from './description.js'
 import { type DumpName, dumpVariableName, genericId, LINUX_EFI_CRASH_GUID_TEXT, PSTORE_EFI_ATTRIBUTES, parseDumpName } from './dumpName.js'
-import { type EfiVariableVerdict, efiReadWalk, type ReadStep } from './readPass.js'
+import { type EfiReadPass, type EfiVariableVerdict, efiReadWalk, kernelReadPass, nameUpToNul, type ReadStep } from './readPass.js'
+import { deletable, findTracked } from './services.js'
 import {
   guidBytes,
   guidText,
@@ -46,8 +47,18 @@ export const EFI_MIN_RESERVE = 5120
 /** EFI_VARIABLE_HARDWARE_ERROR_RECORD. */
 const HW_ERROR_RECORD = 0x8
 
-/** pstore_type_id → the type a file is named by (pstore_type_to_name(); the PowerPC types are not simulated). */
-const TYPE_IDS: Record<number, PstoreType> = { 0: 'dmesg', 1: 'mce', 2: 'console', 3: 'ftrace', 7: 'pmsg' }
+/** enum pstore_type_id → the type a file is named by (pstore_type_to_name(); PSTORE_TYPE_MAX and above "unknown"). */
+const TYPE_IDS: Record<number, PstoreType> = {
+  0: 'dmesg',
+  1: 'mce',
+  2: 'console',
+  3: 'ftrace',
+  4: 'rtas',
+  5: 'powerpc-ofw',
+  6: 'powerpc-common',
+  7: 'pmsg',
+  8: 'powerpc-opal',
+}
 
 export interface EfiBootReport extends BootReport {
   reclaimedBytes?: number
@@ -93,7 +104,8 @@ export class EfiBackend implements PstoreBackend {
     const variables = this.store.variables()
     const free = this.store.freeOffset(variables)
     const { end } = this.store.geometry()
-    const dirty = this.region.view(free, end - free).some((b) => b !== 0xff)
+    const tail = this.region.view(Math.min(free, end), Math.max(0, end - free))
+    const dirty = !tail.equals(Buffer.alloc(tail.length, 0xff))
     if (dirty || this.commonSpace() - this.usedCommon(variables) < OVMF_MAX_VARIABLE_SIZE) {
       const reclaimedBytes = this.store.reclaim()
       this.region.flush()
@@ -126,13 +138,21 @@ export class EfiBackend implements PstoreBackend {
     return efiReadWalk(variables, { nameBuffer, bufsize: this.bufsize, crashGuid: CRASH_GUID })
   }
 
-  /** The pstore variables a read pass returns, with their names parsed, in the kernel's order. */
-  private readPass(): Array<{ variable: StoredVariable; dump: DumpName }> {
-    return this.walk().flatMap(({ variable, dump }) => (dump ? [{ variable, dump }] : []))
+  /** One read pass as efi_pstore_read() makes it, over OVMF's variable services (readPass.ts). */
+  private readPass(): EfiReadPass {
+    if (this.store.invalid()) return { found: [], stop: 'no variable services' }
+    const memory = (v: StoredVariable) => this.region.view(v.offset + VARIABLE_HEADER_SIZE, Math.max(0, this.region.size - v.offset - VARIABLE_HEADER_SIZE))
+    return kernelReadPass(this.store.variables(), memory, { newer: hasRecordSizeParam(this.config.kernel), bufsize: this.bufsize, crashGuid: CRASH_GUID })
+  }
+
+  /** Why the kernel lists nothing although variables are there: its read never returns. */
+  readPassFailure(): string | undefined {
+    const pass = this.readPass()
+    return pass.hangs ? pass.stop : undefined
   }
 
   readRecords(): PstoreRecord[] {
-    return this.records(this.readPass()).flatMap(({ record }) => (record ? [record] : []))
+    return this.records(this.readPass().found).flatMap(({ record }) => (record ? [record] : []))
   }
 
   /** Each read variable's record, or none where pstore_mkfile() refuses a second record of its type and id (-EEXIST). */
@@ -192,25 +212,34 @@ export class EfiBackend implements PstoreBackend {
   }
 
   /**
-   * efi_pstore_erase(): SetVariable(name, CRASH_GUID, 7, 0, NULL) deletes the variable the
-   * record was read from: OVMF clears one State bit (0x3f → 0x3d), the name and data stay. A
-   * variable already gone is EFI_NOT_FOUND, which the unlink does not report.
+   * efi_pstore_erase(): SetVariable(name, CRASH_GUID, 7, 0, NULL) with the name the record was
+   * read by (up to its NUL). The firmware finds it again (runtime access not required to find
+   * it); one without RUNTIME_ACCESS is write-protected and one with other attributes refused
+   * (EFI_INVALID_PARAMETER), which the unlink does not report: the variable stays. Else OVMF
+   * clears one State bit (0x3f → 0x3d), first of a copy in delete transition met before it; the
+   * name and data stay.
    */
   erase(type: PstoreType, id: number | bigint): void {
-    const found = this.readPass().find(
+    const found = this.readPass().found.find(
       ({ dump }) => (TYPE_IDS[dump.type] ?? 'unknown') === type && genericId(dump.seconds, dump.part, dump.count) === BigInt(id),
     )
-    if (found) this.deleteVariable(found.variable.name, CRASH_GUID)
+    if (found) this.deleteVariable(found.name, CRASH_GUID, PSTORE_EFI_ATTRIBUTES)
   }
 
   /**
-   * SetVariable(name, guid, attributes, 0, NULL) as OVMF runs it: the live variable of that name
-   * and GUID loses one State bit (VAR_DELETED), nothing else changes; false when there is none
-   * (EFI_NOT_FOUND). The one delete path: pstore's erase and efivarfs' unlink both end here.
+   * SetVariable(name, guid, attributes, 0, NULL) as OVMF runs it, the one delete path (pstore's
+   * erase and efivarfs' unlink): the firmware finds the name again (runtime access not required
+   * to find it, the caller's name compared up to its NUL); given `attributes` (pstore's erase),
+   * one without RUNTIME_ACCESS or with other attributes is refused (EFI_INVALID_PARAMETER, which
+   * the kernel does not report: the variable stays). Else one State bit is cleared (0x3f →
+   * 0x3d), first of a copy in delete transition met before it; name and data stay. False when
+   * nothing was deleted (EFI_NOT_FOUND or refused).
    */
-  deleteVariable(name: string, guid: Buffer): boolean {
-    const variable = this.store.find(name, guid)
-    if (!variable) return false
+  deleteVariable(name: string | Buffer, guid: Buffer, attributes?: number): boolean {
+    const priv = typeof name === 'string' ? Buffer.from(`${name}\0`, 'utf16le') : nameUpToNul(name)
+    const { variable, inTransition } = findTracked(this.store.variables(), priv, guid, true)
+    if (!variable || (attributes !== undefined && !deletable(variable, attributes))) return false
+    if (inTransition) this.store.clearState(inTransition.offset, VAR_DELETED)
     this.store.clearState(variable.offset, VAR_DELETED)
     this.region.flush()
     return true
@@ -263,10 +292,12 @@ export class EfiBackend implements PstoreBackend {
     const variables = this.store.variables()
     const geometry = this.store.geometry()
     const free = this.store.freeOffset(variables)
-    const verdicts = this.verdicts(variables)
+    const pass = this.readPass()
+    const verdicts = this.verdicts(variables, pass)
     return {
       kind: this.name,
       bufsize: this.bufsize,
+      readPass: { reads: pass.found.length, stop: pass.stop },
       store: {
         start: geometry.start,
         end: geometry.end,
@@ -307,12 +338,21 @@ export class EfiBackend implements PstoreBackend {
   }
 
   /** Each variable's fate at the target kernel's boot, with the file a read one becomes (its name, `.enc.z`, or a duplicate dropped). */
-  private verdicts(variables: StoredVariable[]): EfiVariableVerdict[] {
-    const steps = this.walk(variables)
-    const read = steps.flatMap(({ variable, dump }) => (dump ? [{ variable, dump }] : []))
-    const files = new Map(this.records(read).map(({ variable, record }) => [variable, record]))
-    return steps.map(({ variable, verdict, dump }) => {
-      if (!dump) return verdict
+  /**
+   * Each variable's fate at the target kernel's boot: the records are the read pass's (readPass:
+   * the firmware's enumeration as the kernel drives it), so the listing and the verdicts agree;
+   * the walk (readPass.ts) says why a variable that is not read is not.
+   */
+  private verdicts(variables: StoredVariable[], pass: EfiReadPass): EfiVariableVerdict[] {
+    const read = new Map(pass.found.map((f) => [f.variable, f]))
+    const files = new Map(this.records(pass.found).map(({ variable, record }) => [variable, record]))
+    return this.walk(variables).map(({ variable, verdict }) => {
+      const found = read.get(variable)
+      if (!found) {
+        if (verdict.fate !== 'lists') return verdict
+        return { fate: 'not-read', kernel: 'efi_pstore_read(): the firmware never returns it to the kernel', why: `the pass ends first: ${pass.stop}` }
+      }
+      const { dump } = found
       const record = files.get(variable)
       if (!record)
         return {
@@ -328,7 +368,8 @@ export class EfiBackend implements PstoreBackend {
           why: `named -C but does not inflate (${record.inflateError})`,
           file,
         }
-      return { ...verdict, why: `${verdict.why}${dump.compressed ? ', compressed (-C), inflated' : ''}`, file }
+      const listed = { fate: 'lists' as const, kernel: 'efi_pstore_read_func(): the variable becomes a record, pstore_mkfile() its file' }
+      return { ...listed, why: `${variable.dataSize} bytes${dump.compressed ? ', compressed (-C), inflated' : ''}`, file }
     })
   }
 

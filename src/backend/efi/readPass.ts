@@ -6,9 +6,12 @@
  * which parses the name with sscanf() and reads the data with GetVariable() into a
  * record_size buffer. Any error and any return of 0 is a read of size ≤ 0, which ends
  * pstore_get_backend_records(): every later variable is never read. The firmware (OVMF) returns
- * no deleted variable, and of a variable being replaced only the new copy.
+ * no deleted variable, and of a variable being replaced only the new copy. Two views of one
+ * pass: `kernelReadPass` drives OVMF's variable services as the kernel does (the records), and
+ * `efiReadWalk` says of every variable in the store what happens to it and why (the verdicts).
  */
-import { type DumpName, parseDumpName } from './dumpName.js'
+import { DUMP_NAME_LEN, type DumpName, parseDumpName } from './dumpName.js'
+import { getNextVariableName, VariableIndex } from './services.js'
 import { guidText, isLive, type StoredVariable, VAR_ADDED } from './varstore.js'
 
 /**
@@ -122,4 +125,77 @@ export function efiReadWalk(variables: StoredVariable[], o: ReadPassOptions): Re
       verdict: { fate: 'lists', kernel: 'efi_pstore_read_func(): the variable becomes a record, pstore_mkfile() its file', why: `${variable.dataSize} bytes` },
     }
   })
+}
+
+const LOOPING = 'the firmware enumerates a cycle (two live variables match one name): the kernel reads 65536 records and logs "looping? Too many records seen"'
+const HANGS =
+  'the firmware enumerates a cycle without a pstore record in it (two live variables match one name): efi_pstore_read() never returns, Linux hangs at the mount and lists nothing'
+
+export interface EfiReadPass {
+  /** The variables read, with the parsed name and the kernel's name buffer when it was read (record->priv). */
+  found: Array<{ variable: StoredVariable; dump: DumpName; name: Buffer }>
+  /** Why the pass ended. */
+  stop: string
+  hangs?: boolean
+}
+
+/** The kernel's record->priv: its name buffer's UTF-16 units up to the first NUL (at most DUMP_NAME_LEN), and the NUL. */
+export function nameUpToNul(buffer: Buffer): Buffer {
+  let units = 0
+  while (units < DUMP_NAME_LEN && units * 2 + 1 < buffer.length && buffer.readUInt16LE(units * 2) !== 0) units++
+  const priv = Buffer.alloc((units + 1) * 2)
+  buffer.copy(priv, 0, 0, units * 2)
+  return priv
+}
+
+/** The kernel's name buffer as a string: its UTF-16 units up to the first NUL. */
+function bufferName(buffer: Buffer): string {
+  let end = 0
+  while (end + 1 < buffer.length && buffer.readUInt16LE(end) !== 0) end += 2
+  return buffer.toString('utf16le', 0, end)
+}
+
+/**
+ * One read pass as efi_pstore_read() makes it: GetNextVariableName() with the kernel's name
+ * buffer (zeroed at the pass's start: 1024 bytes passed as 1024 on 6.1, record_size bytes
+ * passed as 512 on 6.2+; a returned name is copied over its start, the rest keeps an earlier,
+ * longer name), another GUID's variable passed over, a crash-GUID name parsed from the buffer
+ * (unparsable: the pass ends) and GetVariable() of that name (not found, larger than bufsize or
+ * empty: the pass ends). The firmware finds each name again, so two live variables matching
+ * one name make the enumeration cycle: with records in the cycle the kernel stops after 65536
+ * reads ("looping?"); without, efi_pstore_read() never returns and Linux hangs at the mount.
+ */
+export function kernelReadPass(
+  variables: StoredVariable[],
+  memory: (v: StoredVariable) => Buffer,
+  o: { newer: boolean; bufsize: number; crashGuid: Buffer },
+): EfiReadPass {
+  const newer = o.newer
+  const buffer = Buffer.alloc(newer ? o.bufsize : 1024)
+  const passed = newer ? 512 : 1024
+  const index = new VariableIndex(variables)
+  const found: EfiReadPass['found'] = []
+  const states = new Map<string, number>()
+  let guid = o.crashGuid
+  while (found.length < 65536) {
+    const state = `${buffer.toString('latin1')}${guid.toString('latin1')}`
+    const then = states.get(state)
+    if (then !== undefined) return then < found.length ? { found, stop: LOOPING } : { found: [], stop: HANGS, hangs: true }
+    states.set(state, found.length)
+    const next = getNextVariableName(index, buffer, passed, guid, memory)
+    if ('status' in next) return { found, stop: `GetNextVariableName: ${next.status} (${next.why})` }
+    next.variable.rawName.copy(buffer, 0)
+    guid = next.variable.guid
+    if (!guid.equals(o.crashGuid)) continue
+    const name = bufferName(buffer)
+    const dump = parseDumpName(name)
+    if (!dump) return { found, stop: `the name ${JSON.stringify(name.slice(0, 70))} is not efi-pstore's: efi_pstore_read_func() returns 0` }
+    const variable = index.find(buffer, o.crashGuid).variable
+    if (!variable) return { found, stop: `GetVariable(${JSON.stringify(name.slice(0, 70))}): EFI_NOT_FOUND` }
+    if (variable.dataSize > o.bufsize)
+      return { found, stop: `GetVariable: ${variable.dataSize} bytes, more than the kernel's ${o.bufsize} (EFI_BUFFER_TOO_SMALL)` }
+    if (variable.dataSize === 0) return { found, stop: 'a record of size 0 ends the pass' }
+    found.push({ variable, dump, name: Buffer.from(buffer) })
+  }
+  return { found, stop: LOOPING }
 }

@@ -72,7 +72,9 @@ export interface StoredVariable {
   guid: Buffer
   /** The name without its NUL (UTF-16LE decoded; what is after a NUL inside NameSize is dropped). */
   name: string
-  /** Where the data begins, and where the next header begins (4-byte aligned). */
+  /** The stored name's NameSize bytes (what the firmware compares and copies; cut at the file's end). */
+  rawName: Buffer
+  /** Where the data begins, and where the next header begins (4-byte aligned; past the store for a variable that runs over its end). */
   dataOffset: number
   end: number
 }
@@ -91,23 +93,38 @@ export interface StoreGeometry {
   end: number
 }
 
-const align4 = (n: number): number => (n + 3) & ~3
+/** HEADER_ALIGN() in UINTN arithmetic (JS bit operators would wrap past 2^31). */
+const align4 = (n: number): number => Math.ceil(n / 4) * 4
 
 export class VariableStore {
   constructor(readonly region: RegionImage) {}
 
-  /** Why OVMF would not use this file as its variable store, or undefined. */
+  /**
+   * Why OVMF would not use this file as its variable store, or undefined. OVMF's flash driver
+   * (QemuFlashFvbServicesRuntimeDxe: ValidateFvHeader, InitializeVariableFvHeader) erases and
+   * reformats a store whose volume header lacks Revision 2, "_FVH", an even HeaderLength, a zero
+   * word sum, the FvLength of the whole file or 4 KiB blocks; the variable driver
+   * (InitRealNonVolatileVariableStore) gives no variable services without the volume's
+   * FileSystemGuid or a formatted, healthy store header. Either way no record is listed.
+   */
   invalid(): string | undefined {
     const r = this.region
     if (r.size < FV_HEADER_LENGTH + STORE_HEADER_SIZE) return `the file is ${r.size} bytes, too small for a firmware volume`
     const fv = r.view(0, FV_HEADER_LENGTH)
     if (fv.toString('latin1', 40, 44) !== '_FVH') return 'no firmware volume header ("_FVH" at 40)'
     const headerLength = fv.readUInt16LE(48)
-    if (headerLength < 56 || headerLength + STORE_HEADER_SIZE > r.size) return `the firmware volume's HeaderLength ${headerLength} is invalid`
-    const words = r.view(0, headerLength & ~1)
+    if (headerLength < 56 || headerLength % 2 || headerLength + STORE_HEADER_SIZE > r.size)
+      return `the firmware volume's HeaderLength ${headerLength} is invalid`
+    const words = r.view(0, headerLength)
     let sum = 0
     for (let i = 0; i + 1 < words.length; i += 2) sum = (sum + words.readUInt16LE(i)) & 0xffff
-    if (sum !== 0) return 'the firmware volume header checksum is wrong'
+    if (sum !== 0) return 'the firmware volume header checksum is wrong (OVMF would erase and reformat the store)'
+    if (fv[55] !== 2) return `the firmware volume's Revision is ${fv[55]}, not 2 (OVMF would erase and reformat the store)`
+    if (fv.readBigUInt64LE(32) !== BigInt(r.size))
+      return `the firmware volume's FvLength ${fv.readBigUInt64LE(32)} is not the file's ${r.size} bytes (OVMF would erase and reformat the store)`
+    if (fv.readUInt32LE(60) !== 4096) return `the firmware volume's block size is ${fv.readUInt32LE(60)}, not 4096 (OVMF would erase and reformat the store)`
+    if (!fv.subarray(16, 32).equals(FV_SYSTEM_GUID))
+      return "the firmware volume's FileSystemGuid is not gEfiSystemNvDataFvGuid (the variable driver finds the store corrupted)"
     const store = r.view(headerLength, STORE_HEADER_SIZE)
     const guid = store.subarray(0, 16)
     if (guid.equals(PLAIN_STORE_GUID))
@@ -123,32 +140,44 @@ export class VariableStore {
   geometry(): StoreGeometry {
     const headerAt = this.region.view(48, 2).readUInt16LE(0)
     const size = this.region.u32(headerAt + 16)
-    return { headerAt, start: align4(headerAt + STORE_HEADER_SIZE), end: headerAt + size }
+    // GetEndPointer(): HEADER_ALIGN(store header + Size)
+    return { headerAt, start: align4(headerAt + STORE_HEADER_SIZE), end: align4(headerAt + size) }
   }
 
-  /** Every variable, live or deleted, in store order: GetNextVariablePtr() until the StartId ends them. */
+  /**
+   * Every variable, live or deleted, in store order, walked as the variable driver walks it
+   * (GetNextVariablePtr() while IsValidVariableHeader()): a header counts while it begins before
+   * the store's end and its StartId is 0x55AA; NameSize and DataSize count 0 when State,
+   * NameSize, DataSize or Attributes is all ones; nothing checks that a variable ends before the
+   * store does (its `end` may lie past it, and the walk ends there).
+   */
   variables(): StoredVariable[] {
     const { start, end } = this.geometry()
     const out: StoredVariable[] = []
-    for (let at = start; at + VARIABLE_HEADER_SIZE <= end; ) {
+    const size = this.region.size
+    for (let at = start; at < end && at + VARIABLE_HEADER_SIZE <= size; ) {
       const h = this.region.view(at, VARIABLE_HEADER_SIZE)
       if (h.readUInt16LE(0) !== START_ID) break
-      const nameSize = h.readUInt32LE(36)
-      const dataSize = h.readUInt32LE(40)
+      const state = h[2] as number
+      const attributes = h.readUInt32LE(4)
+      let nameSize = h.readUInt32LE(36)
+      let dataSize = h.readUInt32LE(40)
+      if (state === 0xff || nameSize === 0xffffffff || dataSize === 0xffffffff || attributes === 0xffffffff) nameSize = dataSize = 0
       const next = align4(at + VARIABLE_HEADER_SIZE + nameSize + dataSize)
-      // a header whose sizes run past the store is not a variable (the firmware stops there too)
-      if (nameSize > end || dataSize > end || next > end) break
-      const raw = this.region.view(at + VARIABLE_HEADER_SIZE, nameSize).toString('utf16le')
+      const nameAt = at + VARIABLE_HEADER_SIZE
+      const rawName = Buffer.from(this.region.view(Math.min(nameAt, size), Math.max(0, Math.min(nameSize, size - nameAt))))
+      const raw = rawName.subarray(0, rawName.length & ~1).toString('utf16le')
       const nul = raw.indexOf('\0')
       out.push({
         offset: at,
-        state: h[2],
-        attributes: h.readUInt32LE(4),
+        state,
+        attributes,
         nameSize,
         dataSize,
         guid: Buffer.from(h.subarray(44, 60)),
         name: nul < 0 ? raw : raw.slice(0, nul),
-        dataOffset: at + VARIABLE_HEADER_SIZE + nameSize,
+        rawName,
+        dataOffset: nameAt + nameSize,
         end: next,
       })
       at = next
@@ -170,8 +199,10 @@ export class VariableStore {
     return variables.length ? (variables[variables.length - 1] as StoredVariable).end : this.geometry().start
   }
 
+  /** The variable's data (cut at the file's end). */
   data(v: StoredVariable): Buffer {
-    return Buffer.from(this.region.view(v.dataOffset, v.dataSize))
+    const at = Math.min(v.dataOffset, this.region.size)
+    return Buffer.from(this.region.view(at, Math.max(0, Math.min(v.dataSize, this.region.size - at))))
   }
 
   /** The live variable of this name and GUID (FindVariable()), if any. */
@@ -214,31 +245,28 @@ export class VariableStore {
   }
 
   /**
-   * Reclaim() at boot: the live variables copied to the store's start in order (those in
-   * delete transition only when no VAR_ADDED copy of them exists), the rest of the store erased.
-   * Returns how many bytes it freed.
+   * Reclaim() at boot: the VAR_ADDED variables copied to the store's start in order, then those
+   * in delete transition with no VAR_ADDED copy (same GUID, NameSize and name bytes) after them,
+   * promoted to VAR_ADDED; the rest of the store erased. Returns how many bytes it freed. (A
+   * variable that runs past the store's end is copied up to the end: the firmware would copy
+   * bytes from past its own buffer.)
    */
   reclaim(): number {
     const variables = this.variables()
-    const { start, end } = this.geometry()
+    const { start } = this.geometry()
+    const end = Math.min(this.geometry().end, this.region.size)
     const before = this.freeOffset(variables)
     const added = variables.filter((v) => v.state === VAR_ADDED)
-    const kept = variables.filter(
-      (v) => v.state === VAR_ADDED || (v.state === (VAR_ADDED & VAR_IN_DELETED_TRANSITION) && !added.some((a) => a.name === v.name && a.guid.equals(v.guid))),
-    )
-    const parts: Buffer[] = []
-    let at = start
-    for (const v of kept) {
-      const bytes = Buffer.from(this.region.view(v.offset, v.end - v.offset))
-      // a variable in delete transition that survives is VAR_ADDED again in the new store
+    const twinOf = (v: StoredVariable) => added.some((a) => a.guid.equals(v.guid) && a.nameSize === v.nameSize && a.rawName.equals(v.rawName))
+    const promoted = variables.filter((v) => v.state === (VAR_ADDED & VAR_IN_DELETED_TRANSITION) && !twinOf(v))
+    const image = Buffer.alloc(Math.max(0, end - start), 0xff)
+    let at = 0
+    for (const v of [...added, ...promoted]) {
+      const bytes = Buffer.from(this.region.view(v.offset, Math.max(0, Math.min(v.end, end) - v.offset)))
       bytes[2] = VAR_ADDED
-      parts.push(bytes)
-      at += bytes.length
+      at += bytes.copy(image, at)
     }
-    const packed = Buffer.concat(parts)
-    const image = Buffer.alloc(end - start, 0xff)
-    packed.copy(image, 0)
     this.region.write(start, image)
-    return before - at
+    return before - (start + at)
   }
 }

@@ -176,8 +176,8 @@ export class Ramoops {
 
   /** ramoops_pstore_erase(): drop the snapshot and zap the record's zone (docs/ramoops-format.md §8). */
   erase(type: PstoreType, id: number): void {
-    // erst's MCE and unknown records never come from a ramoops zone
-    if (type === 'mce' || type === 'unknown') throw new RamoopsError(`ramoops holds no ${type} records`)
+    // erst's MCE and unknown records, efi-pstore's other types never come from a ramoops zone
+    if (type !== 'dmesg' && type !== 'console' && type !== 'pmsg' && type !== 'ftrace') throw new RamoopsError(`ramoops holds no ${type} records`)
     eraseRecord(this, type, id)
     this.region.flush()
   }
