@@ -344,16 +344,17 @@ export class EfiBackend implements PstoreBackend {
    * the walk (readPass.ts) says why a variable that is not read is not.
    */
   private verdicts(variables: StoredVariable[], pass: EfiReadPass): EfiVariableVerdict[] {
-    const read = new Map(pass.found.map((f) => [f.variable, f]))
-    const files = new Map(this.records(pass.found).map(({ variable, record }) => [variable, record]))
+    // by offset: each walk of the store parses it anew
+    const read = new Map(pass.found.map((f) => [f.variable.offset, f]))
+    const files = new Map(this.records(pass.found).map(({ variable, record }) => [variable.offset, record]))
     return this.walk(variables).map(({ variable, verdict }) => {
-      const found = read.get(variable)
+      const found = read.get(variable.offset)
       if (!found) {
         if (verdict.fate !== 'lists') return verdict
         return { fate: 'not-read', kernel: 'efi_pstore_read(): the firmware never returns it to the kernel', why: `the pass ends first: ${pass.stop}` }
       }
       const { dump } = found
-      const record = files.get(variable)
+      const record = files.get(variable.offset)
       if (!record)
         return {
           fate: 'duplicate',
