@@ -4,8 +4,10 @@
  * ECC), ramoops_read_kmsg_hdr() in the read pass, pstore_get_backend_records() ending the pass at
  * an empty record, decompress_record() leaving an undecodable record as `.enc.z`.
  */
+
 import { zoneGeometry } from '../backend/ramoops/layout.js'
 import { versionFromFtraceSignature } from '../backend/ramoops/versionProbe.js'
+import type { ZoneDescription } from '../backend/zoneDescription.js'
 import { parseDmesgHeader } from '../format/dmesgHeader.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { reedSolomon } from '../format/reedSolomon.js'
@@ -21,16 +23,8 @@ export interface ZoneVerdict {
   file?: string
 }
 
-export interface VerdictZone {
-  type: string
-  index: number
-  offset: number
-  size: number
-  capacity: number
-  signature: string
-  signatureValid: boolean
-  start: number
-  used: number
+/** A zone as the backend describes it, with what its boot did. */
+export interface VerdictZone extends ZoneDescription {
   bootOutcome: string
   ecc?: { correctedBytes: number; badBlocks: number }
 }
