@@ -76,28 +76,35 @@ t.test('an image TARGET is mounted for the command and unmounted after; --tmpfs 
   const dir = tempDir(t)
   const image = await demoImage(t, dir)
   t.equal((await pstoreSim(['panic', image])).code, 0)
-  const workDirs = () => fs.readdirSync('/tmp').filter((n) => n.startsWith('pstore-sim-exec-'))
-  const dirsBefore = workDirs()
-  const r = await run(process.execPath, [
-    cliJs,
-    'exec',
-    image,
-    '--tmpfs',
-    '/var/lib/systemd/pstore',
-    '--',
-    'sh',
-    '-c',
-    'ls /sys/fs/pstore; touch /var/lib/systemd/pstore/mine; ls /var/lib/systemd/pstore',
-  ])
+  // its own TMPDIR: other suites' exec runs (tap runs two files at once) make theirs in /tmp
+  const tmp = path.join(dir, 'tmp')
+  fs.mkdirSync(tmp)
+  const workDirs = () => fs.readdirSync(tmp).filter((n) => n.startsWith('pstore-sim-exec-'))
+  const r = await run(
+    process.execPath,
+    [
+      cliJs,
+      'exec',
+      image,
+      '--tmpfs',
+      '/var/lib/systemd/pstore',
+      '--',
+      'sh',
+      '-c',
+      'ls /sys/fs/pstore; touch /var/lib/systemd/pstore/mine; ls /var/lib/systemd/pstore; ls "$TMPDIR" >&2',
+    ],
+    { env: { ...process.env, TMPDIR: tmp } },
+  )
   t.equal(r.code, 0, r.stderr)
   t.equal(r.stdout.toString(), 'console-ramoops-0\ndmesg-ramoops-0\nmine\n')
+  t.match(r.stderr, /^pstore-sim-exec-/m, 'the mount was in a work directory of its own under $TMPDIR while the command ran')
   t.notOk(fs.existsSync('/var/lib/systemd/pstore/mine'), 'the tmpfs stayed inside')
   t.same(
     liveMounts().filter((m) => m.image === image),
     [],
     'no daemon left serving the image',
   )
-  t.same(workDirs(), dirsBefore, 'its work directory removed')
+  t.same(workDirs(), [], 'its work directory removed')
   const missing = await run(process.execPath, [cliJs, 'exec', image, 'no-such-command-xyz'])
   t.equal(missing.code, 127, 'a command that does not exist: 127, as a shell')
 })
