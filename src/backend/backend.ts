@@ -105,6 +105,11 @@ export interface PstoreBackend {
   writeFtrace?(cpu: number, bytes: Uint8Array): void
   /** psinfo->erase on unlink of the record's file; throws when the backend fails it. */
   erase(type: PstoreType, id: number | bigint): void
+  /**
+   * SetVariable(name, guid, size 0) as efivarfs' unlink makes it (efi-pstore's store only):
+   * true when a variable was deleted.
+   */
+  deleteVariable?(name: string, guid: Buffer): boolean
   /** Fault injection: flips bits of the storage as `spec` says (and flushes); absent when it has none. */
   corrupt?(spec: CorruptSpec): FlipReport[]
   /** What `inspect` shows of the storage as it is now (read only). */

@@ -34,6 +34,21 @@ function slotNote(s: ErstDescription['slots'][number]): string {
   return ''
 }
 
+/**
+ * The records section every backend's text ends with: why the read pass fails, if it does, then
+ * a line a record; `algorithms`: what a compressed record's bytes decode as (ERST's text has none).
+ */
+function recordLines(r: Inspection, nameWidth: number, algorithms: boolean): string[] {
+  const lines = ['', r.records.length ? 'records:' : 'records: none']
+  if (r.readPassFailure) lines.push(`  (the kernel's read pass fails, so it lists no file at all: ${r.readPassFailure})`)
+  for (const rec of r.records) {
+    const matches = algorithms ? matchText(rec.compressedWith) : ''
+    const note = rec.inflateError ? `  (not inflated: ${rec.inflateError}${matches})` : algorithms && rec.compressedWith ? `  (${rec.compressedWith[0]})` : ''
+    lines.push(`  ${rec.name.padEnd(nameWidth)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${note}`)
+  }
+  return lines
+}
+
 function formatErst(r: Inspection, e: NonNullable<Inspection['erst']>): string {
   const h = e.header
   const lines = [
@@ -51,13 +66,7 @@ function formatErst(r: Inspection, e: NonNullable<Inspection['erst']>): string {
         `${String(s.slot).padEnd(5)} ${s.recordId.padEnd(22)} ${String(s.length).padEnd(7)} ${String(s.timestamp).padEnd(11)} ${String(s.section).padEnd(9)} ${s.part ?? (s.section === 'dmesg-z' ? '(compressed)' : '')}${s.creator === 'pstore' ? '' : '  (not pstore)'}${slotNote(s)}`,
       )
   }
-  lines.push('', r.records.length ? 'records:' : 'records: none')
-  if (r.readPassFailure) lines.push(`  (the kernel's read pass fails, so it lists no file at all: ${r.readPassFailure})`)
-  for (const rec of r.records) {
-    lines.push(
-      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError})` : ''}`,
-    )
-  }
+  lines.push(...recordLines(r, 32, false))
   return lines.join('\n') + '\n'
 }
 
@@ -98,13 +107,7 @@ function formatEfi(r: Inspection, e: NonNullable<Inspection['efi']>): string {
       ...efiVerdictLine(v, r.setup.kernel),
     )
   }
-  lines.push('', r.records.length ? 'records:' : 'records: none')
-  if (r.readPassFailure) lines.push(`  (the kernel's read pass fails, so it lists no file at all: ${r.readPassFailure})`)
-  for (const rec of r.records) {
-    lines.push(
-      `  ${rec.name.padEnd(32)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError}${matchText(rec.compressedWith)})` : rec.compressedWith ? `  (${rec.compressedWith[0]})` : ''}`,
-    )
-  }
+  lines.push(...recordLines(r, 32, true))
   return lines.join('\n') + '\n'
 }
 
@@ -187,12 +190,6 @@ function formatSetupAndZones(r: Inspection): string {
     )
     if (z.verdict && z.verdict.fate !== 'empty') lines.push(`            ${verdictLine(z.verdict, r.setup.kernel)}`)
   }
-  lines.push(`unused tail: ${r.unusedTail.size} bytes at ${hex(r.unusedTail.offset)}`, '', r.records.length ? 'records:' : 'records: none')
-  if (r.readPassFailure) lines.push(`  (the kernel's read pass fails, so it lists no file at all: ${r.readPassFailure})`)
-  for (const rec of r.records) {
-    lines.push(
-      `  ${rec.name.padEnd(24)} ${String(rec.size).padStart(8)} bytes${rec.mtime ? `  ${rec.mtime}` : ''}${rec.inflateError ? `  (not inflated: ${rec.inflateError}${matchText(rec.compressedWith)})` : rec.compressedWith ? `  (${rec.compressedWith[0]})` : ''}`,
-    )
-  }
+  lines.push(`unused tail: ${r.unusedTail.size} bytes at ${hex(r.unusedTail.offset)}`, ...recordLines(r, 24, true))
   return lines.join('\n') + '\n'
 }

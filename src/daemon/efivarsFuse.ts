@@ -21,7 +21,7 @@ import { EnvironmentError } from '../util/errors.js'
 import type { FuseNative, FuseOperations, FuseSession, FuseStat, Reply } from '../util/fuseNative.js'
 import { logger } from '../util/log.js'
 import { efivarsPath, unmountLazily } from './efivarsDir.js'
-import { Errno } from './fuseOperations.js'
+import { Errno, refusal } from './fuseOperations.js'
 
 const debug = logger('efivars')
 
@@ -126,10 +126,7 @@ function attributeOperations(list: EfivarsList, readOnly: boolean): FuseOperatio
 
 /** The handlers: errno as efivarfs and the VFS give them. */
 export function efivarsOperations(list: EfivarsList, readOnly: boolean): FuseOperations {
-  const refuse =
-    (errno: number) =>
-    (...args: unknown[]) =>
-      (args[args.length - 1] as Reply)(readOnly ? Errno.EROFS : errno)
+  const refuse = refusal(readOnly)
   return {
     ...attributeOperations(list, readOnly),
     init: (cb) => cb(0),

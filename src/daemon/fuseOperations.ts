@@ -189,13 +189,16 @@ function changeOperations(view: MountView, callbacks: FuseCallbacks, lookup: Loo
   }
 }
 
+/** A handler answering `errno` whatever it is asked; on a read-only mount the VFS answers EROFS first. */
+export function refusal(readOnly: boolean): (errno: number) => (...args: unknown[]) => void {
+  return (errno) =>
+    (...args) =>
+      (args[args.length - 1] as Reply)(readOnly ? Errno.EROFS : errno)
+}
+
 /** statfs, and what pstore has no operation for: the kernel refuses these in the VFS (pstore has only lookup and unlink). */
 function otherOperations(callbacks: FuseCallbacks, lookup: Lookup): FuseOperations {
-  // On a read-only mount the VFS answers EROFS first.
-  const refuse =
-    (errno: number) =>
-    (...args: unknown[]) =>
-      (args[args.length - 1] as Reply)(callbacks.readOnly ? Errno.EROFS : errno)
+  const refuse = refusal(callbacks.readOnly)
   return {
     statfs: (_path, cb) => cb(0, { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255 }),
     create: (_path, _mode, cb) => cb(callbacks.readOnly ? Errno.EROFS : Errno.EACCES),

@@ -8,7 +8,6 @@
  */
 
 import type { CorruptSpec, FlipReport, LentRing } from '../backend/backend.js'
-import { EfiBackend } from '../backend/efi/efi.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
 import type { DumpReason } from '../pstore/kmsgDumper.js'
 import type { PstoreRecord, PstoreType } from '../pstore/record.js'
@@ -103,7 +102,13 @@ export class ReadOnlyError extends PstoreSimError {
 }
 
 /**
- * Runs one event on an open simulation and saves the machine's state after it. The event's
+ * Events that change only the backend's storage, never what the state file keeps (the machine's
+ * counters, its log, the backend's memory): nothing to save after them. The FIFO runs one a chunk.
+ */
+const STORAGE_ONLY: ReadonlySet<AnyEvent['op']> = new Set(['pmsg', 'pmsgLend', 'pmsgReclaim', 'erase', 'deleteVariable'])
+
+/**
+ * Runs one event on an open simulation and saves the machine's state after it (when it can have changed). The event's
  * kernel side runs synchronously up to its boot, if it has one: an event started from a
  * synchronous caller (the FIFO) has changed the machine when this returns its promise.
  */
@@ -113,7 +118,7 @@ export async function applyEvent<E extends AnyEvent>(sim: Simulation, event: E, 
     if (context.readOnly && event.op !== 'reboot') throw new ReadOnlyError(context.readOnly.mountpoint, event.op)
     return (await dispatch(sim, event, context)) as EventResult<E>
   } finally {
-    sim.saveState()
+    if (!STORAGE_ONLY.has(event.op)) sim.saveState()
   }
 }
 
@@ -143,9 +148,8 @@ async function dispatch(sim: Simulation, event: AnyEvent, context: EventContext)
       machine.backend.erase(event.type, event.id)
       return { erased: true }
     case 'deleteVariable': {
-      const backend = machine.backend
-      if (!(backend instanceof EfiBackend)) throw new MachineSetupError(`${backend.name} keeps no UEFI variables`)
-      return { deleted: backend.deleteVariable(event.name, event.guid) }
+      if (!machine.backend.deleteVariable) throw new MachineSetupError(`${machine.backend.name} keeps no UEFI variables`)
+      return { deleted: machine.backend.deleteVariable(event.name, event.guid) }
     }
     case 'pmsgLend': {
       const ring = machine.lendPmsgRing()

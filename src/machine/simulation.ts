@@ -77,8 +77,6 @@ export interface OpenOptions {
 export class Simulation {
   private lockFd: number | undefined
   private deferred = false
-  /** The state as last written: an event that changed none (a FIFO's pmsg chunk) writes no file. */
-  private savedState: string | undefined
 
   private constructor(
     readonly image: string,
@@ -114,10 +112,7 @@ export class Simulation {
   /** Persists the machine's volatile state (never for read-only images: evidence stays untouched). */
   saveState(): void {
     if (this.readOnly || this.deferred) return
-    const text = JSON.stringify(this.machine.state) + '\n'
-    if (text === this.savedState) return
-    writeFileAtomic(statePath(this.image), text)
-    this.savedState = text
+    writeFileAtomic(statePath(this.image), JSON.stringify(this.machine.state) + '\n')
   }
 
   /**
