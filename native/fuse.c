@@ -776,6 +776,10 @@ static void * fuse_native_init (struct fuse_conn_info *conn, struct fuse_config 
   // the JS handlers get "-" and identify the file by its fd. The other settings (timeouts,
   // kernel_cache, umask, uid, gid) arrive as -o options, which fuse_new parses into cfg.
   cfg->nullpath_ok = 0;
+  // No READDIRPLUS (libfuse 3 asks for it by default, libfuse 2's high-level API never did):
+  // the fillers pass no FUSE_FILL_DIR_PLUS, so each entry would cross as a direntplus with
+  // no attributes (several times READDIR's bytes) and `ls -l` would still look up every name.
+  conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
   fuse_thread_locals_t *l = get_thread_locals();
 
   l->op = op_init;
