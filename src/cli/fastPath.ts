@@ -17,12 +17,10 @@ import fs from 'node:fs'
 import { type EarlyDaemon, plainMountOptions, startDaemon, unmount } from '../daemon/client.js'
 import { sendEvent } from '../daemon/control.js'
 import { findDaemon } from '../daemon/registry.js'
-import type { DumpReason } from '../pstore/kmsgDumper.js'
+import { DUMP_REASONS, type DumpReason } from '../pstore/kmsgDumper.js'
 import { rawText } from './arguments.js'
 import { rebootDaemon } from './commands/reboot.js'
 import { describeCrash } from './crashText.js'
-
-const REASONS: readonly DumpReason[] = ['panic', 'oops', 'emergency', 'shutdown']
 
 /** A plain positional as yargs passes it on unchanged: not empty, not a flag, not `--`. */
 const plain = (word: string | undefined): word is string => word !== undefined && word !== '' && !word.startsWith('-')
@@ -74,7 +72,7 @@ export function fastCall(args: string[], early: EarlyDaemon | undefined): FastCa
       let reason: DumpReason = 'panic'
       if (second !== undefined) {
         const value = second.startsWith('--reason=') ? second.slice('--reason='.length) : second === '--reason' && rest.length === 1 ? rest[0] : undefined
-        if (value === undefined || rest.length > (second === '--reason' ? 1 : 0) || !REASONS.includes(value as DumpReason)) return undefined
+        if (value === undefined || rest.length > (second === '--reason' ? 1 : 0) || !(DUMP_REASONS as readonly string[]).includes(value)) return undefined
         reason = value as DumpReason
       }
       const socket = daemonSocket(first)

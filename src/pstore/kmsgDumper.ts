@@ -10,7 +10,10 @@ import type { CompressAlgorithm, CompressionFlavour } from '../format/kernelVers
 import { compress, scratchBufferSize } from './compression.js'
 import { type DmesgWrite, KMSG_DUMP } from './record.js'
 
-export type DumpReason = 'panic' | 'oops' | 'emergency' | 'shutdown'
+/** The kmsg_dump reasons the simulated kernel dumps for (`panic --reason`), in the CLI's order. */
+export const DUMP_REASONS = ['panic', 'oops', 'emergency', 'shutdown'] as const
+
+export type DumpReason = (typeof DUMP_REASONS)[number]
 
 export const REASON_NAMES: Record<DumpReason, string> = { panic: 'Panic', oops: 'Oops', emergency: 'Emergency', shutdown: 'Shutdown' }
 

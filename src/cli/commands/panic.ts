@@ -1,6 +1,6 @@
 /** `pstore-sim panic TARGET`: the kmsg dumper as the kernel runs it on a panic or oops. */
 import fs from 'node:fs'
-import type { DumpReason } from '../../pstore/kmsgDumper.js'
+import { DUMP_REASONS } from '../../pstore/kmsgDumper.js'
 import { secondsSinceEpoch } from '../arguments.js'
 import { describeCrash } from '../crashText.js'
 import { withSetup } from '../setupFlags.js'
@@ -16,7 +16,7 @@ export const panicCommand = (ctx: CliContext) =>
       withSetup(
         y
           .positional('target', { type: 'string', demandOption: true, describe: 'image or mountpoint' })
-          .option('reason', { choices: ['panic', 'oops', 'emergency', 'shutdown'] as const, default: 'panic' as const })
+          .option('reason', { choices: DUMP_REASONS, default: 'panic' as const })
           .option('log', { type: 'string', describe: "log to dump instead of this boot's (FILE or - for stdin)" })
           .option('time', { type: 'string', coerce: secondsSinceEpoch('time'), describe: 'wall-clock seconds for the record header (default now)' })
           .option('reboot', { type: 'boolean', describe: 'boot again after the crash' })
@@ -26,7 +26,7 @@ export const panicCommand = (ctx: CliContext) =>
       const logText = argv.log === undefined ? undefined : isStdin(argv.log, ctx.rawArgs) ? fs.readFileSync(0, 'latin1') : readFileOrFail(argv.log)
       const event = {
         op: 'panic',
-        reason: argv.reason as DumpReason,
+        reason: argv.reason,
         logText,
         time: argv.time,
         compress: (argv.compress as unknown) !== false,
