@@ -17,7 +17,8 @@ import { NATIVE_VERSION } from '../../src/util/fuseNative.js'
 import { repoRoot } from '../helpers/fixtures.js'
 import { run, tempDir } from '../helpers/mount.js'
 
-const root = tempDir(t, 'pstore-sim-native-version-')
+// a space and a non-ASCII letter in the path: node-gyp's build must not split or mangle it
+const root = tempDir(t, 'pstore-sim native version é-')
 const pkg = path.join(root, 'pstore-sim')
 const image = path.join(root, 'img.bin')
 const cli = path.join(pkg, 'dist', 'src', 'cli', 'main.js')
@@ -25,7 +26,14 @@ const mounted = (dir: string): boolean => fs.readFileSync('/proc/mounts', 'utf8'
 const literal = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 fs.mkdirSync(pkg)
-fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(pkg, 'node_modules'))
+// the repo's modules linked one by one, but napi-macros (whose folder the build includes) copied
+// into the copy's path, so that the compiler's -I path has the space in it too
+fs.mkdirSync(path.join(pkg, 'node_modules'))
+for (const entry of fs.readdirSync(path.join(repoRoot, 'node_modules'))) {
+  const from = path.join(repoRoot, 'node_modules', entry)
+  if (entry === 'napi-macros') fs.cpSync(from, path.join(pkg, 'node_modules', entry), { recursive: true })
+  else fs.symlinkSync(from, path.join(pkg, 'node_modules', entry))
+}
 fs.cpSync(path.join(repoRoot, 'dist'), path.join(pkg, 'dist'), { recursive: true })
 fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(pkg, 'package.json'))
 fs.cpSync(path.join(repoRoot, 'native-setup'), path.join(pkg, 'native-setup'), { recursive: true })
