@@ -29,7 +29,7 @@ const UNIT = {
   'test/unit/symbols.test.ts': ['src/pstore/symbols.ts'],
   'test/unit/zone.test.ts': ['src/backend/ramoops/zone.ts'],
   'test/unit/setupPrecedence.test.ts': ['src/machine/imageSetup.ts'],
-  'test/unit/setupJson.test.ts': ['src/backend/setup.ts'],
+  'test/unit/sidecar.test.ts': ['src/machine/sidecar.ts', 'src/machine/sidecarMigration.ts', 'src/backend/setup.ts'],
 }
 const everyModule = (dir = 'src') =>
   fs

@@ -155,7 +155,7 @@ function zonesOf(
   const zones = before.zones.map((zone, i) => ({
     ...zone,
     bootOutcome: reports[i].outcome,
-    ...(setupJson(config).eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
+    ...(config.backend === 'ramoops' && config.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
   }))
   return { zones: withVerdicts(image, config, zones, records), unusedTail: before.unusedTail }
 }

@@ -13,6 +13,7 @@ export type SetupProblem =
   | 'noFormatSetup'
   | 'autoOnFormat'
   | 'badSidecar'
+  | 'newerSidecar'
   | 'ramoopsParamOnBlk'
   | 'dtsOnBlk'
   | 'erstOnBlk'
@@ -62,8 +63,12 @@ export const SETUP_WORDS: Record<SetupProblem, ProblemWords> = {
     cli: () => "--kernel auto reads the version from an existing dump; format needs the target's version, e.g. --kernel 6.12.0",
   },
   badSidecar: {
-    api: (f) => `not valid JSON (${f.detail}); fix it or give the setup in the options`,
-    cli: (f) => `not valid JSON (${f.detail}); fix it or pass the setup with flags`,
+    api: (f) => `not a readable sidecar: ${f.detail}; fix it, or move it away and give the setup in the options`,
+    cli: (f) => `not a readable sidecar: ${f.detail}; fix it, or move it away and pass the setup with flags`,
+  },
+  newerSidecar: {
+    api: (f) => `sidecar version ${f.value}, written by a newer pstore-sim (this one reads versions 1 and 2): open the image with a newer pstore-sim`,
+    cli: (f) => `sidecar version ${f.value}, written by a newer pstore-sim (this one reads versions 1 and 2): open the image with a newer pstore-sim`,
   },
   ramoopsParamOnBlk: {
     api: (f) => `${f.param} is a ramoops parameter; a pstore/blk setup takes its parameters in cmdline, e.g. '${f.detail}'`,

@@ -4,17 +4,9 @@
  * normalised as __register_pstore_device() and register_pstore_zone() do. The disk itself is
  * the image: its size is the device size the kernel reads with bdev_nr_bytes().
  */
-import {
-  type CompressAlgorithm,
-  DEFAULT_KERNEL,
-  formatKernelVersion,
-  type KernelQuirks,
-  type KernelVersion,
-  parseKernelVersion,
-  quirksFor,
-} from '../../format/kernelVersion.js'
+import { type CompressAlgorithm, DEFAULT_KERNEL, type KernelQuirks, type KernelVersion, parseKernelVersion, quirksFor } from '../../format/kernelVersion.js'
 import { PstoreSimError } from '../../util/errors.js'
-import { compression } from '../target.js'
+import { compression, fieldProblem, type TargetOptions, type TargetSetup, targetProblem, targetSetupJson } from '../target.js'
 
 /** pstore_blk's module parameters as given; absent = the module's default. */
 export interface BlkModuleParams {
@@ -67,32 +59,13 @@ export interface BlkConfig {
   quirks: KernelQuirks
 }
 
-/**
- * A blk setup as JSON (sidecar `resolved`, `inspect --json`), in the shape it has always had:
- * ramoops' field names filled from the blk setup (no frontend, the disk as `memSize`), the blk
- * setup itself under `blk` (its kernel as an object, as JSON.stringify wrote it).
- */
-export interface BlkSetupJson {
-  source: 'module'
-  memAddress: 0
-  memSize: number
-  recordSize: number
-  consoleSize: number
-  ftraceSize: number
-  pmsgSize: number
-  eccSize: 0
-  eccBlockSize: 128
-  maxReason: number
-  ftracePerCpu: true
-  kernel: string
-  cpus: number
-  wordBits: 64
-  frontends: BlkFrontends
-  compress: boolean
-  /** Only where it is not deflate (the shape the JSON always had otherwise). */
-  compressAlgorithm?: CompressAlgorithm
-  quirks: KernelQuirks
-  blk: Omit<BlkConfig, 'backend' | 'compressAlgorithm'> & { compressAlgorithm?: CompressAlgorithm }
+/** Where a pstore/blk setup comes from, as the sidecar keeps it: the `pstore_blk.*` command line over a disk of `diskSize` bytes. */
+export interface BlkSource {
+  backend: 'blk'
+  cmdline: string
+  /** the image's size (its disk's): an existing image's own size wins over it */
+  diskSize: number
+  target: TargetOptions
 }
 
 /** The kernel would refuse the setup (pstore_blk.ko fails to load); the message says why. */
@@ -239,32 +212,34 @@ export function effectiveParams(config: BlkConfig): Required<BlkModuleParams> {
   }
 }
 
-export function blkSetupJson(config: BlkConfig): BlkSetupJson {
-  const { backend: _backend, compressAlgorithm: _algorithm, ...rest } = config
-  const algorithm = config.compress && config.compressAlgorithm !== 'deflate' ? { compressAlgorithm: config.compressAlgorithm } : {}
-  const blk = { ...rest, ...algorithm }
-  return {
-    source: 'module',
-    memAddress: 0,
-    memSize: config.diskSize,
-    recordSize: config.kmsgSize,
-    consoleSize: config.consoleSize,
-    ftraceSize: config.ftraceSize,
-    pmsgSize: config.pmsgSize,
-    eccSize: 0,
-    eccBlockSize: 128,
-    maxReason: config.maxReason,
-    ftracePerCpu: true,
-    kernel: formatKernelVersion(config.kernel),
-    cpus: config.cpus,
-    wordBits: 64,
-    frontends: { console: false, pmsg: false, ftrace: false },
-    compress: config.compress,
-    ...algorithm,
-    quirks: config.quirks,
-    blk,
-  }
+/** A pstore/blk setup from its source: the command line's `pstore.compress=` unless the target gives one. */
+export function fromBlkSource(source: BlkSource): BlkConfig {
+  const { params, compress } = parseBlkCmdline(source.cmdline)
+  const t = source.target
+  return blkConfig(params, source.diskSize, { kernel: t.kernel, cpus: t.cpus, compress: t.compress ?? compress })
 }
+
+/** Why an object read from a sidecar is not a BlkSource (the command line is parsed when it is resolved). */
+export function blkSourceProblem(o: Record<string, unknown>): string | undefined {
+  return fieldProblem('setup', o, { cmdline: 'string', diskSize: 'number' }, ['cmdline', 'diskSize']) ?? targetProblem(o)
+}
+
+/**
+ * The target the setup runs on. No frontend: the kernels pstore/blk was checked against
+ * (Debian's) have none, and the backend writes no console, pmsg or ftrace zone; the 64-bit word
+ * is the only one checked.
+ */
+export function blkTarget(config: BlkConfig): TargetSetup {
+  const { kernel, cpus, compress, compressAlgorithm, quirks } = config
+  return { kernel, cpus, wordBits: 64, frontends: { console: false, pmsg: false, ftrace: false }, compress, compressAlgorithm, quirks }
+}
+
+/** A pstore/blk setup as JSON (the sidecar's `resolved`, `inspect --json`): the module's parameters as sysfs shows them (sizes in KiB), the disk's size, the target. */
+export function blkSetupJson(config: BlkConfig) {
+  return { backend: config.backend, ...effectiveParams(config), diskSize: config.diskSize, ...targetSetupJson(blkTarget(config)) }
+}
+
+export type BlkSetupJson = ReturnType<typeof blkSetupJson>
 
 /** What a boot with this setup logs after the version line: its command line, then pstore/blk's registration. */
 export function blkBootLines(config: BlkConfig): string[] {

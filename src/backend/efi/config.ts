@@ -6,7 +6,7 @@
  */
 import { atLeast, formatKernelVersion, type KernelVersion } from '../../format/kernelVersion.js'
 import { PstoreSimError } from '../../util/errors.js'
-import { type TargetOptions, type TargetSetup, target, zonelessSetupJson } from '../target.js'
+import { fieldProblem, type TargetOptions, type TargetSetup, target, targetProblem, targetSetupJson } from '../target.js'
 import { OVMF_4M_SIZE } from './varstore.js'
 
 /** The kernel's names: efi_pstore.record_size (6.2+); the store file's size and the empty store it was made from. */
@@ -21,6 +21,13 @@ export interface EfiParams {
    * reason (shutdowns, emergency restarts) instead of panics and oopses only.
    */
   always_kmsg_dump?: boolean
+}
+
+/** Where an efi setup comes from, as the sidecar keeps it: efi-pstore's parameter and the store file's. */
+export interface EfiSource {
+  backend: 'efi'
+  efi: EfiParams
+  target: TargetOptions
 }
 
 /** KMSG_DUMP_MAX: every reason. */
@@ -86,13 +93,30 @@ export function fromEfiParams(params: EfiParams, options: TargetOptions = {}): E
   }
 }
 
+export function fromEfiSource(source: EfiSource): EfiConfig {
+  return fromEfiParams(source.efi, source.target)
+}
+
+/** Why an object read from a sidecar is not an EfiSource (the values are checked when it is resolved). */
+export function efiSourceProblem(o: Record<string, unknown>): string | undefined {
+  const types = { record_size: 'number', size: 'number', varsTemplate: 'string', always_kmsg_dump: 'boolean' } as const
+  return fieldProblem('setup', o, { efi: 'object' }, ['efi']) ?? fieldProblem('setup.efi', o.efi as Record<string, unknown>, types) ?? targetProblem(o)
+}
+
+/**
+ * An efi setup as JSON (the sidecar's `resolved`, `inspect --json`): the store file's size,
+ * efi-pstore's record size (efi_pstore.record_size; 6.1's fixed 1024), the backend's name in the
+ * file names (6.1's `efi`, 6.2's `efi_pstore`), printk.always_kmsg_dump, the template, the target.
+ */
 export function efiSetupJson(config: EfiConfig) {
   return {
     backend: config.backend,
-    efiRecordSize: config.efiRecordSize,
-    efiName: efiBackendName(config.kernel),
+    size: config.memSize,
+    record_size: config.efiRecordSize,
+    backendName: efiBackendName(config.kernel),
+    always_kmsg_dump: config.maxReason === KMSG_DUMP_MAX,
     ...(config.varsTemplate !== undefined ? { varsTemplate: config.varsTemplate } : {}),
-    ...zonelessSetupJson(config, config.efiRecordSize),
+    ...targetSetupJson(config),
   }
 }
 

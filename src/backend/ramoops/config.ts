@@ -2,9 +2,8 @@
  * One typed description of a ramoops setup (docs/ramoops-format.md §1), built from module parameters, a
  * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
  */
-import { type CompressAlgorithm, formatKernelVersion } from '../../format/kernelVersion.js'
 import { KMSG_DUMP } from '../../pstore/record.js'
-import { type Frontends, ProbeError, type TargetOptions, type TargetSetup, target } from '../target.js'
+import { type Frontends, fieldProblem, ProbeError, type TargetOptions, type TargetSetup, target, targetProblem, targetSetupJson } from '../target.js'
 
 // The target's half of a setup is every backend's (backend/target.ts); kept importable from here.
 export { type Frontends, ProbeError, type TargetOptions, target }
@@ -39,12 +38,21 @@ export interface RamoopsConfig extends TargetSetup {
   ftracePerCpu: boolean
 }
 
-/** The JSON form of a RamoopsConfig (sidecar files, `inspect --json`): without the tag, as it has always been. */
-export interface RamoopsConfigJson extends Omit<RamoopsConfig, 'kernel' | 'backend' | 'compressAlgorithm'> {
-  kernel: string
-  /** Only where it is not deflate (the shape the JSON always had otherwise). */
-  compressAlgorithm?: CompressAlgorithm
+/**
+ * Where a ramoops setup comes from, as the sidecar keeps it: module parameters, a kernel command
+ * line or a device tree (its text, and the file it was read from), and the target.
+ */
+export interface RamoopsSource {
+  backend: 'ramoops'
+  params?: ModuleParams
+  cmdline?: string
+  dts?: string
+  dtsFile?: string
+  target: TargetOptions
 }
+
+/** A ramoops setup as JSON (the sidecar's `resolved`, `inspect --json`): the platform data's fields, then the target's. */
+export type RamoopsSetupJson = ReturnType<typeof ramoopsSetupJson>
 
 const MODULE_PARAM_NAMES = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
 
@@ -120,6 +128,22 @@ export function fromModuleParams(params: ModuleParams, options: TargetOptions = 
     ftracePerCpu: true, // module parameters always ask for per-CPU ftrace zones
     ...target(options),
   })
+}
+
+/** A ramoops setup from its source: its device tree, command line or module parameters. */
+export function fromRamoopsSource(source: RamoopsSource): RamoopsConfig {
+  if (source.dts !== undefined) return fromDts(source.dts, source.target, source.dtsFile ?? 'device tree')
+  if (source.cmdline !== undefined) return fromCmdline(source.cmdline, source.target)
+  return fromModuleParams(source.params ?? {}, source.target)
+}
+
+/** Why an object read from a sidecar is not a RamoopsSource (the values are checked when it is resolved). */
+export function ramoopsSourceProblem(o: Record<string, unknown>): string | undefined {
+  return (
+    fieldProblem('setup', o, { params: 'object', cmdline: 'string', dts: 'string', dtsFile: 'string' }) ??
+    fieldProblem('setup.params', (o.params ?? {}) as Record<string, unknown>, Object.fromEntries(MODULE_PARAM_NAMES.map((n) => [n, 'number' as const]))) ??
+    targetProblem(o)
+  )
 }
 
 export function fromCmdline(cmdline: string, options: TargetOptions = {}): RamoopsConfig {
@@ -347,11 +371,9 @@ export function normalise(config: RamoopsConfig): RamoopsConfig {
   }
 }
 
-export function configToJson(config: RamoopsConfig): RamoopsConfigJson {
-  const { backend: _backend, compressAlgorithm, ...rest } = config
-  // the algorithm only where it is not deflate: the shape the JSON always had otherwise
-  const algorithm = config.compress && compressAlgorithm !== 'deflate' ? { compressAlgorithm } : {}
-  return { ...rest, ...algorithm, kernel: formatKernelVersion(config.kernel) }
+export function ramoopsSetupJson(config: RamoopsConfig) {
+  const { backend, kernel: _k, cpus: _c, wordBits: _w, frontends: _f, compress: _z, compressAlgorithm: _a, quirks: _q, ...own } = config
+  return { backend, ...own, ...targetSetupJson(config) }
 }
 
 const hex = (n: number) => '0x' + n.toString(16)
