@@ -5,8 +5,8 @@ import fs from 'node:fs'
 // named here (the mount, kernel and CLI suites) count for every module they reach.
 const UNIT = {
   'test/unit/compression.test.ts': ['src/pstore/compression.ts'],
-  'test/unit/config.test.ts': ['src/backend/ramoops/config.ts'],
-  'test/unit/dts.test.ts': ['src/backend/ramoops/config.ts'],
+  'test/unit/config.test.ts': ['src/backend/ramoops/ramoopsSetup.ts'],
+  'test/unit/dts.test.ts': ['src/backend/ramoops/ramoopsSetup.ts'],
   'test/unit/inflateMemory.test.ts': ['src/pstore/compression.ts'],
   'test/unit/dmesgHeader.test.ts': ['src/format/dmesgHeader.ts'],
   'test/unit/fastPath.test.ts': ['src/cli/fastPath.ts'],

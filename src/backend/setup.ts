@@ -1,31 +1,31 @@
 /**
- * A backend's setup, whichever backend: one type per backend (`RamoopsConfig`, `BlkConfig`,
- * `ErstConfig`, `EfiConfig`), told apart by `backend`, and what code above the backends needs of
+ * A backend's setup, whichever backend: one type per backend (`RamoopsSetup`, `BlkSetup`,
+ * `ErstSetup`, `EfiSetup`), told apart by `backend`, and what code above the backends needs of
  * any of them: the source a sidecar keeps (one type per backend too), its check and resolution,
  * the target half, the image's size, the dmesg units, the boot log, the JSON form. Everything
  * here switches on the tag; what a setup holds beyond this stays in its backend's folder.
  */
-import { type BlkConfig, type BlkSetupJson, type BlkSource, blkBootLines, blkSetupJson, blkSourceProblem, blkTarget, fromBlkSource } from './blk/config.js'
+import { type BlkSetup, type BlkSetupJson, type BlkSource, blkBootLines, blkSetupJson, blkSourceProblem, blkTarget, fromBlkSource } from './blk/blkSetup.js'
 import { computeBlkLayout } from './blk/layout.js'
-import { type EfiConfig, type EfiSetupJson, type EfiSource, efiBootLines, efiSetupJson, efiSourceProblem, fromEfiSource } from './efi/config.js'
-import { type ErstConfig, type ErstSetupJson, type ErstSource, erstBootLines, erstSetupJson, erstSourceProblem, fromErstSource } from './erst/config.js'
+import { type EfiSetup, type EfiSetupJson, type EfiSource, efiBootLines, efiSetupJson, efiSourceProblem, fromEfiSource } from './efi/efiSetup.js'
+import { type ErstSetup, type ErstSetupJson, type ErstSource, erstBootLines, erstSetupJson, erstSourceProblem, fromErstSource } from './erst/erstSetup.js'
 import { headerBytes } from './erst/storage.js'
+import { computeLayout } from './ramoops/layout.js'
 import {
   fromRamoopsSource,
-  type RamoopsConfig,
+  type RamoopsSetup,
   type RamoopsSetupJson,
   type RamoopsSource,
   ramoopsBootLines,
   ramoopsSetupJson,
   ramoopsSourceProblem,
-} from './ramoops/config.js'
-import { computeLayout } from './ramoops/layout.js'
+} from './ramoops/ramoopsSetup.js'
 import { type FtraceVersion, probeFtraceVersion } from './ramoops/versionProbe.js'
 import type { TargetSetup } from './target.js'
 
 export type { FtraceVersion }
 
-export type BackendConfig = RamoopsConfig | BlkConfig | ErstConfig | EfiConfig
+export type BackendSetup = RamoopsSetup | BlkSetup | ErstSetup | EfiSetup
 
 /**
  * A setup as JSON (the sidecar's `resolved`, `inspect --json`'s `setup`): each backend's own
@@ -35,7 +35,7 @@ export type BackendConfig = RamoopsConfig | BlkConfig | ErstConfig | EfiConfig
 export type SetupJson = RamoopsSetupJson | BlkSetupJson | ErstSetupJson | EfiSetupJson
 
 /** The pstore backend an image is laid out for (`--backend`). */
-export type BackendChoice = BackendConfig['backend']
+export type BackendChoice = BackendSetup['backend']
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['ramoops', 'blk', 'erst', 'efi']
 
@@ -43,7 +43,7 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = ['ramoops', 'blk', 'ers
 export type SetupSource = RamoopsSource | BlkSource | ErstSource | EfiSource
 
 /** The setup a source gives (the sidecar's `setup`, with overrides): its backend's own resolution. */
-export function resolveSetup(source: SetupSource): BackendConfig {
+export function resolveSetup(source: SetupSource): BackendSetup {
   switch (source.backend) {
     case 'ramoops':
       return fromRamoopsSource(source)
@@ -89,15 +89,15 @@ export function ftraceVersionIn(source: SetupSource, readU32: (offset: number) =
 }
 
 /** The target kernel and machine the setup runs on. */
-export function targetOf(config: BackendConfig): TargetSetup {
-  if (config.backend === 'blk') return blkTarget(config)
-  const { kernel, cpus, wordBits, frontends, compress, compressAlgorithm, quirks } = config
+export function targetOf(setup: BackendSetup): TargetSetup {
+  if (setup.backend === 'blk') return blkTarget(setup)
+  const { kernel, cpus, wordBits, frontends, compress, compressAlgorithm, quirks } = setup
   return { kernel, cpus, wordBits, frontends, compress, compressAlgorithm, quirks }
 }
 
 /** The image's size in bytes: ramoops' region, pstore/blk's disk, ERST's backing file. */
-export function imageSize(config: BackendConfig): number {
-  return config.backend === 'blk' ? config.diskSize : config.memSize
+export function imageSize(setup: BackendSetup): number {
+  return setup.backend === 'blk' ? setup.diskSize : setup.memSize
 }
 
 /** The image's size as a setup's JSON gives it (inspect's readers): ramoops' mem_size, pstore/blk's disk, ERST's and efi's file. */
@@ -114,14 +114,14 @@ export function imageSizeInJson(json: SetupJson): number {
 }
 
 /** How many dmesg records the setup holds (zones, or ERST slots; efi: 0, no fixed units); throws the backend's error if it cannot be laid out. */
-export function dmesgUnits(config: BackendConfig): number {
-  switch (config.backend) {
+export function dmesgUnits(setup: BackendSetup): number {
+  switch (setup.backend) {
     case 'ramoops':
-      return computeLayout(config).dmesg.length
+      return computeLayout(setup).dmesg.length
     case 'blk':
-      return computeBlkLayout(config).dmesg.length
+      return computeBlkLayout(setup).dmesg.length
     case 'erst':
-      return (config.memSize - headerBytes(config.memSize, config.erstRecordSize)) / config.erstRecordSize
+      return (setup.memSize - headerBytes(setup.memSize, setup.erstRecordSize)) / setup.erstRecordSize
     case 'efi':
       // no fixed units: one variable a part, as many as the firmware's store has room for
       return 0
@@ -129,39 +129,39 @@ export function dmesgUnits(config: BackendConfig): number {
 }
 
 /** Whether the target has a /dev/pmsg0 to serve: the frontend and a pmsg zone for it. */
-export function hasPmsgDevice(config: BackendConfig): boolean {
-  return config.backend === 'ramoops' && config.pmsgSize > 0 && config.frontends.pmsg
+export function hasPmsgDevice(setup: BackendSetup): boolean {
+  return setup.backend === 'ramoops' && setup.pmsgSize > 0 && setup.frontends.pmsg
 }
 
 /** What a boot logs after its version line: the command line, then the backend's probe and registration. */
-export function backendBootLines(config: BackendConfig): string[] {
-  switch (config.backend) {
+export function backendBootLines(setup: BackendSetup): string[] {
+  switch (setup.backend) {
     case 'ramoops':
-      return ramoopsBootLines(config)
+      return ramoopsBootLines(setup)
     case 'blk':
-      return blkBootLines(config)
+      return blkBootLines(setup)
     case 'erst':
-      return erstBootLines(config)
+      return erstBootLines(setup)
     case 'efi':
-      return efiBootLines(config)
+      return efiBootLines(setup)
   }
 }
 
 /** The setup as JSON (sidecar, `inspect --json`): its backend's own form. */
-export function setupJson(config: BackendConfig): SetupJson {
-  switch (config.backend) {
+export function setupJson(setup: BackendSetup): SetupJson {
+  switch (setup.backend) {
     case 'ramoops':
-      return ramoopsSetupJson(config)
+      return ramoopsSetupJson(setup)
     case 'blk':
-      return blkSetupJson(config)
+      return blkSetupJson(setup)
     case 'erst':
-      return erstSetupJson(config)
+      return erstSetupJson(setup)
     case 'efi':
-      return efiSetupJson(config)
+      return efiSetupJson(setup)
   }
 }
 
 /** Whether the setup has an ftrace zone (ERST stores dmesg records only). */
-export function hasFtraceZone(config: BackendConfig): boolean {
-  return config.backend !== 'erst' && config.backend !== 'efi' && config.ftraceSize > 0
+export function hasFtraceZone(setup: BackendSetup): boolean {
+  return setup.backend !== 'erst' && setup.backend !== 'efi' && setup.ftraceSize > 0
 }

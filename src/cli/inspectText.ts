@@ -4,11 +4,11 @@
  * dump disagree.
  */
 
-import type { EfiSetupJson } from '../backend/efi/config.js'
 import { LINUX_EFI_CRASH_GUID_TEXT } from '../backend/efi/dumpName.js'
+import type { EfiSetupJson } from '../backend/efi/efiSetup.js'
 import type { EfiFate } from '../backend/efi/readPass.js'
-import type { ErstSetupJson } from '../backend/erst/config.js'
-import type { RamoopsSetupJson } from '../backend/ramoops/config.js'
+import type { ErstSetupJson } from '../backend/erst/erstSetup.js'
+import type { RamoopsSetupJson } from '../backend/ramoops/ramoopsSetup.js'
 import type { EfiDescription, ErstDescription, Inspection } from '../machine/inspect.js'
 import type { ZoneVerdict } from '../machine/zoneVerdict.js'
 

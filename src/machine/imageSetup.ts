@@ -6,15 +6,15 @@
  * the same layout.
  */
 import fs from 'node:fs'
-import { BlkConfigError, type BlkSource } from '../backend/blk/config.js'
+import { BlkSetupError, type BlkSource } from '../backend/blk/blkSetup.js'
 import { DetectError, type Detection, detectSetup } from '../backend/detect.js'
-import { type EfiParams, EfiSetupError, type EfiSource } from '../backend/efi/config.js'
-import { type ErstParams, ErstSetupError, type ErstSource } from '../backend/erst/config.js'
+import { type EfiParams, EfiSetupError, type EfiSource } from '../backend/efi/efiSetup.js'
+import { type ErstParams, ErstSetupError, type ErstSource } from '../backend/erst/erstSetup.js'
 import { ERST_MAGIC } from '../backend/erst/storage.js'
-import type { ModuleParams, RamoopsSource } from '../backend/ramoops/config.js'
+import type { ModuleParams, RamoopsSource } from '../backend/ramoops/ramoopsSetup.js'
 import {
   type BackendChoice,
-  type BackendConfig,
+  type BackendSetup,
   dmesgUnits,
   type FtraceVersion,
   ftraceVersionIn,
@@ -177,7 +177,7 @@ export function setupForImage(
   image: string,
   overrides: SetupOverrides,
   options: { ignoreSidecar?: boolean; formatting?: boolean } = {},
-): { source: SetupSource; config: BackendConfig; fromSidecar: boolean; detection?: Detection } {
+): { source: SetupSource; setup: BackendSetup; fromSidecar: boolean; detection?: Detection } {
   if (overrides.detect) return detectedSetup(image, overrides)
   const sidecar = options.ignoreSidecar ? undefined : readSidecar(image)
   const base = sidecar?.setup
@@ -188,11 +188,11 @@ export function setupForImage(
     source = blkSource(image, base, overrides, target)
     if (isAuto(target.kernel)) throw settingError({ problem: 'autoOnBlk', subject: image, param: 'target.kernel', value: 'auto' })
     try {
-      const config = resolveSetup(source)
-      dmesgUnits(config) // lays the disk out: "no room for …" before anything opens it
-      return { source, config, fromSidecar: !!sidecar }
+      const setup = resolveSetup(source)
+      dmesgUnits(setup) // lays the disk out: "no room for …" before anything opens it
+      return { source, setup, fromSidecar: !!sidecar }
     } catch (err) {
-      if (err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+      if (err instanceof BlkSetupError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
       throw err
     }
   }
@@ -200,7 +200,7 @@ export function setupForImage(
     source = efiSource(image, base, overrides, target, options.formatting === true)
     if (isAuto(target.kernel)) throw settingError({ problem: 'autoOnEfi', subject: image, param: 'target.kernel', value: 'auto' })
     try {
-      return { source, config: resolveSetup(source), fromSidecar: !!sidecar }
+      return { source, setup: resolveSetup(source), fromSidecar: !!sidecar }
     } catch (err) {
       if (err instanceof EfiSetupError) throw settingError({ problem: 'efiRefused', subject: image, param: `efi.${err.param}`, detail: err.message })
       if (err instanceof RangeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
@@ -215,7 +215,7 @@ export function setupForImage(
       if (source.backend === 'erst') throw settingError({ problem: 'autoOnErst', subject: image, param: 'target.kernel', value: 'auto' })
       source = { ...source, target: { ...source.target, kernel: autoKernel(image, source) } }
     }
-    return { source, config: resolveSetup(source), fromSidecar: !!sidecar }
+    return { source, setup: resolveSetup(source), fromSidecar: !!sidecar }
   } catch (err) {
     if (err instanceof ErstSetupError) {
       throw settingError({ problem: 'erstRefused', subject: image, param: `erst.${err.param}`, detail: err.message })
@@ -247,7 +247,7 @@ function erstFromFile(image: string): ErstParams {
 }
 
 /** `--detect`: the setup the image's bytes tell, with the user's target (kernel, CPUs, frontends) over it. */
-function detectedSetup(image: string, overrides: SetupOverrides): { source: SetupSource; config: BackendConfig; fromSidecar: false; detection: Detection } {
+function detectedSetup(image: string, overrides: SetupOverrides): { source: SetupSource; setup: BackendSetup; fromSidecar: false; detection: Detection } {
   const given =
     overrides.dtsFile !== undefined
       ? 'dtsFile'
@@ -281,15 +281,9 @@ function detectedSetup(image: string, overrides: SetupOverrides): { source: Setu
     throw err
   }
   try {
-    return { source: detection.source, config: resolveSetup(detection.source), fromSidecar: false, detection }
+    return { source: detection.source, setup: resolveSetup(detection.source), fromSidecar: false, detection }
   } catch (err) {
-    if (
-      err instanceof ProbeError ||
-      err instanceof RangeError ||
-      err instanceof BlkConfigError ||
-      err instanceof ErstSetupError ||
-      err instanceof EfiSetupError
-    )
+    if (err instanceof ProbeError || err instanceof RangeError || err instanceof BlkSetupError || err instanceof ErstSetupError || err instanceof EfiSetupError)
       throw new SetupError(`${image}: the kernel would refuse the detected setup: ${err.message}`)
     throw err
   }

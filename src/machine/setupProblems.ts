@@ -1,7 +1,7 @@
 /**
  * Every problem a setup can have (a setting missing, misplaced or refused), with its words side
  * by side: the JS API's (the engine's error message: settings by their option paths, as
- * formatImage, mount and Simulation.open take them) and the CLI's (its flags; daemon/advice.ts
+ * formatImage, mount and ImageSession.open take them) and the CLI's (its flags; daemon/advice.ts
  * phrases an error's facts with them). The engine reports a problem with its facts
  * (util/errors.ts ErrorFacts), so a front end never parses a message. It imports only
  * util/errors.ts: the CLI's start-up file holds this module.

@@ -6,7 +6,7 @@
  * (sidecarMigration.ts), one of a newer version refused.
  */
 import fs from 'node:fs'
-import { type BackendConfig, type SetupJson, type SetupSource, setupJson, sourceProblem } from '../backend/setup.js'
+import { type BackendSetup, type SetupJson, type SetupSource, setupJson, sourceProblem } from '../backend/setup.js'
 import { writeFileAtomic } from '../util/files.js'
 import { settingError } from './setupProblems.js'
 import { setupFromVersion1 } from './sidecarMigration.js'
@@ -52,7 +52,7 @@ export function readSidecar(image: string): Sidecar | undefined {
   return { pstoreSim: SIDECAR_VERSION, setup: setup as SetupSource }
 }
 
-export function writeSidecar(image: string, source: SetupSource, config: BackendConfig): void {
-  const sidecar: Sidecar = { pstoreSim: SIDECAR_VERSION, setup: source, resolved: setupJson(config) }
+export function writeSidecar(image: string, source: SetupSource, setup: BackendSetup): void {
+  const sidecar: Sidecar = { pstoreSim: SIDECAR_VERSION, setup: source, resolved: setupJson(setup) }
   writeFileAtomic(sidecarPath(image), JSON.stringify(sidecar, null, 2) + '\n')
 }

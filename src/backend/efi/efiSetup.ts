@@ -36,7 +36,7 @@ const KMSG_DUMP_MAX = 5
 /** EFIVARS_DATA_SIZE_MAX (6.1), record_size's default and minimum (6.2+). */
 export const EFI_RECORD_SIZE_MIN = 1024
 
-export interface EfiConfig extends TargetSetup {
+export interface EfiSetup extends TargetSetup {
   backend: 'efi'
   /** psinfo->bufsize: the largest record the kernel writes and reads. */
   efiRecordSize: number
@@ -67,7 +67,7 @@ export function efiBackendName(kernel: KernelVersion): 'efi' | 'efi_pstore' {
   return hasRecordSizeParam(kernel) ? 'efi_pstore' : 'efi'
 }
 
-export function fromEfiParams(params: EfiParams, options: TargetOptions = {}): EfiConfig {
+export function fromEfiParams(params: EfiParams, options: TargetOptions = {}): EfiSetup {
   const t = target(options)
   let recordSize = EFI_RECORD_SIZE_MIN
   if (params.record_size !== undefined) {
@@ -93,7 +93,7 @@ export function fromEfiParams(params: EfiParams, options: TargetOptions = {}): E
   }
 }
 
-export function fromEfiSource(source: EfiSource): EfiConfig {
+export function fromEfiSource(source: EfiSource): EfiSetup {
   return fromEfiParams(source.efi, source.target)
 }
 
@@ -108,27 +108,27 @@ export function efiSourceProblem(o: Record<string, unknown>): string | undefined
  * efi-pstore's record size (efi_pstore.record_size; 6.1's fixed 1024), the backend's name in the
  * file names (6.1's `efi`, 6.2's `efi_pstore`), printk.always_kmsg_dump, the template, the target.
  */
-export function efiSetupJson(config: EfiConfig) {
+export function efiSetupJson(setup: EfiSetup) {
   return {
-    backend: config.backend,
-    size: config.memSize,
-    record_size: config.efiRecordSize,
-    backendName: efiBackendName(config.kernel),
-    always_kmsg_dump: config.maxReason === KMSG_DUMP_MAX,
-    ...(config.varsTemplate !== undefined ? { varsTemplate: config.varsTemplate } : {}),
-    ...targetSetupJson(config),
+    backend: setup.backend,
+    size: setup.memSize,
+    record_size: setup.efiRecordSize,
+    backendName: efiBackendName(setup.kernel),
+    always_kmsg_dump: setup.maxReason === KMSG_DUMP_MAX,
+    ...(setup.varsTemplate !== undefined ? { varsTemplate: setup.varsTemplate } : {}),
+    ...targetSetupJson(setup),
   }
 }
 
 export type EfiSetupJson = ReturnType<typeof efiSetupJson>
 
 /** What a boot logs after the version line (efi-pstore.ko loaded without options). */
-export function efiBootLines(config: EfiConfig): string[] {
-  const name = efiBackendName(config.kernel)
+export function efiBootLines(setup: EfiSetup): string[] {
+  const name = efiBackendName(setup.kernel)
   return [
     'Command line: console=ttyS0,115200',
     'efi: EFI v2.7 by EDK II',
-    `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
+    `pstore: Using crash dump compression: ${setup.compress ? 'deflate' : 'none'}`,
     `pstore: Registered ${name} as persistent store backend`,
   ]
 }

@@ -18,7 +18,7 @@ export const DEFAULT_ERST_SIZE = 0x10000
 /** ERST_RECORD_SIZE in hw/acpi/erst.c. */
 export const DEFAULT_ERST_RECORD_SIZE = 8192
 
-export interface ErstConfig extends TargetSetup {
+export interface ErstSetup extends TargetSetup {
   backend: 'erst'
   /** The slot size (the exchange buffer, erst_erange.size to the kernel). */
   erstRecordSize: number
@@ -47,7 +47,7 @@ export class ErstSetupError extends PstoreSimError {
 }
 
 /** QEMU's checks at realize (check_erst_backend_storage) plus the page-multiple size of a memory backend. */
-export function fromErstParams(params: ErstParams, options: TargetOptions = {}): ErstConfig {
+export function fromErstParams(params: ErstParams, options: TargetOptions = {}): ErstSetup {
   const size = params.size ?? DEFAULT_ERST_SIZE
   const recordSize = params.record_size ?? DEFAULT_ERST_RECORD_SIZE
   if (!Number.isSafeInteger(recordSize) || recordSize < 4096 || recordSize > 0xffffffff || (recordSize & (recordSize - 1)) !== 0) {
@@ -62,7 +62,7 @@ export function fromErstParams(params: ErstParams, options: TargetOptions = {}):
   return { backend: 'erst', erstRecordSize: recordSize, memSize: size, maxReason: 0, ...target(options) }
 }
 
-export function fromErstSource(source: ErstSource): ErstConfig {
+export function fromErstSource(source: ErstSource): ErstSetup {
   return fromErstParams(source.erst, source.target)
 }
 
@@ -76,18 +76,18 @@ export function erstSourceProblem(o: Record<string, unknown>): string | undefine
 }
 
 /** An ERST setup as JSON (the sidecar's `resolved`, `inspect --json`): QEMU's size and record_size, the target. */
-export function erstSetupJson(config: ErstConfig) {
-  return { backend: config.backend, size: config.memSize, record_size: config.erstRecordSize, ...targetSetupJson(config) }
+export function erstSetupJson(setup: ErstSetup) {
+  return { backend: setup.backend, size: setup.memSize, record_size: setup.erstRecordSize, ...targetSetupJson(setup) }
 }
 
 export type ErstSetupJson = ReturnType<typeof erstSetupJson>
 
 /** What a boot logs after the version line, as Debian's 6.1/6.12 print it (the params.json of test/fixtures/erst-6.x): ERST is built in, no parameters. */
-export function erstBootLines(config: ErstConfig): string[] {
+export function erstBootLines(setup: ErstSetup): string[] {
   return [
     'Command line: console=ttyS0,115200',
     'ERST: Error Record Serialization Table (ERST) support is initialized.',
-    `pstore: Using crash dump compression: ${config.compress ? config.compressAlgorithm : 'none'}`,
+    `pstore: Using crash dump compression: ${setup.compress ? setup.compressAlgorithm : 'none'}`,
     'pstore: Registered erst as persistent store backend',
   ]
 }
