@@ -173,6 +173,24 @@ t.test('a version-1 pstore/blk sidecar: its pstore_blk values, the same records 
   t.same(folder(image), before, 'inspect changed no file')
 })
 
+t.test('a version-1 efi sidecar (its setup had the shape version 2 keeps): the setup and records of version 2', async (t) => {
+  const image = path.join(tempDir(t), 'vars.fd')
+  await cli(['format', image, '--backend', 'efi', '--efi-record-size', '2048', '--kernel', '6.12.107'])
+  await cli(['panic', image])
+  const v2 = await inspect(image)
+  const { setup } = sidecarOf(image)
+  t.same(setup, { backend: 'efi', efi: { record_size: 2048 }, target: { kernel: '6.12.107' } }, "what version 1 kept too (the store's size is the file's)")
+  // version 1's resolved, in ramoops' names around efi's own (never read back)
+  const resolved = { backend: 'efi', efiRecordSize: 2048, efiName: 'efi_pstore', source: 'module', memAddress: 0, memSize: v2.setup.size, recordSize: 2048 }
+  fs.writeFileSync(`${image}.json`, JSON.stringify({ pstoreSim: 1, setup, resolved }, null, 2) + '\n')
+  const before = folder(image)
+  const r = await inspect(image)
+  t.same(r.setup, v2.setup, 'the setup version 2 gives')
+  t.same(r.records, v2.records, 'the same records')
+  t.same(r.efi, v2.efi, 'the same variables')
+  t.same(folder(image), before, 'inspect changed no file')
+})
+
 /** Format flags for each backend, and the fields its JSON has beside the target's (and some it must not have). */
 const BACKENDS: Array<{ backend: string; flags: string[]; own: string[]; not: string[] }> = [
   {
