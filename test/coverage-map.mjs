@@ -16,7 +16,7 @@ const UNIT = {
   'test/unit/kmsgDumper.test.ts': ['src/pstore/kmsgDumper.ts'],
   'test/unit/layout.test.ts': ['src/backend/ramoops/layout.ts'],
   'test/unit/advice.test.ts': ['src/daemon/advice.ts'],
-  'test/unit/machine.test.ts': ['src/machine/machine.ts', 'src/machine/crashReport.ts', 'src/machine/events.ts', 'src/machine/simulation.ts'],
+  'test/unit/machine.test.ts': ['src/machine/machine.ts', 'src/machine/crashReport.ts', 'src/machine/events.ts', 'src/machine/imageSession.ts'],
   'test/unit/mountView.test.ts': ['src/pstore/mountView.ts', 'src/pstore/filesystem.ts'],
   'test/unit/ramoops.fixtures.test.ts': [
     'src/backend/ramoops/ramoops.ts',
