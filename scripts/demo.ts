@@ -8,7 +8,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { formatImage, mount } from '../src/index.js'
-import { Simulation } from '../src/machine/simulation.js'
+import { ImageSession } from '../src/machine/imageSession.js'
 
 const DTS = `/dts-v1/;
 / {
@@ -39,15 +39,15 @@ async function main(): Promise<void> {
 
   await formatImage(image, { dtsFile }, { force: true })
   // The kernel's side of one boot, played on the image directly (no daemon yet).
-  const sim = Simulation.open(image, {}, { readOnly: false })
-  sim.machine.console('systemd[1]: Started Journal Service.\nmyapp[412]: connecting to the modem\n')
-  sim.machine.pmsg(Buffer.from('myapp: last words before the crash\n'))
-  sim.machine.ftrace([
+  const session = ImageSession.open(image, {}, { readOnly: false })
+  session.machine.console('systemd[1]: Started Journal Service.\nmyapp[412]: connecting to the modem\n')
+  session.machine.pmsg(Buffer.from('myapp: last words before the crash\n'))
+  session.machine.ftrace([
     { cpu: 0, ip: 0xffffffff81234560n, parentIp: 0xffffffff81200010n },
     { cpu: 0, ip: 0xffffffff81234890n, parentIp: 0xffffffff81234560n },
   ])
-  sim.machine.crash({ reason: 'panic', message: 'modem watchdog expired' })
-  sim.close()
+  session.machine.crash({ reason: 'panic', message: 'modem watchdog expired' })
+  session.close()
 
   // Mounting is the reboot that finds the crash.
   const pstore = await mount(image, mountpoint)

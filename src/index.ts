@@ -13,49 +13,77 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { type BlkSetup, BlkSetupError, blkSetup } from './backend/blk/blkSetup.js'
+import type { EfiSetup } from './backend/efi/efiSetup.js'
+import type { ErstSetup } from './backend/erst/erstSetup.js'
 import type { CorruptSpec, FlipReport } from './backend/faults.js'
+import type { RamoopsSetup } from './backend/ramoops/ramoopsSetup.js'
+import type { BackendSetup } from './backend/setup.js'
 import { sendEventTo, startDaemon, unmount as unmountDaemon } from './daemon/client.js'
 import { asSentClass } from './daemon/errorClasses.js'
 import { defaultFifoPath } from './daemon/pmsgFifo.js'
 import type { FtraceCall } from './machine/events.js'
+import { formatImage as createImage, ImageSession } from './machine/imageSession.js'
 import type { SetupOverrides } from './machine/imageSetup.js'
 import type { CrashResult } from './machine/machine.js'
-import { formatImage as createImage } from './machine/simulation.js'
 import type { DumpReason } from './pstore/kmsgDumper.js'
 import { PstoreSimError } from './util/errors.js'
 
 export { BlkBackend } from './backend/blk/backend.js'
 export { PstoreBlk } from './backend/blk/blk.js'
-export { type BlkConfig, BlkConfigError, blkConfig, parseBlkCmdline, parseModuleOptions as parseBlkModuleOptions } from './backend/blk/config.js'
+export { type BlkSetup, BlkSetupError, blkSetup, parseBlkCmdline, parseModuleOptions as parseBlkModuleOptions } from './backend/blk/blkSetup.js'
 export { computeBlkLayout } from './backend/blk/layout.js'
-export { type EfiConfig, type EfiParams, EfiSetupError } from './backend/efi/config.js'
 export { EfiBackend } from './backend/efi/efi.js'
+export { type EfiParams, type EfiSetup, EfiSetupError } from './backend/efi/efiSetup.js'
 export { emptyOvmfStore } from './backend/efi/emptyStore.js'
 export { VariableStore } from './backend/efi/varstore.js'
-export { type ErstConfig, ErstSetupError } from './backend/erst/config.js'
+export { type ErstSetup, ErstSetupError } from './backend/erst/erstSetup.js'
 export { CorruptError } from './backend/faults.js'
-// The engine as a library (README, "JS API"), listed on purpose: each backend's setup from what
-// a kernel is given, its layout and the backend itself; parsers' internals stay private.
-export { fromCmdline, fromDts, fromModuleParams, type ModuleParams, ProbeError, type RamoopsConfig, type TargetOptions } from './backend/ramoops/config.js'
 export { computeLayout, type RegionLayout, type ZoneLayout } from './backend/ramoops/layout.js'
 export { Ramoops } from './backend/ramoops/ramoops.js'
-export type { BackendConfig, SetupJson } from './backend/setup.js'
+// The engine as a library (README, "JS API"), listed on purpose: each backend's setup from what
+// a kernel is given, its layout and the backend itself; parsers' internals stay private.
+export { fromCmdline, fromDts, fromModuleParams, type ModuleParams, ProbeError, type RamoopsSetup, type TargetOptions } from './backend/ramoops/ramoopsSetup.js'
+export type { BackendSetup, SetupJson, SetupSource } from './backend/setup.js'
 export { MountError } from './daemon/mountpoint.js'
 export { FifoError } from './daemon/pmsgFifo.js'
 export { ReedSolomon, reedSolomon } from './format/reedSolomon.js'
 export { ImageError, RegionImage } from './format/region.js'
 export type { EventResult, KernelEvent } from './machine/events.js'
 export { ReadOnlyError } from './machine/events.js'
+export { ImageLockedError, ImageSession } from './machine/imageSession.js'
 export { SetupError } from './machine/imageSetup.js'
 export { inspectImage } from './machine/inspect.js'
 export { FtraceCallError, MachineHaltedError, MachineSetupError, SimulatedMachine } from './machine/machine.js'
-export { ImageLockedError, Simulation } from './machine/simulation.js'
 export type { PstoreRecord } from './pstore/record.js'
 export { KMSG_DUMP } from './pstore/record.js'
 export { SymbolTable } from './pstore/symbols.js'
 export type { ErrorFacts } from './util/errors.js'
 export { EnvironmentError, PstoreSimError } from './util/errors.js'
 export type { CorruptSpec, CrashResult, DumpReason, FlipReport, FtraceCall }
+
+// The names of before "setup" became the one word for a backend's resolved setup and an image
+// opened for a command became an ImageSession: kept so that users' code compiles.
+/** @deprecated use ImageSession */
+export const Simulation = ImageSession
+/** @deprecated use ImageSession */
+export type Simulation = ImageSession
+/** @deprecated use BackendSetup */
+export type BackendConfig = BackendSetup
+/** @deprecated use RamoopsSetup */
+export type RamoopsConfig = RamoopsSetup
+/** @deprecated use BlkSetup */
+export type BlkConfig = BlkSetup
+/** @deprecated use ErstSetup */
+export type ErstConfig = ErstSetup
+/** @deprecated use EfiSetup */
+export type EfiConfig = EfiSetup
+/** @deprecated use BlkSetupError */
+export const BlkConfigError = BlkSetupError
+/** @deprecated use BlkSetupError */
+export type BlkConfigError = BlkSetupError
+/** @deprecated use blkSetup */
+export const blkConfig = blkSetup
 
 /** A setup as the CLI's setup flags give it: module parameters, a command line or a .dts file, and the target. */
 export type ImageSetup = SetupOverrides

@@ -5,8 +5,8 @@ import fs from 'node:fs'
 // named here (the mount, kernel and CLI suites) count for every module they reach.
 const UNIT = {
   'test/unit/compression.test.ts': ['src/pstore/compression.ts'],
-  'test/unit/config.test.ts': ['src/backend/ramoops/config.ts'],
-  'test/unit/dts.test.ts': ['src/backend/ramoops/config.ts'],
+  'test/unit/config.test.ts': ['src/backend/ramoops/ramoopsSetup.ts'],
+  'test/unit/dts.test.ts': ['src/backend/ramoops/ramoopsSetup.ts'],
   'test/unit/inflateMemory.test.ts': ['src/pstore/compression.ts'],
   'test/unit/dmesgHeader.test.ts': ['src/format/dmesgHeader.ts'],
   'test/unit/fastPath.test.ts': ['src/cli/fastPath.ts'],
@@ -16,7 +16,7 @@ const UNIT = {
   'test/unit/kmsgDumper.test.ts': ['src/pstore/kmsgDumper.ts'],
   'test/unit/layout.test.ts': ['src/backend/ramoops/layout.ts'],
   'test/unit/advice.test.ts': ['src/daemon/advice.ts'],
-  'test/unit/machine.test.ts': ['src/machine/machine.ts', 'src/machine/crashReport.ts', 'src/machine/events.ts', 'src/machine/simulation.ts'],
+  'test/unit/machine.test.ts': ['src/machine/machine.ts', 'src/machine/crashReport.ts', 'src/machine/events.ts', 'src/machine/imageSession.ts'],
   'test/unit/mountView.test.ts': ['src/pstore/mountView.ts', 'src/pstore/filesystem.ts'],
   'test/unit/ramoops.fixtures.test.ts': [
     'src/backend/ramoops/ramoops.ts',
@@ -29,7 +29,7 @@ const UNIT = {
   'test/unit/symbols.test.ts': ['src/pstore/symbols.ts'],
   'test/unit/zone.test.ts': ['src/backend/ramoops/zone.ts'],
   'test/unit/setupPrecedence.test.ts': ['src/machine/imageSetup.ts'],
-  'test/unit/setupJson.test.ts': ['src/backend/setup.ts'],
+  'test/unit/sidecar.test.ts': ['src/machine/sidecar.ts', 'src/machine/sidecarMigration.ts', 'src/backend/setup.ts'],
 }
 const everyModule = (dir = 'src') =>
   fs

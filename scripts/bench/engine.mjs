@@ -6,7 +6,7 @@
  *   node scripts/bench/engine.mjs PROJECT_DIR ROUNDS LABEL=IMAGE [LABEL=IMAGE ...] [--ecc-image IMAGE]
  *
  * For every image (opened read-only: nothing is written to it):
- *   open   Simulation.open(): sidecar + whole image read into memory
+ *   open   ImageSession.open(): sidecar + whole image read into memory
  *   boot   SimulatedMachine.boot(): every zone validated (ECC decoded), snapshots, read pass
  *          with inflate of compressed records
  *   view   MountView.load(): the files (names, contents, ftrace text)
@@ -32,7 +32,11 @@ while (args.length) {
   }
 }
 const load = (m) => import(pathToFileURL(path.join(projectDir, 'dist/src', m)).href)
-const { Simulation } = await load('machine/simulation.js')
+// ImageSession (machine/imageSession.js); a project before issue 29's names calls it Simulation
+const ImageSession = await load('machine/imageSession.js').then(
+  (m) => m.ImageSession,
+  () => load('machine/simulation.js').then((m) => m.Simulation),
+)
 const { SimulatedMachine } = await load('machine/machine.js')
 const { RegionImage } = await load('format/region.js')
 const { MountView } = await load('pstore/mountView.js')
@@ -62,17 +66,17 @@ for (const { label, image } of images) {
     bytes = 0,
     rssMiB = 0
   for (let r = 0; r <= rounds; r++) {
-    const [tOpen, sim] = time(() => Simulation.open(image, {}, { readOnly: true }))
-    const [tBoot, booted] = time(() => sim.machine.boot())
+    const [tOpen, session] = time(() => ImageSession.open(image, {}, { readOnly: true }))
+    const [tBoot, booted] = time(() => session.machine.boot())
     const v = new MountView({ uid: 0, gid: 0 }, nowTimespec())
-    const [tView] = time(() => v.load(booted.records, { now: nowTimespec(), wordBits: sim.config.wordBits }))
+    const [tView] = time(() => v.load(booted.records, { now: nowTimespec(), wordBits: (session.setup ?? session.config).wordBits }))
     records = booted.records.length
     files = v.names().length
     bytes = v.names().reduce((n, name) => n + v.get(name).file.content.length, 0)
     rssMiB = Math.max(rssMiB, process.memoryUsage().rss / 1048576)
     // A panic on a writable in-memory copy (RegionImage.fromBuffer: no file, so no flush I/O).
-    const region = RegionImage.fromBuffer(Buffer.from(sim.region.bytes))
-    const machine = new SimulatedMachine(sim.config, region, sim.machine.state)
+    const region = RegionImage.fromBuffer(Buffer.from(session.region.bytes))
+    const machine = new SimulatedMachine(session.setup ?? session.config, region, session.machine.state)
     machine.boot()
     const [tPanic, result] = time(() => machine.crash({ reason: 'panic', message: 'bench' }))
     if (!result.stored) throw new Error(`${label}: the panic was not stored: ${result.why}`)
@@ -113,8 +117,8 @@ if (eccImage) {
   const samples = []
   let records = 0
   for (let r = 0; r <= rounds; r++) {
-    const sim = Simulation.open(eccImage, {}, { readOnly: true })
-    const [t, booted] = time(() => sim.machine.boot())
+    const session = ImageSession.open(eccImage, {}, { readOnly: true })
+    const [t, booted] = time(() => session.machine.boot())
     records = booted.records.length
     samples.push(t)
   }

@@ -26,11 +26,16 @@ if (!projectDir || !image || !(count >= 1)) {
   process.exit(1)
 }
 const compress = !flags.includes('--no-compress')
-const { Simulation } = await import(pathToFileURL(path.join(projectDir, 'dist/src/machine/simulation.js')).href)
+const load = (m) => import(pathToFileURL(path.join(projectDir, 'dist/src', m)).href)
+// ImageSession (machine/imageSession.js); a project before issue 29's names calls it Simulation
+const ImageSession = await load('machine/imageSession.js').then(
+  (m) => m.ImageSession,
+  () => load('machine/simulation.js').then((m) => m.Simulation),
+)
 
 const t0 = performance.now()
-const sim = Simulation.open(image, {}, { readOnly: false })
-const machine = sim.machine
+const session = ImageSession.open(image, {}, { readOnly: false })
+const machine = session.machine
 const backend = machine.backend
 if (backend.name !== 'ramoops') throw new Error(`${image}: fill writes ramoops images (this one is ${backend.name})`)
 const ramoops = backend.ramoops
@@ -67,5 +72,5 @@ if (ramoops.ftrace.length) {
   ])
 }
 if (machine.crash({ reason: 'panic', compress, message: 'bench fill' }).stored) stored++
-sim.close()
+session.close()
 process.stdout.write(JSON.stringify({ records: stored, zones, ms: performance.now() - t0 }) + '\n')

@@ -179,6 +179,7 @@ export function detectSetup(bytes: Buffer, target: TargetOptions): Detection {
   return {
     backend: 'ramoops',
     source: {
+      backend: 'ramoops',
       params: {
         mem_size: d.memSize,
         record_size: d.recordSize.max,

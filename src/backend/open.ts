@@ -5,17 +5,17 @@ import { BlkBackend } from './blk/backend.js'
 import { EfiBackend } from './efi/efi.js'
 import { ErstBackend } from './erst/erst.js'
 import { RamoopsBackend } from './ramoops/backend.js'
-import type { BackendConfig } from './setup.js'
+import type { BackendSetup } from './setup.js'
 
-export function openBackend(config: BackendConfig, region: RegionImage): PstoreBackend {
-  switch (config.backend) {
+export function openBackend(setup: BackendSetup, region: RegionImage): PstoreBackend {
+  switch (setup.backend) {
     case 'blk':
-      return new BlkBackend(config, region)
+      return new BlkBackend(setup, region)
     case 'erst':
-      return new ErstBackend(config, region)
+      return new ErstBackend(setup, region)
     case 'efi':
-      return new EfiBackend(config, region)
+      return new EfiBackend(setup, region)
     case 'ramoops':
-      return new RamoopsBackend(config, region)
+      return new RamoopsBackend(setup, region)
   }
 }

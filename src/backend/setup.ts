@@ -1,123 +1,127 @@
 /**
- * A backend's setup, whichever backend: one type per backend (`RamoopsConfig`, `BlkConfig`,
- * `ErstConfig`), told apart by `backend`, and what code above the backends needs of any of them:
- * the source a sidecar keeps and its resolution, the target half, the image's size, the dmesg
- * units, the boot log, the JSON form. Everything here switches on the tag; what a setup holds
- * beyond this stays in its backend's folder.
+ * A backend's setup, whichever backend: one type per backend (`RamoopsSetup`, `BlkSetup`,
+ * `ErstSetup`, `EfiSetup`), told apart by `backend`, and what code above the backends needs of
+ * any of them: the source a sidecar keeps (one type per backend too), its check and resolution,
+ * the target half, the image's size, the dmesg units, the boot log, the JSON form. Everything
+ * here switches on the tag; what a setup holds beyond this stays in its backend's folder.
  */
-import { type BlkConfig, type BlkSetupJson, blkBootLines, blkConfig, blkSetupJson, parseBlkCmdline } from './blk/config.js'
+import { type BlkSetup, type BlkSetupJson, type BlkSource, blkBootLines, blkSetupJson, blkSourceProblem, blkTarget, fromBlkSource } from './blk/blkSetup.js'
 import { computeBlkLayout } from './blk/layout.js'
-import { type EfiConfig, type EfiParams, type EfiSetupJson, efiBootLines, efiSetupJson, fromEfiParams } from './efi/config.js'
-import { type ErstConfig, type ErstParams, type ErstSetupJson, erstBootLines, erstSetupJson, fromErstParams } from './erst/config.js'
+import { type EfiSetup, type EfiSetupJson, type EfiSource, efiBootLines, efiSetupJson, efiSourceProblem, fromEfiSource } from './efi/efiSetup.js'
+import { type ErstSetup, type ErstSetupJson, type ErstSource, erstBootLines, erstSetupJson, erstSourceProblem, fromErstSource } from './erst/erstSetup.js'
 import { headerBytes } from './erst/storage.js'
-import {
-  configToJson,
-  fromCmdline,
-  fromDts,
-  fromModuleParams,
-  type ModuleParams,
-  type RamoopsConfig,
-  type RamoopsConfigJson,
-  ramoopsBootLines,
-} from './ramoops/config.js'
 import { computeLayout } from './ramoops/layout.js'
+import {
+  fromRamoopsSource,
+  type RamoopsSetup,
+  type RamoopsSetupJson,
+  type RamoopsSource,
+  ramoopsBootLines,
+  ramoopsSetupJson,
+  ramoopsSourceProblem,
+} from './ramoops/ramoopsSetup.js'
 import { type FtraceVersion, probeFtraceVersion } from './ramoops/versionProbe.js'
-import type { TargetOptions, TargetSetup } from './target.js'
+import type { TargetSetup } from './target.js'
 
 export type { FtraceVersion }
 
-export type BackendConfig = RamoopsConfig | BlkConfig | ErstConfig | EfiConfig
+export type BackendSetup = RamoopsSetup | BlkSetup | ErstSetup | EfiSetup
 
 /**
- * A setup as JSON (the sidecar's `resolved`, `inspect --json`): the shape pstore-sim has always
- * written, with ramoops' field names for every backend (erst and blk fill them from their own:
- * zone sizes, `memSize` the image's size), erst's `backend` and `erstRecordSize`, blk's `blk`.
+ * A setup as JSON (the sidecar's `resolved`, `inspect --json`'s `setup`): each backend's own
+ * fields under its own names, told apart by `backend`, with the target's half
+ * (backend/target.ts TargetSetupJson: kernel, cpus, …) in every one.
  */
-export type SetupJson = RamoopsConfigJson | ErstSetupJson | BlkSetupJson | EfiSetupJson
+export type SetupJson = RamoopsSetupJson | BlkSetupJson | ErstSetupJson | EfiSetupJson
 
-/** The pstore backend an image is laid out for (`--backend`); absent means ramoops. */
-export type BackendChoice = BackendConfig['backend']
+/** The pstore backend an image is laid out for (`--backend`). */
+export type BackendChoice = BackendSetup['backend']
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['ramoops', 'blk', 'erst', 'efi']
 
-export interface SetupSource {
-  backend?: BackendChoice
-  /** erst: QEMU's memory-backend size and acpi-erst record_size. */
-  erst?: ErstParams
-  /** efi: efi_pstore.record_size, the store file's size and the template it was made from. */
-  efi?: EfiParams
-  /** ramoops module parameters (the `--mem-size …` flags mean exactly these). */
-  params?: ModuleParams
-  cmdline?: string
-  dts?: string
-  dtsFile?: string
-  target: TargetOptions
-  /** blk: `cmdline` holds the pstore_blk.* words, the image is the disk; its size in bytes (the image's size) */
-  diskSize?: number
-}
+/** Where a setup comes from, as the sidecar keeps it (its `setup`): each backend's inputs, told apart by `backend`. */
+export type SetupSource = RamoopsSource | BlkSource | ErstSource | EfiSource
 
 /** The setup a source gives (the sidecar's `setup`, with overrides): its backend's own resolution. */
-export function resolveSetup(source: SetupSource): BackendConfig {
-  if (source.backend === 'blk') return blkSetup(source)
-  if (source.backend === 'erst') return fromErstParams(source.erst ?? {}, source.target)
-  if (source.backend === 'efi') return fromEfiParams(source.efi ?? {}, source.target)
-  return resolveRamoops(source)
+export function resolveSetup(source: SetupSource): BackendSetup {
+  switch (source.backend) {
+    case 'ramoops':
+      return fromRamoopsSource(source)
+    case 'blk':
+      return fromBlkSource(source)
+    case 'erst':
+      return fromErstSource(source)
+    case 'efi':
+      return fromEfiSource(source)
+  }
 }
 
-/** A pstore/blk setup: its `pstore_blk.*` command line over the disk. */
-export function blkSetup(source: SetupSource): BlkConfig {
-  const { params, compress } = parseBlkCmdline(source.cmdline ?? '')
-  const t = source.target
-  return blkConfig(params, source.diskSize ?? 0, { kernel: t.kernel, cpus: t.cpus, compress: t.compress ?? compress })
-}
-
-/** A ramoops setup (no `backend`, or 'ramoops'): from its device tree, command line or module parameters. */
-function resolveRamoops(source: SetupSource): RamoopsConfig {
-  if (source.dts !== undefined) return fromDts(source.dts, source.target, source.dtsFile ?? 'device tree')
-  if (source.cmdline !== undefined) return fromCmdline(source.cmdline, source.target)
-  return fromModuleParams(source.params ?? {}, source.target)
+/**
+ * Why a setup read from a sidecar (JSON, so anything) is not a SetupSource: its backend's own
+ * check of its fields. The values themselves are checked when the setup is resolved.
+ */
+export function sourceProblem(setup: unknown): string | undefined {
+  if (typeof setup !== 'object' || setup === null || Array.isArray(setup)) return 'its "setup" is not an object'
+  const o = setup as Record<string, unknown>
+  switch (o.backend) {
+    case 'ramoops':
+      return ramoopsSourceProblem(o)
+    case 'blk':
+      return blkSourceProblem(o)
+    case 'erst':
+      return erstSourceProblem(o)
+    case 'efi':
+      return efiSourceProblem(o)
+    default:
+      return `setup.backend is ${JSON.stringify(o.backend)?.slice(0, 40)}, not one of ${BACKEND_CHOICES.join(', ')}`
+  }
 }
 
 /** Whether the image's ftrace zones sign the kernel version: ramoops' only (pstore/blk's zones and ERST's records hold none). */
-export function signsKernelVersion(source: SetupSource): boolean {
-  return source.backend === undefined || source.backend === 'ramoops'
+export function signsKernelVersion(source: SetupSource): source is RamoopsSource {
+  return source.backend === 'ramoops'
 }
 
 /** The kernel version a ramoops image's ftrace zones show under this source (any version's layout). */
 export function ftraceVersionIn(source: SetupSource, readU32: (offset: number) => number | undefined): FtraceVersion | undefined {
   if (!signsKernelVersion(source)) return undefined
-  return probeFtraceVersion((kernel) => resolveRamoops({ ...source, target: { ...source.target, kernel } }), readU32)
+  return probeFtraceVersion((kernel) => fromRamoopsSource({ ...source, target: { ...source.target, kernel } }), readU32)
 }
 
 /** The target kernel and machine the setup runs on. */
-export function targetOf(config: BackendConfig): TargetSetup {
-  const { kernel, cpus, compress, compressAlgorithm, quirks } = config
-  switch (config.backend) {
-    case 'blk':
-      // No frontend: the kernels pstore/blk was checked against (Debian's) have none, and the
-      // backend writes no console, pmsg or ftrace zone; the 64-bit word is the only one checked.
-      return { kernel, cpus, wordBits: 64, frontends: { console: false, pmsg: false, ftrace: false }, compress, compressAlgorithm, quirks }
-    case 'erst':
-    case 'efi':
-    case 'ramoops':
-      return { kernel, cpus, wordBits: config.wordBits, frontends: config.frontends, compress, compressAlgorithm, quirks }
-  }
+export function targetOf(setup: BackendSetup): TargetSetup {
+  if (setup.backend === 'blk') return blkTarget(setup)
+  const { kernel, cpus, wordBits, frontends, compress, compressAlgorithm, quirks } = setup
+  return { kernel, cpus, wordBits, frontends, compress, compressAlgorithm, quirks }
 }
 
 /** The image's size in bytes: ramoops' region, pstore/blk's disk, ERST's backing file. */
-export function imageSize(config: BackendConfig): number {
-  return config.backend === 'blk' ? config.diskSize : config.memSize
+export function imageSize(setup: BackendSetup): number {
+  return setup.backend === 'blk' ? setup.diskSize : setup.memSize
+}
+
+/** The image's size as a setup's JSON gives it (inspect's readers): ramoops' mem_size, pstore/blk's disk, ERST's and efi's file. */
+export function imageSizeInJson(json: SetupJson): number {
+  switch (json.backend) {
+    case 'ramoops':
+      return json.memSize
+    case 'blk':
+      return json.diskSize
+    case 'erst':
+    case 'efi':
+      return json.size
+  }
 }
 
 /** How many dmesg records the setup holds (zones, or ERST slots; efi: 0, no fixed units); throws the backend's error if it cannot be laid out. */
-export function dmesgUnits(config: BackendConfig): number {
-  switch (config.backend) {
+export function dmesgUnits(setup: BackendSetup): number {
+  switch (setup.backend) {
     case 'ramoops':
-      return computeLayout(config).dmesg.length
+      return computeLayout(setup).dmesg.length
     case 'blk':
-      return computeBlkLayout(config).dmesg.length
+      return computeBlkLayout(setup).dmesg.length
     case 'erst':
-      return (config.memSize - headerBytes(config.memSize, config.erstRecordSize)) / config.erstRecordSize
+      return (setup.memSize - headerBytes(setup.memSize, setup.erstRecordSize)) / setup.erstRecordSize
     case 'efi':
       // no fixed units: one variable a part, as many as the firmware's store has room for
       return 0
@@ -125,38 +129,39 @@ export function dmesgUnits(config: BackendConfig): number {
 }
 
 /** Whether the target has a /dev/pmsg0 to serve: the frontend and a pmsg zone for it. */
-export function hasPmsgDevice(config: BackendConfig): boolean {
-  return config.backend === 'ramoops' && config.pmsgSize > 0 && config.frontends.pmsg
+export function hasPmsgDevice(setup: BackendSetup): boolean {
+  return setup.backend === 'ramoops' && setup.pmsgSize > 0 && setup.frontends.pmsg
 }
 
 /** What a boot logs after its version line: the command line, then the backend's probe and registration. */
-export function backendBootLines(config: BackendConfig): string[] {
-  switch (config.backend) {
+export function backendBootLines(setup: BackendSetup): string[] {
+  switch (setup.backend) {
     case 'ramoops':
-      return ramoopsBootLines(config)
+      return ramoopsBootLines(setup)
     case 'blk':
-      return blkBootLines(config)
+      return blkBootLines(setup)
     case 'erst':
-      return erstBootLines(config)
+      return erstBootLines(setup)
     case 'efi':
-      return efiBootLines(config)
+      return efiBootLines(setup)
   }
 }
 
-export function setupJson(config: BackendConfig): SetupJson {
-  switch (config.backend) {
+/** The setup as JSON (sidecar, `inspect --json`): its backend's own form. */
+export function setupJson(setup: BackendSetup): SetupJson {
+  switch (setup.backend) {
     case 'ramoops':
-      return configToJson(config)
+      return ramoopsSetupJson(setup)
     case 'blk':
-      return blkSetupJson(config)
+      return blkSetupJson(setup)
     case 'erst':
-      return erstSetupJson(config)
+      return erstSetupJson(setup)
     case 'efi':
-      return efiSetupJson(config)
+      return efiSetupJson(setup)
   }
 }
 
 /** Whether the setup has an ftrace zone (ERST stores dmesg records only). */
-export function hasFtraceZone(config: BackendConfig): boolean {
-  return config.backend !== 'erst' && config.backend !== 'efi' && config.ftraceSize > 0
+export function hasFtraceZone(setup: BackendSetup): boolean {
+  return setup.backend !== 'erst' && setup.backend !== 'efi' && setup.ftraceSize > 0
 }

@@ -83,29 +83,45 @@ export function target(options: TargetOptions): TargetSetup {
 }
 
 /**
- * The JSON form (sidecar, `inspect --json`) of a backend without zones, ERST's and efi's: the
- * target's half under ramoops' field names, every zone size 0, `recordSize` the backend's own.
+ * The target's half of every backend's setup as JSON (the sidecar's `resolved`, `inspect --json`'s
+ * `setup`), beside the backend's own fields: scripts read `kernel` or `cpus` the same way for any
+ * backend. `compressAlgorithm` is there when `compress` is on.
  */
-export function zonelessSetupJson(config: TargetSetup & { memSize: number; maxReason: number }, recordSize: number) {
-  const { memSize, maxReason, kernel, cpus, wordBits, frontends, compress, compressAlgorithm, quirks } = config
-  return {
-    source: 'module' as const,
-    memAddress: 0,
-    memSize,
-    recordSize,
-    consoleSize: 0,
-    ftraceSize: 0,
-    pmsgSize: 0,
-    eccSize: 0,
-    eccBlockSize: 128,
-    maxReason,
-    ftracePerCpu: false,
-    kernel: formatKernelVersion(kernel),
-    cpus,
-    wordBits,
-    frontends,
-    compress,
-    ...(compress && compressAlgorithm !== 'deflate' ? { compressAlgorithm } : {}),
-    quirks,
+export interface TargetSetupJson {
+  kernel: string
+  cpus: number
+  wordBits: 64 | 32
+  frontends: Frontends
+  compress: boolean
+  compressAlgorithm?: CompressAlgorithm
+  quirks: KernelQuirks
+}
+
+export function targetSetupJson(t: TargetSetup): TargetSetupJson {
+  const { cpus, wordBits, frontends, compress, compressAlgorithm, quirks } = t
+  return { kernel: formatKernelVersion(t.kernel), cpus, wordBits, frontends, compress, ...(compress ? { compressAlgorithm } : {}), quirks }
+}
+
+type JsonType = 'number' | 'string' | 'boolean' | 'object'
+
+/**
+ * Why an object read from JSON (a sidecar's setup) does not have the fields it must: the first
+ * field `required` lacks or any field of the wrong type, named by its path under `where`.
+ */
+export function fieldProblem(where: string, o: Record<string, unknown>, types: Record<string, JsonType>, required: readonly string[] = []): string | undefined {
+  for (const key of required) if (o[key] === undefined) return `${where}.${key} is missing`
+  for (const [key, type] of Object.entries(types)) {
+    const value = o[key]
+    if (value === undefined) continue
+    const actual = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
+    if (actual !== type) return `${where}.${key} is ${JSON.stringify(value).slice(0, 40)}, not ${type === 'object' ? 'an object' : `a ${type}`}`
   }
+  return undefined
+}
+
+/** Why a sidecar's `target` is not TargetOptions (its values are checked where the setup is resolved). */
+export function targetProblem(o: Record<string, unknown>): string | undefined {
+  if (typeof o.target !== 'object' || o.target === null || Array.isArray(o.target)) return 'setup.target is not an object'
+  const types = { kernel: 'string', cpus: 'number', wordBits: 'number', frontends: 'object', quirks: 'object' } as const
+  return fieldProblem('setup.target', o.target as Record<string, unknown>, types)
 }

@@ -8,6 +8,7 @@
  * drawing (inspectPictureEfi.ts).
  */
 
+import { imageSizeInJson } from '../backend/setup.js'
 import type { Inspection, ZoneInspection } from '../machine/inspect.js'
 import { renderEfiSvg } from './inspectPictureEfi.js'
 import { escapeXml, sizeText } from './svgText.js'
@@ -54,7 +55,7 @@ function rows(zones: ZoneInspection[]): Row[] {
 /** ERST: each slot as a zone, so one picture serves every backend. */
 function zonesOf(r: Inspection): ZoneInspection[] {
   if (!r.erst) return r.zones
-  const size = r.erst.header.recordSize || r.setup.recordSize
+  const size = r.erst.header.recordSize || (r.setup.backend === 'erst' ? r.setup.record_size : 0)
   const first = r.erst.header.storageOffset / size
   return r.erst.slots.map((s) => ({
     type: s.recordId === null ? 'free slot' : `slot ${s.section ?? 'record'}`,
@@ -129,7 +130,7 @@ function rowSvg(r: Inspection, row: Row, y: number): string {
 export function renderSvg(r: Inspection): string {
   if (r.efi) return renderEfiSvg(r, r.efi)
   const zones = zonesOf(r)
-  const total = r.erst ? r.setup.memSize : r.blk ? r.blk.diskSize : r.setup.memSize
+  const total = imageSizeInJson(r.setup)
   const list = rows(zones)
   const height = 150 + list.length * ROW + 40
   const backend = r.erst ? 'erst' : r.blk ? 'pstore/blk' : 'ramoops'

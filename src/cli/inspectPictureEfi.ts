@@ -7,7 +7,9 @@
  * (efi-pstore's or the firmware's) and the target kernel's verdict with the file and its time.
  * Only a store of very many variables folds runs of firmware and deleted ones into one row.
  */
+
 import type { EfiArea, EfiDescription, EfiVariableDescription } from '../backend/efi/description.js'
+import { imageSizeInJson } from '../backend/setup.js'
 import type { Inspection } from '../machine/inspect.js'
 import { escapeXml, sizeText } from './svgText.js'
 
@@ -157,7 +159,7 @@ function variableRow(r: Inspection, row: EfiRow, y: number, recordSize: number):
 
 /** The SVG document of an efi store. */
 export function renderEfiSvg(r: Inspection, e: EfiDescription): string {
-  const total = r.setup.memSize
+  const total = imageSizeInJson(r.setup)
   const all = pieces(e)
   const rows = efiRows(e)
   const top = 230
@@ -190,7 +192,9 @@ export function renderEfiSvg(r: Inspection, e: EfiDescription): string {
       [500, 'data / record_size'],
       [630, "state: the kernel's verdict, record @ time"],
     ].map(([x, word]) => `<text x="${x}" y="${top - 16}" font-size="11" fill="#444">${word}</text>`),
-    ...rows.map((row, i) => (row.area ? areaRow(row.area, top + i * ROW) : variableRow(r, row, top + i * ROW, e.bufsize ?? r.setup.recordSize))),
+    ...rows.map((row, i) =>
+      row.area ? areaRow(row.area, top + i * ROW) : variableRow(r, row, top + i * ROW, e.bufsize ?? (r.setup.backend === 'efi' ? r.setup.record_size : 0)),
+    ),
     '</svg>',
   ].join('\n')
 }

@@ -3,8 +3,12 @@
  * Inspection (machine/inspect.ts), with the CLI's advice (`--kernel`) where the setup and the
  * dump disagree.
  */
+
 import { LINUX_EFI_CRASH_GUID_TEXT } from '../backend/efi/dumpName.js'
+import type { EfiSetupJson } from '../backend/efi/efiSetup.js'
 import type { EfiFate } from '../backend/efi/readPass.js'
+import type { ErstSetupJson } from '../backend/erst/erstSetup.js'
+import type { RamoopsSetupJson } from '../backend/ramoops/ramoopsSetup.js'
 import type { EfiDescription, ErstDescription, Inspection } from '../machine/inspect.js'
 import type { ZoneVerdict } from '../machine/zoneVerdict.js'
 
@@ -49,11 +53,11 @@ function recordLines(r: Inspection, nameWidth: number, algorithms: boolean): str
   return lines
 }
 
-function formatErst(r: Inspection, e: NonNullable<Inspection['erst']>): string {
+function formatErst(r: Inspection, e: NonNullable<Inspection['erst']>, s: ErstSetupJson): string {
   const h = e.header
   const lines = [
     `image   ${r.image}`,
-    `setup   erst: size ${hex(r.setup.memSize)} record_size ${hex(h.recordSize || r.setup.recordSize)} (bufsize ${e.bufsize}) kernel ${r.setup.kernel}`,
+    `setup   erst: size ${hex(s.size)} record_size ${hex(h.recordSize || s.record_size)} (bufsize ${e.bufsize}) kernel ${s.kernel}`,
     `header  magic ${h.magic} storage_offset ${hex(h.storageOffset)} version ${hex(h.version)} record_count ${h.recordCount}${e.invalid ? `  INVALID: ${e.invalid}` : ''}`,
     '',
     'slot  record id              length  time        section   part',
@@ -87,11 +91,11 @@ function efiVerdictLine(v: EfiDescription['variables'][number], kernel: string):
   return [`          -> ${kernel} ${EFI_FATE_WORDS[verdict.fate]}${verdict.file ? ` ${verdict.file}` : ''}: ${verdict.why} [${verdict.kernel}]`]
 }
 
-function formatEfi(r: Inspection, e: NonNullable<Inspection['efi']>): string {
+function formatEfi(r: Inspection, e: NonNullable<Inspection['efi']>, s: EfiSetupJson): string {
   const st = e.store
   const lines = [
     `image   ${r.image}`,
-    `setup   efi: store ${r.setup.memSize} bytes, record_size ${r.setup.recordSize} kernel ${r.setup.kernel}`,
+    `setup   efi: store ${s.size} bytes, record_size ${s.record_size} kernel ${s.kernel}`,
     e.invalid
       ? `store   INVALID: ${e.invalid} (OVMF offers no variable services: efi-pstore does not register, no file)`
       : `store   variables ${hex(st?.start ?? 0)}..${hex(st?.end ?? 0)}, free from ${hex(st?.freeOffset ?? 0)} (${st?.freeBytes} bytes), ${st?.deletedBytes} bytes of deleted variables, QueryVariableInfo remaining ${st?.remaining}`,
@@ -164,10 +168,15 @@ export function formatInspection(r: Inspection): string {
   )
 }
 
+function ramoopsSetupLine(s: RamoopsSetupJson): string {
+  const perCpu = s.ftracePerCpu ? ` (per CPU, ${s.cpus} CPUs)` : ''
+  return `setup   ${s.source}: mem_size ${hex(s.memSize)} record ${hex(s.recordSize)} console ${hex(s.consoleSize)} pmsg ${hex(s.pmsgSize)} ftrace ${hex(s.ftraceSize)}${perCpu} ecc ${s.eccSize} max_reason ${s.maxReason} kernel ${s.kernel}`
+}
+
 function formatSetupAndZones(r: Inspection): string {
-  if (r.erst) return formatErst(r, r.erst)
-  if (r.efi) return formatEfi(r, r.efi)
   const s = r.setup
+  if (r.erst && s.backend === 'erst') return formatErst(r, r.erst, s)
+  if (r.efi && s.backend === 'efi') return formatEfi(r, r.efi, s)
   const b = r.blk
   const setupLine = b
     ? `setup   pstore_blk: ${Object.entries(b.params)
@@ -177,8 +186,7 @@ function formatSetupAndZones(r: Inspection): string {
     : undefined
   const lines = [
     `image   ${r.image}`,
-    setupLine ??
-      `setup   ${s.source}: mem_size ${hex(s.memSize)} record ${hex(s.recordSize)} console ${hex(s.consoleSize)} pmsg ${hex(s.pmsgSize)} ftrace ${hex(s.ftraceSize)}${s.ftracePerCpu ? ` (per CPU, ${s.cpus} CPUs)` : ''} ecc ${s.eccSize} max_reason ${s.maxReason} kernel ${s.kernel}`,
+    setupLine ?? (s.backend === 'ramoops' ? ramoopsSetupLine(s) : `setup   ${s.backend} kernel ${s.kernel}`),
     ...ftraceNote(r),
     '',
     'zone        offset     size       capacity   sig         valid  start      used       boot',

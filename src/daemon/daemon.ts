@@ -11,8 +11,8 @@ import path from 'node:path'
 import type { LentRing } from '../backend/backend.js'
 import { hasPmsgDevice } from '../backend/setup.js'
 import { type AnyEvent, applyEvent, type EventContext, type EventResult } from '../machine/events.js'
+import { ImageSession } from '../machine/imageSession.js'
 import type { SetupOverrides } from '../machine/imageSetup.js'
-import { Simulation } from '../machine/simulation.js'
 import { nowTimespec } from '../pstore/filesystem.js'
 import type { MountEntry } from '../pstore/mountView.js'
 import { MountView } from '../pstore/mountView.js'
@@ -52,7 +52,7 @@ export interface MountOptions {
 const CACHE_TIMEOUT_S = 10
 
 export class PstoreDaemon {
-  readonly simulation: Simulation
+  readonly session: ImageSession
   readonly view: MountView
   private fuse: FuseSession | undefined
   private fifo: PmsgFifo | undefined
@@ -76,13 +76,13 @@ export class PstoreDaemon {
     this.mountpoint = path.resolve(options.mountpoint)
     // One writer per image: a read-write mount locks it exclusively, a read-only one shares it
     // (no writer changes bytes it shows). Its boot stays in memory until the mount is up.
-    this.simulation = Simulation.open(path.resolve(options.image), options.overrides ?? {}, {
+    this.session = ImageSession.open(path.resolve(options.image), options.overrides ?? {}, {
       readOnly: !!options.readOnly,
       lock: options.readOnly ? 'shared' : 'exclusive',
       deferWrites: !options.readOnly,
     })
-    this.image = this.simulation.image
-    this.efivars = EfivarsMount.forBackend(this.mountpoint, this.simulation.machine.backend, !!options.readOnly, (name, guid) =>
+    this.image = this.session.image
+    this.efivars = EfivarsMount.forBackend(this.mountpoint, this.session.machine.backend, !!options.readOnly, (name, guid) =>
       this.run({ op: 'deleteVariable', name, guid }),
     )
     this.view = new MountView({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, nowTimespec())
@@ -108,7 +108,7 @@ export class PstoreDaemon {
 
   /** Runs one event on this mount's machine (the one path: machine/events.ts). */
   private run<E extends AnyEvent>(event: E): Promise<EventResult<E>> {
-    return applyEvent(this.simulation, event, this.eventContext)
+    return applyEvent(this.session, event, this.eventContext)
   }
 
   /** Boots the machine (at mount and on reboot); answers the names the view shows. */
@@ -125,8 +125,8 @@ export class PstoreDaemon {
     const before = this.view.names()
     this.view.load(records, {
       now: nowTimespec(),
-      wordBits: this.simulation.machine.target.wordBits,
-      backend: this.simulation.machine.backend.name,
+      wordBits: this.session.machine.target.wordBits,
+      backend: this.session.machine.backend.name,
       symbols: this.symbols,
       exactNames: this.options.exactNames,
     })
@@ -161,7 +161,7 @@ export class PstoreDaemon {
     if (this.options.systemMap) this.symbols = await SymbolTable.load(this.options.systemMap)
     runDir()
     await prepareMountpoint(this.mountpoint)
-    const fifoPath = hasPmsgDevice(this.simulation.config) ? this.fifoPath : undefined
+    const fifoPath = hasPmsgDevice(this.session.setup) ? this.fifoPath : undefined
     if (fifoPath) checkFifoPath(fifoPath)
     const fsname = `pstore-sim:${escapeFuseOption(path.basename(this.image))}`
     await this.boot()
@@ -187,7 +187,7 @@ export class PstoreDaemon {
         readOnly: !!this.options.readOnly,
         startedAt: new Date().toISOString(),
       })
-      this.simulation.commit()
+      this.session.commit()
       this.fifo?.begin()
     } catch (err) {
       this.failed = true
@@ -205,7 +205,7 @@ export class PstoreDaemon {
     // A crash event's client takes a Node start (~100 ms) to arrive: compile its path meanwhile.
     setTimeout(() => {
       try {
-        this.simulation.machine.warmUpCrash()
+        this.session.machine.warmUpCrash()
       } catch (err) {
         debug('crash warm-up failed: %s', (err as Error).message)
       }
@@ -218,7 +218,7 @@ export class PstoreDaemon {
    * instead (for comparison).
    */
   private pmsgRingLender(): RingLender | undefined {
-    if (!this.simulation.machine.lendsPmsgRing || process.env.PSTORE_SIM_PMSG_PUMP === '0') return undefined
+    if (!this.session.machine.lendsPmsgRing || process.env.PSTORE_SIM_PMSG_PUMP === '0') return undefined
     return {
       lend: () => {
         // applyEvent hands the ring over before it returns; no ring then means the lend failed
@@ -329,7 +329,7 @@ export class PstoreDaemon {
       mountpoint: this.mountpoint,
       fifo: this.fifo?.path,
       files: this.view.names(),
-      state: this.simulation.machine.state,
+      state: this.session.machine.state,
       nativeFiles: this.nativeFiles,
       pmsgPump: this.fifo?.pumped ?? false,
       jsRequests: this.jsRequests,
@@ -370,8 +370,8 @@ export class PstoreDaemon {
         if (isMounted(this.mountpoint)) await detachMount(this.mountpoint).catch(() => undefined)
       }
       await this.efivars?.unmount()
-      if (this.failed) this.simulation.discard()
-      else this.simulation.close()
+      if (this.failed) this.session.discard()
+      else this.session.close()
       removeMountRecord(this.mountpoint, { log: !this.failed })
       debug('stopped')
     })()

@@ -70,7 +70,7 @@ export class EfivarsList {
     const now = nowTimespec()
     this.root = this.inode(0o755, 0, now)
     this.entries = new Map(
-      efivarfsFiles(this.backend.store, this.backend.config.kernel).map((file) => [file.fileName, { file, inode: this.inode(0o644, file.size, now) }]),
+      efivarfsFiles(this.backend.store, this.backend.setup.kernel).map((file) => [file.fileName, { file, inode: this.inode(0o644, file.size, now) }]),
     )
   }
 

@@ -6,19 +6,19 @@
  * start-up file, which must not load the engine these classes come from.
  */
 import { BlkError } from '../backend/blk/blk.js'
-import { BlkConfigError } from '../backend/blk/config.js'
-import { ErstSetupError } from '../backend/erst/config.js'
+import { BlkSetupError } from '../backend/blk/blkSetup.js'
 import { ErstError } from '../backend/erst/erst.js'
+import { ErstSetupError } from '../backend/erst/erstSetup.js'
 import { CorruptError } from '../backend/faults.js'
-import { ProbeError } from '../backend/ramoops/config.js'
 import { EraseError } from '../backend/ramoops/erase.js'
 import { RamoopsError } from '../backend/ramoops/ramoops.js'
+import { ProbeError } from '../backend/ramoops/ramoopsSetup.js'
 import { ZoneWriteRefused } from '../backend/ramoops/zone.js'
 import { ImageError } from '../format/region.js'
 import { ReadOnlyError } from '../machine/events.js'
+import { ImageLockedError } from '../machine/imageSession.js'
 import { SetupError } from '../machine/imageSetup.js'
 import { FtraceCallError, MachineHaltedError, MachineSetupError } from '../machine/machine.js'
-import { ImageLockedError } from '../machine/simulation.js'
 import { SymbolMapError } from '../pstore/symbols.js'
 import { EnvironmentError, PstoreSimError, WIRE_KIND } from '../util/errors.js'
 import { MountError } from './mountpoint.js'
@@ -31,7 +31,7 @@ type ErrorClass = abstract new (...args: any[]) => PstoreSimError
 const CLASSES: Record<string, ErrorClass> = Object.fromEntries(
   [
     BlkError,
-    BlkConfigError,
+    BlkSetupError,
     ErstSetupError,
     ErstError,
     CorruptError,

@@ -2,16 +2,16 @@
  * Realistic kernel log text for simulated events: the boot banner and the reports printed by a
  * panic or an oops, modelled on what Linux 6.x prints on x86_64 (the fixtures hold a real one).
  */
-import { type BackendConfig, backendBootLines } from '../backend/setup.js'
+import { type BackendSetup, backendBootLines } from '../backend/setup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 
 /** `uname -r` of the simulated kernel. */
-function kernelRelease(config: BackendConfig): string {
-  return `${formatKernelVersion(config.kernel)}-pstore-sim`
+function kernelRelease(setup: BackendSetup): string {
+  return `${formatKernelVersion(setup.kernel)}-pstore-sim`
 }
 
-export function bootBanner(config: BackendConfig): string[] {
-  return [`Linux version ${kernelRelease(config)} (pstore-sim) #1 SMP PREEMPT_DYNAMIC`, ...backendBootLines(config)]
+export function bootBanner(setup: BackendSetup): string[] {
+  return [`Linux version ${kernelRelease(setup)} (pstore-sim) #1 SMP PREEMPT_DYNAMIC`, ...backendBootLines(setup)]
 }
 
 const CALL_TRACE_PANIC = [
@@ -27,17 +27,17 @@ const CALL_TRACE_PANIC = [
   ' entry_SYSCALL_64_after_hwframe+0x6e/0xd8',
 ]
 
-function machineLines(config: BackendConfig): string[] {
-  const release = kernelRelease(config)
+function machineLines(setup: BackendSetup): string[] {
+  const release = kernelRelease(setup)
   return [`CPU: 0 PID: 1 Comm: init Not tainted ${release} #1`, 'Hardware name: pstore-sim simulated machine, BIOS pstore-sim 01/01/2024']
 }
 
 /** [level, text] pairs as panic() prints them before kmsg_dump(KMSG_DUMP_PANIC). */
-export function panicReport(config: BackendConfig, message = 'sysrq triggered crash'): Array<[number, string]> {
+export function panicReport(setup: BackendSetup, message = 'sysrq triggered crash'): Array<[number, string]> {
   return [
     [6, 'sysrq: Trigger a crash'],
     [0, `Kernel panic - not syncing: ${message}`],
-    ...machineLines(config).map((l): [number, string] => [4, l]),
+    ...machineLines(setup).map((l): [number, string] => [4, l]),
     [4, 'Call Trace:'],
     [4, ' <TASK>'],
     ...CALL_TRACE_PANIC.map((l): [number, string] => [4, l]),
@@ -48,13 +48,13 @@ export function panicReport(config: BackendConfig, message = 'sysrq triggered cr
 }
 
 /** An oops as the kernel reports a NULL pointer dereference in process context. */
-export function oopsReport(config: BackendConfig): Array<[number, string]> {
+export function oopsReport(setup: BackendSetup): Array<[number, string]> {
   return [
     [1, 'BUG: kernel NULL pointer dereference, address: 0000000000000000'],
     [1, '#PF: supervisor write access in kernel mode'],
     [1, '#PF: error_code(0x0002) - not-present page'],
     [4, 'Oops: 0002 [#1] PREEMPT SMP NOPTI'],
-    ...machineLines(config).map((l): [number, string] => [4, l]),
+    ...machineLines(setup).map((l): [number, string] => [4, l]),
     [4, 'RIP: 0010:lkdtm_WRITE_KERN+0x1b/0x30'],
     [4, 'Call Trace:'],
     [4, ' <TASK>'],

@@ -13,8 +13,8 @@ import type { DumpReason } from '../pstore/kmsgDumper.js'
 import type { PstoreRecord, PstoreType } from '../pstore/record.js'
 import { type ErrorFacts, PstoreSimError } from '../util/errors.js'
 import { logger } from '../util/log.js'
+import type { ImageSession } from './imageSession.js'
 import { type CrashResult, MachineSetupError } from './machine.js'
-import type { Simulation } from './simulation.js'
 
 const debug = logger('event')
 
@@ -108,28 +108,28 @@ export class ReadOnlyError extends PstoreSimError {
 const STORAGE_ONLY: ReadonlySet<AnyEvent['op']> = new Set(['pmsg', 'pmsgLend', 'pmsgReclaim', 'erase', 'deleteVariable'])
 
 /**
- * Runs one event on an open simulation and saves the machine's state after it (when it can have changed). The event's
+ * Runs one event on an open image session and saves the machine's state after it (when it can have changed). The event's
  * kernel side runs synchronously up to its boot, if it has one: an event started from a
  * synchronous caller (the FIFO) has changed the machine when this returns its promise.
  */
-export async function applyEvent<E extends AnyEvent>(sim: Simulation, event: E, context: EventContext): Promise<EventResult<E>> {
+export async function applyEvent<E extends AnyEvent>(session: ImageSession, event: E, context: EventContext): Promise<EventResult<E>> {
   debug('%s', event.op)
   try {
     if (context.readOnly && event.op !== 'reboot') throw new ReadOnlyError(context.readOnly.mountpoint, event.op)
-    return (await dispatch(sim, event, context)) as EventResult<E>
+    return (await dispatch(session, event, context)) as EventResult<E>
   } finally {
-    if (!STORAGE_ONLY.has(event.op)) sim.saveState()
+    if (!STORAGE_ONLY.has(event.op)) session.saveState()
   }
 }
 
-async function dispatch(sim: Simulation, event: AnyEvent, context: EventContext): Promise<EventResults[AnyEvent['op']]> {
-  const machine = sim.machine
+async function dispatch(session: ImageSession, event: AnyEvent, context: EventContext): Promise<EventResults[AnyEvent['op']]> {
+  const machine = session.machine
   switch (event.op) {
     case 'panic': {
       const result = machine.crash({ reason: event.reason, logText: event.logText, time: event.time, compress: event.compress, kmsgBytes: context.kmsgBytes })
       // A crash is state a reboot must not lose if the reboot fails.
-      sim.saveState()
-      if (event.reboot) await boot(sim, context)
+      session.saveState()
+      if (event.reboot) await boot(session, context)
       return result
     }
     case 'console':
@@ -143,7 +143,7 @@ async function dispatch(sim: Simulation, event: AnyEvent, context: EventContext)
       return machine.backend.corrupt(event.spec)
     }
     case 'reboot':
-      return { files: await boot(sim, context) }
+      return { files: await boot(session, context) }
     case 'erase':
       machine.backend.erase(event.type, event.id)
       return { erased: true }
@@ -163,14 +163,14 @@ async function dispatch(sim: Simulation, event: AnyEvent, context: EventContext)
 }
 
 /** The machine boots (the backend's probe, a read pass), its state is saved, and the owner shows the records. */
-async function boot(sim: Simulation, context: EventContext): Promise<string[]> {
-  const { records } = sim.machine.boot()
-  sim.saveState()
+async function boot(session: ImageSession, context: EventContext): Promise<string[]> {
+  const { records } = session.machine.boot()
+  session.saveState()
   return context.showBoot(records)
 }
 
 /** The boot of an image no daemon serves: nobody holds a view, only the names are answered. */
-export function namesOfBoot(sim: Simulation): EventContext['showBoot'] {
+export function namesOfBoot(session: ImageSession): EventContext['showBoot'] {
   return async (records) =>
-    makeFiles(records, { now: nowTimespec(), wordBits: sim.machine.target.wordBits, backend: sim.machine.backend.name }).map((file) => file.name)
+    makeFiles(records, { now: nowTimespec(), wordBits: session.machine.target.wordBits, backend: session.machine.backend.name }).map((file) => file.name)
 }

@@ -1,20 +1,20 @@
 /**
- * Where a command's ramoops setup comes from: the sidecar `IMAGE.json` written by `format`,
- * overridden by setup flags, a kernel command line or a device-tree file. The sidecar keeps the
- * *inputs* (module parameters, cmdline or dts text) so that flags override them the way a kernel
- * would combine them, and `--cmdline` and flags give the same layout.
+ * Where a command's setup comes from, whichever backend: the sidecar `IMAGE.json` written by
+ * `format`, overridden by setup flags, a kernel command line or a device-tree file. The sidecar
+ * keeps the *inputs* (module parameters, cmdline or dts text, a backend's own parameters) so
+ * that flags override them the way a kernel would combine them, and `--cmdline` and flags give
+ * the same layout.
  */
 import fs from 'node:fs'
-import { BlkConfigError } from '../backend/blk/config.js'
+import { BlkSetupError, type BlkSource } from '../backend/blk/blkSetup.js'
 import { DetectError, type Detection, detectSetup } from '../backend/detect.js'
-import { type EfiParams, EfiSetupError } from '../backend/efi/config.js'
-import { type ErstParams, ErstSetupError } from '../backend/erst/config.js'
+import { type EfiParams, EfiSetupError, type EfiSource } from '../backend/efi/efiSetup.js'
+import { type ErstParams, ErstSetupError, type ErstSource } from '../backend/erst/erstSetup.js'
 import { ERST_MAGIC } from '../backend/erst/storage.js'
-import type { ModuleParams } from '../backend/ramoops/config.js'
+import type { ModuleParams, RamoopsSource } from '../backend/ramoops/ramoopsSetup.js'
 import {
   type BackendChoice,
-  type BackendConfig,
-  blkSetup,
+  type BackendSetup,
   dmesgUnits,
   type FtraceVersion,
   ftraceVersionIn,
@@ -52,7 +52,7 @@ export interface SetupOverrides {
 }
 
 /** The blk setup: the sidecar's, with a new command line and disk size where given. */
-function blkSource(image: string, base: SetupSource | undefined, overrides: SetupOverrides, target: TargetOptions): SetupSource {
+function blkSource(image: string, base: SetupSource | undefined, overrides: SetupOverrides, target: TargetOptions): BlkSource {
   const given = Object.entries(overrides.params ?? {}).find(([, v]) => v !== undefined)
   if (given) throw settingError({ problem: 'ramoopsParamOnBlk', subject: image, param: `params.${given[0]}`, value: given[1], detail: BLK_CMDLINE_EXAMPLE })
   if (overrides.dtsFile !== undefined)
@@ -62,7 +62,7 @@ function blkSource(image: string, base: SetupSource | undefined, overrides: Setu
   if (cmdline === undefined) throw settingError({ problem: 'blkNeedsCmdline', subject: image, param: 'cmdline', detail: BLK_CMDLINE_EXAMPLE })
   let diskSize = overrides.diskSize
   if (diskSize === undefined && fs.existsSync(image)) diskSize = fs.statSync(image).size
-  if (diskSize === undefined) diskSize = base?.diskSize
+  if (diskSize === undefined && base?.backend === 'blk') diskSize = base.diskSize
   if (diskSize === undefined) throw settingError({ problem: 'blkNeedsDiskSize', subject: image, param: 'diskSize' })
   return { backend: 'blk', cmdline, diskSize, target }
 }
@@ -71,7 +71,7 @@ function blkSource(image: string, base: SetupSource | undefined, overrides: Setu
  * The efi setup: the sidecar's, with the overrides; the store's size is the image's own when it
  * exists, else the template's (format), else OVMF's 4 MiB store.
  */
-function efiSource(image: string, base: SetupSource | undefined, overrides: SetupOverrides, target: TargetOptions, formatting: boolean): SetupSource {
+function efiSource(image: string, base: SetupSource | undefined, overrides: SetupOverrides, target: TargetOptions, formatting: boolean): EfiSource {
   const ramoopsGiven =
     overrides.dtsFile !== undefined ? 'dtsFile' : overrides.cmdline !== undefined ? 'cmdline' : hasKeys(overrides.params) ? 'params' : undefined
   if (ramoopsGiven) throw settingError({ problem: 'ramoopsOnOther', subject: image, param: ramoopsGiven, value: 'efi' })
@@ -108,7 +108,7 @@ function existingSize(image: string, formatting: boolean): number | undefined {
 }
 
 /** Module parameters without mem_size on an existing dump: its size is the file's, never asked for. */
-function paramsWithFileSize(image: string, source: Pick<SetupSource, 'params' | 'cmdline'>, formatting: boolean): Pick<SetupSource, 'params' | 'cmdline'> {
+function paramsWithFileSize(image: string, source: RamoopsInputs, formatting: boolean): RamoopsInputs {
   if (source.cmdline !== undefined) return { cmdline: cmdlineWithFileSize(image, source.cmdline, formatting) }
   const size = source.params?.mem_size === undefined ? existingSize(image, formatting) : undefined
   return size === undefined ? source : { params: { ...source.params, mem_size: size } }
@@ -121,8 +121,52 @@ function cmdlineWithFileSize(image: string, cmdline: string, formatting: boolean
   return size === undefined ? cmdline : `${cmdline.trim()} ramoops.mem_size=0x${size.toString(16)}`
 }
 
+/** A ramoops source's module parameters or command line. */
+type RamoopsInputs = Pick<RamoopsSource, 'params' | 'cmdline'>
+
 function hasKeys(o: object | undefined): boolean {
   return !!o && Object.values(o).some((v) => v !== undefined)
+}
+
+/** The ERST setup: the file's own size and header, then the sidecar's, then the overrides. */
+function erstSource(
+  image: string,
+  base: SetupSource | undefined,
+  overrides: SetupOverrides,
+  target: TargetOptions,
+  options: { ignoreSidecar?: boolean },
+): ErstSource {
+  const ramoopsGiven =
+    overrides.dtsFile !== undefined ? 'dtsFile' : overrides.cmdline !== undefined ? 'cmdline' : hasKeys(overrides.params) ? 'params' : undefined
+  if (ramoopsGiven) throw settingError({ problem: 'ramoopsOnOther', subject: image, param: ramoopsGiven, value: 'erst' })
+  const erst = {
+    ...(options.ignoreSidecar ? {} : erstFromFile(image)),
+    ...(base?.backend === 'erst' ? base.erst : {}),
+    ...stripUndefined(overrides.erst ?? {}),
+  }
+  return { backend: 'erst', erst, target }
+}
+
+/** The ramoops setup: a device tree, a command line or module parameters given, else the sidecar's. */
+function ramoopsSource(image: string, base: SetupSource | undefined, overrides: SetupOverrides, target: TargetOptions, formatting: boolean): RamoopsSource {
+  if (hasKeys(overrides.erst)) throw settingError({ problem: 'erstOnRamoops', subject: image, param: 'erst' })
+  if (overrides.dtsFile !== undefined) {
+    let dts: string
+    try {
+      dts = fs.readFileSync(overrides.dtsFile, 'utf8')
+    } catch (err) {
+      throw new SetupError(`${overrides.dtsFile}: cannot read the device tree: ${(err as Error).message}`)
+    }
+    return { backend: 'ramoops', dts, dtsFile: overrides.dtsFile, target }
+  }
+  if (overrides.cmdline !== undefined) return { backend: 'ramoops', cmdline: cmdlineWithFileSize(image, overrides.cmdline, formatting), target }
+  if (hasKeys(overrides.params)) {
+    const params = overrideParams(image, base, stripUndefined(overrides.params ?? {}))
+    return { backend: 'ramoops', ...paramsWithFileSize(image, params, formatting), target }
+  }
+  if (base?.backend === 'ramoops') return { ...base, target }
+  if (base) throw new SetupError(`${image}: its sidecar sets up the ${base.backend} backend; give the ramoops setup (params, cmdline or dtsFile)`)
+  throw settingError({ problem: 'noSetup', subject: image, param: 'setup', detail: sidecarPath(image) })
 }
 
 /**
@@ -133,30 +177,30 @@ export function setupForImage(
   image: string,
   overrides: SetupOverrides,
   options: { ignoreSidecar?: boolean; formatting?: boolean } = {},
-): { source: SetupSource; config: BackendConfig; fromSidecar: boolean; detection?: Detection } {
+): { source: SetupSource; setup: BackendSetup; fromSidecar: boolean; detection?: Detection } {
   if (overrides.detect) return detectedSetup(image, overrides)
   const sidecar = options.ignoreSidecar ? undefined : readSidecar(image)
-  const base: SetupSource = sidecar?.setup ?? { target: {} }
-  const target = { ...base.target, ...stripUndefined(overrides.target ?? {}) }
-  const backend = overrides.backend ?? base.backend ?? 'ramoops'
+  const base = sidecar?.setup
+  const target = { ...base?.target, ...stripUndefined(overrides.target ?? {}) }
+  const backend = overrides.backend ?? base?.backend ?? 'ramoops'
   let source: SetupSource
   if (backend === 'blk') {
-    source = blkSource(image, sidecar?.setup, overrides, target)
+    source = blkSource(image, base, overrides, target)
     if (isAuto(target.kernel)) throw settingError({ problem: 'autoOnBlk', subject: image, param: 'target.kernel', value: 'auto' })
     try {
-      const config = blkSetup(source)
-      dmesgUnits(config) // lays the disk out: "no room for …" before anything opens it
-      return { source, config, fromSidecar: !!sidecar }
+      const setup = resolveSetup(source)
+      dmesgUnits(setup) // lays the disk out: "no room for …" before anything opens it
+      return { source, setup, fromSidecar: !!sidecar }
     } catch (err) {
-      if (err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+      if (err instanceof BlkSetupError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
       throw err
     }
   }
   if (backend === 'efi') {
-    source = efiSource(image, sidecar?.setup, overrides, target, options.formatting === true)
+    source = efiSource(image, base, overrides, target, options.formatting === true)
     if (isAuto(target.kernel)) throw settingError({ problem: 'autoOnEfi', subject: image, param: 'target.kernel', value: 'auto' })
     try {
-      return { source, config: resolveSetup(source), fromSidecar: !!sidecar }
+      return { source, setup: resolveSetup(source), fromSidecar: !!sidecar }
     } catch (err) {
       if (err instanceof EfiSetupError) throw settingError({ problem: 'efiRefused', subject: image, param: `efi.${err.param}`, detail: err.message })
       if (err instanceof RangeError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
@@ -165,41 +209,13 @@ export function setupForImage(
   }
   if (hasKeys(overrides.efi)) throw settingError({ problem: 'efiOnOther', subject: image, param: 'efi' })
   if (overrides.diskSize !== undefined) throw settingError({ problem: 'diskSizeNotBlk', subject: image, param: 'diskSize', value: overrides.diskSize })
-  if (backend !== 'ramoops') {
-    const ramoopsGiven =
-      overrides.dtsFile !== undefined ? 'dtsFile' : overrides.cmdline !== undefined ? 'cmdline' : hasKeys(overrides.params) ? 'params' : undefined
-    if (ramoopsGiven) throw settingError({ problem: 'ramoopsOnOther', subject: image, param: ramoopsGiven, value: backend })
-    const erst = {
-      ...(options.ignoreSidecar ? {} : erstFromFile(image)),
-      ...(base.backend === 'erst' ? base.erst : {}),
-      ...stripUndefined(overrides.erst ?? {}),
-    }
-    source = { backend: 'erst', erst, target }
-  } else if (hasKeys(overrides.erst)) {
-    throw settingError({ problem: 'erstOnRamoops', subject: image, param: 'erst' })
-  } else if (overrides.dtsFile !== undefined) {
-    let dts: string
-    try {
-      dts = fs.readFileSync(overrides.dtsFile, 'utf8')
-    } catch (err) {
-      throw new SetupError(`${overrides.dtsFile}: cannot read the device tree: ${(err as Error).message}`)
-    }
-    source = { dts, dtsFile: overrides.dtsFile, target }
-  } else if (overrides.cmdline !== undefined) {
-    source = { cmdline: cmdlineWithFileSize(image, overrides.cmdline, options.formatting === true), target }
-  } else if (hasKeys(overrides.params)) {
-    source = { ...paramsWithFileSize(image, overrideParams(image, base, stripUndefined(overrides.params ?? {})), options.formatting === true), target }
-  } else if (sidecar) {
-    source = { ...base, target }
-  } else {
-    throw settingError({ problem: 'noSetup', subject: image, param: 'setup', detail: sidecarPath(image) })
-  }
+  source = backend === 'erst' ? erstSource(image, base, overrides, target, options) : ramoopsSource(image, base, overrides, target, options.formatting === true)
   try {
     if (isAuto(source.target.kernel)) {
       if (source.backend === 'erst') throw settingError({ problem: 'autoOnErst', subject: image, param: 'target.kernel', value: 'auto' })
       source = { ...source, target: { ...source.target, kernel: autoKernel(image, source) } }
     }
-    return { source, config: resolveSetup(source), fromSidecar: !!sidecar }
+    return { source, setup: resolveSetup(source), fromSidecar: !!sidecar }
   } catch (err) {
     if (err instanceof ErstSetupError) {
       throw settingError({ problem: 'erstRefused', subject: image, param: `erst.${err.param}`, detail: err.message })
@@ -231,7 +247,7 @@ function erstFromFile(image: string): ErstParams {
 }
 
 /** `--detect`: the setup the image's bytes tell, with the user's target (kernel, CPUs, frontends) over it. */
-function detectedSetup(image: string, overrides: SetupOverrides): { source: SetupSource; config: BackendConfig; fromSidecar: false; detection: Detection } {
+function detectedSetup(image: string, overrides: SetupOverrides): { source: SetupSource; setup: BackendSetup; fromSidecar: false; detection: Detection } {
   const given =
     overrides.dtsFile !== undefined
       ? 'dtsFile'
@@ -265,15 +281,9 @@ function detectedSetup(image: string, overrides: SetupOverrides): { source: Setu
     throw err
   }
   try {
-    return { source: detection.source, config: resolveSetup(detection.source), fromSidecar: false, detection }
+    return { source: detection.source, setup: resolveSetup(detection.source), fromSidecar: false, detection }
   } catch (err) {
-    if (
-      err instanceof ProbeError ||
-      err instanceof RangeError ||
-      err instanceof BlkConfigError ||
-      err instanceof ErstSetupError ||
-      err instanceof EfiSetupError
-    )
+    if (err instanceof ProbeError || err instanceof RangeError || err instanceof BlkSetupError || err instanceof ErstSetupError || err instanceof EfiSetupError)
       throw new SetupError(`${image}: the kernel would refuse the detected setup: ${err.message}`)
     throw err
   }
@@ -325,7 +335,8 @@ function autoKernel(image: string, source: SetupSource): string {
  * two equal words wins, as parse_args() goes left to right). A device tree takes no module
  * parameters (its node's properties are the setup), so none are accepted on top of one.
  */
-function overrideParams(image: string, base: SetupSource, params: ModuleParams): Pick<SetupSource, 'params' | 'cmdline'> {
+function overrideParams(image: string, base: SetupSource | undefined, params: ModuleParams): RamoopsInputs {
+  if (base?.backend !== 'ramoops') return { params }
   if (base.dts !== undefined) {
     throw new SetupError(
       `${image}: its setup is a device tree (${sidecarPath(image)}); module parameters do not change a device-tree setup: give a changed device tree instead`,

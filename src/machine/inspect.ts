@@ -11,15 +11,15 @@ import type { EfiDescription } from '../backend/efi/description.js'
 import type { ErstDescription } from '../backend/erst/description.js'
 import { openBackend } from '../backend/open.js'
 import { ftraceSignature } from '../backend/ramoops/layout.js'
-import { type BackendConfig, imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
+import { type BackendSetup, imageSize, type SetupJson, setupJson, targetOf } from '../backend/setup.js'
 import { formatKernelVersion } from '../format/kernelVersion.js'
 import { RegionImage } from '../format/region.js'
 import { algorithmsMatching } from '../pstore/compression.js'
 import { makeFiles, nowTimespec } from '../pstore/filesystem.js'
 import type { PstoreRecord } from '../pstore/record.js'
 import { SymbolTable } from '../pstore/symbols.js'
+import { missingImage } from './imageSession.js'
 import { ftraceVersionOf, type SetupOverrides, setupForImage } from './imageSetup.js'
-import { missingImage } from './simulation.js'
 import { type VerdictZone, type ZoneVerdict, zoneVerdicts } from './zoneVerdict.js'
 
 /** A zone as inspect shows it: what the boot found (zoneVerdict.ts judges the same fields). */
@@ -64,14 +64,14 @@ export interface Inspection {
 export type { EfiDescription, ErstDescription }
 
 /** What a compressed record's bytes are: the algorithm the core inflated it with, or every one whose decoder takes them. */
-function compressedWith(record: PstoreRecord, config: BackendConfig, bufsize: number): { compressedWith?: string[] } {
+function compressedWith(record: PstoreRecord, setup: BackendSetup, bufsize: number): { compressedWith?: string[] } {
   if (record.inflatedWith) return { compressedWith: [record.inflatedWith] }
   if (!record.compressed || record.type !== 'dmesg') return {}
-  return { compressedWith: algorithmsMatching(record.payload, targetOf(config).quirks.compression, bufsize) }
+  return { compressedWith: algorithmsMatching(record.payload, targetOf(setup).quirks.compression, bufsize) }
 }
 
 /** Each file the read pass gives, as inspect shows it. */
-function recordInspections(files: ReturnType<typeof makeFiles>, config: BackendConfig, bufsize: number, withContent: boolean): Inspection['records'] {
+function recordInspections(files: ReturnType<typeof makeFiles>, setup: BackendSetup, bufsize: number, withContent: boolean): Inspection['records'] {
   return files.map((f) => ({
     name: f.name,
     size: f.size,
@@ -79,20 +79,20 @@ function recordInspections(files: ReturnType<typeof makeFiles>, config: BackendC
     mtime: f.record.time.sec !== 0n ? `${f.record.time.sec}.${String(f.record.time.nsec).padStart(9, '0')}` : null,
     compressed: f.record.compressed,
     ...(f.record.inflateError ? { inflateError: f.record.inflateError } : {}),
-    ...compressedWith(f.record, config, bufsize),
+    ...compressedWith(f.record, setup, bufsize),
     ...(withContent ? { contentBase64: f.content.toString('base64') } : {}),
   }))
 }
 
 /** The kernel version a dump's ftrace signature names, beside the setup's. */
-function ftraceKernelOf(signed: ReturnType<typeof ftraceVersionOf>, config: BackendConfig): Pick<Inspection, 'ftraceKernel'> {
+function ftraceKernelOf(signed: ReturnType<typeof ftraceVersionOf>, setup: BackendSetup): Pick<Inspection, 'ftraceKernel'> {
   if (!signed) return {}
   const version = formatKernelVersion(signed.version)
   return {
     ftraceKernel: {
       version,
       signature: '0x' + signed.signature.toString(16).padStart(8, '0'),
-      matchesSetup: version === formatKernelVersion(config.kernel),
+      matchesSetup: version === formatKernelVersion(setup.kernel),
     },
   }
 }
@@ -104,25 +104,25 @@ export async function inspectImage(
 ): Promise<Inspection> {
   // Before the setup: a missing image is the problem to report, not its missing sidecar.
   if (!fs.existsSync(image)) throw missingImage(image)
-  const { config, source, detection } = setupForImage(image, overrides)
+  const { setup, source, detection } = setupForImage(image, overrides)
   const detected = detection ? { detected: { backend: detection.backend, told: detection.told, unknowns: detection.unknowns, forms: detection.forms } } : {}
   const signed = ftraceVersionOf(image, source)
-  const region = RegionImage.open(image, { readOnly: true, expectedSize: imageSize(config) })
-  const backend = openBackend(config, region)
+  const region = RegionImage.open(image, { readOnly: true, expectedSize: imageSize(setup) })
+  const backend = openBackend(setup, region)
   const before = backend.describe()
   const reports = backend.boot()
   const symbols = options.systemMap ? await SymbolTable.load(options.systemMap) : undefined
   const files = makeFiles(backend.readRecords(), {
     now: nowTimespec(),
-    wordBits: targetOf(config).wordBits,
+    wordBits: targetOf(setup).wordBits,
     symbols,
     exactNames: options.exactNames,
     backend: backend.name,
   })
   const failure = backend.readPassFailure?.()
-  const records = recordInspections(files, config, backend.bufsize, options.withContent === true)
-  const common = { image, setup: setupJson(config), ...detected, records, ...(failure ? { readPassFailure: failure } : {}) }
-  const zoneless = { zones: [], unusedTail: { offset: imageSize(config), size: 0 } }
+  const records = recordInspections(files, setup, backend.bufsize, options.withContent === true)
+  const common = { image, setup: setupJson(setup), ...detected, records, ...(failure ? { readPassFailure: failure } : {}) }
+  const zoneless = { zones: [], unusedTail: { offset: imageSize(setup), size: 0 } }
   switch (before.kind) {
     case 'efi':
     case 'efi_pstore': {
@@ -137,17 +137,17 @@ export async function inspectImage(
       // its kernel memory after the boot (the counters the next dump continues from)
       const after = backend.describe()
       const next = after.kind === 'pstore_blk' ? after.next : before.next
-      return { ...common, blk: { params: before.params, diskSize: before.diskSize, next }, ...zonesOf(image, config, before, reports, records) }
+      return { ...common, blk: { params: before.params, diskSize: before.diskSize, next }, ...zonesOf(image, setup, before, reports, records) }
     }
     case 'ramoops':
-      return { ...common, ...ftraceKernelOf(signed, config), ...zonesOf(image, config, before, reports, records) }
+      return { ...common, ...ftraceKernelOf(signed, setup), ...zonesOf(image, setup, before, reports, records) }
   }
 }
 
 /** A zoned backend's zones with what its boot did to each (and ramoops' verdicts). */
 function zonesOf(
   image: string,
-  config: BackendConfig,
+  setup: BackendSetup,
   before: Extract<BackendDescription, { zones: unknown }>,
   reports: BootReport[],
   records: Inspection['records'],
@@ -155,19 +155,19 @@ function zonesOf(
   const zones = before.zones.map((zone, i) => ({
     ...zone,
     bootOutcome: reports[i].outcome,
-    ...(setupJson(config).eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
+    ...(setup.backend === 'ramoops' && setup.eccSize && reports[i].ecc ? { ecc: reports[i].ecc } : {}),
   }))
-  return { zones: withVerdicts(image, config, zones, records), unusedTail: before.unusedTail }
+  return { zones: withVerdicts(image, setup, zones, records), unusedTail: before.unusedTail }
 }
 
 /** ramoops: each zone's fate at the target kernel's boot (machine/zoneVerdict.ts), read from the untouched file. */
-function withVerdicts(image: string, config: BackendConfig, zones: ZoneInspection[], records: Inspection['records']): ZoneInspection[] {
-  if (config.backend !== 'ramoops') return zones
+function withVerdicts(image: string, setup: BackendSetup, zones: ZoneInspection[], records: Inspection['records']): ZoneInspection[] {
+  if (setup.backend !== 'ramoops') return zones
   const verdicts = zoneVerdicts(zones, {
     bytes: fs.readFileSync(image),
-    kernel: formatKernelVersion(config.kernel),
-    ftraceSig: ftraceSignature(config),
-    eccSize: config.eccSize,
+    kernel: formatKernelVersion(setup.kernel),
+    ftraceSig: ftraceSignature(setup),
+    eccSize: setup.eccSize,
     records,
   })
   return zones.map((zone, i) => ({ ...zone, verdict: verdicts[i] }))

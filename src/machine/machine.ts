@@ -8,7 +8,7 @@
  */
 import type { BackendMemory, BootReport, DmesgWriteResult, LentRing, PstoreBackend } from '../backend/backend.js'
 import { openBackend } from '../backend/open.js'
-import { type BackendConfig, targetOf } from '../backend/setup.js'
+import { type BackendSetup, targetOf } from '../backend/setup.js'
 import type { TargetSetup } from '../backend/target.js'
 import type { RegionImage } from '../format/region.js'
 import { encodeFtraceRecord } from '../pstore/ftrace.js'
@@ -159,13 +159,13 @@ export class SimulatedMachine {
   private logBytes: number
 
   constructor(
-    readonly config: BackendConfig,
+    readonly setup: BackendSetup,
     readonly region: RegionImage,
     state?: MachineState,
     private readonly clock: () => number = Date.now,
   ) {
-    this.backend = openBackend(config, region)
-    this.target = targetOf(config)
+    this.backend = openBackend(setup, region)
+    this.target = targetOf(setup)
     const { version: _version, backendMemory, ...own } = state ?? { version: 2, backendMemory: {} }
     this.volatile = { ...freshVolatile(), ...own }
     this.logBytes = this.volatile.log.reduce((n, r) => n + r.length, 0)
@@ -188,7 +188,7 @@ export class SimulatedMachine {
     this.volatile = { ...freshVolatile(), bootCount: this.volatile.bootCount + 1, bootedAtMs: this.clock(), ftraceCounter: this.volatile.ftraceCounter }
     this.logBytes = 0
     const records = this.backend.readRecords()
-    for (const line of bootBanner(this.config)) this.printk(line, 6)
+    for (const line of bootBanner(this.setup)) this.printk(line, 6)
     return { reports, records }
   }
 
@@ -297,7 +297,7 @@ export class SimulatedMachine {
   warmUpCrash(): void {
     if (this.volatile.halted || this.backend.whyNot('dmesg')) return
     const uptimeUs = this.volatile.lastUptimeUs
-    const report = panicReport(this.config, 'warm-up').map(([level, text]) => formatSyslogRecord({ facility: 0, level, uptimeUs, text }))
+    const report = panicReport(this.setup, 'warm-up').map(([level, text]) => formatSyslogRecord({ facility: 0, level, uptimeUs, text }))
     buildDumpPart(this.dumpInput('panic', this.volatile.oopsCount + 1, [...this.volatile.log, ...report], true, { sec: 0, nsec: 0 }))
   }
 
@@ -323,12 +323,12 @@ export class SimulatedMachine {
     const reason = options.reason
     const uptime = this.volatile.lastUptimeUs
     if (options.logText === undefined) {
-      const report = reason === 'panic' ? panicReport(this.config, options.message) : reason === 'oops' ? oopsReport(this.config) : []
+      const report = reason === 'panic' ? panicReport(this.setup, options.message) : reason === 'oops' ? oopsReport(this.setup) : []
       for (const [level, line] of report) this.printk(line, level)
     }
     const result: CrashResult = { stored: false, reason }
-    if (!reasonIsDumped(reason, this.config.maxReason)) {
-      result.why = `max_reason ${this.config.maxReason} does not dump ${reason} (${reason} needs max_reason >= ${KMSG_DUMP[reason]})`
+    if (!reasonIsDumped(reason, this.setup.maxReason)) {
+      result.why = `max_reason ${this.setup.maxReason} does not dump ${reason} (${reason} needs max_reason >= ${KMSG_DUMP[reason]})`
     } else if ((options.kmsgBytes ?? DEFAULT_KMSG_BYTES) <= 0) {
       result.why = 'kmsg_bytes is 0: the dumper stores nothing'
     } else if (this.backend.whyNot('dmesg')) {

@@ -1,7 +1,7 @@
 /**
  * Every problem a setup can have (a setting missing, misplaced or refused), with its words side
  * by side: the JS API's (the engine's error message: settings by their option paths, as
- * formatImage, mount and Simulation.open take them) and the CLI's (its flags; daemon/advice.ts
+ * formatImage, mount and ImageSession.open take them) and the CLI's (its flags; daemon/advice.ts
  * phrases an error's facts with them). The engine reports a problem with its facts
  * (util/errors.ts ErrorFacts), so a front end never parses a message. It imports only
  * util/errors.ts: the CLI's start-up file holds this module.
@@ -13,6 +13,7 @@ export type SetupProblem =
   | 'noFormatSetup'
   | 'autoOnFormat'
   | 'badSidecar'
+  | 'newerSidecar'
   | 'ramoopsParamOnBlk'
   | 'dtsOnBlk'
   | 'erstOnBlk'
@@ -62,8 +63,12 @@ export const SETUP_WORDS: Record<SetupProblem, ProblemWords> = {
     cli: () => "--kernel auto reads the version from an existing dump; format needs the target's version, e.g. --kernel 6.12.0",
   },
   badSidecar: {
-    api: (f) => `not valid JSON (${f.detail}); fix it or give the setup in the options`,
-    cli: (f) => `not valid JSON (${f.detail}); fix it or pass the setup with flags`,
+    api: (f) => `not a readable sidecar: ${f.detail}; fix it, or move it away and give the setup in the options`,
+    cli: (f) => `not a readable sidecar: ${f.detail}; fix it, or move it away and pass the setup with flags`,
+  },
+  newerSidecar: {
+    api: (f) => `sidecar version ${f.value}, written by a newer pstore-sim (this one reads versions 1 and 2): open the image with a newer pstore-sim`,
+    cli: (f) => `sidecar version ${f.value}, written by a newer pstore-sim (this one reads versions 1 and 2): open the image with a newer pstore-sim`,
   },
   ramoopsParamOnBlk: {
     api: (f) => `${f.param} is a ramoops parameter; a pstore/blk setup takes its parameters in cmdline, e.g. '${f.detail}'`,

@@ -248,6 +248,12 @@ export async function crash(): Promise<number | undefined> {
   const { files } = await pstore.reboot()
   return files.length > 0 ? result.zone : undefined
 }
+// the names before "setup" was one word still compile (deprecated aliases)
+import { type BackendConfig, type BlkConfig, BlkConfigError, blkConfig, type EfiConfig, type ErstConfig, type RamoopsConfig, Simulation } from 'pstore-sim'
+export function legacy(r: RamoopsConfig, b: BlkConfig, e: ErstConfig, f: EfiConfig, any: BackendConfig, s: Simulation): number {
+  const err: BlkConfigError = new BlkConfigError('x')
+  return r.memSize + b.diskSize + e.memSize + f.memSize + s.setup.kernel.major + (any.backend === 'blk' ? err.message.length : 0) + (blkConfig === undefined || Simulation.open === undefined ? 1 : 0)
+}
 `,
   )
   fs.writeFileSync(

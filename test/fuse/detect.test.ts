@@ -149,12 +149,12 @@ t.test('an ERST file is read at its own size and record size, without --erst-siz
   fs.rmSync(`${image}.json`) // no sidecar: only the file's own bytes
   const plain = await pstoreSim(['inspect', image, '--backend', 'erst', '--json'])
   t.equal(plain.code, 0, `inspect --backend erst needs no --erst-size ${plain.stderr}`)
-  t.equal(JSON.parse(plain.stdout.toString()).setup.memSize, 0x20000, "the file's size")
+  t.equal(JSON.parse(plain.stdout.toString()).setup.size, 0x20000, "the file's size (QEMU's size=)")
   const detected = await pstoreSim(['inspect', image, '--detect', '--json'])
   t.equal(detected.code, 0, `inspect --detect ${detected.stderr}`)
   const d = JSON.parse(detected.stdout.toString())
   t.equal(d.detected.backend, 'erst', 'recognised by its ERSTSTOR header')
-  t.equal(d.setup.erstRecordSize, 0x2000, "the header's record size")
+  t.equal(d.setup.record_size, 0x2000, "the header's record size")
 })
 
 t.test('pstore/blk disks are recognised by their zone and kmsg headers', async (t) => {
@@ -261,6 +261,8 @@ t.test("an image's own size is never asked for: ramoops, pstore/blk, ERST and ef
     fs.rmSync(`${image}.json`) // no sidecar: the size must come from the file
     const r = await pstoreSim(['inspect', image, '--json', ...inspectFlags])
     t.equal(r.code, 0, `inspect ${file} ${inspectFlags.join(' ')} needs no size ${r.stderr}`)
-    t.equal(JSON.parse(r.stdout.toString()).setup.memSize, fs.statSync(image).size, `${file}: the file's size`)
+    const setup = JSON.parse(r.stdout.toString()).setup
+    const size = setup.backend === 'ramoops' ? setup.memSize : setup.backend === 'blk' ? setup.diskSize : setup.size
+    t.equal(size, fs.statSync(image).size, `${file}: the file's size`)
   }
 })

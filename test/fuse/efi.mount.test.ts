@@ -195,7 +195,7 @@ t.test('the JS API: formatImage and mount with { backend: "efi" }; unknown efi k
   const image = path.join(dir, 'vars.fd')
   await t.rejects(api.formatImage(image, { backend: 'efi', efi: { recordSize: 2048 } as never }), /efi\.recordSize: unknown option/)
   await api.formatImage(image, { backend: 'efi', efi: { record_size: 2048 }, target: { kernel: '6.12.107' } })
-  t.equal(JSON.parse(fs.readFileSync(`${image}.json`, 'utf8')).resolved.efiRecordSize, 2048, 'the sidecar keeps record_size')
+  t.equal(JSON.parse(fs.readFileSync(`${image}.json`, 'utf8')).resolved.record_size, 2048, 'the sidecar keeps record_size')
   const mnt = path.join(dir, 'mnt')
   const m = await api.mount(image, mnt)
   t.teardown(() => m.unmount().catch(() => undefined))

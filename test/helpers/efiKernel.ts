@@ -4,9 +4,10 @@
  * with their bytes, the backend over a copy of a store, and the store as it was before the
  * kernel's first pstore write (OVMF's own variables kept).
  */
-import { fromEfiParams } from '../../src/backend/efi/config.js'
+
 import { parseDumpName } from '../../src/backend/efi/dumpName.js'
 import { CRASH_GUID, EfiBackend } from '../../src/backend/efi/efi.js'
+import { fromEfiParams } from '../../src/backend/efi/efiSetup.js'
 import { type StoredVariable, VariableStore } from '../../src/backend/efi/varstore.js'
 import { RegionImage } from '../../src/format/region.js'
 

@@ -4,9 +4,10 @@
  * the records in slot order, every CPER header field by name, the kernel's writes replayed
  * through pstore-sim's backend, and pstore-sim's dumper run on the kernel's own log lines.
  */
-import { fromErstParams } from '../../src/backend/erst/config.js'
+
 import { decodeCperRecord, encodeCperRecord, SECTION_DMESG_Z, SECTION_MCE } from '../../src/backend/erst/cper.js'
 import { ErstBackend } from '../../src/backend/erst/erst.js'
+import { fromErstParams } from '../../src/backend/erst/erstSetup.js'
 import { RegionImage } from '../../src/format/region.js'
 import { decompress } from '../../src/pstore/compression.js'
 import { type DumpReason, dumpParts } from '../../src/pstore/kmsgDumper.js'
@@ -157,14 +158,14 @@ export function simulatedDump(backend: ErstBackend, dump: Dump, kmsgBytes = 1024
     .flatMap((t) => lines(t))
   const whole = /^<\d+>\[ +0\.000000\] Linux version/.test(log[0] ?? '')
   const older = whole ? [] : Array.from({ length: 4 }, (_, i) => `<6>[    0.00000${i}] ${'an older line longer than any part '.repeat(2000)}\n`)
-  const flavour = backend.config.quirks.compression
+  const flavour = backend.setup.quirks.compression
   const parts = dumpParts(
     {
       reason: dump.reason,
       oopsCount: dump.count,
       log: [...older, ...log],
       bufsize: backend.bufsize,
-      compress: backend.config.compress,
+      compress: backend.setup.compress,
       flavour,
       time: { sec: 0, nsec: 0 },
       kmsgBytes,

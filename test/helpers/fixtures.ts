@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
-import { fromModuleParams, type RamoopsConfig, type TargetOptions } from '../../src/backend/ramoops/config.js'
+import { fromModuleParams, type RamoopsSetup, type TargetOptions } from '../../src/backend/ramoops/ramoopsSetup.js'
 
 /** The checkout: the nearest folder above with package.json (this file also runs built, from dist/test/helpers). */
 function findRepoRoot(from: string): string {
@@ -113,7 +113,7 @@ export function fixtureCase(kernel: 'kernel-6.1' | 'kernel-6.1-custom', name: st
 }
 
 /** The setup a fixture's kernel ran with: Debian's 6.1.192, frontends only in the custom build. */
-export function fixtureConfig(c: FixtureCase, overrides: TargetOptions = {}): RamoopsConfig {
+export function fixtureConfig(c: FixtureCase, overrides: TargetOptions = {}): RamoopsSetup {
   const p = c.params.ramoops
   const n = (v: string) => Number(v)
   const custom = c.params.kernel_kind === 'custom'

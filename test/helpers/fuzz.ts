@@ -13,8 +13,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
-import { fromModuleParams, type RamoopsConfig } from '../../src/backend/ramoops/config.js'
 import { computeLayout, type ZoneLayout } from '../../src/backend/ramoops/layout.js'
+import { fromModuleParams, type RamoopsSetup } from '../../src/backend/ramoops/ramoopsSetup.js'
 import { RegionImage } from '../../src/format/region.js'
 import { SimulatedMachine } from '../../src/machine/machine.js'
 import { makeFiles } from '../../src/pstore/filesystem.js'
@@ -28,7 +28,7 @@ import { prng } from '../../src/util/prng.js'
 export interface FuzzSeed {
   name: string
   /** The setup, for the seed's own kernel or another one. */
-  config(kernel?: string): RamoopsConfig
+  config(kernel?: string): RamoopsSetup
   bytes: Buffer
 }
 
@@ -187,7 +187,7 @@ function plantRecord(rng: Rng, bytes: Buffer, zone: ZoneLayout, capacity: number
   return `record in ${zone.type}[${zone.index}]: ${JSON.stringify(header.toString('latin1'))} + ${payload.length} bytes`
 }
 
-function mutate(rng: Rng, seed: FuzzSeed, config: RamoopsConfig, bytes: Buffer): { bytes: Buffer; mutations: string[] } {
+function mutate(rng: Rng, seed: FuzzSeed, config: RamoopsSetup, bytes: Buffer): { bytes: Buffer; mutations: string[] } {
   const zones = computeLayout(config).zones
   const mutations: string[] = []
   const capacityOf = (z: ZoneLayout) => Math.max(1, z.size - 12 - (config.eccSize ? config.eccSize * (2 + Math.ceil(z.size / 128)) : 0))
@@ -242,7 +242,7 @@ function confined(writes: Array<[number, number]>, allowed: ZoneLayout[], what: 
   }
 }
 
-function runSteps(rng: Rng, config: RamoopsConfig, bytes: Buffer, step: (name: string) => void): void {
+function runSteps(rng: Rng, config: RamoopsSetup, bytes: Buffer, step: (name: string) => void): void {
   const layout = computeLayout(config)
   const readOnly = rng.chance(0.25)
   step('open')
@@ -309,7 +309,7 @@ export function refusal(err: Error): void {
 export function execute(seeds: FuzzSeed[], runSeed: number, execution: number): Finding | undefined {
   const rng = new Rng(prng((runSeed ^ Math.imul(execution + 1, 0x9e3779b1)) >>> 0))
   const seed = seeds[rng.int(seeds.length)]
-  let config: RamoopsConfig
+  let config: RamoopsSetup
   try {
     config = seed.config(rng.chance(0.2) ? rng.pick(KERNELS) : undefined)
   } catch (err) {

@@ -22,13 +22,13 @@ import path from 'node:path'
 import zlib from 'node:zlib'
 import type { PstoreBackend } from '../../src/backend/backend.js'
 import { BlkBackend } from '../../src/backend/blk/backend.js'
-import { type BlkConfig, blkConfig, parseModuleOptions } from '../../src/backend/blk/config.js'
+import { type BlkSetup, blkSetup, parseModuleOptions } from '../../src/backend/blk/blkSetup.js'
 import { encodeKmsgHeader } from '../../src/backend/blk/dmesgZone.js'
 import { type BlkZoneLayout, computeBlkLayout } from '../../src/backend/blk/layout.js'
 import { encodePszHeader } from '../../src/backend/blk/zone.js'
-import { type ErstConfig, fromErstParams } from '../../src/backend/erst/config.js'
 import { CREATOR_PSTORE, encodeCperRecord, NOTIFY_MCE, SECTION_DMESG, SECTION_DMESG_Z, SECTION_MCE } from '../../src/backend/erst/cper.js'
 import { ErstBackend } from '../../src/backend/erst/erst.js'
+import { type ErstSetup, fromErstParams } from '../../src/backend/erst/erstSetup.js'
 import { RegionImage } from '../../src/format/region.js'
 import { inflateLimit, inflateRecord } from '../../src/pstore/compression.js'
 import { makeFiles } from '../../src/pstore/filesystem.js'
@@ -88,7 +88,7 @@ export class WriteLog {
 function expected(
   rules: RuleRecord[] | Array<Omit<RuleRecord, 'type' | 'id'> & { type: string; id: bigint }>,
   backend: PstoreBackend,
-  config: BlkConfig | ErstConfig,
+  config: BlkSetup | ErstSetup,
 ): PstoreRecord[] {
   const flavour = config.quirks.compression
   return rules.map((r) =>
@@ -109,7 +109,7 @@ export function view(records: PstoreRecord[], backendName: string): string[] {
 }
 
 /** The kernel's read rules against the backend's read pass; throws what differs. */
-function checkRules(what: string, records: PstoreRecord[], rules: BlkReadPass | ErstReadPass, backend: PstoreBackend, config: BlkConfig | ErstConfig): void {
+function checkRules(what: string, records: PstoreRecord[], rules: BlkReadPass | ErstReadPass, backend: PstoreBackend, config: BlkSetup | ErstSetup): void {
   if ('refused' in rules) throw new Error(`${what}: QEMU refuses this file (${rules.refused}) but the backend booted`)
   if ('fails' in rules) {
     if (records.length || !backend.readPassFailure?.())
@@ -194,7 +194,7 @@ export const S64_EDGES = [0n, 1n, -1n, 1704067200n, 0x7fffffffffffffffn, -0x8000
 
 interface BlkSeed {
   name: string
-  config: (kernel?: string) => BlkConfig
+  config: (kernel?: string) => BlkSetup
   bytes: Buffer
 }
 
@@ -210,7 +210,7 @@ function blkFixtureSeeds(): BlkSeed[] {
       for (const file of fs.readdirSync(path.join(root, name)).filter((f) => /^disk-.*\.bin\.gz$/.test(f))) {
         const bytes = zlib.gunzipSync(fs.readFileSync(path.join(root, name, file)))
         const config = (kernel?: string) =>
-          blkConfig(parseModuleOptions(params.pstore_blk.join(' ')), bytes.length, {
+          blkSetup(parseModuleOptions(params.pstore_blk.join(' ')), bytes.length, {
             kernel: kernel ?? params.kernel.kernelVersion,
             compress: !params.extra_cmdline.includes('pstore.compress=none'),
           })
@@ -227,7 +227,7 @@ function blkSyntheticSeeds(): BlkSeed[] {
   for (const compress of [true, false]) {
     const size = 64 * 1024
     const options = parseModuleOptions('blkdev=/dev/vda kmsg_size=8 pmsg_size=4 console_size=4 ftrace_size=8 best_effort=y')
-    const config = (kernel?: string) => blkConfig(options, size, { kernel: kernel ?? '6.12.107', compress, cpus: 2 })
+    const config = (kernel?: string) => blkSetup(options, size, { kernel: kernel ?? '6.12.107', compress, cpus: 2 })
     const backend = new BlkBackend(config(), RegionImage.fromBuffer(Buffer.alloc(size)))
     backend.boot()
     const text = Buffer.from('<6>[    1.000000] a line of the log\n'.repeat(40))
@@ -250,7 +250,7 @@ function blkSyntheticSeeds(): BlkSeed[] {
   return seeds
 }
 
-function blkZones(config: BlkConfig): BlkZoneLayout[] {
+function blkZones(config: BlkSetup): BlkZoneLayout[] {
   const l = computeBlkLayout(config)
   return [l.pmsg, l.console, ...l.ftrace, ...l.dmesg].filter((z): z is BlkZoneLayout => z !== undefined)
 }
@@ -315,7 +315,7 @@ function mutateBlkZone(rng: Rng, bytes: Buffer, z: BlkZoneLayout): string {
   }
 }
 
-function blkSteps(rng: Rng, config: BlkConfig, bytes: Buffer, step: (s: string) => void): void {
+function blkSteps(rng: Rng, config: BlkSetup, bytes: Buffer, step: (s: string) => void): void {
   const zones = blkZones(config)
   const span = (z: BlkZoneLayout): [number, number] => [z.offset, z.offset + z.size]
   step('open')
@@ -357,7 +357,7 @@ function blkSteps(rng: Rng, config: BlkConfig, bytes: Buffer, step: (s: string) 
 function blkExecute(seeds: unknown[], runSeed: number, execution: number): Finding | undefined {
   const rng = new Rng(prng((runSeed ^ Math.imul(execution + 1, 0x85ebca6b)) >>> 0))
   const seed = rng.pick(seeds as BlkSeed[])
-  let config: BlkConfig
+  let config: BlkSetup
   try {
     config = seed.config(rng.chance(0.2) ? rng.pick(BLK_KERNELS) : undefined)
   } catch (err) {
@@ -377,7 +377,7 @@ function blkExecute(seeds: unknown[], runSeed: number, execution: number): Findi
 
 interface ErstSeed {
   name: string
-  config: ErstConfig
+  config: ErstSetup
   bytes: Buffer
 }
 
@@ -495,7 +495,7 @@ function mutateErst(rng: Rng, bytes: Buffer, rs: number): string {
   }
 }
 
-function erstSteps(rng: Rng, config: ErstConfig, bytes: Buffer, step: (s: string) => void): void {
+function erstSteps(rng: Rng, config: ErstSetup, bytes: Buffer, step: (s: string) => void): void {
   step('open')
   const region = RegionImage.fromBuffer(bytes, rng.chance(0.2))
   const log = new WriteLog(region)

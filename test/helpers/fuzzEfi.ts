@@ -22,8 +22,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
-import { type EfiConfig, fromEfiParams, hasRecordSizeParam } from '../../src/backend/efi/config.js'
 import { CRASH_GUID, EfiBackend } from '../../src/backend/efi/efi.js'
+import { type EfiSetup, fromEfiParams, hasRecordSizeParam } from '../../src/backend/efi/efiSetup.js'
 import { emptyOvmfStore } from '../../src/backend/efi/emptyStore.js'
 import { guidBytes, VAR_DELETED } from '../../src/backend/efi/varstore.js'
 import { RegionImage } from '../../src/format/region.js'
@@ -47,7 +47,7 @@ const OVMF_GUIDS = ['8be4df61-93ca-11d2-aa0d-00e098032b8c', 'd9bee56e-75dc-49d9-
 const STORE_AT = 0x48
 const HEADER = 60
 
-function configOf(seed: EfiSeed, kernel = seed.kernel, recordSize = seed.recordSize): EfiConfig {
+function configOf(seed: EfiSeed, kernel = seed.kernel, recordSize = seed.recordSize): EfiSetup {
   const newer = !kernel.startsWith('6.1.')
   return fromEfiParams({ size: seed.bytes.length, ...(newer && recordSize !== 1024 ? { record_size: recordSize } : {}) }, { kernel, compress: seed.compress })
 }
@@ -364,13 +364,13 @@ function mutate(rng: Rng, bytes: Buffer, recordSize: number): string {
 // ─── the checks ──────────────────────────────────────────────────────────────
 
 function expected(pass: Extract<EfiReadPass, { records: unknown }>, backend: EfiBackend): PstoreRecord[] {
-  const flavour = backend.config.quirks.compression
+  const flavour = backend.setup.quirks.compression
   return pass.records.map((r) =>
     inflateRecord(
       { type: r.type as PstoreRecord['type'], id: r.id, time: { sec: r.sec, nsec: r.nsec }, compressed: r.compressed, payload: r.bytes, eccNotice: '' },
       flavour,
       inflateLimit(flavour, backend.bufsize),
-      backend.config.compress,
+      backend.setup.compress,
     ),
   )
 }
@@ -395,7 +395,7 @@ function checkRead(what: string, records: PstoreRecord[], pass: EfiReadPass, bac
     throw new Error(`${what}: the listing differs from the kernel's read rules (stop: ${pass.stop}):\n  ours:   ${short(ours)}\n  kernel: ${short(theirs)}`)
 }
 
-function rulesKernel(config: EfiConfig): '6.1' | '6.12' {
+function rulesKernel(config: EfiSetup): '6.1' | '6.12' {
   return hasRecordSizeParam(config.kernel) ? '6.12' : '6.1'
 }
 
@@ -425,7 +425,7 @@ function checkErase(log: WriteLog, before: Buffer, after: Buffer): void {
   if (!undone.equals(before)) throw new Error('erase changed bytes it did not write')
 }
 
-function efiSteps(rng: Rng, config: EfiConfig, bytes: Buffer, step: (s: string) => void): void {
+function efiSteps(rng: Rng, config: EfiSetup, bytes: Buffer, step: (s: string) => void): void {
   const kernel = rulesKernel(config)
   step('open')
   const region = RegionImage.fromBuffer(bytes, rng.chance(0.2))

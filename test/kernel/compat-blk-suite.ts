@@ -13,7 +13,7 @@ import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { PstoreBlk } from '../../src/backend/blk/blk.js'
-import { blkConfig, parseModuleOptions } from '../../src/backend/blk/config.js'
+import { blkSetup, parseModuleOptions } from '../../src/backend/blk/blkSetup.js'
 import { KMSG_HEADER_SIZE, readKmsgHeader } from '../../src/backend/blk/dmesgZone.js'
 import { encodePszHeader, PSZ_HEADER_SIZE, readPszHeader } from '../../src/backend/blk/zone.js'
 import { RegionImage } from '../../src/format/region.js'
@@ -72,7 +72,7 @@ export async function blkCompatSuite(kernel: KernelSelector): Promise<void> {
     await cli(['umount', mnt])
 
     // pmsg and console as a kernel with those frontends leaves them: a wrapped ring, plain text
-    const config = blkConfig(parseModuleOptions(OPTIONS.join(' ')), DISK, { kernel: version })
+    const config = blkSetup(parseModuleOptions(OPTIONS.join(' ')), DISK, { kernel: version })
     const disk = fs.readFileSync(img)
     const layout = new PstoreBlk(config, RegionImage.fromBuffer(disk)).layout
     t.equal(layout.dmesg.length, 5)

@@ -158,7 +158,7 @@ export async function efiCompatSuite(kernel: KernelSelector): Promise<void> {
     const written = pstoreVariables(store)
     t.ok(written.length >= 4, `the kernel wrote ${written.length} variables`)
     const sim = efiBackend(version, store)
-    const flavour = sim.config.quirks.compression
+    const flavour = sim.setup.quirks.compression
     for (const v of written) {
       const data = store.subarray(v.dataOffset, v.dataOffset + v.dataSize)
       const text = decompress(flavour, data, 1 << 20)

@@ -16,7 +16,16 @@ const CASES: Record<SetupProblem, Omit<SetupFacts, 'problem' | 'subject'> & { cl
   exists: { param: 'force', cli: /already exists; pass --force to overwrite it$/ },
   noFormatSetup: { param: 'params.mem_size', cli: /--mem-size \(e\.g\. 1M\).*--cmdline.*--dts FILE$/ },
   autoOnFormat: { param: 'target.kernel', value: 'auto', cli: /^\S+: --kernel auto reads the version .*e\.g\. --kernel 6\.12\.0$/ },
-  badSidecar: { param: 'setup', detail: 'Unexpected token', cli: /not valid JSON \(Unexpected token\); fix it or pass the setup with flags$/ },
+  badSidecar: {
+    param: 'setup',
+    detail: 'not valid JSON (Unexpected token)',
+    cli: /not a readable sidecar: not valid JSON \(Unexpected token\); fix it, or move it away and pass the setup with flags$/,
+  },
+  newerSidecar: {
+    param: 'setup',
+    value: 3,
+    cli: /sidecar version 3, written by a newer pstore-sim \(this one reads versions 1 and 2\): open the image with a newer pstore-sim$/,
+  },
   ramoopsParamOnBlk: { param: 'params.record_size', value: 4096, detail: BLK, cli: /--record-size is a ramoops parameter; .* --cmdline "pstore_blk\.blkdev=/ },
   dtsOnBlk: { param: 'dtsFile', value: 'a.dts', detail: BLK, cli: /--dts describes a ramoops node; pstore\/blk takes --cmdline "/ },
   erstOnBlk: { param: 'erst', cli: /--erst-size and --erst-record-size apply to --backend erst only; .*--disk-size for format/ },

@@ -9,9 +9,9 @@ import os from 'node:os'
 import path from 'node:path'
 import zlib from 'node:zlib'
 import t from 'tap'
-import { fromCmdline, fromDts, fromModuleParams, ProbeError, type RamoopsConfig } from '../../src/backend/ramoops/config.js'
 import { computeLayout } from '../../src/backend/ramoops/layout.js'
 import { Ramoops, RamoopsError } from '../../src/backend/ramoops/ramoops.js'
+import { fromCmdline, fromDts, fromModuleParams, ProbeError, type RamoopsSetup } from '../../src/backend/ramoops/ramoopsSetup.js'
 import { ImageError, RegionImage } from '../../src/format/region.js'
 import { makeFiles } from '../../src/pstore/filesystem.js'
 import { recordName } from '../../src/pstore/record.js'
@@ -51,7 +51,7 @@ t.test('a region of the wrong size for the setup is refused', async (t) => {
 })
 
 /** 0x10000, 6.12, 2 CPUs, per-CPU ftrace 0x2000: 12 dmesg zones of 4096, console, pmsg, 2 ftrace zones (laid out below). */
-function garbageSetup(ecc = 0): RamoopsConfig {
+function garbageSetup(ecc = 0): RamoopsSetup {
   return fromModuleParams(
     { mem_size: 0x10000, record_size: 0x1000, console_size: 0x1000, pmsg_size: 0x1000, ftrace_size: 0x2000, ecc },
     { kernel: '6.12.0', cpus: 2 },

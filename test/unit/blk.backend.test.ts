@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { BlkBackend } from '../../src/backend/blk/backend.js'
-import { blkConfig, parseBlkCmdline } from '../../src/backend/blk/config.js'
+import { blkSetup, parseBlkCmdline } from '../../src/backend/blk/blkSetup.js'
 import { RegionImage } from '../../src/format/region.js'
 import { dumpParts, formatSyslogRecord } from '../../src/pstore/kmsgDumper.js'
 
@@ -12,7 +12,7 @@ const { params } = parseBlkCmdline('pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_s
 const log = Array.from({ length: 400 }, (_, i) => formatSyslogRecord({ facility: 0, level: 6, uptimeUs: i * 1000, text: `line ${i}` }))
 
 function backend(): BlkBackend {
-  const b = new BlkBackend(blkConfig(params, 32 * 1024, { kernel: '6.1.192' }), RegionImage.fromBuffer(Buffer.alloc(32 * 1024)))
+  const b = new BlkBackend(blkSetup(params, 32 * 1024, { kernel: '6.1.192' }), RegionImage.fromBuffer(Buffer.alloc(32 * 1024)))
   b.boot()
   return b
 }

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
 import { PstoreBlk } from '../../src/backend/blk/blk.js'
-import { blkConfig, effectiveParams, parseModuleOptions } from '../../src/backend/blk/config.js'
+import { blkSetup, effectiveParams, parseModuleOptions } from '../../src/backend/blk/blkSetup.js'
 import { KMSG_HEADER_SIZE, readKmsgHeader } from '../../src/backend/blk/dmesgZone.js'
 import { PSZ_HEADER_SIZE, readPszHeader } from '../../src/backend/blk/zone.js'
 import { RegionImage } from '../../src/format/region.js'
@@ -34,7 +34,7 @@ interface Listing {
 const gz = (f: string): Buffer => gunzipSync(fs.readFileSync(f))
 
 function backendFor(params: Params, disk: Buffer): PstoreBlk {
-  const config = blkConfig(parseModuleOptions(params.pstore_blk.join(' ')), disk.length, {
+  const config = blkSetup(parseModuleOptions(params.pstore_blk.join(' ')), disk.length, {
     kernel: params.kernel.kernelVersion,
     compress: !params.extra_cmdline.includes('pstore.compress=none'),
   })
@@ -60,7 +60,7 @@ for (const kdir of ['blk-6.1', 'blk-6.12']) {
     t.test(`${kdir}/${name}: the module parameters the kernel shows`, async (t) => {
       const listing = JSON.parse(fs.readFileSync(path.join(dir, `listing-${params.boots[0].label}.json`), 'utf8')) as Listing
       const blk = backendFor(params, Buffer.alloc(params.disk_size))
-      const ours = effectiveParams(blk.config)
+      const ours = effectiveParams(blk.setup)
       for (const k of ['kmsg_size', 'pmsg_size', 'console_size', 'ftrace_size', 'max_reason'] as const) {
         t.equal(String(ours[k]), listing.moduleParams[`pstore_blk/parameters/${k}`], k)
       }
@@ -164,15 +164,15 @@ for (const kdir of ['blk-6.1', 'blk-6.12']) {
           oopsCount: Number(headerLine?.[1]),
           log: [...older, ...lines],
           bufsize: blk.bufsize,
-          compress: blk.config.compress,
-          flavour: blk.config.quirks.compression,
+          compress: blk.setup.compress,
+          flavour: blk.setup.quirks.compression,
           time: kernel.write.time,
         })
         t.ok(part, 'a part')
         if (!part) continue
         t.equal(part.compressed, kernel.write.compressed, 'compressed flag')
         if (part.compressed) {
-          const ours = decompress(blk.config.quirks.compression, part.payload, 1 << 20)
+          const ours = decompress(blk.setup.quirks.compression, part.payload, 1 << 20)
           t.ok(ours.ok && ours.data.toString('latin1') === text, `${recordName(r, 'pstore_blk')}: inflated = the kernel's text`)
           t.ok(part.payload.length <= blk.bufsize, 'fits the zone')
         } else {

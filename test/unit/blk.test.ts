@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { PstoreBlk } from '../../src/backend/blk/blk.js'
-import { BlkConfigError, blkConfig, checkSize, parseBlkCmdline, parseModuleOptions } from '../../src/backend/blk/config.js'
+import { BlkSetupError, blkSetup, checkSize, parseBlkCmdline, parseModuleOptions } from '../../src/backend/blk/blkSetup.js'
 import { encodeKmsgHeader } from '../../src/backend/blk/dmesgZone.js'
 import { computeBlkLayout, PSZ_SIG } from '../../src/backend/blk/layout.js'
 import { encodePszHeader, readRingZone, recoverRingZone } from '../../src/backend/blk/zone.js'
@@ -38,17 +38,17 @@ t.test('check_size(): KiB to bytes, ALIGN() applied to the KiB number (a 6.1.192
 })
 
 t.test('what the kernel refuses', async (t) => {
-  t.throws(() => blkConfig({ blkdev: '/dev/vda' }, 65536), BlkConfigError)
-  t.throws(() => blkConfig({ blkdev: '/dev/vda' }, 65536), /best_effort is off/)
-  t.throws(() => blkConfig({ best_effort: true }, 65536), /blkdev is empty/)
-  t.throws(() => blkConfig(base, 2048), /at least 4096/)
-  t.throws(() => blkConfig(base, 65536 + 512), /multiple of 4096/)
-  t.throws(() => blkConfig({ ...base, kmsg_size: 0 }, 65536), /every zone size is 0/)
-  t.throws(() => computeBlkLayout(blkConfig({ ...base, pmsg_size: 128 }, 65536)), /no room for the pmsg zones/)
+  t.throws(() => blkSetup({ blkdev: '/dev/vda' }, 65536), BlkSetupError)
+  t.throws(() => blkSetup({ blkdev: '/dev/vda' }, 65536), /best_effort is off/)
+  t.throws(() => blkSetup({ best_effort: true }, 65536), /blkdev is empty/)
+  t.throws(() => blkSetup(base, 2048), /at least 4096/)
+  t.throws(() => blkSetup(base, 65536 + 512), /multiple of 4096/)
+  t.throws(() => blkSetup({ ...base, kmsg_size: 0 }, 65536), /every zone size is 0/)
+  t.throws(() => computeBlkLayout(blkSetup({ ...base, pmsg_size: 128 }, 65536)), /no room for the pmsg zones/)
 })
 
 t.test('zones: pmsg, console, ftrace per CPU, then dmesg filling the rest', async (t) => {
-  const c = blkConfig({ ...base, kmsg_size: 16, pmsg_size: 8, console_size: 4, ftrace_size: 12 }, 128 * 1024, { cpus: 5 })
+  const c = blkSetup({ ...base, kmsg_size: 16, pmsg_size: 8, console_size: 4, ftrace_size: 12 }, 128 * 1024, { cpus: 5 })
   const l = computeBlkLayout(c)
   t.same([l.pmsg?.offset, l.pmsg?.size, l.console?.offset, l.console?.size], [0, 8192, 8192, 4096])
   // 12288 / 5 = 2457 per CPU: five zones cover 12285 bytes, the dmesg zones start right after
@@ -79,7 +79,7 @@ t.test('a ring zone is read from start, oldest byte first; an overtop header is 
 })
 
 t.test('a pmsg zone on disk is a file; rm zeroes its header to {sig, 0, 0}', async (t) => {
-  const c = blkConfig({ ...base, kmsg_size: 16, pmsg_size: 4 }, 64 * 1024)
+  const c = blkSetup({ ...base, kmsg_size: 16, pmsg_size: 4 }, 64 * 1024)
   const disk = Buffer.alloc(64 * 1024)
   const sig = (PSZ_SIG ^ 7) >>> 0
   encodePszHeader({ sig, datalen: 5, start: 5 }).copy(disk)
@@ -98,7 +98,7 @@ t.test('a pmsg zone on disk is a file; rm zeroes its header to {sig, 0, 0}', asy
 })
 
 t.test('round robin resumes after the newest header; a panic is never written', async (t) => {
-  const c = blkConfig({ ...base, kmsg_size: 4 }, 16 * 1024)
+  const c = blkSetup({ ...base, kmsg_size: 4 }, 16 * 1024)
   const blk = new PstoreBlk(c, RegionImage.fromBuffer(Buffer.alloc(16 * 1024)))
   blk.boot()
   const w = (sec: number) => ({ part: 1, compressed: false, payload: Buffer.from(`Oops#1 Part1\nat ${sec}\n`), time: { sec, nsec: 5 } })
@@ -119,7 +119,7 @@ t.test('round robin resumes after the newest header; a panic is never written', 
 
 /** A 64 KiB disk: pmsg 4 KiB holding `text`, then dmesg zone 0 as `datalen` and `compressed` say. */
 function shortKmsgDisk(datalen: number, compressed: boolean): PstoreBlk {
-  const c = blkConfig({ ...base, kmsg_size: 16, pmsg_size: 4 }, 64 * 1024, { compress: false })
+  const c = blkSetup({ ...base, kmsg_size: 16, pmsg_size: 4 }, 64 * 1024, { compress: false })
   const disk = Buffer.alloc(64 * 1024)
   const blk = new PstoreBlk(c, RegionImage.fromBuffer(disk))
   const pmsg = blk.layout.pmsg!
@@ -160,7 +160,7 @@ t.test('blk-compressed-empty-ends-pass: a compressed record of size 0 (datalen 4
 })
 
 t.test('a ring zone whose start is past its datalen fails the recovery: every read pass lists nothing', async (t) => {
-  const c = blkConfig({ ...base, kmsg_size: 16, pmsg_size: 4, console_size: 4 }, 64 * 1024, { compress: false })
+  const c = blkSetup({ ...base, kmsg_size: 16, pmsg_size: 4, console_size: 4 }, 64 * 1024, { compress: false })
   const disk = Buffer.alloc(64 * 1024)
   const blk = new PstoreBlk(c, RegionImage.fromBuffer(disk))
   encodePszHeader({ sig: blk.layout.pmsg!.sig, datalen: 1, start: 2 }).copy(disk, blk.layout.pmsg!.offset)

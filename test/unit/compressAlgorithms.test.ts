@@ -6,7 +6,7 @@
  * command line, blk and ERST setups).
  */
 import t from 'tap'
-import { fromCmdline, fromModuleParams } from '../../src/backend/ramoops/config.js'
+import { fromCmdline, fromModuleParams } from '../../src/backend/ramoops/ramoopsSetup.js'
 import { resolveSetup } from '../../src/backend/setup.js'
 import { parseMountOptionList } from '../../src/cli/mountOptions.js'
 import { type CompressAlgorithm, parseKernelVersion } from '../../src/format/kernelVersion.js'

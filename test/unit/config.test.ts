@@ -4,7 +4,7 @@
  * ramoops_probe). Every expected value is written out by hand from docs/ramoops-format.md and the kernel code.
  */
 import t from 'tap'
-import { fromCmdline, fromDts, fromModuleParams, ProbeError, parseCmdline, parseKernelInteger } from '../../src/backend/ramoops/config.js'
+import { fromCmdline, fromDts, fromModuleParams, ProbeError, parseCmdline, parseKernelInteger } from '../../src/backend/ramoops/ramoopsSetup.js'
 
 t.test('module parameters: defaults (ramoops_register_dummy)', async (t) => {
   const c = fromModuleParams({ mem_size: 0x100000 })

@@ -7,14 +7,14 @@
 
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { fromDts, ProbeError, parseDtsTree } from '../../src/backend/ramoops/config.js'
+import { fromDts, ProbeError, parseDtsTree } from '../../src/backend/ramoops/ramoopsSetup.js'
 import { productCommand, runProductsUninstrumented } from '../helpers/mount.js'
 import { sourceBundle } from '../helpers/sourceBundle.js'
 
 // the children run the bundle without tap's per-process hook (helpers/mount.ts): a clean Node
 runProductsUninstrumented()
 
-const configJs = await sourceBundle('backend/ramoops/config.ts')
+const configJs = await sourceBundle('backend/ramoops/ramoopsSetup.ts')
 const KB100 = 100 * 1024
 const fill = (unit: string, size = KB100) => unit.repeat(Math.ceil(size / unit.length)).slice(0, size)
 

@@ -5,9 +5,9 @@
  */
 
 import t from 'tap'
-import { fromModuleParams } from '../../src/backend/ramoops/config.js'
 import { ZONE_HEADER_SIZE } from '../../src/backend/ramoops/layout.js'
 import { Ramoops } from '../../src/backend/ramoops/ramoops.js'
+import { fromModuleParams } from '../../src/backend/ramoops/ramoopsSetup.js'
 import { reedSolomon } from '../../src/format/reedSolomon.js'
 import { RegionImage } from '../../src/format/region.js'
 import { fixtureCase, fixtureConfig } from '../helpers/fixtures.js'
@@ -15,11 +15,11 @@ import { fixtureCase, fixtureConfig } from '../helpers/fixtures.js'
 /** Every parity slot of every zone that our encoder disagrees with. */
 function parityMismatches(ramoops: Ramoops): string[] {
   const bytes = ramoops.region.bytes
-  const rs = reedSolomon(ramoops.config.eccSize)
-  const parity = Buffer.alloc(ramoops.config.eccSize)
+  const rs = reedSolomon(ramoops.setup.eccSize)
+  const parity = Buffer.alloc(ramoops.setup.eccSize)
   const bad: string[] = []
   for (const zone of ramoops.zones) {
-    const e = ramoops.config.eccSize
+    const e = ramoops.setup.eccSize
     for (let i = 0; i * 128 < zone.capacity; i++) {
       const start = zone.dataOffset + i * 128
       rs.encode(bytes.subarray(start, start + Math.min(128, zone.capacity - i * 128)), parity)

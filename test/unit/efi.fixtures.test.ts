@@ -83,7 +83,7 @@ for (const kdir of ['efi-6.1', 'efi-6.12']) {
           if (!crashes.length && !params.extra_cmdline.includes('printk.always_kmsg_dump=1')) return t.same(written, [], 'no dump')
           t.ok(written.length > 0, `${written.length} variables`)
           const flavourOf = efiBackend(version, kernelStore, { recordSize })
-          const flavour = flavourOf.config.quirks.compression
+          const flavour = flavourOf.setup.quirks.compression
           for (const v of written) {
             const d = parsedName(v)
             t.equal(v.state, 0x3f, `${v.name}: State VAR_ADDED`)
@@ -188,7 +188,7 @@ for (const kdir of ['efi-6.1', 'efi-6.12']) {
     t.test(`${kdir}/${name}: pstore-sim's dumper on the kernel's lines = the kernel's parts`, async (t) => {
       const kernelStore = after(crashBoot.label)
       const efi = efiBackend(version, kernelStore, { recordSize })
-      const flavour = efi.config.quirks.compression
+      const flavour = efi.setup.quirks.compression
       const variables = pstoreVariables(kernelStore)
       const counts = [...new Set(variables.map((v) => parsedName(v).count))]
       for (const count of counts) {

@@ -5,8 +5,8 @@
  * kernel's efi_pstore_read() give, and inspect says why a pass ends.
  */
 import t from 'tap'
-import { fromEfiParams } from '../../src/backend/efi/config.js'
 import { CRASH_GUID, EfiBackend } from '../../src/backend/efi/efi.js'
+import { fromEfiParams } from '../../src/backend/efi/efiSetup.js'
 import { emptyOvmfStore } from '../../src/backend/efi/emptyStore.js'
 import { guidBytes, VariableStore } from '../../src/backend/efi/varstore.js'
 import { RegionImage } from '../../src/format/region.js'

@@ -10,14 +10,14 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { EfiSetupError, fromEfiParams } from '../../src/backend/efi/config.js'
 import { dumpVariableName, genericId, parseDumpName } from '../../src/backend/efi/dumpName.js'
 import { CRASH_GUID, type EfiBackend } from '../../src/backend/efi/efi.js'
+import { EfiSetupError, fromEfiParams } from '../../src/backend/efi/efiSetup.js'
 import { emptyOvmfStore } from '../../src/backend/efi/emptyStore.js'
 import { guidBytes, OVMF_4M_SIZE, VariableStore } from '../../src/backend/efi/varstore.js'
 import { RegionImage } from '../../src/format/region.js'
+import { formatImage } from '../../src/machine/imageSession.js'
 import { SimulatedMachine } from '../../src/machine/machine.js'
-import { formatImage } from '../../src/machine/simulation.js'
 import { decompress } from '../../src/pstore/compression.js'
 import { recordBytes, recordName } from '../../src/pstore/record.js'
 
@@ -53,8 +53,8 @@ t.test("format --backend efi writes the empty store; --efi-vars-template another
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'efi test '))
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   const image = path.join(dir, 'vars.fd')
-  const { config } = formatImage(image, { backend: 'efi', target: { kernel: '6.1.192' } })
-  t.equal(config.backend, 'efi')
+  const { setup } = formatImage(image, { backend: 'efi', target: { kernel: '6.1.192' } })
+  t.equal(setup.backend, 'efi')
   t.ok(fs.readFileSync(image).equals(emptyOvmfStore()), 'the store')
   // a template with variables of its own (OVMF's own store after a boot, here: one variable added)
   const tpl = emptyOvmfStore()
@@ -106,7 +106,7 @@ t.test('a panic: one variable a part, raw deflate, until kmsg_bytes; files dmesg
       t.equal(v.name, `dump-type0-${i + 1}-1-${TIME}-C`, `${v.name}`)
       t.equal(v.state, 0x3f)
       t.equal(v.attributes, 7)
-      const text = decompress(efi.config.quirks.compression, region.bytes.subarray(v.dataOffset, v.dataOffset + v.dataSize), 1 << 20)
+      const text = decompress(efi.setup.quirks.compression, region.bytes.subarray(v.dataOffset, v.dataOffset + v.dataSize), 1 << 20)
       t.ok(text.ok && text.data.toString('latin1').startsWith(`Panic#1 Part${i + 1}\n`), 'a raw deflate stream of the part')
       t.ok(text.ok && text.data.length <= limit, `at most ${limit} text bytes a part (${text.ok ? text.data.length : '?'})`)
       t.ok(v.offset % 4 === 0 && v.end % 4 === 0, '4-byte aligned')

@@ -26,7 +26,7 @@ interface Variable {
   verdict: { fate: string; kernel: string; why: string; file?: string }
 }
 interface Report {
-  setup: { memSize: number; recordSize: number; kernel: string; backend: string }
+  setup: { size: number; record_size: number; kernel: string; backend: string }
   detected: { backend: string; told: string[]; unknowns: string[]; forms: { pstoreSim: string; cmdline: string } }
   efi: { invalid?: string; variables: Variable[]; areas: Array<{ kind: string; offset: number; size: number }> }
   records: Array<{ name: string; size: number }>
@@ -67,7 +67,7 @@ for (const kdir of ['efi-6.1', 'efi-6.12']) {
         const files = (listing.listings[0]?.files ?? []).map((f) => f.name).sort()
         const { report, text } = await inspect(t, bytes, ['--kernel', version])
         t.equal(report.detected.backend, 'efi', 'recognised as a variable store')
-        t.equal(report.setup.memSize, bytes.length, "the store's size is the file's")
+        t.equal(report.setup.size, bytes.length, "the store's size is the file's")
         t.equal(report.setup.kernel, version, 'the kernel given wins')
         t.same(report.records.map((r) => r.name).sort(), files, `the kernel's listing (${files.length} files)`)
         t.same(listed(report), files, 'the verdicts name the same files')
@@ -85,8 +85,8 @@ t.test('6.12 with efi_pstore.record_size=4096: the record size the largest varia
   t.ok(largest > 1024, `a variable of ${largest} bytes`)
   const plain = await inspect(t, bytes, [])
   t.equal(plain.report.setup.kernel, '6.12.0', 'no --kernel: a 6.2+ version assumed')
-  t.ok(plain.report.setup.recordSize >= largest, `record_size ${plain.report.setup.recordSize} holds ${largest} bytes`)
-  t.match(plain.report.detected.forms.pstoreSim, `--efi-record-size ${plain.report.setup.recordSize}`, 'and is passed on')
+  t.ok(plain.report.setup.record_size >= largest, `record_size ${plain.report.setup.record_size} holds ${largest} bytes`)
+  t.match(plain.report.detected.forms.pstoreSim, `--efi-record-size ${plain.report.setup.record_size}`, 'and is passed on')
   t.match(plain.report.detected.unknowns.join('\n'), new RegExp(`any value from ${largest}`), 'what is assumed of it is said')
   t.equal(plain.report.records.length, pstoreOf(plain.report).filter((v) => v.live).length, 'every live variable listed')
   t.ok(
@@ -95,7 +95,7 @@ t.test('6.12 with efi_pstore.record_size=4096: the record size the largest varia
   )
 
   const old = await inspect(t, bytes, ['--kernel', '6.1.192'])
-  t.equal(old.report.setup.recordSize, 1024, '6.1 reads 1024 bytes')
+  t.equal(old.report.setup.record_size, 1024, '6.1 reads 1024 bytes')
   const first = pstoreOf(old.report).find((v) => v.live)!
   t.equal(first.verdict.fate, 'ends-read-pass', 'the first record larger than 1024 bytes ends the pass')
   t.match(first.verdict.why, /more than record_size 1024/)

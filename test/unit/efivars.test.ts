@@ -7,8 +7,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
-import { fromEfiParams } from '../../src/backend/efi/config.js'
 import { CRASH_GUID, type EfiBackend } from '../../src/backend/efi/efi.js'
+import { fromEfiParams } from '../../src/backend/efi/efiSetup.js'
 import {
   EFI_GLOBAL_VARIABLE_GUID_TEXT,
   efivarContent,

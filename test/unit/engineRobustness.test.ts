@@ -5,10 +5,10 @@
  */
 import t from 'tap'
 import { CorruptError } from '../../src/backend/faults.js'
-import { fromModuleParams } from '../../src/backend/ramoops/config.js'
 import { corrupt } from '../../src/backend/ramoops/corrupt.js'
 import { computeLayout } from '../../src/backend/ramoops/layout.js'
 import { Ramoops, type ZoneReport } from '../../src/backend/ramoops/ramoops.js'
+import { fromModuleParams } from '../../src/backend/ramoops/ramoopsSetup.js'
 import { ZoneWriteRefused } from '../../src/backend/ramoops/zone.js'
 import { RegionImage } from '../../src/format/region.js'
 import { FtraceCallError, SimulatedMachine } from '../../src/machine/machine.js'

@@ -4,9 +4,9 @@
  * parts into slots, ids as cper_next_record_id() hands them out, erase as QEMU clears.
  */
 import t from 'tap'
-import { ErstSetupError, fromErstParams } from '../../src/backend/erst/config.js'
 import { CREATOR_PSTORE, firstRecordIdBase, SECTION_DMESG, SECTION_DMESG_Z } from '../../src/backend/erst/cper.js'
 import { ErstBackend } from '../../src/backend/erst/erst.js'
+import { ErstSetupError, fromErstParams } from '../../src/backend/erst/erstSetup.js'
 import { RegionImage } from '../../src/format/region.js'
 import { bootBanner } from '../../src/machine/crashReport.js'
 import { MachineSetupError, SimulatedMachine } from '../../src/machine/machine.js'

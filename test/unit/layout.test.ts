@@ -3,8 +3,8 @@
  * All offsets and sizes below are computed by hand from the steps in docs/ramoops-format.md §2.
  */
 import t from 'tap'
-import { fromDts, fromModuleParams, ProbeError, type RamoopsConfig } from '../../src/backend/ramoops/config.js'
 import { computeLayout, type RegionLayout, type ZoneGeometry, zoneGeometry } from '../../src/backend/ramoops/layout.js'
+import { fromDts, fromModuleParams, ProbeError, type RamoopsSetup } from '../../src/backend/ramoops/ramoopsSetup.js'
 
 const DBGC = 0x43474244
 
@@ -151,7 +151,7 @@ t.test('unused tail: the a-panic fixture setup (6.1.192)', async (t) => {
   t.equal(config.memSize - layout.usedEnd, 52, '52 unused bytes at the end')
 })
 
-const dtsSetup = (kernel: string): RamoopsConfig =>
+const dtsSetup = (kernel: string): RamoopsSetup =>
   fromDts(
     `/dts-v1/;
 / {

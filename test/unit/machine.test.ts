@@ -5,10 +5,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { fromModuleParams, type RamoopsConfig } from '../../src/backend/ramoops/config.js'
+import { fromModuleParams, type RamoopsSetup } from '../../src/backend/ramoops/ramoopsSetup.js'
 import { RegionImage } from '../../src/format/region.js'
+import { ImageSession } from '../../src/machine/imageSession.js'
 import { MachineHaltedError, SimulatedMachine, stateFromJson } from '../../src/machine/machine.js'
-import { Simulation } from '../../src/machine/simulation.js'
 import { type PstoreRecord, recordName } from '../../src/pstore/record.js'
 import { describeDiff, fixtureCase, fixtureConfig, repoRoot } from '../helpers/fixtures.js'
 
@@ -17,7 +17,7 @@ const clock = () => NOW
 
 // 0x10000: 14 dmesg zones of 4096 (0..0xE000), console 0xE000, pmsg 0xF000 (6.12: pmsg before ftrace; no ftrace)
 function setup(overrides: Partial<Parameters<typeof fromModuleParams>[0]> = {}, compress = true) {
-  const config: RamoopsConfig = fromModuleParams(
+  const config: RamoopsSetup = fromModuleParams(
     { mem_size: 0x10000, record_size: 0x1000, console_size: 0x1000, pmsg_size: 0x1000, ftrace_size: 0, ...overrides },
     { kernel: '6.12.0', compress },
   )
@@ -234,7 +234,7 @@ const readState = (image: string) => JSON.parse(fs.readFileSync(`${image}.state.
 t.test('a version-1 state file: the dump write counter it kept top-level carries on, saved once as version 2', async (t) => {
   const image = copyStateV1(t, 'ramoops.img')
   t.equal(readState(image).dumpWriteCnt, 3, 'the old file: three oopses, the counter beside the rest')
-  const sim = Simulation.open(image, {}, { readOnly: false, clock })
+  const sim = ImageSession.open(image, {}, { readOnly: false, clock })
   t.same(sim.machine.state.backendMemory, { dumpWriteCnt: 3 }, 'migrated into the backend memory')
   t.equal(sim.machine.state.oopsCount, 3, 'the rest of the state as it was')
   t.match(sim.machine.crash({ reason: 'oops' }), { stored: true, zone: 3 }, 'the fourth oops of the boot goes to slot 3, as the counter says')
@@ -243,7 +243,7 @@ t.test('a version-1 state file: the dump write counter it kept top-level carries
   t.equal(saved.version, 2)
   t.notOk('dumpWriteCnt' in saved, 'no top-level counter any more')
   t.same(saved.backendMemory, { dumpWriteCnt: 4 }, 'the counter once, where the backend keeps it')
-  const again = Simulation.open(image, {}, { readOnly: false, clock })
+  const again = ImageSession.open(image, {}, { readOnly: false, clock })
   t.match(again.machine.crash({ reason: 'oops' }), { stored: true, zone: 4 }, 'a version-2 file carries it on too')
   again.close()
 })
@@ -251,7 +251,7 @@ t.test('a version-1 state file: the dump write counter it kept top-level carries
 t.test("a version-1 erst state file: the record id counter carries on, the ramoops counter's 0 is dropped", async (t) => {
   const image = copyStateV1(t, 'erst.img')
   const lastId = BigInt(readState(image).backendMemory.erstLastRecordId)
-  const sim = Simulation.open(image, {}, { readOnly: false, clock })
+  const sim = ImageSession.open(image, {}, { readOnly: false, clock })
   const result = sim.machine.crash({ reason: 'oops' })
   t.match(result.parts?.[0], { stored: true, id: String(lastId + 1n) }, 'the next record id follows the one the old file kept')
   sim.close()

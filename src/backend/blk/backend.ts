@@ -9,7 +9,7 @@ import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.j
 import type { BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
 import { BLK_BACKEND_NAME, BlkError, PstoreBlk } from './blk.js'
-import { type BlkConfig, effectiveParams } from './config.js'
+import { type BlkSetup, effectiveParams } from './blkSetup.js'
 import type { BlkDescription } from './description.js'
 import { KMSG_HEADER_SIZE } from './dmesgZone.js'
 import { PSZ_HEADER_SIZE, readPszHeader } from './zone.js'
@@ -20,10 +20,10 @@ export class BlkBackend implements PstoreBackend {
   readonly types: readonly PstoreType[]
 
   constructor(
-    readonly config: BlkConfig,
+    readonly setup: BlkSetup,
     readonly region: RegionImage,
   ) {
-    this.blk = new PstoreBlk(config, region)
+    this.blk = new PstoreBlk(setup, region)
     this.types = (['dmesg', 'console', 'pmsg', 'ftrace'] as const).filter((type) => this.whyNot(type) === undefined)
   }
 
@@ -114,8 +114,8 @@ export class BlkBackend implements PstoreBackend {
     const zones = this.zonesInDiskOrder()
     return {
       kind: 'pstore_blk',
-      params: effectiveParams(this.config),
-      diskSize: this.config.diskSize,
+      params: effectiveParams(this.setup),
+      diskSize: this.setup.diskSize,
       next: { writeCnt: b.writeCnt, oopsCounter: b.oopsCounter, panicCounter: b.panicCounter },
       zones: zones.map((zone) => {
         const head = Buffer.alloc(PSZ_HEADER_SIZE + KMSG_HEADER_SIZE)
@@ -134,7 +134,7 @@ export class BlkBackend implements PstoreBackend {
           used: h.sig === zone.sig ? h.datalen : 0,
         }
       }),
-      unusedTail: { offset: this.config.totalSize - l.unusedTail, size: l.unusedTail },
+      unusedTail: { offset: this.setup.totalSize - l.unusedTail, size: l.unusedTail },
     }
   }
 

@@ -9,7 +9,7 @@ import { inflateLimit, inflateRecord } from '../../pstore/compression.js'
 import type { DumpReason } from '../../pstore/kmsgDumper.js'
 import { type DmesgWrite, KMSG_DUMP, type PstoreRecord, type PstoreType, untimedRecord } from '../../pstore/record.js'
 import { PstoreSimError } from '../../util/errors.js'
-import type { BlkConfig } from './config.js'
+import type { BlkSetup } from './blkSetup.js'
 import { classifyDmesgZone, type DmesgZoneState, encodeDmesgZone, KMSG_HEADER_SIZE, type KmsgHeader } from './dmesgZone.js'
 import { type BlkLayout, type BlkZoneLayout, computeBlkLayout } from './layout.js'
 import { encodePszHeader, PSZ_HEADER_SIZE, readPszHeader, recoverRingZone } from './zone.js'
@@ -57,11 +57,11 @@ export class PstoreBlk {
   readPassFailure?: string
 
   constructor(
-    readonly config: BlkConfig,
+    readonly setup: BlkSetup,
     readonly disk: RegionImage,
   ) {
-    if (disk.size !== config.diskSize) throw new BlkError(`the disk is ${disk.size} bytes but the setup says ${config.diskSize}`)
-    this.layout = computeBlkLayout(config)
+    if (disk.size !== setup.diskSize) throw new BlkError(`the disk is ${disk.size} bytes but the setup says ${setup.diskSize}`)
+    this.layout = computeBlkLayout(setup)
   }
 
   /** psinfo->bufsize: dmesg zone data minus the kmsg header (0 without dmesg zones). */
@@ -173,9 +173,9 @@ export class PstoreBlk {
 
   /** decompress_record() in the pstore core. */
   private inflate(record: PstoreRecord): PstoreRecord {
-    const flavour = this.config.quirks.compression
-    const algorithm = this.config.compressAlgorithm
-    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize, algorithm), this.config.compress, algorithm)
+    const flavour = this.setup.quirks.compression
+    const algorithm = this.setup.compressAlgorithm
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize, algorithm), this.setup.compress, algorithm)
   }
 
   /**

@@ -3,7 +3,7 @@
  * console, the per-CPU ftrace zones, then dmesg zones of kmsg_size filling what is left.
  */
 import type { FrontendType } from '../../pstore/record.js'
-import { type BlkConfig, BlkConfigError } from './config.js'
+import { type BlkSetup, BlkSetupError } from './blkSetup.js'
 
 /** PSZ_SIG ("DBGC"); each zone's signature is it XOR the zone's pstore_type_id. */
 export const PSZ_SIG = 0x43474244
@@ -32,7 +32,7 @@ export interface BlkLayout {
 function zones(type: FrontendType, at: { off: number }, total: number, recordSize: number, totalSize: number): BlkZoneLayout[] {
   if (!total || !recordSize) return []
   if (at.off + total > totalSize) {
-    throw new BlkConfigError(
+    throw new BlkSetupError(
       `no room for the ${type} zones (${total} bytes at ${at.off} of a ${totalSize}-byte disk): make the disk larger or the sizes smaller`,
     )
   }
@@ -45,14 +45,14 @@ function zones(type: FrontendType, at: { off: number }, total: number, recordSiz
   return out
 }
 
-export function computeBlkLayout(config: BlkConfig): BlkLayout {
+export function computeBlkLayout(setup: BlkSetup): BlkLayout {
   const at = { off: 0 }
-  const pmsg = zones('pmsg', at, config.pmsgSize, config.pmsgSize, config.totalSize)[0]
-  const console = zones('console', at, config.consoleSize, config.consoleSize, config.totalSize)[0]
+  const pmsg = zones('pmsg', at, setup.pmsgSize, setup.pmsgSize, setup.totalSize)[0]
+  const console = zones('console', at, setup.consoleSize, setup.consoleSize, setup.totalSize)[0]
   // ftrace_size / nr_cpu_ids per CPU; the zones may not fill ftrace_size, and the dmesg zones
   // start right after them but share out total - (pmsg + console + ftrace) as the kernel does
-  const ftrace = zones('ftrace', at, config.ftraceSize, Math.floor(config.ftraceSize / config.cpus), config.totalSize)
-  const dmesgRoom = config.totalSize - (config.pmsgSize + config.consoleSize + config.ftraceSize)
-  const dmesg = zones('dmesg', at, dmesgRoom, config.kmsgSize, config.totalSize)
-  return { pmsg, console, ftrace, dmesg, unusedTail: config.totalSize - at.off }
+  const ftrace = zones('ftrace', at, setup.ftraceSize, Math.floor(setup.ftraceSize / setup.cpus), setup.totalSize)
+  const dmesgRoom = setup.totalSize - (setup.pmsgSize + setup.consoleSize + setup.ftraceSize)
+  const dmesg = zones('dmesg', at, dmesgRoom, setup.kmsgSize, setup.totalSize)
+  return { pmsg, console, ftrace, dmesg, unusedTail: setup.totalSize - at.off }
 }

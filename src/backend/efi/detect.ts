@@ -9,8 +9,8 @@ import { DEFAULT_KERNEL, formatKernelVersion, parseKernelVersion } from '../../f
 import { RegionImage } from '../../format/region.js'
 import type { Detection } from '../detection.js'
 import type { TargetOptions } from '../target.js'
-import { EFI_RECORD_SIZE_MIN, type EfiParams, efiBackendName, hasRecordSizeParam } from './config.js'
 import { LINUX_EFI_CRASH_GUID_TEXT } from './dumpName.js'
+import { EFI_RECORD_SIZE_MIN, type EfiParams, efiBackendName, hasRecordSizeParam } from './efiSetup.js'
 import { AUTH_STORE_GUID, FV_HEADER_LENGTH, guidBytes, isLive, VariableStore } from './varstore.js'
 
 const hex = (n: number) => '0x' + n.toString(16)

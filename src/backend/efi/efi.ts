@@ -11,9 +11,9 @@ import { type DmesgWrite, type PstoreRecord, type PstoreType, recordName } from 
 import { PstoreSimError } from '../../util/errors.js'
 import type { BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
-import { type EfiConfig, efiBackendName, hasRecordSizeParam } from './config.js'
 import { type EfiDescription, storeAreas } from './description.js'
 import { type DumpName, dumpVariableName, genericId, LINUX_EFI_CRASH_GUID_TEXT, PSTORE_EFI_ATTRIBUTES, parseDumpName } from './dumpName.js'
+import { type EfiSetup, efiBackendName, hasRecordSizeParam } from './efiSetup.js'
 import { type EfiReadPass, type EfiVariableVerdict, efiReadWalk, kernelReadPass, nameUpToNul, type ReadStep } from './readPass.js'
 import { deletable, findTracked } from './services.js'
 import {
@@ -70,20 +70,20 @@ export class EfiBackend implements PstoreBackend {
   readonly store: VariableStore
 
   constructor(
-    readonly config: EfiConfig,
+    readonly setup: EfiSetup,
     readonly region: RegionImage,
   ) {
-    if (region.size !== config.memSize) throw new EfiError(`the variable store file is ${region.size} bytes but its setup says ${config.memSize}`)
+    if (region.size !== setup.memSize) throw new EfiError(`the variable store file is ${region.size} bytes but its setup says ${setup.memSize}`)
     this.store = new VariableStore(region)
   }
 
   get name(): 'efi' | 'efi_pstore' {
-    return efiBackendName(this.config.kernel)
+    return efiBackendName(this.setup.kernel)
   }
 
   /** efi_pstore_info.bufsize: 1024 on 6.1, record_size on 6.2+. */
   get bufsize(): number {
-    return this.config.efiRecordSize
+    return this.setup.efiRecordSize
   }
 
   whyNot(type: PstoreType): string | undefined {
@@ -134,7 +134,7 @@ export class EfiBackend implements PstoreBackend {
   private walk(variables = this.store.variables()): ReadStep[] {
     if (this.store.invalid()) return []
     // efi_pstore_read(): GetNextVariableName with a 1024-byte (6.1) or 512-byte (6.2+) name buffer
-    const nameBuffer = hasRecordSizeParam(this.config.kernel) ? 512 : 1024
+    const nameBuffer = hasRecordSizeParam(this.setup.kernel) ? 512 : 1024
     return efiReadWalk(variables, { nameBuffer, bufsize: this.bufsize, crashGuid: CRASH_GUID })
   }
 
@@ -142,7 +142,7 @@ export class EfiBackend implements PstoreBackend {
   private readPass(): EfiReadPass {
     if (this.store.invalid()) return { found: [], stop: 'no variable services' }
     const memory = (v: StoredVariable) => this.region.view(v.offset + VARIABLE_HEADER_SIZE, Math.max(0, this.region.size - v.offset - VARIABLE_HEADER_SIZE))
-    return kernelReadPass(this.store.variables(), memory, { newer: hasRecordSizeParam(this.config.kernel), bufsize: this.bufsize, crashGuid: CRASH_GUID })
+    return kernelReadPass(this.store.variables(), memory, { newer: hasRecordSizeParam(this.setup.kernel), bufsize: this.bufsize, crashGuid: CRASH_GUID })
   }
 
   /** Why the kernel lists nothing although variables are there: its read never returns. */
@@ -176,8 +176,8 @@ export class EfiBackend implements PstoreBackend {
   }
 
   private inflate(record: PstoreRecord): PstoreRecord {
-    const flavour = this.config.quirks.compression
-    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize), this.config.compress)
+    const flavour = this.setup.quirks.compression
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize), this.setup.compress)
   }
 
   /**
@@ -192,7 +192,7 @@ export class EfiBackend implements PstoreBackend {
     const count = part.count ?? 1
     const name = dumpVariableName(part.part, count, part.time.sec, part.compressed)
     const id = genericId(BigInt(part.time.sec), part.part, count)
-    const full = hasRecordSizeParam(this.config.kernel) ? ('ENOSPC' as const) : ('EIO' as const)
+    const full = hasRecordSizeParam(this.setup.kernel) ? ('ENOSPC' as const) : ('EIO' as const)
     const size = part.payload.length + (name.length + 1) * 2
     const remaining = BigInt(this.remainingSpace())
     if (BigInt.asUintN(64, remaining - BigInt(size)) < BigInt(EFI_MIN_RESERVE))

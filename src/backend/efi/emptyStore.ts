@@ -11,7 +11,7 @@
 import fs from 'node:fs'
 import { RegionImage } from '../../format/region.js'
 import { crc32 } from '../../util/crc32.js'
-import { EfiSetupError } from './config.js'
+import { EfiSetupError } from './efiSetup.js'
 import { AUTH_STORE_GUID, FTW_WORKING_GUID, FV_HEADER_LENGTH, FV_SYSTEM_GUID, OVMF_4M_SIZE, STORE_FORMATTED, STORE_HEALTHY, VariableStore } from './varstore.js'
 
 const BLOCK = 0x1000

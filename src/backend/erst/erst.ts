@@ -9,9 +9,9 @@ import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.j
 import { PstoreSimError } from '../../util/errors.js'
 import type { BackendMemory, BootReport, CorruptSpec, DmesgWriteResult, FlipReport, PstoreBackend } from '../backend.js'
 import { type FaultTarget, type FaultUnit, injectFaults } from '../faults.js'
-import type { ErstConfig } from './config.js'
 import { decodeCperRecord, encodeCperRecord, firstRecordIdBase, PSTORE_RECORD_OVERHEAD, RECORD_LENGTH_OFFSET } from './cper.js'
 import type { ErstDescription, ErstSlotDescription } from './description.js'
+import type { ErstSetup } from './erstSetup.js'
 import { END_ID, ErstStorage, HEADER_FIXED, type ReadCursor } from './storage.js'
 
 export class ErstError extends PstoreSimError {
@@ -30,17 +30,17 @@ export class ErstBackend implements PstoreBackend {
   private lastId = 0n
 
   constructor(
-    readonly config: ErstConfig,
+    readonly setup: ErstSetup,
     readonly region: RegionImage,
   ) {
-    if (region.size !== config.memSize) throw new ErstError(`the ERST file is ${region.size} bytes but size is ${config.memSize}`)
-    this.storage = new ErstStorage(region, config.memSize)
+    if (region.size !== setup.memSize) throw new ErstError(`the ERST file is ${region.size} bytes but size is ${setup.memSize}`)
+    this.storage = new ErstStorage(region, setup.memSize)
   }
 
   /** erst_info.bufsize: the exchange buffer (the header's record_size) less the CPER headers. */
   get bufsize(): number {
     const header = this.storage.readHeader()
-    const rs = header.magic === 0n ? this.config.erstRecordSize : header.recordSize
+    const rs = header.magic === 0n ? this.setup.erstRecordSize : header.recordSize
     return rs - PSTORE_RECORD_OVERHEAD
   }
 
@@ -59,7 +59,7 @@ export class ErstBackend implements PstoreBackend {
     if (this.storage.readHeader().magic === 0n) {
       // A read-only look (inspect, an ro mount) writes nothing: such a file shows no record.
       if (this.region.readOnly) return []
-      this.storage.initialise(this.config.erstRecordSize)
+      this.storage.initialise(this.setup.erstRecordSize)
       this.region.flush()
     }
     const bad = this.invalid()
@@ -116,9 +116,9 @@ export class ErstBackend implements PstoreBackend {
 
   /** decompress_record() in the pstore core. */
   private inflate(record: PstoreRecord): PstoreRecord {
-    const flavour = this.config.quirks.compression
-    const algorithm = this.config.compressAlgorithm
-    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize, algorithm), this.config.compress, algorithm)
+    const flavour = this.setup.quirks.compression
+    const algorithm = this.setup.compressAlgorithm
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize, algorithm), this.setup.compress, algorithm)
   }
 
   /** erst_writer(): the id is taken before the write, so a refused part still uses one. */

@@ -6,18 +6,18 @@ import type { RegionImage } from '../../format/region.js'
 import type { DmesgWrite, PstoreRecord, PstoreType } from '../../pstore/record.js'
 import type { BackendMemory, DmesgWriteResult, LentRing, PstoreBackend } from '../backend.js'
 import type { CorruptSpec, FlipReport } from '../faults.js'
-import type { RamoopsConfig } from './config.js'
 import { corrupt } from './corrupt.js'
 import type { RamoopsDescription } from './description.js'
 import { Ramoops, RamoopsError, type ZoneReport } from './ramoops.js'
+import type { RamoopsSetup } from './ramoopsSetup.js'
 
 export class RamoopsBackend implements PstoreBackend {
   readonly name = 'ramoops'
   readonly ramoops: Ramoops
   readonly types: readonly PstoreType[]
 
-  constructor(config: RamoopsConfig, region: RegionImage) {
-    this.ramoops = new Ramoops(config, region)
+  constructor(setup: RamoopsSetup, region: RegionImage) {
+    this.ramoops = new Ramoops(setup, region)
     this.types = (['dmesg', 'console', 'pmsg', 'ftrace'] as const).filter((type) => this.whyNot(type) === undefined)
   }
 
@@ -125,7 +125,7 @@ export class RamoopsBackend implements PstoreBackend {
         start: zone.start,
         used: zone.size,
       })),
-      unusedTail: { offset: r.layout.usedEnd, size: r.config.memSize - r.layout.usedEnd },
+      unusedTail: { offset: r.layout.usedEnd, size: r.setup.memSize - r.layout.usedEnd },
     }
   }
 

@@ -71,7 +71,7 @@ function randomFlips(ramoops: Ramoops, spec: CorruptSpec & { random: number }): 
     if (chosen.has(offset)) continue
     // Data bytes share a 128-byte ECC block; header and parity bytes count on their own.
     const zone = ramoops.zones.find((z) => offset >= z.dataOffset && offset < z.dataOffset + z.capacity)
-    const block = zone ? `${zone.offset}:${Math.floor((offset - zone.dataOffset) / ramoops.config.eccBlockSize)}` : `byte:${offset}`
+    const block = zone ? `${zone.offset}:${Math.floor((offset - zone.dataOffset) / ramoops.setup.eccBlockSize)}` : `byte:${offset}`
     const count = perBlock.get(block) ?? 0
     if (count >= limit) continue
     perBlock.set(block, count + 1)

@@ -5,7 +5,7 @@
  */
 import { linuxVersionCode } from '../../format/kernelVersion.js'
 import type { FrontendType } from '../../pstore/record.js'
-import { ProbeError, type RamoopsConfig } from './config.js'
+import { ProbeError, type RamoopsSetup } from './ramoopsSetup.js'
 
 /** Each zone holds records of one pstore type. */
 export type ZoneType = FrontendType
@@ -38,24 +38,24 @@ export interface RegionLayout {
   usedEnd: number
 }
 
-export function ftraceSignature(config: RamoopsConfig): number {
-  return (PERSISTENT_RAM_SIG ^ linuxVersionCode(config.kernel)) >>> 0
+export function ftraceSignature(setup: RamoopsSetup): number {
+  return (PERSISTENT_RAM_SIG ^ linuxVersionCode(setup.kernel)) >>> 0
 }
 
-export function computeLayout(config: RamoopsConfig): RegionLayout {
+export function computeLayout(setup: RamoopsSetup): RegionLayout {
   const layout: RegionLayout = { dmesg: [], ftrace: [], zones: [], usedEnd: 0 }
   let p = 0
   const hex = (n: number) => '0x' + n.toString(16)
   const noRoom = (name: string, size: number) =>
     new ProbeError(
-      `no room for ${name} mem region (${hex(size)}@${hex(config.memAddress + p)}) in (${hex(config.memSize)}@${hex(config.memAddress)}): the zones need more than mem_size`,
+      `no room for ${name} mem region (${hex(size)}@${hex(setup.memAddress + p)}) in (${hex(setup.memSize)}@${hex(setup.memAddress)}): the zones need more than mem_size`,
     )
 
   // ramoops_init_przs(): an area split into `count` equal zones.
   const splitArea = (type: 'dmesg' | 'ftrace', areaSize: number, count: number, sig: number) => {
-    if (p + areaSize > config.memSize) throw noRoom(type, areaSize)
+    if (p + areaSize > setup.memSize) throw noRoom(type, areaSize)
     let zoneSize = Math.floor(areaSize / count)
-    if (config.quirks.evenZoneSizes) zoneSize -= zoneSize % 2 // not &= ~1: sizes reach 2^32, past 32-bit bitwise operators
+    if (setup.quirks.evenZoneSizes) zoneSize -= zoneSize % 2 // not &= ~1: sizes reach 2^32, past 32-bit bitwise operators
     if (zoneSize === 0) throw new ProbeError(`${type} zone size == 0 (${areaSize} bytes for ${count} zones)`)
     for (let i = 0; i < count; i++) {
       place({ type, index: i, offset: p, size: zoneSize, sig, zapOld: false })
@@ -63,7 +63,7 @@ export function computeLayout(config: RamoopsConfig): RegionLayout {
     }
   }
   const place = (zone: ZoneLayout) => {
-    checkZoneFits(config, zone)
+    checkZoneFits(setup, zone)
     layout.zones.push(zone)
     if (zone.type === 'dmesg') layout.dmesg.push(zone)
     else if (zone.type === 'ftrace') layout.ftrace.push(zone)
@@ -71,33 +71,33 @@ export function computeLayout(config: RamoopsConfig): RegionLayout {
   }
   const single = (type: 'console' | 'pmsg', size: number) => {
     if (!size) return
-    if (p + size > config.memSize) throw noRoom(type, size)
+    if (p + size > setup.memSize) throw noRoom(type, size)
     place({ type, index: 0, offset: p, size, sig: PERSISTENT_RAM_SIG, zapOld: true })
     p += size
   }
 
   // size_t arithmetic in the kernel: a negative dump area wraps to a huge number and fails the room check.
-  const dumpArea = config.memSize - config.consoleSize - config.ftraceSize - config.pmsgSize
+  const dumpArea = setup.memSize - setup.consoleSize - setup.ftraceSize - setup.pmsgSize
   if (dumpArea < 0) {
     throw new ProbeError(
-      `no room for dmesg: console_size + ftrace_size + pmsg_size (${config.consoleSize + config.ftraceSize + config.pmsgSize}) exceed mem_size (${config.memSize})`,
+      `no room for dmesg: console_size + ftrace_size + pmsg_size (${setup.consoleSize + setup.ftraceSize + setup.pmsgSize}) exceed mem_size (${setup.memSize})`,
     )
   }
-  if (dumpArea > 0 && config.recordSize > 0) {
-    const count = Math.floor(dumpArea / config.recordSize)
-    if (count === 0) throw new ProbeError(`dmesg record count == 0 (${dumpArea} bytes left for dmesg, record_size ${config.recordSize})`)
+  if (dumpArea > 0 && setup.recordSize > 0) {
+    const count = Math.floor(dumpArea / setup.recordSize)
+    if (count === 0) throw new ProbeError(`dmesg record count == 0 (${dumpArea} bytes left for dmesg, record_size ${setup.recordSize})`)
     splitArea('dmesg', dumpArea, count, PERSISTENT_RAM_SIG)
   }
-  single('console', config.consoleSize)
+  single('console', setup.consoleSize)
   const ftrace = () => {
-    if (config.ftraceSize) splitArea('ftrace', config.ftraceSize, config.ftracePerCpu ? config.cpus : 1, ftraceSignature(config))
+    if (setup.ftraceSize) splitArea('ftrace', setup.ftraceSize, setup.ftracePerCpu ? setup.cpus : 1, ftraceSignature(setup))
   }
-  if (config.quirks.pmsgBeforeFtrace) {
-    single('pmsg', config.pmsgSize)
+  if (setup.quirks.pmsgBeforeFtrace) {
+    single('pmsg', setup.pmsgSize)
     ftrace()
   } else {
     ftrace()
-    single('pmsg', config.pmsgSize)
+    single('pmsg', setup.pmsgSize)
   }
   layout.usedEnd = p
   return layout
@@ -134,7 +134,7 @@ export function zoneGeometry(zoneSize: number, eccSize: number, blockSize: numbe
   }
 }
 
-function checkZoneFits(config: RamoopsConfig, zone: ZoneLayout) {
-  const geometry = zoneGeometry(zone.size, config.eccSize, config.eccBlockSize)
+function checkZoneFits(setup: RamoopsSetup, zone: ZoneLayout) {
+  const geometry = zoneGeometry(zone.size, setup.eccSize, setup.eccBlockSize)
   if (typeof geometry === 'string') throw new ProbeError(`${zone.type} zone ${zone.index}: ${geometry}`)
 }

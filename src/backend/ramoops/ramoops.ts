@@ -10,10 +10,10 @@ import { mergePerCpuFtrace } from '../../pstore/ftrace.js'
 import type { DmesgWrite, PstoreType } from '../../pstore/record.js'
 import { type PstoreRecord, untimedRecord } from '../../pstore/record.js'
 import { PstoreSimError } from '../../util/errors.js'
-import type { RamoopsConfig } from './config.js'
 import { readDmesgZone, writeDmesgZone } from './dmesgZone.js'
 import { eraseRecord } from './erase.js'
 import { computeLayout, type RegionLayout, type ZoneLayout } from './layout.js'
+import type { RamoopsSetup } from './ramoopsSetup.js'
 import { type EccStats, eccNotice, PersistentRamZone, type ZoneBootOutcome } from './zone.js'
 
 export interface ZoneReport {
@@ -36,14 +36,14 @@ export class Ramoops {
   dumpWriteCnt = 0
 
   constructor(
-    readonly config: RamoopsConfig,
+    readonly setup: RamoopsSetup,
     readonly region: RegionImage,
   ) {
-    this.layout = computeLayout(config)
-    if (region.size !== config.memSize) {
-      throw new RamoopsError(`region is ${region.size} bytes but mem_size is ${config.memSize}`)
+    this.layout = computeLayout(setup)
+    if (region.size !== setup.memSize) {
+      throw new RamoopsError(`region is ${region.size} bytes but mem_size is ${setup.memSize}`)
     }
-    const zone = (layout: ZoneLayout) => new PersistentRamZone(region, layout, config.eccSize, config.eccBlockSize, config.quirks.emptyZoneChecksStart)
+    const zone = (layout: ZoneLayout) => new PersistentRamZone(region, layout, setup.eccSize, setup.eccBlockSize, setup.quirks.emptyZoneChecksStart)
     this.dmesg = this.layout.dmesg.map(zone)
     this.console = this.layout.console && zone(this.layout.console)
     this.pmsg = this.layout.pmsg && zone(this.layout.pmsg)
@@ -86,7 +86,7 @@ export class Ramoops {
 
   /** ramoops_pstore_read(), one record per call, lazily. */
   private *backendRecords(): Generator<PstoreRecord> {
-    const prefix = this.config.quirks.eccNoticePrefix
+    const prefix = this.setup.quirks.eccNoticePrefix
     for (const zone of this.dmesg) {
       const record = readDmesgZone(zone, prefix)
       if (record) yield record
@@ -103,33 +103,33 @@ export class Ramoops {
 
   private readFtrace(): PstoreRecord | undefined {
     if (this.ftrace.length === 0) return undefined
-    const prefix = this.config.quirks.eccNoticePrefix
-    if (!this.config.ftracePerCpu) {
+    const prefix = this.setup.quirks.eccNoticePrefix
+    if (!this.setup.ftracePerCpu) {
       const zone = this.ftrace[0]
       return zone.oldLog?.length ? untimedRecord('ftrace', zone.oldLog, zone.eccNotice(prefix)) : undefined
     }
     // A zone takes part when it has data, or when ECC is on (the kernel's prz_ok()).
-    const present = this.ftrace.filter((zone) => zone.oldLog?.length || this.config.eccSize)
+    const present = this.ftrace.filter((zone) => zone.oldLog?.length || this.setup.eccSize)
     if (present.length === 0) return undefined
     // Without CONFIG_PSTORE_FTRACE the kernel's combine step is a stub that empties the log.
-    const merged = this.config.frontends.ftrace
+    const merged = this.setup.frontends.ftrace
       ? mergePerCpuFtrace(
           present.map((zone) => zone.oldLog ?? Buffer.alloc(0)),
-          this.config.wordBits,
+          this.setup.wordBits,
         )
       : Buffer.alloc(0)
     const ecc = present.reduce(
       (sum, zone) => ({ correctedBytes: sum.correctedBytes + zone.ecc.correctedBytes, badBlocks: sum.badBlocks + zone.ecc.badBlocks }),
       { correctedBytes: 0, badBlocks: 0 },
     )
-    return untimedRecord('ftrace', merged, this.config.eccSize ? eccNotice(ecc, prefix) : '')
+    return untimedRecord('ftrace', merged, this.setup.eccSize ? eccNotice(ecc, prefix) : '')
   }
 
   /** decompress_record() in the pstore core; the payload is the zone's old_log snapshot, never written again. */
   private inflate(record: PstoreRecord): PstoreRecord {
-    const flavour = this.config.quirks.compression
-    const algorithm = this.config.compressAlgorithm
-    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize, algorithm), this.config.compress, algorithm)
+    const flavour = this.setup.quirks.compression
+    const algorithm = this.setup.compressAlgorithm
+    return inflateRecord(record, flavour, inflateLimit(flavour, this.bufsize, algorithm), this.setup.compress, algorithm)
   }
 
   /** ramoops_pstore_write() for a dmesg part. Throws RamoopsError when ramoops refuses it. */
@@ -161,9 +161,9 @@ export class Ramoops {
   /** The zone ftrace records of `cpu` go to (per-CPU, or zone 0). */
   ftraceZone(cpu: number): PersistentRamZone {
     if (this.ftrace.length === 0) throw new RamoopsError('this setup has no ftrace zone (ftrace_size 0)')
-    const index = this.config.ftracePerCpu ? cpu : 0
+    const index = this.setup.ftracePerCpu ? cpu : 0
     if (!Number.isInteger(index) || index < 0 || index >= this.ftrace.length) {
-      throw new RamoopsError(`CPU ${cpu} has no ftrace zone: this setup has ${this.ftrace.length} (cpus ${this.config.cpus})`)
+      throw new RamoopsError(`CPU ${cpu} has no ftrace zone: this setup has ${this.ftrace.length} (cpus ${this.setup.cpus})`)
     }
     return this.ftrace[index]
   }

@@ -4,8 +4,8 @@
  * version last booted on it, sublevel included (capped at 255 by LINUX_VERSION_CODE).
  */
 import { formatKernelVersion, type KernelVersion } from '../../format/kernelVersion.js'
-import type { RamoopsConfig } from './config.js'
 import { computeLayout, ftraceSignature, PERSISTENT_RAM_SIG, type ZoneLayout } from './layout.js'
+import type { RamoopsSetup } from './ramoopsSetup.js'
 
 /** One version per combination of the quirks that move ftrace zones: zone order, even sizes. */
 const LAYOUT_CANDIDATES = ['6.12.0', '6.7.0', '6.1.192', '6.1.0']
@@ -25,35 +25,35 @@ export interface FtraceVersion {
   zones: number
 }
 
-function ftraceZones(config: () => RamoopsConfig): ZoneLayout[] | undefined {
+function ftraceZones(setup: () => RamoopsSetup): ZoneLayout[] | undefined {
   try {
-    return computeLayout(config()).ftrace
+    return computeLayout(setup()).ftrace
   } catch {
     return undefined // that version's probe refuses the setup: not the writer
   }
 }
 
 /**
- * `configFor(kernel)` is the setup as it would be for that version (the ftrace zones move with
+ * `setupFor(kernel)` is the setup as it would be for that version (the ftrace zones move with
  * it), `readU32(offset)` reads the region. The answer is a version whose own layout has every
  * ftrace zone signed with its code; undefined when the setup has no ftrace zone or none fits.
  */
-export function probeFtraceVersion(configFor: (kernel: string) => RamoopsConfig, readU32: (offset: number) => number | undefined): FtraceVersion | undefined {
+export function probeFtraceVersion(setupFor: (kernel: string) => RamoopsSetup, readU32: (offset: number) => number | undefined): FtraceVersion | undefined {
   for (const candidate of LAYOUT_CANDIDATES) {
-    const zones = ftraceZones(() => configFor(candidate))
+    const zones = ftraceZones(() => setupFor(candidate))
     if (!zones) continue
     if (!zones.length) return undefined
     const first = readU32(zones[0].offset)
     const version = first === undefined ? undefined : versionFromFtraceSignature(first)
     if (!version) continue
-    let config: RamoopsConfig
+    let setup: RamoopsSetup
     try {
-      config = configFor(formatKernelVersion(version))
+      setup = setupFor(formatKernelVersion(version))
     } catch {
       continue
     }
-    const own = ftraceZones(() => config)
-    const sig = ftraceSignature(config)
+    const own = ftraceZones(() => setup)
+    const sig = ftraceSignature(setup)
     if (own?.length && own.every((z) => readU32(z.offset) === sig)) return { version, signature: sig, zones: own.length }
   }
   return undefined

@@ -10,16 +10,16 @@ export const formatCommand = defineCommand({
       y.positional('image', { type: 'string', demandOption: true }).option('force', { type: 'boolean', describe: 'overwrite an existing image' }),
     ).example('$0 format demo.img --mem-size 1M --record-size 32K --console-size 32K --pmsg-size 4K --ftrace-size 8K', 'a typical device-tree layout'),
   handler: async (argv) => {
-    const { formatImage } = await import('../../machine/simulation.js')
+    const { formatImage } = await import('../../machine/imageSession.js')
     const { imageSize } = await import('../../backend/setup.js')
-    const { config, dmesgZones } = formatImage(argv.image as string, overridesFrom(argv), { force: !!argv.force })
-    const k = config.kernel
+    const { setup, dmesgZones } = formatImage(argv.image as string, overridesFrom(argv), { force: !!argv.force })
+    const k = setup.kernel
     const units =
-      config.backend === 'erst'
-        ? `${dmesgZones} ERST record slots of ${config.erstRecordSize} bytes`
-        : config.backend === 'efi'
-          ? `an empty UEFI variable store (efi-pstore records of up to ${config.efiRecordSize} bytes)`
+      setup.backend === 'erst'
+        ? `${dmesgZones} ERST record slots of ${setup.erstRecordSize} bytes`
+        : setup.backend === 'efi'
+          ? `an empty UEFI variable store (efi-pstore records of up to ${setup.efiRecordSize} bytes)`
           : `${dmesgZones} dmesg zones`
-    process.stdout.write(`formatted ${argv.image}: ${imageSize(config)} bytes, ${units}, kernel ${k.major}.${k.minor}.${k.patch}\n`)
+    process.stdout.write(`formatted ${argv.image}: ${imageSize(setup)} bytes, ${units}, kernel ${k.major}.${k.minor}.${k.patch}\n`)
   },
 })

@@ -21,16 +21,16 @@ export async function onTarget<E extends KernelEvent>(target: string, argv: Setu
       throw new PstoreSimError(`${target}: a dead mount (its daemon is gone); run pstore-sim umount ${target} to clean up`)
   }
   if (isDirectory) throw new PstoreSimError(`${target}: no pstore-sim daemon serves this directory; give an image or a mounted mountpoint`)
-  const { Simulation } = await import('../../machine/simulation.js')
+  const { ImageSession } = await import('../../machine/imageSession.js')
   const { applyEvent, namesOfBoot } = await import('../../machine/events.js')
   // Held in memory and written at the end, image then state: if the state cannot be written (a
   // full disk), the image's bytes are put back, so a failed event changes nothing.
-  const sim = Simulation.open(target, overridesFrom(argv), { readOnly: false, deferWrites: true })
+  const session = ImageSession.open(target, overridesFrom(argv), { readOnly: false, deferWrites: true })
   try {
-    const result = await applyEvent(sim, event, { showBoot: namesOfBoot(sim) })
-    sim.commit()
+    const result = await applyEvent(session, event, { showBoot: namesOfBoot(session) })
+    session.commit()
     return result
   } finally {
-    sim.close()
+    session.close()
   }
 }

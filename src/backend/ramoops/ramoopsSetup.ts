@@ -2,9 +2,8 @@
  * One typed description of a ramoops setup (docs/ramoops-format.md §1), built from module parameters, a
  * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
  */
-import { type CompressAlgorithm, formatKernelVersion } from '../../format/kernelVersion.js'
 import { KMSG_DUMP } from '../../pstore/record.js'
-import { type Frontends, ProbeError, type TargetOptions, type TargetSetup, target } from '../target.js'
+import { type Frontends, fieldProblem, ProbeError, type TargetOptions, type TargetSetup, target, targetProblem, targetSetupJson } from '../target.js'
 
 // The target's half of a setup is every backend's (backend/target.ts); kept importable from here.
 export { type Frontends, ProbeError, type TargetOptions, target }
@@ -23,7 +22,7 @@ export interface ModuleParams {
 }
 
 /** A setup after probe normalisation: everything the layout and the record code need. */
-export interface RamoopsConfig extends TargetSetup {
+export interface RamoopsSetup extends TargetSetup {
   backend: 'ramoops'
   source: 'module' | 'devicetree'
   memAddress: number
@@ -39,12 +38,21 @@ export interface RamoopsConfig extends TargetSetup {
   ftracePerCpu: boolean
 }
 
-/** The JSON form of a RamoopsConfig (sidecar files, `inspect --json`): without the tag, as it has always been. */
-export interface RamoopsConfigJson extends Omit<RamoopsConfig, 'kernel' | 'backend' | 'compressAlgorithm'> {
-  kernel: string
-  /** Only where it is not deflate (the shape the JSON always had otherwise). */
-  compressAlgorithm?: CompressAlgorithm
+/**
+ * Where a ramoops setup comes from, as the sidecar keeps it: module parameters, a kernel command
+ * line or a device tree (its text, and the file it was read from), and the target.
+ */
+export interface RamoopsSource {
+  backend: 'ramoops'
+  params?: ModuleParams
+  cmdline?: string
+  dts?: string
+  dtsFile?: string
+  target: TargetOptions
 }
+
+/** A ramoops setup as JSON (the sidecar's `resolved`, `inspect --json`): the platform data's fields, then the target's. */
+export type RamoopsSetupJson = ReturnType<typeof ramoopsSetupJson>
 
 const MODULE_PARAM_NAMES = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
 
@@ -86,7 +94,7 @@ export function parseCmdline(cmdline: string): { params: ModuleParams; pstore: {
 }
 
 /** ramoops_register_dummy(): module parameters → platform data (docs/ramoops-format.md §1.1). */
-export function fromModuleParams(params: ModuleParams, options: TargetOptions = {}): RamoopsConfig {
+export function fromModuleParams(params: ModuleParams, options: TargetOptions = {}): RamoopsSetup {
   for (const name of MODULE_PARAM_NAMES) {
     const value = params[name]
     // NaN or a fraction would otherwise slip through the defaults below and reach the sidecar.
@@ -122,7 +130,23 @@ export function fromModuleParams(params: ModuleParams, options: TargetOptions = 
   })
 }
 
-export function fromCmdline(cmdline: string, options: TargetOptions = {}): RamoopsConfig {
+/** A ramoops setup from its source: its device tree, command line or module parameters. */
+export function fromRamoopsSource(source: RamoopsSource): RamoopsSetup {
+  if (source.dts !== undefined) return fromDts(source.dts, source.target, source.dtsFile ?? 'device tree')
+  if (source.cmdline !== undefined) return fromCmdline(source.cmdline, source.target)
+  return fromModuleParams(source.params ?? {}, source.target)
+}
+
+/** Why an object read from a sidecar is not a RamoopsSource (the values are checked when it is resolved). */
+export function ramoopsSourceProblem(o: Record<string, unknown>): string | undefined {
+  return (
+    fieldProblem('setup', o, { params: 'object', cmdline: 'string', dts: 'string', dtsFile: 'string' }) ??
+    fieldProblem('setup.params', (o.params ?? {}) as Record<string, unknown>, Object.fromEntries(MODULE_PARAM_NAMES.map((n) => [n, 'number' as const]))) ??
+    targetProblem(o)
+  )
+}
+
+export function fromCmdline(cmdline: string, options: TargetOptions = {}): RamoopsSetup {
   const { params, pstore } = parseCmdline(cmdline)
   return fromModuleParams(params, { compress: pstore.compress, ...options })
 }
@@ -252,7 +276,7 @@ function findRamoops(root: DtNode): DtNode | undefined {
 }
 
 /** ramoops_parse_dt() (docs/ramoops-format.md §1.2): device-tree defaults differ from module parameters. */
-export function fromDts(text: string, options: TargetOptions = {}, fileName = 'device tree'): RamoopsConfig {
+export function fromDts(text: string, options: TargetOptions = {}, fileName = 'device tree'): RamoopsSetup {
   const node = findRamoops(parseDtsTree(text, fileName))
   if (!node) throw new ProbeError(`${fileName}: no node with compatible = "ramoops"`)
   const parent = node.parent
@@ -320,50 +344,48 @@ function roundDownPow2(n: number): number {
 }
 
 /** ramoops_probe()'s checks and rounding (docs/ramoops-format.md §1.3). */
-export function normalise(config: RamoopsConfig): RamoopsConfig {
+export function normalise(setup: RamoopsSetup): RamoopsSetup {
   const sizes = ['memSize', 'recordSize', 'consoleSize', 'ftraceSize', 'pmsgSize'] as const
   for (const key of sizes) {
-    const v = config[key]
+    const v = setup[key]
     if (!Number.isSafeInteger(v) || v < 0) throw new ProbeError(`${key} must be a non-negative whole number of bytes, not ${v}`)
   }
-  if (config.memSize > 2 ** 40) throw new ProbeError(`mem_size ${config.memSize} is absurdly large (over 1 TiB)`)
-  if (!config.memSize || (!config.recordSize && !config.consoleSize && !config.ftraceSize && !config.pmsgSize)) {
+  if (setup.memSize > 2 ** 40) throw new ProbeError(`mem_size ${setup.memSize} is absurdly large (over 1 TiB)`)
+  if (!setup.memSize || (!setup.recordSize && !setup.consoleSize && !setup.ftraceSize && !setup.pmsgSize)) {
     throw new ProbeError('The memory size and the record/console size must be non-zero')
   }
-  if (!Number.isInteger(config.eccSize) || config.eccSize < 0 || config.eccSize > 127) {
+  if (!Number.isInteger(setup.eccSize) || setup.eccSize < 0 || setup.eccSize > 127) {
     throw new ProbeError(
-      `ecc size ${config.eccSize} is invalid: use 0 (off), 1 (= 16) or 2..127 parity bytes (a 128-byte block plus its parity must fit a 255-byte Reed-Solomon codeword)`,
+      `ecc size ${setup.eccSize} is invalid: use 0 (off), 1 (= 16) or 2..127 parity bytes (a 128-byte block plus its parity must fit a 255-byte Reed-Solomon codeword)`,
     )
   }
-  if (!Number.isInteger(config.maxReason) || config.maxReason < 0 || config.maxReason > 0x7fffffff) {
-    throw new ProbeError(`max_reason ${config.maxReason} is invalid`)
+  if (!Number.isInteger(setup.maxReason) || setup.maxReason < 0 || setup.maxReason > 0x7fffffff) {
+    throw new ProbeError(`max_reason ${setup.maxReason} is invalid`)
   }
   return {
-    ...config,
-    recordSize: roundDownPow2(config.recordSize),
-    consoleSize: roundDownPow2(config.consoleSize),
-    ftraceSize: roundDownPow2(config.ftraceSize),
-    pmsgSize: roundDownPow2(config.pmsgSize),
+    ...setup,
+    recordSize: roundDownPow2(setup.recordSize),
+    consoleSize: roundDownPow2(setup.consoleSize),
+    ftraceSize: roundDownPow2(setup.ftraceSize),
+    pmsgSize: roundDownPow2(setup.pmsgSize),
   }
 }
 
-export function configToJson(config: RamoopsConfig): RamoopsConfigJson {
-  const { backend: _backend, compressAlgorithm, ...rest } = config
-  // the algorithm only where it is not deflate: the shape the JSON always had otherwise
-  const algorithm = config.compress && compressAlgorithm !== 'deflate' ? { compressAlgorithm } : {}
-  return { ...rest, ...algorithm, kernel: formatKernelVersion(config.kernel) }
+export function ramoopsSetupJson(setup: RamoopsSetup) {
+  const { backend, kernel: _k, cpus: _c, wordBits: _w, frontends: _f, compress: _z, compressAlgorithm: _a, quirks: _q, ...own } = setup
+  return { backend, ...own, ...targetSetupJson(setup) }
 }
 
 const hex = (n: number) => '0x' + n.toString(16)
 
 /** What a boot with this setup logs after the version line: its command line, then ramoops' probe. */
-export function ramoopsBootLines(config: RamoopsConfig): string[] {
-  const params = `ramoops.mem_address=${hex(config.memAddress)} ramoops.mem_size=${hex(config.memSize)} ramoops.record_size=${hex(config.recordSize)} ramoops.console_size=${hex(config.consoleSize)} ramoops.ftrace_size=${hex(config.ftraceSize)} ramoops.pmsg_size=${hex(config.pmsgSize)} ramoops.ecc=${config.eccSize}`
+export function ramoopsBootLines(setup: RamoopsSetup): string[] {
+  const params = `ramoops.mem_address=${hex(setup.memAddress)} ramoops.mem_size=${hex(setup.memSize)} ramoops.record_size=${hex(setup.recordSize)} ramoops.console_size=${hex(setup.consoleSize)} ramoops.ftrace_size=${hex(setup.ftraceSize)} ramoops.pmsg_size=${hex(setup.pmsgSize)} ramoops.ecc=${setup.eccSize}`
   return [
     `Command line: console=ttyS0,115200 ${params}`,
-    `ramoops: using ${config.source === 'module' ? 'module parameters' : 'device tree'}`,
-    `pstore: Using crash dump compression: ${config.compress ? config.compressAlgorithm : 'none'}`,
+    `ramoops: using ${setup.source === 'module' ? 'module parameters' : 'device tree'}`,
+    `pstore: Using crash dump compression: ${setup.compress ? setup.compressAlgorithm : 'none'}`,
     'pstore: Registered ramoops as persistent store backend',
-    `ramoops: using ${hex(config.memSize)}@${hex(config.memAddress)}, ecc: ${config.eccSize}`,
+    `ramoops: using ${hex(setup.memSize)}@${hex(setup.memAddress)}, ecc: ${setup.eccSize}`,
   ]
 }

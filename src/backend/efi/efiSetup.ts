@@ -6,7 +6,7 @@
  */
 import { atLeast, formatKernelVersion, type KernelVersion } from '../../format/kernelVersion.js'
 import { PstoreSimError } from '../../util/errors.js'
-import { type TargetOptions, type TargetSetup, target, zonelessSetupJson } from '../target.js'
+import { fieldProblem, type TargetOptions, type TargetSetup, target, targetProblem, targetSetupJson } from '../target.js'
 import { OVMF_4M_SIZE } from './varstore.js'
 
 /** The kernel's names: efi_pstore.record_size (6.2+); the store file's size and the empty store it was made from. */
@@ -23,13 +23,20 @@ export interface EfiParams {
   always_kmsg_dump?: boolean
 }
 
+/** Where an efi setup comes from, as the sidecar keeps it: efi-pstore's parameter and the store file's. */
+export interface EfiSource {
+  backend: 'efi'
+  efi: EfiParams
+  target: TargetOptions
+}
+
 /** KMSG_DUMP_MAX: every reason. */
 const KMSG_DUMP_MAX = 5
 
 /** EFIVARS_DATA_SIZE_MAX (6.1), record_size's default and minimum (6.2+). */
 export const EFI_RECORD_SIZE_MIN = 1024
 
-export interface EfiConfig extends TargetSetup {
+export interface EfiSetup extends TargetSetup {
   backend: 'efi'
   /** psinfo->bufsize: the largest record the kernel writes and reads. */
   efiRecordSize: number
@@ -60,7 +67,7 @@ export function efiBackendName(kernel: KernelVersion): 'efi' | 'efi_pstore' {
   return hasRecordSizeParam(kernel) ? 'efi_pstore' : 'efi'
 }
 
-export function fromEfiParams(params: EfiParams, options: TargetOptions = {}): EfiConfig {
+export function fromEfiParams(params: EfiParams, options: TargetOptions = {}): EfiSetup {
   const t = target(options)
   let recordSize = EFI_RECORD_SIZE_MIN
   if (params.record_size !== undefined) {
@@ -86,25 +93,42 @@ export function fromEfiParams(params: EfiParams, options: TargetOptions = {}): E
   }
 }
 
-export function efiSetupJson(config: EfiConfig) {
+export function fromEfiSource(source: EfiSource): EfiSetup {
+  return fromEfiParams(source.efi, source.target)
+}
+
+/** Why an object read from a sidecar is not an EfiSource (the values are checked when it is resolved). */
+export function efiSourceProblem(o: Record<string, unknown>): string | undefined {
+  const types = { record_size: 'number', size: 'number', varsTemplate: 'string', always_kmsg_dump: 'boolean' } as const
+  return fieldProblem('setup', o, { efi: 'object' }, ['efi']) ?? fieldProblem('setup.efi', o.efi as Record<string, unknown>, types) ?? targetProblem(o)
+}
+
+/**
+ * An efi setup as JSON (the sidecar's `resolved`, `inspect --json`): the store file's size,
+ * efi-pstore's record size (efi_pstore.record_size; 6.1's fixed 1024), the backend's name in the
+ * file names (6.1's `efi`, 6.2's `efi_pstore`), printk.always_kmsg_dump, the template, the target.
+ */
+export function efiSetupJson(setup: EfiSetup) {
   return {
-    backend: config.backend,
-    efiRecordSize: config.efiRecordSize,
-    efiName: efiBackendName(config.kernel),
-    ...(config.varsTemplate !== undefined ? { varsTemplate: config.varsTemplate } : {}),
-    ...zonelessSetupJson(config, config.efiRecordSize),
+    backend: setup.backend,
+    size: setup.memSize,
+    record_size: setup.efiRecordSize,
+    backendName: efiBackendName(setup.kernel),
+    always_kmsg_dump: setup.maxReason === KMSG_DUMP_MAX,
+    ...(setup.varsTemplate !== undefined ? { varsTemplate: setup.varsTemplate } : {}),
+    ...targetSetupJson(setup),
   }
 }
 
 export type EfiSetupJson = ReturnType<typeof efiSetupJson>
 
 /** What a boot logs after the version line (efi-pstore.ko loaded without options). */
-export function efiBootLines(config: EfiConfig): string[] {
-  const name = efiBackendName(config.kernel)
+export function efiBootLines(setup: EfiSetup): string[] {
+  const name = efiBackendName(setup.kernel)
   return [
     'Command line: console=ttyS0,115200',
     'efi: EFI v2.7 by EDK II',
-    `pstore: Using crash dump compression: ${config.compress ? 'deflate' : 'none'}`,
+    `pstore: Using crash dump compression: ${setup.compress ? 'deflate' : 'none'}`,
     `pstore: Registered ${name} as persistent store backend`,
   ]
 }

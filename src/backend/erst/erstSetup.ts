@@ -5,7 +5,7 @@
  */
 
 import { PstoreSimError } from '../../util/errors.js'
-import { type TargetOptions, type TargetSetup, target, zonelessSetupJson } from '../target.js'
+import { fieldProblem, type TargetOptions, type TargetSetup, target, targetProblem, targetSetupJson } from '../target.js'
 
 /** QEMU's names: `size=` of the memory backend, `record_size=` of the acpi-erst device. */
 export interface ErstParams {
@@ -18,7 +18,7 @@ export const DEFAULT_ERST_SIZE = 0x10000
 /** ERST_RECORD_SIZE in hw/acpi/erst.c. */
 export const DEFAULT_ERST_RECORD_SIZE = 8192
 
-export interface ErstConfig extends TargetSetup {
+export interface ErstSetup extends TargetSetup {
   backend: 'erst'
   /** The slot size (the exchange buffer, erst_erange.size to the kernel). */
   erstRecordSize: number
@@ -28,11 +28,12 @@ export interface ErstConfig extends TargetSetup {
   maxReason: number
 }
 
-/**
- * An ERST setup as JSON (sidecar `resolved`, `inspect --json`), in the shape it has always had:
- * ramoops' field names around erst's own, zone sizes 0, `recordSize` the slot size.
- */
-export type ErstSetupJson = ReturnType<typeof erstSetupJson>
+/** Where an ERST setup comes from, as the sidecar keeps it: QEMU's size and record_size (absent: the file's, or the defaults). */
+export interface ErstSource {
+  backend: 'erst'
+  erst: ErstParams
+  target: TargetOptions
+}
 
 /** A setup QEMU would refuse to start with; `param` names the QEMU property at fault. */
 export class ErstSetupError extends PstoreSimError {
@@ -46,7 +47,7 @@ export class ErstSetupError extends PstoreSimError {
 }
 
 /** QEMU's checks at realize (check_erst_backend_storage) plus the page-multiple size of a memory backend. */
-export function fromErstParams(params: ErstParams, options: TargetOptions = {}): ErstConfig {
+export function fromErstParams(params: ErstParams, options: TargetOptions = {}): ErstSetup {
   const size = params.size ?? DEFAULT_ERST_SIZE
   const recordSize = params.record_size ?? DEFAULT_ERST_RECORD_SIZE
   if (!Number.isSafeInteger(recordSize) || recordSize < 4096 || recordSize > 0xffffffff || (recordSize & (recordSize - 1)) !== 0) {
@@ -61,16 +62,32 @@ export function fromErstParams(params: ErstParams, options: TargetOptions = {}):
   return { backend: 'erst', erstRecordSize: recordSize, memSize: size, maxReason: 0, ...target(options) }
 }
 
-export function erstSetupJson(config: ErstConfig) {
-  return { backend: config.backend, erstRecordSize: config.erstRecordSize, ...zonelessSetupJson(config, config.erstRecordSize) }
+export function fromErstSource(source: ErstSource): ErstSetup {
+  return fromErstParams(source.erst, source.target)
 }
 
+/** Why an object read from a sidecar is not an ErstSource (the values are checked when it is resolved). */
+export function erstSourceProblem(o: Record<string, unknown>): string | undefined {
+  return (
+    fieldProblem('setup', o, { erst: 'object' }, ['erst']) ??
+    fieldProblem('setup.erst', o.erst as Record<string, unknown>, { size: 'number', record_size: 'number' }) ??
+    targetProblem(o)
+  )
+}
+
+/** An ERST setup as JSON (the sidecar's `resolved`, `inspect --json`): QEMU's size and record_size, the target. */
+export function erstSetupJson(setup: ErstSetup) {
+  return { backend: setup.backend, size: setup.memSize, record_size: setup.erstRecordSize, ...targetSetupJson(setup) }
+}
+
+export type ErstSetupJson = ReturnType<typeof erstSetupJson>
+
 /** What a boot logs after the version line, as Debian's 6.1/6.12 print it (the params.json of test/fixtures/erst-6.x): ERST is built in, no parameters. */
-export function erstBootLines(config: ErstConfig): string[] {
+export function erstBootLines(setup: ErstSetup): string[] {
   return [
     'Command line: console=ttyS0,115200',
     'ERST: Error Record Serialization Table (ERST) support is initialized.',
-    `pstore: Using crash dump compression: ${config.compress ? config.compressAlgorithm : 'none'}`,
+    `pstore: Using crash dump compression: ${setup.compress ? setup.compressAlgorithm : 'none'}`,
     'pstore: Registered erst as persistent store backend',
   ]
 }

@@ -1,12 +1,13 @@
 /**
- * An image opened for simulation: its setup, its region and the simulated machine's volatile
- * state (kept in `IMAGE.state.json` between commands while no daemon owns the image).
+ * An image opened for a command (an ImageSession): its lock, its setup, its region and the
+ * simulated machine's volatile state (kept in `IMAGE.state.json` between commands while no
+ * daemon owns the image). Not the machine itself: that is machine.ts's SimulatedMachine.
  */
 import fs from 'node:fs'
-import { BlkConfigError } from '../backend/blk/config.js'
-import { EfiSetupError } from '../backend/efi/config.js'
+import { BlkSetupError } from '../backend/blk/blkSetup.js'
+import { EfiSetupError } from '../backend/efi/efiSetup.js'
 import { initialStore } from '../backend/efi/emptyStore.js'
-import { type BackendConfig, dmesgUnits, imageSize } from '../backend/setup.js'
+import { type BackendSetup, dmesgUnits, imageSize } from '../backend/setup.js'
 import { ProbeError } from '../backend/target.js'
 import { ImageError, RegionImage } from '../format/region.js'
 import { PstoreSimError } from '../util/errors.js'
@@ -74,35 +75,35 @@ export interface OpenOptions {
   deferWrites?: boolean
 }
 
-export class Simulation {
+export class ImageSession {
   private lockFd: number | undefined
   private deferred = false
 
   private constructor(
     readonly image: string,
-    readonly config: BackendConfig,
+    readonly setup: BackendSetup,
     readonly source: SetupSource,
     readonly region: RegionImage,
     readonly machine: SimulatedMachine,
     readonly readOnly: boolean,
   ) {}
 
-  static open(image: string, overrides: SetupOverrides, options: OpenOptions): Simulation {
+  static open(image: string, overrides: SetupOverrides, options: OpenOptions): ImageSession {
     if (!fs.existsSync(image)) throw missingImage(image)
     image = realImagePath(image)
     const lock = options.lock ?? (options.readOnly ? 'none' : 'exclusive')
     const lockFd = lock === 'none' ? undefined : lockImage(image, lock)
     try {
-      const { config, source } = setupForImage(image, overrides)
-      const region = RegionImage.open(image, { readOnly: options.readOnly, expectedSize: imageSize(config) })
-      const machine = new SimulatedMachine(config, region, loadState(image), options.clock)
-      const sim = new Simulation(image, config, source, region, machine, options.readOnly)
-      sim.lockFd = lockFd
+      const { setup, source } = setupForImage(image, overrides)
+      const region = RegionImage.open(image, { readOnly: options.readOnly, expectedSize: imageSize(setup) })
+      const machine = new SimulatedMachine(setup, region, loadState(image), options.clock)
+      const session = new ImageSession(image, setup, source, region, machine, options.readOnly)
+      session.lockFd = lockFd
       if (options.deferWrites) {
-        sim.deferred = true
+        session.deferred = true
         region.holdWrites()
       }
-      return sim
+      return session
     } catch (err) {
       if (lockFd !== undefined) fs.closeSync(lockFd)
       throw err
@@ -190,7 +191,7 @@ function loadState(image: string): MachineState | undefined {
  * `pstore-sim format`: a zeroed image of mem_size bytes, its sidecar, and a first boot that
  * gives every zone its signature, as a kernel's first boot would.
  */
-export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { config: BackendConfig; dmesgZones: number } {
+export function formatImage(image: string, overrides: SetupOverrides, options: { force?: boolean } = {}): { setup: BackendSetup; dmesgZones: number } {
   if (overrides.detect)
     throw new SetupError(
       `${image}: detect reads the setup of an existing image; format makes a new one from the setup given (inspect --detect prints it as parameters)`,
@@ -207,16 +208,16 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
     const target = oldLock !== undefined ? realImagePath(image) : image
     // The setup resolved and laid out before the first byte is written: a refused format
     // leaves no image or sidecar behind (and an existing one untouched).
-    const { config, source } = setupForImage(target, overrides, { ignoreSidecar: true, formatting: true })
+    const { setup, source } = setupForImage(target, overrides, { ignoreSidecar: true, formatting: true })
     let dmesgZones: number
     // efi: the empty store (OVMF's, or the template) instead of zeros, checked before anything is written
     let initial: Buffer | undefined
     try {
-      dmesgZones = dmesgUnits(config)
-      if (config.backend === 'efi') initial = initialStore(config.varsTemplate)
+      dmesgZones = dmesgUnits(setup)
+      if (setup.backend === 'efi') initial = initialStore(setup.varsTemplate)
     } catch (err) {
       if (err instanceof EfiSetupError) throw settingError({ problem: 'efiRefused', subject: image, param: `efi.${err.param}`, detail: err.message })
-      if (err instanceof ProbeError || err instanceof BlkConfigError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
+      if (err instanceof ProbeError || err instanceof BlkSetupError) throw new SetupError(`${image}: the kernel would refuse this setup: ${err.message}`)
       throw err
     }
     // Built under a temporary name and renamed into place: nothing planted at the name is
@@ -226,22 +227,22 @@ export function formatImage(image: string, overrides: SetupOverrides, options: {
       const fd = createExclusive(tmp)
       try {
         if (initial) writeAll(fd, initial, target)
-        else allocateZeroed(fd, imageSize(config), target)
+        else allocateZeroed(fd, imageSize(setup), target)
       } finally {
         fs.closeSync(fd)
       }
-      const region = RegionImage.open(tmp, { readOnly: false, expectedSize: imageSize(config) })
-      const machine = new SimulatedMachine(config, region, undefined)
+      const region = RegionImage.open(tmp, { readOnly: false, expectedSize: imageSize(setup) })
+      const machine = new SimulatedMachine(setup, region, undefined)
       machine.boot()
       try {
         region.close()
       } catch (err) {
         throw new FileWriteError(target, (err as NodeJS.ErrnoException).code, err as Error)
       }
-      writeSidecar(target, source, config)
+      writeSidecar(target, source, setup)
       writeFileAtomic(statePath(target), JSON.stringify(machine.state) + '\n')
       fs.renameSync(tmp, target)
-      return { config, dmesgZones }
+      return { setup, dmesgZones }
     } finally {
       fs.rmSync(tmp, { force: true })
     }

@@ -4,17 +4,9 @@
  * normalised as __register_pstore_device() and register_pstore_zone() do. The disk itself is
  * the image: its size is the device size the kernel reads with bdev_nr_bytes().
  */
-import {
-  type CompressAlgorithm,
-  DEFAULT_KERNEL,
-  formatKernelVersion,
-  type KernelQuirks,
-  type KernelVersion,
-  parseKernelVersion,
-  quirksFor,
-} from '../../format/kernelVersion.js'
+import { type CompressAlgorithm, DEFAULT_KERNEL, type KernelQuirks, type KernelVersion, parseKernelVersion, quirksFor } from '../../format/kernelVersion.js'
 import { PstoreSimError } from '../../util/errors.js'
-import { compression } from '../target.js'
+import { compression, fieldProblem, type TargetOptions, type TargetSetup, targetProblem, targetSetupJson } from '../target.js'
 
 /** pstore_blk's module parameters as given; absent = the module's default. */
 export interface BlkModuleParams {
@@ -46,7 +38,7 @@ export interface BlkTargetOptions {
   compress?: boolean | string
 }
 
-export interface BlkConfig {
+export interface BlkSetup {
   backend: 'blk'
   blkdev: string
   /** the image (the block device) in bytes */
@@ -67,37 +59,18 @@ export interface BlkConfig {
   quirks: KernelQuirks
 }
 
-/**
- * A blk setup as JSON (sidecar `resolved`, `inspect --json`), in the shape it has always had:
- * ramoops' field names filled from the blk setup (no frontend, the disk as `memSize`), the blk
- * setup itself under `blk` (its kernel as an object, as JSON.stringify wrote it).
- */
-export interface BlkSetupJson {
-  source: 'module'
-  memAddress: 0
-  memSize: number
-  recordSize: number
-  consoleSize: number
-  ftraceSize: number
-  pmsgSize: number
-  eccSize: 0
-  eccBlockSize: 128
-  maxReason: number
-  ftracePerCpu: true
-  kernel: string
-  cpus: number
-  wordBits: 64
-  frontends: BlkFrontends
-  compress: boolean
-  /** Only where it is not deflate (the shape the JSON always had otherwise). */
-  compressAlgorithm?: CompressAlgorithm
-  quirks: KernelQuirks
-  blk: Omit<BlkConfig, 'backend' | 'compressAlgorithm'> & { compressAlgorithm?: CompressAlgorithm }
+/** Where a pstore/blk setup comes from, as the sidecar keeps it: the `pstore_blk.*` command line over a disk of `diskSize` bytes. */
+export interface BlkSource {
+  backend: 'blk'
+  cmdline: string
+  /** the image's size (its disk's): an existing image's own size wins over it */
+  diskSize: number
+  target: TargetOptions
 }
 
 /** The kernel would refuse the setup (pstore_blk.ko fails to load); the message says why. */
-export class BlkConfigError extends PstoreSimError {
-  override name = 'BlkConfigError'
+export class BlkSetupError extends PstoreSimError {
+  override name = 'BlkSetupError'
 }
 
 /** CONFIG_PSTORE_BLK_KMSG_SIZE and CONFIG_PSTORE_BLK_MAX_REASON as Debian (and upstream's Kconfig) set them. */
@@ -110,11 +83,11 @@ const SZ_128M = 128 * 1024 * 1024
 /** kstrtol(base 0): decimal, 0x hex, leading-0 octal, with a sign. */
 function parseLong(text: string, what: string): number {
   const match = /^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\n?$/.exec(text.trim())
-  if (!match) throw new BlkConfigError(`${what}: "${text}" is not a number (use decimal, 0x hex or 0 octal)`)
+  if (!match) throw new BlkSetupError(`${what}: "${text}" is not a number (use decimal, 0x hex or 0 octal)`)
   const body = match[2]
   const magnitude = /^0[xX]/.test(body) ? parseInt(body.slice(2), 16) : body.length > 1 && body.startsWith('0') ? parseInt(body, 8) : parseInt(body, 10)
   const value = match[1] === '-' ? -magnitude : magnitude
-  if (!Number.isSafeInteger(value)) throw new BlkConfigError(`${what}: "${text}" is too large`)
+  if (!Number.isSafeInteger(value)) throw new BlkSetupError(`${what}: "${text}" is too large`)
   return value
 }
 
@@ -122,13 +95,13 @@ function parseLong(text: string, what: string): number {
 function parseBool(text: string, what: string): boolean {
   if (/^([yY1]|[oO][nN])/.test(text) && !/^[oO][fF]/.test(text)) return true
   if (/^([nN0]|[oO][fF][fF]?)/.test(text)) return false
-  throw new BlkConfigError(`${what}: "${text}" is not a boolean (use y or n)`)
+  throw new BlkSetupError(`${what}: "${text}" is not a boolean (use y or n)`)
 }
 
 function setParam(params: BlkModuleParams, name: string, value: string, what: string): void {
   switch (name) {
     case 'blkdev':
-      if (value.length >= 80) throw new BlkConfigError(`${what}: longer than the kernel's 80-byte blkdev buffer`)
+      if (value.length >= 80) throw new BlkSetupError(`${what}: longer than the kernel's 80-byte blkdev buffer`)
       params.blkdev = value
       return
     case 'best_effort':
@@ -142,7 +115,7 @@ function setParam(params: BlkModuleParams, name: string, value: string, what: st
       params[name] = parseLong(value, what)
       return
     default:
-      throw new BlkConfigError(`unknown pstore_blk parameter "${what}" (known: ${BLK_PARAM_NAMES.join(', ')})`)
+      throw new BlkSetupError(`unknown pstore_blk parameter "${what}" (known: ${BLK_PARAM_NAMES.join(', ')})`)
   }
 }
 
@@ -185,23 +158,23 @@ export function checkSize(kib: number): number {
 }
 
 /** The setup the kernel ends up with for a disk of `diskSize` bytes, or why the module fails to load. */
-export function blkConfig(params: BlkModuleParams, diskSize: number, options: BlkTargetOptions = {}): BlkConfig {
+export function blkSetup(params: BlkModuleParams, diskSize: number, options: BlkTargetOptions = {}): BlkSetup {
   for (const name of ['kmsg_size', 'pmsg_size', 'console_size', 'ftrace_size', 'max_reason'] as const) {
     const value = params[name]
-    if (value !== undefined && !Number.isSafeInteger(value)) throw new BlkConfigError(`pstore_blk.${name} ${value} is not a whole number`)
+    if (value !== undefined && !Number.isSafeInteger(value)) throw new BlkSetupError(`pstore_blk.${name} ${value} is not a whole number`)
   }
   if (!params.best_effort) {
-    throw new BlkConfigError('pstore_blk.best_effort is off: without a driver of its own for the disk, pstore/blk registers nothing (give best_effort=y)')
+    throw new BlkSetupError('pstore_blk.best_effort is off: without a driver of its own for the disk, pstore/blk registers nothing (give best_effort=y)')
   }
   const blkdev = params.blkdev ?? ''
-  if (!blkdev) throw new BlkConfigError('pstore_blk.blkdev is empty: best_effort needs the block device (e.g. blkdev=/dev/vda)')
+  if (!blkdev) throw new BlkSetupError('pstore_blk.blkdev is empty: best_effort needs the block device (e.g. blkdev=/dev/vda)')
   const kernel = parseKernelVersion(options.kernel ?? DEFAULT_KERNEL)
   const cpus = options.cpus ?? 1
-  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8192) throw new BlkConfigError(`cpus must be a whole number from 1 to 8192, not ${options.cpus}`)
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8192) throw new BlkSetupError(`cpus must be a whole number from 1 to 8192, not ${options.cpus}`)
   const frontends: BlkFrontends = { console: false, pmsg: false, ftrace: false, ...options.frontends }
   // Without the frontend the module's default is -1 (no zone); the parameter still makes one.
   const size = (given: number | undefined, frontend: boolean): number => checkSize(given ?? (frontend ? DEFAULT_FRONTEND_SIZE_KIB : -1))
-  const config: BlkConfig = {
+  const setup: BlkSetup = {
     backend: 'blk',
     blkdev,
     diskSize,
@@ -218,63 +191,65 @@ export function blkConfig(params: BlkModuleParams, diskSize: number, options: Bl
     quirks: quirksFor(kernel),
   }
   // register_pstore_zone()'s checks, in its order
-  if (diskSize < 4096) throw new BlkConfigError(`the disk is ${diskSize} bytes: pstore/zone needs at least 4096`)
-  if (config.totalSize % 4096 !== 0) throw new BlkConfigError(`the disk is ${diskSize} bytes: pstore/zone needs a multiple of 4096`)
-  if (!config.kmsgSize && !config.pmsgSize && !config.consoleSize && !config.ftraceSize) {
-    throw new BlkConfigError('every zone size is 0: pstore/zone needs at least one (e.g. kmsg_size=64)')
+  if (diskSize < 4096) throw new BlkSetupError(`the disk is ${diskSize} bytes: pstore/zone needs at least 4096`)
+  if (setup.totalSize % 4096 !== 0) throw new BlkSetupError(`the disk is ${diskSize} bytes: pstore/zone needs a multiple of 4096`)
+  if (!setup.kmsgSize && !setup.pmsgSize && !setup.consoleSize && !setup.ftraceSize) {
+    throw new BlkSetupError('every zone size is 0: pstore/zone needs at least one (e.g. kmsg_size=64)')
   }
-  return config
+  return setup
 }
 
 /** The module parameters as the kernel shows them afterwards in /sys/module/pstore_blk/parameters (KiB). */
-export function effectiveParams(config: BlkConfig): Required<BlkModuleParams> {
+export function effectiveParams(setup: BlkSetup): Required<BlkModuleParams> {
   return {
-    blkdev: config.blkdev,
-    kmsg_size: config.kmsgSize / 1024,
-    pmsg_size: config.pmsgSize / 1024,
-    console_size: config.consoleSize / 1024,
-    ftrace_size: config.ftraceSize / 1024,
-    max_reason: config.maxReason,
+    blkdev: setup.blkdev,
+    kmsg_size: setup.kmsgSize / 1024,
+    pmsg_size: setup.pmsgSize / 1024,
+    console_size: setup.consoleSize / 1024,
+    ftrace_size: setup.ftraceSize / 1024,
+    max_reason: setup.maxReason,
     best_effort: true,
   }
 }
 
-export function blkSetupJson(config: BlkConfig): BlkSetupJson {
-  const { backend: _backend, compressAlgorithm: _algorithm, ...rest } = config
-  const algorithm = config.compress && config.compressAlgorithm !== 'deflate' ? { compressAlgorithm: config.compressAlgorithm } : {}
-  const blk = { ...rest, ...algorithm }
-  return {
-    source: 'module',
-    memAddress: 0,
-    memSize: config.diskSize,
-    recordSize: config.kmsgSize,
-    consoleSize: config.consoleSize,
-    ftraceSize: config.ftraceSize,
-    pmsgSize: config.pmsgSize,
-    eccSize: 0,
-    eccBlockSize: 128,
-    maxReason: config.maxReason,
-    ftracePerCpu: true,
-    kernel: formatKernelVersion(config.kernel),
-    cpus: config.cpus,
-    wordBits: 64,
-    frontends: { console: false, pmsg: false, ftrace: false },
-    compress: config.compress,
-    ...algorithm,
-    quirks: config.quirks,
-    blk,
-  }
+/** A pstore/blk setup from its source: the command line's `pstore.compress=` unless the target gives one. */
+export function fromBlkSource(source: BlkSource): BlkSetup {
+  const { params, compress } = parseBlkCmdline(source.cmdline)
+  const t = source.target
+  return blkSetup(params, source.diskSize, { kernel: t.kernel, cpus: t.cpus, compress: t.compress ?? compress })
 }
 
+/** Why an object read from a sidecar is not a BlkSource (the command line is parsed when it is resolved). */
+export function blkSourceProblem(o: Record<string, unknown>): string | undefined {
+  return fieldProblem('setup', o, { cmdline: 'string', diskSize: 'number' }, ['cmdline', 'diskSize']) ?? targetProblem(o)
+}
+
+/**
+ * The target the setup runs on. No frontend: the kernels pstore/blk was checked against
+ * (Debian's) have none, and the backend writes no console, pmsg or ftrace zone; the 64-bit word
+ * is the only one checked.
+ */
+export function blkTarget(setup: BlkSetup): TargetSetup {
+  const { kernel, cpus, compress, compressAlgorithm, quirks } = setup
+  return { kernel, cpus, wordBits: 64, frontends: { console: false, pmsg: false, ftrace: false }, compress, compressAlgorithm, quirks }
+}
+
+/** A pstore/blk setup as JSON (the sidecar's `resolved`, `inspect --json`): the module's parameters as sysfs shows them (sizes in KiB), the disk's size, the target. */
+export function blkSetupJson(setup: BlkSetup) {
+  return { backend: setup.backend, ...effectiveParams(setup), diskSize: setup.diskSize, ...targetSetupJson(blkTarget(setup)) }
+}
+
+export type BlkSetupJson = ReturnType<typeof blkSetupJson>
+
 /** What a boot with this setup logs after the version line: its command line, then pstore/blk's registration. */
-export function blkBootLines(config: BlkConfig): string[] {
+export function blkBootLines(setup: BlkSetup): string[] {
   const kib = (n: number) => n / 1024
-  const reason = ['Unknown', 'Panic', 'Oops', 'Emergency', 'Shutdown'][config.maxReason] ?? 'Unknown'
+  const reason = ['Unknown', 'Panic', 'Oops', 'Emergency', 'Shutdown'][setup.maxReason] ?? 'Unknown'
   return [
-    `Command line: console=ttyS0,115200 pstore_blk.blkdev=${config.blkdev} pstore_blk.kmsg_size=${kib(config.kmsgSize)} pstore_blk.best_effort=y`,
-    `pstore_zone: registered pstore_blk as backend for kmsg(${reason})${config.pmsgSize ? ' pmsg' : ''}${config.consoleSize ? ' console' : ''}${config.ftraceSize ? ' ftrace' : ''}`,
-    `pstore: Using crash dump compression: ${config.compress ? config.compressAlgorithm : 'none'}`,
+    `Command line: console=ttyS0,115200 pstore_blk.blkdev=${setup.blkdev} pstore_blk.kmsg_size=${kib(setup.kmsgSize)} pstore_blk.best_effort=y`,
+    `pstore_zone: registered pstore_blk as backend for kmsg(${reason})${setup.pmsgSize ? ' pmsg' : ''}${setup.consoleSize ? ' console' : ''}${setup.ftraceSize ? ' ftrace' : ''}`,
+    `pstore: Using crash dump compression: ${setup.compress ? setup.compressAlgorithm : 'none'}`,
     'pstore: Registered pstore_blk as persistent store backend',
-    `pstore_blk: attached ${config.blkdev} (${config.diskSize}) (no dedicated panic_write!)`,
+    `pstore_blk: attached ${setup.blkdev} (${setup.diskSize}) (no dedicated panic_write!)`,
   ]
 }
