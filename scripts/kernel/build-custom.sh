@@ -19,6 +19,10 @@ NAME=$LINE${VARIANT:+-$VARIANT}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_ROOT=${PSTORE_SIM_CACHE:-${HOME:-/root}/.cache/pstore-sim}
 CACHE=$CACHE_ROOT/kernel
+case $CACHE in
+  # Kbuild cannot build in a path with a space (its Makefiles split them): say so before any work
+  *" "*) echo "build-custom: ERROR: the kernel cache $CACHE has a space in its path, which the kernel's build cannot take; set PSTORE_SIM_CACHE to a folder without one" >&2; exit 1 ;;
+esac
 mkdir -p "$CACHE/debs" "$CACHE/custom"
 log() { echo "build-custom($NAME): $*" >&2; }
 die() { echo "build-custom($NAME): ERROR: $*" >&2; exit 1; }
@@ -86,7 +90,11 @@ SRC=$(ls -d "$WORK"/linux-source-*/ | head -n1)
 t1=$(date +%s)
 cd "$SRC"
 make -s tinyconfig >&2
-scripts/kconfig/merge_config.sh -m .config "${FRAGS[@]}" >&2
+# merge_config.sh splits its arguments on spaces: the fragments go in under names of their own
+# (a checkout under "My Projects/" was read as two files that do not exist)
+MERGE=()
+for i in "${!FRAGS[@]}"; do cp "${FRAGS[$i]}" "pstore-sim-fragment-$i.config"; MERGE+=("pstore-sim-fragment-$i.config"); done
+scripts/kconfig/merge_config.sh -m .config "${MERGE[@]}" >&2
 make -s olddefconfig >&2
 # every fragment line must have survived (a dependency missing makes Kconfig drop it silently)
 missing=0
