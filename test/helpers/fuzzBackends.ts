@@ -29,6 +29,7 @@ import { encodePszHeader } from '../../src/backend/blk/zone.js'
 import { CREATOR_PSTORE, encodeCperRecord, NOTIFY_MCE, SECTION_DMESG, SECTION_DMESG_Z, SECTION_MCE } from '../../src/backend/erst/cper.js'
 import { ErstBackend } from '../../src/backend/erst/erst.js'
 import { type ErstSetup, fromErstParams } from '../../src/backend/erst/erstSetup.js'
+import type { CompressionFlavour } from '../../src/format/kernelVersion.js'
 import { RegionImage } from '../../src/format/region.js'
 import { inflateLimit, inflateRecord } from '../../src/pstore/compression.js'
 import { makeFiles } from '../../src/pstore/filesystem.js'
@@ -84,6 +85,29 @@ export class WriteLog {
   }
 }
 
+/**
+ * The core's record of a record the rules list (inflated where it can), made once for the same
+ * fields and bytes: the seeds' records come back in most executions, and inflating each again
+ * (for its size, then its text) was a third of an efi execution. Records are never changed.
+ */
+const ruleRecords = new Map<string, PstoreRecord>()
+export function ruleRecord(
+  r: Omit<RuleRecord, 'type' | 'id'> & { type: string; id: number | bigint },
+  flavour: CompressionFlavour,
+  limit: number,
+  compressionOn: boolean,
+): PstoreRecord {
+  const key = `${flavour} ${limit} ${compressionOn} ${r.type} ${r.id} ${r.sec} ${r.nsec} ${r.compressed} ${r.bytes.toString('latin1')}`
+  let record = ruleRecords.get(key)
+  if (!record) {
+    if (ruleRecords.size >= 20000) ruleRecords.clear()
+    const fields = { type: r.type as PstoreRecord['type'], id: r.id, time: { sec: r.sec, nsec: r.nsec }, compressed: r.compressed, eccNotice: '' }
+    record = inflateRecord({ ...fields, payload: r.bytes }, flavour, limit, compressionOn)
+    ruleRecords.set(key, record)
+  }
+  return record
+}
+
 /** The records the rules list, as the core holds them (inflated where it can). */
 function expected(
   rules: RuleRecord[] | Array<Omit<RuleRecord, 'type' | 'id'> & { type: string; id: bigint }>,
@@ -91,14 +115,7 @@ function expected(
   config: BlkSetup | ErstSetup,
 ): PstoreRecord[] {
   const flavour = config.quirks.compression
-  return rules.map((r) =>
-    inflateRecord(
-      { type: r.type as PstoreRecord['type'], id: r.id, time: { sec: r.sec, nsec: r.nsec }, compressed: r.compressed, payload: r.bytes, eccNotice: '' },
-      flavour,
-      inflateLimit(flavour, backend.bufsize),
-      config.compress,
-    ),
-  )
+  return rules.map((r) => ruleRecord(r, flavour, inflateLimit(flavour, backend.bufsize), config.compress))
 }
 
 /** The listing as `ls -l` and `cat` see it: names, sizes, times and bytes. */

@@ -72,12 +72,12 @@ t.test('a part holds the newest whole records that fit below big_oops_buf_sz, co
     t.ok(body.startsWith('Oops#1 Part1\n'), `${a}: the header line`)
     t.ok(body.endsWith(lines[lines.length - 1]), `${a}: ends with the newest record`)
     const taken = body.length - 'Oops#1 Part1\n'.length
-    const firstTaken =
-      lines.length -
-      lines
-        .slice()
-        .reverse()
-        .reduce((n, _l, i) => (lines.slice(lines.length - i).join('').length <= taken ? i : n), 0)
+    // the most newest records (up to all but one) whose text fits in what was taken, summed once
+    // (joining every suffix of the 2,000 lines again cost ~5 s of CPU)
+    let newest = 0
+    for (let length = 0; newest + 1 < lines.length && length + lines[lines.length - 1 - newest].length <= taken; newest++)
+      length += lines[lines.length - 1 - newest].length
+    const firstTaken = lines.length - newest
     t.ok(body.length <= limit - 1, `${a}: ${body.length} bytes, below ${limit}`)
     t.ok(body.length + lines[firstTaken - 1].length > limit - 1, `${a}: one more record would not fit`)
   }

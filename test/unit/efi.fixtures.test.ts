@@ -29,6 +29,13 @@ interface Listing {
 }
 
 const gz = (f: string): Buffer => gunzipSync(fs.readFileSync(f))
+
+/** The offsets where two stores differ (a loop: spreading 528 KiB into an array cost ~1 s of the file's CPU). */
+function differingOffsets(a: Buffer, b: Buffer): number[] {
+  const out: number[] = []
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) out.push(i)
+  return out
+}
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
 
 for (const kdir of ['efi-6.1', 'efi-6.12']) {
@@ -112,7 +119,7 @@ for (const kdir of ['efi-6.1', 'efi-6.12']) {
             t.notOk(next.stored, `after the kernel's last part, a ${smallest}-byte part is refused (${next.stored ? 'stored' : next.why})`)
             t.ok(sim.region.bytes.equals(probe), 'the refusal wrote nothing')
           }
-          const diff = [...sim.region.bytes].findIndex((b, i) => b !== kernelStore[i])
+          const diff = differingOffsets(sim.region.bytes, kernelStore)[0] ?? -1
           t.equal(diff, -1, `replayed writes = the kernel's store byte for byte${diff >= 0 ? ` (first difference at 0x${diff.toString(16)})` : ''}`)
         })
       }
@@ -128,7 +135,7 @@ for (const kdir of ['efi-6.1', 'efi-6.12']) {
           const victims = rms.includes('rmall') ? records : records.filter((x) => rms.includes(`rm:${recordName(x, sim.name)}`))
           t.equal(victims.length, rms.includes('rmall') ? records.length : rms.length, `${victims.length} records pstore-sim shows (boot: ${outcome})`)
           for (const r of victims) sim.erase(r.type, r.id)
-          const changed = [...sim.region.bytes].flatMap((b, i) => (b !== booted[i] ? [i] : []))
+          const changed = differingOffsets(sim.region.bytes, booted)
           t.equal(changed.length, victims.length, 'one byte a record')
           for (const i of changed) if (booted[i] !== 0x3f || sim.region.bytes[i] !== 0x3d) t.fail(`State at 0x${i.toString(16)}: 0x3f → 0x3d`)
           const kernelAfter = pstoreVariables(after(boot.label))

@@ -9,7 +9,10 @@ import t, { type Test } from 'tap'
 import { VariableStore } from '../../src/backend/efi/varstore.js'
 import { RegionImage } from '../../src/format/region.js'
 import { fixturePath } from '../helpers/fixtures.js'
-import { pstoreSim, tempDir } from '../helpers/mount.js'
+import { pstoreSim, runProductsUninstrumented, tempDir } from '../helpers/mount.js'
+
+// the CLI's processes here run without tap's per-process hook (helpers/mount.ts)
+runProductsUninstrumented()
 
 async function svgOf(t: Test, bytes: Buffer): Promise<string> {
   const dir = tempDir(t)

@@ -15,7 +15,10 @@ import { VariableStore } from '../../src/backend/efi/varstore.js'
 import { RegionImage } from '../../src/format/region.js'
 import { pstoreVariables } from '../helpers/efiKernel.js'
 import { type KernelListingFile, repoRoot } from '../helpers/fixtures.js'
-import { pstoreSim, tempDir } from '../helpers/mount.js'
+import { pstoreSim, runProductsUninstrumented, tempDir } from '../helpers/mount.js'
+
+// the CLI's processes here run without tap's per-process hook (helpers/mount.ts)
+runProductsUninstrumented()
 
 interface Variable {
   offset: number

@@ -2,16 +2,20 @@
  * The engine fuzzers: a bounded, deterministic run of each backend in CI. ramoops' engine is
  * test/helpers/fuzz.ts; pstore/blk's and ERST's test/helpers/fuzzBackends.ts, efi-pstore's
  * test/helpers/fuzzEfi.ts, whose oracle is the kernel's read rules (test/helpers/readRules/). The long run is `npm run fuzz -- --runs 1000000`
- * (same code, more executions, every backend; figures in the README). FUZZ_RUNS (ramoops) and
- * FUZZ_BACKEND_RUNS (each other backend) change the counts.
+ * (same code, more executions, every backend; figures in docs/testing.md). FUZZ_RUNS (ramoops,
+ * 1,500) and FUZZ_BACKEND_RUNS (each other backend: 2,000 in `npm test`, 500 in `npm run
+ * test:unit`) change the counts.
  */
 import t from 'tap'
 import { execute, fuzz, syntheticSeeds } from '../helpers/fuzz.js'
 import { BACKEND_FUZZERS, executeBackend, fuzzBackend } from '../helpers/fuzzBackends.js'
 import { efiUndecided } from '../helpers/fuzzEfi.js'
 
+// `npm run test:unit` (PSTORE_SIM_TEST_TIER=unit: the everyday tier, under a minute) runs a
+// quarter of the other backends' executions, the same first 500 of each; `npm test` (CI) all of them
+const unitTier = process.env.PSTORE_SIM_TEST_TIER === 'unit'
 const runs = Number(process.env.FUZZ_RUNS ?? 1500)
-const backendRuns = Number(process.env.FUZZ_BACKEND_RUNS ?? 2000)
+const backendRuns = Number(process.env.FUZZ_BACKEND_RUNS ?? (unitTier ? 500 : 2000))
 const seed = Number(process.env.FUZZ_SEED ?? 20261201)
 
 t.test(`fuzz ramoops: ${runs} executions, seed ${seed}`, async (t) => {

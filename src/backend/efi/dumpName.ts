@@ -37,6 +37,11 @@ const FORMATS: Array<Array<string | Conversion>> = [
   ['dump-type', 'u', '-', 'u', '-', 'llu'],
 ]
 
+/** isspace() over the latin1 text kernelUtf8() makes: \t \n \v \f \r, space and 0xA0 (the kernel's ctype, as /\s/ there). */
+const isSpace = (c: number): boolean => (c >= 9 && c <= 13) || c === 32 || c === 0xa0
+/** NaN (past the end) is no digit. */
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39
+
 /**
  * The kernel's vsscanf() for these formats: literal characters must match, a number skips
  * white space first, takes an optional '-' only when signed, and wraps to its type; %c takes the
@@ -57,15 +62,15 @@ function scan(text: string, format: Array<string | Conversion>): Array<bigint | 
       i += item.length
       continue
     }
-    while (i < text.length && /\s/.test(text[i] as string)) i++
+    while (i < text.length && isSpace(text.charCodeAt(i))) i++
     let negative = false
-    if (item === 'd' && text[i] === '-' && /[0-9]/.test(text[i + 1] ?? '')) {
+    if (item === 'd' && text[i] === '-' && isDigit(text.charCodeAt(i + 1))) {
       negative = true
       i++
     }
-    if (!/[0-9]/.test(text[i] ?? '')) break
+    if (!isDigit(text.charCodeAt(i))) break
     let value = 0n
-    while (i < text.length && /[0-9]/.test(text[i] as string)) value = BigInt.asUintN(64, value * 10n + BigInt(Number(text[i++])))
+    while (i < text.length && isDigit(text.charCodeAt(i))) value = BigInt.asUintN(64, value * 10n + BigInt(text.charCodeAt(i++) - 0x30))
     if (negative) value = BigInt.asUintN(64, -value)
     values.push(item === 'llu' ? value : item === 'u' ? BigInt.asUintN(32, value) : BigInt.asIntN(32, value))
   }

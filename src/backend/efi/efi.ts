@@ -138,11 +138,27 @@ export class EfiBackend implements PstoreBackend {
     return efiReadWalk(variables, { nameBuffer, bufsize: this.bufsize, crashGuid: CRASH_GUID })
   }
 
+  /** The last read pass and its records with the bytes they are of: inspect asks four times, an erase again. */
+  private last?: { bytes: Buffer; pass: EfiReadPass; records?: Array<{ variable: StoredVariable; record?: PstoreRecord }> }
+
   /** One read pass as efi_pstore_read() makes it, over OVMF's variable services (readPass.ts). */
   private readPass(): EfiReadPass {
-    if (this.store.invalid()) return { found: [], stop: 'no variable services' }
-    const memory = (v: StoredVariable) => this.region.view(v.offset + VARIABLE_HEADER_SIZE, Math.max(0, this.region.size - v.offset - VARIABLE_HEADER_SIZE))
-    return kernelReadPass(this.store.variables(), memory, { newer: hasRecordSizeParam(this.setup.kernel), bufsize: this.bufsize, crashGuid: CRASH_GUID })
+    const bytes = this.region.bytes
+    if (this.last?.bytes.equals(bytes)) return this.last.pass
+    let pass: EfiReadPass = { found: [], stop: 'no variable services' }
+    if (!this.store.invalid()) {
+      const memory = (v: StoredVariable) => this.region.view(v.offset + VARIABLE_HEADER_SIZE, Math.max(0, this.region.size - v.offset - VARIABLE_HEADER_SIZE))
+      pass = kernelReadPass(this.store.variables(), memory, { newer: hasRecordSizeParam(this.setup.kernel), bufsize: this.bufsize, crashGuid: CRASH_GUID })
+    }
+    this.last = { bytes: Buffer.from(bytes), pass }
+    return pass
+  }
+
+  /** The records of a read pass (of the last one: made once). */
+  private passRecords(pass: EfiReadPass): Array<{ variable: StoredVariable; record?: PstoreRecord }> {
+    if (this.last?.pass !== pass) return this.records(pass.found)
+    this.last.records ??= this.records(pass.found)
+    return this.last.records
   }
 
   /** Why the kernel lists nothing although variables are there: its read never returns. */
@@ -152,7 +168,7 @@ export class EfiBackend implements PstoreBackend {
   }
 
   readRecords(): PstoreRecord[] {
-    return this.records(this.readPass().found).flatMap(({ record }) => (record ? [record] : []))
+    return this.passRecords(this.readPass()).flatMap(({ record }) => (record ? [record] : []))
   }
 
   /** Each read variable's record, or none where pstore_mkfile() refuses a second record of its type and id (-EEXIST). */
@@ -346,7 +362,7 @@ export class EfiBackend implements PstoreBackend {
   private verdicts(variables: StoredVariable[], pass: EfiReadPass): EfiVariableVerdict[] {
     // by offset: each walk of the store parses it anew
     const read = new Map(pass.found.map((f) => [f.variable.offset, f]))
-    const files = new Map(this.records(pass.found).map(({ variable, record }) => [variable.offset, record]))
+    const files = new Map(this.passRecords(pass).map(({ variable, record }) => [variable.offset, record]))
     return this.walk(variables).map(({ variable, verdict }) => {
       const found = read.get(variable.offset)
       if (!found) {

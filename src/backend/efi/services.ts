@@ -51,16 +51,21 @@ export function deletable(v: StoredVariable, attributes: number): boolean {
 /**
  * The store's live variables by GUID and stored name, for a read pass's many lookups: the same
  * answers as findTracked()'s walk (a stored name matches a caller's buffer whose first NameSize
- * bytes are it), found by the few NameSize values instead of every variable.
+ * bytes are it). A stored name whose only NUL is its last UTF-16 unit (every name a kernel or
+ * OVMF writes) can match only the caller's name up to its first NUL: one lookup finds them all.
+ * The others are looked up by their few NameSize values.
  */
 export class VariableIndex {
   private readonly byName = new Map<string, number[]>()
+  /** The NameSize values of every keyed name, and of those that are not NUL-terminated names. */
   private readonly sizes: number[]
+  private readonly oddSizes: number[]
   /** Live variables with names too long to key (compared one by one). */
   private readonly long: number[] = []
 
   constructor(readonly variables: StoredVariable[]) {
     const sizes = new Set<number>()
+    const oddSizes = new Set<number>()
     variables.forEach((v, i) => {
       if (!live(v)) return
       if (v.rawName.length > LONG_NAME) {
@@ -72,18 +77,25 @@ export class VariableIndex {
       if (list) list.push(i)
       else this.byName.set(key, [i])
       sizes.add(v.rawName.length)
+      if (v.rawName.length < 2 || firstNul(v.rawName) !== v.rawName.length - 2) oddSizes.add(v.rawName.length)
     })
     this.sizes = [...sizes]
+    this.oddSizes = [...oddSizes]
   }
 
   find(name: Buffer, guid: Buffer, ignoreRuntime = false): { variable?: StoredVariable; inTransition?: StoredVariable } {
     const g = guid.toString('latin1')
     const found = this.long.filter((i) => sameBytes(name, (this.variables[i] as StoredVariable).rawName))
-    for (const k of this.sizes) {
-      const prefix = k <= name.length ? name.subarray(0, k) : Buffer.concat([name, Buffer.alloc(k - name.length)])
-      found.push(...(this.byName.get(g + prefix.toString('latin1')) ?? []))
+    const nul = firstNul(name)
+    // without a NUL in the caller's buffer a terminated name may still match (zeros past its end): every size
+    const terminated = nul < 0 ? -1 : nul + 2
+    if (terminated > 0) found.push(...(this.byName.get(g + name.toString('latin1', 0, terminated)) ?? []))
+    for (const k of terminated > 0 ? this.oddSizes : this.sizes) {
+      if (k === terminated) continue
+      const prefix = k <= name.length ? name.toString('latin1', 0, k) : Buffer.concat([name, Buffer.alloc(k - name.length)]).toString('latin1')
+      found.push(...(this.byName.get(g + prefix) ?? []))
     }
-    found.sort((a, b) => a - b)
+    if (found.length > 1) found.sort((a, b) => a - b)
     return findTracked(
       found.map((i) => this.variables[i] as StoredVariable),
       name,
@@ -91,6 +103,12 @@ export class VariableIndex {
       ignoreRuntime,
     )
   }
+}
+
+/** The offset of the first NUL UTF-16 unit wholly inside `bytes`, or -1. */
+function firstNul(bytes: Buffer): number {
+  for (let i = 0; i + 1 < bytes.length; i += 2) if (bytes[i] === 0 && bytes[i + 1] === 0) return i
+  return -1
 }
 
 function sameBytes(caller: Buffer, stored: Buffer): boolean {

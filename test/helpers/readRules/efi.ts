@@ -149,10 +149,16 @@ export function efiVariables(file: Buffer): Header[] {
 
 const visible = (h: Header) => (h.state === VAR_ADDED || h.state === IN_TRANSITION) && (h.attributes & RUNTIME_ACCESS) !== 0
 
-/** The stored name's bytes; a name past the firmware's copy is not knowable. */
-function storedName(file: Buffer, h: Header): Buffer {
+/** Where the stored name begins; a name past the firmware's copy is not knowable. */
+function nameAt(h: Header): number {
   if (h.at + HEADER + h.nameSize > AREA) throw new Undefined(`a name at 0x${h.at.toString(16)} runs past the firmware's copy of the store`)
-  return file.subarray(h.at + HEADER, h.at + HEADER + h.nameSize)
+  return h.at + HEADER
+}
+
+/** The stored name's bytes. */
+function storedName(file: Buffer, h: Header): Buffer {
+  const at = nameAt(h)
+  return file.subarray(at, at + h.nameSize)
 }
 
 /** FindVariableEx(): `name` is what the caller's buffer holds from its start. */
@@ -160,12 +166,13 @@ function findVariable(file: Buffer, headers: Header[], name: Buffer, guid: Buffe
   let inTransition: Header | undefined
   for (const h of headers) {
     if (!visible(h) || !h.guid.equals(guid)) continue
-    const stored = storedName(file, h)
-    if (stored.length > name.length) {
-      if (!stored.subarray(0, name.length).equals(name)) continue
+    const at = nameAt(h)
+    // compare() over ranges: the same test as comparing the two names' bytes, without a Buffer for each
+    if (h.nameSize > name.length) {
+      if (file.compare(name, 0, name.length, at, at + name.length) !== 0) continue
       throw new Undefined('the firmware compares a stored name past the caller’s buffer')
     }
-    if (!name.subarray(0, stored.length).equals(stored)) continue
+    if (file.compare(name, 0, h.nameSize, at, at + h.nameSize) !== 0) continue
     if (h.state === IN_TRANSITION) inTransition = h
     else return h
   }
@@ -178,7 +185,7 @@ type NextResult = { header: Header } | { status: 'not found' | 'invalid paramete
 function nextVariable(file: Buffer, headers: Header[], buffer: Buffer, passed: number, guid: Buffer): NextResult {
   const maxLen = passed >> 1
   let nul = false
-  for (let i = 0; i < maxLen; i++) if (buffer.readUInt16LE(i * 2) === 0) nul = true
+  for (let i = 0; i < maxLen && !nul; i++) nul = buffer.readUInt16LE(i * 2) === 0
   if (!nul) return { status: 'invalid parameter' }
   let i = 0
   if (buffer.readUInt16LE(0) !== 0) {
@@ -297,7 +304,7 @@ function readPass(file: Buffer, headers: Header[], kernel: '6.1' | '6.12', recor
   const records: EfiRuleRecord[] = []
   const seenStates = new Map<string, number>()
   for (let reads = 0; reads < 65536; ) {
-    const key = `${buffer.toString('hex')}/${guid.toString('hex')}`
+    const key = `${buffer.toString('latin1')}/${guid.toString('latin1')}`
     const before = seenStates.get(key)
     if (before !== undefined) return before < reads ? { records, stop: 'looping? (65536 reads)' } : { records: [], stop: 'hangs: the mount lists nothing' }
     seenStates.set(key, reads)
