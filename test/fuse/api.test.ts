@@ -10,11 +10,31 @@ import t from 'tap'
 import { repoRoot } from '../helpers/fixtures.js'
 import { cat, ls, pstoreSim, run, tempDir } from '../helpers/mount.js'
 
+/** What `npm pack --json` made: the tarball and the files it holds. */
+interface Packed {
+  tarball: string
+  files: string[]
+}
+
+/**
+ * `npm pack` once for the whole file (the tests only read the package; each unpacks its own copy):
+ * a pack is an npm process, ~2 s of CPU, and the tarball is the same every time.
+ */
+let packing: Promise<Packed> | undefined
+function packOnce(): Promise<Packed> {
+  packing ??= (async () => {
+    const dir = tempDir(t, 'pstore-sim-pack-')
+    const pack = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: repoRoot })
+    if (pack.code !== 0) throw new Error(`npm pack: ${pack.stderr}`)
+    const [result] = JSON.parse(pack.stdout.toString()) as Array<{ filename: string; files: Array<{ path: string }> }>
+    return { tarball: path.join(dir, result.filename), files: result.files.map((f) => f.path) }
+  })()
+  return packing
+}
+
 /** The packed package, installed by hand: its own files, the repo's dependencies beside it. */
 async function installPacked(dir: string): Promise<string> {
-  const pack = await run('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: repoRoot })
-  if (pack.code !== 0) throw new Error(`npm pack: ${pack.stderr}`)
-  const tarball = path.join(dir, pack.stdout.toString().trim().split('\n').pop()!)
+  const { tarball } = await packOnce()
   const project = path.join(dir, 'project')
   const pkgDir = path.join(project, 'node_modules', 'pstore-sim')
   fs.mkdirSync(pkgDir, { recursive: true })
@@ -29,9 +49,7 @@ async function installPacked(dir: string): Promise<string> {
 }
 
 t.test('the packed package ships only what a user needs', async (t) => {
-  const r = await run('npm', ['pack', '--dry-run', '--json'], { cwd: repoRoot })
-  t.equal(r.code, 0, r.stderr)
-  const files: string[] = JSON.parse(r.stdout.toString())[0].files.map((f: { path: string }) => f.path)
+  const { files } = await packOnce()
   t.ok(files.includes('dist/src/index.js') && files.includes('dist/src/index.d.ts'), 'the library and its types')
   t.ok(files.includes('dist/src/daemon/main.cjs'), 'the daemon entry the API spawns')
   t.ok(files.includes('bin/pstore-sim'), 'the bin')

@@ -38,17 +38,23 @@ process.on('exit', () => fs.rmSync(ownRunDir, { recursive: true, force: true }))
  * CPU per process (a pstore-sim call took 0.72 s instead of 0.21 s), more than the call itself.
  * Suites that start hundreds of pstore-sim processes to test behaviour rather than code paths (the
  * kernel loop, reliability, soak, faults, the unit tier's CLI checks, …) call this once: from then on
- * the programs this module starts that start the products (pstore-sim's bin, `node`, `bash`) run through env(1) with the test's NODE_OPTIONS minus
- * tap's loader and without NODE_V8_COVERAGE, as a user runs them, and count for no coverage; the
- * other suites' runs still do.
+ * the programs this module starts that start the products (productStarters) run through env(1) with
+ * the test's NODE_OPTIONS minus tap's loader and without NODE_V8_COVERAGE, as a user runs them, and
+ * count for no coverage; the other suites' runs still do when tap collects coverage
+ * (`npm run test:coverage`). Without coverage (`npm test`, the tiers' scripts: tap
+ * --disable-coverage) the hook would record nothing anyone reads, so every suite runs them so.
  */
 export function runProductsUninstrumented(): void {
   uninstrumented = true
 }
-let uninstrumented = false
+// tap's runner tells each test process whether it collects coverage (its processinfo reads this)
+let uninstrumented = process.env._TAPJS_PROCESSINFO_COVERAGE_ === '0'
 
-/** What starts the products: pstore-sim's bin, node, and bash (a test's shell line that runs them). */
-const productStarters = new Set([cliBin, process.execPath, 'bash'])
+/**
+ * What starts the products: pstore-sim's bin, node, and what runs them as a user would: a shell
+ * line, npm (pack), mount(8) and umount(8) (the mount helper), unshare(1) around a shell line.
+ */
+const productStarters = new Set([cliBin, process.execPath, 'bash', 'sh', 'npm', 'mount', 'umount', 'unshare'])
 
 /** `[cmd, args]` as this module starts them with `env` (see runProductsUninstrumented). */
 export function productCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): [string, string[]] {

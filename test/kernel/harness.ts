@@ -310,6 +310,13 @@ class Qmp {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Whether every vCPU is in HLT (QEMU's `info registers -a` prints `HLT=1` for a halted CPU). */
+async function everyCpuHalted(qmp: Qmp): Promise<boolean> {
+  const text = String(await qmp.cmd('human-monitor-command', { 'command-line': 'info registers -a' }).catch(() => ''))
+  const flags = [...text.matchAll(/\bHLT=(\d)/g)].map((m) => m[1])
+  return flags.length > 0 && flags.every((f) => f === '1')
+}
 /** A sleep that does not keep the process alive: a deadline raced against what usually comes first. */
 const sleepUnref = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)).unref())
 
@@ -676,13 +683,15 @@ export async function runKernel(opts: {
         // let /init power off (-no-shutdown keeps QEMU up, paused): a kernel with
         // max_reason >= 4 (KMSG_DUMP_SHUTDOWN) dumps to ramoops on the way down. A kernel without
         // ACPI power-off (the custom builds) halts instead: it prints "reboot: System halted" (6.12:
-        // "reboot: Power off not available: System halted instead"), then dumps, then spins, so no
-        // SHUTDOWN comes; 1 s after that line covers the dump. How long power-off takes depends on
-        // how busy the machine is: wait for it up to the run's own deadline.
+        // "reboot: Power off not available: System halted instead"), then dumps, then stops every
+        // CPU in a HLT loop (machine_halt), so no SHUTDOWN comes: every vCPU halted after that
+        // line means the dump is written (nothing there sleeps, so no CPU idles before it), and
+        // 1 s after the line covered it before that was checked. How long power-off takes depends
+        // on how busy the machine is: wait for it up to the run's own deadline.
         let haltedAt: number | null = null
         while (!exited && Date.now() < deadline && !qmp.events.some((e) => e.event === 'SHUTDOWN')) {
           if (haltedAt === null && /reboot: (.*: )?System halted/.test(await readText(consolePath))) haltedAt = Date.now()
-          if (haltedAt !== null && Date.now() - haltedAt >= 1000) break
+          if (haltedAt !== null && (Date.now() - haltedAt >= 1000 || (await everyCpuHalted(qmp)))) break
           await sleep(50)
         }
         break
