@@ -409,7 +409,22 @@ const ON = ['pstore-sim-cached', 'reffs-cached', 'minimal-cached', 'tmpfs', ...(
 function imageCopy(image, suffix) {
   const copy = `${image}-${suffix}`
   for (const ext of ['', '.json', '.pristine', '.state.json.pristine']) if (fs.existsSync(`${image}${ext}`)) fs.copyFileSync(`${image}${ext}`, `${copy}${ext}`)
+  if (suffix.startsWith('baseline')) sidecarForBaseline(copy)
   return copy
+}
+
+/**
+ * A baseline built before sidecar version 2 refuses this build's sidecars: its copy gets the same
+ * setup as version 1 wrote it (a ramoops source, which every bench image is; `resolved` was never
+ * read back). A baseline that reads version 2 reads version 1 too.
+ */
+function sidecarForBaseline(image) {
+  const file = `${image}.json`
+  const sidecar = JSON.parse(fs.readFileSync(file, 'utf8'))
+  if (sidecar.pstoreSim === 1) return
+  if (sidecar.setup?.backend !== 'ramoops') throw new Error(`${file}: the bench's images are ramoops images, not ${sidecar.setup?.backend}`)
+  const { backend: _ramoops, ...setup } = sidecar.setup
+  fs.writeFileSync(file, `${JSON.stringify({ pstoreSim: 1, setup }, null, 2)}\n`)
 }
 
 async function benchSize(size) {
@@ -620,6 +635,7 @@ async function startupBench() {
     // the same mount and events with the baseline's CLI (and so its daemon), on a copy of the image
     const baseImage = `${size.image}-baseline`
     for (const suffix of ['', '.json', '.pristine', '.state.json.pristine']) fs.copyFileSync(`${size.image}${suffix}`, `${baseImage}${suffix}`)
+    sidecarForBaseline(baseImage)
     const bmp = path.join(WORK, 'mnt', `startup-baseline-${size.label}`)
     const base = new PstoreSim(size.label, baseImage, bmp, [], BASELINE_CLI)
     base.files = files
