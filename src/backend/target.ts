@@ -20,6 +20,21 @@ export class ProbeError extends PstoreSimError {
   override name = 'ProbeError'
 }
 
+/**
+ * kstrtol()/kstrtoul() with base 0, as module parameters and the command line are parsed: 0x hex,
+ * leading-0 octal, decimal, a sign. `refuse` makes the backend's error (ramoops' ProbeError by
+ * default, pstore/blk's BlkSetupError).
+ */
+export function parseKernelInteger(text: string, what: string, refuse: (message: string) => Error = (m) => new ProbeError(m)): number {
+  const match = /^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\n?$/.exec(text.trim())
+  if (!match) throw refuse(`${what}: "${text}" is not a number (use decimal, 0x hex or 0 octal)`)
+  const body = match[2]
+  const magnitude = /^0[xX]/.test(body) ? parseInt(body.slice(2), 16) : body.length > 1 && body.startsWith('0') ? parseInt(body, 8) : parseInt(body, 10)
+  const value = match[1] === '-' ? -magnitude : magnitude
+  if (!Number.isSafeInteger(value)) throw refuse(`${what}: "${text}" is too large`)
+  return value
+}
+
 /** What the machine running the kernel is like; none of it is stored in the region. */
 export interface TargetOptions {
   /** `major.minor.patch`, default 6.12.0. */

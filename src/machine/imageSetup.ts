@@ -72,8 +72,7 @@ function blkSource(image: string, base: SetupSource | undefined, overrides: Setu
  * exists, else the template's (format), else OVMF's 4 MiB store.
  */
 function efiSource(image: string, base: SetupSource | undefined, overrides: SetupOverrides, target: TargetOptions, formatting: boolean): EfiSource {
-  const ramoopsGiven =
-    overrides.dtsFile !== undefined ? 'dtsFile' : overrides.cmdline !== undefined ? 'cmdline' : hasKeys(overrides.params) ? 'params' : undefined
+  const ramoopsGiven = ramoopsInputGiven(overrides)
   if (ramoopsGiven) throw settingError({ problem: 'ramoopsOnOther', subject: image, param: ramoopsGiven, value: 'efi' })
   if (hasKeys(overrides.erst)) throw settingError({ problem: 'erstOnBlk', subject: image, param: 'erst' })
   const efi: EfiParams = { ...(base?.backend === 'efi' ? base.efi : {}), ...stripUndefined(overrides.efi ?? {}) }
@@ -124,6 +123,11 @@ function cmdlineWithFileSize(image: string, cmdline: string, formatting: boolean
 /** A ramoops source's module parameters or command line. */
 type RamoopsInputs = Pick<RamoopsSource, 'params' | 'cmdline'>
 
+/** The first ramoops input given (a device tree, a command line, module parameters), which other backends refuse. */
+function ramoopsInputGiven(overrides: SetupOverrides): 'dtsFile' | 'cmdline' | 'params' | undefined {
+  return overrides.dtsFile !== undefined ? 'dtsFile' : overrides.cmdline !== undefined ? 'cmdline' : hasKeys(overrides.params) ? 'params' : undefined
+}
+
 function hasKeys(o: object | undefined): boolean {
   return !!o && Object.values(o).some((v) => v !== undefined)
 }
@@ -136,8 +140,7 @@ function erstSource(
   target: TargetOptions,
   options: { ignoreSidecar?: boolean },
 ): ErstSource {
-  const ramoopsGiven =
-    overrides.dtsFile !== undefined ? 'dtsFile' : overrides.cmdline !== undefined ? 'cmdline' : hasKeys(overrides.params) ? 'params' : undefined
+  const ramoopsGiven = ramoopsInputGiven(overrides)
   if (ramoopsGiven) throw settingError({ problem: 'ramoopsOnOther', subject: image, param: ramoopsGiven, value: 'erst' })
   const erst = {
     ...(options.ignoreSidecar ? {} : erstFromFile(image)),
@@ -249,21 +252,16 @@ function erstFromFile(image: string): ErstParams {
 /** `--detect`: the setup the image's bytes tell, with the user's target (kernel, CPUs, frontends) over it. */
 function detectedSetup(image: string, overrides: SetupOverrides): { source: SetupSource; setup: BackendSetup; fromSidecar: false; detection: Detection } {
   const given =
-    overrides.dtsFile !== undefined
-      ? 'dtsFile'
-      : overrides.cmdline !== undefined
-        ? 'cmdline'
-        : hasKeys(overrides.params)
-          ? 'params'
-          : hasKeys(overrides.erst)
-            ? 'erst'
-            : hasKeys(overrides.efi)
-              ? 'efi'
-              : overrides.diskSize !== undefined
-                ? 'diskSize'
-                : overrides.backend
-                  ? 'backend'
-                  : undefined
+    ramoopsInputGiven(overrides) ??
+    (hasKeys(overrides.erst)
+      ? 'erst'
+      : hasKeys(overrides.efi)
+        ? 'efi'
+        : overrides.diskSize !== undefined
+          ? 'diskSize'
+          : overrides.backend
+            ? 'backend'
+            : undefined)
   if (given) throw new SetupError(`${image}: detect reads the setup from the image; ${given} cannot be given with it (give the target kernel and CPUs only)`)
   let bytes: Buffer
   try {

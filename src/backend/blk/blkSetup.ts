@@ -6,7 +6,7 @@
  */
 import { type CompressAlgorithm, DEFAULT_KERNEL, type KernelQuirks, type KernelVersion, parseKernelVersion, quirksFor } from '../../format/kernelVersion.js'
 import { PstoreSimError } from '../../util/errors.js'
-import { compression, fieldProblem, type TargetOptions, type TargetSetup, targetProblem, targetSetupJson } from '../target.js'
+import { compression, fieldProblem, parseKernelInteger, type TargetOptions, type TargetSetup, targetProblem, targetSetupJson } from '../target.js'
 
 /** pstore_blk's module parameters as given; absent = the module's default. */
 export interface BlkModuleParams {
@@ -80,17 +80,6 @@ export const DEFAULT_MAX_REASON = 2
 const DEFAULT_FRONTEND_SIZE_KIB = 64
 const SZ_128M = 128 * 1024 * 1024
 
-/** kstrtol(base 0): decimal, 0x hex, leading-0 octal, with a sign. */
-function parseLong(text: string, what: string): number {
-  const match = /^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\n?$/.exec(text.trim())
-  if (!match) throw new BlkSetupError(`${what}: "${text}" is not a number (use decimal, 0x hex or 0 octal)`)
-  const body = match[2]
-  const magnitude = /^0[xX]/.test(body) ? parseInt(body.slice(2), 16) : body.length > 1 && body.startsWith('0') ? parseInt(body, 8) : parseInt(body, 10)
-  const value = match[1] === '-' ? -magnitude : magnitude
-  if (!Number.isSafeInteger(value)) throw new BlkSetupError(`${what}: "${text}" is too large`)
-  return value
-}
-
 /** param_set_bool() (kstrtobool): y/Y/1/on and n/N/0/off. */
 function parseBool(text: string, what: string): boolean {
   if (/^([yY1]|[oO][nN])/.test(text) && !/^[oO][fF]/.test(text)) return true
@@ -112,7 +101,7 @@ function setParam(params: BlkModuleParams, name: string, value: string, what: st
     case 'console_size':
     case 'ftrace_size':
     case 'max_reason':
-      params[name] = parseLong(value, what)
+      params[name] = parseKernelInteger(value, what, (message) => new BlkSetupError(message))
       return
     default:
       throw new BlkSetupError(`unknown pstore_blk parameter "${what}" (known: ${BLK_PARAM_NAMES.join(', ')})`)

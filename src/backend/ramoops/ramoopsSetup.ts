@@ -3,10 +3,20 @@
  * kernel command line or a device-tree node, then normalised the way ramoops_probe() does.
  */
 import { KMSG_DUMP } from '../../pstore/record.js'
-import { type Frontends, fieldProblem, ProbeError, type TargetOptions, type TargetSetup, target, targetProblem, targetSetupJson } from '../target.js'
+import {
+  type Frontends,
+  fieldProblem,
+  ProbeError,
+  parseKernelInteger,
+  type TargetOptions,
+  type TargetSetup,
+  target,
+  targetProblem,
+  targetSetupJson,
+} from '../target.js'
 
 // The target's half of a setup is every backend's (backend/target.ts); kept importable from here.
-export { type Frontends, ProbeError, type TargetOptions, target }
+export { type Frontends, ProbeError, parseKernelInteger, type TargetOptions, target }
 
 /** The ramoops module parameters, as numbers. Absent = the module's default. */
 export interface ModuleParams {
@@ -55,18 +65,6 @@ export interface RamoopsSource {
 export type RamoopsSetupJson = ReturnType<typeof ramoopsSetupJson>
 
 const MODULE_PARAM_NAMES = ['mem_address', 'mem_size', 'record_size', 'console_size', 'ftrace_size', 'pmsg_size', 'ecc', 'max_reason', 'dump_oops'] as const
-
-/** Kernel integer parsing for module parameters (kstrtoul/kstrtoint base 0): 0x hex, leading-0 octal, decimal. */
-export function parseKernelInteger(text: string, what: string): number {
-  const t = text.trim()
-  const match = /^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\n?$/.exec(t)
-  if (!match) throw new ProbeError(`${what}: "${text}" is not a number (use decimal, 0x hex or 0 octal)`)
-  const body = match[2]
-  const magnitude = /^0[xX]/.test(body) ? parseInt(body.slice(2), 16) : body.length > 1 && body.startsWith('0') ? parseInt(body, 8) : parseInt(body, 10)
-  const value = match[1] === '-' ? -magnitude : magnitude
-  if (!Number.isSafeInteger(value)) throw new ProbeError(`${what}: "${text}" is too large`)
-  return value
-}
 
 /** `ramoops.mem_size=0x100000 ramoops.record_size=0x8000 …`: the ramoops.* words; others are ignored. */
 export function parseCmdline(cmdline: string): { params: ModuleParams; pstore: { compress?: string; kmsgBytes?: number } } {
