@@ -10,7 +10,7 @@ import type net from 'node:net'
 import path from 'node:path'
 import type { LentRing } from '../backend/backend.js'
 import { hasPmsgDevice } from '../backend/setup.js'
-import { type AnyEvent, applyEvent, type EventContext, type EventResult } from '../machine/events.js'
+import { type AnyEvent, applyEvent, applyImmediateEvent, type EventContext, type EventResult, type ImmediateEvent } from '../machine/events.js'
 import { ImageSession } from '../machine/imageSession.js'
 import type { SetupOverrides } from '../machine/imageSetup.js'
 import { nowTimespec } from '../pstore/filesystem.js'
@@ -83,7 +83,7 @@ export class PstoreDaemon {
     })
     this.image = this.session.image
     this.efivars = EfivarsMount.forBackend(this.mountpoint, this.session.machine.backend, !!options.readOnly, (name, guid) =>
-      this.run({ op: 'deleteVariable', name, guid }),
+      this.runNow({ op: 'deleteVariable', name, guid }),
     )
     this.view = new MountView({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, nowTimespec())
   }
@@ -109,6 +109,11 @@ export class PstoreDaemon {
   /** Runs one event on this mount's machine (the one path: machine/events.ts). */
   private run<E extends AnyEvent>(event: E): Promise<EventResult<E>> {
     return applyEvent(this.session, event, this.eventContext)
+  }
+
+  /** The same for an event that never boots, run to its answer now (a FUSE reply or the FIFO waits on it). */
+  private runNow<E extends ImmediateEvent>(event: E): EventResult<E> {
+    return applyImmediateEvent(this.session, event, this.eventContext)
   }
 
   /** Boots the machine (at mount and on reboot); answers the names the view shows. */
@@ -221,28 +226,41 @@ export class PstoreDaemon {
     if (!this.session.machine.lendsPmsgRing || process.env.PSTORE_SIM_PMSG_PUMP === '0') return undefined
     return {
       lend: () => {
-        // applyEvent hands the ring over before it returns; no ring then means the lend failed
         let lent: LentRing | 'drop' | undefined
-        this.run({ op: 'pmsgLend', take: (ring) => (lent = ring) }).catch((err: Error) => debug('pmsg ring not lent: %s', err.message))
+        try {
+          this.runNow({ op: 'pmsgLend', take: (ring) => (lent = ring) })
+        } catch (err) {
+          debug('pmsg ring not lent: %s', (err as Error).message)
+        }
         if (lent === undefined) throw new Error('the pmsg ring could not be lent')
         return lent
       },
-      reclaim: () => void this.run({ op: 'pmsgReclaim' }).catch((err: Error) => debug('pmsg ring reclaim failed: %s', err.message)),
+      reclaim: () => {
+        try {
+          this.runNow({ op: 'pmsgReclaim' })
+        } catch (err) {
+          debug('pmsg ring reclaim failed: %s', (err as Error).message)
+        }
+      },
     }
   }
 
   /** What the FIFO read in JS: one write to /dev/pmsg0 (none after a panic: the machine is halted). */
   private pmsgFromFifo(chunk: Buffer): void {
-    this.run({ op: 'pmsg', data: chunk }).catch((err: Error) => debug('pmsg write failed: %s', err.message))
+    try {
+      this.runNow({ op: 'pmsg', data: chunk })
+    } catch (err) {
+      debug('pmsg write failed: %s', (err as Error).message)
+    }
   }
 
   /** `rm` of a file: pstore's erase of its record; an errno for FUSE (0: erased). */
-  private async erase(entry: MountEntry): Promise<number> {
+  private erase(entry: MountEntry): number {
     // an erase of pmsg-ramoops-0 zaps the live ring: what writers were told is stored lands
     // first, and the pump leaves the ring alone meanwhile (other erases never touch it)
     const release = entry.file.record.type === 'pmsg' ? this.fifo?.hold() : undefined
     try {
-      await this.run({ op: 'erase', type: entry.file.record.type, id: entry.file.record.id })
+      this.runNow({ op: 'erase', type: entry.file.record.type, id: entry.file.record.id })
       return 0
     } catch (err) {
       debug('erase failed: %s', (err as Error).message)

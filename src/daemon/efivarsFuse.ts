@@ -56,7 +56,7 @@ export class EfivarsList {
     readonly backend: EfiBackend,
     private readonly owner: { uid: number; gid: number },
     /** SetVariable(name, guid, size 0) as the daemon runs it: a deleteVariable event. */
-    readonly deleteVariable: (name: string, guid: Buffer) => Promise<unknown>,
+    readonly deleteVariable: (name: string, guid: Buffer) => unknown,
   ) {
     this.root = this.inode(0o755, 0, nowTimespec())
   }
@@ -160,16 +160,14 @@ export function efivarsOperations(list: EfivarsList, readOnly: boolean): FuseOpe
       if (readOnly) return cb(Errno.EROFS)
       if (!entry.file.removable) return cb(Errno.EPERM) // may_delete(): IS_IMMUTABLE
       // EFI_NOT_FOUND (already deleted, e.g. by pstore's erase) counts as done, as efivar_entry_delete() takes it
-      list.deleteVariable(entry.file.name, entry.file.guid).then(
-        () => {
-          list.remove(entry)
-          cb(0)
-        },
-        (err: Error) => {
-          debug('delete failed: %s', err.message)
-          cb(Errno.EINVAL) // efivarfs_unlink(): any failure of the delete
-        },
-      )
+      try {
+        list.deleteVariable(entry.file.name, entry.file.guid)
+      } catch (err) {
+        debug('delete failed: %s', (err as Error).message)
+        return cb(Errno.EINVAL) // efivarfs_unlink(): any failure of the delete
+      }
+      list.remove(entry)
+      cb(0)
     },
     statfs: (_p, cb) => {
       // efivarfs_statfs(): 1-byte blocks holding QueryVariableInfo()'s figures; f_bavail keeps the x86 reserve

@@ -43,8 +43,8 @@ export const Errno = {
 } as const
 
 export interface FuseCallbacks {
-  /** Backend erase of the record behind `entry` (an erase event); resolves to an errno (0 = erased). */
-  erase(entry: MountEntry): Promise<number>
+  /** Backend erase of the record behind `entry` (an erase event, run to its end); an errno (0 = erased). */
+  erase(entry: MountEntry): number
   readOnly: boolean
   now(): Timespec
 }
@@ -167,12 +167,10 @@ function changeOperations(view: MountView, callbacks: FuseCallbacks, lookup: Loo
       const entry = lookup(path)
       if (!entry) return cb(Errno.ENOENT)
       if (callbacks.readOnly) return cb(Errno.EROFS)
-      // the erase runs synchronously up to its answer, which comes before any other request
-      void callbacks.erase(entry).then((errno) => {
-        if (errno) return cb(errno)
-        view.remove(entry.file.name, callbacks.now())
-        cb(0)
-      })
+      const errno = callbacks.erase(entry)
+      if (errno) return cb(errno)
+      view.remove(entry.file.name, callbacks.now())
+      cb(0)
     },
     chmod: (path, mode, cb) => setAttributes(path, cb, (t) => (t.mode = mode & 0o7777)),
     chown: (path, uid, gid, cb) =>

@@ -108,30 +108,60 @@ export class ReadOnlyError extends PstoreSimError {
 const STORAGE_ONLY: ReadonlySet<AnyEvent['op']> = new Set(['pmsg', 'pmsgLend', 'pmsgReclaim', 'erase', 'deleteVariable'])
 
 /**
+ * The events that never boot the machine: their kernel side runs to its answer at once. A FUSE
+ * handler (`rm`) and the FIFO run them with `applyImmediateEvent` and reply in the same turn, with
+ * no promise between the kernel's request and its answer (an unlink is answered as soon as the
+ * backend has erased).
+ */
+export type ImmediateEvent = Exclude<AnyEvent, PanicEvent | { op: 'reboot' }>
+
+const isImmediate = (event: AnyEvent): event is ImmediateEvent => event.op !== 'panic' && event.op !== 'reboot'
+
+/**
  * Runs one event on an open image session and saves the machine's state after it (when it can have changed). The event's
  * kernel side runs synchronously up to its boot, if it has one: an event started from a
- * synchronous caller (the FIFO) has changed the machine when this returns its promise.
+ * synchronous caller has changed the machine when this returns its promise.
  */
 export async function applyEvent<E extends AnyEvent>(session: ImageSession, event: E, context: EventContext): Promise<EventResult<E>> {
+  if (isImmediate(event)) return applyImmediateEvent(session, event, context) as EventResult<E>
   debug('%s', event.op)
   try {
     if (context.readOnly && event.op !== 'reboot') throw new ReadOnlyError(context.readOnly.mountpoint, event.op)
-    return (await dispatch(session, event, context)) as EventResult<E>
+    return (await bootingEvent(session, event, context)) as EventResult<E>
+  } finally {
+    session.saveState()
+  }
+}
+
+/** An event that never boots (the same rules as applyEvent): it has run when this returns, or thrown. */
+export function applyImmediateEvent<E extends ImmediateEvent>(session: ImageSession, event: E, context: EventContext): EventResult<E> {
+  debug('%s', event.op)
+  try {
+    if (context.readOnly) throw new ReadOnlyError(context.readOnly.mountpoint, event.op)
+    return immediateEvent(session, event) as EventResult<E>
   } finally {
     if (!STORAGE_ONLY.has(event.op)) session.saveState()
   }
 }
 
-async function dispatch(session: ImageSession, event: AnyEvent, context: EventContext): Promise<EventResults[AnyEvent['op']]> {
+async function bootingEvent(session: ImageSession, event: PanicEvent | { op: 'reboot' }, context: EventContext): Promise<EventResults['panic' | 'reboot']> {
+  if (event.op === 'reboot') return { files: await boot(session, context) }
+  const result = session.machine.crash({
+    reason: event.reason,
+    logText: event.logText,
+    time: event.time,
+    compress: event.compress,
+    kmsgBytes: context.kmsgBytes,
+  })
+  // A crash is state a reboot must not lose if the reboot fails.
+  session.saveState()
+  if (event.reboot) await boot(session, context)
+  return result
+}
+
+function immediateEvent(session: ImageSession, event: ImmediateEvent): EventResults[ImmediateEvent['op']] {
   const machine = session.machine
   switch (event.op) {
-    case 'panic': {
-      const result = machine.crash({ reason: event.reason, logText: event.logText, time: event.time, compress: event.compress, kmsgBytes: context.kmsgBytes })
-      // A crash is state a reboot must not lose if the reboot fails.
-      session.saveState()
-      if (event.reboot) await boot(session, context)
-      return result
-    }
     case 'console':
       return { lines: machine.console(event.text) }
     case 'pmsg':
@@ -142,8 +172,6 @@ async function dispatch(session: ImageSession, event: AnyEvent, context: EventCo
       if (!machine.backend.corrupt) throw new MachineSetupError(`${machine.backend.name} has no fault injection`)
       return machine.backend.corrupt(event.spec)
     }
-    case 'reboot':
-      return { files: await boot(session, context) }
     case 'erase':
       machine.backend.erase(event.type, event.id)
       return { erased: true }
