@@ -116,6 +116,15 @@ export class PstoreDaemon {
     return applyImmediateEvent(this.session, event, this.eventContext)
   }
 
+  /** runNow for the FIFO's side, which has nobody to answer: a failure is logged. */
+  private runOrLog(event: ImmediateEvent): void {
+    try {
+      this.runNow(event)
+    } catch (err) {
+      debug('%s failed: %s', event.op, (err as Error).message)
+    }
+  }
+
   /** Boots the machine (at mount and on reboot); answers the names the view shows. */
   async boot(): Promise<string[]> {
     return (await this.run({ op: 'reboot' })).files
@@ -227,31 +236,17 @@ export class PstoreDaemon {
     return {
       lend: () => {
         let lent: LentRing | 'drop' | undefined
-        try {
-          this.runNow({ op: 'pmsgLend', take: (ring) => (lent = ring) })
-        } catch (err) {
-          debug('pmsg ring not lent: %s', (err as Error).message)
-        }
+        this.runOrLog({ op: 'pmsgLend', take: (ring) => (lent = ring) })
         if (lent === undefined) throw new Error('the pmsg ring could not be lent')
         return lent
       },
-      reclaim: () => {
-        try {
-          this.runNow({ op: 'pmsgReclaim' })
-        } catch (err) {
-          debug('pmsg ring reclaim failed: %s', (err as Error).message)
-        }
-      },
+      reclaim: () => this.runOrLog({ op: 'pmsgReclaim' }),
     }
   }
 
   /** What the FIFO read in JS: one write to /dev/pmsg0 (none after a panic: the machine is halted). */
   private pmsgFromFifo(chunk: Buffer): void {
-    try {
-      this.runNow({ op: 'pmsg', data: chunk })
-    } catch (err) {
-      debug('pmsg write failed: %s', (err as Error).message)
-    }
+    this.runOrLog({ op: 'pmsg', data: chunk })
   }
 
   /** `rm` of a file: pstore's erase of its record; an errno for FUSE (0: erased). */
