@@ -892,6 +892,19 @@ const OP_NAMES = {
   mount: 'mount → usable (ms)',
 }
 
+/**
+ * This build / the baseline in each round (the two ran side by side in it), lowest and highest:
+ * a row moves by several percent between whole runs of the same two builds, so a median ratio
+ * above 1 means slower only when every round's ratio is.
+ */
+function roundRatios(samples, ps, base) {
+  const a = samples?.[ps]
+  const b = samples?.[base]
+  if (!a || !b) return undefined
+  const rs = a.slice(0, b.length).map((x, i) => x / b[i])
+  return { lo: Math.min(...rs), hi: Math.max(...rs), slower: rs.every((r) => r > 1), n: rs.length }
+}
+
 function buildRows() {
   const rows = []
   const ratio = (a, b) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined)
@@ -913,6 +926,7 @@ function buildRows() {
         base: cached ? v['baseline-cached'] : v.baseline,
       }
       row.psB = ratio(row.ps, row.base)
+      row.psBRounds = roundRatios(s.samples[op], cached ? 'pstore-sim-cached' : 'pstore-sim', cached ? 'baseline-cached' : 'baseline')
       row.psC = ratio(row.ps, row.c)
       row.psT = ratio(row.ps, row.tmpfs)
       row.minC = ratio(row.min, row.c)
@@ -1086,6 +1100,12 @@ function printIssue15(rows) {
   return out
 }
 
+/** A row's per-round ratios to the baseline: their range, and `slower` when all are above 1. */
+function roundsText(r) {
+  if (!r) return '–'
+  return `${fmt(r.lo, 2)}–${fmt(r.hi, 2)}${r.slower ? ' slower' : ''}`
+}
+
 function fmt(v, digits) {
   if (v === undefined || v === null || Number.isNaN(v)) return '–'
   if (typeof v === 'boolean') return v ? 'yes' : 'NO'
@@ -1096,7 +1116,19 @@ function fmt(v, digits) {
 
 function printTable(rows) {
   const base = rows.some((r) => r.base !== undefined)
-  const head = ['operation', 'pstore-sim', 'C ref', 'minimal', 'tmpfs', 'ps/C', 'ps/tmpfs', 'min/C', ...(base ? ['baseline', 'ps/base'] : []), 'target', 'met']
+  const head = [
+    'operation',
+    'pstore-sim',
+    'C ref',
+    'minimal',
+    'tmpfs',
+    'ps/C',
+    'ps/tmpfs',
+    'min/C',
+    ...(base ? ['baseline', 'ps/base', 'rounds'] : []),
+    'target',
+    'met',
+  ]
   const body = rows.map((r) => [
     r.op,
     fmt(r.ps),
@@ -1106,11 +1138,11 @@ function printTable(rows) {
     r.psC === undefined ? '–' : fmt(r.psC, 2) + '×',
     r.psT === undefined ? '–' : fmt(r.psT, 2) + '×',
     r.minC === undefined ? '–' : fmt(r.minC, 2) + '×',
-    ...(base ? [fmt(r.base), r.psB === undefined ? '–' : fmt(r.psB, 2) + '×'] : []),
+    ...(base ? [fmt(r.base), r.psB === undefined ? '–' : fmt(r.psB, 2) + '×', roundsText(r.psBRounds)] : []),
     r.target ?? '',
     r.met === undefined ? '' : fmt(r.met),
   ])
-  const textFrom = base ? 10 : 8
+  const textFrom = base ? 11 : 8
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)))
   const line = (cells) =>
     cells
@@ -1126,7 +1158,7 @@ function printTable(rows) {
     `load average at start ${env.loadAvgStart.join(' ')}, at end ${(env.loadAvgEnd ?? []).join(' ')}${Math.max(...env.loadAvgStart) > env.cpus * 0.5 ? '  (busy machine: other work ran alongside; ratios are more trustworthy than absolute times)' : ''}`,
   )
   out.push(
-    `C ref = scripts/bench/reffs.c (libfuse 3, fuse_loop_mt); minimal = scripts/bench/minimal-fuse.cjs (native/index.cjs)${base ? `; baseline = ${BASELINE_CLI}'s pstore-sim, same mounts and rounds (ps/base < 1: this build is faster)` : ''}; cached rows: pstore-sim with its default kernel cache, C/minimal mounted with attr_timeout=entry_timeout=1; uncached rows: pstore-sim -o cache_timeout=0`,
+    `C ref = scripts/bench/reffs.c (libfuse 3, fuse_loop_mt); minimal = scripts/bench/minimal-fuse.cjs (native/index.cjs)${base ? `; baseline = ${BASELINE_CLI}'s pstore-sim, same mounts and rounds (ps/base < 1: this build is faster; rounds: the lowest and highest ratio of one round, "slower" when every round's is above 1)` : ''}; cached rows: pstore-sim with its default kernel cache, C/minimal mounted with attr_timeout=entry_timeout=1; uncached rows: pstore-sim -o cache_timeout=0`,
   )
   out.push('')
   out.push(line(head))
