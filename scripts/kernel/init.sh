@@ -65,14 +65,23 @@ for w in $(cat /proc/cmdline); do
   esac
 done
 
+PROTO_TTY=
 if [ -c "/dev/$OUTDEV" ] && stty -F "/dev/$OUTDEV" raw -echo 2>/dev/null; then
   exec 3>"/dev/$OUTDEV"
+  PROTO_TTY=/dev/$OUTDEV
 else
   exec 3>&1
 fi
 p() { echo "PSTORESIM-$*" >&3; }
-# let the UART drain what the tty layer still holds
-drain() { sleep "${1:-1}"; }
+# Before a panic or a power-off: wait until the UART has sent what the tty layer still holds.
+# busybox stty applies its settings with TCSETSW (tcsetattr TCSADRAIN): the kernel returns once the
+# port's buffer is empty and its transmitter idle (tty_wait_until_sent), and QEMU has written every
+# byte the guest sent to the serial file by then. The settings are the ones already set. Without
+# the tty (protocol on the console) a second's sleep stands in for it.
+drain() {
+  if [ -n "$PROTO_TTY" ] && stty -F "$PROTO_TTY" raw -echo 2>/dev/null; then return; fi
+  sleep 1
+}
 
 PSTORE=/sys/fs/pstore
 MODS=/lib/modules
@@ -288,7 +297,7 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
     sleep:*) sleep "${a#sleep:}" ;;
     panic)
       p "PANIC-TRIGGER"
-      drain 1
+      drain
       echo c > /proc/sysrq-trigger
       p "PANIC-RETURNED"
       ;;
@@ -296,7 +305,7 @@ for a in $(echo "$ACTIONS" | tr ',' ' '); do
       case "$a" in oops:bug) what=bug ;; warn) what=warn ;; *) what=null ;; esac
       if oops_helper; then
         p "OOPS-TRIGGER what=$what"
-        drain 1
+        drain
         if [ -e /sys/kernel/debug/provoke-crash/DIRECT ]; then
           case $what in bug) l=BUG ;; warn) l=WARNING ;; *) l=EXCEPTION ;; esac
           /bin/busybox sh -c "echo $l > /sys/kernel/debug/provoke-crash/DIRECT"
@@ -312,6 +321,6 @@ done
 
 p "DONE"
 sync
-drain 0.3
+drain
 poweroff -f
 sleep 60
