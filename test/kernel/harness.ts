@@ -24,6 +24,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { gunzipSync } from 'node:zlib'
 
 export interface KernelRamoopsParams {
   memSize: number
@@ -352,6 +353,7 @@ export function parseProtocol(text: string): ParsedProtocol {
   let listing: { tag: string; files: KernelFile[] } | null = null
   let file: KernelFile | null = null
   let b64: string[] | null = null
+  let gzipped = false
   let params: Record<string, string> | null = null
   for (const raw of text.split('\n')) {
     const line = raw.replace(/\r$/, '')
@@ -389,10 +391,13 @@ export function parseProtocol(text: string): ParsedProtocol {
       }
       case 'B64-BEGIN':
         b64 = []
+        gzipped = kv(rest).enc === 'gzip'
         break
       case 'B64-END':
         if (file && b64) {
-          file.content = Buffer.from(b64.join(''), 'base64')
+          const bytes = Buffer.from(b64.join(''), 'base64')
+          // /init gzips a file before base64 (READ-ERROR: nothing sent)
+          file.content = gzipped && bytes.length ? gunzipSync(bytes) : bytes
           const sum = createHash('sha256').update(file.content).digest('hex')
           if (file.sha256 !== 'error' && sum !== file.sha256) {
             throw new Error(`serial transport corrupted ${file.name}: sha256 ${sum} != guest's ${file.sha256}`)
