@@ -7,7 +7,8 @@
  * The kernel, its modules and the initramfs are prepared (and cached) by
  * scripts/kernel/prepare.sh; the guest side is scripts/kernel/init.sh. See test/kernel/README.md.
  *
- * Method (the same as the fixtures in test/fixtures/kernel-6.1): `-M pc -m 256M`, the Debian
+ * Method (the same as the fixtures in test/fixtures/kernel-6.1): `-M pc -m 256M` (and
+ * `-nodefaults`: no VGA, NIC, floppy or CD-ROM), the Debian
  * kernels entered at their PVH entry (`-kernel` on the unpacked vmlinux, see `bootImage`; the
  * fixtures were written booting the bzImage, and harness.test checks both give the same bytes),
  * `memmap=SIZE$ADDR` reserves the region, the image is preloaded with QEMU's generic loader,
