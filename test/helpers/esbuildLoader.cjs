@@ -9,6 +9,13 @@
  * that leaves ts-node out (tap sets it to 0 on Node < 22, where it would mean Node's own type
  * stripping), and the hooks (esbuildLoaderHooks.mjs) load the .ts files instead.
  *
+ * Without coverage (tap's runner then gives each test process _TAPJS_PROCESSINFO_COVERAGE_=0) the
+ * hooks also load tap's process-info hook (@tapjs/processinfo, an --import the runner always adds)
+ * as an empty module: it only records, for the coverage report and `tap --changed`, which files a
+ * process loaded (the line lengths of each, their source maps at exit, a JSON file per process),
+ * and it cost ~0.4 s of CPU per test file. Stack traces keep their .ts lines (--enable-source-maps
+ * is tap's own argument). `npm run test:coverage` does not use this file: its processes keep it.
+ *
  * Run as a program (`node test/helpers/esbuildLoader.cjs`, before tap), it transpiles every .ts of
  * src/ and test/ at once into node_modules/.cache/pstore-sim-tests/: the test processes then read
  * those (starting esbuild cost each ~0.3 s of CPU), and transpile only a file changed since.
@@ -55,8 +62,9 @@ if (require.main === module) {
   }
 } else {
   process.env.TAP_TYPE_STRIP_ONLY = '1'
+  const skipProcessInfo = process.env._TAPJS_PROCESSINFO_COVERAGE_ === '0'
   require('node:module').register('./esbuildLoaderHooks.mjs', {
     parentURL: pathToFileURL(__filename),
-    data: { root, cacheDir },
+    data: { root, cacheDir, skipProcessInfo },
   })
 }

@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url'
 
 let root = ''
 let cacheDir = ''
+let skipProcessInfo = false
 export function initialize(data) {
-  ;({ root, cacheDir } = data)
+  ;({ root, cacheDir, skipProcessInfo } = data)
 }
 
 // as tsc compiles them (tsconfig.json: target ES2022, so class fields are defined, not assigned)
@@ -19,7 +20,11 @@ const tsconfigRaw = { compilerOptions: { useDefineForClassFields: true } }
 
 const isTs = (url) => url.startsWith('file:') && new URL(url).pathname.endsWith('.ts')
 
+// tap's process-info hook (its runner's --import, and NODE_OPTIONS'): see esbuildLoader.cjs
+const processInfoImport = /\/@tapjs\/processinfo\/dist\/esm\/import\.mjs$/
+
 export async function resolve(specifier, context, next) {
+  if (skipProcessInfo && processInfoImport.test(specifier)) return { url: 'data:text/javascript,', shortCircuit: true }
   const parent = context.parentURL
   if (parent && isTs(parent) && specifier.endsWith('.js') && /^\.{1,2}\//.test(specifier)) {
     const ts = new URL(`${specifier.slice(0, -3)}.ts`, parent)
