@@ -22,8 +22,6 @@ import * as ours from './harness.js'
 type Harness = typeof ours
 const [baseDir, repsArg] = process.argv.slice(2)
 if (!baseDir) {
-  // `tap test/kernel` runs every .ts file of the folder: there this is no test, and boots nothing
-  if (process.env.TAP === '1') process.exit(0)
   console.error('usage: bench-boot.ts BASE_TREE [REPS] (BASE_CACHE, NEW_CACHE: the two kernel caches)')
   process.exit(2)
 }
