@@ -113,9 +113,9 @@ fi
 # The addons are stale when the sources they were built from (stamp: one sha1 over them and
 # the node they were built for) differ from native/'s.
 sources_sum() {
-  { cat "$NATIVE/fuse.c" "$NATIVE/sys.c" "$NATIVE/version.h" "$NATIVE/binding.gyp" && node -p process.version; } | sha1sum | cut -c1-40
+  { cat "$NATIVE/fuse.c" "$NATIVE/sys.c" "$NATIVE/version.h" "$NATIVE/threads.h" "$NATIVE/binding.gyp" && node -p process.version; } | sha1sum | cut -c1-40
 }
-for f in fuse.c sys.c version.h binding.gyp index.cjs sys.cjs; do
+for f in fuse.c sys.c version.h threads.h binding.gyp index.cjs sys.cjs; do
   [ -f "$NATIVE/$f" ] || die "$NATIVE/$f is missing from the checkout" "run: git checkout -- $NATIVE"
 done
 want_sum="$(sources_sum)"

@@ -37,6 +37,7 @@
 #endif
 
 #include "version.h"
+#include "threads.h"
 
 static const uint32_t pstore_native_version = PSTORE_NATIVE_VERSION;
 #ifdef UTIME_OMIT
@@ -1611,7 +1612,7 @@ NAPI_METHOD(fuse_native_mount) {
   }
 
   pthread_attr_init(&(ft->attr));
-  pthread_create(&(ft->thread), &(ft->attr), start_fuse_thread, ft);
+  pstore_thread_create_unsignalled(&(ft->thread), &(ft->attr), start_fuse_thread, ft);
 
   return NULL;
 }
@@ -1804,7 +1805,7 @@ NAPI_METHOD(fuse_native_invalidate) {
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 256 * 1024 > PTHREAD_STACK_MIN ? 256 * 1024 : PTHREAD_STACK_MIN);
-  int err = pthread_create(&thread, &attr, fuse_native_inval_thread, job);
+  int err = pstore_thread_create_unsignalled(&thread, &attr, fuse_native_inval_thread, job);
   pthread_attr_destroy(&attr);
   if (err != 0) {
     // done is never called; the finalizer frees the job.

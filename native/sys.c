@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "version.h"
+#include "threads.h"
 
 #if defined(__linux__) && !defined(F_SETPIPE_SZ)
 #define F_SETPIPE_SZ 1031
@@ -236,7 +237,7 @@ NAPI_METHOD(sys_ring_pump_start) {
   p->size = size;
   p->discard = discard ? 1 : 0;
   atomic_init(&p->stopping, 0);
-  int err = pthread_create(&p->thread, NULL, ring_pump_thread, p);
+  int err = pstore_thread_create_unsignalled(&p->thread, NULL, ring_pump_thread, p);
   if (err != 0) {
     ring_pump_free(p);
     return sys_int32(env, -err);

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { EnvironmentError } from './errors.js'
 
 /** The native layer's version this code is written for: native/version.h's PSTORE_NATIVE_VERSION. */
-export const NATIVE_VERSION = 10
+export const NATIVE_VERSION = 11
 
 /** A time as the addon takes and gives it (nanoseconds). */
 export interface FuseTime {
