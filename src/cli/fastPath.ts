@@ -33,6 +33,16 @@ function daemonSocket(target: string): string | undefined {
 export type FastCall = () => Promise<void>
 
 /**
+ * `pstore-sim mount` in the background, as far as can be told before parsing: the daemon can
+ * then start while the full command line loads and parses (a wrong guess only costs a daemon
+ * that exits). main.ts asks before it loads full.mjs, so that a mount with flags or `-o` boots
+ * its daemon beside that too.
+ */
+export function looksLikeBackgroundMount(args: string[]): boolean {
+  return args[0] === 'mount' && !args.some((a) => a === '--' || /^--(foreground|help|version)\b/.test(a) || /^-[a-zA-Z]*[fh]/.test(a))
+}
+
+/**
  * `mount IMAGE DIR`: the mount form taken here. With `-o` the full parser runs (cli/mountOptions.ts
  * is the one -o parser, and it needs the engine's size parsing).
  */

@@ -23,25 +23,21 @@ import { consoleCommand, pmsgCommand } from './commands/printk.js'
 import { rebootCommand } from './commands/reboot.js'
 import { umountCommand } from './commands/umount.js'
 import { parseExecArgs, runExec } from './exec.js'
-import { fastCall } from './fastPath.js'
+import { fastCall, looksLikeBackgroundMount } from './fastPath.js'
 import { helperCall, runMountHelper } from './mountHelper.js'
 
 const cliPath = fileURLToPath(import.meta.url)
 
 /**
- * `pstore-sim mount` in the background, as far as can be told before parsing: the daemon can
- * then start while yargs loads and parses (a wrong guess only costs a daemon that exits).
+ * Runs the command line. `early`: the daemon main.ts already started for what looks like a
+ * background mount (fastPath.ts looksLikeBackgroundMount); without it, one is started here.
  */
-function looksLikeBackgroundMount(args: string[]): boolean {
-  return args[0] === 'mount' && !args.some((a) => a === '--' || /^--(foreground|help|version)\b/.test(a) || /^-[a-zA-Z]*[fh]/.test(a))
-}
-
-export async function main(args = process.argv.slice(2)): Promise<void> {
+export async function main(args = process.argv.slice(2), startedEarly?: EarlyDaemon): Promise<void> {
   // exec takes its command's words as they are; mount(8) calls `pstore-sim IMAGE DIR -o OPTIONS`.
   if (args[0] === 'exec' && parseExecArgs(args.slice(1))) return runExec(args.slice(1))
   const helper = helperCall(args)
   if (helper) return runMountHelper(helper)
-  const early = looksLikeBackgroundMount(args) ? spawnEarlyDaemon() : undefined
+  const early = startedEarly ?? (looksLikeBackgroundMount(args) ? spawnEarlyDaemon() : undefined)
   try {
     // the plain forms of the frequent commands, without loading yargs (cli/fastPath.ts)
     const fast = fastCall(args, early)

@@ -10,20 +10,21 @@
 import { failureReport } from '../daemon/advice.js'
 import { cancelEarlyDaemon, type EarlyDaemon, spawnEarlyDaemon } from '../daemon/client.js'
 import { endQuietlyWhenStdoutCloses } from './arguments.js'
-import { fastCall, isFastMount } from './fastPath.js'
+import { fastCall, looksLikeBackgroundMount } from './fastPath.js'
 
 async function run(args: string[]): Promise<void> {
-  // a background mount's daemon starts at once, as in cli/full.ts, when its options are plain
-  const early: EarlyDaemon | undefined = isFastMount(args) ? spawnEarlyDaemon() : undefined
+  // A background mount's daemon starts at once: it boots while this process loads full.mjs
+  // (~50 ms) and parses the flags, and gets its options once they are known.
+  const early: EarlyDaemon | undefined = looksLikeBackgroundMount(args) ? spawnEarlyDaemon() : undefined
   try {
     const fast = fastCall(args, early)
     if (fast) return await fast()
+    // the full command line, with its own error handling (its errors are its own classes)
+    const full = await import('./full.js')
+    await full.main(args, early).catch(full.reportError)
   } finally {
     if (early) cancelEarlyDaemon(early) // a no-op once it has its options
   }
-  // the full command line, with its own error handling (its errors are its own classes)
-  const full = await import('./full.js')
-  await full.main(args).catch(full.reportError)
 }
 
 endQuietlyWhenStdoutCloses()
