@@ -5,7 +5,7 @@
  * (reboot, console, pmsg, umount and mount on real mounts, through the built CLI).
  */
 import t from 'tap'
-import { fastCall, isFastMount } from '../../src/cli/fastPath.js'
+import { fastCall, isFastMount, looksLikeBackgroundMount } from '../../src/cli/fastPath.js'
 import '../helpers/mount.js' // a run directory of this test's own: no daemon serves anything here
 
 t.test('mount: IMAGE DIR, nothing else (-o goes to the one -o parser)', async (t) => {
@@ -26,6 +26,28 @@ t.test('mount: IMAGE DIR, nothing else (-o goes to the one -o parser)', async (t
   ])
     t.notOk(isFastMount(args), args.join(' '))
   t.type(fastCall(['mount', 'a.img', 'mnt'], undefined), 'function')
+})
+
+t.test('a daemon starts before parsing for every background mount, flags and -o included; never for the foreground, help or version', async (t) => {
+  for (const args of [
+    ['mount', 'a.img', 'mnt'],
+    ['mount', 'a.img', 'mnt', '-o', 'ro,cache_timeout=0'],
+    ['mount', 'a.img', 'mnt', '--mem-size', '1M', '--backend', 'ramoops'],
+    ['mount', 'a.img', 'mnt', '--exact-names', '--pmsg-fifo', 'p'],
+  ])
+    t.ok(looksLikeBackgroundMount(args), args.join(' '))
+  for (const args of [
+    ['mount', 'a.img', 'mnt', '--foreground'],
+    ['mount', 'a.img', 'mnt', '-f'],
+    ['mount', 'a.img', 'mnt', '-rf'],
+    ['mount', '--help'],
+    ['mount', 'a.img', 'mnt', '-h'],
+    ['mount', '--version'],
+    ['mount', 'a.img', '--', 'mnt'],
+    ['format', 'a.img', '--mem-size', '1M'],
+    ['a.img', 'mnt', '-o', 'rw'],
+  ])
+    t.notOk(looksLikeBackgroundMount(args), args.join(' '))
 })
 
 t.test('events go to the full parser unless a live daemon serves the target', async (t) => {
