@@ -919,6 +919,7 @@ typedef struct fuse_native_file {
   struct fuse_native_file *name_next;
   struct fuse_native_file *handle_next;
   struct fuse_native_file *prev, *next; // listing order, live files only
+  uint64_t position; // where a listing resumes after it (readdir offsets); grows with each file added
   char *name;
   size_t name_len;
   uint32_t name_hash;
@@ -943,6 +944,14 @@ typedef struct fuse_native_files {
   size_t count;
   fuse_native_file_t *first, *last;
   int js_holds; // the JS thread holds the write lock across calls (batch)
+  uint64_t next_position;
+  // Where the last READDIR stopped (its last file), valid while no file has left the listing
+  // since (generation): the next READDIR of a listing resumes there instead of walking from the
+  // first file. Readers hold the read lock only, so the cursor has a mutex of its own.
+  uint64_t generation;
+  pthread_mutex_t cursor_mut;
+  fuse_native_file_t *cursor;
+  uint64_t cursor_generation;
 } fuse_native_files_t;
 
 // Only the JS thread writes; within a batch it already holds the lock.
@@ -1046,6 +1055,7 @@ static void fuse_native_files_unlist (fuse_native_files_t *t, fuse_native_file_t
   f->prev = f->next = NULL;
   f->live = 0;
   t->live_count--;
+  t->generation++;
 }
 
 static void fuse_native_files_free_file (napi_env env, fuse_native_file_t *f) {
@@ -1069,6 +1079,7 @@ static void fuse_native_files_clear_locked (napi_env env, fuse_native_files_t *t
   t->first = t->last = NULL;
   t->live_count = 0;
   t->count = 0;
+  t->generation++;
 }
 
 static void fuse_native_files_finalize (napi_env env, void *data, void *hint) {
@@ -1077,6 +1088,7 @@ static void fuse_native_files_finalize (napi_env env, void *data, void *hint) {
   free(t->by_name);
   free(t->by_handle);
   pthread_rwlock_destroy(&(t->lock));
+  pthread_mutex_destroy(&(t->cursor_mut));
   free(t);
 }
 
@@ -1178,16 +1190,39 @@ static int fuse_native_fast_read (const char *path, char *buf, size_t len, off_t
   return res;
 }
 
+// The first listed file at or after OFFSET (a file's position). Caller holds the read lock.
+static fuse_native_file_t * fuse_native_files_resume (fuse_native_files_t *t, off_t offset) {
+  fuse_native_file_t *f = NULL;
+  pthread_mutex_lock(&(t->cursor_mut));
+  if (t->cursor != NULL && t->cursor_generation == t->generation && t->cursor->position < (uint64_t) offset) f = t->cursor;
+  pthread_mutex_unlock(&(t->cursor_mut));
+  if (f == NULL) f = t->first;
+  while (f != NULL && f->position < (uint64_t) offset) f = f->next;
+  return f;
+}
+
+// Entries carry their offsets (libfuse 3 then calls this for every READDIR with the offset to
+// resume at). Without them libfuse 3 keeps the listing as a linked list and walks it from the
+// start for each READDIR: with 8,000 files an `ls` spent milliseconds chasing pointers, which
+// libfuse 2's flat buffer never did. A file's offset is its position, which stays while it
+// lives: removing a file mid-listing moves no other, as /sys/fs/pstore's listing does not.
 static int fuse_native_fast_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info, enum fuse_readdir_flags flags) {
   fuse_native_files_t *t = fuse_native_files_active();
   if (t == NULL) return fuse_native_readdir(path, buf, filler, offset, info, flags);
   int res = 0;
   pthread_rwlock_rdlock(&(t->lock));
   if (path != NULL && strcmp(path, "/") == 0) {
-    if (filler(buf, ".", NULL, 0, 0) == 0 && filler(buf, "..", NULL, 0, 0) == 0) {
-      for (fuse_native_file_t *f = t->first; f != NULL; f = f->next) {
-        if (filler(buf, f->name, NULL, 0, 0) != 0) break;
-      }
+    int full = (offset < 1 && filler(buf, ".", NULL, 1, 0) != 0) || (offset < 2 && filler(buf, "..", NULL, 2, 0) != 0);
+    fuse_native_file_t *last = NULL;
+    for (fuse_native_file_t *f = full ? NULL : fuse_native_files_resume(t, offset); f != NULL; f = f->next) {
+      if (filler(buf, f->name, NULL, (off_t) (f->position + 1), 0) != 0) break;
+      last = f;
+    }
+    if (last != NULL) {
+      pthread_mutex_lock(&(t->cursor_mut));
+      t->cursor = last;
+      t->cursor_generation = t->generation;
+      pthread_mutex_unlock(&(t->cursor_mut));
     }
   } else {
     res = fuse_native_files_find(t, path, NULL, NULL) != NULL ? -ENOTDIR : -ENOENT;
@@ -1232,6 +1267,9 @@ NAPI_METHOD(fuse_native_files_create) {
     return NULL;
   }
   pthread_rwlock_init(&(t->lock), NULL);
+  pthread_mutex_init(&(t->cursor_mut), NULL);
+  t->next_position = 2; // offsets 1 and 2 resume after "." and ".."
+
   napi_value res;
   if (napi_create_external(env, t, fuse_native_files_finalize, NULL, &res) != napi_ok) {
     pthread_rwlock_destroy(&(t->lock));
@@ -1337,6 +1375,7 @@ NAPI_METHOD(fuse_native_files_set) {
   if (t->last) t->last->next = f;
   else t->first = f;
   t->last = f;
+  f->position = t->next_position++;
   f->live = 1;
   t->live_count++;
   fuse_native_files_wrunlock(t);
