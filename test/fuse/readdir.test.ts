@@ -96,9 +96,5 @@ t.test('a listing read a page at a time while files are removed lists every othe
   const listed = [...firstPage, ...rest]
   t.equal(new Set(listed).size, listed.length, 'no file is listed twice')
   t.notOk(rest.includes(removedUnlisted), 'the file removed before its page is not listed')
-  t.same(
-    listed.sort(),
-    all.filter((n) => n !== removedUnlisted).sort(),
-    'every other file is listed once, the one removed after its page included',
-  )
+  t.same(listed.sort(), all.filter((n) => n !== removedUnlisted).sort(), 'every other file is listed once, the one removed after its page included')
 })
