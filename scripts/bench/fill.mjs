@@ -45,10 +45,12 @@ const REAL = 48
 let stored = 0
 const parts = []
 const realWrite = backend.writeDmesg.bind(backend)
-// Keep a copy of the parts the real crashes write.
+// Keep a copy of the parts the real crashes stored (ramoops refuses every part but the first:
+// with records smaller than a dump, a copy of a refused part would be counted and never stored).
 backend.writeDmesg = (part) => {
-  parts.push(part)
-  return realWrite(part)
+  const result = realWrite(part)
+  if (result.stored) parts.push(part)
+  return result
 }
 for (let i = 0; i < Math.min(n - 1, REAL); i++) {
   if (machine.crash({ reason: 'oops', compress }).stored) stored++
@@ -59,7 +61,7 @@ const baseSec = Math.floor(Date.now() / 1000)
 // it into the machine's state.
 for (let i = REAL; i < n - 1 && parts.length; i++) {
   const part = parts[i % parts.length]
-  backend.writeDmesg({ ...part, time: { sec: baseSec + i, nsec: (i * 7919) % 1e9 } })
+  if (!backend.writeDmesg({ ...part, time: { sec: baseSec + i, nsec: (i * 7919) % 1e9 } }).stored) continue
   machine.state.oopsCount++
   stored++
 }
