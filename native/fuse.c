@@ -919,7 +919,6 @@ typedef struct fuse_native_file {
   struct fuse_native_file *name_next;
   struct fuse_native_file *handle_next;
   struct fuse_native_file *prev, *next; // listing order, live files only
-  uint64_t position; // where a listing resumes after it (readdir offsets); grows with each file added
   char *name;
   size_t name_len;
   uint32_t name_hash;
@@ -931,6 +930,25 @@ typedef struct fuse_native_file {
   napi_ref data_ref;
   int pending; // no content yet: open and read go to JS (patch level 6)
 } fuse_native_file_t;
+
+// A listing of the root as it was when a READDIR at offset 0 asked (what libfuse 2 and 3
+// keep per open directory): the names in listing order, copied. Entries carry offsets that
+// name the listing and the index, so libfuse 3 calls readdir with the kernel's offset and the
+// next READDIR starts at its index. Without offsets libfuse 3 keeps its own copy as a linked
+// list and walks it from the start for every READDIR: an `ls -l` of 8,000 files was 3-7%
+// slower than on libfuse 2, whose copy was one indexed buffer.
+typedef struct fuse_native_listing {
+  uint32_t id;
+  int readers; // READDIRs filling from it now
+  int dropped; // no longer kept: freed by its last reader
+  size_t count;
+  char **names; // into one block with the strings
+} fuse_native_listing_t;
+
+// Listings kept for READDIRs of listings in progress: a listing is replaced only when a new
+// one starts after a change, so a listing in progress ends early only after this many others
+// have started meanwhile on a changed directory.
+#define FUSE_NATIVE_LISTINGS_KEPT 8
 
 typedef struct fuse_native_files {
   pthread_rwlock_t lock;
@@ -944,14 +962,11 @@ typedef struct fuse_native_files {
   size_t count;
   fuse_native_file_t *first, *last;
   int js_holds; // the JS thread holds the write lock across calls (batch)
-  uint64_t next_position;
-  // Where the last READDIR stopped (its last file), valid while no file has left the listing
-  // since (generation): the next READDIR of a listing resumes there instead of walking from the
-  // first file. Readers hold the read lock only, so the cursor has a mutex of its own.
-  uint64_t generation;
-  pthread_mutex_t cursor_mut;
-  fuse_native_file_t *cursor;
-  uint64_t cursor_generation;
+  uint64_t changes; // every change to what the root lists (under the write lock)
+  pthread_mutex_t listings_mut; // READDIRs hold the read lock only
+  fuse_native_listing_t *listings[FUSE_NATIVE_LISTINGS_KEPT]; // by id % KEPT
+  uint32_t next_listing_id;
+  uint64_t newest_listing_changes; // `changes` when the newest listing was made
 } fuse_native_files_t;
 
 // Only the JS thread writes; within a batch it already holds the lock.
@@ -1055,7 +1070,7 @@ static void fuse_native_files_unlist (fuse_native_files_t *t, fuse_native_file_t
   f->prev = f->next = NULL;
   f->live = 0;
   t->live_count--;
-  t->generation++;
+  t->changes++;
 }
 
 static void fuse_native_files_free_file (napi_env env, fuse_native_file_t *f) {
@@ -1079,7 +1094,7 @@ static void fuse_native_files_clear_locked (napi_env env, fuse_native_files_t *t
   t->first = t->last = NULL;
   t->live_count = 0;
   t->count = 0;
-  t->generation++;
+  t->changes++;
 }
 
 static void fuse_native_files_finalize (napi_env env, void *data, void *hint) {
@@ -1087,8 +1102,9 @@ static void fuse_native_files_finalize (napi_env env, void *data, void *hint) {
   fuse_native_files_clear_locked(env, t);
   free(t->by_name);
   free(t->by_handle);
+  for (int i = 0; i < FUSE_NATIVE_LISTINGS_KEPT; i++) free(t->listings[i]);
+  pthread_mutex_destroy(&(t->listings_mut));
   pthread_rwlock_destroy(&(t->lock));
-  pthread_mutex_destroy(&(t->cursor_mut));
   free(t);
 }
 
@@ -1190,39 +1206,82 @@ static int fuse_native_fast_read (const char *path, char *buf, size_t len, off_t
   return res;
 }
 
-// The first listed file at or after OFFSET (a file's position). Caller holds the read lock.
-static fuse_native_file_t * fuse_native_files_resume (fuse_native_files_t *t, off_t offset) {
-  fuse_native_file_t *f = NULL;
-  pthread_mutex_lock(&(t->cursor_mut));
-  if (t->cursor != NULL && t->cursor_generation == t->generation && t->cursor->position < (uint64_t) offset) f = t->cursor;
-  pthread_mutex_unlock(&(t->cursor_mut));
-  if (f == NULL) f = t->first;
-  while (f != NULL && f->position < (uint64_t) offset) f = f->next;
-  return f;
+// A copy of the root's listing, names and strings in one block. Caller holds the read lock.
+static fuse_native_listing_t * fuse_native_listing_make (fuse_native_files_t *t, uint32_t id) {
+  size_t bytes = 0;
+  for (fuse_native_file_t *f = t->first; f != NULL; f = f->next) bytes += f->name_len + 1;
+  fuse_native_listing_t *l = malloc(sizeof(fuse_native_listing_t) + t->live_count * sizeof(char *) + bytes);
+  if (l == NULL) return NULL;
+  l->id = id;
+  l->readers = 0;
+  l->dropped = 0;
+  l->count = 0;
+  l->names = (char **) (l + 1);
+  char *text = (char *) (l->names + t->live_count);
+  for (fuse_native_file_t *f = t->first; f != NULL && l->count < t->live_count; f = f->next) {
+    memcpy(text, f->name, f->name_len + 1);
+    l->names[l->count++] = text;
+    text += f->name_len + 1;
+  }
+  return l;
 }
 
-// Entries carry their offsets (libfuse 3 then calls this for every READDIR with the offset to
-// resume at). Without them libfuse 3 keeps the listing as a linked list and walks it from the
-// start for each READDIR: with 8,000 files an `ls` spent milliseconds chasing pointers, which
-// libfuse 2's flat buffer never did. A file's offset is its position, which stays while it
-// lives: removing a file mid-listing moves no other, as /sys/fs/pstore's listing does not.
+// The listing a READDIR at OFFSET fills from, with a reader counted; NULL when that listing is
+// no longer kept (the READDIR then ends the listing) or memory ran out (*err).
+static fuse_native_listing_t * fuse_native_listing_take (fuse_native_files_t *t, off_t offset, int *err) {
+  fuse_native_listing_t *l = NULL;
+  pthread_mutex_lock(&(t->listings_mut));
+  if (offset != 0) {
+    uint32_t id = (uint32_t) ((uint64_t) offset >> 32);
+    l = t->listings[id % FUSE_NATIVE_LISTINGS_KEPT];
+    if (l != NULL && l->id != id) l = NULL;
+  } else {
+    uint32_t newest = t->next_listing_id - 1;
+    l = t->listings[newest % FUSE_NATIVE_LISTINGS_KEPT];
+    if (l == NULL || l->id != newest || t->newest_listing_changes != t->changes) {
+      uint32_t id = t->next_listing_id;
+      l = fuse_native_listing_make(t, id);
+      if (l == NULL) {
+        *err = -ENOMEM;
+      } else {
+        t->next_listing_id = id == 0x7fffffff ? 1 : id + 1;
+        t->newest_listing_changes = t->changes;
+        fuse_native_listing_t **slot = &(t->listings[id % FUSE_NATIVE_LISTINGS_KEPT]);
+        if (*slot != NULL) {
+          if ((*slot)->readers == 0) free(*slot);
+          else (*slot)->dropped = 1;
+        }
+        *slot = l;
+      }
+    }
+  }
+  if (l != NULL) l->readers++;
+  pthread_mutex_unlock(&(t->listings_mut));
+  return l;
+}
+
+static void fuse_native_listing_release (fuse_native_files_t *t, fuse_native_listing_t *l) {
+  pthread_mutex_lock(&(t->listings_mut));
+  if (--l->readers == 0 && l->dropped) free(l);
+  pthread_mutex_unlock(&(t->listings_mut));
+}
+
+// Offsets: the listing's id in the high 32 bits; 1 after ".", 2 after "..", 3 + i after name i.
 static int fuse_native_fast_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info, enum fuse_readdir_flags flags) {
   fuse_native_files_t *t = fuse_native_files_active();
   if (t == NULL) return fuse_native_readdir(path, buf, filler, offset, info, flags);
   int res = 0;
   pthread_rwlock_rdlock(&(t->lock));
   if (path != NULL && strcmp(path, "/") == 0) {
-    int full = (offset < 1 && filler(buf, ".", NULL, 1, 0) != 0) || (offset < 2 && filler(buf, "..", NULL, 2, 0) != 0);
-    fuse_native_file_t *last = NULL;
-    for (fuse_native_file_t *f = full ? NULL : fuse_native_files_resume(t, offset); f != NULL; f = f->next) {
-      if (filler(buf, f->name, NULL, (off_t) (f->position + 1), 0) != 0) break;
-      last = f;
-    }
-    if (last != NULL) {
-      pthread_mutex_lock(&(t->cursor_mut));
-      t->cursor = last;
-      t->cursor_generation = t->generation;
-      pthread_mutex_unlock(&(t->cursor_mut));
+    fuse_native_listing_t *l = fuse_native_listing_take(t, offset, &res);
+    if (l != NULL) {
+      uint64_t base = (uint64_t) l->id << 32;
+      uint64_t next = offset == 0 ? 0 : (uint64_t) offset & 0xffffffffu;
+      for (; next < l->count + 2; next++) {
+        const char *name = next == 0 ? "." : next == 1 ? ".." : l->names[next - 2];
+        if (filler(buf, name, NULL, (off_t) (base | (next + 1)), 0) != 0) break;
+      }
+      fuse_native_listing_release(t, l);
     }
   } else {
     res = fuse_native_files_find(t, path, NULL, NULL) != NULL ? -ENOTDIR : -ENOENT;
@@ -1267,9 +1326,8 @@ NAPI_METHOD(fuse_native_files_create) {
     return NULL;
   }
   pthread_rwlock_init(&(t->lock), NULL);
-  pthread_mutex_init(&(t->cursor_mut), NULL);
-  t->next_position = 2; // offsets 1 and 2 resume after "." and ".."
-
+  pthread_mutex_init(&(t->listings_mut), NULL);
+  t->next_listing_id = 1;
   napi_value res;
   if (napi_create_external(env, t, fuse_native_files_finalize, NULL, &res) != napi_ok) {
     pthread_rwlock_destroy(&(t->lock));
@@ -1375,8 +1433,8 @@ NAPI_METHOD(fuse_native_files_set) {
   if (t->last) t->last->next = f;
   else t->first = f;
   t->last = f;
-  f->position = t->next_position++;
   f->live = 1;
+  t->changes++;
   t->live_count++;
   fuse_native_files_wrunlock(t);
   if (old != NULL) fuse_native_files_free_file(env, old);

@@ -6,5 +6,5 @@
 //      2.2.6 patched for libfuse 2; this continues their numbering)
 //  10: no READDIRPLUS (libfuse 2's high-level API never asked for it; fuse.c's init)
 //  11: the threads the addons start block every signal (threads.h: SIGCHLD reaches the event loop);
-//      the native listing gives offsets (libfuse 3 no longer walks a list per READDIR)
+//      the native listing is a copy per listing with offsets (libfuse 3 walked a list per READDIR)
 #define PSTORE_NATIVE_VERSION 11
