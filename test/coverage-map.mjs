@@ -6,8 +6,6 @@ import fs from 'node:fs'
 const UNIT = {
   'test/unit/compression.test.ts': ['src/pstore/compression.ts'],
   'test/unit/config.test.ts': ['src/backend/ramoops/ramoopsSetup.ts'],
-  'test/unit/dts.test.ts': ['src/backend/ramoops/ramoopsSetup.ts'],
-  'test/unit/inflateMemory.test.ts': ['src/pstore/compression.ts'],
   'test/unit/dmesgHeader.test.ts': ['src/format/dmesgHeader.ts'],
   'test/unit/fastPath.test.ts': ['src/cli/fastPath.ts'],
   'test/unit/dumpWrite.test.ts': ['src/pstore/kmsgDumper.ts', 'src/backend/ramoops/dmesgZone.ts', 'src/backend/ramoops/ramoops.ts'],

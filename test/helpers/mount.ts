@@ -56,7 +56,15 @@ let uninstrumented = process.env._TAPJS_PROCESSINFO_COVERAGE_ === '0'
  */
 const productStarters = new Set([cliBin, process.execPath, 'bash', 'sh', 'npm', 'mount', 'umount', 'unshare'])
 
-/** `[cmd, args]` as this module starts them with `env` (see runProductsUninstrumented). */
+/**
+ * `[cmd, args]` as this module starts them with `env` (see runProductsUninstrumented), also
+ * without NODE_EXTRA_CA_CERTS (a machine may set it for a TLS proxy): Node reads and parses that
+ * bundle at every start, `node -e 0` took 100–130 ms of CPU with Debian's bundle and 57 ms
+ * without, and the unit tier alone starts ~240 product processes (issue 28). The products make no
+ * TLS connection; npm keeps it (it may reach a registry). Only this variable goes: the rest of
+ * the test's env (TMPDIR, …) still reaches the product and what it runs under `exec`, and the
+ * product itself passes on all its caller gives it (a user's collector keeps the user's).
+ */
 export function productCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): [string, string[]] {
   if (!uninstrumented || !productStarters.has(cmd)) return [cmd, args]
   // spawn puts the loader back into any env it is given: env(1) sets the caller's options after it
@@ -66,7 +74,8 @@ export function productCommand(cmd: string, args: string[], env: NodeJS.ProcessE
     .join(' ')
   // without NODE_V8_COVERAGE too: such a process counts for nothing, and a daemon ends as it
   // does for users (its fast exit is for runs without coverage: daemon.ts exitAfterStop)
-  return ['env', ['-u', 'NODE_V8_COVERAGE', ...(own ? [`NODE_OPTIONS=${own}`] : ['-u', 'NODE_OPTIONS']), cmd, ...args]]
+  const unset = ['-u', 'NODE_V8_COVERAGE', ...(cmd === 'npm' ? [] : ['-u', 'NODE_EXTRA_CA_CERTS'])]
+  return ['env', [...unset, ...(own ? [`NODE_OPTIONS=${own}`] : ['-u', 'NODE_OPTIONS']), cmd, ...args]]
 }
 
 export interface RunResult {

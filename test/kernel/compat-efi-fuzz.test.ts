@@ -1,5 +1,5 @@
 /**
- * What the efi fuzzer found (test/unit/efi.regressions.test.ts), booted by Debian's kernels
+ * What the efi fuzzer found (test/unit/efi.test.ts, its last tests), booted by Debian's kernels
  * through Debian's OVMF: one store holding the cases that do not end the read pass: a deleted
  * header with an all-ones DataSize (the firmware walks on 60 bytes later), a crash variable
  * without EFI_VARIABLE_RUNTIME_ACCESS (invisible at runtime), a stored name without NUL (read

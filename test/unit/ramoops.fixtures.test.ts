@@ -1,16 +1,34 @@
 /**
- * The engine against regions a real 6.1.192 kernel wrote and read: the boot's and the erase's
- * byte changes must be identical, and the read pass must give the kernel's listing exactly.
+ * Regions real kernels wrote and read, against pstore-sim's ramoops engine without FUSE or QEMU.
+ * A 6.1.192 kernel's (test/fixtures/kernel-6.1): the boot's and the erase's byte changes must be
+ * identical, and the read pass must give the kernel's listing exactly. Debian's 6.12.107
+ * (test/fixtures/kernel-6.12, see its README.md), read through the real CLI (`inspect --json
+ * --content`): the files pstore-sim shows must be the ones the kernel's next boot listed, byte for
+ * byte (compressed records inflated), with the same i_size and mtime.
  */
-
 import crypto from 'node:crypto'
 import fs from 'node:fs'
+import path from 'node:path'
+import { gunzipSync } from 'node:zlib'
 import t, { type Test } from 'tap'
 import { Ramoops } from '../../src/backend/ramoops/ramoops.js'
 import { RegionImage } from '../../src/format/region.js'
 import { makeFiles, type PstoreFile, type Timespec } from '../../src/pstore/filesystem.js'
 import { SymbolTable } from '../../src/pstore/symbols.js'
-import { describeDiff, type FixtureCase, fixtureCase, fixtureConfig, type KernelListingFile, systemMapPath } from '../helpers/fixtures.js'
+import {
+  describeDiff,
+  type FixtureCase,
+  fixtureCase,
+  fixtureConfig,
+  type KernelListingFile,
+  ramoopsFlags,
+  repoRoot,
+  systemMapPath,
+} from '../helpers/fixtures.js'
+import { pstoreSim, runProductsUninstrumented, tempDir } from '../helpers/mount.js'
+
+// the CLI's processes here run without tap's per-process hook (helpers/mount.ts)
+runProductsUninstrumented()
 
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex')
 
@@ -130,5 +148,46 @@ for (const name of ['h1-panic', 'h2-ftrace-smp2'] as const) {
     const consoleZone = boot2.ramoops.console!
     after.set(boot2.region.bytes.subarray(consoleZone.offset + 4, consoleZone.offset + consoleZone.layout.size), consoleZone.offset + 4)
     t.ok(boot2.region.bytes.equals(after), `region after boot 2 identical outside the console ring (${describeDiff(boot2.region.bytes, after)})`)
+  })
+}
+
+// Debian's 6.12.107, read through the CLI
+
+const dir612 = path.join(repoRoot, 'test/fixtures/kernel-6.12')
+
+interface Params {
+  kernel: { kernelVersion: string }
+  ramoops: Record<string, string>
+  guest_nr_cpus: number
+  boots: Array<{ label: string; image: string; actions: string }>
+}
+
+const cases = fs.readdirSync(dir612).filter((n) => fs.existsSync(path.join(dir612, n, 'listing.json')))
+t.ok(cases.length >= 2, `fixture cases: ${cases.join(', ')}`)
+
+for (const name of cases) {
+  t.test(`kernel-6.12/${name}: pstore-sim reads what Debian's 6.12.107 listed`, async (t) => {
+    const c = path.join(dir612, name)
+    const params = JSON.parse(fs.readFileSync(path.join(c, 'params.json'), 'utf8')) as Params
+    const listing = JSON.parse(fs.readFileSync(path.join(c, 'listing.json'), 'utf8')) as { listings: { tag: string; files: KernelListingFile[] }[] }
+    // listing.json comes from the last boot; its first listing shows the region that boot started from
+    const lastBoot = params.boots[params.boots.length - 1]
+    t.match(lastBoot.actions, /^list(,|$)/, 'the last boot lists first')
+    const files = listing.listings[0].files
+    t.ok(files.length > 0, `the kernel listed ${files.map((f) => f.name).join(', ')}`)
+    const image = path.join(tempDir(t), 'region.bin')
+    fs.writeFileSync(image, gunzipSync(fs.readFileSync(path.join(c, lastBoot.image))))
+    const setup = ramoopsFlags(params.ramoops, { kernel: params.kernel.kernelVersion, cpus: params.guest_nr_cpus, frontends: 'none' })
+    const r = await pstoreSim(['inspect', image, '--json', '--content', '--exact-names', ...setup])
+    t.equal(r.code, 0, `inspect exits 0 ${r.stderr.toString()}`)
+    const pred = JSON.parse(r.stdout.toString()) as { records: Array<{ name: string; kernelSize: number; mtime: string | null; contentBase64?: string }> }
+    t.same(pred.records.map((x) => x.name).sort(), files.map((f) => f.name).sort(), 'same file names')
+    for (const f of files) {
+      const rec = pred.records.find((x) => x.name === f.name)
+      if (!rec) continue
+      t.equal(rec.kernelSize, f.size, `${f.name}: i_size ${f.size}`)
+      t.ok(Buffer.from(rec.contentBase64 ?? '', 'base64').equals(Buffer.from(f.content_b64, 'base64')), `${f.name}: content byte for byte (${f.size} bytes)`)
+      if (f.name.startsWith('dmesg-')) t.equal(rec.mtime, `${f.mtime}.${String(f.mtime_nsec).padStart(9, '0')}`, `${f.name}: mtime`)
+    }
   })
 }
