@@ -29,8 +29,8 @@ import { helperCall, runMountHelper } from './mountHelper.js'
 const cliPath = fileURLToPath(import.meta.url)
 
 /**
- * Runs the command line. `early`: the daemon main.ts already started for what looks like a
- * background mount (fastPath.ts looksLikeBackgroundMount); without it, one is started here.
+ * Runs the command line. `startedEarly`: the daemon main.ts already started for what looks like
+ * a background mount (fastPath.ts looksLikeBackgroundMount); without it, one is started here.
  */
 export async function main(args = process.argv.slice(2), startedEarly?: EarlyDaemon): Promise<void> {
   // exec takes its command's words as they are; mount(8) calls `pstore-sim IMAGE DIR -o OPTIONS`.

@@ -81,6 +81,9 @@ t.test('a listing read a page at a time while files are removed lists each file 
 
   const reader = spawn('python3', ['-c', PAGED_READER, mnt], { stdio: ['pipe', 'pipe', 'inherit'] })
   const exited = new Promise<number | null>((resolve) => reader.on('exit', resolve))
+  t.teardown(() => {
+    if (reader.exitCode === null) reader.kill()
+  })
   const lines = readline.createInterface({ input: reader.stdout })[Symbol.asyncIterator]()
   const firstPage = (JSON.parse((await lines.next()).value as string) as string[]).filter((n) => n !== '.' && n !== '..')
   t.ok(firstPage.length > 10 && firstPage.length < all.length / 2, `the first page holds ${firstPage.length} of ${all.length} files`)
