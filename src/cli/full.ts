@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Argv } from 'yargs'
 import { failureReport } from '../daemon/advice.js'
-import { cancelEarlyDaemon, type EarlyDaemon, spawnEarlyDaemon } from '../daemon/client.js'
+import type { EarlyDaemon } from '../daemon/client.js'
 import { ExitCode } from '../util/errors.js'
 import { endQuietlyWhenStdoutCloses, normaliseArgs } from './arguments.js'
 import type { CliContext } from './commands/command.js'
@@ -23,31 +23,20 @@ import { consoleCommand, pmsgCommand } from './commands/printk.js'
 import { rebootCommand } from './commands/reboot.js'
 import { umountCommand } from './commands/umount.js'
 import { parseExecArgs, runExec } from './exec.js'
-import { fastCall, looksLikeBackgroundMount } from './fastPath.js'
 import { helperCall, runMountHelper } from './mountHelper.js'
 
 const cliPath = fileURLToPath(import.meta.url)
 
 /**
- * Runs the command line. `startedEarly`: the daemon main.ts already started for what looks like
- * a background mount (fastPath.ts looksLikeBackgroundMount); without it, one is started here.
+ * The command line past main.ts's fast path. `early`: the daemon main.ts started for what looks
+ * like a background mount (fastPath.ts looksLikeBackgroundMount); main.ts cancels it if unused.
  */
-export async function main(args = process.argv.slice(2), startedEarly?: EarlyDaemon): Promise<void> {
+export async function main(args = process.argv.slice(2), early?: EarlyDaemon): Promise<void> {
   // exec takes its command's words as they are; mount(8) calls `pstore-sim IMAGE DIR -o OPTIONS`.
   if (args[0] === 'exec' && parseExecArgs(args.slice(1))) return runExec(args.slice(1))
   const helper = helperCall(args)
   if (helper) return runMountHelper(helper)
-  const early = startedEarly ?? (looksLikeBackgroundMount(args) ? spawnEarlyDaemon() : undefined)
-  try {
-    // the plain forms of the frequent commands, without loading yargs (cli/fastPath.ts)
-    const fast = fastCall(args, early)
-    if (fast) return await fast()
-    await parseAndRun(normaliseArgs(args), early)
-  } finally {
-    // Its IPC channel would keep this process alive. (On a usage error yargs exits without
-    // unwinding: the channel closes with the process, which the daemon notices all the same.)
-    if (early) cancelEarlyDaemon(early) // a no-op once it has its options
-  }
+  await parseAndRun(normaliseArgs(args), early)
 }
 
 async function parseAndRun(args: string[], early: EarlyDaemon | undefined): Promise<void> {

@@ -23,6 +23,8 @@ async function run(args: string[]): Promise<void> {
     const full = await import('./full.js')
     await full.main(args, early).catch(full.reportError)
   } finally {
+    // Its IPC channel would keep this process alive. (On a usage error yargs exits without
+    // unwinding: the channel closes with the process, which the daemon notices all the same.)
     if (early) cancelEarlyDaemon(early) // a no-op once it has its options
   }
 }
