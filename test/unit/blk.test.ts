@@ -186,6 +186,21 @@ t.test('a ring zone whose start is past its datalen fails the recovery: every re
 const { params } = parseBlkCmdline('pstore_blk.blkdev=/dev/vda pstore_blk.kmsg_size=4 pstore_blk.pmsg_size=4 pstore_blk.best_effort=y')
 const log = Array.from({ length: 400 }, (_, i) => formatSyslogRecord({ facility: 0, level: 6, uptimeUs: i * 1000, text: `line ${i}` }))
 
+/** The kmsg dumper's parts of one dump of `log`, handed to the backend as the kernel does. */
+function dumpInto(b: BlkBackend, reason: 'oops' | 'panic', compress: boolean) {
+  const input = {
+    reason,
+    oopsCount: 1,
+    log,
+    bufsize: b.bufsize,
+    compress,
+    flavour: 'crypto-deflate-11' as const,
+    time: { sec: 1700000000, nsec: 42 },
+    kmsgBytes: 10240,
+  }
+  return dumpParts(input, (p) => b.writeDmesg(p))
+}
+
 function backend(): BlkBackend {
   const b = new BlkBackend(blkSetup(params, 32 * 1024, { kernel: '6.1.192' }), RegionImage.fromBuffer(Buffer.alloc(32 * 1024)))
   b.boot()
@@ -198,17 +213,7 @@ t.test('an Oops: part 1 stored in zone 0, the rest refused', async (t) => {
   t.match(b.whyNot('pmsg'), /does not write pmsg zones/)
   t.match(b.whyNot('console'), /no console zone \(pstore_blk\.console_size 0\)/)
   t.equal(b.bufsize, 4096 - 52)
-  const input = {
-    reason: 'oops' as const,
-    oopsCount: 1,
-    log,
-    bufsize: b.bufsize,
-    compress: false,
-    flavour: 'crypto-deflate-11' as const,
-    time: { sec: 1700000000, nsec: 42 },
-    kmsgBytes: 10240,
-  }
-  const parts = dumpParts(input, (p) => b.writeDmesg(p))
+  const parts = dumpInto(b, 'oops', false)
   t.ok(parts.length > 1, 'several parts handed over')
   t.same(parts[0].result, { stored: true, slot: 0, id: 0 })
   for (const p of parts.slice(1)) t.match(p.result, { stored: false, errno: 'ENOSPC' })
@@ -236,17 +241,7 @@ t.test('an Oops: part 1 stored in zone 0, the rest refused', async (t) => {
 t.test('a panic is answered EBUSY and leaves the disk as it was', async (t) => {
   const b = backend()
   const before = Buffer.from(b.region.bytes)
-  const input = {
-    reason: 'panic' as const,
-    oopsCount: 1,
-    log,
-    bufsize: b.bufsize,
-    compress: true,
-    flavour: 'crypto-deflate-11' as const,
-    time: { sec: 1700000000, nsec: 42 },
-    kmsgBytes: 10240,
-  }
-  const parts = dumpParts(input, (p) => b.writeDmesg(p))
+  const parts = dumpInto(b, 'panic', true)
   t.match(parts[0].result, { stored: false, errno: 'EBUSY', why: /no panic_write/ })
   t.ok(b.region.bytes.equals(before))
   t.same(b.memory(), { writeCnt: 1, oopsCounter: 0, panicCounter: 1, onPanic: 1 })
